@@ -1,0 +1,1 @@
+"""Consensus: who may seal the next block. A single validator for now; Tendermint BFT later."""

@@ -1,0 +1,1 @@
+"""Wiring: CLI, JSON-RPC server, transaction pool, block production and metrics."""

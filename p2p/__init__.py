@@ -1,0 +1,1 @@
+"""Peer-to-peer: the libp2p host, gossip topics and request/response protocols."""
