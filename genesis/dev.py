@@ -1,0 +1,78 @@
+"""The dev chain's genesis: the standard development mnemonic's accounts, prefunded as
+anvil and Hardhat do, on ailedger's own chain id."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from genesis.format import Genesis, GenesisAccount, GenesisValidator
+
+#: The mnemonic every Ethereum dev tool prefunds (anvil, Hardhat, Foundry).
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+#: ailedger's dev chain id (anvil and Hardhat use 31337; ours differs so wallets keep them apart).
+DEV_CHAIN_ID = 31415
+DEV_GAS_LIMIT = 30_000_000
+DEV_BASE_FEE = 1_000_000_000
+DEV_BALANCE_ETH = 10_000
+#: Derivation path of the dev accounts; ``{}`` is the account index.
+DEV_PATH = "m/44'/60'/0'/0/{}"
+#: The dev validator's key comes from another branch of the same mnemonic, so that
+#: block rewards never change a dev account's balance (anvil's coinbase is not one either).
+DEV_VALIDATOR_PATH = "m/44'/60'/1'/0/0"
+
+Account.enable_unaudited_hdwallet_features()
+
+
+@dataclass(frozen=True)
+class DevAccount:
+    """One prefunded dev account."""
+
+    address: str
+    """Checksummed address."""
+    private_key: bytes
+    """32-byte secp256k1 private key (the dev mnemonic is public: never use it for value)."""
+
+
+def derive_accounts(mnemonic: str, count: int, path: str = DEV_PATH) -> list[DevAccount]:
+    """The first ``count`` accounts of ``mnemonic`` along BIP-44 ``path``."""
+    accounts = []
+    for i in range(count):
+        acct: LocalAccount = Account.from_mnemonic(mnemonic, account_path=path.format(i))
+        accounts.append(DevAccount(acct.address, bytes(acct.key)))
+    return accounts
+
+
+def derive_validator_key(mnemonic: str) -> bytes:
+    return bytes(Account.from_mnemonic(mnemonic, account_path=DEV_VALIDATOR_PATH).key)
+
+
+def dev_genesis(
+    chain_id: int = DEV_CHAIN_ID,
+    mnemonic: str = DEV_MNEMONIC,
+    accounts: int = 20,
+    balance_eth: int = DEV_BALANCE_ETH,
+    gas_limit: int = DEV_GAS_LIMIT,
+    base_fee: int = DEV_BASE_FEE,
+    timestamp: int | None = None,
+    extra_alloc: dict[bytes, GenesisAccount] | None = None,
+) -> Genesis:
+    """A one-validator genesis that prefunds ``accounts`` accounts of ``mnemonic``."""
+    alloc = {
+        bytes.fromhex(a.address[2:]): GenesisAccount(balance=balance_eth * 10**18)
+        for a in derive_accounts(mnemonic, accounts)
+    }
+    alloc.update(extra_alloc or {})
+    validator = Account.from_key(derive_validator_key(mnemonic))
+    return Genesis(
+        chain_id=chain_id,
+        timestamp=int(time.time()) if timestamp is None else timestamp,
+        gas_limit=gas_limit,
+        base_fee=base_fee,
+        coinbase=b"\x00" * 20,
+        alloc=alloc,
+        validators=(GenesisValidator(bytes.fromhex(validator.address[2:]), 1),),
+    )

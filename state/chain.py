@@ -1,0 +1,451 @@
+"""The ledger: a py-evm chain over a staged store, with one entry point to build or import
+a block and commit it in one atomic write, plus the reads the RPC needs.
+
+A :class:`Ledger` is not thread-safe (neither is py-evm): the node calls it from one
+dedicated worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+)
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.db.schema import SchemaV1
+from eth.exceptions import HeaderNotFound, TransactionNotFound
+from eth.rlp.headers import BlockHeader
+from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError
+
+import ai_precompiles
+from genesis import Genesis, decode_genesis
+from state.db import KeyValueStore, StagedDB
+from state.vm import LedgerVM
+
+#: Where the genesis document of a datadir's chain is kept, beside the chain itself.
+GENESIS_KEY = b"ailedger:genesis"
+#: Prefix of dev-only state edits (anvil_setBalance & co.): block hash -> edited state root.
+STATE_EDIT_PREFIX = b"ailedger:state-edit:"
+
+
+class ChainMismatch(RuntimeError):
+    """The store holds a different chain than the genesis given."""
+
+
+class BlockImportError(ValueError):
+    """A block failed validation; nothing was written."""
+
+
+@dataclass(frozen=True)
+class BuiltBlock:
+    """The result of building and committing a block."""
+
+    block: BlockAPI
+    """The committed block."""
+    receipts: tuple[ReceiptAPI, ...]
+    """One receipt per included transaction."""
+    computations: tuple[ComputationAPI, ...]
+    """One computation per included transaction (errors, outputs)."""
+    rejected: tuple[tuple[SignedTransactionAPI, str], ...]
+    """Transactions left out because they were invalid at this point, with the reason."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The outcome of executing a message without committing it (eth_call)."""
+
+    success: bool
+    """False when the execution reverted or hit an exceptional halt."""
+    output: bytes
+    """Return data, or the revert data when reverted."""
+    gas_used: int
+    """Gas consumed, intrinsic gas included."""
+    error: str
+    """Empty on success; 'execution reverted' or the halt's name otherwise."""
+    reverted: bool
+    """True for a REVERT (whose data the caller may decode); False for other halts."""
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """A state override for one account in eth_call / eth_estimateGas (geth's shape)."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: dict[int, int] | None = None
+    """Replace the whole storage with these slots."""
+    state_diff: dict[int, int] | None = None
+    """Change only these slots."""
+
+
+class LedgerChain(MiningChain):
+    vm_configuration = ((0, LedgerVM),)
+
+
+class Ledger:
+    """The chain of one node: blocks, state and receipts in one store."""
+
+    def __init__(self, store: KeyValueStore, genesis: Genesis | None = None) -> None:
+        """Open the chain in ``store``, creating it from ``genesis`` when the store is empty.
+
+        An existing store must hold the chain of ``genesis`` (if given): opening another
+        chain's datadir fails instead of silently forking.
+        """
+        self.store = store
+        self.staged = StagedDB(store)
+        self.db = AtomicDB(self.staged)
+        stored = store.get(GENESIS_KEY)
+        if stored is None:
+            if genesis is None:
+                raise ChainMismatch("the datadir holds no chain; run `ailedger init` first")
+            self.genesis = genesis
+            self._create(genesis)
+        else:
+            self.genesis = decode_genesis(json.loads(stored))
+            if genesis is not None and genesis.encode() != self.genesis.encode():
+                raise ChainMismatch(
+                    "the datadir holds a chain with another genesis "
+                    f"(chain id {self.genesis.chain_id}); use a fresh --datadir"
+                )
+            self.chain = self._chain_class()(self.db)
+        self.chain_id = self.genesis.chain_id
+
+    def _chain_class(self) -> type[LedgerChain]:
+        return LedgerChain.configure(chain_id=self.genesis.chain_id)  # type: ignore[return-value]
+
+    def _create(self, genesis: Genesis) -> None:
+        state = genesis.state_dict()
+        for address, account in ai_precompiles.genesis_accounts(genesis.ai).items():
+            state.setdefault(address, account)
+        params = {
+            "difficulty": 0,
+            "gas_limit": genesis.gas_limit,
+            "timestamp": genesis.timestamp,
+            "extra_data": genesis.extra_data,
+            "coinbase": genesis.coinbase,
+            "nonce": b"\x00" * 8,
+            "base_fee_per_gas": genesis.base_fee,
+        }
+        self.chain = self._chain_class().from_genesis(self.db, params, state)
+        self.staged[GENESIS_KEY] = json.dumps(genesis.encode(), sort_keys=True).encode()
+        self.staged.commit()
+
+    # -- the one way blocks enter the chain ------------------------------------------
+
+    def build_block(
+        self,
+        transactions: Sequence[SignedTransactionAPI],
+        timestamp: int,
+        coinbase: bytes,
+    ) -> BuiltBlock:
+        """Build a block of ``transactions`` on the head, commit it, and return it.
+
+        Transactions invalid at their turn (nonce gap, balance spent) are left out and
+        reported in ``rejected`` rather than failing the block.
+        """
+        head = self.head
+        if timestamp <= head.timestamp:
+            raise BlockImportError(
+                f"timestamp {timestamp} must be greater than the head's {head.timestamp}"
+            )
+        txs = list(transactions)
+        rejected: list[tuple[SignedTransactionAPI, str]] = []
+        try:
+            result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
+        except ValidationError:
+            self.staged.discard()
+            txs, rejected = self._filter_applicable(head, txs, timestamp, coinbase)
+            result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
+        block = result.imported_block
+        self._commit()
+        return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected))
+
+    def _pending_header(self, head: BlockHeaderAPI, timestamp: int, coinbase: bytes) -> BlockHeaderAPI:
+        header = LedgerVM.create_header_from_parent(head, timestamp=timestamp, coinbase=coinbase)
+        edited = self._edited_root(head)
+        return header if edited is None else header.copy(state_root=edited)
+
+    def _edited_root(self, header: BlockHeaderAPI) -> bytes | None:
+        edited: bytes | None = self.staged.get(STATE_EDIT_PREFIX + header.hash)
+        return edited
+
+    def state_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
+        """``header`` with the state root that reads at it must use: its own, or the root
+        a dev state edit left on it."""
+        edited = self._edited_root(header)
+        return header if edited is None else header.copy(state_root=edited)
+
+    def edit_state(
+        self,
+        address: bytes,
+        balance: int | None = None,
+        nonce: int | None = None,
+        code: bytes | None = None,
+        storage: dict[int, int] | None = None,
+    ) -> None:
+        """Change an account at the head without a block, as anvil_setBalance does.
+
+        The head's header keeps its state root; the edited root is stored beside it and
+        used by every read at the head and by the next block built on it. A dev-only
+        tool: a peer importing the next block would see a state it cannot reproduce.
+        """
+        head = self.head
+        vm = self.chain.get_vm(self.state_header(head))
+        state = vm.state
+        _apply_overrides(state, {address: AccountOverride(balance, nonce, code, None, storage)})
+        state.persist()
+        self.staged[STATE_EDIT_PREFIX + head.hash] = state.state_root
+        self._commit()
+
+    def _mine(
+        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
+    ) -> Any:
+        self.chain.header = self._pending_header(head, timestamp, coinbase)
+        try:
+            return self.chain.mine_all(txs, coinbase=coinbase)
+        except Exception:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            raise
+
+    def _filter_applicable(
+        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
+    ) -> tuple[list[SignedTransactionAPI], list[tuple[SignedTransactionAPI, str]]]:
+        """Apply the transactions one by one on a scratch VM to find those that fit."""
+        header = self._pending_header(head, timestamp, coinbase)
+        vm = self.chain.get_vm(header)
+        good: list[SignedTransactionAPI] = []
+        bad: list[tuple[SignedTransactionAPI, str]] = []
+        gas_left = header.gas_limit
+        for tx in txs:
+            if tx.gas > gas_left:
+                bad.append((tx, "exceeds block gas limit"))
+                continue
+            try:
+                # validation runs before any state change, so a refused tx leaves none
+                receipt, _ = vm.apply_transaction(header, tx)
+            except ValidationError as e:
+                bad.append((tx, str(e)))
+                continue
+            header = vm.add_receipt_to_header(header, receipt)
+            gas_left = header.gas_limit - header.gas_used
+            good.append(tx)
+        self.staged.discard()
+        return good, bad
+
+    def import_block(self, block: BlockAPI) -> BlockAPI:
+        """Validate ``block``'s header against its parent, apply its body, check the
+        resulting roots, and commit block, state and new head in one atomic write."""
+        try:
+            self.chain.import_block(block, perform_validation=True)
+        except (ValidationError, HeaderNotFound) as e:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            raise BlockImportError(str(e)) from None
+        except Exception:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            raise
+        self._commit()
+        return block
+
+    def _commit(self) -> None:
+        self.staged.commit()
+        self.chain.header = self.chain.create_header_from_parent(self.head)
+
+    def rewind(self, block_hash: bytes) -> None:
+        """Make the canonical chain end at ``block_hash`` (for evm_revert snapshots).
+
+        Blocks above stay stored by hash but leave the canonical index, and their
+        transactions stop resolving, exactly as after a reorg.
+        """
+        target = self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
+        head = self.head
+        for number in range(target.block_number + 1, head.block_number + 1):
+            block = self.chain.get_canonical_block_by_number(number)  # type: ignore[arg-type]
+            for tx in block.transactions:
+                key = SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)
+                if key in self.staged:
+                    del self.staged[key]
+            del self.staged[SchemaV1.make_block_number_to_hash_lookup_key(number)]  # type: ignore[arg-type]
+        self.staged[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+        self._commit()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.chain.get_canonical_head()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            return self.chain.get_canonical_block_header_by_number(number)  # type: ignore[arg-type]
+        except HeaderNotFound:
+            return None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            header = self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
+        except HeaderNotFound:
+            return None
+        canonical = self.header_by_number(header.block_number)
+        return header if canonical is not None and canonical.hash == header.hash else None
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        return self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+
+    def receipts(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        return block.get_receipts(self.chain.chaindb)
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(block number, index) of a transaction in the canonical chain, or None."""
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        return int(number), int(index)
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after ``header``'s block (read it; do not persist it)."""
+        return self.chain.get_vm(self.state_header(header)).state
+
+    def close(self) -> None:
+        """Release the store. trie's per-method caches hold every trie and its database
+        alive (NOTES.md), so they are cleared first."""
+        from trie import HexaryTrie
+
+        for name in dir(HexaryTrie):
+            cached = getattr(getattr(HexaryTrie, name, None), "cache_clear", None)
+            if cached is not None:
+                cached()
+        self.store.close()
+
+    def execute_call(
+        self,
+        header: BlockHeaderAPI,
+        sender: bytes,
+        to: bytes | None,
+        data: bytes,
+        value: int = 0,
+        gas: int | None = None,
+        overrides: dict[bytes, AccountOverride] | None = None,
+    ) -> CallResult:
+        """Run a message on top of ``header``'s state as the next block would, at zero gas
+        price, and throw the changes away (eth_call)."""
+        vm = self.chain.get_vm(self.state_header(header))
+        gas = min(gas or header.gas_limit, header.gas_limit)
+        with vm.in_costless_state() as state:
+            _apply_overrides(state, overrides or {})
+            unsigned = vm.create_unsigned_transaction(
+                nonce=state.get_nonce(sender),
+                gas_price=0,
+                gas=gas,
+                to=to if to is not None else b"",
+                value=value,
+                data=data,
+            )
+            tx = SpoofTransaction(unsigned, from_=sender)
+            try:
+                computation = state.apply_transaction(tx)  # type: ignore[arg-type]
+            except ValidationError as e:
+                return CallResult(False, b"", 0, str(e), False)
+            gas_used = gas - computation.get_gas_remaining() - computation.get_gas_refund()
+            if computation.is_error:
+                from eth.exceptions import Revert
+
+                reverted = isinstance(computation.error, Revert)
+                error = "execution reverted" if reverted else _halt_name(computation.error)
+                return CallResult(False, computation.output if reverted else b"", gas_used, error, reverted)
+            return CallResult(True, computation.output, gas_used, "", False)
+
+    def estimate_gas(
+        self,
+        header: BlockHeaderAPI,
+        sender: bytes,
+        to: bytes | None,
+        data: bytes,
+        value: int = 0,
+        gas_cap: int | None = None,
+        overrides: dict[bytes, AccountOverride] | None = None,
+    ) -> tuple[int, CallResult]:
+        """The least gas at which the message succeeds (geth's binary search).
+
+        Returns (gas, result); when the message fails even at the cap, gas is 0 and the
+        failing result is returned for the caller to report.
+        """
+        cap = min(gas_cap or header.gas_limit, header.gas_limit)
+        top = self.execute_call(header, sender, to, data, value, cap, overrides)
+        if not top.success:
+            return 0, top
+        low, high = top.gas_used - 1, cap
+        # Most calls succeed with gas_used plus the 63/64 reserve: try that first.
+        guess = min(cap, top.gas_used * 64 // 63 + 2300)
+        if self.execute_call(header, sender, to, data, value, guess, overrides).success:
+            high = guess
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.execute_call(header, sender, to, data, value, mid, overrides).success:
+                high = mid
+            else:
+                low = mid
+        return high, top
+
+
+def _halt_name(error: Exception | None) -> str:
+    name = type(error).__name__ if error is not None else "error"
+    messages = {
+        "OutOfGas": "out of gas",
+        "InvalidInstruction": "invalid opcode",
+        "InvalidJumpDestination": "invalid jump destination",
+        "StackDepthLimit": "max call depth exceeded",
+        "InsufficientFunds": "insufficient balance for transfer",
+        "WriteProtection": "write protection",
+        "InsufficientStack": "stack underflow",
+        "FullStack": "stack limit reached",
+        "ContractCreationCollision": "contract address collision",
+        "OutOfBoundsRead": "return data out of bounds",
+    }
+    return messages.get(name, f"execution failed: {name}")
+
+
+def _apply_overrides(state: StateAPI, overrides: dict[bytes, AccountOverride]) -> None:
+    for address, o in overrides.items():
+        if o.balance is not None:
+            state.set_balance(address, o.balance)  # type: ignore[arg-type]
+        if o.nonce is not None:
+            state.set_nonce(address, o.nonce)  # type: ignore[arg-type]
+        if o.code is not None:
+            state.set_code(address, o.code)  # type: ignore[arg-type]
+        if o.state is not None:
+            state.delete_storage(address)  # type: ignore[arg-type]
+            for slot, value in o.state.items():
+                state.set_storage(address, slot, value)  # type: ignore[arg-type]
+        for slot, value in (o.state_diff or {}).items():
+            state.set_storage(address, slot, value)  # type: ignore[arg-type]
+
+
+def iter_logs(receipts: Iterable[ReceiptAPI]) -> Iterable[tuple[int, int, Any]]:
+    """(transaction index, log index in block, log) for every log of a block's receipts."""
+    log_index = 0
+    for tx_index, receipt in enumerate(receipts):
+        for log in receipt.logs:
+            yield tx_index, log_index, log
+            log_index += 1
+
+
+__all__ = [
+    "AccountOverride", "BlockHeader", "BlockImportError", "BuiltBlock", "CallResult",
+    "ChainMismatch", "Ledger", "iter_logs",
+]
