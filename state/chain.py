@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
@@ -22,9 +23,11 @@ from eth.abc import (
 )
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
+from eth.db.chain_gaps import GENESIS_CHAIN_GAPS  # noqa: F401 - documents the gaps format
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.rlp.headers import BlockHeader
+from eth.rlp.sedes import chain_gaps
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 
@@ -281,6 +284,10 @@ class Ledger:
                     del self.staged[key]
             del self.staged[SchemaV1.make_block_number_to_hash_lookup_key(number)]  # type: ignore[arg-type]
         self.staged[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+        # py-evm tracks which block numbers it holds ("gaps"); the chain now ends at target.
+        self.staged[SchemaV1.make_chain_gaps_lookup_key()] = rlp.encode(
+            ((), target.block_number + 1), sedes=chain_gaps
+        )
         self._commit()
 
     # -- reads ---------------------------------------------------------------------------
