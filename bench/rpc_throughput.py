@@ -1,0 +1,284 @@
+"""Transfers per second through the whole JSON-RPC path, against raw py-evm and anvil.
+
+Three runs apply the same pre-signed EIP-1559 transfers (chain id 31337, from the
+standard dev mnemonic's accounts, each sender's nonces in order):
+
+1. `ailedger dev --block-time 1`: the transfers go in as `eth_sendRawTransaction` calls in
+   JSON-RPC batches over HTTP; the clock stops when every sender's nonce shows all its
+   transfers mined.
+2. raw py-evm in this process: a `MiningChain` on Prague with the same genesis alloc
+   decodes the same raw transactions and mines them with `mine_all` in blocks of the size
+   ailedger's run produced (no RPC, no pool, no disk).
+3. anvil with the same block time, driven exactly like (1).
+
+It prints tx/s of each, the ratios ailedger/raw py-evm and ailedger/anvil, and the machine.
+Not a test: `python bench/rpc_throughput.py [--txs 4000] [--senders 20] [--batch 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from eth_account import Account  # noqa: E402
+from eth_utils import to_checksum_address  # noqa: E402
+
+from tests.support.procs import DEV_MNEMONIC, Proc, start_ailedger, start_anvil  # noqa: E402
+
+CHAIN_ID = 31337
+GWEI = 10**9
+DEV_BALANCE = 10_000 * 10**18
+GAS_LIMIT = 30_000_000  # anvil's default block gas limit
+BASE_FEE = GWEI  # anvil's default initial base fee
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The signed transfers every run applies."""
+
+    raw: tuple[bytes, ...]
+    """Signed EIP-2718 transactions, interleaved across senders, nonces in order per sender."""
+    senders: tuple[str, ...]
+    """Checksummed sender addresses."""
+    per_sender: int
+    """Transfers each sender makes (its final nonce)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one run."""
+
+    name: str
+    """Which system ran the workload."""
+    txs: int
+    """Transactions mined."""
+    seconds: float
+    """Wall time from the first submission to the last transaction mined."""
+    submit_seconds: float
+    """Wall time to hand every transaction to the system (RPC runs only)."""
+    block_sizes: tuple[int, ...]
+    """Transactions per block that carried the workload."""
+
+    @property
+    def tps(self) -> float:
+        return self.txs / self.seconds
+
+
+def dev_keys(n: int) -> list[tuple[str, bytes]]:
+    """(address, key) of the first n accounts of the dev mnemonic (m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    out = []
+    for i in range(n):
+        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        out.append((acct.address, bytes(acct.key)))
+    return out
+
+
+def make_workload(total: int, senders: int) -> Workload:
+    """Sign `total` transfers round-robin over `senders` accounts to 100 fixed recipients."""
+    keys = dev_keys(senders)
+    per = total // senders
+    raw = []
+    for nonce in range(per):
+        for i, (_addr, key) in enumerate(keys):
+            to = to_checksum_address((0xB000 + (nonce * senders + i) % 100).to_bytes(20, "big"))
+            tx = {
+                "type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": 1 + i,
+                "gas": 21_000, "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI,
+            }
+            raw.append(bytes(Account.sign_transaction(tx, key).raw_transaction))
+    return Workload(tuple(raw), tuple(a for a, _ in keys), per)
+
+
+class Rpc:
+    """A keep-alive HTTP JSON-RPC client (one connection per thread)."""
+
+    def __init__(self, url: str) -> None:
+        u = urlparse(url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or 8545
+        self.local = threading.local()
+        self.next_id = 0
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        return conn
+
+    def batch(self, calls: Sequence[tuple[str, list]]) -> list[dict]:
+        body = json.dumps([
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
+        ])
+        conn = self._conn()
+        conn.request("POST", "/", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        if not isinstance(data, list):
+            raise RuntimeError(f"batch answered with {data}")
+        return sorted(data, key=lambda r: r["id"])
+
+    def call(self, method: str, params: list) -> object:
+        r = self.batch([(method, params)])[0]
+        if "error" in r:
+            raise RuntimeError(f"{method}: {r['error']}")
+        return r["result"]
+
+
+def run_rpc(name: str, proc: Proc, work: Workload, batch: int, threads: int) -> RunResult:
+    """Submit the workload in JSON-RPC batches and wait until every transfer is mined."""
+    rpc = Rpc(proc.url)
+    start_block = int(str(rpc.call("eth_blockNumber", [])), 16)
+    chunks = [work.raw[i:i + batch] for i in range(0, len(work.raw), batch)]
+    errors: list[str] = []
+
+    def submit(part: list[Sequence[bytes]]) -> None:
+        for chunk in part:
+            for r in rpc.batch([("eth_sendRawTransaction", ["0x" + tx.hex()]) for tx in chunk]):
+                if "error" in r:
+                    errors.append(str(r["error"]))
+
+    # Chunks go out in order, one thread per contiguous share, so each sender's nonces
+    # arrive nearly in order (a future nonce waits in the queue either way).
+    shares = [chunks[i::threads] for i in range(threads)] if threads > 1 else [chunks]
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=submit, args=(s,)) for s in shares]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    t_submit = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{name}: {len(errors)} submissions failed, first: {errors[0]}")
+    nonce_calls = [("eth_getTransactionCount", [a, "latest"]) for a in work.senders]
+    while True:
+        nonces = [int(r["result"], 16) for r in rpc.batch(nonce_calls)]
+        if min(nonces) >= work.per_sender:
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - t0
+    end_block = int(str(rpc.call("eth_blockNumber", [])), 16)
+    counts = rpc.batch([
+        ("eth_getBlockTransactionCountByNumber", [hex(n)]) for n in range(start_block + 1, end_block + 1)
+    ])
+    sizes = tuple(int(r["result"], 16) for r in counts if int(r["result"], 16) > 0)
+    if sum(sizes) != len(work.raw):
+        raise RuntimeError(f"{name}: blocks hold {sum(sizes)} txs, expected {len(work.raw)}")
+    return RunResult(name, len(work.raw), elapsed, t_submit, sizes)
+
+
+def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
+    """Decode and mine the same raw transactions with py-evm alone, `block_size` per block."""
+    from eth.chains.base import MiningChain
+    from eth.db.atomic import AtomicDB
+    from eth.vm.forks.prague import PragueVM
+    from eth_utils import to_canonical_address
+
+    chain_class = MiningChain.configure(
+        __name__="RawPyEvmChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID
+    )
+    alloc = {
+        to_canonical_address(a): {"balance": DEV_BALANCE, "nonce": 0, "code": b"", "storage": {}}
+        for a, _ in dev_keys(20)
+    }
+    params = {
+        "difficulty": 0, "gas_limit": GAS_LIMIT, "timestamp": int(time.time()),
+        "extra_data": b"", "nonce": b"\x00" * 8, "base_fee_per_gas": BASE_FEE,
+    }
+    chain = chain_class.from_genesis(AtomicDB(), params, alloc)
+    builder = PragueVM.get_transaction_builder()
+    coinbase = b"\x00" * 20
+    sizes = []
+    t0 = time.perf_counter()
+    for i in range(0, len(work.raw), block_size):
+        txs = [builder.decode(raw) for raw in work.raw[i:i + block_size]]
+        _result, receipts, _comps = chain.mine_all(txs, coinbase=coinbase)
+        if any(r.state_root != b"\x01" for r in receipts):
+            raise RuntimeError("a transfer failed in raw py-evm")
+        sizes.append(len(txs))
+    elapsed = time.perf_counter() - t0
+    return RunResult("raw py-evm", len(work.raw), elapsed, 0.0, tuple(sizes))
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} ({sys.executable})"
+
+
+def report(r: RunResult) -> str:
+    sizes = f"blocks={len(r.block_sizes)} size median={statistics.median(r.block_sizes):.0f} max={max(r.block_sizes)}"
+    submit = f" submit={r.submit_seconds:.2f}s ({r.txs / r.submit_seconds:.0f} tx/s)" if r.submit_seconds else ""
+    return f"{r.name:>12}: {r.tps:8.1f} tx/s  ({r.txs} txs in {r.seconds:.2f}s;{submit} {sizes})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--txs", type=int, default=4000, help="transfers in the workload")
+    ap.add_argument("--senders", type=int, default=20, help="dev accounts that send (at most 20)")
+    ap.add_argument("--batch", type=int, default=200, help="eth_sendRawTransaction calls per JSON-RPC batch")
+    ap.add_argument("--threads", type=int, default=1, help="HTTP connections submitting in parallel")
+    ap.add_argument("--block-time", type=int, default=1, help="interval mining period for both nodes")
+    ap.add_argument("--raw-block-size", type=int, default=0, help="raw py-evm block size (default: ailedger's median)")
+    ap.add_argument("--skip-ailedger", action="store_true", help="only raw py-evm and anvil")
+    args = ap.parse_args(argv)
+    if not 1 <= args.senders <= 20:
+        ap.error("--senders must be 1..20 (the dev accounts both nodes prefund)")
+
+    print(f"machine: {machine()}")
+    t = time.perf_counter()
+    work = make_workload(args.txs, args.senders)
+    print(f"workload: {len(work.raw)} signed transfers from {args.senders} senders "
+          f"(signed in {time.perf_counter() - t:.1f}s, not timed)")
+    node_args = ["--chain-id", str(CHAIN_ID), "--block-time", str(args.block_time), "--accounts", "20"]
+    results: dict[str, RunResult] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_ailedger:
+            node = start_ailedger(node_args, Path(tmp))
+            try:
+                results["ailedger"] = run_rpc("ailedger", node, work, args.batch, args.threads)
+            finally:
+                node.kill()
+            print(report(results["ailedger"]), flush=True)
+        anvil = start_anvil(Path(tmp), [*node_args, "--hardfork", "prague"])
+        try:
+            results["anvil"] = run_rpc("anvil", anvil, work, args.batch, args.threads)
+        finally:
+            anvil.kill()
+        print(report(results["anvil"]), flush=True)
+    size = args.raw_block_size or (
+        int(statistics.median(results["ailedger"].block_sizes)) if "ailedger" in results else 200
+    )
+    results["raw"] = run_raw_pyevm(work, size)
+    print(report(results["raw"]))
+    if "ailedger" in results:
+        a = results["ailedger"].tps
+        print(f"ratio ailedger/raw py-evm = {a / results['raw'].tps:.2f}x (aim >= 0.70x)")
+        print(f"ratio ailedger/anvil      = {a / results['anvil'].tps:.3f}x")
+    print(f"ratio raw py-evm/anvil    = {results['raw'].tps / results['anvil'].tps:.3f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
