@@ -99,8 +99,14 @@ def make_workload(total: int, senders: int) -> Workload:
         for i, (_addr, key) in enumerate(keys):
             to = to_checksum_address((0xB000 + (nonce * senders + i) % 100).to_bytes(20, "big"))
             tx = {
-                "type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": 1 + i,
-                "gas": 21_000, "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI,
+                "type": 2,
+                "chainId": CHAIN_ID,
+                "nonce": nonce,
+                "to": to,
+                "value": 1 + i,
+                "gas": 21_000,
+                "maxFeePerGas": 100 * GWEI,
+                "maxPriorityFeePerGas": GWEI,
             }
             raw.append(bytes(Account.sign_transaction(tx, key).raw_transaction))
     return Workload(tuple(raw), tuple(a for a, _ in keys), per)
@@ -122,9 +128,12 @@ class Rpc:
         return conn
 
     def batch(self, calls: Sequence[tuple[str, list]]) -> list[dict]:
-        body = json.dumps([
-            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
-        ])
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                for i, (m, p) in enumerate(calls)
+            ]
+        )
         conn = self._conn()
         conn.request("POST", "/", body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
@@ -144,7 +153,7 @@ def run_rpc(name: str, proc: Proc, work: Workload, batch: int, threads: int) -> 
     """Submit the workload in JSON-RPC batches and wait until every transfer is mined."""
     rpc = Rpc(proc.url)
     start_block = int(str(rpc.call("eth_blockNumber", [])), 16)
-    chunks = [work.raw[i:i + batch] for i in range(0, len(work.raw), batch)]
+    chunks = [work.raw[i : i + batch] for i in range(0, len(work.raw), batch)]
     errors: list[str] = []
 
     def submit(part: list[Sequence[bytes]]) -> None:
@@ -173,9 +182,12 @@ def run_rpc(name: str, proc: Proc, work: Workload, batch: int, threads: int) -> 
         time.sleep(0.02)
     elapsed = time.perf_counter() - t0
     end_block = int(str(rpc.call("eth_blockNumber", [])), 16)
-    counts = rpc.batch([
-        ("eth_getBlockTransactionCountByNumber", [hex(n)]) for n in range(start_block + 1, end_block + 1)
-    ])
+    counts = rpc.batch(
+        [
+            ("eth_getBlockTransactionCountByNumber", [hex(n)])
+            for n in range(start_block + 1, end_block + 1)
+        ]
+    )
     sizes = tuple(int(r["result"], 16) for r in counts if int(r["result"], 16) > 0)
     if sum(sizes) != len(work.raw):
         raise RuntimeError(f"{name}: blocks hold {sum(sizes)} txs, expected {len(work.raw)}")
@@ -197,8 +209,12 @@ def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
         for a, _ in dev_keys(20)
     }
     params = {
-        "difficulty": 0, "gas_limit": GAS_LIMIT, "timestamp": int(time.time()),
-        "extra_data": b"", "nonce": b"\x00" * 8, "base_fee_per_gas": BASE_FEE,
+        "difficulty": 0,
+        "gas_limit": GAS_LIMIT,
+        "timestamp": int(time.time()),
+        "extra_data": b"",
+        "nonce": b"\x00" * 8,
+        "base_fee_per_gas": BASE_FEE,
     }
     chain = chain_class.from_genesis(AtomicDB(), params, alloc)
     builder = PragueVM.get_transaction_builder()
@@ -206,7 +222,7 @@ def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
     sizes = []
     t0 = time.perf_counter()
     for i in range(0, len(work.raw), block_size):
-        txs = [builder.decode(raw) for raw in work.raw[i:i + block_size]]
+        txs = [builder.decode(raw) for raw in work.raw[i : i + block_size]]
         _result, receipts, _comps = chain.mine_all(txs, coinbase=coinbase)
         if any(r.state_root != b"\x01" for r in receipts):
             raise RuntimeError("a transfer failed in raw py-evm")
@@ -224,12 +240,18 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} ({sys.executable})"
+    return (
+        f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} ({sys.executable})"
+    )
 
 
 def report(r: RunResult) -> str:
     sizes = f"blocks={len(r.block_sizes)} size median={statistics.median(r.block_sizes):.0f} max={max(r.block_sizes)}"
-    submit = f" submit={r.submit_seconds:.2f}s ({r.txs / r.submit_seconds:.0f} tx/s)" if r.submit_seconds else ""
+    submit = (
+        f" submit={r.submit_seconds:.2f}s ({r.txs / r.submit_seconds:.0f} tx/s)"
+        if r.submit_seconds
+        else ""
+    )
     return f"{r.name:>12}: {r.tps:8.1f} tx/s  ({r.txs} txs in {r.seconds:.2f}s;{submit} {sizes})"
 
 
@@ -237,10 +259,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--txs", type=int, default=4000, help="transfers in the workload")
     ap.add_argument("--senders", type=int, default=20, help="dev accounts that send (at most 20)")
-    ap.add_argument("--batch", type=int, default=200, help="eth_sendRawTransaction calls per JSON-RPC batch")
-    ap.add_argument("--threads", type=int, default=1, help="HTTP connections submitting in parallel")
-    ap.add_argument("--block-time", type=int, default=1, help="interval mining period for both nodes")
-    ap.add_argument("--raw-block-size", type=int, default=0, help="raw py-evm block size (default: ailedger's median)")
+    ap.add_argument(
+        "--batch", type=int, default=200, help="eth_sendRawTransaction calls per JSON-RPC batch"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="HTTP connections submitting in parallel"
+    )
+    ap.add_argument(
+        "--block-time", type=int, default=1, help="interval mining period for both nodes"
+    )
+    ap.add_argument(
+        "--raw-block-size",
+        type=int,
+        default=0,
+        help="raw py-evm block size (default: ailedger's median)",
+    )
     ap.add_argument("--skip-ailedger", action="store_true", help="only raw py-evm and anvil")
     args = ap.parse_args(argv)
     if not 1 <= args.senders <= 20:
@@ -249,9 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine()}")
     t = time.perf_counter()
     work = make_workload(args.txs, args.senders)
-    print(f"workload: {len(work.raw)} signed transfers from {args.senders} senders "
-          f"(signed in {time.perf_counter() - t:.1f}s, not timed)")
-    node_args = ["--chain-id", str(CHAIN_ID), "--block-time", str(args.block_time), "--accounts", "20"]
+    print(
+        f"workload: {len(work.raw)} signed transfers from {args.senders} senders "
+        f"(signed in {time.perf_counter() - t:.1f}s, not timed)"
+    )
+    node_args = [
+        "--chain-id",
+        str(CHAIN_ID),
+        "--block-time",
+        str(args.block_time),
+        "--accounts",
+        "20",
+    ]
     results: dict[str, RunResult] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_ailedger:

@@ -60,12 +60,18 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
         out = []
         for k in sorted(set(a) | set(b), key=str):
             if k not in a or k not in b:
-                out.append(f"{path}/{k}: {'missing' if k not in a else a[k]!r} != {'missing' if k not in b else b[k]!r}")
+                out.append(
+                    f"{path}/{k}: {'missing' if k not in a else a[k]!r} != {'missing' if k not in b else b[k]!r}"
+                )
             else:
                 out += _diff(a[k], b[k], f"{path}/{k}")
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [line for i, (x, y) in enumerate(zip(a, b, strict=True)) for line in _diff(x, y, f"{path}[{i}]")]
+        return [
+            line
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for line in _diff(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
@@ -79,14 +85,26 @@ def check_scenario_facts(f: dict[str, Any]) -> None:
     assert f["deploy_raw_limit"] == 5 and f["deploy_raw"]["status"] == 1
     assert [r["status"] for r in f["receipts"].values()] == [1, 1, 1, 1, 1, 0]
     assert f["transfer_debits_value_plus_gas"] and f["estimate_transfer"] == 21_000
-    assert f["views"]["get1"] == 42 and f["views"]["get1_before_set"] == 0 and f["views"]["total"] == 49
+    assert (
+        f["views"]["get1"] == 42
+        and f["views"]["get1_before_set"] == 0
+        and f["views"]["total"] == 49
+    )
     names = [e["event"] for e in f["getlogs_all"]]
     assert names == ["ValueSet", "ValueSet", "Deposited"]
-    assert f["getlogs_all"][0]["args"]["note"] == "hello" and f["getlogs_by_setter"][0]["args"]["key"] == 2
+    assert (
+        f["getlogs_all"][0]["args"]["note"] == "hello"
+        and f["getlogs_by_setter"][0]["args"]["key"] == 2
+    )
     assert f["filter_changes"] == f["getlogs_all"] and f["filter_changes_again"] == []
-    assert f["ws"]["ws_logs"][0]["args"]["note"] == "over websocket" and len(f["ws"]["ws_heads"]) == 2
+    assert (
+        f["ws"]["ws_logs"][0]["args"]["note"] == "over websocket" and len(f["ws"]["ws_heads"]) == 2
+    )
     assert f["revert_call_reason"]["message"] == "execution reverted: key must be nonzero"
-    assert f["revert_call_custom"]["decoded"] == {"error": "TooLarge", "args": {"given": LIMIT + 1, "limit": LIMIT}}
+    assert f["revert_call_custom"]["decoded"] == {
+        "error": "TooLarge",
+        "args": {"given": LIMIT + 1, "limit": LIMIT},
+    }
     assert f["raw_revert_reason"]["code"] == 3 and f["raw_revert_custom_estimate"]["code"] == 3
     assert f["evm_revert"] is True and f["after_revert"] == [True, 0] and f["after_revert_tx_gone"]
     assert f["increase_time_applied"] and f["set_next_timestamp_exact"] == 10_000
@@ -95,7 +113,9 @@ def check_scenario_facts(f: dict[str, Any]) -> None:
 
 def test_compiled_output_is_current() -> None:
     """build/Demo.json is what solc-js makes of contracts/Demo.sol today."""
-    p = subprocess.run([NODE, str(ETHTOOLS / "compile.js"), "--check"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [NODE, str(ETHTOOLS / "compile.js"), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 0, p.stderr
 
 
@@ -130,7 +150,9 @@ def test_web3py_scenario_is_deterministic_on_anvil(tmp_path: Path) -> None:
 
 
 def _ethers(url: str) -> dict[str, Any]:
-    p = subprocess.run([NODE, str(ETHTOOLS / "ethers_flow.js"), url], capture_output=True, text=True, timeout=90)
+    p = subprocess.run(
+        [NODE, str(ETHTOOLS / "ethers_flow.js"), url], capture_output=True, text=True, timeout=90
+    )
     assert p.returncode == 0, f"ethers flow failed:\n{p.stdout}\n{p.stderr}"
     return json.loads(p.stdout)
 
@@ -141,15 +163,26 @@ def test_ethers_v6_flow(fresh_node: Proc) -> None:
     f = _ethers(fresh_node.url)
     assert f["chainId"] == CHAIN_ID and f["signer0"] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     assert f["balanceWallet1"] == str(10_000 * 10**18)
-    assert f["transfer"] == {"status": 1, "type": 2, "gasUsed": "21000", "received": str(25 * 10**16), "nonceAfter": 1}
+    assert f["transfer"] == {
+        "status": 1,
+        "type": 2,
+        "gasUsed": "21000",
+        "received": str(25 * 10**16),
+        "nonceAfter": 1,
+    }
     assert f["deploy"]["codeMatches"] and f["deploy"]["limit"] == "1000"
     assert f["deploy"]["owner"] == f["signer0"]
-    assert f["setReceipt"] == {"status": 1, "logs": [{"name": "ValueSet", "args": [f["wallet1"], "5", "55", "from ethers"]}]}
+    assert f["setReceipt"] == {
+        "status": 1,
+        "logs": [{"name": "ValueSet", "args": [f["wallet1"], "5", "55", "from ethers"]}],
+    }
     assert [q["args"] for q in f["queried"]] == [[f["wallet1"], "5", "55", "from ethers"]]
     assert f["get5"] == "55" and f["deposit"] == {"status": 1, "contractBalance": "1234"}
     for k in ("revertCallReason", "revertSendReason"):
         assert f[k]["code"] == "CALL_EXCEPTION" and f[k]["reason"] == "key must be nonzero", f[k]
-    assert f["revertCallCustom"]["revertName"] == "TooLarge" and f["revertCallCustom"]["revertArgs"] == ["5000", "1000"]
+    assert f["revertCallCustom"]["revertName"] == "TooLarge" and f["revertCallCustom"][
+        "revertArgs"
+    ] == ["5000", "1000"]
     assert f["revertSendCustom"]["code"] == "CALL_EXCEPTION"
     assert f["revertSendCustom"]["data"] == f["revertCallCustom"]["data"]
     assert f["wsEvent"] == {"setter": f["wallet1"], "key": "6", "value": "66", "note": "over ws"}
@@ -161,13 +194,20 @@ def test_cast_flow(fresh_node: Proc) -> None:
     f = run_cast_flow(fresh_node.url)
     assert f["chain_id"] == int(CHAIN_ID) and f["block_number_start"] == 0
     assert f["balance0_start"] == 10_000 * 10**18
-    assert f["transfer"] == {"status": 1, "gasUsed": 21_000, "type": 2} and f["recipient_gain"] == 10**18
+    assert (
+        f["transfer"] == {"status": 1, "gasUsed": 21_000, "type": 2}
+        and f["recipient_gain"] == 10**18
+    )
     assert f["nonce0"] == 1
-    assert f["deploy"]["status"] == 1 and f["deploy"]["code_matches"] and f["deploy"]["limit"] == 1000
+    assert (
+        f["deploy"]["status"] == 1 and f["deploy"]["code_matches"] and f["deploy"]["limit"] == 1000
+    )
     assert f["deploy"]["address"].lower() == "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
     assert f["set"] == {"status": 1, "logs": 1} and f["get3"] == 33 and f["storage_total"] == 33
     assert len(f["logs"]) == 1 and f["logs"][0]["tx"] and f["log_decoded"] == ["33", '"via cast"']
-    assert f["logs"][0]["topics"][1] == "0x" + "f39fd6e51aad88f6f4ce6ab8827279cfffb92266".rjust(64, "0")
+    assert f["logs"][0]["topics"][1] == "0x" + "f39fd6e51aad88f6f4ce6ab8827279cfffb92266".rjust(
+        64, "0"
+    )
     assert f["receipt_status"] == 1
     reason = f["revert_call_reason"]
     assert reason["error_code"] == 3 and "key must be nonzero" in reason["stderr"], reason

@@ -80,40 +80,92 @@ def run_cast_flow(url: str) -> dict[str, Any]:
     f["block_number_start"] = int(ok("block-number", *rpc))
     f["balance0_start"] = int(ok("balance", ADDR0, *rpc))
     before = int(ok("balance", RECIPIENT, *rpc))
-    transfer = json.loads(ok("send", "--private-key", KEY0, *rpc, RECIPIENT, "--value", "1ether", "--json"))
-    f["transfer"] = {"status": int(transfer["status"], 16), "gasUsed": int(transfer["gasUsed"], 16),
-                     "type": int(transfer["type"], 16)}
+    transfer = json.loads(
+        ok("send", "--private-key", KEY0, *rpc, RECIPIENT, "--value", "1ether", "--json")
+    )
+    f["transfer"] = {
+        "status": int(transfer["status"], 16),
+        "gasUsed": int(transfer["gasUsed"], 16),
+        "type": int(transfer["type"], 16),
+    }
     f["recipient_gain"] = int(ok("balance", RECIPIENT, *rpc)) - before
     f["nonce0"] = int(ok("nonce", ADDR0, *rpc))
 
-    deploy = json.loads(ok("send", "--private-key", KEY0, *rpc, "--create", art["bytecode"],
-                           "constructor(uint256)", "1000", "--json"))
+    deploy = json.loads(
+        ok(
+            "send",
+            "--private-key",
+            KEY0,
+            *rpc,
+            "--create",
+            art["bytecode"],
+            "constructor(uint256)",
+            "1000",
+            "--json",
+        )
+    )
     addr = deploy["contractAddress"]
-    f["deploy"] = {"status": int(deploy["status"], 16), "address": addr,
-                   "code_matches": ok("code", addr, *rpc) == art["deployedBytecode"],
-                   "limit": int(ok("call", addr, "limit()(uint256)", *rpc).split()[0])}
+    f["deploy"] = {
+        "status": int(deploy["status"], 16),
+        "address": addr,
+        "code_matches": ok("code", addr, *rpc) == art["deployedBytecode"],
+        "limit": int(ok("call", addr, "limit()(uint256)", *rpc).split()[0]),
+    }
 
-    sent = json.loads(ok("send", "--private-key", KEY0, *rpc, addr, "set(uint256,uint256,string)",
-                         "3", "33", "via cast", "--json"))
+    sent = json.loads(
+        ok(
+            "send",
+            "--private-key",
+            KEY0,
+            *rpc,
+            addr,
+            "set(uint256,uint256,string)",
+            "3",
+            "33",
+            "via cast",
+            "--json",
+        )
+    )
     f["set"] = {"status": int(sent["status"], 16), "logs": len(sent["logs"])}
     f["get3"] = int(ok("call", addr, "get(uint256)(uint256)", "3", *rpc).split()[0])
     f["storage_total"] = int(ok("storage", addr, "3", *rpc), 16)
     logs = json.loads(ok("logs", *rpc, "--from-block", "0", "--address", addr, VALUE_SET, "--json"))
     f["logs"] = [
-        {"topics": log["topics"], "data": log["data"], "tx": log["transactionHash"] == sent["transactionHash"]}
+        {
+            "topics": log["topics"],
+            "data": log["data"],
+            "tx": log["transactionHash"] == sent["transactionHash"],
+        }
         for log in logs
     ]
     if logs:
-        f["log_decoded"] = ok("decode-abi", "--input", "f(uint256,string)", logs[0]["data"]).splitlines()
+        f["log_decoded"] = ok(
+            "decode-abi", "--input", "f(uint256,string)", logs[0]["data"]
+        ).splitlines()
     receipt = json.loads(ok("receipt", sent["transactionHash"], *rpc, "--json"))
     f["receipt_status"] = int(receipt["status"], 16)
 
-    f["revert_call_reason"] = revert_facts(cast("call", addr, "set(uint256,uint256,string)", "0", "1", "x", *rpc))
+    f["revert_call_reason"] = revert_facts(
+        cast("call", addr, "set(uint256,uint256,string)", "0", "1", "x", *rpc)
+    )
     f["revert_call_custom"] = revert_facts(
-        cast("call", addr, "set(uint256,uint256,string)", "9", "5000", "x", *rpc), "TooLarge(uint256,uint256)")
+        cast("call", addr, "set(uint256,uint256,string)", "9", "5000", "x", *rpc),
+        "TooLarge(uint256,uint256)",
+    )
     f["revert_send_custom"] = revert_facts(
-        cast("send", "--private-key", KEY0, *rpc, addr, "set(uint256,uint256,string)", "9", "5000", "x"),
-        "TooLarge(uint256,uint256)")
+        cast(
+            "send",
+            "--private-key",
+            KEY0,
+            *rpc,
+            addr,
+            "set(uint256,uint256,string)",
+            "9",
+            "5000",
+            "x",
+        ),
+        "TooLarge(uint256,uint256)",
+    )
     return f
 
 

@@ -100,7 +100,8 @@ def _event_facts(event: Any) -> dict[str, Any]:
 def _decode_logs(contract: Any, logs: list[Any]) -> list[dict[str, Any]]:
     """Decode raw logs of the Demo contract with web3's ABI machinery."""
     by_topic = {
-        "0x" + keccak(text="ValueSet(address,uint256,uint256,string)").hex(): contract.events.ValueSet,
+        "0x"
+        + keccak(text="ValueSet(address,uint256,uint256,string)").hex(): contract.events.ValueSet,
         "0x" + keccak(text="Deposited(address,uint256,uint256)").hex(): contract.events.Deposited,
     }
     out = []
@@ -120,7 +121,10 @@ def _decode_custom_error(abi: list[dict[str, Any]], data: str) -> dict[str, Any]
         selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
         if raw[:4] == selector:
             values = abi_decode(types, raw[4:])
-            return {"error": item["name"], "args": dict(zip([i["name"] for i in item["inputs"]], values, strict=True))}
+            return {
+                "error": item["name"],
+                "args": dict(zip([i["name"] for i in item["inputs"]], values, strict=True)),
+            }
     raise AssertionError(f"revert data {data} matches no custom error")
 
 
@@ -135,13 +139,24 @@ def _revert_facts(fn: Any) -> dict[str, Any]:
     raise AssertionError("call did not revert")
 
 
+def _guarded(facts: dict[str, Any], name: str, section: Any) -> None:
+    """Run one independent section; if the node makes it raise, record the exception as a
+    fact instead of aborting, so one run shows every section that differs."""
+    try:
+        section()
+    except Exception as exc:  # noqa: BLE001 - any failure is a fact to compare
+        facts[f"{name}_exception"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
 def _raw_error(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
     """The JSON-RPC error object exactly as the node returns it (no web3 formatting)."""
     resp = w3.provider.make_request(method, params)  # type: ignore[arg-type]
     return dict(resp.get("error") or {"no_error": True})
 
 
-async def _ws_part(ws_url: str, contract_address: str, abi: list[dict[str, Any]], sender: str) -> dict[str, Any]:
+async def _ws_part(
+    ws_url: str, contract_address: str, abi: list[dict[str, Any]], sender: str
+) -> dict[str, Any]:
     """Subscribe to newHeads and to the contract's logs, send two transactions over the same
     WebSocket, and return what the subscriptions delivered.
 
@@ -176,7 +191,10 @@ async def _ws_part(ws_url: str, contract_address: str, abi: list[dict[str, Any]]
         facts["ws_heads"] = heads
         sync_like = Web3().eth.contract(address=contract_address, abi=abi)
         facts["ws_logs"] = _decode_logs(sync_like, logs)
-        facts["ws_unsubscribed"] = [await w3.eth.unsubscribe(head_sub), await w3.eth.unsubscribe(log_sub)]
+        facts["ws_unsubscribed"] = [
+            await w3.eth.unsubscribe(head_sub),
+            await w3.eth.unsubscribe(log_sub),
+        ]
     return facts
 
 
@@ -224,8 +242,14 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     # -- deploy 2: a locally signed EIP-1559 transaction through eth_sendRawTransaction --
     nonce1 = w3.eth.get_transaction_count(a1)
     deploy2 = Demo.constructor(5).build_transaction(
-        {"from": a1, "nonce": nonce1, "gas": 600_000, "maxFeePerGas": 3 * GWEI,
-         "maxPriorityFeePerGas": 2 * GWEI, "chainId": f["chain_id"]}
+        {
+            "from": a1,
+            "nonce": nonce1,
+            "gas": 600_000,
+            "maxFeePerGas": 3 * GWEI,
+            "maxPriorityFeePerGas": 2 * GWEI,
+            "chainId": f["chain_id"],
+        }
     )
     signed = Account.sign_transaction(deploy2, k1.key)
     h = w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -237,10 +261,28 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     f["deploy_raw_limit"] = c2.functions.limit().call()
     f["deploy_raw_owner"] = c2.functions.owner().call()
     t = w3.eth.get_transaction(h)
-    f["raw_tx"] = {k: _hex(t[k]) for k in (
-        "hash", "nonce", "from", "to", "value", "gas", "maxFeePerGas", "maxPriorityFeePerGas",
-        "input", "type", "chainId", "r", "s", "v", "blockNumber", "transactionIndex", "accessList",
-    )}
+    f["raw_tx"] = {
+        k: _hex(t[k])
+        for k in (
+            "hash",
+            "nonce",
+            "from",
+            "to",
+            "value",
+            "gas",
+            "maxFeePerGas",
+            "maxPriorityFeePerGas",
+            "input",
+            "type",
+            "chainId",
+            "r",
+            "s",
+            "v",
+            "blockNumber",
+            "transactionIndex",
+            "accessList",
+        )
+    }
     f["raw_tx"]["accessList"] = list(f["raw_tx"]["accessList"])
 
     # -- transactions: storage writes, events, value --
@@ -249,20 +291,32 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     tx = c.functions.set(1, 42, "hello").transact({"from": a0})
     receipts["set1"] = w3.eth.wait_for_transaction_receipt(tx)
     f["estimate_set_covers"] = estimate_set >= receipts["set1"]["gasUsed"]
-    f["estimate_set_within_2pct"] = estimate_set <= receipts["set1"]["gasUsed"] * 102 // 100 + 2300 + 10_000
+    f["estimate_set_within_2pct"] = (
+        estimate_set <= receipts["set1"]["gasUsed"] * 102 // 100 + 2300 + 10_000
+    )
     # a raw signed call from account 1 (nonce after its deployment)
     call_tx = c.functions.set(2, 7, "world").build_transaction(
-        {"from": a1, "nonce": nonce1 + 1, "gas": 200_000, "maxFeePerGas": 5 * GWEI,
-         "maxPriorityFeePerGas": 1 * GWEI, "chainId": f["chain_id"]}
+        {
+            "from": a1,
+            "nonce": nonce1 + 1,
+            "gas": 200_000,
+            "maxFeePerGas": 5 * GWEI,
+            "maxPriorityFeePerGas": 1 * GWEI,
+            "chainId": f["chain_id"],
+        }
     )
     s2 = Account.sign_transaction(call_tx, k1.key)
-    receipts["set2_raw"] = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(s2.raw_transaction))
+    receipts["set2_raw"] = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(s2.raw_transaction)
+    )
     tx = c.functions.deposit().transact({"from": a2, "value": ETHER})
     receipts["deposit"] = w3.eth.wait_for_transaction_receipt(tx)
     f["estimate_transfer"] = w3.eth.estimate_gas({"from": a0, "to": a3, "value": 10**15})
     tx = w3.eth.send_transaction({"from": a0, "to": a3, "value": 3 * ETHER // 2})
     receipts["transfer"] = w3.eth.wait_for_transaction_receipt(tx)
-    legacy = w3.eth.send_transaction({"from": a2, "to": a3, "value": 5, "gasPrice": 4 * GWEI, "gas": 21_000})
+    legacy = w3.eth.send_transaction(
+        {"from": a2, "to": a3, "value": 5, "gasPrice": 4 * GWEI, "gas": 21_000}
+    )
     receipts["transfer_legacy"] = w3.eth.wait_for_transaction_receipt(legacy)
     f["legacy_tx_type"] = w3.eth.get_transaction(legacy)["type"]
     # a transaction that reverts on chain: explicit gas so that no estimate stops it first
@@ -270,127 +324,228 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     receipts["reverted"] = w3.eth.wait_for_transaction_receipt(tx)
     f["receipts"] = {k: _receipt_facts(v) for k, v in receipts.items()}
     gas_cost = receipts["transfer"]["gasUsed"] * receipts["transfer"]["effectiveGasPrice"]
-    f["transfer_debits_value_plus_gas"] = w3.eth.get_balance(a0, receipts["transfer"]["blockNumber"] - 1) - w3.eth.get_balance(a0, receipts["transfer"]["blockNumber"]) == 3 * ETHER // 2 + gas_cost
+    f["transfer_debits_value_plus_gas"] = (
+        w3.eth.get_balance(a0, receipts["transfer"]["blockNumber"] - 1)
+        - w3.eth.get_balance(a0, receipts["transfer"]["blockNumber"])
+        == 3 * ETHER // 2 + gas_cost
+    )
 
     # -- state reads --
-    f["balances"] = {a: w3.eth.get_balance(a) for a in (a3, addr)}
-    f["nonces"] = [w3.eth.get_transaction_count(a) for a in (a0, a1, a2, a3, addr)]
-    f["nonce_pending_a0"] = w3.eth.get_transaction_count(a0, "pending")
-    slot_of = lambda key: keccak(key.to_bytes(32, "big") + (2).to_bytes(32, "big"))  # noqa: E731
-    f["storage"] = {
-        "owner": _hex(w3.eth.get_storage_at(addr, 0)),
-        "limit": _hex(w3.eth.get_storage_at(addr, 1)),
-        "values[1]": _hex(w3.eth.get_storage_at(addr, slot_of(1))),
-        "values[2]": _hex(w3.eth.get_storage_at(addr, slot_of(2))),
-        "total": _hex(w3.eth.get_storage_at(addr, 3)),
-        "totalDeposits": _hex(w3.eth.get_storage_at(addr, 4)),
-        "total_at_deploy_block": _hex(w3.eth.get_storage_at(addr, 3, r["blockNumber"])),
-    }
-    f["views"] = {
-        "get1": c.functions.get(1).call(),
-        "get2": c.functions.get(2).call(),
-        "get1_before_set": c.functions.get(1).call(block_identifier=r["blockNumber"]),
-        "total": c.functions.total().call(),
-        "owner": c.functions.owner().call(),
-    }
-    f["code_of_eoa"] = _hex(w3.eth.get_code(a3))
-    f["storage_of_eoa"] = _hex(w3.eth.get_storage_at(a3, 0))
+    def state_reads() -> None:
+        f["balances"] = {a: w3.eth.get_balance(a) for a in (a3, addr)}
+        f["nonces"] = [w3.eth.get_transaction_count(a) for a in (a0, a1, a2, a3, addr)]
+        f["nonce_pending_a0"] = w3.eth.get_transaction_count(a0, "pending")
+        slot_of = lambda key: keccak(key.to_bytes(32, "big") + (2).to_bytes(32, "big"))  # noqa: E731
+        f["storage"] = {
+            "owner": _hex(w3.eth.get_storage_at(addr, 0)),
+            "limit": _hex(w3.eth.get_storage_at(addr, 1)),
+            "values[1]": _hex(w3.eth.get_storage_at(addr, slot_of(1))),
+            "values[2]": _hex(w3.eth.get_storage_at(addr, slot_of(2))),
+            "total": _hex(w3.eth.get_storage_at(addr, 3)),
+            "totalDeposits": _hex(w3.eth.get_storage_at(addr, 4)),
+            "total_at_deploy_block": _hex(w3.eth.get_storage_at(addr, 3, r["blockNumber"])),
+        }
+        f["views"] = {
+            "get1": c.functions.get(1).call(),
+            "get2": c.functions.get(2).call(),
+            "get1_before_set": c.functions.get(1).call(block_identifier=r["blockNumber"]),
+            "total": c.functions.total().call(),
+            "owner": c.functions.owner().call(),
+        }
+        f["code_of_eoa"] = _hex(w3.eth.get_code(a3))
+        f["storage_of_eoa"] = _hex(w3.eth.get_storage_at(a3, 0))
+
+    _guarded(f, "state_reads", state_reads)
 
     # -- events through eth_getLogs (by address, by indexed topic, by block range) --
-    logs = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": addr})
-    f["getlogs_all"] = _decode_logs(c, logs)
-    setter_topic = "0x" + bytes.fromhex(a1[2:]).rjust(32, b"\0").hex()
-    f["getlogs_by_setter"] = _decode_logs(c, w3.eth.get_logs({
-        "fromBlock": 0, "address": addr,
-        "topics": ["0x" + keccak(text="ValueSet(address,uint256,uint256,string)").hex(), setter_topic],
-    }))
-    f["getlogs_deposit_block"] = _decode_logs(c, w3.eth.get_logs({
-        "fromBlock": receipts["deposit"]["blockNumber"], "toBlock": receipts["deposit"]["blockNumber"],
-    }))
-    f["getlogs_event_api"] = [
-        _event_facts(e) for e in c.events.ValueSet().get_logs(from_block=0, argument_filters={"key": 1})
-    ]
-    f["getlogs_by_blockhash"] = _decode_logs(c, w3.eth.get_logs({"blockHash": receipts["set1"]["blockHash"]}))
+    def events_getlogs() -> None:
+        logs = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": addr})
+        f["getlogs_all"] = _decode_logs(c, logs)
+        setter_topic = "0x" + bytes.fromhex(a1[2:]).rjust(32, b"\0").hex()
+        f["getlogs_by_setter"] = _decode_logs(
+            c,
+            w3.eth.get_logs(
+                {
+                    "fromBlock": 0,
+                    "address": addr,
+                    "topics": [
+                        "0x" + keccak(text="ValueSet(address,uint256,uint256,string)").hex(),
+                        setter_topic,
+                    ],
+                }
+            ),
+        )
+        f["getlogs_deposit_block"] = _decode_logs(
+            c,
+            w3.eth.get_logs(
+                {
+                    "fromBlock": receipts["deposit"]["blockNumber"],
+                    "toBlock": receipts["deposit"]["blockNumber"],
+                }
+            ),
+        )
+        f["getlogs_event_api"] = [
+            _event_facts(e)
+            for e in c.events.ValueSet().get_logs(from_block=0, argument_filters={"key": 1})
+        ]
+        f["getlogs_by_blockhash"] = _decode_logs(
+            c, w3.eth.get_logs({"blockHash": receipts["set1"]["blockHash"]})
+        )
+
+    _guarded(f, "events_getlogs", events_getlogs)
 
     # -- events through a filter: changes once, then nothing new; getFilterLogs replays --
-    f["filter_changes"] = _decode_logs(c, log_filter.get_new_entries())
-    f["filter_changes_again"] = _decode_logs(c, log_filter.get_new_entries())
-    f["filter_logs"] = _decode_logs(c, log_filter.get_all_entries())
-    f["block_filter_count"] = len(block_filter.get_new_entries())
-    f["uninstall"] = [w3.eth.uninstall_filter(log_filter.filter_id), w3.eth.uninstall_filter(block_filter.filter_id)]
-    f["uninstall_again"] = w3.eth.uninstall_filter(log_filter.filter_id)
+    def events_filter() -> None:
+        f["filter_changes"] = _decode_logs(c, log_filter.get_new_entries())
+        f["filter_changes_again"] = _decode_logs(c, log_filter.get_new_entries())
+        f["filter_logs"] = _decode_logs(c, log_filter.get_all_entries())
+        f["block_filter_count"] = len(block_filter.get_new_entries())
+        f["uninstall"] = [
+            w3.eth.uninstall_filter(log_filter.filter_id),
+            w3.eth.uninstall_filter(block_filter.filter_id),
+        ]
+        f["uninstall_again"] = w3.eth.uninstall_filter(log_filter.filter_id)
+
+    _guarded(f, "events_filter", events_filter)
 
     # -- events through a WebSocket subscription --
-    f["ws"] = asyncio.run(_ws_part(ws_url, addr, abi, a0))
+    def events_websocket() -> None:
+        f["ws"] = asyncio.run(_ws_part(ws_url, addr, abi, a0))
+
+    _guarded(f, "events_websocket", events_websocket)
 
     # -- reverts: a reason string and a custom error, via eth_call, estimateGas and raw RPC --
-    f["revert_call_reason"] = _revert_facts(lambda: c.functions.set(0, 1, "x").call({"from": a0}))
-    f["revert_estimate_reason"] = _revert_facts(lambda: c.functions.set(0, 1, "x").estimate_gas({"from": a0}))
-    f["revert_transact_reason"] = _revert_facts(lambda: c.functions.set(0, 1, "x").transact({"from": a0}))
-    custom = _revert_facts(lambda: c.functions.set(9, LIMIT + 1, "x").call({"from": a0}))
-    f["revert_call_custom"] = {**custom, "decoded": _decode_custom_error(abi, custom["data"])}
-    custom = _revert_facts(lambda: c.functions.set(9, LIMIT + 1, "x").estimate_gas({"from": a0}))
-    f["revert_estimate_custom"] = {**custom, "decoded": _decode_custom_error(abi, custom["data"])}
-    f["revert_payable"] = _revert_facts(lambda: c.functions.deposit().call({"from": a0, "value": 0}))
-    call = {"from": a0, "to": addr, "data": c.encode_abi("set", [0, 1, "x"])}
-    err = _raw_error(w3, "eth_call", [call, "latest"])
-    # The message text beyond "execution reverted" is free-form per client; code and data are the contract.
-    f["raw_revert_reason"] = {"code": err.get("code"), "data": err.get("data"),
-                              "message_starts": str(err.get("message", "")).startswith("execution reverted")}
-    call = {"from": a0, "to": addr, "data": c.encode_abi("set", [9, LIMIT + 1, "x"])}
-    err = _raw_error(w3, "eth_estimateGas", [call])
-    f["raw_revert_custom_estimate"] = {"code": err.get("code"), "data": err.get("data"),
-                                      "message_starts": str(err.get("message", "")).startswith("execution reverted")}
+    def reverts() -> None:
+        f["revert_call_reason"] = _revert_facts(
+            lambda: c.functions.set(0, 1, "x").call({"from": a0})
+        )
+        f["revert_estimate_reason"] = _revert_facts(
+            lambda: c.functions.set(0, 1, "x").estimate_gas({"from": a0})
+        )
+        f["revert_transact_reason"] = _revert_facts(
+            lambda: c.functions.set(0, 1, "x").transact({"from": a0})
+        )
+        custom = _revert_facts(lambda: c.functions.set(9, LIMIT + 1, "x").call({"from": a0}))
+        f["revert_call_custom"] = {**custom, "decoded": _decode_custom_error(abi, custom["data"])}
+        custom = _revert_facts(
+            lambda: c.functions.set(9, LIMIT + 1, "x").estimate_gas({"from": a0})
+        )
+        f["revert_estimate_custom"] = {
+            **custom,
+            "decoded": _decode_custom_error(abi, custom["data"]),
+        }
+        f["revert_payable"] = _revert_facts(
+            lambda: c.functions.deposit().call({"from": a0, "value": 0})
+        )
+        call = {"from": a0, "to": addr, "data": c.encode_abi("set", [0, 1, "x"])}
+        err = _raw_error(w3, "eth_call", [call, "latest"])
+        # The message text beyond "execution reverted" is free-form per client; code and data are the contract.
+        f["raw_revert_reason"] = {
+            "code": err.get("code"),
+            "data": err.get("data"),
+            "message_starts": str(err.get("message", "")).startswith("execution reverted"),
+        }
+        call = {"from": a0, "to": addr, "data": c.encode_abi("set", [9, LIMIT + 1, "x"])}
+        err = _raw_error(w3, "eth_estimateGas", [call])
+        f["raw_revert_custom_estimate"] = {
+            "code": err.get("code"),
+            "data": err.get("data"),
+            "message_starts": str(err.get("message", "")).startswith("execution reverted"),
+        }
+
+    _guarded(f, "reverts", reverts)
 
     # -- blocks: by number, hashes and full --
-    n = receipts["set2_raw"]["blockNumber"]
-    by_hashes = w3.eth.get_block(n)
-    full = w3.eth.get_block(n, full_transactions=True)
-    by_hash = w3.eth.get_block(by_hashes["hash"])
-    f["block_hashes_form"] = {
-        "number": by_hashes["number"], "gasUsed": by_hashes["gasUsed"], "gasLimit": by_hashes["gasLimit"],
-        "baseFeePerGas": by_hashes["baseFeePerGas"], "transactions": [_hex(x) for x in by_hashes["transactions"]],
-        "logsBloom": _hex(by_hashes["logsBloom"]), "transactionsRoot": _hex(by_hashes["transactionsRoot"]),
-        "receiptsRoot": _hex(by_hashes["receiptsRoot"]), "parent_is_previous": by_hashes["parentHash"] == w3.eth.get_block(n - 1)["hash"],
-    }
-    f["block_full_txs"] = [{k: _hex(tx[k]) for k in ("hash", "from", "to", "nonce", "value", "input", "type", "gas")} for tx in full["transactions"]]
-    f["block_by_hash_same"] = by_hash["number"] == n and by_hash["hash"] == by_hashes["hash"]
-    f["block_tx_count"] = [w3.eth.get_block_transaction_count(n), w3.eth.get_block_transaction_count(by_hashes["hash"])]
-    f["tx_by_block_and_index"] = _hex(w3.eth.get_transaction_by_block(n, 0)["hash"])
-    f["block_pending_exists"] = w3.eth.get_block("pending") is not None
-    f["missing_block"] = _raw_error(w3, "eth_getBlockByNumber", ["0x" + format(10**6, "x"), False]) == {"no_error": True} and w3.provider.make_request("eth_getBlockByNumber", ["0xf4240", False])["result"] is None  # type: ignore[arg-type]
-    f["missing_receipt"] = w3.provider.make_request("eth_getTransactionReceipt", ["0x" + "ab" * 32])["result"]  # type: ignore[arg-type]
+    def blocks() -> None:
+        n = receipts["set2_raw"]["blockNumber"]
+        by_hashes = w3.eth.get_block(n)
+        full = w3.eth.get_block(n, full_transactions=True)
+        by_hash = w3.eth.get_block(by_hashes["hash"])
+        f["block_hashes_form"] = {
+            "number": by_hashes["number"],
+            "gasUsed": by_hashes["gasUsed"],
+            "gasLimit": by_hashes["gasLimit"],
+            "baseFeePerGas": by_hashes["baseFeePerGas"],
+            "transactions": [_hex(x) for x in by_hashes["transactions"]],
+            "logsBloom": _hex(by_hashes["logsBloom"]),
+            "transactionsRoot": _hex(by_hashes["transactionsRoot"]),
+            "receiptsRoot": _hex(by_hashes["receiptsRoot"]),
+            "parent_is_previous": by_hashes["parentHash"] == w3.eth.get_block(n - 1)["hash"],
+        }
+        f["block_full_txs"] = [
+            {
+                k: _hex(tx[k])
+                for k in ("hash", "from", "to", "nonce", "value", "input", "type", "gas")
+            }
+            for tx in full["transactions"]
+        ]
+        f["block_by_hash_same"] = by_hash["number"] == n and by_hash["hash"] == by_hashes["hash"]
+        f["block_tx_count"] = [
+            w3.eth.get_block_transaction_count(n),
+            w3.eth.get_block_transaction_count(by_hashes["hash"]),
+        ]
+        f["tx_by_block_and_index"] = _hex(w3.eth.get_transaction_by_block(n, 0)["hash"])
+        f["block_pending_exists"] = w3.eth.get_block("pending") is not None
+        f["missing_block"] = (
+            _raw_error(w3, "eth_getBlockByNumber", ["0x" + format(10**6, "x"), False])
+            == {"no_error": True}
+            and w3.provider.make_request("eth_getBlockByNumber", ["0xf4240", False])["result"]
+            is None
+        )  # type: ignore[arg-type]
+        f["missing_receipt"] = w3.provider.make_request(
+            "eth_getTransactionReceipt", ["0x" + "ab" * 32]
+        )["result"]  # type: ignore[arg-type]
+
+    _guarded(f, "blocks", blocks)
 
     # -- fee history --
-    fh = w3.eth.fee_history(4, "latest", [25, 75])
-    f["fee_history"] = {"oldestBlock": fh["oldestBlock"], "baseFeePerGas": fh["baseFeePerGas"],
-                        "gasUsedRatio": [round(x, 9) for x in fh["gasUsedRatio"]], "reward": fh["reward"]}
+    def fee_history() -> None:
+        fh = w3.eth.fee_history(4, "latest", [25, 75])
+        f["fee_history"] = {
+            "oldestBlock": fh["oldestBlock"],
+            "baseFeePerGas": fh["baseFeePerGas"],
+            "gasUsedRatio": [round(x, 9) for x in fh["gasUsedRatio"]],
+            "reward": fh["reward"],
+        }
+
+    _guarded(f, "fee_history", fee_history)
 
     # -- dev methods: snapshot/revert, time travel, setBalance --
-    head_before = w3.eth.block_number
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    tx = w3.eth.send_transaction({"from": a0, "to": a3, "value": ETHER})
-    w3.eth.wait_for_transaction_receipt(tx)
-    f["snapshot_changed"] = [w3.eth.get_balance(a3) - f["balances"][a3], w3.eth.block_number - head_before]
-    f["evm_revert"] = w3.provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
-    f["after_revert"] = [w3.eth.get_balance(a3) == f["balances"][a3], w3.eth.block_number - head_before]
-    f["after_revert_tx_gone"] = w3.provider.make_request("eth_getTransactionReceipt", [_hex(tx)])["result"] is None  # type: ignore[arg-type]
-    f["evm_revert_again"] = w3.provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
+    def dev_methods() -> None:
+        head_before = w3.eth.block_number
+        snap = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        tx = w3.eth.send_transaction({"from": a0, "to": a3, "value": ETHER})
+        w3.eth.wait_for_transaction_receipt(tx)
+        f["snapshot_changed"] = [
+            w3.eth.get_balance(a3) - f["balances"][a3],
+            w3.eth.block_number - head_before,
+        ]
+        f["evm_revert"] = w3.provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
+        f["after_revert"] = [
+            w3.eth.get_balance(a3) == f["balances"][a3],
+            w3.eth.block_number - head_before,
+        ]
+        f["after_revert_tx_gone"] = (
+            w3.provider.make_request("eth_getTransactionReceipt", [_hex(tx)])["result"] is None
+        )  # type: ignore[arg-type]
+        f["evm_revert_again"] = w3.provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
 
-    t0 = w3.eth.get_block("latest")["timestamp"]
-    w3.provider.make_request("evm_increaseTime", [3600])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    t1 = w3.eth.get_block("latest")["timestamp"]
-    f["increase_time_applied"] = 3600 <= t1 - t0 < 3600 + 30
-    f["increase_time_view"] = 3600 <= c.functions.secondsSince(t0).call() < 3600 + 30
-    w3.provider.make_request("evm_setNextBlockTimestamp", [t1 + 10_000])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    f["set_next_timestamp_exact"] = w3.eth.get_block("latest")["timestamp"] - t1
-    f["evm_mine_blocks"] = w3.eth.block_number - head_before
-    fresh = "0x" + "11" * 20
-    w3.provider.make_request("anvil_setBalance", [fresh, hex(123 * ETHER)])  # type: ignore[arg-type]
-    f["set_balance"] = w3.eth.get_balance(to_checksum_address(fresh))
-    w3.provider.make_request("hardhat_setBalance", [fresh, hex(7)])  # type: ignore[arg-type]
-    f["set_balance_hardhat"] = w3.eth.get_balance(to_checksum_address(fresh))
-    f["final_block"] = w3.eth.block_number
+        t0 = w3.eth.get_block("latest")["timestamp"]
+        w3.provider.make_request("evm_increaseTime", [3600])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        t1 = w3.eth.get_block("latest")["timestamp"]
+        f["increase_time_applied"] = 3600 <= t1 - t0 < 3600 + 30
+        f["increase_time_view"] = 3600 <= c.functions.secondsSince(t0).call() < 3600 + 30
+        w3.provider.make_request("evm_setNextBlockTimestamp", [t1 + 10_000])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        f["set_next_timestamp_exact"] = w3.eth.get_block("latest")["timestamp"] - t1
+        f["evm_mine_blocks"] = w3.eth.block_number - head_before
+        fresh = "0x" + "11" * 20
+        w3.provider.make_request("anvil_setBalance", [fresh, hex(123 * ETHER)])  # type: ignore[arg-type]
+        f["set_balance"] = w3.eth.get_balance(to_checksum_address(fresh))
+        w3.provider.make_request("hardhat_setBalance", [fresh, hex(7)])  # type: ignore[arg-type]
+        f["set_balance_hardhat"] = w3.eth.get_balance(to_checksum_address(fresh))
+        f["final_block"] = w3.eth.block_number
+
+    _guarded(f, "dev_methods", dev_methods)
     return f
