@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
 
 # `.venv/bin/pytest` puts tests/integration (no __init__.py) on sys.path, not the repository
 # root; the root is needed to import the shared helpers as `tests.support`.
@@ -28,7 +30,7 @@ if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.integration.ethtools.cast_flow import run_cast_flow  # noqa: E402
-from tests.integration.ethtools.scenario import LIMIT, run_scenario  # noqa: E402
+from tests.integration.ethtools.scenario import LIMIT, TYPED_DATA, run_scenario  # noqa: E402
 from tests.support.procs import REPO, Proc, start_ailedger, start_anvil  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ethtools")]
@@ -109,6 +111,27 @@ def check_scenario_facts(f: dict[str, Any]) -> None:
     assert f["evm_revert"] is True and f["after_revert"] == [True, 0] and f["after_revert_tx_gone"]
     assert f["increase_time_applied"] and f["set_next_timestamp_exact"] == 10_000
     assert f["set_balance"] == 123 * 10**18 and f["set_balance_hardhat"] == 7
+    assert f["ws"]["ws_pending_are_sent"]
+    a0 = f["accounts"][0]
+    assert (
+        Account.recover_message(encode_defunct(hexstr="0x68656c6c6f"), signature=f["eth_sign"])
+        == a0
+    )
+    assert (
+        Account.recover_message(
+            encode_typed_data(full_message=TYPED_DATA), signature=f["eth_signTypedData_v4"]
+        )
+        == a0
+    )
+    assert (
+        f["txpool_with_gap"] == {"pending": "0x0", "queued": "0x1"}
+        and f["gap_receipt_before_fill"] is None
+    )
+    assert f["gap_filled"] == {"statuses": [1, 1], "nonce": 2, "ordered": True}
+    assert f["pending_filter"] == f["pending_filter_expected"] and f["replay"].startswith(
+        "rejected"
+    )
+    assert not [k for k in f if k.endswith("_exception")]
 
 
 def test_compiled_output_is_current() -> None:

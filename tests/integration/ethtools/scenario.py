@@ -36,6 +36,18 @@ ETHER = 10**18
 GWEI = 10**9
 LIMIT = 1000  # the constructor argument of the first deployment
 WS_TIMEOUT_S = 15.0
+TYPED_DATA = {
+    "types": {
+        "EIP712Domain": [
+            {"name": "name", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+        ],
+        "Mail": [{"name": "to", "type": "address"}, {"name": "contents", "type": "string"}],
+    },
+    "primaryType": "Mail",
+    "domain": {"name": "ailedger", "chainId": 31337},
+    "message": {"to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "contents": "hello"},
+}
 
 
 @dataclass(frozen=True)
@@ -168,13 +180,15 @@ async def _ws_part(
         facts["ws_chain_id"] = await w3.eth.chain_id
         head_sub = await w3.eth.subscribe("newHeads")
         log_sub = await w3.eth.subscribe("logs", {"address": contract_address})
-        facts["sub_ids_distinct"] = head_sub != log_sub
+        pending_sub = await w3.eth.subscribe("newPendingTransactions")
+        facts["sub_ids_distinct"] = len({head_sub, log_sub, pending_sub}) == 3
         c = w3.eth.contract(address=contract_address, abi=abi)
         sent = [
             await c.functions.set(7, 70, "over websocket").transact({"from": sender}),
             await c.functions.deposit().transact({"from": sender, "value": 3 * GWEI}),
         ]
         heads: list[int] = []
+        pending: list[str] = []
         logs: list[Any] = []
 
         async def collect() -> None:
@@ -183,17 +197,21 @@ async def _ws_part(
                     heads.append(int(msg["result"]["number"]))
                 elif msg["subscription"] == log_sub:
                     logs.append(msg["result"])
-                if len(heads) >= 2 and len(logs) >= 2:
+                elif msg["subscription"] == pending_sub:
+                    pending.append(_hex(msg["result"]))
+                if len(heads) >= 2 and len(logs) >= 2 and len(pending) >= 2:
                     return
 
         await asyncio.wait_for(collect(), WS_TIMEOUT_S)
         facts["ws_sent"] = [_hex(h) for h in sent]
+        facts["ws_pending_are_sent"] = sorted(pending) == sorted(facts["ws_sent"])
         facts["ws_heads"] = heads
         sync_like = Web3().eth.contract(address=contract_address, abi=abi)
         facts["ws_logs"] = _decode_logs(sync_like, logs)
         facts["ws_unsubscribed"] = [
             await w3.eth.unsubscribe(head_sub),
             await w3.eth.unsubscribe(log_sub),
+            await w3.eth.unsubscribe(pending_sub),
         ]
     return facts
 
@@ -548,4 +566,63 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
         f["final_block"] = w3.eth.block_number
 
     _guarded(f, "dev_methods", dev_methods)
+
+    # -- signing for dev accounts, the pool's queue, error messages, lesser lookups --
+    def misc() -> None:
+        f["eth_sign"] = w3.provider.make_request("eth_sign", [a0, "0x68656c6c6f"]).get("result")  # type: ignore[arg-type]
+        f["eth_signTypedData_v4"] = w3.provider.make_request(  # type: ignore[arg-type]
+            "eth_signTypedData_v4", [a0, json.dumps(TYPED_DATA)]
+        ).get("result")
+        f["earliest_block"] = w3.eth.get_block("earliest")["number"]
+        k2 = dev_key(2)
+        n2 = w3.eth.get_transaction_count(a2)
+        pending_filter = w3.eth.filter("pending")
+
+        def transfer(nonce: int) -> Any:
+            tx = {
+                "type": 2,
+                "chainId": f["chain_id"],
+                "nonce": nonce,
+                "to": a3,
+                "value": 11,
+                "gas": 21_000,
+                "maxFeePerGas": 50 * GWEI,
+                "maxPriorityFeePerGas": GWEI,
+            }
+            return Account.sign_transaction(tx, k2.key)
+
+        gap, fill = transfer(n2 + 1), transfer(n2)
+        w3.eth.send_raw_transaction(gap.raw_transaction)
+        f["txpool_with_gap"] = w3.provider.make_request("txpool_status", [])["result"]  # type: ignore[arg-type]
+        f["gap_receipt_before_fill"] = w3.provider.make_request(  # type: ignore[arg-type]
+            "eth_getTransactionReceipt", ["0x" + gap.hash.hex()]
+        )["result"]
+        w3.eth.send_raw_transaction(fill.raw_transaction)
+        got = [w3.eth.wait_for_transaction_receipt(x.hash, timeout=30) for x in (fill, gap)]
+        f["gap_filled"] = {
+            "statuses": [x["status"] for x in got],
+            "nonce": w3.eth.get_transaction_count(a2) - n2,
+            "ordered": got[0]["blockNumber"] <= got[1]["blockNumber"],
+        }
+        f["txpool_after"] = w3.provider.make_request("txpool_status", [])["result"]  # type: ignore[arg-type]
+        f["pending_filter"] = sorted(_hex(h) for h in pending_filter.get_new_entries())
+        f["pending_filter_expected"] = sorted("0x" + x.hash.hex() for x in (fill, gap))
+        try:
+            w3.eth.send_raw_transaction(fill.raw_transaction)
+            f["replay"] = "accepted"
+        except Exception as exc:  # noqa: BLE001 - the message is the fact
+            text = str(exc).lower()
+            # geth says "nonce too low", anvil "nonce too low" or "already known": both are correct
+            f["replay"] = (
+                "rejected: nonce too low or known"
+                if ("nonce too low" in text or "known" in text)
+                else text
+            )
+        blk = w3.eth.get_block(got[1]["blockNumber"])
+        f["tx_by_block_hash_and_index"] = (
+            _hex(w3.eth.get_transaction_by_block(blk["hash"], got[1]["transactionIndex"])["hash"])
+            == "0x" + gap.hash.hex()
+        )
+
+    _guarded(f, "misc", misc)
     return f
