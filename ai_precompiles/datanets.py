@@ -1,0 +1,365 @@
+"""Datanets precompile: create, contribute, curate to quorum, publish versions; its storage.
+
+Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contribution` and
+:class:`Version` records:
+
+- ``slot("datanet.count")``, ``slot("contribution.count")``: last ids (ids start at 1)
+- ``slot("datanet.curator", datanetId, curator)``: 1 for a curator (O(1) membership)
+- ``slot("datanet.vote", contributionId, curator)``: 1 approved, 2 rejected
+- ``slot("datanet.content", datanetId, contentHash)``: contribution id (no duplicate content)
+- array ``slot("datanet.contributions", datanetId)``: every contribution id, in order
+- array ``slot("datanet.leaves", datanetId)``: Merkle leaf of each accepted contribution, in
+  acceptance order (so publishing reads one word per leaf)
+- array ``slot("datanet.accepted", datanetId)``: accepted contribution ids, same order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .addresses import DATANETS, GOVERNANCE
+from .context import Ctx
+from .dispatch import Precompile
+from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
+from .merkle import leaf_hash, merkle_proof, merkle_root, verify_proof
+from .params import get_param
+from .storage import Array, Record, Store, rfield, slot
+
+PENDING, ACCEPTED, REJECTED = 0, 1, 2
+MAX_TEXT = 1024  # bytes of a name, domain, URI or license string
+
+
+@dataclass(frozen=True)
+class Datanet(Record):
+    """A domain data network."""
+
+    NS = "datanet"
+    id: int = rfield("uint", "datanet id (from 1)")
+    owner: bytes = rfield("address", "creator; the only one who may publish versions")
+    name: str = rfield("string", "human name")
+    domain: str = rfield("string", "subject domain, e.g. 'medical-qa'")
+    description_uri: str = rfield("string", "URI of a longer description")
+    license_policy: str = rfield("string", "licenses contributions must be compatible with")
+    curators: tuple[bytes, ...] = rfield("address[]", "addresses that approve or reject")
+    quorum: int = rfield("uint", "approvals needed to accept a contribution")
+    max_contribution_size: int = rfield("uint", "largest contribution, bytes")
+    contribution_count: int = rfield("uint", "contributions submitted")
+    accepted_count: int = rfield("uint", "contributions accepted")
+    version_count: int = rfield("uint", "versions published")
+    created_block: int = rfield("uint", "block of creation")
+
+
+@dataclass(frozen=True)
+class Contribution(Record):
+    """One data contribution: its hash and metadata on chain, its bytes in the blob store."""
+
+    NS = "contribution"
+    id: int = rfield("uint", "contribution id (from 1, global across datanets)")
+    datanet_id: int = rfield("uint", "datanet it was submitted to")
+    contributor: bytes = rfield("address", "submitter, credited in rewards")
+    block_number: int = rfield("uint", "block of submission")
+    timestamp: int = rfield("uint", "block time of submission")
+    content_hash: bytes = rfield("bytes32", "keccak256 of the blob")
+    size: int = rfield("uint", "blob size in bytes")
+    license: str = rfield("string", "license of this contribution")
+    metadata_hash: bytes = rfield("bytes32", "keccak256 of its metadata JSON (in the blob store)")
+    status: int = rfield("uint", "0 pending, 1 accepted, 2 rejected")
+    approvals: int = rfield("uint", "curator approvals so far")
+    rejections: int = rfield("uint", "curator rejections so far")
+    reason_code: int = rfield("uint", "reason code of the deciding rejection")
+    accepted_index: int = rfield("uint", "position among accepted contributions (when accepted)")
+
+    def leaf(self) -> bytes:
+        return leaf_hash(self.datanet_id, self.id, self.contributor, self.content_hash,
+                         self.size, self.metadata_hash)
+
+
+@dataclass(frozen=True)
+class Version(Record):
+    """A published version: the Merkle root over the first ``count`` accepted contributions."""
+
+    NS = "version"
+    datanet_id: int = rfield("uint", "datanet")
+    version: int = rfield("uint", "version number (from 1)")
+    root: bytes = rfield("bytes32", "Merkle root (see merkle.py)")
+    count: int = rfield("uint", "accepted contributions covered")
+    block_number: int = rfield("uint", "block of publication")
+
+
+def _event(ctx: Ctx, name: str, *args: Any) -> None:
+    topics, data = PRECOMPILE.abi.events[name].encode(*args)
+    ctx.emit(DATANETS, topics, data)
+
+
+def _text(value: str, what: str) -> str:
+    if len(value.encode()) > MAX_TEXT:
+        raise InvalidArgument(f"{what} longer than {MAX_TEXT} bytes")
+    return value
+
+
+def _datanet(store: Store, datanet_id: int) -> Datanet:
+    if not 0 < datanet_id <= store.get(slot("datanet.count")):
+        raise NotFound(f"datanet {datanet_id} does not exist")
+    return Datanet.decode(store, datanet_id)
+
+
+def _contribution_exists(store: Store, contribution_id: int) -> bool:
+    return 0 < contribution_id <= store.get(slot("contribution.count"))
+
+
+# -- operations (ABI and native paths) --
+
+def create_datanet(ctx: Ctx, name: str, domain: str, description_uri: str, license_policy: str,
+                   curators: list[bytes], quorum: int, max_contribution_size: int) -> int:
+    """Create a datanet owned by the sender; returns its id.
+
+    Rules: 1..``datanet.max_curators`` distinct non-zero curators; quorum within the governance
+    bounds and at most the number of curators (else nothing could be accepted); a positive max
+    size not above ``datanet.max_size_cap``.
+    """
+    gov = ctx.store(GOVERNANCE)
+    store = ctx.store(DATANETS)
+    if not name:
+        raise InvalidArgument("datanet name is empty")
+    for value, what in ((name, "name"), (domain, "domain"), (description_uri, "description URI"),
+                        (license_policy, "license policy")):
+        _text(value, what)
+    if not curators:
+        raise InvalidArgument("a datanet needs at least one curator")
+    if len(curators) > get_param(gov, "datanet.max_curators"):
+        raise InvalidArgument("too many curators")
+    if len(set(curators)) != len(curators) or any(c == b"\x00" * 20 for c in curators):
+        raise InvalidArgument("curators must be distinct non-zero addresses")
+    lo, hi = get_param(gov, "datanet.min_quorum"), get_param(gov, "datanet.max_quorum")
+    if not lo <= quorum <= hi:
+        raise InvalidArgument(f"quorum must be within [{lo}, {hi}]")
+    if quorum > len(curators):
+        raise InvalidArgument("quorum exceeds the number of curators")
+    if not 0 < max_contribution_size <= get_param(gov, "datanet.max_size_cap"):
+        raise InvalidArgument("max contribution size out of range")
+    datanet_id = store.incr(slot("datanet.count"))
+    Datanet(id=datanet_id, owner=ctx.sender, name=name, domain=domain,
+            description_uri=description_uri, license_policy=license_policy,
+            curators=tuple(curators), quorum=quorum, max_contribution_size=max_contribution_size,
+            created_block=ctx.block_number).encode(store, datanet_id)
+    for c in curators:
+        store.set(slot("datanet.curator", datanet_id, c), 1)
+    _event(ctx, "DatanetCreated", datanet_id, ctx.sender, name, quorum)
+    return datanet_id
+
+
+def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, license: str,
+               metadata_hash: bytes) -> int:
+    """Record a contribution (pending curation); returns its id.
+
+    Rules: the datanet exists; ``0 < size <= max_contribution_size``; a non-zero content hash
+    not already in this datanet. That the bytes match the hash is the blob store's check
+    (``ai_putBlob``); the chain only holds the hash.
+    """
+    store = ctx.store(DATANETS)
+    max_size = Datanet.load_field(store, datanet_id, "max_contribution_size") if (
+        0 < datanet_id <= store.get(slot("datanet.count"))) else None
+    if max_size is None:
+        raise NotFound(f"datanet {datanet_id} does not exist")
+    if size == 0:
+        raise InvalidArgument("contribution size is zero")
+    if size > max_size:
+        raise InvalidArgument(f"contribution size {size} exceeds the datanet's limit {max_size}")
+    if content_hash == b"\x00" * 32:
+        raise InvalidArgument("content hash is zero")
+    _text(license, "license")
+    dup = slot("datanet.content", datanet_id, content_hash)
+    if store.get(dup):
+        raise InvalidState("content already contributed to this datanet")
+    cid = store.incr(slot("contribution.count"))
+    Contribution(id=cid, datanet_id=datanet_id, contributor=ctx.sender,
+                 block_number=ctx.block_number, timestamp=ctx.timestamp,
+                 content_hash=content_hash, size=size, license=license,
+                 metadata_hash=metadata_hash).encode(store, cid)
+    store.set(dup, cid)
+    Array(store, slot("datanet.contributions", datanet_id)).append(cid)
+    store.incr(Datanet.field_slot(datanet_id, "contribution_count"))
+    _event(ctx, "ContributionSubmitted", datanet_id, cid, ctx.sender, content_hash, size)
+    return cid
+
+
+def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> None:
+    """One curator's decision on a pending contribution.
+
+    Accepted when approvals reach the quorum; rejected as soon as the quorum can no longer be
+    reached (rejections > curators - quorum), carrying the deciding reason code. Each curator
+    decides once.
+    """
+    store = ctx.store(DATANETS)
+    if not _contribution_exists(store, contribution_id):
+        raise NotFound(f"contribution {contribution_id} does not exist")
+    c = Contribution.decode(store, contribution_id)
+    if not store.get(slot("datanet.curator", c.datanet_id, ctx.sender)):
+        raise Unauthorized("sender is not a curator of this datanet")
+    if c.status != PENDING:
+        raise InvalidState("contribution is already decided")
+    vote_slot = slot("datanet.vote", contribution_id, ctx.sender)
+    if store.get(vote_slot):
+        raise InvalidState("curator already voted on this contribution")
+    if approve and reason_code:
+        raise InvalidArgument("an approval carries no reason code")
+    store.set(vote_slot, 1 if approve else 2)
+    _event(ctx, "ContributionCurated", contribution_id, ctx.sender, approve, reason_code)
+    quorum = Datanet.load_field(store, c.datanet_id, "quorum")
+    n_curators = len(Datanet.list_field(store, c.datanet_id, "curators"))
+    if approve:
+        approvals = c.approvals + 1
+        Contribution.store_field(store, contribution_id, "approvals", approvals)
+        if approvals >= quorum:
+            index = Array(store, slot("datanet.accepted", c.datanet_id)).append(contribution_id)
+            Array(store, slot("datanet.leaves", c.datanet_id)).append(
+                int.from_bytes(c.leaf(), "big"))
+            Contribution.store_field(store, contribution_id, "status", ACCEPTED)
+            Contribution.store_field(store, contribution_id, "accepted_index", index)
+            store.incr(Datanet.field_slot(c.datanet_id, "accepted_count"))
+            _event(ctx, "ContributionAccepted", c.datanet_id, contribution_id, index)
+    else:
+        rejections = c.rejections + 1
+        Contribution.store_field(store, contribution_id, "rejections", rejections)
+        if rejections > n_curators - quorum:
+            Contribution.store_field(store, contribution_id, "status", REJECTED)
+            Contribution.store_field(store, contribution_id, "reason_code", reason_code)
+            _event(ctx, "ContributionRejected", c.datanet_id, contribution_id, reason_code)
+
+
+def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
+    """Publish the next version: the Merkle root over all contributions accepted so far.
+
+    Only the owner publishes, and only when something was accepted since the last version.
+    """
+    store = ctx.store(DATANETS)
+    d = _datanet(store, datanet_id)
+    if ctx.sender != d.owner:
+        raise Unauthorized("only the datanet owner publishes versions")
+    last = (Version.load_field(store, (datanet_id, d.version_count), "count")
+            if d.version_count else 0)
+    if d.accepted_count <= last:
+        raise InvalidState("no contributions accepted since the last version")
+    leaves = Array(store, slot("datanet.leaves", datanet_id))
+    root = merkle_root([leaves.get(i).to_bytes(32, "big") for i in range(d.accepted_count)])
+    version = d.version_count + 1
+    Version(datanet_id=datanet_id, version=version, root=root, count=d.accepted_count,
+            block_number=ctx.block_number).encode(store, (datanet_id, version))
+    Datanet.store_field(store, datanet_id, "version_count", version)
+    _event(ctx, "VersionPublished", datanet_id, version, root, d.accepted_count)
+    return version, root
+
+
+# -- views --
+
+def _get_datanet(ctx: Ctx, datanet_id: int) -> Datanet:
+    return _datanet(ctx.store(DATANETS), datanet_id)
+
+
+def _get_contribution(ctx: Ctx, contribution_id: int) -> Contribution:
+    store = ctx.store(DATANETS)
+    if not _contribution_exists(store, contribution_id):
+        raise NotFound(f"contribution {contribution_id} does not exist")
+    return Contribution.decode(store, contribution_id)
+
+
+def version_record(store: Store, datanet_id: int, version: int) -> Version:
+    d_versions = Datanet.load_field(store, datanet_id, "version_count") if (
+        0 < datanet_id <= store.get(slot("datanet.count"))) else 0
+    if not 0 < version <= d_versions:
+        raise NotFound(f"datanet {datanet_id} has no version {version}")
+    return Version.decode(store, (datanet_id, version))
+
+
+def _accepted_at(ctx: Ctx, datanet_id: int, index: int) -> int:
+    arr = Array(ctx.store(DATANETS), slot("datanet.accepted", datanet_id))
+    if index >= len(arr):
+        raise NotFound("no accepted contribution at that index")
+    return arr.get(index)
+
+
+PRECOMPILE = Precompile("Datanets", DATANETS, {
+    "createDatanet": create_datanet,
+    "contribute": contribute,
+    "curate": curate,
+    "publishVersion": publish_version,
+    "getDatanet": _get_datanet,
+    "getContribution": _get_contribution,
+    "getVersion": lambda ctx, d, v: version_record(ctx.store(DATANETS), d, v),
+    "acceptedContributionAt": _accepted_at,
+    "hasVoted": lambda ctx, cid, who: bool(ctx.store(DATANETS).get(slot("datanet.vote", cid, who))),
+    "datanetCount": lambda ctx: ctx.store(DATANETS).get(slot("datanet.count")),
+    "contributionCount": lambda ctx: ctx.store(DATANETS).get(slot("contribution.count")),
+})
+
+
+# -- read helpers for the ai_ RPC (read-only StateAPI, no gas) --
+
+def _reader(state: Any) -> Store:
+    return Store(state, DATANETS)
+
+
+def get_datanet(state: Any, datanet_id: int) -> Datanet | None:
+    store = _reader(state)
+    if not 0 < datanet_id <= store.get(slot("datanet.count")):
+        return None
+    return Datanet.decode(store, datanet_id)
+
+
+def get_contribution(state: Any, contribution_id: int) -> Contribution | None:
+    store = _reader(state)
+    if not _contribution_exists(store, contribution_id):
+        return None
+    return Contribution.decode(store, contribution_id)
+
+
+def list_contributions(state: Any, datanet_id: int, status: int | None = None) -> list[Contribution]:
+    """Contributions of a datanet in submission order, optionally only one status."""
+    store = _reader(state)
+    out = []
+    for cid in Array(store, slot("datanet.contributions", datanet_id)):
+        c = Contribution.decode(store, cid)
+        if status is None or c.status == status:
+            out.append(c)
+    return out
+
+
+def get_version(state: Any, datanet_id: int, version: int) -> Version | None:
+    try:
+        return version_record(_reader(state), datanet_id, version)
+    except NotFound:
+        return None
+
+
+def version_contribution_ids(state: Any, datanet_id: int, version: int) -> list[int]:
+    """Ids of the contributions a version covers, in leaf order."""
+    store = _reader(state)
+    v = version_record(store, datanet_id, version)
+    arr = Array(store, slot("datanet.accepted", datanet_id))
+    return [arr.get(i) for i in range(v.count)]
+
+
+def get_contribution_proof(state: Any, datanet_id: int, version: int,
+                           contribution_id: int) -> dict[str, Any]:
+    """Inclusion proof of a contribution in a published version (for ``ai_getContributionProof``).
+
+    The answer carries the leaf's fields so a client recomputes the leaf itself
+    (``merkle.leaf_hash``) and checks it with ``merkle.verify_proof`` against the root it reads
+    from any node (or from an ``eth_call`` to ``getVersion``).
+    """
+    store = _reader(state)
+    v = version_record(store, datanet_id, version)
+    c = get_contribution(state, contribution_id)
+    if c is None or c.datanet_id != datanet_id or c.status != ACCEPTED or c.accepted_index >= v.count:
+        raise NotFound(f"contribution {contribution_id} is not in version {version} of datanet {datanet_id}")
+    leaves_arr = Array(store, slot("datanet.leaves", datanet_id))
+    leaves = [leaves_arr.get(i).to_bytes(32, "big") for i in range(v.count)]
+    proof = merkle_proof(leaves, c.accepted_index)
+    assert verify_proof(c.leaf(), proof, v.root)
+    return {
+        "datanetId": datanet_id, "version": version, "root": "0x" + v.root.hex(),
+        "count": v.count, "index": c.accepted_index, "contributionId": contribution_id,
+        "leaf": "0x" + c.leaf().hex(), "proof": ["0x" + p.hex() for p in proof],
+        "contribution": c.to_json(),
+    }

@@ -1,0 +1,141 @@
+"""Protocol parameters: names, defaults, bounds, and where they live (governance storage).
+
+Every module reads its parameters at run time through :func:`get_param`, so an executed
+governance proposal takes effect in the next transaction. A parameter is stored at
+``slot("param", name)`` in the governance account as ``value + 1``; 0 means "never set" and
+reads as the default, so a parameter added by a later release needs no state migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .addresses import DEFAULT_TREASURY, GOVERNANCE
+from .errors import InvalidArgument
+from .storage import Store, slot
+
+BP = 10_000  # basis points in a whole
+
+
+@dataclass(frozen=True)
+class Param:
+    """One governable parameter."""
+
+    #: value at genesis unless the genesis file overrides it
+    default: int
+    #: smallest value a proposal may set
+    min: int
+    #: largest value a proposal may set
+    max: int
+    #: what it controls
+    doc: str
+
+
+# Gas prices: each is at least the storage cost of the operation's typical path (see
+# docs/ai_precompiles.md); the meter charges the storage cost anyway when it is higher.
+_GAS = {
+    "createDatanet": (250_000, "create a datanet"),
+    "contribute": (160_000, "submit a contribution"),
+    "curate": (60_000, "one curator's decision"),
+    "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
+    "registerBaseModel": (200_000, "register a base model"),
+    "registerAdapter": (300_000, "register an adapter"),
+    "retireAdapter": (30_000, "retire an adapter"),
+    "deposit": (30_000, "deposit for inference fees"),
+    "withdraw": (30_000, "withdraw an inference deposit"),
+    "submitReceipt": (250_000, "record an inference receipt and split its fee"),
+    "claim": (30_000, "claim accrued rewards"),
+    "stake": (80_000, "stake"),
+    "unstake": (80_000, "start unbonding"),
+    "withdrawUnbonded": (30_000, "withdraw matured unbonding stake"),
+    "propose": (150_000, "create a governance proposal"),
+    "vote": (50_000, "vote on a proposal"),
+    "execute": (60_000, "execute a passed proposal"),
+}
+
+PARAMS: dict[str, Param] = {
+    # reward split of an inference fee, basis points; the treasury receives the remainder
+    "reward.contributors_bp": Param(5000, 0, BP, "fee share of attributed contributors, by weight"),
+    "reward.author_bp": Param(1500, 0, BP, "fee share of the adapter's author"),
+    "reward.lineage_bp": Param(1000, 0, BP, "fee share of the lineage's authors (base model and ancestor adapters), equal per ancestor"),
+    "reward.validator_bp": Param(2000, 0, BP, "fee share of the validator that served the request"),
+    "treasury": Param(int.from_bytes(DEFAULT_TREASURY, "big"), 1, 2**160 - 1, "address credited with the treasury share and all rounding remainders"),
+    # curation
+    "datanet.min_quorum": Param(1, 1, 64, "smallest approval quorum a datanet may set"),
+    "datanet.max_quorum": Param(16, 1, 64, "largest approval quorum a datanet may set"),
+    "datanet.max_curators": Param(32, 1, 256, "most curators in a datanet"),
+    "datanet.max_size_cap": Param(1 << 30, 1, 1 << 40, "upper bound of a datanet's max contribution size (bytes)"),
+    # registry / inference
+    "registry.max_depth": Param(32, 1, 256, "longest adapter chain from a base model"),
+    "registry.max_datanet_versions": Param(16, 1, 256, "datanet versions an adapter may declare"),
+    "inference.max_attributions": Param(64, 1, 1024, "attribution pairs in one receipt"),
+    # staking
+    "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
+    "staking.unbonding_blocks": Param(200, 0, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn"),
+    "staking.min_stake": Param(10**18, 1, 2**128, "stake (wei) to be in the validator set"),
+    "staking.max_validators": Param(100, 1, 10_000, "size of the validator set (largest stakes first)"),
+    # governance
+    "gov.voting_period": Param(100, 1, 10_000_000, "blocks a proposal is open for votes"),
+    "gov.execution_delay": Param(20, 0, 10_000_000, "blocks after voting closes before execution"),
+    "gov.quorum_bp": Param(4000, 1, BP, "share of the snapshot's total stake that must vote"),
+    "gov.min_proposer_stake": Param(1, 1, 2**128, "stake (wei, at the snapshot epoch) needed to propose"),
+    # gas
+    "gas.read": Param(2_600, 100, 1_000_000, "price of a view call (storage reads are charged on top when higher)"),
+    "gas.signature": Param(3_000, 3_000, 1_000_000, "price of one signature recovery (as ecrecover)"),
+    **{f"gas.{fn}": Param(g, 21_000 if g >= 21_000 else 5_000, 10_000_000, f"price of {doc}")
+       for fn, (g, doc) in _GAS.items()},
+}
+
+REWARD_SHARES = ("reward.contributors_bp", "reward.author_bp", "reward.lineage_bp",
+                 "reward.validator_bp")
+
+
+def param_slot(name: str) -> int:
+    return slot("param", name)
+
+
+def get_param(store_or_state: Store | Any, name: str) -> int:
+    """Current value of parameter ``name`` (metered when given a governance :class:`Store`)."""
+    if name not in PARAMS:
+        raise InvalidArgument(f"unknown parameter {name}")
+    if isinstance(store_or_state, Store):
+        raw = store_or_state.get(param_slot(name))
+    else:
+        raw = store_or_state.get_storage(GOVERNANCE, param_slot(name))
+    return raw - 1 if raw else PARAMS[name].default
+
+
+def get_params(state: Any) -> dict[str, int]:
+    """All parameters (read helper for ``ai_getParams``)."""
+    return {name: get_param(state, name) for name in PARAMS}
+
+
+def check_param(name: str, value: int, current: dict[str, int]) -> None:
+    """Raise unless ``value`` is allowed for ``name`` given the other current values."""
+    p = PARAMS.get(name)
+    if p is None:
+        raise InvalidArgument(f"unknown parameter {name}")
+    if not p.min <= value <= p.max:
+        raise InvalidArgument(f"{name} must be within [{p.min}, {p.max}]")
+    merged = dict(current, **{name: value})
+    if name in REWARD_SHARES and sum(merged[s] for s in REWARD_SHARES) > BP:
+        raise InvalidArgument("reward shares must not exceed 10000 bp in total")
+    if name in ("datanet.min_quorum", "datanet.max_quorum") and (
+            merged["datanet.min_quorum"] > merged["datanet.max_quorum"]):
+        raise InvalidArgument("datanet.min_quorum must not exceed datanet.max_quorum")
+
+
+def set_param(store: Store, name: str, value: int) -> None:
+    store.set(param_slot(name), value + 1)
+
+
+def genesis_params(overrides: dict[str, int] | None) -> dict[str, int]:
+    """Defaults with ``overrides`` applied and checked."""
+    values = {n: p.default for n, p in PARAMS.items()}
+    for name, value in (overrides or {}).items():
+        if isinstance(value, str) and value.startswith("0x"):
+            value = int(value, 16)
+        check_param(name, int(value), values)
+        values[name] = int(value)
+    return values

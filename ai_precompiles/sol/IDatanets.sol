@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+/// @title Datanets precompile, at 0x00000000000000000000000000000000000A1001
+/// @notice Domain data networks: contributions (hash on chain, bytes in the blob store),
+///         curation to a quorum, and numbered versions (Merkle roots over accepted contributions).
+interface IDatanets {
+    struct Datanet {
+        uint256 id;
+        address owner;
+        string name;
+        string domain;
+        string descriptionUri;
+        string licensePolicy;
+        address[] curators;
+        uint256 quorum;
+        uint256 maxContributionSize;
+        uint256 contributionCount;
+        uint256 acceptedCount;
+        uint256 versionCount;
+        uint256 createdBlock;
+    }
+
+    /// status: 0 pending, 1 accepted, 2 rejected
+    struct Contribution {
+        uint256 id;
+        uint256 datanetId;
+        address contributor;
+        uint256 blockNumber;
+        uint256 timestamp;
+        bytes32 contentHash;
+        uint256 size;
+        string license;
+        bytes32 metadataHash;
+        uint8 status;
+        uint256 approvals;
+        uint256 rejections;
+        uint16 reasonCode;
+        uint256 acceptedIndex;
+    }
+
+    struct Version {
+        uint256 datanetId;
+        uint256 version;
+        bytes32 root;
+        uint256 count;
+        uint256 blockNumber;
+    }
+
+    event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, uint256 quorum);
+    event ContributionSubmitted(uint256 indexed datanetId, uint256 indexed contributionId, address indexed contributor, bytes32 contentHash, uint256 size);
+    event ContributionCurated(uint256 indexed contributionId, address indexed curator, bool approve, uint16 reasonCode);
+    event ContributionAccepted(uint256 indexed datanetId, uint256 indexed contributionId, uint256 acceptedIndex);
+    event ContributionRejected(uint256 indexed datanetId, uint256 indexed contributionId, uint16 reasonCode);
+    event VersionPublished(uint256 indexed datanetId, uint256 indexed version, bytes32 root, uint256 count);
+
+    function createDatanet(string calldata name, string calldata domain, string calldata descriptionUri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxContributionSize) external returns (uint256 datanetId);
+    function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash) external returns (uint256 contributionId);
+    function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
+    function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
+
+    function getDatanet(uint256 datanetId) external view returns (Datanet memory);
+    function getContribution(uint256 contributionId) external view returns (Contribution memory);
+    function getVersion(uint256 datanetId, uint256 version) external view returns (Version memory);
+    function acceptedContributionAt(uint256 datanetId, uint256 index) external view returns (uint256 contributionId);
+    function hasVoted(uint256 contributionId, address curator) external view returns (bool);
+    function datanetCount() external view returns (uint256);
+    function contributionCount() external view returns (uint256);
+}
