@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
+from eth.validation import validate_gas_limit
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
+from eth_utils import ValidationError
 
 import ai_precompiles
 
@@ -41,4 +44,27 @@ class LedgerVM(PragueVM):
         # limit (governance changes it), so every block builder agrees on it.
         if parent_header is not None:
             header_params.setdefault("gas_limit", parent_header.gas_limit)
-        return create_prague_header_from_parent(parent_header, **header_params)
+        header = create_prague_header_from_parent(parent_header, **header_params)
+        if parent_header is not None and parent_header.block_number == 0:
+            header = header.copy(base_fee_per_gas=expected_base_fee(parent_header))
+        return header
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        validate_gas_limit(header.gas_limit, parent_header.gas_limit)
+        expected = expected_base_fee(parent_header)
+        if header.base_fee_per_gas != expected:
+            raise ValidationError(
+                f"Header has invalid base fee per gas (has {header.base_fee_per_gas}, expected {expected})"
+            )
+
+
+def expected_base_fee(parent_header: BlockHeaderAPI) -> int:
+    """EIP-1559's base fee of the child of ``parent_header``.
+
+    Block 1 keeps the genesis base fee instead of lowering it for the empty genesis
+    block: the genesis fee is the one the chain's operator chose (anvil does the same).
+    """
+    if parent_header.block_number == 0:
+        return int(parent_header.base_fee_per_gas)
+    return int(calculate_expected_base_fee_per_gas(parent_header))

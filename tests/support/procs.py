@@ -80,7 +80,8 @@ def start_ailedger(
     """Start `ailedger <command> --port P ...` and wait until its RPC answers."""
     port = port or free_port()
     log = tmp / f"ailedger-{port}-{time.monotonic_ns()}.log"
-    full = [str(VENV_BIN / "ailedger"), command, "--host", "127.0.0.1", "--port", str(port), *args]
+    extra = ["--no-sidecar"] if command == "dev" and "--no-sidecar" not in args else []
+    full = [str(VENV_BIN / "ailedger"), command, "--host", "127.0.0.1", "--port", str(port), *extra, *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)

@@ -1,0 +1,316 @@
+"""The chain core of a node: ledger, transaction pool, block production, dev controls,
+filters and the event feed, all confined to the node's one chain worker thread.
+
+py-evm is not thread-safe, so nothing here is either: the async side reaches the core
+only through :class:`node.worker.ChainWorker`, which runs every call on one thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth_account import Account
+from eth_utils import to_canonical_address
+
+from node import metrics
+from node.rpc.errors import ResourceNotFound, ServerError
+from node.rpc.format import d, format_header, format_log, format_transaction
+from node.rpc.params import BlockRef, LogFilter
+from node.txpool import AccountView, PoolError, TxPool
+from state import BuiltBlock, Ledger, TransactionError, decode_transaction
+
+#: How long a filter lives without being polled (geth: 5 minutes).
+FILTER_TIMEOUT = 300.0
+#: Most blocks one eth_getLogs may scan.
+MAX_LOG_RANGE = 10_000
+#: Most logs one eth_getLogs may return.
+MAX_LOGS = 10_000
+
+
+@dataclass
+class Filter:
+    kind: str
+    """'block', 'pending' or 'logs'."""
+    criteria: LogFilter | None = None
+    next_block: int = 0
+    """First block number not yet reported (block and log filters)."""
+    pending_hashes: list[bytes] = field(default_factory=list)
+    last_poll: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    head_hash: bytes
+    time_offset: int
+
+
+class ChainCore:
+    """Everything a node does to its chain, on one thread."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        dev_keys: Iterable[bytes] = (),
+        coinbase: bytes = b"\x00" * 20,
+        automine: bool = True,
+    ) -> None:
+        self.ledger = ledger
+        self.pool = TxPool(ledger.chain_id)
+        self.coinbase = coinbase
+        self.automine = automine
+        self.time_offset = 0
+        self.next_timestamp: int | None = None
+        self.dev_keys: dict[bytes, bytes] = {}
+        for key in dev_keys:
+            self.dev_keys[bytes(to_canonical_address(Account.from_key(key).address))] = key
+        self.filters: dict[int, Filter] = {}
+        self._next_filter_id = 1
+        self.snapshots: dict[int, Snapshot] = {}
+        self._next_snapshot_id = 1
+        #: Events for subscriptions, drained by the async side: (kind, payload).
+        self.events: collections.deque[tuple[str, Any]] = collections.deque()
+        metrics.HEAD.set(ledger.head.block_number)
+
+    # -- time -----------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(time.time()) + self.time_offset
+
+    def block_timestamp(self) -> int:
+        head = self.ledger.head
+        if self.next_timestamp is not None:
+            ts, self.next_timestamp = self.next_timestamp, None
+            return max(ts, head.timestamp + 1)
+        return max(self.now(), head.timestamp + 1)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def account(self, address: bytes) -> AccountView:
+        state = self.ledger.state_at(self.ledger.head)
+        return AccountView(state.get_nonce(address), state.get_balance(address))
+
+    def next_base_fee(self) -> int:
+        head = self.ledger.head
+        from state.vm import LedgerVM
+
+        child = LedgerVM.create_header_from_parent(head, timestamp=head.timestamp + 1)
+        return int(child.base_fee_per_gas)
+
+    def submit_raw(self, raw: bytes) -> bytes:
+        """Decode, admit and (under automine) mine one raw transaction; returns its hash."""
+        try:
+            tx = decode_transaction(raw)
+        except TransactionError as e:
+            raise ServerError(str(e)) from None
+        return self.submit(tx)
+
+    def submit(self, tx: SignedTransactionAPI) -> bytes:
+        head = self.ledger.head
+        try:
+            executable = self.pool.add(
+                tx, self.account(tx.sender), self.next_base_fee(), head.gas_limit
+            )
+        except PoolError as e:
+            metrics.TX_REJECTED.inc()
+            raise ServerError(str(e)) from None
+        metrics.TX_ACCEPTED.inc()
+        self._publish_pending(tx)
+        for f in self.filters.values():
+            if f.kind == "pending":
+                f.pending_hashes.append(tx.hash)
+        if self.automine and executable:
+            self.mine()
+        self._update_pool_metrics()
+        return bytes(tx.hash)
+
+    def _publish_pending(self, tx: SignedTransactionAPI) -> None:
+        self.events.append(("newPendingTransactions", (d(tx.hash), format_transaction(tx))))
+
+    def _update_pool_metrics(self) -> None:
+        metrics.POOL_PENDING.set(self.pool.pending_count)
+        metrics.POOL_QUEUED.set(self.pool.queued_count)
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    def mine(self, timestamp: int | None = None) -> BuiltBlock:
+        """Build one block from the pool (the whole pool that fits) and commit it."""
+        head = self.ledger.head
+        txs = self.pool.select(head.gas_limit)
+        ts = timestamp if timestamp is not None else self.block_timestamp()
+        started = time.perf_counter()
+        built = self.ledger.build_block(txs, ts, self.coinbase)
+        metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
+        metrics.BLOCK_TXS.observe(len(built.block.transactions))
+        metrics.HEAD.set(built.block.header.block_number)
+        self.pool.remove({tx.hash for tx in built.block.transactions})
+        self.pool.remove({tx.hash for tx, _ in built.rejected})
+        self._after_head_change()
+        self._publish_block(built.block)
+        return built
+
+    def _after_head_change(self) -> None:
+        state = self.ledger.state_at(self.ledger.head)
+        self.pool.reset(state.get_nonce)
+        self._update_pool_metrics()
+
+    def _publish_block(self, block: BlockAPI) -> None:
+        header = block.header
+        self.events.append(("newHeads", format_header(header)))
+        logs = self.block_logs(block)
+        if logs:
+            self.events.append(("logs", logs))
+
+    def block_logs(self, block: BlockAPI, removed: bool = False) -> list[dict[str, Any]]:
+        out = []
+        log_index = 0
+        for i, (tx, receipt) in enumerate(
+            zip(block.transactions, self.ledger.receipts(block), strict=True)
+        ):
+            for log in receipt.logs:
+                out.append(format_log(log, block.header, tx, i, log_index, removed))
+                log_index += 1
+        return out
+
+    def resolve(self, ref: BlockRef) -> BlockHeaderAPI:
+        """The header a block reference names; -32000 'header not found' when none."""
+        if ref.block_hash is not None:
+            header = self.ledger.header_by_hash(ref.block_hash)
+            if header is None:
+                raise ResourceNotFound(f"header for hash {d(ref.block_hash)} not found")
+            return header
+        if ref.tag == "earliest":
+            number = 0
+        elif ref.tag is not None:
+            return self.ledger.head
+        else:
+            number = ref.number or 0
+        header = self.ledger.header_by_number(number)
+        if header is None:
+            raise ServerError("header not found")
+        return header
+
+    def block_number_of(self, ref: BlockRef) -> int:
+        if ref.tag in ("latest", "pending", "safe", "finalized") or (ref.tag is None and ref.number is None and ref.block_hash is None):
+            return int(self.ledger.head.block_number)
+        return int(self.resolve(ref).block_number)
+
+    # -- dev controls ---------------------------------------------------------------------
+
+    def snapshot(self) -> int:
+        sid = self._next_snapshot_id
+        self._next_snapshot_id += 1
+        self.snapshots[sid] = Snapshot(self.ledger.head.hash, self.time_offset)
+        return sid
+
+    def revert(self, sid: int) -> bool:
+        snap = self.snapshots.get(sid)
+        if snap is None:
+            return False
+        # anvil: a snapshot is used up by its revert, and so are all later ones.
+        for later in [s for s in self.snapshots if s >= sid]:
+            del self.snapshots[later]
+        self.ledger.rewind(snap.head_hash)
+        self.time_offset = snap.time_offset
+        self.next_timestamp = None
+        self._after_head_change()
+        return True
+
+    # -- logs and filters -----------------------------------------------------------------
+
+    def logs(self, criteria: LogFilter, from_number: int | None = None, to_number: int | None = None) -> list[dict[str, Any]]:
+        if criteria.block_hash is not None:
+            header = self.ledger.header_by_hash(criteria.block_hash)
+            if header is None:
+                raise ResourceNotFound("unknown block")
+            headers = [header]
+        else:
+            start = from_number if from_number is not None else self.block_number_of(criteria.from_block)
+            end = to_number if to_number is not None else self.block_number_of(criteria.to_block)
+            if start > end:
+                return []
+            if end - start + 1 > MAX_LOG_RANGE:
+                raise ServerError(f"block range greater than {MAX_LOG_RANGE} max")
+            headers = [h for n in range(start, end + 1) if (h := self.ledger.header_by_number(n))]
+        out: list[dict[str, Any]] = []
+        for header in headers:
+            if header.bloom == 0:
+                continue
+            block = self.ledger.block(header)
+            for log in self.block_logs(block):
+                if _matches(log, criteria):
+                    out.append(log)
+                    if len(out) > MAX_LOGS:
+                        raise ServerError(f"query returned more than {MAX_LOGS} results")
+        return out
+
+    def new_filter(self, kind: str, criteria: LogFilter | None = None) -> int:
+        self._expire_filters()
+        fid = self._next_filter_id
+        self._next_filter_id += 1
+        next_block = int(self.ledger.head.block_number) + 1
+        if criteria is not None and criteria.from_block.number is not None:
+            next_block = criteria.from_block.number
+        self.filters[fid] = Filter(kind, criteria, next_block)
+        return fid
+
+    def filter_changes(self, fid: int) -> list[Any]:
+        f = self.filters.get(fid)
+        if f is None:
+            raise ServerError("filter not found")
+        f.last_poll = time.monotonic()
+        head = int(self.ledger.head.block_number)
+        if f.kind == "pending":
+            hashes, f.pending_hashes = f.pending_hashes, []
+            return [d(h) for h in hashes]
+        if f.kind == "block":
+            out = []
+            for n in range(f.next_block, head + 1):
+                header = self.ledger.header_by_number(n)
+                if header is not None:
+                    out.append(d(header.hash))
+            f.next_block = head + 1
+            return out
+        assert f.criteria is not None
+        end = head
+        if f.criteria.to_block.number is not None:
+            end = min(end, f.criteria.to_block.number)
+        logs = self.logs(f.criteria, f.next_block, end) if f.next_block <= end else []
+        f.next_block = max(f.next_block, head + 1)
+        return logs
+
+    def filter_logs(self, fid: int) -> list[dict[str, Any]]:
+        f = self.filters.get(fid)
+        if f is None or f.kind != "logs" or f.criteria is None:
+            raise ServerError("filter not found")
+        f.last_poll = time.monotonic()
+        return self.logs(f.criteria)
+
+    def uninstall_filter(self, fid: int) -> bool:
+        return self.filters.pop(fid, None) is not None
+
+    def _expire_filters(self) -> None:
+        cutoff = time.monotonic() - FILTER_TIMEOUT
+        for fid in [fid for fid, f in self.filters.items() if f.last_poll < cutoff]:
+            del self.filters[fid]
+
+
+def _matches(log: dict[str, Any], criteria: LogFilter) -> bool:
+    if criteria.addresses and log["address"] not in {d(a) for a in criteria.addresses}:
+        return False
+    topics = log["topics"]
+    for position, wanted in enumerate(criteria.topics):
+        if wanted is None:
+            continue
+        if position >= len(topics) or topics[position] not in {d(t) for t in wanted}:
+            return False
+    return True
+
+
+def matches(log: dict[str, Any], criteria: LogFilter) -> bool:
+    """Whether a formatted log satisfies filter ``criteria`` (for subscriptions)."""
+    return _matches(log, criteria)

@@ -1,0 +1,33 @@
+"""Prometheus metrics of a node, served as text on their own port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY = CollectorRegistry()
+
+HEAD = Gauge("ailedger_head_block_number", "Number of the canonical head block", registry=REGISTRY)
+POOL_PENDING = Gauge("ailedger_txpool_pending", "Executable transactions in the pool", registry=REGISTRY)
+POOL_QUEUED = Gauge("ailedger_txpool_queued", "Future-nonce transactions in the pool", registry=REGISTRY)
+TX_ACCEPTED = Counter("ailedger_txpool_accepted", "Transactions admitted to the pool", registry=REGISTRY)
+TX_REJECTED = Counter("ailedger_txpool_rejected", "Transactions refused by the pool", registry=REGISTRY)
+RPC_REQUESTS = Counter(
+    "ailedger_rpc_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"], registry=REGISTRY
+)
+RPC_SECONDS = Histogram(
+    "ailedger_rpc_request_seconds", "JSON-RPC call latency by method", ["method"], registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+BLOCK_SECONDS = Histogram(
+    "ailedger_block_import_seconds", "Time to build or import and commit a block", registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BLOCK_TXS = Histogram(
+    "ailedger_block_transactions", "Transactions per committed block", registry=REGISTRY,
+    buckets=(0, 1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000),
+)
+
+
+def serve(host: str, port: int) -> None:
+    """Serve /metrics on ``host:port`` from a daemon thread."""
+    start_http_server(port, addr=host, registry=REGISTRY)

@@ -1,0 +1,677 @@
+"""The JSON-RPC methods: Ethereum's ``eth_``, ``net_``, ``web3_``, ``txpool_`` and the dev
+methods users script against (``evm_``, ``anvil_``/``hardhat_``).
+
+Each method is a plain function of the :class:`ChainCore` and the raw params, run on the
+chain worker thread; parameters are parsed first so that bad input gets -32602 before
+anything touches the chain.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_hash.auto import keccak
+
+from node.core import ChainCore
+from node.rpc import params as p
+from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
+from node.rpc.format import (
+    d,
+    format_block,
+    format_receipts,
+    format_transaction,
+    q,
+)
+from node.txpool import max_fee, max_tip
+
+Handler = Callable[[ChainCore, list[Any]], Any]
+METHODS: dict[str, Handler] = {}
+#: Default priority fee, as anvil's eth_maxPriorityFeePerGas (1 gwei).
+DEFAULT_TIP = 10**9
+CLIENT_VERSION = f"ailedger/v0.1.0/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"
+
+
+def rpc(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            METHODS[name] = fn
+        return fn
+
+    return register
+
+
+def args(params: list[Any], required: int, optional: int = 0) -> list[Any]:
+    """``params`` padded with None to ``required + optional``; -32602 on a wrong count."""
+    if len(params) < required:
+        raise InvalidParams(f"missing value for required argument {len(params)}")
+    if len(params) > required + optional:
+        raise InvalidParams(f"too many arguments, want at most {required + optional}")
+    return list(params) + [None] * (required + optional - len(params))
+
+
+# -- web3, net ------------------------------------------------------------------------------
+
+
+@rpc("web3_clientVersion")
+def web3_client_version(core: ChainCore, params: list[Any]) -> str:
+    args(params, 0)
+    return CLIENT_VERSION
+
+
+@rpc("web3_sha3")
+def web3_sha3(core: ChainCore, params: list[Any]) -> str:
+    (payload,) = args(params, 1)
+    return d(keccak(p.data(payload, "0")))
+
+
+@rpc("net_version")
+def net_version(core: ChainCore, params: list[Any]) -> str:
+    return str(core.ledger.chain_id)
+
+
+@rpc("net_listening")
+def net_listening(core: ChainCore, params: list[Any]) -> bool:
+    return True
+
+
+@rpc("net_peerCount")
+def net_peer_count(core: ChainCore, params: list[Any]) -> str:
+    return q(0)
+
+
+# -- chain ------------------------------------------------------------------------------------
+
+
+@rpc("eth_chainId")
+def eth_chain_id(core: ChainCore, params: list[Any]) -> str:
+    return q(core.ledger.chain_id)
+
+
+@rpc("eth_blockNumber")
+def eth_block_number(core: ChainCore, params: list[Any]) -> str:
+    return q(core.ledger.head.block_number)
+
+
+@rpc("eth_syncing")
+def eth_syncing(core: ChainCore, params: list[Any]) -> bool:
+    return False
+
+
+@rpc("eth_mining")
+def eth_mining(core: ChainCore, params: list[Any]) -> bool:
+    return True
+
+
+@rpc("eth_hashrate")
+def eth_hashrate(core: ChainCore, params: list[Any]) -> str:
+    return q(0)
+
+
+@rpc("eth_coinbase")
+def eth_coinbase(core: ChainCore, params: list[Any]) -> str:
+    return d(core.coinbase)
+
+
+@rpc("eth_accounts")
+def eth_accounts(core: ChainCore, params: list[Any]) -> list[str]:
+    return [d(a) for a in core.dev_keys]
+
+
+@rpc("eth_gasPrice")
+def eth_gas_price(core: ChainCore, params: list[Any]) -> str:
+    return q(core.next_base_fee() + DEFAULT_TIP)
+
+
+@rpc("eth_maxPriorityFeePerGas")
+def eth_max_priority_fee(core: ChainCore, params: list[Any]) -> str:
+    return q(DEFAULT_TIP)
+
+
+@rpc("eth_blobBaseFee")
+def eth_blob_base_fee(core: ChainCore, params: list[Any]) -> str:
+    return q(1)
+
+
+@rpc("eth_feeHistory")
+def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    count_raw, newest_raw, percentiles = args(params, 2, 1)
+    count = p.quantity(count_raw, "0") if not isinstance(count_raw, int) else count_raw
+    if count < 1:
+        return {"oldestBlock": q(0), "baseFeePerGas": [], "gasUsedRatio": [], "reward": []}
+    count = min(count, 1024)
+    newest = core.resolve(p.block_ref(newest_raw, "1")).block_number
+    if percentiles is not None:
+        if not isinstance(percentiles, list) or any(
+            not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles
+        ) or percentiles != sorted(percentiles):
+            raise InvalidParams("invalid argument 2: reward percentiles must be ascending numbers in [0, 100]")
+    oldest = max(0, newest - count + 1)
+    base_fees, ratios, rewards = [], [], []
+    for n in range(oldest, newest + 1):
+        header = core.ledger.header_by_number(n)
+        assert header is not None
+        base_fees.append(q(header.base_fee_per_gas))
+        ratios.append(header.gas_used / header.gas_limit)
+        if percentiles is not None:
+            rewards.append([q(r) for r in _block_rewards(core, header, percentiles)])
+    from state.vm import LedgerVM
+
+    newest_header = core.ledger.header_by_number(newest)
+    child = LedgerVM.create_header_from_parent(newest_header, timestamp=newest_header.timestamp + 1)
+    base_fees.append(q(child.base_fee_per_gas))
+    out: dict[str, Any] = {
+        "oldestBlock": q(oldest),
+        "baseFeePerGas": base_fees,
+        "gasUsedRatio": ratios,
+        "baseFeePerBlobGas": [q(1)] * len(base_fees),
+        "blobGasUsedRatio": [0.0] * len(ratios),
+    }
+    if percentiles is not None:
+        out["reward"] = rewards
+    return out
+
+
+def _block_rewards(core: ChainCore, header: Any, percentiles: list[float]) -> list[int]:
+    block = core.ledger.block(header)
+    if not block.transactions:
+        return [0] * len(percentiles)
+    receipts = core.ledger.receipts(block)
+    base = header.base_fee_per_gas
+    items = []
+    previous = 0
+    for tx, r in zip(block.transactions, receipts, strict=True):
+        tip = min(max_tip(tx), max_fee(tx) - base) if hasattr(tx, "max_fee_per_gas") else tx.gas_price - base
+        items.append((tip, r.gas_used - previous))
+        previous = r.gas_used
+    items.sort()
+    total = sum(g for _, g in items) or 1
+    out = []
+    for pct in percentiles:
+        threshold = total * pct / 100
+        acc = 0
+        for tip, gas in items:
+            acc += gas
+            if acc >= threshold:
+                out.append(tip)
+                break
+        else:
+            out.append(items[-1][0])
+    return out
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+def _state(core: ChainCore, ref_raw: Any, position: int) -> Any:
+    return core.ledger.state_at(core.resolve(p.block_ref(ref_raw, str(position))))
+
+
+@rpc("eth_getBalance")
+def eth_get_balance(core: ChainCore, params: list[Any]) -> str:
+    who, ref = args(params, 1, 1)
+    address = p.address(who, "0")
+    return q(_state(core, ref, 1).get_balance(address))
+
+
+@rpc("eth_getTransactionCount")
+def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
+    who, ref = args(params, 1, 1)
+    address = p.address(who, "0")
+    if ref == "pending":
+        return q(core.pool.next_nonce(address, core.account(address).nonce))
+    return q(_state(core, ref, 1).get_nonce(address))
+
+
+@rpc("eth_getCode")
+def eth_get_code(core: ChainCore, params: list[Any]) -> str:
+    who, ref = args(params, 1, 1)
+    address = p.address(who, "0")
+    return d(_state(core, ref, 1).get_code(address))
+
+
+@rpc("eth_getStorageAt")
+def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
+    who, slot_raw, ref = args(params, 2, 1)
+    address = p.address(who, "0")
+    slot = p.quantity(slot_raw, "1") if isinstance(slot_raw, str) and len(slot_raw) <= 66 else None
+    if slot is None:
+        raise InvalidParams("invalid argument 1: storage slot must be a hex quantity of at most 32 bytes")
+    value = _state(core, ref, 2).get_storage(address, slot)
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+# -- execution ------------------------------------------------------------------------------
+
+
+def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
+    req_raw, ref_raw, overrides_raw = args(params, 1, 2)
+    req = p.call_request(req_raw)
+    header = core.resolve(p.block_ref(ref_raw, "1"))
+    overrides = p.state_overrides(overrides_raw)
+    sender = req.sender or b"\x00" * 20
+    if estimate:
+        gas, result = core.ledger.estimate_gas(
+            header, sender, req.to, req.data, req.value, req.gas, overrides
+        )
+        _raise_on_failure(result)
+        return q(gas)
+    result = core.ledger.execute_call(header, sender, req.to, req.data, req.value, req.gas, overrides)
+    _raise_on_failure(result)
+    return d(result.output)
+
+
+def _raise_on_failure(result: Any) -> None:
+    if result.success:
+        return
+    if result.reverted:
+        raise ExecutionReverted(result.output)
+    raise ServerError(result.error)
+
+
+@rpc("eth_call")
+def eth_call(core: ChainCore, params: list[Any]) -> str:
+    return str(_call(core, params, estimate=False))
+
+
+@rpc("eth_estimateGas")
+def eth_estimate_gas(core: ChainCore, params: list[Any]) -> str:
+    return str(_call(core, params, estimate=True))
+
+
+# -- transactions ---------------------------------------------------------------------------
+
+
+@rpc("eth_sendRawTransaction")
+def eth_send_raw_transaction(core: ChainCore, params: list[Any]) -> str:
+    (raw,) = args(params, 1)
+    return d(core.submit_raw(p.data(raw, "0")))
+
+
+def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
+    if who is None:
+        raise InvalidParams("invalid argument 0: missing \"from\"")
+    key = core.dev_keys.get(who)
+    if key is None:
+        raise ServerError(f"unknown account {d(who)}: only the node's dev accounts sign")
+    return key
+
+
+@rpc("eth_sendTransaction")
+def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
+    (req_raw,) = args(params, 1)
+    req = p.call_request(req_raw)
+    key = _dev_key(core, req.sender)
+    assert req.sender is not None
+    head = core.ledger.head
+    nonce = req.nonce
+    if nonce is None:
+        nonce = core.pool.next_nonce(req.sender, core.account(req.sender).nonce)
+    gas = req.gas
+    if gas is None:
+        gas, result = core.ledger.estimate_gas(head, req.sender, req.to, req.data, req.value)
+        _raise_on_failure(result)
+    tx: dict[str, Any] = {
+        "chainId": core.ledger.chain_id,
+        "nonce": nonce,
+        "gas": gas,
+        "value": req.value,
+        "data": req.data,
+    }
+    if req.to is not None:
+        tx["to"] = req.to
+    if req.access_list is not None:
+        tx["accessList"] = [
+            {"address": d(a), "storageKeys": ["0x" + k.to_bytes(32, "big").hex() for k in ks]}
+            for a, ks in req.access_list
+        ]
+    if req.gas_price is not None and req.max_fee_per_gas is None:
+        tx["gasPrice"] = req.gas_price
+        if req.access_list is not None:
+            tx["type"] = 1
+    else:
+        tip = req.max_priority_fee_per_gas if req.max_priority_fee_per_gas is not None else DEFAULT_TIP
+        tx["maxPriorityFeePerGas"] = tip
+        tx["maxFeePerGas"] = (
+            req.max_fee_per_gas if req.max_fee_per_gas is not None else core.next_base_fee() + tip
+        )
+        tx["type"] = 2
+    signed = Account.sign_transaction(tx, key)
+    return d(core.submit_raw(bytes(signed.raw_transaction)))
+
+
+@rpc("eth_sign")
+def eth_sign(core: ChainCore, params: list[Any]) -> str:
+    who, message = args(params, 2)
+    key = _dev_key(core, p.address(who, "0"))
+    signed = Account.sign_message(encode_defunct(p.data(message, "1")), key)
+    return d(signed.signature)
+
+
+@rpc("personal_sign")
+def personal_sign(core: ChainCore, params: list[Any]) -> str:
+    message, who = args(params, 2)
+    return eth_sign(core, [who, message])
+
+
+@rpc("eth_signTypedData_v4", "eth_signTypedData")
+def eth_sign_typed_data(core: ChainCore, params: list[Any]) -> str:
+    who, typed = args(params, 2)
+    key = _dev_key(core, p.address(who, "0"))
+    if isinstance(typed, str):
+        import json
+
+        try:
+            typed = json.loads(typed)
+        except ValueError:
+            raise InvalidParams("invalid argument 1: typed data is not JSON") from None
+    if not isinstance(typed, dict):
+        raise InvalidParams("invalid argument 1: expected EIP-712 typed data")
+    try:
+        message = encode_typed_data(full_message=typed)
+    except Exception as e:
+        raise InvalidParams(f"invalid argument 1: {e}") from None
+    return d(Account.sign_message(message, key).signature)
+
+
+def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
+    header = core.ledger.header_by_number(number)
+    if header is None:
+        return None
+    block = core.ledger.block(header)
+    if index >= len(block.transactions):
+        return None
+    out = format_transaction(block.transactions[index], header, index)
+    out["blockTimestamp"] = q(header.timestamp)
+    return out
+
+
+@rpc("eth_getTransactionByHash")
+def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    (h,) = args(params, 1)
+    tx_hash = p.hash32(h, "0")
+    where = core.ledger.transaction_location(tx_hash)
+    if where is not None:
+        return _tx_at(core, *where)
+    entry = core.pool.by_hash.get(tx_hash)
+    return format_transaction(entry.tx) if entry is not None else None
+
+
+@rpc("eth_getTransactionByBlockNumberAndIndex")
+def eth_get_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    ref, index = args(params, 2)
+    header = core.resolve(p.block_ref(ref, "0"))
+    return _tx_at(core, header.block_number, p.quantity(index, "1"))
+
+
+@rpc("eth_getTransactionByBlockHashAndIndex")
+def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    h, index = args(params, 2)
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    if header is None:
+        return None
+    return _tx_at(core, header.block_number, p.quantity(index, "1"))
+
+
+@rpc("eth_getTransactionReceipt")
+def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    (h,) = args(params, 1)
+    where = core.ledger.transaction_location(p.hash32(h, "0"))
+    if where is None:
+        return None
+    header = core.ledger.header_by_number(where[0])
+    assert header is not None
+    block = core.ledger.block(header)
+    receipts = format_receipts(block, core.ledger.receipts(block))
+    return receipts[where[1]]
+
+
+@rpc("eth_getBlockReceipts")
+def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
+    (ref,) = args(params, 1)
+    try:
+        header = core.resolve(p.block_ref(ref, "0"))
+    except ServerError:
+        return None
+    block = core.ledger.block(header)
+    return format_receipts(block, core.ledger.receipts(block))
+
+
+# -- blocks ---------------------------------------------------------------------------------
+
+
+def _block_json(core: ChainCore, header: Any, full: bool) -> dict[str, Any]:
+    return format_block(core.ledger.block(header), full)
+
+
+@rpc("eth_getBlockByNumber")
+def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    ref, full = args(params, 1, 1)
+    full = p.boolean(full, "1") if full is not None else False
+    try:
+        header = core.resolve(p.block_ref(ref, "0"))
+    except ServerError:
+        return None
+    return _block_json(core, header, full)
+
+
+@rpc("eth_getBlockByHash")
+def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    h, full = args(params, 1, 1)
+    full = p.boolean(full, "1") if full is not None else False
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    return None if header is None else _block_json(core, header, full)
+
+
+@rpc("eth_getBlockTransactionCountByNumber")
+def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | None:
+    (ref,) = args(params, 1)
+    try:
+        header = core.resolve(p.block_ref(ref, "0"))
+    except ServerError:
+        return None
+    return q(len(core.ledger.block(header).transactions))
+
+
+@rpc("eth_getBlockTransactionCountByHash")
+def eth_block_tx_count_by_hash(core: ChainCore, params: list[Any]) -> str | None:
+    (h,) = args(params, 1)
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    return None if header is None else q(len(core.ledger.block(header).transactions))
+
+
+@rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash")
+def eth_uncle_count(core: ChainCore, params: list[Any]) -> str:
+    return q(0)
+
+
+@rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex")
+def eth_uncle(core: ChainCore, params: list[Any]) -> None:
+    return None
+
+
+# -- logs and filters -----------------------------------------------------------------------
+
+
+@rpc("eth_getLogs")
+def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+    (criteria,) = args(params, 1)
+    return core.logs(p.log_filter(criteria))
+
+
+@rpc("eth_newFilter")
+def eth_new_filter(core: ChainCore, params: list[Any]) -> str:
+    (criteria,) = args(params, 1)
+    return q(core.new_filter("logs", p.log_filter(criteria)))
+
+
+@rpc("eth_newBlockFilter")
+def eth_new_block_filter(core: ChainCore, params: list[Any]) -> str:
+    return q(core.new_filter("block"))
+
+
+@rpc("eth_newPendingTransactionFilter")
+def eth_new_pending_filter(core: ChainCore, params: list[Any]) -> str:
+    return q(core.new_filter("pending"))
+
+
+@rpc("eth_getFilterChanges")
+def eth_get_filter_changes(core: ChainCore, params: list[Any]) -> list[Any]:
+    (fid,) = args(params, 1)
+    return core.filter_changes(p.quantity(fid, "0"))
+
+
+@rpc("eth_getFilterLogs")
+def eth_get_filter_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+    (fid,) = args(params, 1)
+    return core.filter_logs(p.quantity(fid, "0"))
+
+
+@rpc("eth_uninstallFilter")
+def eth_uninstall_filter(core: ChainCore, params: list[Any]) -> bool:
+    (fid,) = args(params, 1)
+    return core.uninstall_filter(p.quantity(fid, "0"))
+
+
+# -- txpool ---------------------------------------------------------------------------------
+
+
+@rpc("txpool_status")
+def txpool_status(core: ChainCore, params: list[Any]) -> dict[str, str]:
+    return {"pending": q(core.pool.pending_count), "queued": q(core.pool.queued_count)}
+
+
+@rpc("txpool_content")
+def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    pending, queued = core.pool.content()
+
+    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+        from eth_utils import to_checksum_address
+
+        return {
+            to_checksum_address(s): {str(tx.nonce): format_transaction(tx) for tx in txs}
+            for s, txs in table.items()
+        }
+
+    return {"pending": shape(pending), "queued": shape(queued)}
+
+
+@rpc("txpool_inspect")
+def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    pending, queued = core.pool.content()
+
+    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+        from eth_utils import to_checksum_address
+
+        return {
+            to_checksum_address(s): {
+                str(tx.nonce): f"{d(tx.to) if tx.to else 'contract creation'}: {tx.value} wei + {tx.gas} gas × {max_fee(tx)} wei"
+                for tx in txs
+            }
+            for s, txs in table.items()
+        }
+
+    return {"pending": shape(pending), "queued": shape(queued)}
+
+
+# -- dev methods ----------------------------------------------------------------------------
+
+
+@rpc("evm_mine", "anvil_mine", "hardhat_mine")
+def evm_mine(core: ChainCore, params: list[Any]) -> str:
+    first = params[0] if params else None
+    blocks, timestamp = 1, None
+    if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
+        blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
+        timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
+    elif first is not None and len(params) == 2:  # anvil_mine(count, interval)
+        blocks = p.quantity(first, "0")
+    elif first is not None:  # evm_mine(timestamp)
+        timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
+    if blocks > 10_000:
+        raise InvalidParams("invalid argument 0: at most 10000 blocks at once")
+    for i in range(blocks):
+        core.mine(timestamp if i == 0 else None)
+    return "0x0"
+
+
+@rpc("evm_snapshot", "anvil_snapshot")
+def evm_snapshot(core: ChainCore, params: list[Any]) -> str:
+    return q(core.snapshot())
+
+
+@rpc("evm_revert", "anvil_revert")
+def evm_revert(core: ChainCore, params: list[Any]) -> bool:
+    (sid,) = args(params, 1)
+    return core.revert(p.quantity(sid, "0"))
+
+
+@rpc("evm_increaseTime", "anvil_increaseTime")
+def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
+    (seconds,) = args(params, 1)
+    amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
+    core.time_offset += amount
+    return q(core.time_offset)
+
+
+@rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp")
+def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
+    (ts,) = args(params, 1)
+    timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
+    head = core.ledger.head
+    if timestamp <= head.timestamp:
+        raise ServerError(
+            f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
+        )
+    core.next_timestamp = timestamp
+    core.time_offset = timestamp - int(__import__("time").time())
+    return None
+
+
+@rpc("evm_setAutomine", "anvil_setAutomine")
+def evm_set_automine(core: ChainCore, params: list[Any]) -> None:
+    (on,) = args(params, 1)
+    core.automine = p.boolean(on, "0")
+    return None
+
+
+@rpc("anvil_getAutomine", "hardhat_getAutomine")
+def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
+    return core.automine
+
+
+def _edit(core: ChainCore, **kw: Any) -> None:
+    core.ledger.edit_state(**kw)
+
+
+@rpc("anvil_setBalance", "hardhat_setBalance")
+def anvil_set_balance(core: ChainCore, params: list[Any]) -> None:
+    who, amount = args(params, 2)
+    _edit(core, address=p.address(who, "0"), balance=p.quantity(amount, "1"))
+
+
+@rpc("anvil_setNonce", "hardhat_setNonce")
+def anvil_set_nonce(core: ChainCore, params: list[Any]) -> None:
+    who, nonce = args(params, 2)
+    _edit(core, address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
+    core.pool.reset(core.ledger.state_at(core.ledger.head).get_nonce)
+
+
+@rpc("anvil_setCode", "hardhat_setCode")
+def anvil_set_code(core: ChainCore, params: list[Any]) -> None:
+    who, code = args(params, 2)
+    _edit(core, address=p.address(who, "0"), code=p.data(code, "1"))
+
+
+@rpc("anvil_setStorageAt", "hardhat_setStorageAt")
+def anvil_set_storage_at(core: ChainCore, params: list[Any]) -> bool:
+    who, slot, value = args(params, 3)
+    _edit(
+        core,
+        address=p.address(who, "0"),
+        storage={p.quantity(slot, "1"): int.from_bytes(p.hash32(value, "2"), "big")},
+    )
+    return True

@@ -1,0 +1,236 @@
+"""Parsing of JSON-RPC parameters into Python values, with geth's error wording.
+
+Each parser raises :class:`InvalidParams` naming the argument, so a wrong type gets
+-32602 with a message that says which argument and why, and never reaches the chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import is_hex_address, to_canonical_address
+
+from node.rpc.errors import InvalidParams
+from state import AccountOverride
+
+BLOCK_TAGS = ("latest", "pending", "earliest", "safe", "finalized")
+
+
+def quantity(value: Any, name: str = "argument") -> int:
+    if isinstance(value, bool):
+        raise InvalidParams(f"invalid argument {name}: expected hex quantity, got bool")
+    if isinstance(value, int) and value >= 0:
+        return value
+    if not isinstance(value, str):
+        raise InvalidParams(f"invalid argument {name}: expected hex quantity, got {type(value).__name__}")
+    if not value.startswith(("0x", "0X")):
+        raise InvalidParams(f"invalid argument {name}: hex string without 0x prefix")
+    if len(value) == 2:
+        raise InvalidParams(f"invalid argument {name}: hex string \"0x\"")
+    try:
+        number = int(value, 16)
+    except ValueError:
+        raise InvalidParams(f"invalid argument {name}: invalid hex string") from None
+    if number >= 2**256:
+        raise InvalidParams(f"invalid argument {name}: hex number > 256 bits")
+    return number
+
+
+def data(value: Any, name: str = "argument") -> bytes:
+    if not isinstance(value, str):
+        raise InvalidParams(f"invalid argument {name}: expected hex data, got {type(value).__name__}")
+    if not value.startswith(("0x", "0X")):
+        raise InvalidParams(f"invalid argument {name}: hex string without 0x prefix")
+    body = value[2:]
+    if len(body) % 2:
+        raise InvalidParams(f"invalid argument {name}: hex string of odd length")
+    try:
+        return bytes.fromhex(body)
+    except ValueError:
+        raise InvalidParams(f"invalid argument {name}: invalid hex string") from None
+
+
+def address(value: Any, name: str = "argument") -> bytes:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise InvalidParams(f"invalid argument {name}: expected a 20-byte hex address")
+    return bytes(to_canonical_address(value))
+
+
+def hash32(value: Any, name: str = "argument") -> bytes:
+    raw = data(value, name)
+    if len(raw) != 32:
+        raise InvalidParams(
+            f"invalid argument {name}: hex string has length {len(raw) * 2}, want 64 for common.Hash"
+        )
+    return raw
+
+
+def boolean(value: Any, name: str = "argument") -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParams(f"invalid argument {name}: expected bool, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """A block named by tag, number or hash (EIP-1898)."""
+
+    tag: str | None = None
+    number: int | None = None
+    block_hash: bytes | None = None
+    require_canonical: bool = False
+
+
+def block_ref(value: Any, name: str = "argument") -> BlockRef:
+    if value is None:
+        return BlockRef(tag="latest")
+    if isinstance(value, str) and value in BLOCK_TAGS:
+        return BlockRef(tag=value)
+    if isinstance(value, dict):
+        if "blockHash" in value:
+            return BlockRef(
+                block_hash=hash32(value["blockHash"], name),
+                require_canonical=bool(value.get("requireCanonical", False)),
+            )
+        if "blockNumber" in value:
+            return block_ref(value["blockNumber"], name)
+        raise InvalidParams(f"invalid argument {name}: expected blockHash or blockNumber")
+    if isinstance(value, str):
+        return BlockRef(number=quantity(value, name))
+    raise InvalidParams(f"invalid argument {name}: expected block number, tag or hash")
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """The transaction object of eth_call, eth_estimateGas and eth_sendTransaction."""
+
+    sender: bytes | None
+    to: bytes | None
+    gas: int | None
+    gas_price: int | None
+    max_fee_per_gas: int | None
+    max_priority_fee_per_gas: int | None
+    value: int
+    data: bytes
+    nonce: int | None
+    access_list: list[tuple[bytes, list[int]]] | None
+    kind: int | None
+
+
+def call_request(value: Any, name: str = "argument 0") -> CallRequest:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"invalid argument {name}: expected a transaction object")
+
+    def opt(key: str, parse: Any) -> Any:
+        v = value.get(key)
+        return None if v is None else parse(v, f"{name}.{key}")
+
+    payload = value.get("input", value.get("data"))
+    if "input" in value and "data" in value and value["input"] != value["data"]:
+        raise InvalidParams(
+            f"invalid argument {name}: both \"data\" and \"input\" are set and not equal"
+        )
+    access_list = None
+    if value.get("accessList") is not None:
+        if not isinstance(value["accessList"], list):
+            raise InvalidParams(f"invalid argument {name}.accessList: expected a list")
+        access_list = [
+            (
+                address(e.get("address") if isinstance(e, dict) else None, f"{name}.accessList"),
+                [int.from_bytes(hash32(k, f"{name}.accessList"), "big") for k in e.get("storageKeys", [])],
+            )
+            for e in value["accessList"]
+        ]
+    return CallRequest(
+        sender=opt("from", address),
+        to=opt("to", address),
+        gas=opt("gas", quantity),
+        gas_price=opt("gasPrice", quantity),
+        max_fee_per_gas=opt("maxFeePerGas", quantity),
+        max_priority_fee_per_gas=opt("maxPriorityFeePerGas", quantity),
+        value=opt("value", quantity) or 0,
+        data=data(payload, f"{name}.input") if payload is not None else b"",
+        nonce=opt("nonce", quantity),
+        access_list=access_list,
+        kind=opt("type", quantity),
+    )
+
+
+def state_overrides(value: Any, name: str = "argument 2") -> dict[bytes, AccountOverride]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParams(f"invalid argument {name}: expected an object of address -> override")
+    out = {}
+    for key, o in value.items():
+        if not isinstance(o, dict):
+            raise InvalidParams(f"invalid argument {name}: override of {key} is not an object")
+        if o.get("state") is not None and o.get("stateDiff") is not None:
+            raise InvalidParams(f"invalid argument {name}: account {key} has both 'state' and 'stateDiff'")
+
+        def slots(v: Any) -> dict[int, int] | None:
+            if v is None:
+                return None
+            if not isinstance(v, dict):
+                raise InvalidParams(f"invalid argument {name}: storage override must be an object")
+            return {
+                int.from_bytes(hash32(s, name), "big"): int.from_bytes(hash32(x, name), "big")
+                for s, x in v.items()
+            }
+
+        out[address(key, name)] = AccountOverride(
+            balance=None if o.get("balance") is None else quantity(o["balance"], name),
+            nonce=None if o.get("nonce") is None else quantity(o["nonce"], name),
+            code=None if o.get("code") is None else data(o["code"], name),
+            state=slots(o.get("state")),
+            state_diff=slots(o.get("stateDiff")),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """eth_getLogs / eth_newFilter criteria."""
+
+    from_block: BlockRef
+    to_block: BlockRef
+    block_hash: bytes | None
+    addresses: tuple[bytes, ...]
+    topics: tuple[tuple[bytes, ...] | None, ...]
+    """Per position: None matches anything, otherwise any of the listed topics."""
+
+
+def log_filter(value: Any, name: str = "argument 0") -> LogFilter:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise InvalidParams(f"invalid argument {name}: expected a filter object")
+    block_hash = value.get("blockHash")
+    if block_hash is not None and (value.get("fromBlock") is not None or value.get("toBlock") is not None):
+        raise InvalidParams(f"invalid argument {name}: cannot specify both BlockHash and FromBlock/ToBlock")
+    raw_addresses = value.get("address")
+    if raw_addresses is None:
+        addresses: tuple[bytes, ...] = ()
+    elif isinstance(raw_addresses, list):
+        addresses = tuple(address(a, f"{name}.address") for a in raw_addresses)
+    else:
+        addresses = (address(raw_addresses, f"{name}.address"),)
+    raw_topics = value.get("topics") or []
+    if not isinstance(raw_topics, list) or len(raw_topics) > 4:
+        raise InvalidParams(f"invalid argument {name}: topics must be a list of at most 4")
+    topics: list[tuple[bytes, ...] | None] = []
+    for t in raw_topics:
+        if t is None:
+            topics.append(None)
+        elif isinstance(t, list):
+            topics.append(tuple(hash32(x, f"{name}.topics") for x in t) if t else None)
+        else:
+            topics.append((hash32(t, f"{name}.topics"),))
+    return LogFilter(
+        from_block=block_ref(value.get("fromBlock"), f"{name}.fromBlock"),
+        to_block=block_ref(value.get("toBlock"), f"{name}.toBlock"),
+        block_hash=hash32(block_hash, f"{name}.blockHash") if block_hash is not None else None,
+        addresses=addresses,
+        topics=tuple(topics),
+    )

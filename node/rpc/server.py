@@ -1,0 +1,298 @@
+"""JSON-RPC 2.0 over HTTP and WebSocket on one port (an ASGI app served by hypercorn on
+the node's trio loop), with geth's transport limits: a body over 5 MiB gets HTTP 413 and
+a batch of more than 1,000 calls gets -32600.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from node import metrics
+from node.core import ChainCore, matches
+from node.rpc import params as p
+from node.rpc.errors import (
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RPCError,
+)
+from node.rpc.methods import METHODS
+from node.worker import ChainWorker
+
+log = logging.getLogger("ailedger.rpc")
+
+MAX_BODY = 5 * 1024 * 1024
+MAX_BATCH = 1000
+#: Notifications a slow WebSocket client may leave unread before it is dropped.
+SUBSCRIPTION_BUFFER = 10_000
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Subscription:
+    def __init__(self, sid: str, kind: str, conn: WebSocketConnection, options: Any) -> None:
+        self.id = sid
+        self.kind = kind
+        self.conn = conn
+        self.options = options
+
+
+class WebSocketConnection:
+    def __init__(self) -> None:
+        self.outbox, self.inbox = trio.open_memory_channel[str](SUBSCRIPTION_BUFFER)
+        self.subscriptions: dict[str, Subscription] = {}
+        self.closed = False
+
+    def push(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            self.outbox.send_nowait(json.dumps(message))
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.closed = True  # a client that stops reading loses its subscriptions
+
+
+class RPCServer:
+    """Dispatches JSON-RPC payloads to the chain worker and feeds subscriptions."""
+
+    def __init__(self, core: ChainCore, worker: ChainWorker) -> None:
+        self.core = core
+        self.worker = worker
+        self.subscriptions: dict[str, Subscription] = {}
+        self._next_sub = 1
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    async def handle_text(self, body: bytes | str, conn: WebSocketConnection | None = None) -> str | None:
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            return json.dumps(_error(None, ParseError(f"parse error: {e}")))
+        if isinstance(payload, list):
+            if not payload:
+                return json.dumps(_error(None, InvalidRequest("empty batch")))
+            if len(payload) > MAX_BATCH:
+                return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
+            responses = [r for item in payload if (r := await self.handle_call(item, conn)) is not None]
+            return json.dumps(responses) if responses else None
+        response = await self.handle_call(payload, conn)
+        return json.dumps(response) if response is not None else None
+
+    async def handle_call(self, call: Any, conn: WebSocketConnection | None) -> dict[str, Any] | None:
+        if not isinstance(call, dict):
+            return _error(None, InvalidRequest("invalid request: expected an object"))
+        call_id = call.get("id")
+        if call_id is not None and not isinstance(call_id, (str, int, float)):
+            return _error(None, InvalidRequest("invalid request: id must be a string or number"))
+        method = call.get("method")
+        if not isinstance(method, str) or call.get("jsonrpc", "2.0") != "2.0":
+            return _error(call_id, InvalidRequest("invalid request"))
+        params = call.get("params", [])
+        if params is None:
+            params = []
+        started = time.perf_counter()
+        label = method if method in METHODS or method in ("eth_subscribe", "eth_unsubscribe") else "unknown"
+        try:
+            if not isinstance(params, list):
+                raise InvalidParams("invalid params: expected an array of positional arguments")
+            if method == "eth_subscribe":
+                result = await self.subscribe(params, conn)
+            elif method == "eth_unsubscribe":
+                result = self.unsubscribe(params, conn)
+            else:
+                handler = METHODS.get(method)
+                if handler is None:
+                    raise MethodNotFound(f"the method {method} does not exist/is not available")
+                try:
+                    result = await self.worker.run(handler, self.core, params)
+                finally:
+                    self.pump_events()
+            outcome = "ok"
+        except RPCError as e:
+            outcome = "error"
+            response = _error(call_id, e)
+        except Exception as e:  # a bug must not take the node down: report it as -32603
+            log.exception("internal error in %s", method)
+            outcome = "error"
+            response = _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
+        else:
+            response = {"jsonrpc": "2.0", "id": call_id, "result": result}
+        metrics.RPC_REQUESTS.labels(label, outcome).inc()
+        metrics.RPC_SECONDS.labels(label).observe(time.perf_counter() - started)
+        if "id" not in call:
+            return None  # a notification gets no response (JSON-RPC 2.0 section 4.1)
+        return response
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    async def subscribe(self, params: list[Any], conn: WebSocketConnection | None) -> str:
+        if conn is None:
+            raise RPCError("notifications not supported")
+        if not params or not isinstance(params[0], str):
+            raise InvalidParams("invalid argument 0: expected a subscription name")
+        kind = params[0]
+        options: Any = None
+        if kind == "logs":
+            options = p.log_filter(params[1] if len(params) > 1 else {}, "1")
+        elif kind == "newPendingTransactions":
+            options = bool(params[1]) if len(params) > 1 else False
+        elif kind == "syncing":
+            options = None
+        elif kind != "newHeads":
+            raise InvalidParams(f"invalid argument 0: no \"{kind}\" subscription in eth namespace")
+        sid = "0x" + (self._next_sub).to_bytes(16, "big").hex()
+        self._next_sub += 1
+        sub = Subscription(sid, kind, conn, options)
+        conn.subscriptions[sid] = sub
+        self.subscriptions[sid] = sub
+        return sid
+
+    def unsubscribe(self, params: list[Any], conn: WebSocketConnection | None) -> bool:
+        if conn is None:
+            raise RPCError("notifications not supported")
+        if not params or not isinstance(params[0], str):
+            raise InvalidParams("invalid argument 0: expected a subscription id")
+        sub = conn.subscriptions.pop(params[0], None)
+        self.subscriptions.pop(params[0], None)
+        return sub is not None
+
+    def drop_connection(self, conn: WebSocketConnection) -> None:
+        for sid in conn.subscriptions:
+            self.subscriptions.pop(sid, None)
+        conn.subscriptions.clear()
+        conn.closed = True
+
+    def pump_events(self) -> None:
+        """Deliver the chain's new events to subscribers (runs on the trio loop)."""
+        events = self.core.events
+        while events:
+            kind, payload = events.popleft()
+            for sub in list(self.subscriptions.values()):
+                if sub.kind != kind:
+                    continue
+                if kind == "logs":
+                    for entry in payload:
+                        if matches(entry, sub.options):
+                            _notify(sub, entry)
+                elif kind == "newPendingTransactions":
+                    tx_hash, tx = payload
+                    _notify(sub, tx if sub.options else tx_hash)
+                else:
+                    _notify(sub, payload)
+
+    async def pump_forever(self) -> None:
+        while True:
+            self.pump_events()
+            await trio.sleep(0.05)
+
+    # -- ASGI -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS":
+            await _respond(send, 204, b"")
+            return
+        if scope["method"] != "POST":
+            await _respond(send, 405, b"JSON-RPC: send a POST with a JSON body\n", "text/plain")
+            return
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            await _respond(send, 413, f"content length too large: {int(length)} > {MAX_BODY}\n".encode(), "text/plain")
+            return
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await _respond(send, 413, f"content length too large: > {MAX_BODY}\n".encode(), "text/plain")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        response = await self.handle_text(b"".join(chunks))
+        await _respond(send, 200, (response or "").encode())
+
+    async def _websocket(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        conn = WebSocketConnection()
+
+        async def writer() -> None:
+            async for text in conn.inbox:
+                await send({"type": "websocket.send", "text": text})
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer)
+                while True:
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    body = message.get("text")
+                    if body is None:
+                        body = message.get("bytes") or b""
+                    if len(body) > MAX_BODY:
+                        conn.push(_error(None, InvalidRequest("message too large")))
+                        continue
+                    response = await self.handle_text(body, conn)
+                    if response is not None and not conn.closed:
+                        await conn.outbox.send(response)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.drop_connection(conn)
+
+
+def _notify(sub: Subscription, result: Any) -> None:
+    sub.conn.push(
+        {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": sub.id, "result": result}}
+    )
+
+
+def _error(call_id: Any, error: RPCError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": call_id, "error": error.to_json()}
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str = "application/json") -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
+                (b"access-control-allow-headers", b"content-type"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
