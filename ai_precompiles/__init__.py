@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import addresses, datanets
+from . import addresses, datanets, governance, inference, registry, rewards, staking, typed_data
 from .abi import load as load_abi
 from .abi import sol_source
 from .addresses import BY_NAME, DATANETS, GOVERNANCE
@@ -35,11 +35,35 @@ from .datanets import (
     publish_version,
 )
 from .dispatch import Precompile
+from .governance import execute, get_proposal, propose, vote
+from .inference import (
+    deposit,
+    get_deposit,
+    get_inference,
+    get_receipt,
+    receipt_id_for_request,
+    submit_receipt,
+    withdraw,
+)
 from .merkle import leaf_hash, merkle_root, verify_proof
 from .params import PARAMS, genesis_params, get_param, get_params, param_slot
+from .registry import (
+    get_lineage,
+    get_model,
+    register_adapter,
+    register_base_model,
+    retire_adapter,
+)
+from .rewards import claim, get_rewards, split_fee
+from .staking import get_epoch, get_stake, get_validator_set
 
 MODULES: dict[str, Precompile] = {
     "Datanets": datanets.PRECOMPILE,
+    "ModelRegistry": registry.PRECOMPILE,
+    "Inference": inference.PRECOMPILE,
+    "Rewards": rewards.PRECOMPILE,
+    "Staking": staking.PRECOMPILE,
+    "Governance": governance.PRECOMPILE,
 }
 
 #: address (20 bytes) -> precompile function ``fn(computation) -> computation``
@@ -50,21 +74,26 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
     """Accounts the AI modules need at genesis: address -> {balance, nonce, code, storage}.
 
     ``params`` overrides governance parameter defaults (names as in ``params.PARAMS``); values
-    are checked against their bounds.
+    are checked against their bounds. ``params["validators"] = {"0xaddr": stake_wei}`` stakes
+    genesis validators (effective from epoch 0; the staking account holds their wei).
     """
+    params = dict(params or {})
+    validators = staking.parse_validators(params.pop("validators", None))
     values = genesis_params(params)
     accounts: dict[bytes, dict[str, Any]] = {
         addr: {"balance": 0, "nonce": 1, "code": b"", "storage": {}} for addr in BY_NAME.values()
     }
     accounts[GOVERNANCE]["storage"] = {param_slot(n): v + 1 for n, v in values.items()}
-    for module in MODULES.values():
-        init = getattr(module, "genesis_storage", None)
-        if init is not None:
-            accounts[module.address]["storage"].update(init(values))
+    accounts[addresses.STAKING]["storage"] = staking.genesis_storage(values, validators)
+    accounts[addresses.STAKING]["balance"] = sum(validators.values())
     return accounts
 
 
 __all__ = [
+    "typed_data", "register_base_model", "register_adapter", "retire_adapter", "get_model",
+    "get_lineage", "deposit", "withdraw", "submit_receipt", "get_receipt", "get_inference",
+    "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "split_fee",
+    "get_validator_set", "get_epoch", "get_stake", "propose", "vote", "execute", "get_proposal",
     "PRECOMPILES", "MODULES", "PARAMS", "Ctx", "addresses", "genesis_accounts", "load_abi",
     "sol_source", "get_param", "get_params", "DATANETS", "GOVERNANCE",
     "create_datanet", "contribute", "curate", "publish_version",

@@ -1,0 +1,211 @@
+"""Inference receipts precompile: deposits, signed requests, validator receipts; its storage.
+
+A receipt is accepted only if, in this order: attribution arrays match in length and size;
+the request's chain id is this chain's; the deadline (a unix time) is not before the block's
+timestamp; the user's EIP-712 signature recovers to ``request.user``; the validator's signature
+over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
+staked; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
+attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
+``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
+charged, the receipt stored, and the fee split by the rewards module.
+
+Storage (account ``INFERENCE``; its balance holds all deposits): ``slot("deposit", a)``,
+``slot("nonce", user, nonce)`` (1 = used), ``slot("receipt.count")``, :class:`Receipt` records,
+``slot("receipt.request", requestHash)`` -> receipt id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import registry, rewards, staking, typed_data
+from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
+from .context import Ctx
+from .datanets import Contribution
+from .dispatch import Precompile
+from .errors import BadSignature, InsufficientFunds, InvalidArgument, InvalidState, NotFound
+from .params import BP, get_param
+from .storage import Record, Store, rfield, slot
+
+
+@dataclass(frozen=True)
+class Receipt(Record):
+    """A recorded inference: who asked, which adapter answered, what it said, who to credit."""
+
+    NS = "receipt"
+    id: int = rfield("uint", "receipt id (from 1)")
+    user: bytes = rfield("address", "requester (signer of the request); charged the fee")
+    adapter_id: int = rfield("uint", "adapter that served the request")
+    request_hash: bytes = rfield("bytes32", "EIP-712 digest of the signed request")
+    prompt_hash: bytes = rfield("bytes32", "hash of the prompt")
+    output_hash: bytes = rfield("bytes32", "hash of the output")
+    fee: int = rfield("uint", "wei charged")
+    validator: bytes = rfield("address", "validator that served and signed")
+    submitter: bytes = rfield("address", "sender of the receipt transaction")
+    block_number: int = rfield("uint", "block of recording")
+    contribution_ids: tuple[int, ...] = rfield("uint[]", "attributed contributions")
+    weights_bp: tuple[int, ...] = rfield("uint[]", "weight of each, basis points (sum 10000)")
+
+
+def _event(ctx: Ctx, name: str, *args: Any) -> None:
+    topics, data = PRECOMPILE.abi.events[name].encode(*args)
+    ctx.emit(INFERENCE, topics, data)
+
+
+def deposit(ctx: Ctx) -> None:
+    """Credit the call's value (already in this account's balance) to the sender's deposit."""
+    if ctx.value == 0:
+        raise InvalidArgument("deposit requires a value")
+    balance = ctx.store(INFERENCE).incr(slot("deposit", ctx.sender), ctx.value)
+    _event(ctx, "Deposited", ctx.sender, ctx.value, balance)
+
+
+def withdraw(ctx: Ctx, amount: int) -> None:
+    """Pay ``amount`` of the sender's deposit back to the sender."""
+    store = ctx.store(INFERENCE)
+    balance = store.get(slot("deposit", ctx.sender))
+    if amount == 0 or amount > balance:
+        raise InsufficientFunds(f"cannot withdraw {amount}: deposit is {balance}")
+    store.set(slot("deposit", ctx.sender), balance - amount)
+    ctx.transfer(INFERENCE, ctx.sender, amount)
+    _event(ctx, "Withdrawn", ctx.sender, amount, balance - amount)
+
+
+def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, output_hash: bytes,
+                   contribution_ids: list[int], weights_bp: list[int], fee: int,
+                   validator: bytes, validator_signature: bytes) -> int:
+    """Check and record an inference receipt, charge the user and split the fee; returns its id."""
+    store = ctx.store(INFERENCE)
+    gov = ctx.store(GOVERNANCE)
+    if len(contribution_ids) != len(weights_bp):
+        raise InvalidArgument("contributionIds and weightsBp differ in length")
+    if not contribution_ids:
+        raise InvalidArgument("a receipt needs at least one attribution")
+    if len(contribution_ids) > get_param(gov, "inference.max_attributions"):
+        raise InvalidArgument("too many attributions")
+    if request["chain_id"] != ctx.chain_id:
+        raise InvalidArgument(f"request is for chain {request['chain_id']}, not {ctx.chain_id}")
+    if request["deadline"] < ctx.timestamp:
+        raise InvalidState("request deadline has passed")
+    sig_gas = get_param(gov, "gas.signature")
+    ctx.meter.charge_extra(2 * sig_gas, "signature recovery")
+    request_hash = typed_data.request_digest(request, ctx.chain_id)
+    try:
+        signer = typed_data.recover(request_hash, user_signature)
+    except BadSignature as exc:
+        raise BadSignature(f"bad user signature: {exc.reason}") from None
+    if signer != request["user"]:
+        raise BadSignature("bad user signature: signer is not request.user")
+    r_digest = typed_data.receipt_digest(request_hash, output_hash, contribution_ids, weights_bp,
+                                         fee, validator, ctx.chain_id)
+    try:
+        v_signer = typed_data.recover(r_digest, validator_signature)
+    except BadSignature as exc:
+        raise BadSignature(f"bad validator signature: {exc.reason}") from None
+    if v_signer != validator:
+        raise BadSignature("bad validator signature: signer is not the validator")
+    if ctx.store(STAKING).get(slot("stake", validator)) < get_param(gov, "staking.min_stake"):
+        raise InvalidState("validator is not staked")
+    nonce_slot = slot("nonce", request["user"], request["nonce"])
+    if store.get(nonce_slot):
+        raise InvalidState("request nonce already used")
+    rstore = ctx.store(MODEL_REGISTRY)
+    adapter_id = request["adapter_id"]
+    if not registry._exists(rstore, adapter_id):
+        raise NotFound(f"adapter {adapter_id} does not exist")
+    if registry.Model.load_field(rstore, adapter_id, "kind") != registry.ADAPTER:
+        raise InvalidArgument(f"model {adapter_id} is not an adapter")
+    if registry.Model.load_field(rstore, adapter_id, "retired"):
+        raise InvalidState(f"adapter {adapter_id} is retired")
+    if len(set(contribution_ids)) != len(contribution_ids):
+        raise InvalidArgument("a contribution is attributed twice")
+    path = registry.lineage_path(rstore, adapter_id)
+    dstore = ctx.store(DATANETS)
+    for cid in contribution_ids:
+        if not registry.contribution_in_lineage(dstore, path, cid):
+            raise InvalidArgument(f"contribution {cid} is not in the adapter's lineage")
+    if sum(weights_bp) != BP:
+        raise InvalidArgument(f"attribution weights sum to {sum(weights_bp)}, not {BP} bp")
+    if fee > request["max_fee"]:
+        raise InvalidArgument(f"fee {fee} exceeds the request's max fee {request['max_fee']}")
+    dep_slot = slot("deposit", request["user"])
+    balance = store.get(dep_slot)
+    if balance < fee:
+        raise InsufficientFunds(f"requester deposit {balance} is below the fee {fee}")
+    store.set(nonce_slot, 1)
+    store.set(dep_slot, balance - fee)
+    receipt_id = store.incr(slot("receipt.count"))
+    Receipt(id=receipt_id, user=request["user"], adapter_id=adapter_id,
+            request_hash=request_hash, prompt_hash=request["prompt_hash"],
+            output_hash=output_hash, fee=fee, validator=validator, submitter=ctx.sender,
+            block_number=ctx.block_number, contribution_ids=tuple(contribution_ids),
+            weights_bp=tuple(weights_bp)).encode(store, receipt_id)
+    store.set(slot("receipt.request", request_hash), receipt_id)
+    _event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
+           request_hash, output_hash, fee)
+    contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
+    rewards.distribute(ctx, receipt_id, fee, contributors, list(weights_bp), path[0].author,
+                       [m.author for m in path[1:]], validator)
+    return receipt_id
+
+
+def _get_receipt(ctx: Ctx, receipt_id: int) -> Receipt:
+    store = ctx.store(INFERENCE)
+    if not 0 < receipt_id <= store.get(slot("receipt.count")):
+        raise NotFound(f"receipt {receipt_id} does not exist")
+    return Receipt.decode(store, receipt_id)
+
+
+PRECOMPILE = Precompile("Inference", INFERENCE, {
+    "deposit": deposit,
+    "withdraw": withdraw,
+    "submitReceipt": submit_receipt,
+    "depositOf": lambda ctx, a: ctx.store(INFERENCE).get(slot("deposit", a)),
+    "nonceUsed": lambda ctx, u, n: bool(ctx.store(INFERENCE).get(slot("nonce", u, n))),
+    "getReceipt": _get_receipt,
+    "receiptCount": lambda ctx: ctx.store(INFERENCE).get(slot("receipt.count")),
+    "requestDigest": lambda ctx, req: typed_data.request_digest(req, ctx.chain_id),
+    "receiptDigest": lambda ctx, rh, oh, ids, ws, fee, v: typed_data.receipt_digest(
+        rh, oh, ids, ws, fee, v, ctx.chain_id),
+})
+
+
+# -- read helpers --
+
+def get_receipt(state: Any, receipt_id: int) -> Receipt | None:
+    store = Store(state, INFERENCE)
+    if not 0 < receipt_id <= store.get(slot("receipt.count")):
+        return None
+    return Receipt.decode(store, receipt_id)
+
+
+def get_inference(state: Any, receipt_id: int) -> dict[str, Any] | None:
+    """Ancestry of an inference (for ``ai_getInferenceAncestry``): the receipt, each attributed
+    contribution with its datanet, contributor and weight, and the adapter's whole lineage."""
+    from .datanets import get_contribution
+
+    r = get_receipt(state, receipt_id)
+    if r is None:
+        return None
+    attributions = []
+    for cid, w in zip(r.contribution_ids, r.weights_bp, strict=True):
+        c = get_contribution(state, cid)
+        attributions.append({"contributionId": cid, "weightBp": w,
+                             "datanetId": c.datanet_id if c else None,
+                             "contributor": c.to_json()["contributor"] if c else None,
+                             "contentHash": "0x" + c.content_hash.hex() if c else None})
+    return {"receipt": r.to_json(), "attributions": attributions,
+            "lineage": registry.get_lineage(state, r.adapter_id)}
+
+
+def get_deposit(state: Any, account: bytes) -> int:
+    return Store(state, INFERENCE).get(slot("deposit", account))
+
+
+def receipt_id_for_request(state: Any, request_hash: bytes) -> int | None:
+    rid = Store(state, INFERENCE).get(slot("receipt.request", request_hash))
+    return rid or None
+
+
+_ = staking  # the validator check reads staking storage directly

@@ -1,0 +1,253 @@
+"""Model registry precompile: base models, adapters and their lineage tree; its storage.
+
+Storage (account ``MODEL_REGISTRY``), beside the :class:`Model` records:
+
+- ``slot("model.count")``: last model id (base models and adapters share one id space, from 1)
+- ``slot("model.weights", weightsHash)``: model id (a weights hash is registered once)
+- list field ``children`` of a model: ids of adapters registered with it as parent, so versions
+  and forks form a tree rooted at each base model.
+
+An adapter trains on whole published datanet versions: its contribution set is the union of
+the contributions those versions cover, and ``contributionRoot`` is the trainer's commitment to
+that exact set (the Merkle root, see merkle.py, over the leaves of the declared versions in
+declaration order); ``get_lineage`` recomputes and reports whether it matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import datanets
+from .addresses import DATANETS, GOVERNANCE, MODEL_REGISTRY
+from .context import Ctx
+from .dispatch import Precompile
+from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
+from .merkle import merkle_root
+from .params import get_param
+from .storage import Record, Store, rfield, slot
+
+BASE, ADAPTER = 1, 2
+ZERO32 = b"\x00" * 32
+
+
+@dataclass(frozen=True)
+class Model(Record):
+    """A registered base model or adapter."""
+
+    NS = "model"
+    id: int = rfield("uint", "model id (from 1)")
+    kind: int = rfield("uint", "1 base model, 2 adapter")
+    parent_id: int = rfield("uint", "parent model (0 for a base model)")
+    base_model_id: int = rfield("uint", "root of this model's tree (itself for a base model)")
+    depth: int = rfield("uint", "adapters between this model and its base (0 for a base model)")
+    author: bytes = rfield("address", "registrant, credited as author")
+    validator: bytes = rfield("address", "validator that trained the adapter (zero for a base)")
+    weights_hash: bytes = rfield("bytes32", "hash of the weights file")
+    config_hash: bytes = rfield("bytes32", "hash of the model config (base models)")
+    tokenizer_hash: bytes = rfield("bytes32", "hash of the tokenizer (base models)")
+    hyper_params_hash: bytes = rfield("bytes32", "hash of the training hyper-parameters JSON (blob store)")
+    attribution_index_hash: bytes = rfield("bytes32", "hash of the adapter's attribution index")
+    contribution_root: bytes = rfield("bytes32", "Merkle root of the exact training contribution set")
+    license: str = rfield("string", "license of the weights")
+    retired: bool = rfield("bool", "retired adapters take no new inference receipts")
+    created_block: int = rfield("uint", "block of registration")
+    datanet_ids: tuple[int, ...] = rfield("uint[]", "datanets trained on")
+    datanet_versions: tuple[int, ...] = rfield("uint[]", "version of each datanet trained on")
+    children: tuple[int, ...] = rfield("uint[]", "adapters registered on top of this model")
+
+
+def _event(ctx: Ctx, name: str, *args: Any) -> None:
+    topics, data = PRECOMPILE.abi.events[name].encode(*args)
+    ctx.emit(MODEL_REGISTRY, topics, data)
+
+
+def _exists(store: Store, model_id: int) -> bool:
+    return 0 < model_id <= store.get(slot("model.count"))
+
+
+def _model(store: Store, model_id: int, what: str = "model") -> Model:
+    if not _exists(store, model_id):
+        raise NotFound(f"{what} {model_id} does not exist")
+    return Model.decode(store, model_id)
+
+
+def _claim_weights(store: Store, weights_hash: bytes, model_id: int) -> None:
+    if weights_hash == ZERO32:
+        raise InvalidArgument("weights hash is zero")
+    key = slot("model.weights", weights_hash)
+    if store.get(key):
+        raise InvalidState("weights hash already registered")
+    store.set(key, model_id)
+
+
+def register_base_model(ctx: Ctx, weights_hash: bytes, config_hash: bytes, tokenizer_hash: bytes,
+                        license: str) -> int:
+    """Register a base model authored by the sender; returns its id."""
+    store = ctx.store(MODEL_REGISTRY)
+    if len(license.encode()) > datanets.MAX_TEXT:
+        raise InvalidArgument("license too long")
+    model_id = store.get(slot("model.count")) + 1
+    _claim_weights(store, weights_hash, model_id)
+    store.set(slot("model.count"), model_id)
+    Model(id=model_id, kind=BASE, base_model_id=model_id, author=ctx.sender,
+          weights_hash=weights_hash, config_hash=config_hash, tokenizer_hash=tokenizer_hash,
+          license=license, created_block=ctx.block_number).encode(store, model_id)
+    _event(ctx, "BaseModelRegistered", model_id, ctx.sender, weights_hash, config_hash,
+           tokenizer_hash)
+    return model_id
+
+
+def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
+    """Register an adapter authored by the sender on ``spec['parent_id']``; returns its id.
+
+    Rules: the parent exists and is not retired; the chain stays within ``registry.max_depth``;
+    each declared datanet version is published, datanets not repeated; a validator is named.
+    """
+    store = ctx.store(MODEL_REGISTRY)
+    gov = ctx.store(GOVERNANCE)
+    dstore = ctx.store(DATANETS)
+    parent_id = int(spec["parent_id"])
+    if not _exists(store, parent_id):
+        raise NotFound(f"parent model {parent_id} does not exist")
+    parent = Model.decode(store, parent_id)
+    if parent.retired:
+        raise InvalidState(f"parent model {parent_id} is retired")
+    depth = parent.depth + 1
+    if depth > get_param(gov, "registry.max_depth"):
+        raise InvalidArgument("adapter chain deeper than registry.max_depth")
+    ids, versions = list(spec["datanet_ids"]), list(spec["datanet_versions"])
+    if len(ids) != len(versions):
+        raise InvalidArgument("datanetIds and datanetVersions differ in length")
+    if len(ids) > get_param(gov, "registry.max_datanet_versions"):
+        raise InvalidArgument("too many datanet versions")
+    if len(set(ids)) != len(ids):
+        raise InvalidArgument("a datanet is declared twice")
+    for d, v in zip(ids, versions, strict=True):
+        datanets.version_record(dstore, d, v)  # raises NotFound
+    if spec["validator"] == b"\x00" * 20:
+        raise InvalidArgument("validator is the zero address")
+    if len(spec["license"].encode()) > datanets.MAX_TEXT:
+        raise InvalidArgument("license too long")
+    model_id = store.get(slot("model.count")) + 1
+    _claim_weights(store, spec["weights_hash"], model_id)
+    store.set(slot("model.count"), model_id)
+    Model(id=model_id, kind=ADAPTER, parent_id=parent_id, base_model_id=parent.base_model_id,
+          depth=depth, author=ctx.sender, validator=spec["validator"],
+          weights_hash=spec["weights_hash"], hyper_params_hash=spec["hyper_params_hash"],
+          attribution_index_hash=spec["attribution_index_hash"],
+          contribution_root=spec["contribution_root"], license=spec["license"],
+          created_block=ctx.block_number, datanet_ids=tuple(ids),
+          datanet_versions=tuple(versions)).encode(store, model_id)
+    Model.list_field(store, parent_id, "children").append(model_id)
+    _event(ctx, "AdapterRegistered", model_id, parent_id, ctx.sender, spec["validator"],
+           spec["weights_hash"], spec["contribution_root"])
+    return model_id
+
+
+def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
+    """The adapter's author retires it: no new receipts, no new children."""
+    store = ctx.store(MODEL_REGISTRY)
+    m = _model(store, adapter_id, "adapter")
+    if m.kind != ADAPTER:
+        raise InvalidArgument(f"model {adapter_id} is not an adapter")
+    if m.author != ctx.sender:
+        raise Unauthorized("only the adapter's author retires it")
+    if m.retired:
+        raise InvalidState("adapter is already retired")
+    Model.store_field(store, adapter_id, "retired", True)
+    _event(ctx, "AdapterRetired", adapter_id, ctx.sender)
+
+
+def lineage_path(store: Store, model_id: int) -> list[Model]:
+    """Models from ``model_id`` back to its base model, ``model_id`` first."""
+    path = [_model(store, model_id)]
+    while path[-1].parent_id:
+        path.append(Model.decode(store, path[-1].parent_id))
+    return path
+
+
+def contribution_in_lineage(dstore: Store, path: list[Model], contribution_id: int) -> bool:
+    """True when some model on ``path`` trained on a datanet version covering the contribution."""
+    if not 0 < contribution_id <= dstore.get(slot("contribution.count")):
+        return False
+    c_dn = datanets.Contribution.load_field(dstore, contribution_id, "datanet_id")
+    if datanets.Contribution.load_field(dstore, contribution_id, "status") != datanets.ACCEPTED:
+        return False
+    index = datanets.Contribution.load_field(dstore, contribution_id, "accepted_index")
+    for m in path:
+        for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True):
+            if d == c_dn and index < datanets.Version.load_field(dstore, (d, v), "count"):
+                return True
+    return False
+
+
+PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
+    "registerBaseModel": register_base_model,
+    "registerAdapter": register_adapter,
+    "retireAdapter": retire_adapter,
+    "getModel": lambda ctx, mid: _model(ctx.store(MODEL_REGISTRY), mid),
+    "getLineage": lambda ctx, mid: [m.id for m in lineage_path(ctx.store(MODEL_REGISTRY), mid)],
+    "inLineage": lambda ctx, aid, cid: contribution_in_lineage(
+        ctx.store(DATANETS), lineage_path(ctx.store(MODEL_REGISTRY), aid), cid),
+    "modelCount": lambda ctx: ctx.store(MODEL_REGISTRY).get(slot("model.count")),
+})
+
+
+# -- read helpers (read-only StateAPI, no gas) --
+
+def get_model(state: Any, model_id: int) -> Model | None:
+    store = Store(state, MODEL_REGISTRY)
+    return Model.decode(store, model_id) if _exists(store, model_id) else None
+
+
+def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
+    """The whole path of ``model_id`` back to its base model (for ``ai_getLineage``).
+
+    Each step lists its datanet versions with their roots and contribution ids and
+    contributors; ``authors`` are the addresses to credit (this model's author first, then
+    each ancestor's); ``contributionRootMatches`` tells whether the adapter's committed root
+    equals the root recomputed from its declared versions.
+    """
+    store = Store(state, MODEL_REGISTRY)
+    if not _exists(store, model_id):
+        return None
+    path = lineage_path(store, model_id)
+    steps = []
+    contributors: dict[int, str] = {}
+    for m in path:
+        versions = []
+        leaves: list[bytes] = []
+        for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True):
+            ver = datanets.get_version(state, d, v)
+            ids = datanets.version_contribution_ids(state, d, v)
+            cs = [datanets.get_contribution(state, i) for i in ids]
+            leaves += [c.leaf() for c in cs if c is not None]
+            for c in cs:
+                if c is not None:
+                    contributors[c.id] = c.to_json()["contributor"]
+            versions.append({"datanetId": d, "version": v,
+                             "root": "0x" + ver.root.hex() if ver else None,
+                             "contributionIds": ids})
+        step = m.to_json()
+        step["datanetVersionsDetail"] = versions
+        if m.kind == ADAPTER:
+            step["contributionRootMatches"] = bool(leaves) and merkle_root(leaves) == m.contribution_root
+        steps.append(step)
+    authors: list[str] = []
+    for s in steps:
+        if s["author"] not in authors:
+            authors.append(s["author"])
+    return {"modelId": model_id, "path": steps, "authors": authors,
+            "contributors": {str(k): v for k, v in contributors.items()}}
+
+
+def adapter_contribution_root(state: Any, datanet_ids: list[int], versions: list[int]) -> bytes:
+    """The contribution root an adapter trained on these versions must commit to."""
+    leaves = []
+    for d, v in zip(datanet_ids, versions, strict=True):
+        for cid in datanets.version_contribution_ids(state, d, v):
+            c = datanets.get_contribution(state, cid)
+            assert c is not None
+            leaves.append(c.leaf())
+    return merkle_root(leaves)
