@@ -1,0 +1,315 @@
+"""Proof-of-attribution engine: the adapter's attribution index, and scoring outputs against it.
+
+Two kinds of evidence, both built at training time and saved as one safetensors file
+whose keccak-256 is the adapter's attribution-index hash (the value that goes on chain):
+
+* **Gradients** (TRAK / LoGra style). For every training example i we take the gradient
+  g_i of its loss with respect to the adapter's LoRA parameters at the trained weights,
+  project it to k dimensions with a fixed random Gaussian matrix P (phi_i = P^T g_i),
+  whiten with the examples' own covariance (TRAK's (Phi^T Phi + lambda I)^-1), and sum
+  per contribution. At inference, the gradient of the output's loss given the prompt,
+  projected the same way, scores each contribution by one dot product.
+* **Verbatim spans** (suffix array over the training tokens). Maximal spans of the
+  output of at least `MIN_SPAN_TOKENS` tokens that occur verbatim in training data point
+  at the contributions that contain them; a span found in fewer contributions counts more.
+
+The two are mixed into one score per contribution; the top ones get weights in basis
+points that sum to exactly 10,000 (largest-remainder rounding).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BASIS_POINTS = 10_000
+MIN_SPAN_TOKENS = 10
+"""Shortest output span reported as verbatim (10 bytes for the byte tokenizer)."""
+SPAN_MAX_CONTRIBUTIONS = 8
+"""A span found in more contributions than this is common text, not evidence."""
+SPAN_SHARE = 0.5
+"""Weight of span evidence in the mixed score when the output has any span."""
+PROJECTION_SEED = 0x5EED
+"""Seed of the random projection; fixed so every node rebuilds the same matrix."""
+
+
+# ---------------------------------------------------------------- weights in basis points
+
+
+def normalize_bp(scores: list[tuple[bytes, float]], top_k: int) -> list[tuple[bytes, int]]:
+    """Top-k (id, score) pairs as (id, basis points) summing to exactly 10,000.
+
+    Only positive scores count. Rounding is largest-remainder: floors first, then the
+    leftover points go to the largest fractional parts, ties to the higher score and
+    then the smaller id, so every node derives the same split. If no score is positive,
+    the top scorers share by their distance above the k-th (or equally), because a
+    receipt must still name who gets paid.
+    """
+    if not scores or top_k < 1:
+        return []
+    ranked = sorted(scores, key=lambda s: (-s[1], s[0]))
+    top = [s for s in ranked if s[1] > 0 and np.isfinite(s[1])][:top_k]
+    if not top:
+        top = ranked[:top_k]
+        floor = min(s for _, s in top)
+        top = [(i, s - floor + 1e-12) for i, s in top]
+    total = sum(s for _, s in top)
+    exact = [(i, BASIS_POINTS * s / total) for i, s in top]
+    base = [(i, int(np.floor(x)), x - np.floor(x)) for i, x in exact]
+    left = BASIS_POINTS - sum(b for _, b, _ in base)
+    order = sorted(range(len(base)), key=lambda j: (-base[j][2], -top[j][1], top[j][0]))
+    bonus = set(order[:left])
+    out = [(i, b + (1 if j in bonus else 0)) for j, (i, b, _) in enumerate(base)]
+    return [(i, bp) for i, bp in out if bp > 0]
+
+
+# ---------------------------------------------------------------- suffix array
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the output found verbatim in training data."""
+
+    start: int
+    """First output token of the span."""
+    end: int
+    """One past its last output token."""
+    contributions: tuple[int, ...]
+    """Indices (into the index's contribution list) of contributions that contain it."""
+
+
+class SuffixArray:
+    """Suffix array over training examples joined by a separator (-1) that no query holds."""
+
+    def __init__(self, text: np.ndarray, sa: np.ndarray, doc_starts: np.ndarray, doc_owner: np.ndarray):
+        self.text = text  # (N,) int32, -1 after every example
+        self.sa = sa  # (N,) int64, suffix start positions in lexicographic order
+        self.doc_starts = doc_starts  # (D,) start offset of each example in text
+        self.doc_owner = doc_owner  # (D,) contribution index of each example
+
+    @classmethod
+    def build(cls, docs: list[list[int]], owners: list[int]) -> SuffixArray:
+        """Prefix doubling with numpy: O(N log^2 N), fine for millions of tokens."""
+        parts, starts, pos = [], [], 0
+        for d in docs:
+            starts.append(pos)
+            parts.append(np.asarray(d + [-1], dtype=np.int32))
+            pos += len(d) + 1
+        text = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        return cls(text, suffix_array(text), np.asarray(starts, np.int64), np.asarray(owners, np.int64))
+
+    def longest_match(self, query: np.ndarray) -> tuple[int, int, int]:
+        """Longest prefix of `query` found in the text: (length, lo, hi) range of the SA."""
+        lo, hi, depth = 0, len(self.sa), 0
+        while depth < len(query) and lo < hi:
+            col = self.text[self.sa[lo:hi] + depth]  # sorted within the range
+            a = int(np.searchsorted(col, query[depth], "left"))
+            b = int(np.searchsorted(col, query[depth], "right"))
+            if a == b:
+                break
+            lo, hi, depth = lo + a, lo + b, depth + 1
+        return depth, lo, hi
+
+    def owners_of(self, lo: int, hi: int) -> tuple[int, ...]:
+        """Contributions whose examples hold the suffixes sa[lo:hi]."""
+        docs = np.searchsorted(self.doc_starts, self.sa[lo:hi], "right") - 1
+        return tuple(sorted(set(self.doc_owner[docs].tolist())))
+
+    def find_spans(self, output: list[int], min_len: int = MIN_SPAN_TOKENS) -> list[Span]:
+        """Maximal output spans of at least `min_len` tokens found verbatim, left to right."""
+        q = np.asarray(output, dtype=np.int32)
+        spans: list[Span] = []
+        reach = 0
+        for i in range(len(q)):
+            if len(q) - i < min_len or len(self.sa) == 0:
+                break
+            length, lo, hi = self.longest_match(q[i:])
+            if length >= min_len and i + length > reach:
+                # count the owners of the full span, not a longer shared prefix
+                _, lo, hi = self.longest_match(q[i : i + length])
+                spans.append(Span(i, i + length, self.owners_of(lo, hi)))
+                reach = i + length
+        return spans
+
+
+def suffix_array(text: np.ndarray) -> np.ndarray:
+    """Suffix array of an int array by prefix doubling (ranks of pairs, sorted with lexsort)."""
+    n = len(text)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rank = text.astype(np.int64) + 2  # separators (-1) rank lowest but above "past the end" (0)
+    k = 1
+    sa = np.argsort(rank, kind="stable")
+    while True:
+        nxt = np.zeros(n, dtype=np.int64)
+        nxt[: n - k] = rank[k:] if k < n else nxt[:0]
+        sa = np.lexsort((nxt, rank))
+        pair_r, pair_n = rank[sa], nxt[sa]
+        new = np.empty(n, dtype=np.int64)
+        new[sa] = np.concatenate([[1], 1 + np.cumsum((pair_r[1:] != pair_r[:-1]) | (pair_n[1:] != pair_n[:-1]))])
+        rank = new
+        if rank.max() == n:
+            return sa.astype(np.int64)
+        k *= 2
+
+
+# ---------------------------------------------------------------- gradients
+
+
+_PROJECTIONS: dict[tuple[int, int], Any] = {}
+
+
+def projection(dim: int, k: int) -> Any:
+    """The fixed (dim, k) Gaussian projection / sqrt(k), built once per shape and cached."""
+    import torch
+
+    key = (dim, k)
+    if key not in _PROJECTIONS:
+        gen = torch.Generator().manual_seed(PROJECTION_SEED)
+        _PROJECTIONS[key] = torch.randn(dim, k, generator=gen) / float(np.sqrt(k))
+    return _PROJECTIONS[key]
+
+
+def lora_params(model: Any, adapter: str) -> list[tuple[str, Any]]:
+    """The adapter's LoRA parameters under adapter-free names, in name order.
+
+    Names drop the adapter name, so the order is the same at training time (adapter
+    "default") and in the serving model (adapter named by its id).
+    """
+    tag = f".{adapter}."
+    found = []
+    for name, p in model.named_parameters():
+        if "lora_" in name and tag in name:
+            found.append((name.replace(tag, "."), p))
+    return sorted(found, key=lambda x: x[0])
+
+
+def loss_gradient(
+    model: Any, input_ids: Any, labels: Any, params: list[Any], adapter: str | None = None
+) -> Any:
+    """Flattened gradient of the mean token loss w.r.t. `params` (model stays in eval mode)."""
+    import torch
+
+    kwargs = {"adapter_names": [adapter] * input_ids.shape[0]} if adapter else {}
+    for p in params:
+        p.requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(input_ids=input_ids, **kwargs).logits[:, :-1].float()  # (1, T-1, V)
+        target = labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100
+        )
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    flat = [
+        (g if g is not None else torch.zeros_like(p)).reshape(-1).float().cpu()
+        for g, p in zip(grads, params, strict=True)
+    ]
+    return torch.cat(flat)
+
+
+def project(grad: Any, k: int) -> Any:
+    """phi = P^T g, unit-normalised so long and short examples weigh alike (cosine, as in LESS)."""
+    import torch
+
+    phi = grad @ projection(grad.shape[0], k)
+    return phi / torch.clamp(phi.norm(), min=1e-12)
+
+
+@dataclass(frozen=True)
+class AttributionIndex:
+    """What an adapter keeps to attribute its outputs; saved as attribution.safetensors."""
+
+    contribution_ids: tuple[bytes, ...]
+    """Contribution ids exactly as given to Train, in training order."""
+    features: np.ndarray
+    """(C, k) float32: per-contribution sums of whitened projected example gradients."""
+    projection_dim: int
+    """k, the projection dimension."""
+    spans: SuffixArray
+    """Suffix array over the training tokens."""
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        meta = {
+            "format": "ailedger-attribution-v1",
+            "contribution_ids": json.dumps([c.hex() for c in self.contribution_ids]),
+            "projection_dim": str(self.projection_dim),
+            "projection_seed": str(PROJECTION_SEED),
+            "min_span_tokens": str(MIN_SPAN_TOKENS),
+        }
+        tensors = {
+            "features": np.ascontiguousarray(self.features, dtype=np.float32),
+            "text": self.spans.text,
+            "suffix_array": self.spans.sa,
+            "doc_starts": self.spans.doc_starts,
+            "doc_owner": self.spans.doc_owner,
+        }
+        save_file(tensors, str(path), metadata=meta)
+
+    @classmethod
+    def load(cls, path: Path) -> AttributionIndex:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata()
+            t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iteration)
+        ids = tuple(bytes.fromhex(h) for h in json.loads(meta["contribution_ids"]))
+        sa = SuffixArray(t["text"], t["suffix_array"], t["doc_starts"], t["doc_owner"])
+        return cls(ids, t["features"], int(meta["projection_dim"]), sa)
+
+
+def build_features(phis: Any, owners: list[int], n_contrib: int, damping: float = 0.1) -> np.ndarray:
+    """TRAK whitening then per-contribution sums: A (Phi (Phi^T Phi + lambda I)^-1), lambda relative."""
+    import torch
+
+    phi = phis.double()  # (N, k)
+    gram = phi.T @ phi  # (k, k)
+    lam = damping * float(torch.trace(gram)) / gram.shape[0]
+    whitened = torch.linalg.solve(gram + lam * torch.eye(gram.shape[0], dtype=gram.dtype), phi.T).T
+    out = torch.zeros(n_contrib, phi.shape[1], dtype=torch.float64)
+    out.index_add_(0, torch.tensor(owners, dtype=torch.long), whitened)
+    return out.float().numpy()
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The attribution of one output."""
+
+    weights: list[tuple[bytes, int]]
+    """(contribution id, basis points), best first; the points sum to 10,000."""
+    spans: list[tuple[int, int, tuple[bytes, ...]]]
+    """(start, end, contribution ids) of output token spans found verbatim."""
+    gradient_scores: list[tuple[bytes, float]]
+    """Raw gradient score per contribution, for inspection."""
+
+
+def attribute(
+    index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int
+) -> Attribution:
+    """Mix gradient and span evidence into top-k basis-point weights (see module docstring)."""
+    ids = index.contribution_ids
+    n = len(ids)
+    grad = np.zeros(n) if phi_test is None else index.features.astype(np.float64) @ phi_test.astype(np.float64)
+    spans = index.spans.find_spans(output_tokens)
+    span_score = np.zeros(n)
+    for s in spans:
+        if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS:
+            for c in s.contributions:
+                span_score[c] += (s.end - s.start) / len(s.contributions)
+    pos = np.clip(grad, 0, None)
+    mixed = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
+    if span_score.sum() > 0:
+        mixed = (1 - SPAN_SHARE) * mixed + SPAN_SHARE * span_score / span_score.sum()
+    if mixed.sum() <= 0:
+        mixed = grad  # nothing positive: normalize_bp falls back to relative ranks
+    weights = normalize_bp([(ids[i], float(mixed[i])) for i in range(n)], top_k)
+    return Attribution(
+        weights=weights,
+        spans=[(s.start, s.end, tuple(ids[c] for c in s.contributions)) for s in spans],
+        gradient_scores=[(ids[i], float(grad[i])) for i in range(n)],
+    )

@@ -1,0 +1,111 @@
+"""The `ailedger sidecar` command (and `python -m sidecar`): flags, then start the gRPC server.
+
+Importing this module is cheap: torch, peft and transformers load only inside `run`,
+because the node imports it to build its own --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The sidecar's flags, shared by `ailedger sidecar` and `python -m sidecar`."""
+    from sidecar.config import ServeConfig
+
+    d = ServeConfig()
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=50051, help="gRPC port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--store", required=True, help="folder for the base-model cache, adapters and request journal")
+    p.add_argument("--base-model-dir", default="",
+                   help="a local Hugging Face model folder to serve instead of the built-in tiny model")
+    p.add_argument("--cache-adapters", type=int, default=d.cache_max_adapters,
+                   help="most adapters kept loaded (LRU beyond it) (default: %(default)s)")
+    p.add_argument("--cache-mb", type=float, default=d.cache_max_bytes / 2**20,
+                   help="memory budget of loaded adapters, MiB (default: %(default)s)")
+    p.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms,
+                   help="how long to wait for requests to join a batch (default: %(default)s)")
+    p.add_argument("--max-batch", type=int, default=d.max_batch, help="most requests per batch (default: %(default)s)")
+    p.add_argument("--max-queue", type=int, default=d.max_queue,
+                   help="most waiting requests before RESOURCE_EXHAUSTED (default: %(default)s)")
+    p.add_argument("--max-prompt-tokens", type=int, default=d.max_prompt_tokens,
+                   help="longest prompt accepted, in tokens (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
+                   help="most tokens one request may generate (default: %(default)s)")
+    p.add_argument("--top-k", type=int, default=d.attribution_top_k,
+                   help="contributions named per attribution (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads; fixed so results repeat (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to run: CUDA when available with 'auto' (default: %(default)s)")
+    p.add_argument("--pretrain-steps", type=int, default=None,
+                   help="pre-training steps of the built-in tiny model (default: its spec's)")
+    p.set_defaults(func=run)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `sidecar` on the node CLI's subparsers."""
+    p = subparsers.add_parser(
+        "sidecar",
+        help="run the gRPC sidecar that trains, serves and attributes LoRA adapters",
+        description="Start the sidecar gRPC server (torch + peft): Train, Infer, Replay, "
+        "ListAdapters, LoadAdapter, UnloadAdapter, Stats; with health checking and reflection.",
+    )
+    add_arguments(p)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from sidecar.config import ServeConfig, SidecarConfig, TinyModelSpec
+
+    tiny = TinyModelSpec()
+    if args.pretrain_steps is not None:
+        tiny = replace(tiny, pretrain_steps=args.pretrain_steps)
+    return SidecarConfig(
+        store=args.store,
+        base_model_dir=args.base_model_dir,
+        tiny=tiny,
+        serve=ServeConfig(
+            cache_max_adapters=args.cache_adapters,
+            cache_max_bytes=int(args.cache_mb * 2**20),
+            batch_window_ms=args.batch_window_ms,
+            max_batch=args.max_batch,
+            max_queue=args.max_queue,
+            max_prompt_tokens=args.max_prompt_tokens,
+            max_new_tokens=args.max_new_tokens,
+            attribution_top_k=args.top_k,
+        ),
+        threads=args.threads,
+        device=args.device,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server and block until SIGINT/SIGTERM."""
+    from sidecar.service import serve
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    server = serve(config_from_args(args), args.host, args.port, log=log)
+    print(f"Sidecar listening on {args.host}:{server.sidecar_port}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    server.stop(grace=2).wait()
+    server.sidecar_service.engine.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sidecar", description="ailedger sidecar (gRPC)")
+    add_arguments(p)
+    args = p.parse_args(argv)
+    return int(args.func(args))

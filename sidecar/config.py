@@ -1,0 +1,162 @@
+"""Configuration of the sidecar: the tiny base model, training hyper-parameters, serving limits.
+
+Pure dataclasses with no torch import, so that the node's CLI and the client can build
+and validate them. Every field carries its meaning and unit; `validate()` raises
+`InvalidArgument` with a message naming the field, because a bad value must come back
+to the caller as INVALID_ARGUMENT rather than as a crash deep inside torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from sidecar.errors import InvalidArgument
+
+# Linear layers of a Llama-style block that LoRA may adapt.
+LLAMA_LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """The default base model: a small Llama-style causal LM over bytes, built from this spec."""
+
+    hidden_size: int = 96
+    """Width of the residual stream (C)."""
+    intermediate_size: int = 256
+    """Width of the MLP's hidden layer."""
+    num_hidden_layers: int = 2
+    """Number of transformer blocks."""
+    num_attention_heads: int = 4
+    """Attention heads per block (C must divide by it)."""
+    max_position_embeddings: int = 512
+    """Longest sequence (prompt + output) the model accepts, in tokens."""
+    init_seed: int = 1234
+    """Seed for the initial weights and the pre-training data order."""
+    pretrain_steps: int = 300
+    """Optimizer steps of pre-training on the generated corpus."""
+    pretrain_batch: int = 16
+    """Sequences per pre-training step."""
+    pretrain_seq_len: int = 96
+    """Tokens per pre-training sequence."""
+    pretrain_lr: float = 3e-3
+    """Peak learning rate of pre-training (AdamW, cosine decay)."""
+    corpus_sentences: int = 4000
+    """Sentences in the generated pre-training corpus."""
+
+    def key(self) -> str:
+        """A stable short name for this spec: the cache folder of its pre-trained weights."""
+        from eth_hash.auto import keccak
+
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return "tiny-" + keccak(blob).hex()[:16]
+
+
+@dataclass(frozen=True)
+class TrainHyperParams:
+    """LoRA training hyper-parameters; the defaults train a usable adapter in seconds on CPU."""
+
+    rank: int = 8
+    """LoRA rank r: rows of A and columns of B."""
+    alpha: float = 16.0
+    """LoRA scaling numerator; the update is scaled by alpha / rank."""
+    dropout: float = 0.0
+    """Dropout on the LoRA input during training (0 keeps training fully deterministic)."""
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    """Names of the linear layers to adapt (see LLAMA_LINEAR_MODULES)."""
+    learning_rate: float = 5e-3
+    """AdamW learning rate."""
+    epochs: int = 8
+    """Passes over the training examples."""
+    max_length: int = 128
+    """Longest training example in tokens; longer contributions are cut into chunks."""
+    batch_size: int = 8
+    """Examples per optimizer step."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    projection_dim: int = 512
+    """Dimension k of the random projection of per-example gradients (attribution index)."""
+
+    def validate(self, model_max_length: int, allowed_modules: tuple[str, ...]) -> None:
+        """Raise InvalidArgument naming the first bad field; limits keep a job bounded and sane."""
+        checks = [
+            (1 <= self.rank <= 256, f"rank must be in [1, 256], got {self.rank}"),
+            (
+                math.isfinite(self.alpha) and 0 < self.alpha <= 4096,
+                f"alpha must be in (0, 4096], got {self.alpha}",
+            ),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            (len(self.target_modules) > 0, "target_modules must name at least one module"),
+            (
+                math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1.0,
+                f"learning_rate must be in (0, 1], got {self.learning_rate}",
+            ),
+            (1 <= self.epochs <= 100, f"epochs must be in [1, 100], got {self.epochs}"),
+            (
+                8 <= self.max_length <= model_max_length,
+                f"max_length must be in [8, {model_max_length}], got {self.max_length}",
+            ),
+            (1 <= self.batch_size <= 256, f"batch_size must be in [1, 256], got {self.batch_size}"),
+            (
+                math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1,
+                f"weight_decay must be in [0, 1], got {self.weight_decay}",
+            ),
+            (
+                16 <= self.projection_dim <= 8192,
+                f"projection_dim must be in [16, 8192], got {self.projection_dim}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidArgument(message)
+        unknown = sorted(set(self.target_modules) - set(allowed_modules))
+        if unknown:
+            raise InvalidArgument(
+                f"target_modules {unknown} are not linear layers of the base model; "
+                f"choose from {list(allowed_modules)}"
+            )
+        if len(set(self.target_modules)) != len(self.target_modules):
+            raise InvalidArgument("target_modules must not repeat a name")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serving limits: the adapter cache, the batcher and the request bounds."""
+
+    cache_max_adapters: int = 32
+    """Most adapters held loaded at once (LRU beyond it); pinned ones count too."""
+    cache_max_bytes: int = 512 * 1024 * 1024
+    """Most bytes of adapter weights held loaded at once (LRU beyond it)."""
+    batch_window_ms: float = 5.0
+    """How long the batcher waits after the first request for others to join its batch."""
+    max_batch: int = 16
+    """Most requests in one generation batch."""
+    max_queue: int = 64
+    """Most requests waiting; beyond it Infer answers RESOURCE_EXHAUSTED."""
+    max_prompt_tokens: int = 256
+    """Longest prompt in tokens; longer ones get INVALID_ARGUMENT."""
+    max_new_tokens: int = 128
+    """Most tokens one request may ask to generate."""
+    attribution_top_k: int = 5
+    """Contributions named in each inference's attribution."""
+    attribution: bool = True
+    """Whether Infer computes attribution (the node needs it for receipts)."""
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    """Everything one sidecar process needs: where it stores, what it serves, how it runs."""
+
+    store: str
+    """Folder of the store: base model cache, adapters, request journal."""
+    base_model_dir: str = ""
+    """A local Hugging Face model folder to serve instead of the built-in tiny model."""
+    tiny: TinyModelSpec = field(default_factory=TinyModelSpec)
+    """Spec of the built-in tiny model (used when base_model_dir is empty)."""
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    """Serving limits."""
+    threads: int = 2
+    """torch intra-op threads; fixed so that float reductions, and so hashes, repeat."""
+    device: str = "auto"
+    """'cpu', 'cuda' or 'auto' (CUDA when there is one)."""

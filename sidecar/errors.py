@@ -1,0 +1,28 @@
+"""Typed errors of the sidecar; the gRPC edge maps each kind to one status code.
+
+Bad input gets one of these, never a bare exception, so that `service.py` can turn it
+into the right gRPC status (INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED) with the
+message written here.
+"""
+
+from __future__ import annotations
+
+
+class SidecarError(Exception):
+    """Base of every error the sidecar reports to a caller."""
+
+
+class InvalidArgument(SidecarError):
+    """A request field is out of range or malformed (bad hyper-parameters, prompt too long)."""
+
+
+class AdapterNotFound(SidecarError):
+    """The named adapter is neither in the cache nor in the store."""
+
+
+class QueueFull(SidecarError):
+    """The serving queue holds its maximum number of waiting requests; retry later."""
+
+
+class RequestNotFound(SidecarError):
+    """A replay named a request id that the sidecar's journal does not hold."""

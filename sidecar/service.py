@@ -1,0 +1,256 @@
+"""The gRPC edge: maps sidecar calls onto training and serving, and typed errors onto status codes.
+
+Health checking (grpc.health.v1) reports SERVING once the base model is loaded, and
+server reflection lists the service, so grpcurl and similar tools work without the proto.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sidecar import sidecar_pb2 as pb
+from sidecar import sidecar_pb2_grpc as pb_grpc
+from sidecar.config import SidecarConfig, TrainHyperParams
+from sidecar.errors import (
+    AdapterNotFound,
+    InvalidArgument,
+    QueueFull,
+    RequestNotFound,
+    SidecarError,
+)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Sidecar"].full_name
+
+_CODES = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    AdapterNotFound: grpc.StatusCode.NOT_FOUND,
+    RequestNotFound: grpc.StatusCode.NOT_FOUND,
+    QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def _abort(context: grpc.ServicerContext, e: SidecarError) -> Any:
+    code = next((c for t, c in _CODES.items() if isinstance(e, t)), grpc.StatusCode.INTERNAL)
+    context.abort(code, str(e))
+
+
+def hyper_params_from_proto(m: pb.HyperParams) -> TrainHyperParams:
+    """Proto fields left at zero/empty take the defaults; others are validated later."""
+    d = TrainHyperParams()
+    return TrainHyperParams(
+        rank=m.rank or d.rank,
+        alpha=m.alpha or d.alpha,
+        dropout=m.dropout or d.dropout,
+        target_modules=tuple(m.target_modules) or d.target_modules,
+        learning_rate=m.learning_rate or d.learning_rate,
+        epochs=m.epochs or d.epochs,
+        max_length=m.max_length or d.max_length,
+        batch_size=m.batch_size or d.batch_size,
+        weight_decay=m.weight_decay or d.weight_decay,
+        projection_dim=m.projection_dim or d.projection_dim,
+    )
+
+
+def infer_response(r: Any) -> pb.InferResponse:
+    out = pb.InferResponse(
+        request_id=r.request_id,
+        adapter_id=r.adapter_id,
+        output=r.output,
+        output_hash=r.output_hash,
+        tokens=r.tokens,
+        prompt_tokens=r.prompt_tokens,
+        timing=pb.Timing(
+            queue_ms=r.queue_ms, generate_ms=r.generate_ms,
+            attribution_ms=r.attribution_ms, batch_size=r.batch_size,
+        ),
+    )
+    if r.attribution is not None:
+        out.attribution.extend(
+            pb.ContributionWeight(contribution_id=c, basis_points=bp) for c, bp in r.attribution.weights
+        )
+        toks = r.tokens
+        for s, e, ids in r.attribution.spans:
+            out.spans.append(pb.SpanMatch(start=s, end=e, text=bytes(t for t in toks[s:e] if t < 256), contribution_ids=list(ids)))
+    return out
+
+
+class SidecarService(pb_grpc.SidecarServicer):
+    """Implements the Sidecar service over one base model, one engine and the store."""
+
+    def __init__(self, cfg: SidecarConfig, log: Any = print) -> None:
+        from sidecar.model import load_base, setup_torch
+        from sidecar.serving import Engine
+
+        setup_torch(cfg.threads)
+        self.cfg = cfg
+        self.store = Path(cfg.store)
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.base = load_base(cfg, log)
+        self.engine = Engine(self.base, self.store, cfg.serve, log)
+        self._train_lock = threading.Lock()
+        self.trainings = 0
+
+    def Train(self, request: pb.TrainRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
+        from sidecar.training import Contribution, train_adapter
+
+        if request.base_model and request.base_model not in (self.base.name, self.base.weights_hash):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"base_model {request.base_model!r} is not the served base model {self.base.name!r}",
+            )
+        events: list[pb.TrainEvent] = []
+        cond = threading.Condition()
+        done: list[Any] = []
+
+        def on_progress(p: Any) -> None:
+            with cond:
+                events.append(pb.TrainEvent(progress=pb.TrainProgress(
+                    step=p.step, total_steps=p.total_steps, epoch=p.epoch, loss=p.loss,
+                    tokens_per_second=p.tokens_per_second, phase=p.phase)))
+                cond.notify()
+
+        def job() -> None:
+            try:
+                with self._train_lock:
+                    res = train_adapter(
+                        self.base, self.store,
+                        [Contribution(c.id, c.data) for c in request.contributions],
+                        hyper_params_from_proto(request.hyper_params), int(request.seed),
+                        request.adapter_id, on_progress,
+                    )
+                    self.trainings += 1
+                outcome: Any = res
+            except BaseException as e:  # noqa: BLE001 - reported through the stream
+                outcome = e
+            with cond:
+                done.append(outcome)
+                cond.notify()
+
+        threading.Thread(target=job, name="sidecar-train", daemon=True).start()
+        sent = 0
+        while True:
+            with cond:
+                already = sent
+                cond.wait_for(lambda: len(events) > already or bool(done), timeout=1.0)
+                pending, finished = events[sent:], list(done)
+            yield from pending
+            sent += len(pending)
+            if finished and sent == len(events):
+                break
+        outcome = finished[0]
+        if isinstance(outcome, SidecarError):
+            _abort(context, outcome)
+        if isinstance(outcome, BaseException):
+            context.abort(grpc.StatusCode.INTERNAL, f"training failed: {outcome!r}")
+        r = outcome
+        yield pb.TrainEvent(result=pb.TrainResult(
+            adapter_id=r.adapter_id, weights_hash=r.weights_hash,
+            attribution_index_hash=r.attribution_index_hash, base_model_hash=r.base_model_hash,
+            final_loss=r.final_loss, steps=r.steps, examples=r.examples, tokens=r.tokens,
+            seconds=r.seconds))
+
+    def _request(self, m: pb.InferRequest) -> Any:
+        from sidecar.serving import InferRequest
+
+        if m.request_id and not m.request_id.isalnum():
+            raise InvalidArgument("request_id must be letters and digits only")
+        return InferRequest(m.adapter_id, m.prompt, m.max_tokens, m.request_id, not m.skip_attribution)
+
+    def Infer(self, request: pb.InferRequest, context: grpc.ServicerContext) -> pb.InferResponse:
+        try:
+            fut = self.engine.submit(self._request(request))
+            return infer_response(fut.result())
+        except SidecarError as e:
+            return _abort(context, e)
+
+    def Replay(self, request: pb.ReplayRequest, context: grpc.ServicerContext) -> pb.ReplayResponse:
+        try:
+            if request.request_id:
+                res, old = self.engine.replay(request_id=request.request_id)
+            elif request.HasField("request"):
+                res, old = self.engine.replay(req=self._request(request.request))
+            else:
+                raise InvalidArgument("replay needs request_id or request")
+        except SidecarError as e:
+            return _abort(context, e)
+        expected = request.expected_output_hash or old
+        return pb.ReplayResponse(
+            response=infer_response(res), original_output_hash=expected,
+            matches=bool(expected) and expected == res.output_hash,
+        )
+
+    def ListAdapters(self, request: pb.ListAdaptersRequest, context: grpc.ServicerContext) -> pb.ListAdaptersResponse:
+        out = pb.ListAdaptersResponse(base_model=self.base.name, base_model_hash=self.base.weights_hash)
+        for a in self.engine.stored_adapters():
+            meta = self.engine.adapter_meta(a)
+            out.adapters.append(pb.AdapterInfo(
+                adapter_id=a, loaded=a in self.engine.cache, pinned=self.engine.cache.pins(a) > 0,
+                weights_hash=meta["weights_hash"], attribution_index_hash=meta["attribution_index_hash"],
+                contributions=len(meta["contribution_ids"])))
+        return out
+
+    def LoadAdapter(self, request: pb.LoadAdapterRequest, context: grpc.ServicerContext) -> pb.LoadAdapterResponse:
+        try:
+            hit, secs = self.engine.load(request.adapter_id, request.pin)
+        except SidecarError as e:
+            return _abort(context, e)
+        return pb.LoadAdapterResponse(was_loaded=hit, seconds=secs)
+
+    def UnloadAdapter(self, request: pb.UnloadAdapterRequest, context: grpc.ServicerContext) -> pb.UnloadAdapterResponse:
+        try:
+            self.engine.adapter_meta(request.adapter_id)
+        except SidecarError as e:
+            return _abort(context, e)
+        return pb.UnloadAdapterResponse(was_loaded=self.engine.unload(request.adapter_id))
+
+    def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsResponse:
+        c = self.engine.cache.stats()
+        s = self.engine.stats
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return pb.StatsResponse(
+            cache_hits=c.hits, cache_misses=c.misses, loads=c.loads, evictions=c.evictions,
+            loaded_adapters=c.loaded, adapter_bytes=c.bytes, pinned_adapters=c.pinned,
+            requests=s.requests, batches=s.batches, tokens=s.tokens,
+            tokens_per_second=s.tokens / s.generate_seconds if s.generate_seconds else 0.0,
+            queue_depth=self.engine.queue_depth(), rejected=s.rejected, rss_bytes=rss,
+            device=str(self.base.device), trainings=self.trainings,
+        )
+
+
+def serve(cfg: SidecarConfig, host: str, port: int, workers: int = 32, log: Any = print) -> grpc.Server:
+    """Load the base model, then bind and start; the returned server has `.sidecar_port`.
+
+    The model loads before the port opens, so a client that can connect is served at once
+    and health reports SERVING from the first call.
+    """
+    t0 = time.monotonic()
+    service = SidecarService(cfg, log)
+    log(f"base model {service.base.name} ({service.base.weights_hash[:16]}) on {service.base.device}, "
+        f"ready in {time.monotonic() - t0:.1f}s")
+    health_servicer = health.HealthServicer()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=[
+        ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ])
+    pb_grpc.add_SidecarServicer_to_server(service, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{port}")
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    server.start()
+    server.sidecar_service = service  # type: ignore[attr-defined]
+    server.sidecar_port = bound  # type: ignore[attr-defined]
+    return server

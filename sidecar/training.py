@@ -1,0 +1,257 @@
+"""LoRA training (ModelFactory's engine): contributions in, a saved adapter and its attribution index out.
+
+Deterministic on CPU for a seed: the LoRA init, the example order and every kernel are
+fixed, so a re-run gives the same weights hash. The adapter is written in peft's format
+(adapter_config.json + adapter_model.safetensors) beside its attribution index and a
+meta.json, all into a temporary folder that is fsynced and then renamed into
+`<store>/adapters/<adapter id>`: a crash leaves either the whole adapter or none.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sidecar.attribution import (
+    AttributionIndex,
+    SuffixArray,
+    build_features,
+    lora_params,
+    loss_gradient,
+    project,
+)
+from sidecar.config import TrainHyperParams
+from sidecar.errors import InvalidArgument
+from sidecar.model import BaseModel, file_hash, fsync_dir, fsync_tree
+
+ADAPTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_CONTRIBUTIONS = 100_000
+MAX_CONTRIBUTION_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One datanet contribution as Train receives it."""
+
+    id: bytes
+    """Opaque contribution id, kept exactly as given (it comes back in attributions)."""
+    data: bytes
+    """The contribution's content (UTF-8 text for the built-in tokenizer)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report of a training job."""
+
+    step: int
+    """Optimizer steps done."""
+    total_steps: int
+    """Optimizer steps the job will take."""
+    epoch: int
+    """Current epoch, from 1."""
+    loss: float
+    """Mean loss of the last step."""
+    tokens_per_second: float
+    """Training tokens processed per second so far."""
+    phase: str
+    """'train', 'attribution' or 'save'."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished job produced; the hashes are what the node registers on chain."""
+
+    adapter_id: str
+    """Name of the adapter in the store."""
+    weights_hash: str
+    """keccak-256 (hex) of adapter_model.safetensors, peft's weights file."""
+    attribution_index_hash: str
+    """keccak-256 (hex) of attribution.safetensors."""
+    base_model_hash: str
+    """keccak-256 of the base weights the adapter was trained on."""
+    final_loss: float
+    """Mean loss over the last epoch."""
+    steps: int
+    """Optimizer steps taken."""
+    examples: int
+    """Training examples (contributions cut into chunks of max_length)."""
+    tokens: int
+    """Training tokens per epoch."""
+    seconds: float
+    """Wall time of the whole job."""
+
+
+def validate_request(
+    base: BaseModel, contributions: list[Contribution], hp: TrainHyperParams, adapter_id: str
+) -> None:
+    """Raise InvalidArgument for bad ids, empty or oversized data, or bad hyper-parameters."""
+    hp.validate(base.max_length, base.linear_modules)
+    if adapter_id and not ADAPTER_ID.match(adapter_id):
+        raise InvalidArgument(
+            f"adapter_id {adapter_id!r} must be 1-64 characters of letters, digits, '.', '_' or '-'"
+        )
+    if not contributions:
+        raise InvalidArgument("contributions must not be empty")
+    if len(contributions) > MAX_CONTRIBUTIONS:
+        raise InvalidArgument(f"at most {MAX_CONTRIBUTIONS} contributions per job")
+    seen: set[bytes] = set()
+    for c in contributions:
+        if not c.id:
+            raise InvalidArgument("every contribution needs a non-empty id")
+        if c.id in seen:
+            raise InvalidArgument(f"contribution id {c.id!r} is given twice")
+        seen.add(c.id)
+        if not c.data:
+            raise InvalidArgument(f"contribution {c.id!r} has no data")
+        if len(c.data) > MAX_CONTRIBUTION_BYTES:
+            raise InvalidArgument(f"contribution {c.id!r} is over {MAX_CONTRIBUTION_BYTES} bytes")
+
+
+def make_examples(base: BaseModel, contributions: list[Contribution], max_length: int) -> tuple[list[list[int]], list[int]]:
+    """Cut each contribution into [BOS] chunk [EOS] examples; return them and their owners."""
+    tok = base.tokenizer
+    body = max_length - 2
+    examples, owners = [], []
+    for ci, c in enumerate(contributions):
+        ids = tok.encode(c.data)
+        for s in range(0, len(ids), body):
+            examples.append([tok.bos_id, *ids[s : s + body], tok.eos_id])
+            owners.append(ci)
+    return examples, owners
+
+
+def _batch(examples: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids, attention mask and labels (-100 on padding)."""
+    t = max(len(e) for e in examples)
+    ids = torch.full((len(examples), t), pad, dtype=torch.long)
+    mask = torch.zeros((len(examples), t), dtype=torch.long)
+    for i, e in enumerate(examples):
+        ids[i, : len(e)] = torch.tensor(e)
+        mask[i, : len(e)] = 1
+    labels = ids.masked_fill(mask == 0, -100)
+    return ids, mask, labels
+
+
+def train_adapter(
+    base: BaseModel,
+    store: Path,
+    contributions: list[Contribution],
+    hp: TrainHyperParams,
+    seed: int,
+    adapter_id: str = "",
+    on_progress: Callable[[Progress], None] = lambda p: None,
+) -> TrainResult:
+    """Train a LoRA adapter on the contributions, build its attribution index, save it atomically."""
+    from peft import LoraConfig, get_peft_model
+
+    validate_request(base, contributions, hp, adapter_id)
+    started = time.monotonic()
+    examples, owners = make_examples(base, contributions, hp.max_length)
+    device = base.device
+
+    torch.manual_seed(seed)
+    model = get_peft_model(
+        copy.deepcopy(base.model),
+        LoraConfig(r=hp.rank, lora_alpha=hp.alpha, lora_dropout=hp.dropout, target_modules=list(hp.target_modules)),
+    )
+    params = [p for _, p in lora_params(model, "default")]
+    opt = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    per_epoch = (len(examples) + hp.batch_size - 1) // hp.batch_size
+    total = per_epoch * hp.epochs
+    tokens_epoch = sum(len(e) for e in examples)
+    step, seen_tokens, epoch_loss = 0, 0, 0.0
+    model.train()
+    for epoch in range(1, hp.epochs + 1):
+        order = torch.randperm(len(examples), generator=gen).tolist()
+        losses = []
+        for b in range(0, len(order), hp.batch_size):
+            chunk = [examples[i] for i in order[b : b + hp.batch_size]]
+            ids, mask, labels = (x.to(device) for x in _batch(chunk, base.tokenizer.pad_id))
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            seen_tokens += int(mask.sum())
+            losses.append(loss.item())
+            rate = seen_tokens / max(time.monotonic() - started, 1e-9)
+            on_progress(Progress(step, total, epoch, float(loss), rate, "train"))
+        epoch_loss = sum(losses) / len(losses)
+
+    # Attribution index: per-example gradients at the trained weights, in eval mode.
+    model.eval()
+    on_progress(Progress(step, total, hp.epochs, epoch_loss, 0.0, "attribution"))
+    phis = []
+    for e in examples:
+        ids = torch.tensor([e], device=device)
+        phis.append(project(loss_gradient(model, ids, ids, params), hp.projection_dim))
+    features = build_features(torch.stack(phis), owners, len(contributions))
+    index = AttributionIndex(
+        contribution_ids=tuple(c.id for c in contributions),
+        features=features,
+        projection_dim=hp.projection_dim,
+        spans=SuffixArray.build([e[1:-1] for e in examples], owners),
+    )
+
+    on_progress(Progress(step, total, hp.epochs, epoch_loss, 0.0, "save"))
+    result = _save(
+        model, index, store, adapter_id, base, hp, seed, contributions,
+        dict(final_loss=epoch_loss, steps=step, examples=len(examples), tokens=tokens_epoch, started=started),
+    )
+    return result
+
+
+def _save(
+    model: Any, index: AttributionIndex, store: Path, adapter_id: str, base: BaseModel,
+    hp: TrainHyperParams, seed: int, contributions: list[Contribution], stats: dict[str, Any],
+) -> TrainResult:
+    """Write adapter + index + meta into a temp folder, fsync, rename: all or nothing."""
+    root = store / "adapters"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+    model.save_pretrained(tmp, safe_serialization=True)
+    index.save(tmp / "attribution.safetensors")
+    w_hash = file_hash(tmp / "adapter_model.safetensors")
+    a_hash = file_hash(tmp / "attribution.safetensors")
+    name = adapter_id or f"ad-{w_hash[:16]}"
+    result = TrainResult(
+        adapter_id=name,
+        weights_hash=w_hash,
+        attribution_index_hash=a_hash,
+        base_model_hash=base.weights_hash,
+        final_loss=stats["final_loss"],
+        steps=stats["steps"],
+        examples=stats["examples"],
+        tokens=stats["tokens"],
+        seconds=time.monotonic() - stats["started"],
+    )
+    meta = {
+        **asdict(result),
+        "hyper_params": asdict(hp),
+        "seed": seed,
+        "base_model": base.name,
+        "contribution_ids": [c.id.hex() for c in contributions],
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    fsync_tree(tmp)
+    final = root / name
+    if final.exists():
+        old = json.loads((final / "meta.json").read_text())
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.get("weights_hash") != w_hash:
+            raise InvalidArgument(f"adapter id {name!r} already holds different weights")
+        return result
+    os.rename(tmp, final)
+    fsync_dir(root)
+    return result
