@@ -162,7 +162,7 @@ class AIChain:
     def call(self, module: str, function: str, *args: Any, sender: bytes | None = None) -> Any:
         """eth_call-style read at the head (no block mined)."""
         fn = ai_precompiles.load_abi(module).by_name[function]
-        vm = self.chain.get_vm()
+        vm = self.chain.get_vm(self.head)  # like eth_call at "latest": runs in block head + 1
         sender = sender or self.addr(0)
         unsigned = vm.create_unsigned_transaction(
             nonce=vm.state.get_nonce(sender), gas_price=0, gas=10_000_000, to=BY_NAME[module], value=0,

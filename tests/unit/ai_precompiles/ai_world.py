@@ -19,7 +19,7 @@ TEST_PARAMS = {
     "staking.epoch_length": 4,
     "staking.unbonding_blocks": 3,
     "gov.voting_period": 6,
-    "gov.execution_delay": 2,
+    "gov.execution_delay": 4,
 }
 
 
