@@ -97,7 +97,7 @@ def _receipt_facts(r: Any) -> dict[str, Any]:
     }
 
 
-def _event_facts(event: Any) -> dict[str, Any]:
+def _event_facts(event: Any, node_signed: dict[str, str]) -> dict[str, Any]:
     """A decoded event, without block hash (timestamp-dependent)."""
     return {
         "event": event["event"],
@@ -105,11 +105,25 @@ def _event_facts(event: Any) -> dict[str, Any]:
         "blockNumber": event["blockNumber"],
         "logIndex": event["logIndex"],
         "transactionIndex": event["transactionIndex"],
-        "transactionHash": _hex(event["transactionHash"]),
+        "transactionHash": _tx_ref(event["transactionHash"], node_signed),
     }
 
 
-def _decode_logs(contract: Any, logs: list[Any]) -> list[dict[str, Any]]:
+def _tx_ref(tx_hash: Any, node_signed: dict[str, str]) -> str:
+    """A transaction as a fact: its hash if the scenario signed it, else its label.
+
+    A transaction that the node signs for an unlocked account (eth_sendTransaction
+    without fee fields) carries fees the node chose: anvil fills maxFeePerGas as
+    base fee + 2 * tip, geth as 2 * base fee + tip, so its hash is node policy. Such
+    transactions are named by the label the scenario gave them when it sent them.
+    """
+    h = _hex(tx_hash)
+    return node_signed.get(h, h)
+
+
+def _decode_logs(
+    contract: Any, node_signed: dict[str, str], logs: list[Any]
+) -> list[dict[str, Any]]:
     """Decode raw logs of the Demo contract with web3's ABI machinery."""
     by_topic = {
         "0x"
@@ -119,7 +133,7 @@ def _decode_logs(contract: Any, logs: list[Any]) -> list[dict[str, Any]]:
     out = []
     for log in logs:
         topic0 = _hex(log["topics"][0])
-        out.append(_event_facts(by_topic[topic0]().process_log(log)))
+        out.append(_event_facts(by_topic[topic0]().process_log(log), node_signed))
     return out
 
 
@@ -167,7 +181,11 @@ def _raw_error(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
 
 
 async def _ws_part(
-    ws_url: str, contract_address: str, abi: list[dict[str, Any]], sender: str
+    ws_url: str,
+    contract_address: str,
+    abi: list[dict[str, Any]],
+    sender: str,
+    node_signed: dict[str, str],
 ) -> dict[str, Any]:
     """Subscribe to newHeads and to the contract's logs, send two transactions over the same
     WebSocket, and return what the subscriptions delivered.
@@ -203,11 +221,11 @@ async def _ws_part(
                     return
 
         await asyncio.wait_for(collect(), WS_TIMEOUT_S)
-        facts["ws_sent"] = [_hex(h) for h in sent]
-        facts["ws_pending_are_sent"] = sorted(pending) == sorted(facts["ws_sent"])
+        node_signed.update({_hex(sent[0]): "ws_set", _hex(sent[1]): "ws_deposit"})
+        facts["ws_pending_are_sent"] = sorted(pending) == sorted(_hex(h) for h in sent)
         facts["ws_heads"] = heads
         sync_like = Web3().eth.contract(address=contract_address, abi=abi)
-        facts["ws_logs"] = _decode_logs(sync_like, logs)
+        facts["ws_logs"] = _decode_logs(sync_like, node_signed, logs)
         facts["ws_unsubscribed"] = [
             await w3.eth.unsubscribe(head_sub),
             await w3.eth.unsubscribe(log_sub),
@@ -222,6 +240,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     abi, bytecode = art["abi"], art["bytecode"]
     w3 = Web3(Web3.HTTPProvider(http_url, request_kwargs={"timeout": 30}))
     f: dict[str, Any] = {}
+    node_signed: dict[str, str] = {}  # hash -> label of transactions the node signed (see _tx_ref)
 
     # -- chain basics (client version is a name, left out) --
     accounts = w3.eth.accounts
@@ -307,6 +326,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     receipts = {}
     estimate_set = c.functions.set(1, 42, "hello").estimate_gas({"from": a0})
     tx = c.functions.set(1, 42, "hello").transact({"from": a0})
+    node_signed[_hex(tx)] = "set1"
     receipts["set1"] = w3.eth.wait_for_transaction_receipt(tx)
     f["estimate_set_covers"] = estimate_set >= receipts["set1"]["gasUsed"]
     f["estimate_set_within_2pct"] = (
@@ -328,6 +348,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
         w3.eth.send_raw_transaction(s2.raw_transaction)
     )
     tx = c.functions.deposit().transact({"from": a2, "value": ETHER})
+    node_signed[_hex(tx)] = "deposit"
     receipts["deposit"] = w3.eth.wait_for_transaction_receipt(tx)
     f["estimate_transfer"] = w3.eth.estimate_gas({"from": a0, "to": a3, "value": 10**15})
     tx = w3.eth.send_transaction({"from": a0, "to": a3, "value": 3 * ETHER // 2})
@@ -378,10 +399,11 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
     # -- events through eth_getLogs (by address, by indexed topic, by block range) --
     def events_getlogs() -> None:
         logs = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": addr})
-        f["getlogs_all"] = _decode_logs(c, logs)
+        f["getlogs_all"] = _decode_logs(c, node_signed, logs)
         setter_topic = "0x" + bytes.fromhex(a1[2:]).rjust(32, b"\0").hex()
         f["getlogs_by_setter"] = _decode_logs(
             c,
+            node_signed,
             w3.eth.get_logs(
                 {
                     "fromBlock": 0,
@@ -395,6 +417,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
         )
         f["getlogs_deposit_block"] = _decode_logs(
             c,
+            node_signed,
             w3.eth.get_logs(
                 {
                     "fromBlock": receipts["deposit"]["blockNumber"],
@@ -403,20 +426,20 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
             ),
         )
         f["getlogs_event_api"] = [
-            _event_facts(e)
+            _event_facts(e, node_signed)
             for e in c.events.ValueSet().get_logs(from_block=0, argument_filters={"key": 1})
         ]
         f["getlogs_by_blockhash"] = _decode_logs(
-            c, w3.eth.get_logs({"blockHash": receipts["set1"]["blockHash"]})
+            c, node_signed, w3.eth.get_logs({"blockHash": receipts["set1"]["blockHash"]})
         )
 
     _guarded(f, "events_getlogs", events_getlogs)
 
     # -- events through a filter: changes once, then nothing new; getFilterLogs replays --
     def events_filter() -> None:
-        f["filter_changes"] = _decode_logs(c, log_filter.get_new_entries())
-        f["filter_changes_again"] = _decode_logs(c, log_filter.get_new_entries())
-        f["filter_logs"] = _decode_logs(c, log_filter.get_all_entries())
+        f["filter_changes"] = _decode_logs(c, node_signed, log_filter.get_new_entries())
+        f["filter_changes_again"] = _decode_logs(c, node_signed, log_filter.get_new_entries())
+        f["filter_logs"] = _decode_logs(c, node_signed, log_filter.get_all_entries())
         f["block_filter_count"] = len(block_filter.get_new_entries())
         f["uninstall"] = [
             w3.eth.uninstall_filter(log_filter.filter_id),
@@ -428,7 +451,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
 
     # -- events through a WebSocket subscription --
     def events_websocket() -> None:
-        f["ws"] = asyncio.run(_ws_part(ws_url, addr, abi, a0))
+        f["ws"] = asyncio.run(_ws_part(ws_url, addr, abi, a0, node_signed))
 
     _guarded(f, "events_websocket", events_websocket)
 
@@ -503,7 +526,7 @@ def run_scenario(http_url: str, ws_url: str) -> dict[str, Any]:
             w3.eth.get_block_transaction_count(by_hashes["hash"]),
         ]
         f["tx_by_block_and_index"] = _hex(w3.eth.get_transaction_by_block(n, 0)["hash"])
-        f["block_pending_exists"] = w3.eth.get_block("pending") is not None
+        f["pending_block_is_next"] = w3.eth.get_block("pending")["number"] - w3.eth.block_number
         f["missing_block"] = (
             _raw_error(w3, "eth_getBlockByNumber", ["0x" + format(10**6, "x"), False])
             == {"no_error": True}
