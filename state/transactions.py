@@ -6,6 +6,7 @@ import rlp
 from eth.abc import SignedTransactionAPI
 from eth_utils import ValidationError
 
+from state.native import NATIVE_TYPES
 from state.vm import LedgerVM
 
 #: EIP-4844 blob transactions need a blob pool and a consensus client; we refuse them.
@@ -51,7 +52,7 @@ def decode_transaction(raw: bytes) -> SignedTransactionAPI:
         tx = builder.decode(raw)
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError,
             IndexError, KeyError) as e:
-        if raw[0] < 0x7F and raw[0] not in (1, 2, 4):
+        if raw[0] < 0x7F and raw[0] not in (1, 2, 4, *NATIVE_TYPES):
             raise UnsupportedTransactionType(f"transaction type {raw[0]} not supported") from None
         raise MalformedTransaction(f"rlp: {e}") from None
     try:

@@ -9,15 +9,58 @@ from __future__ import annotations
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
+from eth.rlp.receipts import Receipt
 from eth.validation import validate_gas_limit
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder, PragueTypedTransaction
+from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_utils import ValidationError
+from rlp.sedes import CountableList
 
 import ai_precompiles
+from state.native import DECODERS, NATIVE_TYPES, NativeTransaction
+
+
+class LedgerTypedReceipt(PragueTypedReceipt):
+    codecs = {**PragueTypedReceipt.codecs, **{t: Receipt for t in NATIVE_TYPES}}
+
+
+class LedgerReceiptBuilder(PragueReceiptBuilder):
+    typed_receipt_class = LedgerTypedReceipt
+
+
+class LedgerTypedTransaction(PragueTypedTransaction):
+    """Prague's typed transactions plus the native AI types (see state/native.py)."""
+
+    decoders = {**PragueTypedTransaction.decoders, **DECODERS}
+    receipt_builder = LedgerReceiptBuilder
+
+
+class LedgerTransactionBuilder(PragueTransactionBuilder):
+    typed_transaction = LedgerTypedTransaction
+
+    @classmethod
+    def wrap_native(cls, inner: NativeTransaction) -> LedgerTypedTransaction:
+        """The envelope of a native transaction, as blocks and the pool carry it."""
+        return LedgerTypedTransaction(inner._type_id, inner)
+
+
+class LedgerBlock(PragueBlock):
+    transaction_builder = LedgerTransactionBuilder
+    receipt_builder = LedgerReceiptBuilder
+    # rlp binds the transaction sedes at class creation: redeclare to use ours.
+    fields = [
+        ("header", PragueBlockHeader),
+        ("transactions", CountableList(LedgerTransactionBuilder)),
+        ("uncles", CountableList(None, max_length=0)),
+        ("withdrawals", CountableList(Withdrawal)),
+    ]
 
 
 class LedgerComputation(PragueComputation):
@@ -34,6 +77,7 @@ class LedgerVM(PragueVM):
     """The VM of every ailedger block."""
 
     fork = "ailedger-prague"
+    block_class = LedgerBlock
     _state_class = LedgerState
 
     @staticmethod

@@ -9,6 +9,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, LogAPI, ReceiptAPI, SignedTransact
 from eth_utils import to_checksum_address
 
 from node.txpool import max_fee, max_tip
+from state.native import NativeTransaction
 
 ZERO_HASH = "0x" + "00" * 32
 
@@ -114,6 +115,9 @@ def format_transaction(
             out["gasPrice"] = q(
                 min(max_fee(tx), base_fee + max_tip(tx)) if base_fee is not None else max_fee(tx)
             )
+        inner = getattr(tx, "_inner", None)
+        if isinstance(inner, NativeTransaction):
+            out[inner.rpc_name] = inner.payload_json()
         if kind == 4:
             out["authorizationList"] = [
                 {
