@@ -235,13 +235,15 @@ class AttributionIndex:
     def save(self, path: Path) -> None:
         from safetensors.numpy import save_file
 
-        meta = {
+        # One metadata key: safetensors writes several keys in hash-map order, which would
+        # make the file's bytes (and so the on-chain hash) differ between identical runs.
+        meta = {"ailedger": json.dumps({
             "format": "ailedger-attribution-v1",
-            "contribution_ids": json.dumps([c.hex() for c in self.contribution_ids]),
-            "projection_dim": str(self.projection_dim),
-            "projection_seed": str(PROJECTION_SEED),
-            "min_span_tokens": str(MIN_SPAN_TOKENS),
-        }
+            "contribution_ids": [c.hex() for c in self.contribution_ids],
+            "projection_dim": self.projection_dim,
+            "projection_seed": PROJECTION_SEED,
+            "min_span_tokens": MIN_SPAN_TOKENS,
+        }, sort_keys=True)}
         tensors = {
             "features": np.ascontiguousarray(self.features, dtype=np.float32),
             "text": self.spans.text,
@@ -256,9 +258,9 @@ class AttributionIndex:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="np") as f:
-            meta = f.metadata()
+            meta = json.loads(f.metadata()["ailedger"])
             t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iteration)
-        ids = tuple(bytes.fromhex(h) for h in json.loads(meta["contribution_ids"]))
+        ids = tuple(bytes.fromhex(h) for h in meta["contribution_ids"])
         sa = SuffixArray(t["text"], t["suffix_array"], t["doc_starts"], t["doc_owner"])
         return cls(ids, t["features"], int(meta["projection_dim"]), sa)
 

@@ -140,8 +140,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         sent = 0
         while True:
             with cond:
-                already = sent
-                cond.wait_for(lambda: len(events) > already or bool(done), timeout=1.0)
+                cond.wait_for(lambda n=sent: len(events) > n or bool(done), timeout=1.0)
                 pending, finished = events[sent:], list(done)
             yield from pending
             sent += len(pending)

@@ -226,7 +226,7 @@ class Engine:
             old_hash = rec["output_hash"]
         if req is None:
             raise InvalidArgument("replay needs a request_id or a request")
-        fresh = InferRequest(req.adapter_id, req.prompt, req.max_tokens, "replay" + uuid.uuid4().hex, req.attribution)
+        fresh = InferRequest(req.adapter_id, req.prompt, req.max_tokens, "replay-" + uuid.uuid4().hex, req.attribution)
         return self.submit(fresh, alone=True).result(), old_hash
 
     def call(self, fn: Any) -> Any:
@@ -440,7 +440,7 @@ class Engine:
         return attribute(loaded.index, phi, toks, self.cfg.attribution_top_k)
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:
-        if r.request_id.startswith("replay") or not r.request_id.isalnum():
+        if p.alone:  # replays are not journaled: they would overwrite the original record
             return
         rec = {
             "adapter_id": r.adapter_id,
