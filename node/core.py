@@ -17,13 +17,19 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth_account import Account
 from eth_utils import to_canonical_address
 
+import ai_precompiles
+from ai_precompiles.addresses import DATANETS
 from node import metrics
+from node.blobstore import BlobStore
 from node.rpc.errors import ResourceNotFound, ServerError
-from node.rpc.format import d, format_header, format_log, format_transaction
+from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolError, TxPool
 from state import BuiltBlock, Ledger, TransactionError, decode_transaction
+from state.native import DataContributionTransaction
+from state.vm import LedgerVM
 
+_CONTRIBUTE = ai_precompiles.MODULES["Datanets"].abi.by_name["contribute"]
 #: How long a filter lives without being polled (geth: 5 minutes).
 FILTER_TIMEOUT = 300.0
 #: Most blocks one eth_getLogs may scan.
@@ -61,10 +67,16 @@ class ChainCore:
     ) -> None:
         self.ledger = ledger
         self.pool = TxPool(ledger.chain_id)
+        self.blobs = BlobStore(ledger.store)
+        #: Refuse a direct contribution whose bytes are not in this node's blob store.
+        self.require_blobs = True
         self.coinbase = coinbase
         self.automine = automine
         self.time_offset = 0
         self.next_timestamp: int | None = None
+        #: evm_increaseTime's promise: the next block is at least this late.
+        self.min_next_timestamp: int | None = None
+        self._head_cache: tuple[bytes, Any, int] | None = None
         self.dev_keys: dict[bytes, bytes] = {}
         for key in dev_keys:
             self.dev_keys[bytes(to_canonical_address(Account.from_key(key).address))] = key
@@ -86,20 +98,37 @@ class ChainCore:
         if self.next_timestamp is not None:
             ts, self.next_timestamp = self.next_timestamp, None
             return max(ts, head.timestamp + 1)
-        return max(self.now(), head.timestamp + 1)
+        return max(self.now(), head.timestamp + 1, self.min_next_timestamp or 0)
+
+    def increase_time(self, seconds: int) -> int:
+        """Move the clock forward: the next block is at least ``seconds`` after the head (or
+        after the previous promise), even when blocks have run ahead of the wall clock."""
+        self.time_offset += seconds
+        base = self.min_next_timestamp if self.min_next_timestamp is not None else self.ledger.head.timestamp
+        self.min_next_timestamp = base + seconds
+        return self.time_offset
 
     # -- transactions ---------------------------------------------------------------------
 
+    def _head_view(self) -> tuple[Any, int]:
+        """The head's state and the next block's base fee, built once per head: admitting
+        a transaction reads both, and rebuilding them per transaction dominated admission."""
+        head = self.ledger.head
+        key = self.ledger.state_header(head).state_root + head.hash
+        if self._head_cache is None or self._head_cache[0] != key:
+            child = LedgerVM.create_header_from_parent(head, timestamp=head.timestamp + 1)
+            self._head_cache = (key, self.ledger.state_at(head), int(child.base_fee_per_gas))
+        return self._head_cache[1], self._head_cache[2]
+
+    def account_nonce(self, address: bytes) -> int:
+        return int(self._head_view()[0].get_nonce(address))
+
     def account(self, address: bytes) -> AccountView:
-        state = self.ledger.state_at(self.ledger.head)
+        state, _ = self._head_view()
         return AccountView(state.get_nonce(address), state.get_balance(address))
 
     def next_base_fee(self) -> int:
-        head = self.ledger.head
-        from state.vm import LedgerVM
-
-        child = LedgerVM.create_header_from_parent(head, timestamp=head.timestamp + 1)
-        return int(child.base_fee_per_gas)
+        return self._head_view()[1]
 
     def submit_raw(self, raw: bytes) -> bytes:
         """Decode, admit and (under automine) mine one raw transaction; returns its hash."""
@@ -111,6 +140,8 @@ class ChainCore:
 
     def submit(self, tx: SignedTransactionAPI) -> bytes:
         head = self.ledger.head
+        if self.require_blobs:
+            self._check_contribution_blob(tx)
         try:
             executable = self.pool.add(
                 tx, self.account(tx.sender), self.next_base_fee(), head.gas_limit
@@ -128,8 +159,27 @@ class ChainCore:
         self._update_pool_metrics()
         return bytes(tx.hash)
 
+    def _check_contribution_blob(self, tx: SignedTransactionAPI) -> None:
+        """A contribution sent directly (native type or a call to Datanets.contribute) must
+        name bytes this node holds, with their true size: the chain keeps only the hash, so
+        this is where a hash that matches no upload is caught. Calls made from inside a
+        contract cannot be inspected here; their datanet's curators are the check."""
+        fields = contribution_fields(tx)
+        if fields is None:
+            return
+        content_hash, size = fields
+        stored = self.blobs.size(content_hash)
+        if stored is None:
+            raise ServerError(
+                f"contribution refused: no blob with content hash {d(content_hash)} in the blob "
+                "store; upload the bytes with ai_putBlob first"
+            )
+        if stored != size:
+            raise ServerError(f"contribution refused: size {size} does not match the blob's {stored} bytes")
+
     def _publish_pending(self, tx: SignedTransactionAPI) -> None:
-        self.events.append(("newPendingTransactions", (d(tx.hash), format_transaction(tx))))
+        # Formatted by the subscriber side, and only for subscribers that want full objects.
+        self.events.append(("newPendingTransactions", tx))
 
     def _update_pool_metrics(self) -> None:
         metrics.POOL_PENDING.set(self.pool.pending_count)
@@ -142,35 +192,43 @@ class ChainCore:
         head = self.ledger.head
         txs = self.pool.select(head.gas_limit)
         ts = timestamp if timestamp is not None else self.block_timestamp()
+        if ts <= head.timestamp:
+            raise ServerError(
+                f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
+            )
         started = time.perf_counter()
         built = self.ledger.build_block(txs, ts, self.coinbase)
+        self.min_next_timestamp = None
         metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
         metrics.BLOCK_TXS.observe(len(built.block.transactions))
         metrics.HEAD.set(built.block.header.block_number)
         self.pool.remove({tx.hash for tx in built.block.transactions})
         self.pool.remove({tx.hash for tx, _ in built.rejected})
         self._after_head_change()
-        self._publish_block(built.block)
+        self._publish_block(built.block, built.receipts)
         return built
 
     def _after_head_change(self) -> None:
-        state = self.ledger.state_at(self.ledger.head)
-        self.pool.reset(state.get_nonce)
+        if len(self.pool):
+            state, _ = self._head_view()
+            self.pool.reset(state.get_nonce)
         self._update_pool_metrics()
 
-    def _publish_block(self, block: BlockAPI) -> None:
+    def _publish_block(self, block: BlockAPI, receipts: tuple[Any, ...] | None = None) -> None:
         header = block.header
         self.events.append(("newHeads", format_header(header)))
-        logs = self.block_logs(block)
+        logs = self.block_logs(block, receipts=receipts)
         if logs:
             self.events.append(("logs", logs))
 
-    def block_logs(self, block: BlockAPI, removed: bool = False) -> list[dict[str, Any]]:
+    def block_logs(
+        self, block: BlockAPI, removed: bool = False, receipts: tuple[Any, ...] | None = None
+    ) -> list[dict[str, Any]]:
         out = []
         log_index = 0
-        for i, (tx, receipt) in enumerate(
-            zip(block.transactions, self.ledger.receipts(block), strict=True)
-        ):
+        if receipts is None:
+            receipts = self.ledger.receipts(block)
+        for i, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
             for log in receipt.logs:
                 out.append(format_log(log, block.header, tx, i, log_index, removed))
                 log_index += 1
@@ -217,6 +275,7 @@ class ChainCore:
         self.ledger.rewind(snap.head_hash)
         self.time_offset = snap.time_offset
         self.next_timestamp = None
+        self.min_next_timestamp = None
         self._after_head_change()
         return True
 
@@ -297,6 +356,20 @@ class ChainCore:
         cutoff = time.monotonic() - FILTER_TIMEOUT
         for fid in [fid for fid, f in self.filters.items() if f.last_poll < cutoff]:
             del self.filters[fid]
+
+
+def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
+    """(content hash, size) when ``tx`` directly records a contribution, else None."""
+    inner = getattr(tx, "_inner", None)
+    if isinstance(inner, DataContributionTransaction):
+        return bytes(inner.content_hash), int(inner.size)
+    if tx.to == DATANETS and tx.data[:4] == _CONTRIBUTE.selector:
+        try:
+            _, content_hash, size, _, _ = _CONTRIBUTE.decode_args(tx.data[4:])
+        except Exception:
+            return None  # the precompile reverts it with the decoding error
+        return bytes(content_hash), int(size)
+    return None
 
 
 def _matches(log: dict[str, Any], criteria: LogFilter) -> bool:

@@ -22,6 +22,7 @@ from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
 from node.rpc.format import (
     d,
     format_block,
+    format_header,
     format_receipts,
     format_transaction,
     q,
@@ -335,8 +336,9 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
     else:
         tip = req.max_priority_fee_per_gas if req.max_priority_fee_per_gas is not None else DEFAULT_TIP
         tx["maxPriorityFeePerGas"] = tip
+        # geth's rule: room for the base fee to double before the transaction is mined.
         tx["maxFeePerGas"] = (
-            req.max_fee_per_gas if req.max_fee_per_gas is not None else core.next_base_fee() + tip
+            req.max_fee_per_gas if req.max_fee_per_gas is not None else 2 * core.next_base_fee() + tip
         )
         tx["type"] = 2
     signed = Account.sign_transaction(tx, key)
@@ -451,11 +453,27 @@ def _block_json(core: ChainCore, header: Any, full: bool) -> dict[str, Any]:
 def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     ref, full = args(params, 1, 1)
     full = p.boolean(full, "1") if full is not None else False
+    if ref == "pending":
+        return _pending_block(core, full)
     try:
         header = core.resolve(p.block_ref(ref, "0"))
     except ServerError:
         return None
     return _block_json(core, header, full)
+
+
+def _pending_block(core: ChainCore, full: bool) -> dict[str, Any]:
+    """The block the node would build next, as geth shows it: no hash, nonce or miner yet."""
+    from state.vm import LedgerVM
+
+    head = core.ledger.head
+    header = LedgerVM.create_header_from_parent(head, timestamp=max(core.now(), head.timestamp + 1))
+    out = format_header(header)
+    txs = core.pool.select(head.gas_limit)
+    out.update(hash=None, nonce=None, miner=None, uncles=[], size=q(0), withdrawals=[])
+    out["gasUsed"] = q(sum(tx.gas for tx in txs))
+    out["transactions"] = [format_transaction(tx) for tx in txs] if full else [d(tx.hash) for tx in txs]
+    return out
 
 
 @rpc("eth_getBlockByHash")
@@ -613,8 +631,7 @@ def evm_revert(core: ChainCore, params: list[Any]) -> bool:
 def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
     (seconds,) = args(params, 1)
     amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
-    core.time_offset += amount
-    return q(core.time_offset)
+    return q(core.increase_time(amount))
 
 
 @rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp")
@@ -645,6 +662,7 @@ def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
 
 def _edit(core: ChainCore, **kw: Any) -> None:
     core.ledger.edit_state(**kw)
+    core.pool.reset(core.account_nonce)
 
 
 @rpc("anvil_setBalance", "hardhat_setBalance")
@@ -657,7 +675,6 @@ def anvil_set_balance(core: ChainCore, params: list[Any]) -> None:
 def anvil_set_nonce(core: ChainCore, params: list[Any]) -> None:
     who, nonce = args(params, 2)
     _edit(core, address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
-    core.pool.reset(core.ledger.state_at(core.ledger.head).get_nonce)
 
 
 @rpc("anvil_setCode", "hardhat_setCode")

@@ -15,6 +15,7 @@ import trio
 
 from node import metrics
 from node.core import ChainCore, matches
+from node.rpc import ai_methods  # noqa: F401 - registers the ai_ namespace
 from node.rpc import params as p
 from node.rpc.errors import (
     InternalError,
@@ -24,6 +25,7 @@ from node.rpc.errors import (
     ParseError,
     RPCError,
 )
+from node.rpc.format import d, format_transaction
 from node.rpc.methods import METHODS
 from node.worker import ChainWorker
 
@@ -82,40 +84,42 @@ class RPCServer:
                 return json.dumps(_error(None, InvalidRequest("empty batch")))
             if len(payload) > MAX_BATCH:
                 return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
-            responses = [r for item in payload if (r := await self.handle_call(item, conn)) is not None]
+            if any(isinstance(c, dict) and c.get("method") in _CONNECTION_METHODS for c in payload):
+                results = [await self.handle_call(item, conn) for item in payload]
+            else:
+                # One hand-off to the chain worker for the whole batch.
+                try:
+                    results = await self.worker.run(self._dispatch_batch, payload)
+                finally:
+                    self.pump_events()
+            responses = [r for r in results if r is not None]
             return json.dumps(responses) if responses else None
         response = await self.handle_call(payload, conn)
         return json.dumps(response) if response is not None else None
 
     async def handle_call(self, call: Any, conn: WebSocketConnection | None) -> dict[str, Any] | None:
-        if not isinstance(call, dict):
-            return _error(None, InvalidRequest("invalid request: expected an object"))
-        call_id = call.get("id")
-        if call_id is not None and not isinstance(call_id, (str, int, float)):
-            return _error(None, InvalidRequest("invalid request: id must be a string or number"))
-        method = call.get("method")
-        if not isinstance(method, str) or call.get("jsonrpc", "2.0") != "2.0":
-            return _error(call_id, InvalidRequest("invalid request"))
-        params = call.get("params", [])
-        if params is None:
-            params = []
-        started = time.perf_counter()
-        label = method if method in METHODS or method in ("eth_subscribe", "eth_unsubscribe") else "unknown"
+        if isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
+            return await self._connection_call(call, conn)
         try:
-            if not isinstance(params, list):
-                raise InvalidParams("invalid params: expected an array of positional arguments")
-            if method == "eth_subscribe":
-                result = await self.subscribe(params, conn)
-            elif method == "eth_unsubscribe":
-                result = self.unsubscribe(params, conn)
-            else:
-                handler = METHODS.get(method)
-                if handler is None:
-                    raise MethodNotFound(f"the method {method} does not exist/is not available")
-                try:
-                    result = await self.worker.run(handler, self.core, params)
-                finally:
-                    self.pump_events()
+            return await self.worker.run(self.dispatch, call)
+        finally:
+            self.pump_events()
+
+    def _dispatch_batch(self, calls: list[Any]) -> list[dict[str, Any] | None]:
+        return [self.dispatch(call) for call in calls]
+
+    def dispatch(self, call: Any) -> dict[str, Any] | None:
+        """Answer one call (on the chain worker thread): validate, run, shape the response."""
+        checked = _check_call(call)
+        if isinstance(checked, dict):
+            return checked
+        call_id, method, params = checked
+        started = time.perf_counter()
+        handler = METHODS.get(method)
+        try:
+            if handler is None:
+                raise MethodNotFound(f"the method {method} does not exist/is not available")
+            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": handler(self.core, params)}
             outcome = "ok"
         except RPCError as e:
             outcome = "error"
@@ -124,13 +128,26 @@ class RPCServer:
             log.exception("internal error in %s", method)
             outcome = "error"
             response = _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
-        else:
-            response = {"jsonrpc": "2.0", "id": call_id, "result": result}
+        label = method if handler is not None else "unknown"
         metrics.RPC_REQUESTS.labels(label, outcome).inc()
         metrics.RPC_SECONDS.labels(label).observe(time.perf_counter() - started)
-        if "id" not in call:
-            return None  # a notification gets no response (JSON-RPC 2.0 section 4.1)
-        return response
+        return response if "id" in call else None  # notifications get no response
+
+    async def _connection_call(self, call: dict[str, Any], conn: WebSocketConnection | None) -> dict[str, Any] | None:
+        checked = _check_call(call)
+        if isinstance(checked, dict):
+            return checked
+        call_id, method, params = checked
+        try:
+            if method == "eth_subscribe":
+                result: Any = await self.subscribe(params, conn)
+            else:
+                result = self.unsubscribe(params, conn)
+        except RPCError as e:
+            metrics.RPC_REQUESTS.labels(method, "error").inc()
+            return _error(call_id, e)
+        metrics.RPC_REQUESTS.labels(method, "ok").inc()
+        return {"jsonrpc": "2.0", "id": call_id, "result": result} if "id" in call else None
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -184,8 +201,7 @@ class RPCServer:
                         if matches(entry, sub.options):
                             _notify(sub, entry)
                 elif kind == "newPendingTransactions":
-                    tx_hash, tx = payload
-                    _notify(sub, tx if sub.options else tx_hash)
+                    _notify(sub, format_transaction(payload) if sub.options else d(payload.hash))
                 else:
                     _notify(sub, payload)
 
@@ -269,6 +285,27 @@ class RPCServer:
                 nursery.cancel_scope.cancel()
         finally:
             self.drop_connection(conn)
+
+
+_CONNECTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
+
+
+def _check_call(call: Any) -> tuple[Any, str, list[Any]] | dict[str, Any]:
+    """(id, method, params) of a well-formed call, or the error response for a bad one."""
+    if not isinstance(call, dict):
+        return _error(None, InvalidRequest("invalid request: expected an object"))
+    call_id = call.get("id")
+    if call_id is not None and (isinstance(call_id, bool) or not isinstance(call_id, (str, int, float))):
+        return _error(None, InvalidRequest("invalid request: id must be a string or number"))
+    method = call.get("method")
+    if not isinstance(method, str) or call.get("jsonrpc", "2.0") != "2.0":
+        return _error(call_id, InvalidRequest("invalid request"))
+    params = call.get("params", [])
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        return _error(call_id, InvalidParams("invalid params: expected an array of positional arguments"))
+    return call_id, method, params
 
 
 def _notify(sub: Subscription, result: Any) -> None:

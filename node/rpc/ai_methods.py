@@ -1,0 +1,200 @@
+"""The ``ai_`` JSON-RPC namespace: reads that would be awkward through eth_call (lineage,
+the ancestry of an inference, proofs) and the blob store.
+
+Reads take an optional block reference as their last argument (default ``latest``), as
+the ``eth_`` state reads do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ai_precompiles
+from ai_precompiles.addresses import INFERENCE
+from ai_precompiles.errors import AIError
+from node.blobstore import BlobError
+from node.core import ChainCore
+from node.rpc import params as p
+from node.rpc.errors import InvalidParams, ResourceNotFound, ServerError
+from node.rpc.methods import args, rpc
+
+#: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
+MAX_BLOB_READ = 2 * 1024 * 1024
+_INFERENCE_RECORDED = ai_precompiles.MODULES["Inference"].abi.events["InferenceRecorded"].topic0
+
+
+def _state(core: ChainCore, ref: Any, position: int) -> Any:
+    return core.ledger.state_at(core.resolve(p.block_ref(ref, str(position))))
+
+
+def _id(value: Any, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return p.quantity(value, name)
+
+
+def _found(value: Any, what: str) -> Any:
+    if value is None:
+        raise ResourceNotFound(f"{what} not found")
+    return value
+
+
+@rpc("ai_getDatanet")
+def ai_get_datanet(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    datanet_id, ref = args(params, 1, 1)
+    d = ai_precompiles.get_datanet(_state(core, ref, 1), _id(datanet_id, "0"))
+    return dict(_found(d, "datanet").to_json())
+
+
+@rpc("ai_getContribution")
+def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    contribution_id, ref = args(params, 1, 1)
+    c = ai_precompiles.get_contribution(_state(core, ref, 1), _id(contribution_id, "0"))
+    out = dict(_found(c, "contribution").to_json())
+    out["blobAvailable"] = core.blobs.size(c.content_hash) is not None
+    return out
+
+
+@rpc("ai_listContributions")
+def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+    datanet_id, options, ref = args(params, 1, 2)
+    options = options or {}
+    if not isinstance(options, dict):
+        raise InvalidParams("invalid argument 1: expected {status, offset, limit}")
+    status = options.get("status")
+    statuses = {"pending": 0, "accepted": 1, "rejected": 2}
+    if isinstance(status, str):
+        if status not in statuses:
+            raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
+        status = statuses[status]
+    state = _state(core, ref, 2)
+    did = _id(datanet_id, "0")
+    _found(ai_precompiles.get_datanet(state, did), "datanet")
+    items = ai_precompiles.list_contributions(state, did, status)
+    offset = int(options.get("offset", 0))
+    limit = min(int(options.get("limit", 1000)), 1000)
+    return [c.to_json() for c in items[offset : offset + limit]]
+
+
+@rpc("ai_getLineage")
+def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    model_id, ref = args(params, 1, 1)
+    return dict(_found(ai_precompiles.get_lineage(_state(core, ref, 1), _id(model_id, "0")), "model"))
+
+
+@rpc("ai_getModel")
+def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    model_id, ref = args(params, 1, 1)
+    return dict(_found(ai_precompiles.get_model(_state(core, ref, 1), _id(model_id, "0")), "model").to_json())
+
+
+@rpc("ai_getInferenceAncestry")
+def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """Which datasets, contributions, contributors, adapter path and weights produced the
+    output of inference-receipt transaction ``txHash``."""
+    (tx_hash_raw,) = args(params, 1)
+    tx_hash = p.hash32(tx_hash_raw, "0")
+    where = core.ledger.transaction_location(tx_hash)
+    if where is None:
+        raise ResourceNotFound("transaction not found")
+    header = core.ledger.header_by_number(where[0])
+    assert header is not None
+    receipt = core.ledger.receipts(core.ledger.block(header))[where[1]]
+    receipt_ids = [
+        int(log.topics[1]) if isinstance(log.topics[1], int) else int.from_bytes(log.topics[1], "big")
+        for log in receipt.logs
+        if log.address == INFERENCE and log.topics and _topic(log.topics[0]) == _INFERENCE_RECORDED
+    ]
+    if not receipt_ids:
+        raise ResourceNotFound("the transaction recorded no inference")
+    state = core.ledger.state_at(header)
+    out = dict(_found(ai_precompiles.get_inference(state, receipt_ids[0]), "inference"))
+    out["transactionHash"] = "0x" + tx_hash.hex()
+    out["blockNumber"] = hex(header.block_number)
+    return out
+
+
+def _topic(t: Any) -> int:
+    return t if isinstance(t, int) else int.from_bytes(t, "big")
+
+
+@rpc("ai_getContributionProof")
+def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    datanet_id, version, contribution_id, ref = args(params, 3, 1)
+    try:
+        return dict(ai_precompiles.get_contribution_proof(
+            _state(core, ref, 3), _id(datanet_id, "0"), _id(version, "1"), _id(contribution_id, "2")
+        ))
+    except AIError as e:
+        raise ResourceNotFound(str(e)) from None
+
+
+@rpc("ai_getRewards")
+def ai_get_rewards(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    who, ref = args(params, 1, 1)
+    rewards = ai_precompiles.get_rewards(_state(core, ref, 1), p.address(who, "0"))
+    return {k: hex(v) for k, v in rewards.items()}
+
+
+@rpc("ai_getParams")
+def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    (ref,) = args(params, 0, 1)
+    return {k: hex(v) for k, v in ai_precompiles.get_params(_state(core, ref, 0)).items()}
+
+
+@rpc("ai_getValidatorSet")
+def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+    (ref,) = args(params, 0, 1)
+    header = core.resolve(p.block_ref(ref, "0"))
+    validators = ai_precompiles.get_validator_set(core.ledger.state_at(header), block=header.block_number)
+    return [{"address": "0x" + a.hex(), "power": hex(power)} for a, power in validators]
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+def _blob_call(fn: Any, *a: Any) -> Any:
+    try:
+        return fn(*a)
+    except BlobError as e:
+        raise ServerError(str(e)) from None
+
+
+@rpc("ai_putBlob")
+def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    data_raw, expected = args(params, 1, 1)
+    data = p.data(data_raw, "0")
+    digest = _blob_call(core.blobs.put, data, p.hash32(expected, "1") if expected is not None else None)
+    return {"hash": "0x" + digest.hex(), "size": hex(len(data))}
+
+
+@rpc("ai_beginBlob")
+def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
+    size, content_hash = args(params, 2)
+    return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1")))
+
+
+@rpc("ai_putBlobChunk")
+def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
+    upload, offset, data = args(params, 3)
+    return hex(_blob_call(core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2")))
+
+
+@rpc("ai_finishBlob")
+def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    (upload,) = args(params, 1)
+    digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"))
+    return {"hash": "0x" + digest.hex(), "size": hex(core.blobs.size(digest) or 0)}
+
+
+@rpc("ai_getBlob")
+def ai_get_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    digest_raw, offset, length = args(params, 1, 2)
+    digest = p.hash32(digest_raw, "0")
+    size = core.blobs.size(digest)
+    if size is None:
+        raise ResourceNotFound(f"unknown blob {digest_raw}")
+    start = p.quantity(offset, "1") if offset is not None else 0
+    n = min(p.quantity(length, "2") if length is not None else size, MAX_BLOB_READ)
+    return {"hash": "0x" + digest.hex(), "size": hex(size), "offset": hex(start),
+            "data": "0x" + core.blobs.get(digest, start, n).hex()}
