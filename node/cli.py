@@ -23,6 +23,7 @@ from genesis import (
     load_genesis,
 )
 from genesis.dev import DEV_BALANCE_ETH, DEV_BASE_FEE, DEV_GAS_LIMIT, DEV_PATH, derive_validator_key
+from node import ai_cli
 from node.service import NodeConfig, main_loop
 from state import ChainMismatch, Ledger, LevelDBStore
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (GenesisError, ChainMismatch) as e:
+    except (GenesisError, ChainMismatch, ai_cli.CLIError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_init(sub)
     _add_run(sub)
     _add_keys(sub)
+    ai_cli.add_parsers(sub)
     if importlib.util.find_spec("sidecar.cli") is not None:
         from sidecar import cli as sidecar_cli  # no torch at import time
 

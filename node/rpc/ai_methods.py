@@ -142,6 +142,13 @@ def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {k: hex(v) for k, v in ai_precompiles.get_params(_state(core, ref, 0)).items()}
 
 
+@rpc("ai_getProposal")
+def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    proposal_id, ref = args(params, 1, 1)
+    proposal = ai_precompiles.get_proposal(_state(core, ref, 1), _id(proposal_id, "0"))
+    return dict(_found(proposal, "proposal").to_json())
+
+
 @rpc("ai_getValidatorSet")
 def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (ref,) = args(params, 0, 1)

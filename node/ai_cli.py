@@ -1,0 +1,438 @@
+"""The AI commands of the ``ailedger`` CLI: datanets, contributions, curation, adapters,
+rewards and governance, all as ordinary signed transactions and ``ai_`` reads against a
+node's JSON-RPC (default http://127.0.0.1:8545).
+
+The signing key comes from ``--key`` (hex), the environment (``AILEDGER_KEY``) or
+``--account N``: the Nth account of the development mnemonic, for the dev chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_hash.auto import keccak
+from eth_utils import to_canonical_address, to_checksum_address
+from tqdm import tqdm
+
+import ai_precompiles
+from ai_precompiles.addresses import BY_NAME
+from genesis import DEV_MNEMONIC, derive_accounts
+
+#: Bytes per ai_putBlobChunk call (hex doubles it under the 5 MiB body limit).
+UPLOAD_CHUNK = 1024 * 1024
+
+
+class CLIError(RuntimeError):
+    """A command failed; the message is for the user."""
+
+
+class Client:
+    """A minimal JSON-RPC client that signs with one key."""
+
+    def __init__(self, url: str, key: bytes | None) -> None:
+        self.url = url
+        self.account = Account.from_key(key) if key is not None else None
+
+    def call(self, method: str, *params: Any) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                reply = json.loads(response.read())
+        except OSError as e:
+            raise CLIError(f"cannot reach {self.url}: {e}") from None
+        if "error" in reply:
+            err = reply["error"]
+            raise CLIError(f"{method}: {err.get('message')} (code {err.get('code')})")
+        return reply["result"]
+
+    @property
+    def address(self) -> str:
+        if self.account is None:
+            raise CLIError("this command signs a transaction: give --key, AILEDGER_KEY or --account N")
+        return str(self.account.address)
+
+    def transact(self, module: str, function: str, *args: Any, value: int = 0) -> dict[str, Any]:
+        """Sign and send a call of ``module.function``; wait for and return its receipt."""
+        fn = ai_precompiles.MODULES[module].abi.by_name[function]
+        data = "0x" + fn.encode_args(*args).hex()
+        to = to_checksum_address(BY_NAME[module])
+        sender = self.address
+        tx = {"from": sender, "to": to, "data": data, "value": hex(value)}
+        gas = int(self.call("eth_estimateGas", tx), 16)
+        return self.send_raw(self._sign({"to": to, "data": data, "value": value, "gas": gas * 6 // 5}))
+
+    def _sign(self, fields: dict[str, Any]) -> bytes:
+        assert self.account is not None
+        tip = int(self.call("eth_maxPriorityFeePerGas"), 16)
+        base = int(self.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        tx = {
+            "type": 2,
+            "chainId": int(self.call("eth_chainId"), 16),
+            "nonce": int(self.call("eth_getTransactionCount", self.address, "pending"), 16),
+            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": 2 * base + tip,
+            **fields,
+        }
+        return bytes(self.account.sign_transaction(tx).raw_transaction)
+
+    def send_raw(self, raw: bytes) -> dict[str, Any]:
+        tx_hash = self.call("eth_sendRawTransaction", "0x" + raw.hex())
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            receipt = self.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                if receipt["status"] != "0x1":
+                    raise CLIError(f"transaction {tx_hash} failed in block {int(receipt['blockNumber'], 16)}")
+                return dict(receipt)
+            time.sleep(0.2)
+        raise CLIError(f"transaction {tx_hash} not mined within 120 s")
+
+    def event_arg(self, receipt: dict[str, Any], module: str, event: str, index: int = 1) -> int:
+        """The ``index``-th topic of the first ``event`` log of ``module`` in ``receipt`` (an id)."""
+        ev = ai_precompiles.MODULES[module].abi.events[event]
+        for log in receipt["logs"]:
+            if int(log["topics"][0], 16) == ev.topic0:
+                return int(log["topics"][index], 16)
+        raise CLIError(f"no {event} event in the receipt")
+
+
+def _key(args: argparse.Namespace) -> bytes | None:
+    if args.key:
+        return bytes.fromhex(args.key.removeprefix("0x"))
+    if os.environ.get("AILEDGER_KEY"):
+        return bytes.fromhex(os.environ["AILEDGER_KEY"].removeprefix("0x"))
+    if args.account is not None:
+        return derive_accounts(DEV_MNEMONIC, args.account + 1)[args.account].private_key
+    return None
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.rpc, _key(args))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc", default=os.environ.get("AILEDGER_RPC", "http://127.0.0.1:8545"),
+                   help="node JSON-RPC URL (default: %(default)s; env AILEDGER_RPC)")
+    p.add_argument("--key", default=None, help="hex private key that signs (or env AILEDGER_KEY)")
+    p.add_argument("--account", type=int, default=None, metavar="N",
+                   help="sign with dev account N of the development mnemonic (dev chains only)")
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def add_parsers(sub: Any) -> None:
+    """Register the AI commands on the ``ailedger`` parser."""
+    abi = sub.add_parser("abi", help="print a precompile's ABI JSON or Solidity interface",
+                         description="Print the ABI (default) or the Solidity interface of an AI precompile, "
+                         "to call it from web3.py, ethers, cast or a Solidity contract.")
+    abi.add_argument("name", choices=sorted(ai_precompiles.MODULES), help="module name")
+    abi.add_argument("--sol", action="store_true", help="print the Solidity interface instead")
+    abi.add_argument("--address", action="store_true", help="print only the precompile address")
+    abi.set_defaults(func=cmd_abi)
+
+    dn = sub.add_parser("datanet", help="create, show and list datanets")
+    dsub = dn.add_subparsers(title="datanet commands", metavar="ACTION")
+    create = dsub.add_parser("create", help="create a datanet (you become its owner)")
+    _common(create)
+    create.add_argument("name")
+    create.add_argument("--domain", default="general", help="subject domain, e.g. medical-qa")
+    create.add_argument("--description-uri", default="", help="URI of a longer description")
+    create.add_argument("--license-policy", default="CC-BY-4.0", help="licenses contributions must be compatible with")
+    create.add_argument("--curator", action="append", default=[], help="curator address (repeat); default: yourself")
+    create.add_argument("--quorum", type=int, default=1, help="approvals needed to accept a contribution")
+    create.add_argument("--max-size", type=int, default=16 * 1024 * 1024, help="largest contribution in bytes")
+    create.set_defaults(func=cmd_datanet_create)
+    show = dsub.add_parser("show", help="show a datanet")
+    _common(show)
+    show.add_argument("id", type=int)
+    show.set_defaults(func=cmd_datanet_show)
+    lst = dsub.add_parser("list", help="list a datanet's contributions")
+    _common(lst)
+    lst.add_argument("id", type=int)
+    lst.add_argument("--status", choices=["pending", "accepted", "rejected"], default=None)
+    lst.set_defaults(func=cmd_datanet_list)
+    publish = dsub.add_parser("publish", help="publish a version (Merkle root of accepted contributions)")
+    _common(publish)
+    publish.add_argument("id", type=int)
+    publish.set_defaults(func=cmd_datanet_publish)
+
+    c = sub.add_parser("contribute", help="upload files and record them as contributions to a datanet",
+                       description="Upload each FILE to the node's blob store (chunked, with progress) and "
+                       "record a contribution carrying its keccak-256 content hash, as a native "
+                       "data-contribution transaction (or an ABI call with --abi).")
+    _common(c)
+    c.add_argument("datanet", type=int, help="datanet id")
+    c.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    c.add_argument("--license", default="CC-BY-4.0")
+    c.add_argument("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)")
+    c.add_argument("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type")
+    c.set_defaults(func=cmd_contribute)
+
+    cu = sub.add_parser("curate", help="approve or reject a contribution (curators only)")
+    _common(cu)
+    cu.add_argument("contribution", type=int)
+    group = cu.add_mutually_exclusive_group(required=True)
+    group.add_argument("--approve", action="store_true")
+    group.add_argument("--reject", action="store_true")
+    cu.add_argument("--reason", type=int, default=0, help="reason code of a rejection")
+    cu.set_defaults(func=cmd_curate)
+
+    ad = sub.add_parser("adapter", help="register and inspect models and adapters")
+    asub = ad.add_subparsers(title="adapter commands", metavar="ACTION")
+    base = asub.add_parser("register-base", help="register a base model")
+    _common(base)
+    for flag in ("--weights-hash", "--config-hash", "--tokenizer-hash"):
+        base.add_argument(flag, required=True, help="0x 32-byte hash")
+    base.add_argument("--license", default="apache-2.0")
+    base.set_defaults(func=cmd_adapter_register_base)
+    reg = asub.add_parser("register", help="register an adapter with its lineage")
+    _common(reg)
+    reg.add_argument("--parent", type=int, required=True, help="parent model or adapter id")
+    reg.add_argument("--datanet", action="append", default=[], metavar="ID:VERSION", help="datanet version trained on (repeat)")
+    for flag in ("--contribution-root", "--hyper-params-hash", "--weights-hash", "--attribution-index-hash"):
+        reg.add_argument(flag, required=True, help="0x 32-byte hash")
+    reg.add_argument("--validator", default=None, help="validator that trained it (default: you)")
+    reg.add_argument("--license", default="apache-2.0")
+    reg.set_defaults(func=cmd_adapter_register)
+    ashow = asub.add_parser("show", help="show a model or adapter")
+    _common(ashow)
+    ashow.add_argument("id", type=int)
+    ashow.set_defaults(func=cmd_adapter_show)
+    lin = asub.add_parser("lineage", help="the whole path back to the base model, with data and authors")
+    _common(lin)
+    lin.add_argument("id", type=int)
+    lin.set_defaults(func=cmd_adapter_lineage)
+
+    rw = sub.add_parser("rewards", help="show and claim rewards")
+    rsub = rw.add_subparsers(title="rewards commands", metavar="ACTION")
+    rshow = rsub.add_parser("show", help="claimable and earned rewards of an address")
+    _common(rshow)
+    rshow.add_argument("address", nargs="?", help="default: your own")
+    rshow.set_defaults(func=cmd_rewards_show)
+    rclaim = rsub.add_parser("claim", help="pay out your claimable rewards")
+    _common(rclaim)
+    rclaim.set_defaults(func=cmd_rewards_claim)
+
+    gv = sub.add_parser("govern", help="propose, vote on and show parameter changes")
+    gsub = gv.add_subparsers(title="govern commands", metavar="ACTION")
+    prop = gsub.add_parser("propose", help="propose a new value for a protocol parameter")
+    _common(prop)
+    prop.add_argument("param", help="parameter name (see `ailedger govern params`)")
+    prop.add_argument("value", type=int)
+    prop.set_defaults(func=cmd_govern_propose)
+    vote = gsub.add_parser("vote", help="vote on a proposal (weighted by your stake)")
+    _common(vote)
+    vote.add_argument("proposal", type=int)
+    vote.add_argument("choice", choices=["yes", "no"])
+    vote.set_defaults(func=cmd_govern_vote)
+    execute = gsub.add_parser("execute", help="execute a passed proposal after its delay")
+    _common(execute)
+    execute.add_argument("proposal", type=int)
+    execute.set_defaults(func=cmd_govern_execute)
+    gshow = gsub.add_parser("show", help="show a proposal")
+    _common(gshow)
+    gshow.add_argument("proposal", type=int)
+    gshow.set_defaults(func=cmd_govern_show)
+    params = gsub.add_parser("params", help="the current protocol parameters")
+    _common(params)
+    params.set_defaults(func=cmd_govern_params)
+
+
+def _hash(value: str) -> bytes:
+    raw = bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise CLIError(f"{value}: expected a 32-byte hash")
+    return raw
+
+
+def cmd_abi(args: argparse.Namespace) -> int:
+    if args.address:
+        print(to_checksum_address(BY_NAME[args.name]))
+    elif args.sol:
+        print(ai_precompiles.sol_source(args.name))
+    else:
+        _print(list(ai_precompiles.MODULES[args.name].abi.raw))
+    return 0
+
+
+def cmd_datanet_create(args: argparse.Namespace) -> int:
+    client = _client(args)
+    curators = [to_canonical_address(c) for c in args.curator] or [to_canonical_address(client.address)]
+    receipt = client.transact("Datanets", "createDatanet", args.name, args.domain, args.description_uri,
+                              args.license_policy, curators, args.quorum, args.max_size)
+    datanet_id = client.event_arg(receipt, "Datanets", "DatanetCreated")
+    print(f"datanet {datanet_id} created in block {int(receipt['blockNumber'], 16)} (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_datanet_show(args: argparse.Namespace) -> int:
+    _print(_client(args).call("ai_getDatanet", args.id))
+    return 0
+
+
+def cmd_datanet_list(args: argparse.Namespace) -> int:
+    options = {"status": args.status} if args.status else {}
+    _print(_client(args).call("ai_listContributions", args.id, options))
+    return 0
+
+
+def cmd_datanet_publish(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Datanets", "publishVersion", args.id)
+    version = client.event_arg(receipt, "Datanets", "VersionPublished", 2)
+    print(f"datanet {args.id} version {version} published (tx {receipt['transactionHash']})")
+    return 0
+
+
+def upload(client: Client, data: bytes, label: str) -> bytes:
+    """Put ``data`` in the node's blob store, in chunks with a progress bar when large."""
+    digest = keccak(data)
+    if len(data) <= UPLOAD_CHUNK:
+        client.call("ai_putBlob", "0x" + data.hex(), "0x" + digest.hex())
+        return bytes(digest)
+    upload_id = client.call("ai_beginBlob", hex(len(data)), "0x" + digest.hex())
+    with tqdm(total=len(data), unit="B", unit_scale=True, desc=label, file=sys.stderr) as bar:
+        for offset in range(0, len(data), UPLOAD_CHUNK):
+            chunk = data[offset : offset + UPLOAD_CHUNK]
+            client.call("ai_putBlobChunk", upload_id, hex(offset), "0x" + chunk.hex())
+            bar.update(len(chunk))
+    client.call("ai_finishBlob", upload_id)
+    return bytes(digest)
+
+
+def cmd_contribute(args: argparse.Namespace) -> int:
+    from state.native import DataContributionTransaction
+    from state.vm import LedgerTransactionBuilder
+
+    client = _client(args)
+    sender = client.address
+    metadata_hash = b"\x00" * 32
+    if args.metadata:
+        metadata_hash = upload(client, args.metadata.encode(), "metadata")
+    for path in tqdm(args.files, desc="contributions", unit="file", file=sys.stderr, disable=len(args.files) < 2):
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise CLIError(f"{path}: {e.strerror}") from None
+        content_hash = upload(client, data, path.name)
+        if args.abi:
+            receipt = client.transact("Datanets", "contribute", args.datanet, content_hash, len(data),
+                                      args.license, metadata_hash)
+        else:
+            assert client.account is not None
+            tip = int(client.call("eth_maxPriorityFeePerGas"), 16)
+            base = int(client.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+            inner = DataContributionTransaction.sign(
+                bytes(client.account.key),
+                chain_id=int(client.call("eth_chainId"), 16),
+                nonce=int(client.call("eth_getTransactionCount", sender, "pending"), 16),
+                max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=1_000_000,
+                datanet_id=args.datanet, content_hash=content_hash, size=len(data),
+                license=args.license.encode(), metadata_hash=metadata_hash,
+            )
+            receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
+        cid = client.event_arg(receipt, "Datanets", "ContributionSubmitted", 2)
+        print(f"{path}: contribution {cid} (0x{content_hash.hex()}, {len(data)} bytes, tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Datanets", "curate", args.contribution, bool(args.approve), args.reason)
+    status = client.call("ai_getContribution", args.contribution)
+    print(f"contribution {args.contribution}: {'approved' if args.approve else 'rejected'} "
+          f"(tx {receipt['transactionHash']}); now {json.dumps(status.get('status'))}")
+    return 0
+
+
+def cmd_adapter_register_base(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("ModelRegistry", "registerBaseModel", _hash(args.weights_hash),
+                              _hash(args.config_hash), _hash(args.tokenizer_hash), args.license)
+    print(f"base model {client.event_arg(receipt, 'ModelRegistry', 'BaseModelRegistered')} registered")
+    return 0
+
+
+def cmd_adapter_register(args: argparse.Namespace) -> int:
+    client = _client(args)
+    ids, versions = [], []
+    for item in args.datanet:
+        try:
+            d, v = item.split(":")
+            ids.append(int(d))
+            versions.append(int(v))
+        except ValueError:
+            raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
+    validator = to_canonical_address(args.validator or client.address)
+    spec = (args.parent, ids, versions, _hash(args.contribution_root), _hash(args.hyper_params_hash),
+            _hash(args.weights_hash), _hash(args.attribution_index_hash), validator, args.license)
+    receipt = client.transact("ModelRegistry", "registerAdapter", spec)
+    print(f"adapter {client.event_arg(receipt, 'ModelRegistry', 'AdapterRegistered')} registered")
+    return 0
+
+
+def cmd_adapter_show(args: argparse.Namespace) -> int:
+    _print(_client(args).call("ai_getModel", args.id))
+    return 0
+
+
+def cmd_adapter_lineage(args: argparse.Namespace) -> int:
+    _print(_client(args).call("ai_getLineage", args.id))
+    return 0
+
+
+def cmd_rewards_show(args: argparse.Namespace) -> int:
+    client = _client(args)
+    _print(client.call("ai_getRewards", args.address or client.address))
+    return 0
+
+
+def cmd_rewards_claim(args: argparse.Namespace) -> int:
+    client = _client(args)
+    before = int(client.call("ai_getRewards", client.address)["claimable"], 16)
+    receipt = client.transact("Rewards", "claim")
+    print(f"claimed {before} wei (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_govern_propose(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Governance", "propose", args.param, args.value)
+    print(f"proposal {client.event_arg(receipt, 'Governance', 'ProposalCreated')} created")
+    return 0
+
+
+def cmd_govern_vote(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.transact("Governance", "vote", args.proposal, args.choice == "yes")
+    print(f"voted {args.choice} on proposal {args.proposal}")
+    return 0
+
+
+def cmd_govern_execute(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.transact("Governance", "execute", args.proposal)
+    print(f"proposal {args.proposal} executed")
+    return 0
+
+
+def cmd_govern_show(args: argparse.Namespace) -> int:
+    _print(_client(args).call("ai_getProposal", args.proposal))
+    return 0
+
+
+def cmd_govern_params(args: argparse.Namespace) -> int:
+    params = _client(args).call("ai_getParams")
+    _print({k: int(v, 16) for k, v in params.items()})
+    return 0
