@@ -274,7 +274,7 @@ class Record:
         raise KeyError(name)
 
     @classmethod
-    def field_slot(cls, key: int | bytes, name: str) -> int:
+    def field_slot(cls, key: int | bytes | tuple[int, ...], name: str) -> int:
         return cls.base_slot(key) + cls.field_index(name)
 
     @staticmethod
@@ -285,7 +285,7 @@ class Record:
             return tuple(_from_word(kind, w) for w in Array(store, s))
         return _from_word(kind, store.get(s))
 
-    def encode(self, store: Store, key: int | bytes) -> None:
+    def encode(self, store: Store, key: int | bytes | tuple[int, ...]) -> None:
         """Write every field of this record under ``slot(NS, key)``."""
         base = self.base_slot(key)
         for i, f in enumerate(dataclasses.fields(self)):
@@ -301,7 +301,7 @@ class Record:
             store.set(s, _to_word(kind, value))
 
     @classmethod
-    def decode(cls: type[R], store: Store, key: int | bytes) -> R:
+    def decode(cls: type[R], store: Store, key: int | bytes | tuple[int, ...]) -> R:
         """Read a whole record back from ``slot(NS, key)``."""
         base = cls.base_slot(key)
         values = {f.name: cls._read(store, f.metadata["kind"], base + i)
@@ -309,7 +309,7 @@ class Record:
         return cls(**values)
 
     @classmethod
-    def load_field(cls, store: Store, key: int | bytes, name: str) -> Any:
+    def load_field(cls, store: Store, key: int | bytes | tuple[int, ...], name: str) -> Any:
         f = next(f for f in dataclasses.fields(cls) if f.name == name)
         return cls._read(store, f.metadata["kind"], cls.field_slot(key, name))
 

@@ -17,6 +17,7 @@ from eth_account import Account
 from genesis import (
     DEV_CHAIN_ID,
     DEV_MNEMONIC,
+    Genesis,
     GenesisError,
     derive_accounts,
     dev_genesis,
@@ -110,7 +111,7 @@ def _add_dev(sub: Any) -> None:
 def cmd_dev(args: argparse.Namespace) -> int:
     accounts = derive_accounts(args.mnemonic, args.accounts)
     validator = Account.from_key(derive_validator_key(args.mnemonic))
-    genesis = dev_genesis(
+    genesis: Genesis | None = dev_genesis(
         chain_id=args.chain_id,
         mnemonic=args.mnemonic,
         accounts=args.accounts,

@@ -117,7 +117,7 @@ class ChainCore:
         key = self.ledger.state_header(head).state_root + head.hash
         if self._head_cache is None or self._head_cache[0] != key:
             child = LedgerVM.create_header_from_parent(head, timestamp=head.timestamp + 1)
-            self._head_cache = (key, self.ledger.state_at(head), int(child.base_fee_per_gas))
+            self._head_cache = (key, self.ledger.state_at(head), int(child.base_fee_per_gas or 0))
         return self._head_cache[1], self._head_cache[2]
 
     def account_nonce(self, address: bytes) -> int:

@@ -181,7 +181,7 @@ class TxPool:
     def reset(self, nonce_of: Callable[[bytes], int]) -> list[bytes]:
         """Re-sort every sender after the head moved (a block, or a rewind): drop what is
         now stale, and split the rest into pending and queued again. Returns dropped hashes."""
-        dropped = []
+        dropped: list[bytes] = []
         entries = list(self.by_hash.values())
         self.pending, self.queued, self.by_hash = {}, {}, {}
         by_sender: dict[bytes, list[PoolEntry]] = {}

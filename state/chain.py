@@ -29,6 +29,7 @@ from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.rlp.headers import BlockHeader
 from eth.rlp.sedes import chain_gaps
 from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
 import ai_precompiles
@@ -94,7 +95,7 @@ class AccountOverride:
 
 
 class LedgerChain(MiningChain):
-    vm_configuration = ((0, LedgerVM),)
+    vm_configuration = ((BlockNumber(0), LedgerVM),)
 
 
 class Ledger:
@@ -141,7 +142,7 @@ class Ledger:
             "nonce": b"\x00" * 8,
             "base_fee_per_gas": genesis.base_fee,
         }
-        self.chain = self._chain_class().from_genesis(self.db, params, state)
+        self.chain = self._chain_class().from_genesis(self.db, params, state)  # type: ignore[arg-type,assignment]
         self.staged[GENESIS_KEY] = json.dumps(genesis.encode(), sort_keys=True).encode()
         self.staged.commit()
 
@@ -356,10 +357,10 @@ class Ledger:
         with vm.in_costless_state() as state:
             _apply_overrides(state, overrides or {})
             unsigned = vm.create_unsigned_transaction(
-                nonce=state.get_nonce(sender),
+                nonce=state.get_nonce(Address(sender)),
                 gas_price=0,
                 gas=gas,
-                to=to if to is not None else b"",
+                to=Address(to if to is not None else b""),
                 value=value,
                 data=data,
             )

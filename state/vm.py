@@ -110,5 +110,5 @@ def expected_base_fee(parent_header: BlockHeaderAPI) -> int:
     block: the genesis fee is the one the chain's operator chose (anvil does the same).
     """
     if parent_header.block_number == 0:
-        return int(parent_header.base_fee_per_gas)
+        return int(parent_header.base_fee_per_gas or 0)
     return int(calculate_expected_base_fee_per_gas(parent_header))

@@ -50,8 +50,9 @@ def ai_get_datanet(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     contribution_id, ref = args(params, 1, 1)
     c = ai_precompiles.get_contribution(_state(core, ref, 1), _id(contribution_id, "0"))
-    out = dict(_found(c, "contribution").to_json())
-    out["blobAvailable"] = core.blobs.size(c.content_hash) is not None
+    found = _found(c, "contribution")
+    out = dict(found.to_json())
+    out["blobAvailable"] = core.blobs.size(found.content_hash) is not None
     return out
 
 

@@ -95,11 +95,11 @@ def format_transaction(
     }
     if kind == 0:
         out["gasPrice"] = q(tx.gas_price)
-        out["v"] = q(tx.v)
+        out["v"] = q(tx.v)  # type: ignore[attr-defined]  # legacy transactions carry v
         if tx.chain_id is not None:
             out["chainId"] = q(tx.chain_id)
     else:
-        out["chainId"] = q(tx.chain_id)
+        out["chainId"] = q(tx.chain_id or 0)
         out["v"] = q(tx.y_parity)
         out["yParity"] = q(tx.y_parity)
         out["accessList"] = [

@@ -155,15 +155,16 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     for n in range(oldest, newest + 1):
         header = core.ledger.header_by_number(n)
         assert header is not None
-        base_fees.append(q(header.base_fee_per_gas))
+        base_fees.append(q(header.base_fee_per_gas or 0))
         ratios.append(header.gas_used / header.gas_limit)
         if percentiles is not None:
             rewards.append([q(r) for r in _block_rewards(core, header, percentiles)])
     from state.vm import LedgerVM
 
     newest_header = core.ledger.header_by_number(newest)
+    assert newest_header is not None
     child = LedgerVM.create_header_from_parent(newest_header, timestamp=newest_header.timestamp + 1)
-    base_fees.append(q(child.base_fee_per_gas))
+    base_fees.append(q(child.base_fee_per_gas or 0))
     out: dict[str, Any] = {
         "oldestBlock": q(oldest),
         "baseFeePerGas": base_fees,
