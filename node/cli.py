@@ -110,7 +110,6 @@ def _add_dev(sub: Any) -> None:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     accounts = derive_accounts(args.mnemonic, args.accounts)
-    validator = Account.from_key(derive_validator_key(args.mnemonic))
     genesis: Genesis | None = dev_genesis(
         chain_id=args.chain_id,
         mnemonic=args.mnemonic,
@@ -129,7 +128,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         genesis=genesis,
         block_time=args.block_time,
         dev_keys=[a.private_key for a in accounts],
-        coinbase=bytes.fromhex(validator.address[2:]),
+        validator_key=derive_validator_key(args.mnemonic),
         metrics_port=args.metrics_port,
     )
     sidecar = None if args.no_sidecar else _start_sidecar(args)
@@ -221,12 +220,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.datadir / "CURRENT").exists():
         print(f"error: {args.datadir} holds no chain; run `ailedger init --genesis FILE --datadir {args.datadir}` first", file=sys.stderr)
         return 1
-    coinbase = b"\x00" * 20
-    if args.validator_key:
-        coinbase = bytes.fromhex(Account.from_key(args.validator_key).address[2:])
+    key = bytes.fromhex(args.validator_key.removeprefix("0x")) if args.validator_key else None
     config = NodeConfig(
         host=args.host, port=args.port, datadir=args.datadir, genesis=None,
-        block_time=args.block_time, coinbase=coinbase, metrics_port=args.metrics_port,
+        block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
     )
 
     def ready(ledger: Ledger) -> None:

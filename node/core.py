@@ -19,6 +19,7 @@ from eth_utils import to_canonical_address
 
 import ai_precompiles
 from ai_precompiles.addresses import DATANETS
+from consensus import SingleValidator
 from node import metrics
 from node.blobstore import BlobStore
 from node.rpc.errors import ResourceNotFound, ServerError
@@ -64,8 +65,10 @@ class ChainCore:
         dev_keys: Iterable[bytes] = (),
         coinbase: bytes = b"\x00" * 20,
         automine: bool = True,
+        validator: SingleValidator | None = None,
     ) -> None:
         self.ledger = ledger
+        self.validator = validator
         self.pool = TxPool(ledger.chain_id)
         self.blobs = BlobStore(ledger.store)
         #: Refuse a direct contribution whose bytes are not in this node's blob store.
@@ -197,7 +200,11 @@ class ChainCore:
                 f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
         started = time.perf_counter()
-        built = self.ledger.build_block(txs, ts, self.coinbase)
+        seal = None
+        if self.validator is not None:
+            validator = self.validator
+            seal = lambda height, block_hash: validator.commit(height, block_hash).encode()  # noqa: E731
+        built = self.ledger.build_block(txs, ts, self.coinbase, seal)
         self.min_next_timestamp = None
         metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
         metrics.BLOCK_TXS.observe(len(built.block.transactions))

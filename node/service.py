@@ -14,6 +14,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
 from node.core import ChainCore
@@ -40,8 +41,8 @@ class NodeConfig:
     """Seconds between blocks; None mines a block per transaction (automine)."""
     dev_keys: list[bytes] = field(default_factory=list)
     """Private keys eth_sendTransaction/eth_sign may use (dev accounts only)."""
-    coinbase: bytes = b"\x00" * 20
-    """Fee recipient of the blocks this node builds."""
+    validator_key: bytes | None = None
+    """Key of this node's validator: it proposes, signs the commits and receives the fees."""
     metrics_port: int | None = None
     """Prometheus port; None disables metrics."""
 
@@ -58,8 +59,10 @@ def open_ledger(config: NodeConfig) -> Ledger:
 async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = None) -> None:
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
+    validator = SingleValidator(config.validator_key) if config.validator_key else None
     core = worker.call_blocking(
-        ChainCore, ledger, config.dev_keys, config.coinbase, config.block_time is None
+        ChainCore, ledger, config.dev_keys,
+        validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
     )
     server = RPCServer(core, worker)
     hc = HypercornConfig()

@@ -8,7 +8,7 @@ dedicated worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ from state.vm import LedgerVM
 GENESIS_KEY = b"ailedger:genesis"
 #: Prefix of dev-only state edits (anvil_setBalance & co.): block hash -> edited state root.
 STATE_EDIT_PREFIX = b"ailedger:state-edit:"
+#: Prefix of block commits (consensus signatures), keyed by block hash.
+COMMIT_PREFIX = b"ailedger:commit:"
 
 
 class ChainMismatch(RuntimeError):
@@ -153,6 +155,7 @@ class Ledger:
         transactions: Sequence[SignedTransactionAPI],
         timestamp: int,
         coinbase: bytes,
+        seal: Callable[[int, bytes], bytes] | None = None,
     ) -> BuiltBlock:
         """Build a block of ``transactions`` on the head, commit it, and return it.
 
@@ -173,6 +176,9 @@ class Ledger:
             txs, rejected = self._filter_applicable(head, txs, timestamp, coinbase)
             result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
         block = result.imported_block
+        if seal is not None:
+            # The commit that makes the block final lands in the same atomic write.
+            self.staged[COMMIT_PREFIX + block.header.hash] = seal(block.header.block_number, block.header.hash)
         self._commit()
         return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected))
 
@@ -313,6 +319,11 @@ class Ledger:
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
         return self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+
+    def commit_of(self, block_hash: bytes) -> bytes | None:
+        """The encoded consensus commit stored beside a block, if any."""
+        raw: bytes | None = self.staged.get(COMMIT_PREFIX + block_hash)
+        return raw
 
     def receipts(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
         return block.get_receipts(self.chain.chaindb)
