@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", required=True, help="folder for the base-model cache, adapters and request journal")
     p.add_argument("--base-model-dir", default="",
                    help="a local Hugging Face model folder to serve instead of the built-in tiny model")
+    p.add_argument("--base-cache", default="",
+                   help="folder caching the pre-trained tiny base model, shareable between stores "
+                   "(default: STORE/base)")
     p.add_argument("--cache-adapters", type=int, default=d.cache_max_adapters,
                    help="most adapters kept loaded (LRU beyond it) (default: %(default)s)")
     p.add_argument("--cache-mb", type=float, default=d.cache_max_bytes / 2**20,
@@ -68,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         tiny = replace(tiny, pretrain_steps=args.pretrain_steps)
     return SidecarConfig(
         store=args.store,
+        base_cache=args.base_cache,
         base_model_dir=args.base_model_dir,
         tiny=tiny,
         serve=ServeConfig(

@@ -150,6 +150,8 @@ class SidecarConfig:
 
     store: str
     """Folder of the store: base model cache, adapters, request journal."""
+    base_cache: str = ""
+    """Folder caching the pre-trained tiny model (default: <store>/base); may be shared."""
     base_model_dir: str = ""
     """A local Hugging Face model folder to serve instead of the built-in tiny model."""
     tiny: TinyModelSpec = field(default_factory=TinyModelSpec)

@@ -190,9 +190,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def ensure_tiny(store: Path, spec: TinyModelSpec, log: Any = print) -> Path:
+def ensure_tiny(cache: Path, spec: TinyModelSpec, log: Any = print) -> Path:
     """The folder of the pre-trained tiny model, pre-training and caching it on first use."""
-    final = store / "base" / spec.key()
+    final = cache / spec.key()
     if not (final / "config.json").exists():
         log(f"pre-training base model {spec.key()} (cached afterwards)")
         _atomic_save_model(pretrain_tiny(spec, log), final)
@@ -211,7 +211,7 @@ def load_base(cfg: SidecarConfig, log: Any = print) -> BaseModel:
         tokenizer: Tokenizer = HFTokenizer(str(path))
         name = path.name
     else:
-        path = ensure_tiny(Path(cfg.store), cfg.tiny, log)
+        path = ensure_tiny(Path(cfg.base_cache or Path(cfg.store) / "base"), cfg.tiny, log)
         tokenizer = ByteTokenizer()
         name = cfg.tiny.key()
     model = AutoModelForCausalLM.from_pretrained(

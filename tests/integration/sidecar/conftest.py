@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +34,15 @@ class Sidecar:
         return self.log.read_text(errors="replace")
 
 
+# The pre-trained tiny base model is deterministic, so test runs share one cached copy.
+BASE_CACHE = Path(tempfile.gettempdir()) / "ailedger-sidecar-test-base"
+
+
 def start_sidecar(tmp: Path, *flags: str) -> Sidecar:
     store = tmp / "store"
     log = tmp / "sidecar.log"
-    cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store), *flags]
+    cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store),
+           "--base-cache", str(BASE_CACHE), *flags]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
