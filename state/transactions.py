@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rlp
 from eth.abc import SignedTransactionAPI
+from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError
 
 from state.native import NATIVE_TYPES
@@ -11,6 +12,7 @@ from state.vm import LedgerVM
 
 #: EIP-4844 blob transactions need a blob pool and a consensus client; we refuse them.
 BLOB_TRANSACTION_TYPE = 3
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 #: Largest accepted transaction, as geth's pool (128 KiB).
 MAX_TRANSACTION_SIZE = 128 * 1024
 
@@ -50,6 +52,8 @@ def decode_transaction(raw: bytes) -> SignedTransactionAPI:
     builder = LedgerVM.get_transaction_builder()
     try:
         tx = builder.decode(raw)
+    except UnrecognizedTransactionType:
+        raise UnsupportedTransactionType(f"transaction type {raw[0]} not supported") from None
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError,
             IndexError, KeyError) as e:
         if raw[0] < 0x7F and raw[0] not in (1, 2, 4, *NATIVE_TYPES):
@@ -59,6 +63,9 @@ def decode_transaction(raw: bytes) -> SignedTransactionAPI:
         tx.validate()
     except ValidationError as e:
         raise MalformedTransaction(f"invalid transaction: {e}") from None
+    if not 0 < tx.s <= SECP256K1_N // 2 or not 0 < tx.r < SECP256K1_N:
+        # EIP-2: a high-s twin of a signature recovers the same sender under another hash.
+        raise InvalidSignature("invalid transaction v, r, s values")
     try:
         tx.sender  # noqa: B018 - recovering the sender is the signature check
     except Exception as e:

@@ -153,7 +153,7 @@ class RPCServer:
 
     async def subscribe(self, params: list[Any], conn: WebSocketConnection | None) -> str:
         if conn is None:
-            raise RPCError("notifications not supported")
+            raise MethodNotFound("notifications not supported")
         if not params or not isinstance(params[0], str):
             raise InvalidParams("invalid argument 0: expected a subscription name")
         kind = params[0]
@@ -175,7 +175,7 @@ class RPCServer:
 
     def unsubscribe(self, params: list[Any], conn: WebSocketConnection | None) -> bool:
         if conn is None:
-            raise RPCError("notifications not supported")
+            raise MethodNotFound("notifications not supported")
         if not params or not isinstance(params[0], str):
             raise InvalidParams("invalid argument 0: expected a subscription id")
         sub = conn.subscriptions.pop(params[0], None)
