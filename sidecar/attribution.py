@@ -29,10 +29,10 @@ import numpy as np
 BASIS_POINTS = 10_000
 MIN_SPAN_TOKENS = 10
 """Shortest output span reported as verbatim (10 bytes for the byte tokenizer)."""
-SPAN_MAX_CONTRIBUTIONS = 8
+SPAN_MAX_CONTRIBUTIONS = 2
 """A span found in more contributions than this is common text, not evidence."""
 SPAN_SHARE = 0.5
-"""Weight of span evidence in the mixed score when the output has any span."""
+"""Weight of span evidence in the mixed score when spans cover the whole output."""
 PROJECTION_SEED = 0x5EED
 """Seed of the random projection; fixed so every node rebuilds the same matrix."""
 
@@ -306,7 +306,14 @@ def attribute(
     pos = np.clip(grad, 0, None)
     mixed = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
     if span_score.sum() > 0:
-        mixed = (1 - SPAN_SHARE) * mixed + SPAN_SHARE * span_score / span_score.sum()
+        # Spans weigh by how much of the output they cover: a short incidental match in an
+        # otherwise unrelated output should not outvote the gradient evidence.
+        covered = set()
+        for s in spans:
+            if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS:
+                covered.update(range(s.start, s.end))
+        share = SPAN_SHARE * len(covered) / max(len(output_tokens), 1)
+        mixed = (1 - share) * mixed + share * span_score / span_score.sum()
     if mixed.sum() <= 0:
         mixed = grad  # nothing positive: normalize_bp falls back to relative ranks
     weights = normalize_bp([(ids[i], float(mixed[i])) for i in range(n)], top_k)

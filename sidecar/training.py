@@ -186,7 +186,7 @@ def train_adapter(
             seen_tokens += int(mask.sum())
             losses.append(loss.item())
             rate = seen_tokens / max(time.monotonic() - started, 1e-9)
-            on_progress(Progress(step, total, epoch, float(loss), rate, "train"))
+            on_progress(Progress(step, total, epoch, loss.item(), rate, "train"))
         epoch_loss = sum(losses) / len(losses)
 
     # Attribution index: per-example gradients at the trained weights, in eval mode.
