@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from eth_account import Account
 
-from genesis import DEV_MNEMONIC, derive_accounts, dev_genesis, save_genesis
+from genesis import DEV_MNEMONIC, derive_accounts, dev_genesis
 from tests.support.procs import VENV_BIN, free_port, rpc, start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("node-cli")]
