@@ -70,6 +70,12 @@ MODULES: dict[str, Precompile] = {
 PRECOMPILES: dict[bytes, Callable[[Any], Any]] = {m.address: m for m in MODULES.values()}
 
 
+#: Code of each precompile account. Never executed (the precompile table is consulted first),
+#: but Solidity (>= 0.8.10) checks ``extcodesize`` before a call whose function returns
+#: nothing, and would revert on an empty account. 0xFE (INVALID) is what a stub should be.
+CODE_STUB = b"\xfe"
+
+
 def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[str, Any]]:
     """Accounts the AI modules need at genesis: address -> {balance, nonce, code, storage}.
 
@@ -81,7 +87,7 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
     validators = staking.parse_validators(params.pop("validators", None))
     values = genesis_params(params)
     accounts: dict[bytes, dict[str, Any]] = {
-        addr: {"balance": 0, "nonce": 1, "code": b"", "storage": {}} for addr in BY_NAME.values()
+        addr: {"balance": 0, "nonce": 1, "code": CODE_STUB, "storage": {}} for addr in BY_NAME.values()
     }
     accounts[GOVERNANCE]["storage"] = {param_slot(n): v + 1 for n, v in values.items()}
     accounts[addresses.STAKING]["storage"] = staking.genesis_storage(values, validators)

@@ -54,6 +54,8 @@ class Filter:
 class Snapshot:
     head_hash: bytes
     time_offset: int
+    state_edit: bytes | None
+    """The head's dev-edited state root at snapshot time (anvil_setBalance & co.)."""
 
 
 class ChainCore:
@@ -269,7 +271,8 @@ class ChainCore:
     def snapshot(self) -> int:
         sid = self._next_snapshot_id
         self._next_snapshot_id += 1
-        self.snapshots[sid] = Snapshot(self.ledger.head.hash, self.time_offset)
+        head = self.ledger.head
+        self.snapshots[sid] = Snapshot(head.hash, self.time_offset, self.ledger.state_edit(head.hash))
         return sid
 
     def revert(self, sid: int) -> bool:
@@ -280,6 +283,7 @@ class ChainCore:
         for later in [s for s in self.snapshots if s >= sid]:
             del self.snapshots[later]
         self.ledger.rewind(snap.head_hash)
+        self.ledger.restore_state_edit(snap.head_hash, snap.state_edit)
         self.time_offset = snap.time_offset
         self.next_timestamp = None
         self.min_next_timestamp = None

@@ -191,6 +191,20 @@ class Ledger:
         edited: bytes | None = self.staged.get(STATE_EDIT_PREFIX + header.hash)
         return edited
 
+    def state_edit(self, block_hash: bytes) -> bytes | None:
+        """The state root a dev edit left on block ``block_hash``, if any."""
+        edited: bytes | None = self.staged.get(STATE_EDIT_PREFIX + block_hash)
+        return edited
+
+    def restore_state_edit(self, block_hash: bytes, root: bytes | None) -> None:
+        """Put back (or remove) the dev edit of a block, as a snapshot recorded it."""
+        key = STATE_EDIT_PREFIX + block_hash
+        if root is not None:
+            self.staged[key] = root
+        elif key in self.staged:
+            del self.staged[key]
+        self._commit()
+
     def state_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
         """``header`` with the state root that reads at it must use: its own, or the root
         a dev state edit left on it."""
