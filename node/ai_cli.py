@@ -436,3 +436,181 @@ def cmd_govern_params(args: argparse.Namespace) -> int:
     params = _client(args).call("ai_getParams")
     _print({k: int(v, 16) for k, v in params.items()})
     return 0
+
+
+# -- training and inference through a sidecar -----------------------------------------------------
+
+
+def add_sidecar_parsers(sub: Any) -> None:
+    train = sub.add_parser(
+        "train", help="train a LoRA adapter in a sidecar on datanet versions and register it on chain",
+        description="Fetch the exact contribution set of the given datanet versions from the node "
+        "(bytes from its blob store), train a LoRA adapter in the sidecar (progress shown), then "
+        "register the adapter on chain with its lineage as a native adapter-registration "
+        "transaction signed by you as the training validator.")
+    _common(train)
+    train.add_argument("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+                       help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)")
+    train.add_argument("--datanet", action="append", required=True, metavar="ID:VERSION",
+                       help="datanet version to train on (repeat)")
+    train.add_argument("--parent", type=int, required=True, help="on-chain id of the base model or parent adapter")
+    train.add_argument("--rank", type=int, default=0, help="LoRA rank (0: the sidecar's default)")
+    train.add_argument("--epochs", type=int, default=0, help="epochs (0: the sidecar's default)")
+    train.add_argument("--learning-rate", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--license", default="apache-2.0")
+    train.set_defaults(func=cmd_train)
+
+    infer = sub.add_parser(
+        "infer", help="run an inference in a sidecar and record its receipt on chain",
+        description="Sign an inference request as the user (EIP-712), run it on the adapter in the "
+        "sidecar, and submit the receipt with the output hash and attribution as the validator "
+        "(native inference-receipt transaction). The fee is charged from the user's deposit in "
+        "the Inference precompile (use --deposit to top it up first).")
+    _common(infer)
+    infer.add_argument("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"))
+    infer.add_argument("--adapter", type=int, required=True, help="on-chain adapter id")
+    infer.add_argument("--prompt", required=True)
+    infer.add_argument("--max-tokens", type=int, default=32)
+    infer.add_argument("--fee", type=int, default=10**15, help="fee in wei (also the request's max fee)")
+    infer.add_argument("--deposit", type=int, default=0, help="wei to deposit for the user first")
+    infer.add_argument("--validator-key", default=None, help="hex key of the validator (default: the user's)")
+    infer.add_argument("--validator-account", type=int, default=None, metavar="N", help="dev account N as validator")
+    infer.set_defaults(func=cmd_infer)
+
+
+def _contribution_key(contribution_id: int) -> bytes:
+    """How on-chain contribution ids travel to the sidecar and come back in attributions."""
+    return str(contribution_id).encode()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sidecar.client import SidecarClient  # grpc only; no torch in this process
+    from state.native import AdapterRegistrationTransaction
+    from state.vm import LedgerTransactionBuilder
+
+    client = _client(args)
+    pairs = []
+    for item in args.datanet:
+        try:
+            d, v = (int(x) for x in item.split(":"))
+        except ValueError:
+            raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
+        pairs.append([d, v])
+    training_set = client.call("ai_getTrainingSet", pairs)
+    contributions = []
+    for c in tqdm(training_set["contributions"], desc="fetching contributions", unit="item", file=sys.stderr):
+        contributions.append((_contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
+    if not contributions:
+        raise CLIError("the datanet versions hold no accepted contributions")
+    hyper = {k: v for k, v in (("rank", args.rank), ("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v}
+    hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
+    hyper_hash = upload(client, hyper_json, "hyper-parameters")
+    result = None
+    with SidecarClient(args.sidecar) as sidecar, tqdm(desc="training", unit="step", file=sys.stderr) as bar:
+        for event in sidecar.train(contributions, seed=args.seed, **hyper):
+            if hasattr(event, "total_steps"):
+                bar.total = event.total_steps
+                bar.n = event.step
+                bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
+                bar.refresh()
+            else:
+                result = event
+    if result is None:
+        raise CLIError("the sidecar ended training without a result")
+    assert client.account is not None
+    tip = int(client.call("eth_maxPriorityFeePerGas"), 16)
+    base = int(client.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+    inner = AdapterRegistrationTransaction.sign(
+        bytes(client.account.key),
+        chain_id=int(client.call("eth_chainId"), 16),
+        nonce=int(client.call("eth_getTransactionCount", client.address, "pending"), 16),
+        max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
+        parent_id=args.parent, datanet_ids=[d for d, _ in pairs], datanet_versions=[v for _, v in pairs],
+        contribution_root=_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
+        weights_hash=_hash(result.weights_hash), attribution_index_hash=_hash(result.attribution_index_hash),
+        validator=to_canonical_address(client.address), license=args.license.encode(),
+    )
+    receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
+    adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
+    print(f"adapter {adapter_id} registered (sidecar adapter {result.adapter_id}, weights 0x{result.weights_hash}, "
+          f"{result.steps} steps, loss {result.final_loss:.3f})")
+    return 0
+
+
+def fetch_blob(client: Client, content_hash: str) -> bytes:
+    first = client.call("ai_getBlob", content_hash)
+    data = bytearray(bytes.fromhex(first["data"][2:]))
+    size = int(first["size"], 16)
+    while len(data) < size:
+        part = client.call("ai_getBlob", content_hash, hex(len(data)))
+        data += bytes.fromhex(part["data"][2:])
+    if keccak(bytes(data)) != _hash(content_hash):
+        raise CLIError(f"blob {content_hash} does not hash to its name")
+    return bytes(data)
+
+
+def _sidecar_adapter(sidecar: Any, weights_hash: str) -> str:
+    for info in sidecar.list_adapters().adapters:
+        if "0x" + info.weights_hash == weights_hash.lower():
+            return str(info.adapter_id)
+    raise CLIError(f"the sidecar holds no adapter with weights {weights_hash}")
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from ai_precompiles import typed_data
+    from sidecar.client import SidecarClient
+    from state.native import InferenceReceiptTransaction
+    from state.vm import LedgerTransactionBuilder
+
+    user = _client(args)
+    vkey = None
+    if args.validator_key:
+        vkey = bytes.fromhex(args.validator_key.removeprefix("0x"))
+    elif args.validator_account is not None:
+        vkey = derive_accounts(DEV_MNEMONIC, args.validator_account + 1)[args.validator_account].private_key
+    validator = Client(args.rpc, vkey) if vkey is not None else user
+    assert user.account is not None and validator.account is not None
+    if args.deposit:
+        user.transact("Inference", "deposit", value=args.deposit)
+    model = user.call("ai_getModel", args.adapter)
+    chain_id = int(user.call("eth_chainId"), 16)
+    head = user.call("eth_getBlockByNumber", "latest", False)
+    request = {
+        "user": to_canonical_address(user.address), "adapter_id": args.adapter,
+        "prompt_hash": keccak(args.prompt.encode()), "max_fee": args.fee,
+        "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + 3600,
+        "chain_id": chain_id,
+    }
+    request_hash = typed_data.request_digest(request, chain_id)
+    user_signature = typed_data.sign(request_hash, bytes(user.account.key))
+    with SidecarClient(args.sidecar) as sidecar:
+        result = sidecar.infer(_sidecar_adapter(sidecar, model["weightsHash"]), args.prompt.encode(), args.max_tokens)
+    ids = [int(cid) for cid, _ in result.weights]
+    weights = [bp for _, bp in result.weights]
+    output_hash = _hash(result.output_hash)
+    vaddr = to_canonical_address(validator.address)
+    validator_signature = typed_data.sign(
+        typed_data.receipt_digest(request_hash, output_hash, ids, weights, args.fee, vaddr, chain_id),
+        bytes(validator.account.key))
+    tip = int(validator.call("eth_maxPriorityFeePerGas"), 16)
+    base = int(head["baseFeePerGas"], 16)
+    inner = InferenceReceiptTransaction.sign(
+        bytes(validator.account.key), chain_id=chain_id,
+        nonce=int(validator.call("eth_getTransactionCount", validator.address, "pending"), 16),
+        max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
+        user=request["user"], adapter_id=args.adapter, prompt_hash=request["prompt_hash"],
+        max_fee=args.fee, request_nonce=request["nonce"], deadline=request["deadline"],
+        request_chain_id=chain_id, user_signature=user_signature, output_hash=output_hash,
+        contribution_ids=ids, weights_bp=weights, fee=args.fee, validator=vaddr,
+        validator_signature=validator_signature,
+    )
+    receipt = validator.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
+    print(json.dumps({
+        "output": result.output.decode("utf-8", errors="replace"),
+        "outputHash": "0x" + output_hash.hex(),
+        "attribution": [{"contributionId": i, "weightBp": w} for i, w in zip(ids, weights, strict=True)],
+        "transactionHash": receipt["transactionHash"],
+        "receiptId": validator.event_arg(receipt, "Inference", "InferenceRecorded"),
+    }, indent=2))
+    return 0

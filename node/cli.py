@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_keys(sub)
     ai_cli.add_parsers(sub)
+    ai_cli.add_sidecar_parsers(sub)
     if importlib.util.find_spec("sidecar.cli") is not None:
         from sidecar import cli as sidecar_cli  # no torch at import time
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import ai_precompiles
+from ai_precompiles import datanets, registry
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.blobstore import BlobError
@@ -128,6 +129,30 @@ def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, A
         ))
     except AIError as e:
         raise ResourceNotFound(str(e)) from None
+
+
+@rpc("ai_getTrainingSet")
+def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """The exact contribution set of some datanet versions, in leaf order, and the Merkle
+    root an adapter trained on them commits to (``[[datanetId, version], ...]``)."""
+    versions_raw, ref = args(params, 1, 1)
+    if not isinstance(versions_raw, list) or not versions_raw or not all(
+        isinstance(v, list) and len(v) == 2 for v in versions_raw
+    ):
+        raise InvalidParams("invalid argument 0: expected [[datanetId, version], ...]")
+    pairs = [(_id(d, "0"), _id(v, "0")) for d, v in versions_raw]
+    state = _state(core, ref, 1)
+    contributions = []
+    try:
+        for d, v in pairs:
+            for cid in datanets.version_contribution_ids(state, d, v):
+                c = ai_precompiles.get_contribution(state, cid)
+                assert c is not None
+                contributions.append(c.to_json())
+        root = registry.adapter_contribution_root(state, [d for d, _ in pairs], [v for _, v in pairs])
+    except AIError as e:
+        raise ResourceNotFound(str(e)) from None
+    return {"contributionRoot": "0x" + root.hex(), "contributions": contributions}
 
 
 @rpc("ai_getRewards")
