@@ -91,10 +91,22 @@ class Client:
             receipt = self.call("eth_getTransactionReceipt", tx_hash)
             if receipt is not None:
                 if receipt["status"] != "0x1":
-                    raise CLIError(f"transaction {tx_hash} failed in block {int(receipt['blockNumber'], 16)}")
+                    raise CLIError(f"transaction {tx_hash} failed in block {int(receipt['blockNumber'], 16)}: "
+                                   f"{self.failure_reason(tx_hash, receipt)}")
                 return dict(receipt)
             time.sleep(0.2)
         raise CLIError(f"transaction {tx_hash} not mined within 120 s")
+
+    def failure_reason(self, tx_hash: str, receipt: dict[str, Any]) -> str:
+        """Why a mined transaction failed: re-run its call on the parent block's state."""
+        tx = self.call("eth_getTransactionByHash", tx_hash)
+        parent = hex(int(receipt["blockNumber"], 16) - 1)
+        try:
+            self.call("eth_call", {"from": tx["from"], "to": tx["to"], "data": tx["input"],
+                                   "value": tx["value"], "gas": tx["gas"]}, parent)
+        except CLIError as e:
+            return str(e).removeprefix("eth_call: ")
+        return "reverted (no reason could be reproduced)"
 
     def event_arg(self, receipt: dict[str, Any], module: str, event: str, index: int = 1) -> int:
         """The ``index``-th topic of the first ``event`` log of ``module`` in ``receipt`` (an id)."""
@@ -223,6 +235,25 @@ def add_parsers(sub: Any) -> None:
     rclaim = rsub.add_parser("claim", help="pay out your claimable rewards")
     _common(rclaim)
     rclaim.set_defaults(func=cmd_rewards_claim)
+
+    st = sub.add_parser("stake", help="stake, unstake and show validator stakes",
+                        description="Validators stake to enter the validator set (from the next epoch) and to "
+                        "record inference receipts; unstaked wei waits out the unbonding delay.")
+    ssub = st.add_subparsers(title="stake commands", metavar="ACTION")
+    sadd = ssub.add_parser("add", help="stake wei from your balance")
+    _common(sadd)
+    sadd.add_argument("amount", type=int, help="wei to stake")
+    sadd.set_defaults(func=cmd_stake_add)
+    sremove = ssub.add_parser("remove", help="start unbonding wei of your stake")
+    _common(sremove)
+    sremove.add_argument("amount", type=int, help="wei to unstake")
+    sremove.set_defaults(func=cmd_stake_remove)
+    swithdraw = ssub.add_parser("withdraw", help="withdraw unstaked wei whose unbonding delay has passed")
+    _common(swithdraw)
+    swithdraw.set_defaults(func=cmd_stake_withdraw)
+    sshow = ssub.add_parser("show", help="the validator set and voting powers")
+    _common(sshow)
+    sshow.set_defaults(func=cmd_stake_show)
 
     gv = sub.add_parser("govern", help="propose, vote on and show parameter changes")
     gsub = gv.add_subparsers(title="govern commands", metavar="ACTION")
@@ -406,6 +437,32 @@ def cmd_rewards_claim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stake_add(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Staking", "stake", value=args.amount)
+    print(f"staked {args.amount} wei (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_stake_remove(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Staking", "unstake", args.amount)
+    print(f"unbonding {args.amount} wei (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_stake_withdraw(args: argparse.Namespace) -> int:
+    client = _client(args)
+    receipt = client.transact("Staking", "withdrawUnbonded")
+    print(f"withdrawn (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_stake_show(args: argparse.Namespace) -> int:
+    _print(_client(args).call("ai_getValidatorSet"))
+    return 0
+
+
 def cmd_govern_propose(args: argparse.Namespace) -> int:
     client = _client(args)
     receipt = client.transact("Governance", "propose", args.param, args.value)
@@ -457,6 +514,8 @@ def add_sidecar_parsers(sub: Any) -> None:
     train.add_argument("--rank", type=int, default=0, help="LoRA rank (0: the sidecar's default)")
     train.add_argument("--epochs", type=int, default=0, help="epochs (0: the sidecar's default)")
     train.add_argument("--learning-rate", type=float, default=0.0)
+    train.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                       help="comma-separated linear layers to adapt (default: all of a Llama block's)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--license", default="apache-2.0")
     train.set_defaults(func=cmd_train)
@@ -503,7 +562,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         contributions.append((_contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
     if not contributions:
         raise CLIError("the datanet versions hold no accepted contributions")
-    hyper = {k: v for k, v in (("rank", args.rank), ("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v}
+    hyper: dict[str, Any] = {
+        k: v for k, v in (("rank", args.rank), ("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v
+    }
+    if args.target_modules:
+        hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
     hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
     hyper_hash = upload(client, hyper_json, "hyper-parameters")
     result = None

@@ -103,3 +103,30 @@ def start_anvil(tmp: Path, args: list[str] | None = None) -> Proc:
     p = Proc(proc, f"http://127.0.0.1:{port}", port, log, full)
     wait_rpc(p.url, proc)
     return p
+
+
+#: The sidecar's pre-trained tiny base model is deterministic: test runs share one cached copy.
+SIDECAR_BASE_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "ailedger-sidecar-test-base"
+
+
+def start_sidecar(tmp: Path, *flags: str, timeout: float = 300.0) -> Proc:
+    """Start `python -m sidecar` on a free port; returns when it prints its address."""
+    store = tmp / "sidecar-store"
+    log = tmp / f"sidecar-{time.monotonic_ns()}.log"
+    cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store),
+           "--base-cache", str(SIDECAR_BASE_CACHE), *flags]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("Sidecar listening on "):
+                address = line.split()[-1]
+                return Proc(proc, address, int(address.rsplit(":", 1)[1]), log, cmd)
+        if proc.poll() is not None:
+            raise RuntimeError(f"sidecar exited with {proc.returncode}:\n{text}")
+        time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError(f"sidecar did not start:\n{log.read_text(errors='replace')}")
