@@ -143,6 +143,24 @@ def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=2))
 
 
+def _action(group: Any, name: str, help: str, func: Any, *arguments: tuple[tuple[str, ...], dict[str, Any]],
+            description: str | None = None) -> argparse.ArgumentParser:
+    """One signed-or-read command: the common flags, its own arguments, its function."""
+    p = group.add_parser(name, help=help, description=description or help)
+    _common(p)
+    for flags, options in arguments:
+        p.add_argument(*flags, **options)
+    p.set_defaults(func=func)
+    return p
+
+
+def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return flags, options
+
+
+_HASH = {"required": True, "help": "0x 32-byte hash"}
+
+
 def add_parsers(sub: Any) -> None:
     """Register the AI commands on the ``ailedger`` parser."""
     abi = sub.add_parser("abi", help="print a precompile's ABI JSON or Solidity interface",
@@ -153,131 +171,81 @@ def add_parsers(sub: Any) -> None:
     abi.add_argument("--address", action="store_true", help="print only the precompile address")
     abi.set_defaults(func=cmd_abi)
 
-    dn = sub.add_parser("datanet", help="create, show and list datanets")
-    dsub = dn.add_subparsers(title="datanet commands", metavar="ACTION")
-    create = dsub.add_parser("create", help="create a datanet (you become its owner)")
-    _common(create)
-    create.add_argument("name")
-    create.add_argument("--domain", default="general", help="subject domain, e.g. medical-qa")
-    create.add_argument("--description-uri", default="", help="URI of a longer description")
-    create.add_argument("--license-policy", default="CC-BY-4.0", help="licenses contributions must be compatible with")
-    create.add_argument("--curator", action="append", default=[], help="curator address (repeat); default: yourself")
-    create.add_argument("--quorum", type=int, default=1, help="approvals needed to accept a contribution")
-    create.add_argument("--max-size", type=int, default=16 * 1024 * 1024, help="largest contribution in bytes")
-    create.set_defaults(func=cmd_datanet_create)
-    show = dsub.add_parser("show", help="show a datanet")
-    _common(show)
-    show.add_argument("id", type=int)
-    show.set_defaults(func=cmd_datanet_show)
-    lst = dsub.add_parser("list", help="list a datanet's contributions")
-    _common(lst)
-    lst.add_argument("id", type=int)
-    lst.add_argument("--status", choices=["pending", "accepted", "rejected"], default=None)
-    lst.set_defaults(func=cmd_datanet_list)
-    publish = dsub.add_parser("publish", help="publish a version (Merkle root of accepted contributions)")
-    _common(publish)
-    publish.add_argument("id", type=int)
-    publish.set_defaults(func=cmd_datanet_publish)
+    dsub = sub.add_parser("datanet", help="create, show, list and publish datanets").add_subparsers(
+        title="datanet commands", metavar="ACTION")
+    _action(dsub, "create", "create a datanet (you become its owner)", cmd_datanet_create,
+            _arg("name"),
+            _arg("--domain", default="general", help="subject domain, e.g. medical-qa"),
+            _arg("--description-uri", default="", help="URI of a longer description"),
+            _arg("--license-policy", default="CC-BY-4.0", help="licenses contributions must be compatible with"),
+            _arg("--curator", action="append", default=[], help="curator address (repeat); default: yourself"),
+            _arg("--quorum", type=int, default=1, help="approvals needed to accept a contribution"),
+            _arg("--max-size", type=int, default=16 * 1024 * 1024, help="largest contribution in bytes"))
+    _action(dsub, "show", "show a datanet", cmd_datanet_show, _arg("id", type=int))
+    _action(dsub, "list", "list a datanet's contributions", cmd_datanet_list, _arg("id", type=int),
+            _arg("--status", choices=["pending", "accepted", "rejected"], default=None))
+    _action(dsub, "publish", "publish a version (Merkle root of accepted contributions)", cmd_datanet_publish,
+            _arg("id", type=int))
 
-    c = sub.add_parser("contribute", help="upload files and record them as contributions to a datanet",
-                       description="Upload each FILE to the node's blob store (chunked, with progress) and "
-                       "record a contribution carrying its keccak-256 content hash, as a native "
-                       "data-contribution transaction (or an ABI call with --abi).")
-    _common(c)
-    c.add_argument("datanet", type=int, help="datanet id")
-    c.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    c.add_argument("--license", default="CC-BY-4.0")
-    c.add_argument("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)")
-    c.add_argument("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type")
-    c.set_defaults(func=cmd_contribute)
+    _action(sub, "contribute", "upload files and record them as contributions to a datanet", cmd_contribute,
+            _arg("datanet", type=int, help="datanet id"),
+            _arg("files", nargs="+", type=Path, metavar="FILE"),
+            _arg("--license", default="CC-BY-4.0"),
+            _arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
+            _arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
+            description="Upload each FILE to the node's blob store (chunked, with progress) and record a "
+            "contribution carrying its keccak-256 content hash, as a native data-contribution transaction "
+            "(or an ABI call with --abi).")
+    curate = _action(sub, "curate", "approve or reject a contribution (curators only)", cmd_curate,
+                     _arg("contribution", type=int),
+                     _arg("--reason", type=int, default=0, help="reason code of a rejection"))
+    choice = curate.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--approve", action="store_true")
+    choice.add_argument("--reject", action="store_true")
 
-    cu = sub.add_parser("curate", help="approve or reject a contribution (curators only)")
-    _common(cu)
-    cu.add_argument("contribution", type=int)
-    group = cu.add_mutually_exclusive_group(required=True)
-    group.add_argument("--approve", action="store_true")
-    group.add_argument("--reject", action="store_true")
-    cu.add_argument("--reason", type=int, default=0, help="reason code of a rejection")
-    cu.set_defaults(func=cmd_curate)
+    asub = sub.add_parser("adapter", help="register and inspect models and adapters").add_subparsers(
+        title="adapter commands", metavar="ACTION")
+    _action(asub, "register-base", "register a base model", cmd_adapter_register_base,
+            _arg("--weights-hash", **_HASH), _arg("--config-hash", **_HASH), _arg("--tokenizer-hash", **_HASH),
+            _arg("--license", default="apache-2.0"))
+    _action(asub, "register", "register an adapter with its lineage", cmd_adapter_register,
+            _arg("--parent", type=int, required=True, help="parent model or adapter id"),
+            _arg("--datanet", action="append", default=[], metavar="ID:VERSION", help="datanet version trained on (repeat)"),
+            _arg("--contribution-root", **_HASH), _arg("--hyper-params-hash", **_HASH),
+            _arg("--weights-hash", **_HASH), _arg("--attribution-index-hash", **_HASH),
+            _arg("--validator", default=None, help="validator that trained it (default: you)"),
+            _arg("--license", default="apache-2.0"))
+    _action(asub, "show", "show a model or adapter", cmd_adapter_show, _arg("id", type=int))
+    _action(asub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
+            _arg("id", type=int))
 
-    ad = sub.add_parser("adapter", help="register and inspect models and adapters")
-    asub = ad.add_subparsers(title="adapter commands", metavar="ACTION")
-    base = asub.add_parser("register-base", help="register a base model")
-    _common(base)
-    for flag in ("--weights-hash", "--config-hash", "--tokenizer-hash"):
-        base.add_argument(flag, required=True, help="0x 32-byte hash")
-    base.add_argument("--license", default="apache-2.0")
-    base.set_defaults(func=cmd_adapter_register_base)
-    reg = asub.add_parser("register", help="register an adapter with its lineage")
-    _common(reg)
-    reg.add_argument("--parent", type=int, required=True, help="parent model or adapter id")
-    reg.add_argument("--datanet", action="append", default=[], metavar="ID:VERSION", help="datanet version trained on (repeat)")
-    for flag in ("--contribution-root", "--hyper-params-hash", "--weights-hash", "--attribution-index-hash"):
-        reg.add_argument(flag, required=True, help="0x 32-byte hash")
-    reg.add_argument("--validator", default=None, help="validator that trained it (default: you)")
-    reg.add_argument("--license", default="apache-2.0")
-    reg.set_defaults(func=cmd_adapter_register)
-    ashow = asub.add_parser("show", help="show a model or adapter")
-    _common(ashow)
-    ashow.add_argument("id", type=int)
-    ashow.set_defaults(func=cmd_adapter_show)
-    lin = asub.add_parser("lineage", help="the whole path back to the base model, with data and authors")
-    _common(lin)
-    lin.add_argument("id", type=int)
-    lin.set_defaults(func=cmd_adapter_lineage)
+    rsub = sub.add_parser("rewards", help="show and claim rewards").add_subparsers(
+        title="rewards commands", metavar="ACTION")
+    _action(rsub, "show", "claimable and earned rewards of an address", cmd_rewards_show,
+            _arg("address", nargs="?", help="default: your own"))
+    _action(rsub, "claim", "pay out your claimable rewards", cmd_rewards_claim)
 
-    rw = sub.add_parser("rewards", help="show and claim rewards")
-    rsub = rw.add_subparsers(title="rewards commands", metavar="ACTION")
-    rshow = rsub.add_parser("show", help="claimable and earned rewards of an address")
-    _common(rshow)
-    rshow.add_argument("address", nargs="?", help="default: your own")
-    rshow.set_defaults(func=cmd_rewards_show)
-    rclaim = rsub.add_parser("claim", help="pay out your claimable rewards")
-    _common(rclaim)
-    rclaim.set_defaults(func=cmd_rewards_claim)
+    ssub = sub.add_parser(
+        "stake", help="stake, unstake and show validator stakes",
+        description="Validators stake to enter the validator set (from the next epoch) and to record "
+        "inference receipts; unstaked wei waits out the unbonding delay.",
+    ).add_subparsers(title="stake commands", metavar="ACTION")
+    _action(ssub, "add", "stake wei from your balance", cmd_stake_add, _arg("amount", type=int, help="wei to stake"))
+    _action(ssub, "remove", "start unbonding wei of your stake", cmd_stake_remove,
+            _arg("amount", type=int, help="wei to unstake"))
+    _action(ssub, "withdraw", "withdraw unstaked wei whose unbonding delay has passed", cmd_stake_withdraw)
+    _action(ssub, "show", "the validator set and voting powers", cmd_stake_show)
 
-    st = sub.add_parser("stake", help="stake, unstake and show validator stakes",
-                        description="Validators stake to enter the validator set (from the next epoch) and to "
-                        "record inference receipts; unstaked wei waits out the unbonding delay.")
-    ssub = st.add_subparsers(title="stake commands", metavar="ACTION")
-    sadd = ssub.add_parser("add", help="stake wei from your balance")
-    _common(sadd)
-    sadd.add_argument("amount", type=int, help="wei to stake")
-    sadd.set_defaults(func=cmd_stake_add)
-    sremove = ssub.add_parser("remove", help="start unbonding wei of your stake")
-    _common(sremove)
-    sremove.add_argument("amount", type=int, help="wei to unstake")
-    sremove.set_defaults(func=cmd_stake_remove)
-    swithdraw = ssub.add_parser("withdraw", help="withdraw unstaked wei whose unbonding delay has passed")
-    _common(swithdraw)
-    swithdraw.set_defaults(func=cmd_stake_withdraw)
-    sshow = ssub.add_parser("show", help="the validator set and voting powers")
-    _common(sshow)
-    sshow.set_defaults(func=cmd_stake_show)
-
-    gv = sub.add_parser("govern", help="propose, vote on and show parameter changes")
-    gsub = gv.add_subparsers(title="govern commands", metavar="ACTION")
-    prop = gsub.add_parser("propose", help="propose a new value for a protocol parameter")
-    _common(prop)
-    prop.add_argument("param", help="parameter name (see `ailedger govern params`)")
-    prop.add_argument("value", type=int)
-    prop.set_defaults(func=cmd_govern_propose)
-    vote = gsub.add_parser("vote", help="vote on a proposal (weighted by your stake)")
-    _common(vote)
-    vote.add_argument("proposal", type=int)
-    vote.add_argument("choice", choices=["yes", "no"])
-    vote.set_defaults(func=cmd_govern_vote)
-    execute = gsub.add_parser("execute", help="execute a passed proposal after its delay")
-    _common(execute)
-    execute.add_argument("proposal", type=int)
-    execute.set_defaults(func=cmd_govern_execute)
-    gshow = gsub.add_parser("show", help="show a proposal")
-    _common(gshow)
-    gshow.add_argument("proposal", type=int)
-    gshow.set_defaults(func=cmd_govern_show)
-    params = gsub.add_parser("params", help="the current protocol parameters")
-    _common(params)
-    params.set_defaults(func=cmd_govern_params)
+    gsub = sub.add_parser("govern", help="propose, vote on and show parameter changes").add_subparsers(
+        title="govern commands", metavar="ACTION")
+    _action(gsub, "propose", "propose a new value for a protocol parameter", cmd_govern_propose,
+            _arg("param", help="parameter name (see `ailedger govern params`)"), _arg("value", type=int))
+    _action(gsub, "vote", "vote on a proposal (weighted by your stake)", cmd_govern_vote,
+            _arg("proposal", type=int), _arg("choice", choices=["yes", "no"]))
+    _action(gsub, "execute", "execute a passed proposal after its delay", cmd_govern_execute,
+            _arg("proposal", type=int))
+    _action(gsub, "show", "show a proposal", cmd_govern_show, _arg("proposal", type=int))
+    _action(gsub, "params", "the current protocol parameters", cmd_govern_params)
 
 
 def _hash(value: str) -> bytes:
