@@ -11,10 +11,30 @@ whose keccak-256 is the adapter's attribution-index hash (the value that goes on
   projected the same way, scores each contribution by one dot product.
 * **Verbatim spans** (suffix array over the training tokens). Maximal spans of the
   output of at least `MIN_SPAN_TOKENS` tokens that occur verbatim in training data point
-  at the contributions that contain them; a span found in fewer contributions counts more.
+  at the contributions that contain them, in the spirit of OLMoTrace: a span counts by
+  its *rare* content, not its length. Every output position j is scored by the document
+  frequency df_j of the `RARITY_NGRAM`-token window that starts there (how many
+  contributions hold it, read off the same suffix array); a window held by at most
+  `SPAN_MAX_CONTRIBUTIONS` contributions weighs its normalised IDF
+  log((C+1)/df_j) / log(C+1), any other window nothing. A span's evidence is the sum over
+  the windows inside it, split equally between the contributions that hold the span.
 
-The two are mixed into one score per contribution; the top ones get weights in basis
-points that sum to exactly 10,000 (largest-remainder rounding).
+Why rarity and not length: contributions mix rare material (a fact, a name, a made-up
+word) with ordinary prose, and ordinary prose is what the base model already writes. A
+long run of common words ("... opens the large ...", "... paints the market. A l...")
+is often held verbatim by a single contribution only because that exact sentence
+sequence occurs once, so "maximal span held by <= 2 contributions" calls it evidence,
+although every piece of it is in most contributions and in the base model's own
+pre-training text. On the planted-data set such spans got up to half the weight and
+outvoted a correct gradient score; weighting by rare windows gives them (almost) none,
+while a planted fact, whose every window is held by its planter alone, keeps full weight.
+
+The two are mixed into one score per contribution: the gradient scores' positive part,
+normalised, and the span evidence, normalised, with the span part's share
+`SPAN_SHARE` times the fraction of output positions covered by rare windows of
+counted spans. The top ones get weights in basis points that sum to exactly 10,000
+(largest-remainder rounding). Everything on the span side is integer counting, so it is
+the same on every node.
 """
 
 from __future__ import annotations
@@ -30,7 +50,12 @@ BASIS_POINTS = 10_000
 MIN_SPAN_TOKENS = 10
 """Shortest output span reported as verbatim (10 bytes for the byte tokenizer)."""
 SPAN_MAX_CONTRIBUTIONS = 2
-"""A span found in more contributions than this is common text, not evidence."""
+"""A span (or a rarity window) found in more contributions than this is common text, not evidence."""
+RARITY_NGRAM = 6
+"""Window (in tokens) whose document frequency measures how rare each output position is.
+
+Six bytes for the byte tokenizer: long enough that common words and their joins are
+held by many contributions, short enough that a rare word yields several windows."""
 SPAN_SHARE = 0.5
 """Weight of span evidence in the mixed score when spans cover the whole output."""
 PROJECTION_SEED = 0x5EED
@@ -80,6 +105,10 @@ class Span:
     """One past its last output token."""
     contributions: tuple[int, ...]
     """Indices (into the index's contribution list) of contributions that contain it."""
+    rarity: float = 0.0
+    """Evidence the span carries: sum of normalised IDF over its rare windows (see module doc)."""
+    rare_positions: tuple[int, ...] = ()
+    """Output positions covered by the span's rare windows."""
 
 
 class SuffixArray:
@@ -102,9 +131,11 @@ class SuffixArray:
         text = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
         return cls(text, suffix_array(text), np.asarray(starts, np.int64), np.asarray(owners, np.int64))
 
-    def longest_match(self, query: np.ndarray) -> tuple[int, int, int]:
-        """Longest prefix of `query` found in the text: (length, lo, hi) range of the SA."""
+    def match_ranges(self, query: np.ndarray) -> list[tuple[int, int]]:
+        """SA ranges of the prefixes of `query` found in the text: entry d holds the suffixes
+        starting with query[:d] (entry 0 is the whole array); its length - 1 is the longest match."""
         lo, hi, depth = 0, len(self.sa), 0
+        out = [(lo, hi)]
         while depth < len(query) and lo < hi:
             col = self.text[self.sa[lo:hi] + depth]  # sorted within the range
             a = int(np.searchsorted(col, query[depth], "left"))
@@ -112,26 +143,56 @@ class SuffixArray:
             if a == b:
                 break
             lo, hi, depth = lo + a, lo + b, depth + 1
-        return depth, lo, hi
+            out.append((lo, hi))
+        return out
+
+    def longest_match(self, query: np.ndarray) -> tuple[int, int, int]:
+        """Longest prefix of `query` found in the text: (length, lo, hi) range of the SA."""
+        ranges = self.match_ranges(query)
+        lo, hi = ranges[-1]
+        return len(ranges) - 1, lo, hi
 
     def owners_of(self, lo: int, hi: int) -> tuple[int, ...]:
         """Contributions whose examples hold the suffixes sa[lo:hi]."""
         docs = np.searchsorted(self.doc_starts, self.sa[lo:hi], "right") - 1
         return tuple(sorted(set(self.doc_owner[docs].tolist())))
 
-    def find_spans(self, output: list[int], min_len: int = MIN_SPAN_TOKENS) -> list[Span]:
-        """Maximal output spans of at least `min_len` tokens found verbatim, left to right."""
+    def n_contributions(self) -> int:
+        return int(self.doc_owner.max()) + 1 if len(self.doc_owner) else 0
+
+    def find_spans(
+        self, output: list[int], min_len: int = MIN_SPAN_TOKENS, n_contributions: int | None = None,
+        ngram: int = RARITY_NGRAM, max_df: int = SPAN_MAX_CONTRIBUTIONS,
+    ) -> list[Span]:
+        """Maximal output spans of at least `min_len` tokens found verbatim, left to right,
+        each with its rarity (module docstring): windows of `ngram` tokens held by at most
+        `max_df` of the `n_contributions` contributions weigh log((C+1)/df) / log(C+1)."""
         q = np.asarray(output, dtype=np.int32)
+        if len(self.sa) == 0 or len(q) < min(min_len, ngram):
+            return []
+        c = max(n_contributions or self.n_contributions(), 1)
+        # one search per position gives both the maximal match and the window's range
+        found: list[tuple[int, int, int]] = []  # (length, lo, hi of the full match) per position
+        weight = np.zeros(len(q))  # rarity of the window starting at each position
+        for i in range(len(q)):
+            ranges = self.match_ranges(q[i:])
+            length = len(ranges) - 1
+            lo, hi = ranges[-1]
+            found.append((length, lo, hi))
+            if length >= ngram:
+                wlo, whi = ranges[ngram]
+                df = len(self.owners_of(wlo, whi))
+                if df <= max_df:
+                    weight[i] = np.log((c + 1) / df) / np.log(c + 1)
         spans: list[Span] = []
         reach = 0
-        for i in range(len(q)):
-            if len(q) - i < min_len or len(self.sa) == 0:
-                break
-            length, lo, hi = self.longest_match(q[i:])
+        for i, (length, lo, hi) in enumerate(found):
             if length >= min_len and i + length > reach:
-                # count the owners of the full span, not a longer shared prefix
-                _, lo, hi = self.longest_match(q[i : i + length])
-                spans.append(Span(i, i + length, self.owners_of(lo, hi)))
+                # the full span's owners (the range of exactly `length` tokens)
+                inside = [j for j in range(i, i + length - ngram + 1) if weight[j] > 0]
+                covered = sorted({p for j in inside for p in range(j, j + ngram)})
+                spans.append(Span(i, i + length, self.owners_of(lo, hi), float(weight[inside].sum()),
+                                  tuple(covered)))
                 reach = i + length
         return spans
 
@@ -297,21 +358,23 @@ def attribute(
     ids = index.contribution_ids
     n = len(ids)
     grad = np.zeros(n) if phi_test is None else index.features.astype(np.float64) @ phi_test.astype(np.float64)
-    spans = index.spans.find_spans(output_tokens)
+    # Maximal matches down to one rarity window: a rare word shorter than MIN_SPAN_TOKENS
+    # (a name, a made-up term) is evidence; common text of any length carries no rarity.
+    found = index.spans.find_spans(output_tokens, min_len=RARITY_NGRAM, n_contributions=n)
+    counted = [s for s in found if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS and s.rarity > 0]
+    spans = [s for s in found if s.end - s.start >= MIN_SPAN_TOKENS or s in counted]
     span_score = np.zeros(n)
-    for s in spans:
-        if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS:
-            for c in s.contributions:
-                span_score[c] += (s.end - s.start) / len(s.contributions)
+    covered: set[int] = set()
+    for s in counted:
+        for c in s.contributions:
+            span_score[c] += s.rarity / len(s.contributions)
+        covered.update(s.rare_positions)
     pos = np.clip(grad, 0, None)
     mixed = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
     if span_score.sum() > 0:
-        # Spans weigh by how much of the output they cover: a short incidental match in an
-        # otherwise unrelated output should not outvote the gradient evidence.
-        covered = set()
-        for s in spans:
-            if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS:
-                covered.update(range(s.start, s.end))
+        # Spans weigh by how much of the output their rare windows cover: a short
+        # incidental match in an otherwise unrelated output should not outvote the
+        # gradient evidence, and common text covers nothing.
         share = SPAN_SHARE * len(covered) / max(len(output_tokens), 1)
         mixed = (1 - share) * mixed + share * span_score / span_score.sum()
     if mixed.sum() <= 0:
