@@ -31,7 +31,7 @@ Methods, each scoring contributions (example scores summed per contribution):
 Peers are not project dependencies: `pip install --no-deps -r bench/sidecar/requirements-peers.txt`
 (plus scipy for dattri). A method whose package is missing is reported as skipped.
 
-Run: .venv/bin/python -m bench.sidecar.bench_lds_peers [--subsets 32] [--threads 1]
+Run: .venv/bin/python -m bench.sidecar.bench_lds_peers [--subsets 64] [--threads 1]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Setup:
     """Tokens generated per held-out query."""
     subset_fraction: float = 0.5
     """Share of contributions in each random subset."""
-    subsets: int = 32
+    subsets: int = 64
     """M, the number of retrained adapters."""
     trak_ensemble: int = 4
     """E for TRAK-E (independently seeded adapters on the full set)."""
@@ -222,6 +222,50 @@ def method_ours(
         else:
             out.append(Method("ours: as served (top-5 basis points)", mix, index_seconds + seconds))
     return out
+
+
+def method_ours_variants(
+    base: BaseModel, adapter: Path, examples: list[list[int]], owners: list[int], queries: list[Query], n: int, k: int
+) -> list[Method]:
+    """Diagnostics: our projection and whitening with one step changed at a time.
+
+    (1) without unit-normalising each projected gradient; (2) also with TRAK's output
+    function, the margin log(p / (1 - p)), p = exp(-loss), whose gradient is the loss
+    gradient over (1 - p), and TRAK's Q = 1 - p on the training side. Built from the
+    public pieces of sidecar.attribution; the service runs neither. They say which step
+    of ours costs LDS against dattri's TRAK-1 (what is left is the projection's randomness).
+    """
+    from sidecar.attribution import build_features, lora_params, loss_gradient, projection
+
+    t0 = time.monotonic()
+    model = load_adapter(base, adapter)
+    params = [p for _, p in lora_params(model, "default")]
+
+    def phi_and_p(seq: list[int]) -> tuple[torch.Tensor, float]:
+        ids = torch.tensor([seq])
+        g = loss_gradient(model, ids, ids, params)
+        with torch.no_grad():
+            p = float(torch.exp(-model(input_ids=ids, labels=ids).loss))
+        return g @ projection(g.shape[0], k), p
+
+    train = [phi_and_p(e) for e in examples]
+    test = torch.stack([phi_and_p(q.seq)[0] for q in queries]).double().numpy().T  # (k, Q)
+    phis = torch.stack([f for f, _ in train])
+    plain = build_features(phis, owners, n).astype(np.float64) @ test
+    seconds = time.monotonic() - t0
+    # TRAK: kernel over margin gradients g / (1 - p); per-example scores times Q = 1 - p.
+    # The query's own 1 / (1 - p) is one factor per query: it cannot change a rank.
+    q = torch.tensor([1 - p for _, p in train], dtype=torch.float64)
+    margin = phis.double() / q[:, None]
+    gram = margin.T @ margin
+    lam = 0.1 * float(torch.trace(gram)) / gram.shape[0]
+    solved = torch.linalg.solve(gram + lam * torch.eye(gram.shape[0], dtype=gram.dtype), (margin * q[:, None]).T).T
+    weighted = np.zeros((n, k))
+    np.add.at(weighted, np.asarray(owners), solved.numpy())
+    return [
+        Method("diagnostic: ours without unit-normalisation", plain, seconds),
+        Method("diagnostic: ... and TRAK's margin output + Q", weighted @ test, seconds),
+    ]
 
 
 def trak_scores(
@@ -420,13 +464,14 @@ def report(methods: list[Method], masks: np.ndarray, actual: np.ndarray, queries
               f"  (+-{sem:.3f}{', ' + m.note if m.note else ''}"
               f"{'; ' + str(int(np.isnan(per_q).sum())) + ' queries undefined' if np.isnan(per_q).any() else ''})")
     ours = {k: v for k, v in results.items() if k.startswith("ours")}
-    peers = {k: v for k, v in results.items() if not k.startswith("ours")}
+    peers = {k: v for k, v in results.items() if not k.startswith(("ours", "diagnostic"))}
     if ours and peers:
-        print("ratios, LDS ours / peer (all queries):")
+        print("ratios, LDS ours / peer (all queries; n/a where the peer's LDS <= 0):")
+        print(f"  {'':54s} " + " ".join(f"{'P' + str(i + 1):>6s}" for i in range(len(peers))))
         for o, ov in ours.items():
-            cells = ", ".join(f"{p.split(',')[0]}{'' if ',' not in p else ' (' + p.split(', ', 1)[1] + ')'}: "
-                              f"{ov / pv:.2f}x" if pv > 0 else f"{p}: n/a (peer LDS <= 0)" for p, pv in peers.items())
-            print(f"  {o}: {cells}")
+            print(f"  {o:54s} " + " ".join(f"{ov / pv:6.2f}" if pv > 0 else f"{'n/a':>6s}" for pv in peers.values()))
+        for i, p in enumerate(peers):
+            print(f"  P{i + 1} = {p}")
 
 
 def main() -> None:
@@ -479,6 +524,8 @@ def main() -> None:
               f"{setup.held_out_queries} held-out); {setup.subsets} subsets of {setup.subset_fraction:.0%}")
 
         methods = method_ours(base, store, full.adapter_id, queries, n, index_s)
+        methods += method_ours_variants(base, store / "adapters" / full.adapter_id, examples, owners, queries,
+                                        n, setup.hp.projection_dim)
 
         t0 = time.monotonic()
         ensemble = [store / "adapters" / full.adapter_id]
