@@ -335,14 +335,17 @@ def method_trak(
     except ImportError:
         return [Method("dattri TRAK", None, 0.0, missing("dattri"))]
     out = []
-    for label, ads, damping, extra in (
-        ("dattri TRAK-1, damping 0.1 x mean eig (ours)", adapters[:1], 0.1, 0.0),
-        ("dattri TRAK-1, dattri default (no damping)", adapters[:1], None, 0.0),
-        (f"dattri TRAK-{len(adapters)}, damping 0.1 x mean eig", adapters, 0.1, ensemble_train_seconds),
+    small = max(8, len(examples) // 2)  # k below the number of examples: a kernel without damping is invertible
+    for label, ads, damping, k, extra in (
+        (f"dattri TRAK-1, k={proj_dim}, damping 0.1 x mean eig (ours)", adapters[:1], 0.1, proj_dim, 0.0),
+        (f"dattri TRAK-1, k={proj_dim}, no damping (dattri default)", adapters[:1], None, proj_dim, 0.0),
+        (f"dattri TRAK-1, k={small}, no damping", adapters[:1], None, small, 0.0),
+        (f"dattri TRAK-{len(adapters)}, k={proj_dim}, damping 0.1 x mean eig", adapters, 0.1, proj_dim,
+         ensemble_train_seconds),
     ):
         t0 = time.monotonic()
         try:
-            s = trak_scores(base, ads, examples, queries, proj_dim, damping)
+            s = trak_scores(base, ads, examples, queries, k, damping)
         except Exception as e:  # a peer failing on our model is a result to report, not a crash
             out.append(Method(label, None, 0.0, f"failed: {type(e).__name__}: {e}"[:300]))
             continue
@@ -480,9 +483,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 is fastest when the 2 cores are shared; results are per thread count)")
     ap.add_argument("--proj-dim", type=int, default=512, help="TRAK projection dimension (ours uses 512)")
+    ap.add_argument("--data-seed", type=int, default=Setup.data_seed, help="seed of the planted data set")
     ap.add_argument("--no-kronfluence", action="store_true", help="skip kronfluence EK-FAC")
     args = ap.parse_args()
-    setup = Setup(subsets=args.subsets)
+    setup = Setup(subsets=args.subsets, data_seed=args.data_seed)
     setup_torch(args.threads)
     started = time.monotonic()
     cpu = platform.processor() or platform.machine()
@@ -518,7 +522,7 @@ def main() -> None:
         train_s = time.monotonic() - t0
         index_s = marks["save"] - marks["attribution"]
         queries = make_queries(base, store, full.adapter_id, facts, setup)
-        print(f"setup: {n} contributions ({len(facts)} planted), {len(examples)} examples, LoRA r={setup.hp.rank} "
+        print(f"setup: data seed {setup.data_seed}, {n} contributions ({len(facts)} planted), {len(examples)} examples, LoRA r={setup.hp.rank} "
               f"on {'/'.join(setup.hp.target_modules)}, {setup.hp.epochs} epochs ({full.steps} steps, {train_s:.1f}s "
               f"of which index {index_s:.1f}s); {len(queries)} queries ({len(facts)} planted prompts, "
               f"{setup.held_out_queries} held-out); {setup.subsets} subsets of {setup.subset_fraction:.0%}")
