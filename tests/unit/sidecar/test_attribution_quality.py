@@ -89,7 +89,9 @@ def test_common_text_span_does_not_outvote_the_gradient() -> None:
         assert sum(bp for _, bp in a.weights) == BASIS_POINTS
         assert a.weights[0][0] == index.contribution_ids[planter], (text, a.weights)
         held = {c for _, _, ids in a.spans for c in ids}
-        assert len(held) > 1 or index.contribution_ids[planter] not in held  # other holders reported
+        others = {index.contribution_ids[c] for sp in index.spans.find_spans(out, n_contributions=n)
+                  if sp.end - sp.start >= MIN_SPAN_TOKENS for c in sp.contributions if c != planter}
+        assert others and others <= held  # the filler spans are still reported with their holders
 
 
 def test_rare_planted_span_names_its_planter_over_a_misleading_gradient() -> None:
