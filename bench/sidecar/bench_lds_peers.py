@@ -31,7 +31,7 @@ Methods, each scoring contributions (example scores summed per contribution):
 Peers are not project dependencies: `pip install --no-deps -r bench/sidecar/requirements-peers.txt`
 (plus scipy for dattri). A method whose package is missing is reported as skipped.
 
-Run: .venv/bin/python -m bench.sidecar.bench_lds_peers [--subsets 64] [--threads 1]
+Run: .venv/bin/python -m bench.sidecar.bench_lds_peers [--subsets 64] [--data-seeds 21,5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -316,7 +317,7 @@ def trak_scores(
         params, _ = task.get_param(ckpt_idx=0)
         grad_fn = task.get_grad_loss_func(in_dims=(None, 0))
         scale = sum(p.numel() for p in model.parameters() if p.requires_grad) ** 0.5
-        sq = sum(float((grad_fn(params, (i, lab)) / scale).pow(2).sum()) for i, lab in train)
+        sq = sum(float((grad_fn(params, (i, lab)).detach() / scale).pow(2).sum()) for i, lab in train)
         reg = damping * sq
     attributor = TRAKAttributor(task=task, correct_probability_func=correct_probability, device="cpu",
                                 projector_kwargs={"proj_dim": proj_dim, "proj_max_batch_size": 32, "proj_seed": 0,
@@ -450,62 +451,54 @@ def make_queries(base: BaseModel, store: Path, adapter: str, facts: list[Any], s
     return out
 
 
-def report(methods: list[Method], masks: np.ndarray, actual: np.ndarray, queries: list[Query], setup: Setup) -> None:
+Row = tuple[float, float, float]
+"""(LDS over all queries, top-1 rate on planted queries, seconds) of one method on one setup."""
+
+
+def report(methods: list[Method], masks: np.ndarray, actual: np.ndarray, queries: list[Query]) -> dict[str, Row]:
+    """Print one setup's table; return each scored method's row."""
     planted = np.array([q.planter is not None for q in queries])
     print(f"{'method':54s} {'LDS all':>8s} {'planted':>8s} {'held-out':>8s} {'top-1':>6s} {'time s':>7s}")
-    results: dict[str, float] = {}
+    results: dict[str, Row] = {}
     for m in methods:
         if m.scores is None:
             print(f"{m.name:54s} {m.note}")
             continue
         per_q = lds(m.scores, masks, actual)
-        top1 = [int(np.argmax(m.scores[:, j])) == q.planter for j, q in enumerate(queries) if q.planter is not None]
+        top1 = float(np.mean([int(np.argmax(m.scores[:, j])) == q.planter
+                              for j, q in enumerate(queries) if q.planter is not None]))
         sem = np.nanstd(per_q) / np.sqrt(max(np.isfinite(per_q).sum(), 1))
-        results[m.name] = float(np.nanmean(per_q))
+        results[m.name] = (float(np.nanmean(per_q)), top1, m.seconds)
         print(f"{m.name:54s} {np.nanmean(per_q):8.3f} {np.nanmean(per_q[planted]):8.3f} "
-              f"{np.nanmean(per_q[~planted]):8.3f} {np.mean(top1):6.0%} {m.seconds:7.1f}"
+              f"{np.nanmean(per_q[~planted]):8.3f} {top1:6.0%} {m.seconds:7.1f}"
               f"  (+-{sem:.3f}{', ' + m.note if m.note else ''}"
               f"{'; ' + str(int(np.isnan(per_q).sum())) + ' queries undefined' if np.isnan(per_q).any() else ''})")
-    ours = {k: v for k, v in results.items() if k.startswith("ours")}
-    peers = {k: v for k, v in results.items() if not k.startswith(("ours", "diagnostic"))}
+    return results
+
+
+def summary(runs: list[dict[str, Row]], seeds: list[int]) -> None:
+    """Mean over the data seeds of every method scored in all of them, then ours / peer ratios."""
+    names = [k for k in runs[0] if all(k in r for r in runs)]
+    mean = {k: tuple(float(np.mean([r[k][i] for r in runs])) for i in range(3)) for k in names}
+    print(f"\nsummary over data seeds {', '.join(map(str, seeds))} (mean of the per-seed figures):")
+    print(f"{'method':54s} {'LDS all':>8s} {'per seed':>16s} {'top-1':>6s} {'time s':>7s}")
+    for k in names:
+        per = " ".join(f"{r[k][0]:.3f}" for r in runs)
+        print(f"{k:54s} {mean[k][0]:8.3f} {per:>16s} {mean[k][1]:6.0%} {mean[k][2]:7.1f}")
+    ours = [k for k in names if k.startswith("ours")]
+    peers = [k for k in names if not k.startswith(("ours", "diagnostic"))]
     if ours and peers:
-        print("ratios, LDS ours / peer (all queries; n/a where the peer's LDS <= 0):")
+        print("ratios, mean LDS ours / peer (n/a where the peer's LDS <= 0):")
         print(f"  {'':54s} " + " ".join(f"{'P' + str(i + 1):>6s}" for i in range(len(peers))))
-        for o, ov in ours.items():
-            print(f"  {o:54s} " + " ".join(f"{ov / pv:6.2f}" if pv > 0 else f"{'n/a':>6s}" for pv in peers.values()))
+        for o in ours:
+            cells = [f"{mean[o][0] / mean[p][0]:6.2f}" if mean[p][0] > 0 else f"{'n/a':>6s}" for p in peers]
+            print(f"  {o:54s} " + " ".join(cells))
         for i, p in enumerate(peers):
             print(f"  P{i + 1} = {p}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--subsets", type=int, default=Setup.subsets, help="M, retrained adapters (>= 16)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1 is fastest when the 2 cores are shared; results are per thread count)")
-    ap.add_argument("--proj-dim", type=int, default=512, help="TRAK projection dimension (ours uses 512)")
-    ap.add_argument("--data-seed", type=int, default=Setup.data_seed, help="seed of the planted data set")
-    ap.add_argument("--no-kronfluence", action="store_true", help="skip kronfluence EK-FAC")
-    args = ap.parse_args()
-    setup = Setup(subsets=args.subsets, data_seed=args.data_seed)
-    setup_torch(args.threads)
-    started = time.monotonic()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    versions = []
-    for pkg in ("dattri", "kronfluence", "peft", "transformers"):
-        try:
-            from importlib.metadata import version
-
-            versions.append(f"{pkg} {version(pkg)}")
-        except Exception:
-            versions.append(f"{pkg} missing")
-    print(f"machine: {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"python {platform.python_version()}, {', '.join(versions)}")
-
+def run_setup(setup: Setup, args: argparse.Namespace) -> dict[str, Row]:
+    """Train, attribute with every method, retrain on the subsets, print and return the table."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp)
         cache = Path(tempfile.gettempdir()) / "ailedger-sidecar-test-base"
@@ -555,7 +548,48 @@ def main() -> None:
         retrain_s = time.monotonic() - t0
         print(f"ground truth: {setup.subsets} retrainings in {retrain_s:.1f}s ({retrain_s / setup.subsets:.1f}s each); "
               f"query log-prob spread across subsets (mean std) {actual.std(0).mean():.4f}")
-        report(methods, masks, actual, queries, setup)
+        return report(methods, masks, actual, queries)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--subsets", type=int, default=Setup.subsets, help="M, retrained adapters (>= 16)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1 is fastest when the 2 cores are shared; results are per thread count)")
+    ap.add_argument("--proj-dim", type=int, default=512, help="TRAK projection dimension (ours uses 512)")
+    ap.add_argument("--data-seeds", default="21,5", help="comma-separated seeds of the planted data set; one setup each")
+    ap.add_argument("--no-kronfluence", action="store_true", help="skip kronfluence EK-FAC")
+    args = ap.parse_args()
+    seeds = [int(x) for x in args.data_seeds.split(",") if x.strip()]
+    # Library deprecation chatter (kronfluence's GradScaler, transformers) would bury the table.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    setup_torch(args.threads)
+    started = time.monotonic()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = []
+    for pkg in ("dattri", "kronfluence", "peft", "transformers"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{pkg} {version(pkg)}")
+        except Exception:
+            versions.append(f"{pkg} missing")
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"python {platform.python_version()}, {', '.join(versions)}")
+
+    runs = []
+    for seed in seeds:
+        runs.append(run_setup(Setup(subsets=args.subsets, data_seed=seed), args))
+    summary(runs, seeds)
     print(f"total {time.monotonic() - started:.0f}s")
 
 
