@@ -54,6 +54,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("TQDM_DISABLE", "1")  # dattri's per-batch progress bars would bury the table
 
 from sidecar.config import ServeConfig, SidecarConfig, TrainHyperParams  # noqa: E402
 from sidecar.model import BaseModel, generate_corpus, load_base, setup_torch  # noqa: E402
@@ -340,7 +341,7 @@ def method_trak(
     for label, ads, damping, k, extra in (
         (f"dattri TRAK-1, k={proj_dim}, damping 0.1 x mean eig (ours)", adapters[:1], 0.1, proj_dim, 0.0),
         (f"dattri TRAK-1, k={proj_dim}, no damping (dattri default)", adapters[:1], None, proj_dim, 0.0),
-        (f"dattri TRAK-1, k={small}, no damping", adapters[:1], None, small, 0.0),
+        ("dattri TRAK-1, k=examples/2, no damping", adapters[:1], None, small, 0.0),
         (f"dattri TRAK-{len(adapters)}, k={proj_dim}, damping 0.1 x mean eig", adapters, 0.1, proj_dim,
          ensemble_train_seconds),
     ):
@@ -352,6 +353,7 @@ def method_trak(
             continue
         seconds = time.monotonic() - t0 + extra
         note = f"+ {extra:.1f}s training {len(ads) - 1} extra adapters" if extra else ""
+        note = f"k={small}" if k == small else note
         out.append(Method(label, per_contribution(s, owners, n), seconds, note))
     return out
 
