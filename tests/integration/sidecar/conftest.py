@@ -28,7 +28,7 @@ class Sidecar:
         self.address = address
         self.log = log
         self.store = store
-        self.client = SidecarClient(address, timeout=300)
+        self.client = SidecarClient(address, timeout=800)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
