@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import platform
 import shutil
@@ -54,7 +55,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("TQDM_DISABLE", "1")  # dattri's per-batch progress bars would bury the table
 
 from sidecar.config import ServeConfig, SidecarConfig, TrainHyperParams  # noqa: E402
 from sidecar.model import BaseModel, generate_corpus, load_base, setup_torch  # noqa: E402
@@ -280,9 +280,13 @@ def trak_scores(
     dattri's nanoGPT benchmark; Q = 1 - p. damping None = dattri's default (no
     regularisation); a float = that share of the mean eigenvalue of the kernel, as ours.
     """
+    import dattri.algorithm.trak as dattri_trak
     from dattri.algorithm.trak import TRAKAttributor
     from dattri.task import AttributionTask
     from safetensors.torch import load_file
+    from tqdm import tqdm
+
+    dattri_trak.tqdm = functools.partial(tqdm, disable=True)  # per-batch progress bars would bury the table
 
     model = load_adapter(base, adapters[0], trainable=True)
     pad = base.tokenizer.pad_id
