@@ -1,4 +1,4 @@
-"""LDS of our attribution against peer libraries (dattri's TRAK, kronfluence's EK-FAC) on one small setup.
+"""LDS of our attribution against peer libraries (dattri's TRAK, kronfluence's EK-FAC) on small setups.
 
 The linear datamodeling score (LDS, Park et al. 2023 "TRAK") asks whether an attribution
 method predicts what retraining does: draw M random subsets of the contributions, retrain
@@ -26,10 +26,13 @@ Methods, each scoring contributions (example scores summed per contribution):
 * dattri `TRAKAttributor` on the same trained adapter (TRAK-1), and TRAK-E averaged over
   E adapters trained with other seeds (TRAK's ensemble), damping 0.1 x mean eigenvalue
   of the projected-gradient kernel (our rule) and dattri's default of none;
+* diagnostics: our projection and whitening with one step changed (no unit-normalisation;
+  TRAK's margin output and Q weighting), to show which step costs LDS;
 * kronfluence EK-FAC influence on the LoRA modules (skipped when not installed).
 
 Peers are not project dependencies: `pip install --no-deps -r bench/sidecar/requirements-peers.txt`
-(plus scipy for dattri). A method whose package is missing is reported as skipped.
+(--no-deps keeps the CPU torch; see the file's header). A method whose package is missing is
+reported as skipped, naming that file. One setup per data seed, then the mean over seeds.
 
 Run: .venv/bin/python -m bench.sidecar.bench_lds_peers [--subsets 64] [--data-seeds 21,5] [--threads 1]
 """
