@@ -62,6 +62,8 @@ class Proc:
         return self.url.replace("http://", "ws://")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process; with SIGKILL, its whole process group (npm's anvil and cast
+        are node wrappers around the real binary, which would otherwise outlive them)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -69,6 +71,11 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if sig == signal.SIGKILL or self.proc.returncode is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -84,7 +91,7 @@ def start_ailedger(
     full = [str(VENV_BIN / "ailedger"), command, "--host", "127.0.0.1", "--port", str(port), *extra, *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
     p = Proc(proc, f"http://127.0.0.1:{port}", port, log, full)
     try:
         wait_rpc(p.url, proc)
@@ -99,7 +106,7 @@ def start_anvil(tmp: Path, args: list[str] | None = None) -> Proc:
     log = tmp / f"anvil-{port}.log"
     full = [str(NODE_BIN / "anvil"), "--port", str(port), "--host", "127.0.0.1", *(args or [])]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
     p = Proc(proc, f"http://127.0.0.1:{port}", port, log, full)
     wait_rpc(p.url, proc)
     return p
@@ -117,7 +124,7 @@ def start_sidecar(tmp: Path, *flags: str, timeout: float = 300.0) -> Proc:
            "--base-cache", str(SIDECAR_BASE_CACHE), *flags]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
