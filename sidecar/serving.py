@@ -149,6 +149,9 @@ class Engine:
     def __init__(self, base: BaseModel, store: Path, cfg: ServeConfig, log: Any = print) -> None:
         from peft import LoraConfig, get_peft_model
 
+        from sidecar import bgmv
+
+        bgmv.install()
         self.base = base
         self.store = store
         self.cfg = cfg
@@ -254,6 +257,7 @@ class Engine:
             if adapter_id not in self.cache:
                 return False
             self.cache.remove(adapter_id, force=True)
+            self._forget_stacks()
             self.model.delete_adapter(adapter_id)
             return True
         return bool(self.call(op))
@@ -268,6 +272,13 @@ class Engine:
         self._worker.join(timeout=10)
 
     # ------------------------------------------------------------------ worker thread
+
+    def _forget_stacks(self) -> None:
+        """Drop the batched-LoRA weight stacks before an adapter leaves the model: a new
+        adapter could otherwise reuse a freed tensor's id under the same name."""
+        for module in self.model.modules():
+            if hasattr(module, "_bgmv_cache"):
+                del module._bgmv_cache
 
     def _ensure_loaded(self, adapter_id: str) -> bool:
         """Load an adapter from the store into the serving model if needed; True on a hit."""
@@ -285,9 +296,11 @@ class Engine:
         try:
             evicted = self.cache.put(adapter_id, _Loaded(index, params, nbytes), nbytes)
         except QueueFull:
+            self._forget_stacks()
             self.model.delete_adapter(adapter_id)
             raise
         for key, _ in evicted:
+            self._forget_stacks()
             self.model.delete_adapter(key)
         self.stats.load_seconds += time.monotonic() - t0
         return False

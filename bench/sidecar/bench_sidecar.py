@@ -90,7 +90,7 @@ def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens
     naive_s = time.monotonic() - t0
     base.model = model.unload() if model is not None else base.model  # strip peft layers again
 
-    engine = Engine(base, store, ServeConfig(cache_max_adapters=len(ids), max_batch=32, max_queue=10_000,
+    engine = Engine(base, store, ServeConfig(cache_max_adapters=len(ids), max_batch=128, max_queue=10_000,
                                              batch_window_ms=5, attribution=False))
     r0 = rss_mb()
     t0 = time.monotonic()
@@ -210,7 +210,7 @@ def main() -> None:
         cache = Path(tempfile.gettempdir()) / "ailedger-sidecar-test-base"
         base = load_base(SidecarConfig(store=str(store), base_cache=str(cache)), log=lambda m: None)
         ids = make_adapters(base, store, 100)
-        bench_serving(base, store, ids, 64 if args.quick else 128, 16)
+        bench_serving(base, store, ids, 256, 16)
         bench_planted(base, store)
         bench_lds(base, store, 8 if args.quick else 16)
 
