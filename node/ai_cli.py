@@ -154,6 +154,13 @@ def _action(group: Any, name: str, help: str, func: Any, *arguments: tuple[tuple
     return p
 
 
+def _group(sub: Any, name: str, help: str, description: str | None = None) -> Any:
+    """A command with actions (``datanet create`` ...); alone, it prints its own help."""
+    parser = sub.add_parser(name, help=help, description=description or help)
+    parser.set_defaults(func=lambda _args: (parser.print_help(), 2)[1])
+    return parser.add_subparsers(title=f"{name} commands", metavar="ACTION")
+
+
 def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     return flags, options
 
@@ -171,8 +178,7 @@ def add_parsers(sub: Any) -> None:
     abi.add_argument("--address", action="store_true", help="print only the precompile address")
     abi.set_defaults(func=cmd_abi)
 
-    dsub = sub.add_parser("datanet", help="create, show, list and publish datanets").add_subparsers(
-        title="datanet commands", metavar="ACTION")
+    dsub = _group(sub, "datanet", "create, show, list and publish datanets")
     _action(dsub, "create", "create a datanet (you become its owner)", cmd_datanet_create,
             _arg("name"),
             _arg("--domain", default="general", help="subject domain, e.g. medical-qa"),
@@ -203,8 +209,7 @@ def add_parsers(sub: Any) -> None:
     choice.add_argument("--approve", action="store_true")
     choice.add_argument("--reject", action="store_true")
 
-    asub = sub.add_parser("adapter", help="register and inspect models and adapters").add_subparsers(
-        title="adapter commands", metavar="ACTION")
+    asub = _group(sub, "adapter", "register and inspect models and adapters")
     _action(asub, "register-base", "register a base model", cmd_adapter_register_base,
             _arg("--weights-hash", **_HASH), _arg("--config-hash", **_HASH), _arg("--tokenizer-hash", **_HASH),
             _arg("--license", default="apache-2.0"))
@@ -219,25 +224,21 @@ def add_parsers(sub: Any) -> None:
     _action(asub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
             _arg("id", type=int))
 
-    rsub = sub.add_parser("rewards", help="show and claim rewards").add_subparsers(
-        title="rewards commands", metavar="ACTION")
+    rsub = _group(sub, "rewards", "show and claim rewards")
     _action(rsub, "show", "claimable and earned rewards of an address", cmd_rewards_show,
             _arg("address", nargs="?", help="default: your own"))
     _action(rsub, "claim", "pay out your claimable rewards", cmd_rewards_claim)
 
-    ssub = sub.add_parser(
-        "stake", help="stake, unstake and show validator stakes",
-        description="Validators stake to enter the validator set (from the next epoch) and to record "
-        "inference receipts; unstaked wei waits out the unbonding delay.",
-    ).add_subparsers(title="stake commands", metavar="ACTION")
+    ssub = _group(sub, "stake", "stake, unstake and show validator stakes",
+                  "Validators stake to enter the validator set (from the next epoch) and to record "
+                  "inference receipts; unstaked wei waits out the unbonding delay.")
     _action(ssub, "add", "stake wei from your balance", cmd_stake_add, _arg("amount", type=int, help="wei to stake"))
     _action(ssub, "remove", "start unbonding wei of your stake", cmd_stake_remove,
             _arg("amount", type=int, help="wei to unstake"))
     _action(ssub, "withdraw", "withdraw unstaked wei whose unbonding delay has passed", cmd_stake_withdraw)
     _action(ssub, "show", "the validator set and voting powers", cmd_stake_show)
 
-    gsub = sub.add_parser("govern", help="propose, vote on and show parameter changes").add_subparsers(
-        title="govern commands", metavar="ACTION")
+    gsub = _group(sub, "govern", "propose, vote on and show parameter changes")
     _action(gsub, "propose", "propose a new value for a protocol parameter", cmd_govern_propose,
             _arg("param", help="parameter name (see `ailedger govern params`)"), _arg("value", type=int))
     _action(gsub, "vote", "vote on a proposal (weighted by your stake)", cmd_govern_vote,

@@ -41,6 +41,13 @@ Run a node from a genesis file:
 
     ailedger init --genesis genesis.json --datadir ./node1
     ailedger run --datadir ./node1
+
+Data, models and inference on chain (sign with --account N on the dev chain, or --key):
+
+    ailedger datanet create med-qa --account 0        # then: contribute, curate, datanet publish
+    ailedger train --datanet 1:1 --parent 1 --account 0
+    ailedger infer --adapter 2 --prompt "..." --account 3 --validator-account 0
+    ailedger COMMAND --help                           # every command explains itself
 """
 
 
