@@ -262,8 +262,10 @@ class ChainCore:
         return header
 
     def block_number_of(self, ref: BlockRef) -> int:
-        if ref.tag in ("latest", "pending", "safe", "finalized") or (ref.tag is None and ref.number is None and ref.block_hash is None):
-            return int(self.ledger.head.block_number)
+        """The number a log range's bound names: tags other than ``earliest`` are the head (a
+        committed block is final); a number is taken as given, even past the head."""
+        if ref.number is not None:
+            return ref.number
         return int(self.resolve(ref).block_number)
 
     # -- dev controls ---------------------------------------------------------------------
@@ -301,6 +303,7 @@ class ChainCore:
         else:
             start = from_number if from_number is not None else self.block_number_of(criteria.from_block)
             end = to_number if to_number is not None else self.block_number_of(criteria.to_block)
+            end = min(end, int(self.ledger.head.block_number))
             if start > end:
                 return []
             if end - start + 1 > MAX_LOG_RANGE:
