@@ -19,6 +19,7 @@ import copy
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -163,6 +164,10 @@ class Engine:
         self._depth_lock = threading.Lock()
         self._journal = store / "requests"
         self._journal.mkdir(parents=True, exist_ok=True)
+        # An adapter write cut short by a crash is a .tmp-* folder: never served, swept here
+        # (one sidecar owns its store, so no write is in flight while it starts).
+        for partial in (store / "adapters").glob(".tmp-*") if (store / "adapters").exists() else []:
+            shutil.rmtree(partial, ignore_errors=True)
         # The serving copy carries peft layers; the clean base stays free for training.
         null = LoraConfig(r=1, target_modules=[base.linear_modules[0]], init_lora_weights=True)
         self.model = get_peft_model(copy.deepcopy(base.model), null, adapter_name=NULL_ADAPTER)

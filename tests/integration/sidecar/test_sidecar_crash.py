@@ -61,6 +61,7 @@ def test_kill_while_training_or_saving_leaves_no_half_adapter(tmp_path: Path) ->
     sidecar = start_sidecar(tmp_path)  # restart on the same store
     try:
         with SidecarClient(sidecar.url, timeout=600) as client:
+            assert not list((store / "adapters").glob(".tmp-*")), "interrupted writes are swept on start"
             listed = sorted(a.adapter_id for a in client.list_adapters().adapters)
             assert listed == whole
             for adapter_id in listed:  # whatever survived is whole and serves
