@@ -5,6 +5,7 @@ from state.chain import (
     BlockImportError,
     BuiltBlock,
     CallResult,
+    CallTimeout,
     ChainMismatch,
     Ledger,
     iter_logs,
@@ -23,7 +24,7 @@ from state.vm import LedgerVM
 
 __all__ = [
     "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockImportError", "BuiltBlock", "CallResult",
-    "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
+    "CallTimeout", "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
     "MalformedTransaction", "MemoryStore", "OversizedTransaction", "StagedDB",
     "TransactionError", "UnsupportedTransactionType", "decode_transaction", "iter_logs",
 ]

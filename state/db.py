@@ -20,6 +20,7 @@ import plyvel
 from eth.db.backends.base import BaseDB
 
 _DELETED = None
+_ABSENT = object()
 
 
 class KeyValueStore(Protocol):
@@ -101,11 +102,14 @@ class StagedDB(BaseDB):
         self._lock = threading.Lock()
 
     def __getitem__(self, key: bytes) -> bytes:
-        if key in self._staged:
-            value = self._staged[key]
+        # One lookup in one dict: eth_call reads from another thread while commit()
+        # swaps ``_staged`` for a fresh dict, so a test-then-get could see two dicts.
+        staged = self._staged
+        value = staged.get(key, _ABSENT)
+        if value is not _ABSENT:
             if value is _DELETED:
                 raise KeyError(key)
-            return value
+            return value  # type: ignore[return-value]
         stored = self.store.get(key)
         if stored is None:
             raise KeyError(key)
@@ -120,8 +124,9 @@ class StagedDB(BaseDB):
         self._staged[key] = _DELETED
 
     def _exists(self, key: bytes) -> bool:
-        if key in self._staged:
-            return self._staged[key] is not _DELETED
+        value = self._staged.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value is not _DELETED
         return self.store.get(key) is not None
 
     @property
