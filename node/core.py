@@ -8,6 +8,7 @@ only through :class:`node.worker.ChainWorker`, which runs every call on one thre
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -560,14 +561,25 @@ def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _wanted(criteria: LogFilter) -> tuple[frozenset[str], tuple[frozenset[str] | None, ...]]:
+    """A filter's addresses and topics as sets of the formatted hex, built once per
+    filter rather than once per log (a filter may name 1,000 of each)."""
+    return (
+        frozenset(d(a) for a in criteria.addresses),
+        tuple(None if t is None else frozenset(d(x) for x in t) for t in criteria.topics),
+    )
+
+
 def _matches(log: dict[str, Any], criteria: LogFilter) -> bool:
-    if criteria.addresses and log["address"] not in {d(a) for a in criteria.addresses}:
+    addresses, topic_sets = _wanted(criteria)
+    if addresses and log["address"] not in addresses:
         return False
     topics = log["topics"]
-    for position, wanted in enumerate(criteria.topics):
+    for position, wanted in enumerate(topic_sets):
         if wanted is None:
             continue
-        if position >= len(topics) or topics[position] not in {d(t) for t in wanted}:
+        if position >= len(topics) or topics[position] not in wanted:
             return False
     return True
 

@@ -94,12 +94,12 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
         if status not in statuses:
             raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
         status = statuses[status]
-    state = _state(core, ref, 2)
-    did = _id(datanet_id, "0")
-    _found(ai_precompiles.get_datanet(state, did), "datanet")
     if status is not None and status not in statuses.values():
         raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
     offset, limit = _page(options, "1")
+    did = _id(datanet_id, "0")
+    state = _state(core, ref, 2)
+    _found(ai_precompiles.get_datanet(state, did), "datanet")
     try:
         items = ai_precompiles.list_contributions(state, did, status, offset, limit, MAX_SCAN)
     except AIError as e:
