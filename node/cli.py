@@ -113,6 +113,9 @@ def _rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
                    help="most gas one eth_call/eth_estimateGas may use; never more than the block gas limit (default: %(default)s)")
     p.add_argument("--rpc-evmtimeout", type=float, default=5.0, metavar="SECONDS",
                    help="wall-clock limit of one eth_call/eth_estimateGas, 0 for none (default: %(default)s)")
+    p.add_argument("--rpc-read-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="wall-clock limit of one long read (eth_getLogs, feeHistory, ai_ lineage and training sets), "
+                        "0 for none (default: %(default)s)")
 
 
 def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
@@ -124,13 +127,14 @@ def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
         origins = parse_origins(args.cors_origins)
     except ValueError as e:
         raise ai_cli.CLIError(str(e)) from None
-    if args.rpc_gascap <= 0 or args.rpc_evmtimeout < 0:
-        raise ai_cli.CLIError("--rpc-gascap must be positive and --rpc-evmtimeout not negative")
+    if args.rpc_gascap <= 0 or args.rpc_evmtimeout < 0 or args.rpc_read_timeout < 0:
+        raise ai_cli.CLIError("--rpc-gascap must be positive, --rpc-evmtimeout and --rpc-read-timeout not negative")
     if "*" in origins and not dev:
         print("warning: --cors-origins '*' lets any web page the operator opens call this node", file=sys.stderr)
     return {
         "dev": dev, "api": api, "cors_origins": origins,
         "rpc_gas_cap": args.rpc_gascap, "rpc_evm_timeout": args.rpc_evmtimeout,
+        "rpc_read_timeout": args.rpc_read_timeout,
     }
 
 

@@ -63,8 +63,9 @@ MAX_FILTERS_PER_CLIENT = 500
 PENDING_LOG_SIZE = 10_000
 #: Most block hashes one eth_getFilterChanges returns; the rest come with the next poll.
 MAX_FILTER_BLOCKS = 10_000
-#: Most blocks one evm_mine / anvil_mine may build (each is a job on the chain thread).
-MAX_MINE_BLOCKS = 1_000
+#: Most blocks one evm_mine / anvil_mine may build (anvil's and hardhat's scripts mine
+#: thousands); the RPC layer builds them a few per job, so others interleave.
+MAX_MINE_BLOCKS = 10_000
 
 #: A listener for chain events (kind, payload): 'newHeads', 'logs',
 #: 'newPendingTransactions'. Called on the chain thread; must not block.
@@ -132,6 +133,9 @@ class ChainCore:
         #: Installed filters, least recently polled first (so expiry is O(expired)).
         self.filters: collections.OrderedDict[int, Filter] = collections.OrderedDict()
         self._filters_per_client: collections.Counter[str] = collections.Counter()
+        #: Filters polled from the read worker (eth_getFilterLogs), to move to the back
+        #: of ``filters`` on the chain thread (deque appends are thread-safe).
+        self._touched: collections.deque[int] = collections.deque()
         self._next_filter_id = 1
         #: (sequence number, hash) of recent pending transactions, shared by all pending
         #: filters: a new transaction costs O(1) whatever the number of filters.
@@ -514,10 +518,13 @@ class ChainCore:
         return logs
 
     def filter_logs(self, fid: int) -> list[dict[str, Any]]:
+        """eth_getFilterLogs. Runs on the read worker (it may scan MAX_LOG_RANGE blocks):
+        it only reads the filter table and leaves the reordering to the chain thread."""
         f = self.filters.get(fid)
         if f is None or f.kind != "logs" or f.criteria is None:
             raise Refused("filter not found")
-        self._poll(fid)
+        f.last_poll = time.monotonic()
+        self._touched.append(fid)
         return self.logs(f.criteria)
 
     def uninstall_filter(self, fid: int) -> bool:
@@ -535,6 +542,10 @@ class ChainCore:
     def expire_filters(self, now: float | None = None) -> int:
         """Drop filters unpolled for FILTER_TIMEOUT; O(number dropped). Runs on a timer
         and before each install. Returns how many were dropped."""
+        while self._touched:
+            fid = self._touched.popleft()
+            if fid in self.filters:
+                self.filters.move_to_end(fid)
         cutoff = (time.monotonic() if now is None else now) - FILTER_TIMEOUT
         dropped = 0
         while self.filters:

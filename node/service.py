@@ -56,8 +56,12 @@ class NodeConfig:
     """Most gas one eth_call / eth_estimateGas may use (also capped by the block gas limit)."""
     rpc_evm_timeout: float = 5.0
     """Seconds one eth_call / eth_estimateGas may run; 0 disables the limit."""
+    rpc_read_timeout: float = 10.0
+    """Seconds one read-lane call (long reads) may spend reading state; 0 disables."""
     read_queue: int = 64
     """Most eth_call-class requests waiting for the read worker before new ones are refused."""
+    read_threads: int = 2
+    """Threads of the read worker: a slow read does not queue every other one behind it."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -83,8 +87,9 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     core.rpc_gas_cap = config.rpc_gas_cap
     core.rpc_evm_timeout = config.rpc_evm_timeout or None
     # eth_call and long reads run here, on committed state, beside the chain thread.
-    read_worker = ChainWorker("read-worker", max_queued=config.read_queue)
-    server = RPCServer(core, worker, RPCSettings(config.api, config.cors_origins), read_worker)
+    read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
+    settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
+    server = RPCServer(core, worker, settings, read_worker)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None

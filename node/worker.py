@@ -53,15 +53,20 @@ class _Job:
 
 
 class ChainWorker:
-    def __init__(self, name: str = "chain-worker", max_queued: int = 10_000) -> None:
+    def __init__(self, name: str = "chain-worker", max_queued: int = 10_000, threads: int = 1) -> None:
+        """``threads`` > 1 only for work that is safe to run concurrently (read-only
+        execution on committed state); the chain worker has exactly one."""
         self.name = name
         self.max_queued = max_queued
         self._jobs: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._queued = 0
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queued(self) -> int:
@@ -135,6 +140,8 @@ class ChainWorker:
         return box[0].unwrap()  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        """Finish the queued jobs, then end the thread."""
-        self._jobs.put((int(Priority.STOP), next(self._seq), None))
-        self._thread.join(timeout=10)
+        """Finish the queued jobs, then end the threads."""
+        for _ in self._threads:
+            self._jobs.put((int(Priority.STOP), next(self._seq), None))
+        for thread in self._threads:
+            thread.join(timeout=10)

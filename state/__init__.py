@@ -10,7 +10,7 @@ from state.chain import (
     Ledger,
     iter_logs,
 )
-from state.db import LevelDBStore, MemoryStore, StagedDB
+from state.db import LevelDBStore, MemoryStore, ReadTimeout, StagedDB, read_deadline
 from state.transactions import (
     MAX_TRANSACTION_SIZE,
     InvalidSignature,
@@ -25,6 +25,7 @@ from state.vm import LedgerVM
 __all__ = [
     "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockImportError", "BuiltBlock", "CallResult",
     "CallTimeout", "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
-    "MalformedTransaction", "MemoryStore", "OversizedTransaction", "StagedDB",
+    "MalformedTransaction", "MemoryStore", "OversizedTransaction", "ReadTimeout", "StagedDB",
     "TransactionError", "UnsupportedTransactionType", "decode_transaction", "iter_logs",
+    "read_deadline",
 ]

@@ -12,6 +12,7 @@ with its state or the new head with its state, never a mix.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,31 @@ from eth.db.backends.base import BaseDB
 
 _DELETED = None
 _ABSENT = object()
+
+
+class ReadTimeout(Exception):
+    """A read ran past the deadline its thread set with :class:`read_deadline`."""
+
+
+_read_deadline = threading.local()
+
+
+class read_deadline:  # noqa: N801 - a context manager, named like contextlib's
+    """Bound the wall time of every database read this thread makes in the block: each
+    read past ``deadline`` (``time.monotonic()``) raises :class:`ReadTimeout`. Every
+    state, block and receipt read passes through :meth:`StagedDB.__getitem__`, so this
+    bounds any read-only RPC method, whatever it walks. Threads that never set one (the
+    chain thread) pay one attribute lookup per read."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self._saved = getattr(_read_deadline, "at", None)
+        _read_deadline.at = self.deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _read_deadline.at = self._saved
 
 
 class KeyValueStore(Protocol):
@@ -102,6 +128,9 @@ class StagedDB(BaseDB):
         self._lock = threading.Lock()
 
     def __getitem__(self, key: bytes) -> bytes:
+        deadline = getattr(_read_deadline, "at", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise ReadTimeout("read aborted: past its time budget")
         # One lookup in one dict: eth_call reads from another thread while commit()
         # swaps ``_staged`` for a fresh dict, so a test-then-get could see two dicts.
         staged = self._staged

@@ -107,7 +107,7 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
     return [c.to_json() for c in items]
 
 
-@rpc("ai_getLineage")
+@rpc("ai_getLineage", lane=READ)
 def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_lineage(_state(core, ref, 1), _id(model_id, "0")), "model"))
@@ -119,7 +119,7 @@ def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return dict(_found(ai_precompiles.get_model(_state(core, ref, 1), _id(model_id, "0")), "model").to_json())
 
 
-@rpc("ai_getInferenceAncestry")
+@rpc("ai_getInferenceAncestry", lane=READ)
 def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Which datasets, contributions, contributors, adapter path and weights produced the
     output of inference-receipt transaction ``txHash``."""
@@ -224,7 +224,7 @@ def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return dict(_found(proposal, "proposal").to_json())
 
 
-@rpc("ai_getValidatorSet")
+@rpc("ai_getValidatorSet", lane=READ)
 def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (ref,) = args(params, 0, 1)
     header = core.resolve(p.block_ref(ref, "0"))

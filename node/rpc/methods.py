@@ -54,6 +54,15 @@ class Method:
     """CHAIN or READ."""
 
 
+@dataclass(frozen=True)
+class Continue:
+    """What a handler returns when its work goes on in another job: the server runs
+    ``step()`` as a new job on the same worker (other callers' jobs and block production
+    go first), until a step returns a plain result. Keeps every job short."""
+
+    step: Callable[[], Any]
+
+
 #: namespace -> method name -> method, filled by ``@rpc``.
 NAMESPACES: dict[str, dict[str, Method]] = {}
 #: Every registered method's handler, whatever its namespace (tools and tests).
@@ -616,7 +625,7 @@ def eth_get_filter_changes(core: ChainCore, params: list[Any]) -> list[Any]:
     return core.filter_changes(p.quantity(fid, "0"))
 
 
-@rpc("eth_getFilterLogs")
+@rpc("eth_getFilterLogs", lane=READ)
 def eth_get_filter_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (fid,) = args(params, 1)
     return core.filter_logs(p.quantity(fid, "0"))
@@ -672,8 +681,20 @@ def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 # -- dev methods ----------------------------------------------------------------------------
 
 
+#: Blocks one job of evm_mine builds; a larger count continues in further jobs.
+MINE_STEP = 50
+
+
+def _mine_steps(core: ChainCore, remaining: int, timestamp: int | None) -> str | Continue:
+    step = min(remaining, MINE_STEP)
+    core.mine_blocks(step, timestamp)
+    if remaining == step:
+        return "0x0"
+    return Continue(lambda: _mine_steps(core, remaining - step, None))
+
+
 @rpc("evm_mine", "anvil_mine", "hardhat_mine")
-def evm_mine(core: ChainCore, params: list[Any]) -> str:
+def evm_mine(core: ChainCore, params: list[Any]) -> str | Continue:
     first = params[0] if params else None
     blocks, timestamp = 1, None
     if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
@@ -685,8 +706,9 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str:
         timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
     if blocks > MAX_MINE_BLOCKS:
         raise InvalidParams(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks at once")
-    core.mine_blocks(blocks, timestamp)
-    return "0x0"
+    if blocks == 0:
+        return "0x0"
+    return _mine_steps(core, blocks, timestamp)
 
 
 @rpc("evm_snapshot", "anvil_snapshot")

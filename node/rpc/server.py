@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from node import errors as node_errors
 from node import metrics
 from node.core import ChainCore, matches
 from node.errors import NodeError
@@ -47,11 +48,13 @@ from node.rpc.methods import (
     DEV_NAMESPACES,
     NAMESPACES,
     READ,
+    Continue,
     Method,
     client_context,
     method_table,
 )
 from node.worker import ChainWorker
+from state import ReadTimeout, read_deadline
 
 log = logging.getLogger("ailedger.rpc")
 
@@ -76,6 +79,15 @@ class RPCSettings:
     """Browser origins allowed to call: exact origins, ``scheme://host:*`` for any port,
     or ``*`` for any. Empty: no browser page may call (non-browser clients send no
     Origin and are unaffected)."""
+    read_timeout: float | None = 10.0
+    """Wall-clock budget of one read-lane call (long reads, eth_call's state reads)."""
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """A call whose next step runs as a new worker job (see methods.Continue)."""
+
+    run: Callable[[], dict[str, Any] | _Resume | None]
 
 
 def parse_api(value: str | Iterable[str], dev: bool) -> tuple[str, ...]:
@@ -195,23 +207,40 @@ class RPCServer:
         method = self.methods.get(name) if isinstance(name, str) else None
         worker = self.read_worker if method is not None and method.lane == READ else self.worker
         try:
-            return await worker.run(self.dispatch, call, client)
+            reply = await worker.run(self.dispatch, call, client)
+            while isinstance(reply, _Resume):  # long work, one short job at a time
+                reply = await worker.run(reply.run)
         except NodeError as e:  # the worker refused the job (busy)
             return _error(call.get("id") if isinstance(call, dict) else None, from_node_error(e))
+        return reply
 
-    def dispatch(self, call: Any, client: str = "") -> dict[str, Any] | None:
+    def dispatch(self, call: Any, client: str = "") -> dict[str, Any] | _Resume | None:
         """Answer one call (on a worker thread): validate, run, shape the response."""
         checked = _check_call(call)
         if isinstance(checked, dict):
             return checked
         call_id, method, params = checked
-        started = time.perf_counter()
         entry = self.methods.get(method)
+        if entry is None:
+            metrics.RPC_REQUESTS.labels("unknown", "error").inc()
+            error = MethodNotFound(f"the method {method} does not exist/is not available")
+            return _error(call_id, error) if "id" in call else None
+        return self._answer(entry, call_id, "id" in call, client, lambda: entry.handler(self.core, params))
+
+    def _answer(
+        self, entry: Method, call_id: Any, wants_reply: bool, client: str, work: Callable[[], Any]
+    ) -> dict[str, Any] | _Resume | None:
+        """Run one step of a call under its limits and map what it raises, once."""
+        started = time.perf_counter()
+        deadline = None
+        if entry.lane == READ and self.settings.read_timeout:
+            deadline = time.monotonic() + self.settings.read_timeout
         try:
-            if entry is None:
-                raise MethodNotFound(f"the method {method} does not exist/is not available")
-            with client_context(client):
-                result = entry.handler(self.core, params)
+            with client_context(client), read_deadline(deadline):
+                result = work()
+            if isinstance(result, Continue):
+                step = result.step
+                return _Resume(lambda: self._answer(entry, call_id, wants_reply, client, step))
             response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": result}
             outcome = "ok"
         except RPCError as e:
@@ -220,14 +249,19 @@ class RPCServer:
         except NodeError as e:
             outcome = "error"
             response = _error(call_id, from_node_error(e))
+        except ReadTimeout:
+            outcome = "error"
+            response = _error(call_id, from_node_error(node_errors.LimitExceeded(
+                f"request aborted: it read past the node's {self.settings.read_timeout:g} s budget; "
+                "ask for less (fewer blocks, a smaller page)"
+            )))
         except Exception as e:  # a bug must not take the node down: report it as -32603
-            log.exception("internal error in %s", method)
+            log.exception("internal error in %s", entry.name)
             outcome = "error"
             response = _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
-        label = method if entry is not None else "unknown"
-        metrics.RPC_REQUESTS.labels(label, outcome).inc()
-        metrics.RPC_SECONDS.labels(label).observe(time.perf_counter() - started)
-        return response if "id" in call else None  # notifications get no response
+        metrics.RPC_REQUESTS.labels(entry.name, outcome).inc()
+        metrics.RPC_SECONDS.labels(entry.name).observe(time.perf_counter() - started)
+        return response if wants_reply else None  # notifications get no response
 
     async def _connection_call(self, call: dict[str, Any], conn: WebSocketConnection | None) -> dict[str, Any] | None:
         checked = _check_call(call)

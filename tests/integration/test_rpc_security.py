@@ -281,8 +281,8 @@ def test_unbounded_inputs_are_refused_up_front(dev_node: Proc) -> None:
     assert error_code(call(url, "ai_getTrainingSet", [[[1, v] for v in range(1, 40)]])) == -32602
     assert error_code(call(url, "ai_listContributions", [1, {"limit": "0x" + "f" * 80}])) == -32602
     assert time.monotonic() - started < 10
-    assert error_code(call(url, "evm_mine", [{"blocks": 10_000}])) == -32602
-    assert error_code(call(url, "anvil_mine", [hex(10_000), "0x1"])) == -32602
+    assert error_code(call(url, "evm_mine", [{"blocks": 10_001}])) == -32602
+    assert error_code(call(url, "anvil_mine", [hex(10_001), "0x1"])) == -32602
     assert call(url, "eth_blockNumber")["result"] == head, "a refused evm_mine mines nothing"
     many = ["0x" + f"{i:040x}" for i in range(1001)]
     assert error_code(call(url, "eth_getLogs", [{"address": many}])) == -32602
@@ -318,3 +318,24 @@ def test_filters_are_capped_per_client_and_pending_ones_share_one_log(dev_node: 
         for fid in ids:
             call(url, "eth_uninstallFilter", [fid])
     assert call(url, "eth_newBlockFilter")["result"]
+
+
+def test_a_long_evm_mine_runs_in_short_jobs_others_interleave(dev_node: Proc) -> None:
+    url = dev_node.url
+    start = int(call(url, "eth_blockNumber")["result"], 16)
+    done = threading.Event()
+    reply: dict[str, Any] = {}
+
+    def mine() -> None:
+        reply.update(call(url, "evm_mine", [{"blocks": 400}], timeout=300))
+        done.set()
+
+    threading.Thread(target=mine).start()
+    seen = []
+    while not done.is_set():
+        seen.append(int(call(url, "eth_blockNumber")["result"], 16))
+        time.sleep(0.05)
+    assert reply.get("result") == "0x0", reply
+    assert int(call(url, "eth_blockNumber")["result"], 16) == start + 400
+    # other callers were answered while it mined, and saw it part-way
+    assert any(start < n < start + 400 for n in seen), seen

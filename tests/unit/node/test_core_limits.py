@@ -158,3 +158,29 @@ def test_namespaces_follow_the_registration() -> None:
     production = method_table(("eth", "net", "web3", "txpool", "ai"))
     assert "eth_call" in production and "ai_getTrainingSet" in production
     assert not [m for m in production if m.split("_")[0] in {"evm", "anvil", "hardhat", "personal"}]
+
+
+def test_read_lane_calls_stop_at_the_read_budget() -> None:
+    import trio
+
+    from node.rpc.server import RPCServer, RPCSettings
+    from node.worker import ChainWorker
+    from state import ReadTimeout, read_deadline
+
+    core = make_core()
+    core.mine_blocks(3)
+    with pytest.raises(ReadTimeout), read_deadline(time.monotonic() - 1):
+        core.ledger.state_at(core.ledger.head).get_balance(b"\x22" * 20)
+    worker = ChainWorker("unit")
+
+    async def main() -> None:
+        server = RPCServer(core, worker, RPCSettings(read_timeout=1e-9))
+        reply = server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                 "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
+        assert isinstance(reply, dict) and reply["error"]["code"] == -32005, reply
+        # chain-lane methods have no read budget
+        reply = server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"})
+        assert isinstance(reply, dict) and reply["result"] == "0x3"
+
+    trio.run(main)
+    worker.stop()
