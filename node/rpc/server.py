@@ -60,6 +60,10 @@ log = logging.getLogger("ailedger.rpc")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
+#: A batch's bounds as a whole (geth: --rpc.batch-response-max-size 25 MB): wall time,
+#: and bytes of answers; calls past either are answered -32005 without running.
+BATCH_SECONDS = 60.0
+MAX_BATCH_RESPONSE = 25 * 1024 * 1024
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
 SUBSCRIPTION_BUFFER = 10_000
 #: Subscriptions one WebSocket connection may hold.
@@ -192,8 +196,23 @@ class RPCServer:
             if len(payload) > MAX_BATCH:
                 return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
             # Each call is its own job: a long batch never holds the chain thread at once.
-            results = [await self.handle_call(item, conn, client) for item in payload]
-            responses = [r for r in results if r is not None]
+            # The batch as a whole has geth's bounds: a time budget and a response size;
+            # calls past either get an error instead of running.
+            deadline = time.monotonic() + BATCH_SECONDS
+            responses = []
+            size = 0
+            for item in payload:
+                if time.monotonic() > deadline or size > MAX_BATCH_RESPONSE:
+                    reason = "time budget" if size <= MAX_BATCH_RESPONSE else "response size limit"
+                    r: dict[str, Any] | None = _error(
+                        item.get("id") if isinstance(item, dict) else None,
+                        LimitExceeded(f"batch {reason} exceeded ({BATCH_SECONDS:g} s, {MAX_BATCH_RESPONSE} bytes); call not run"),
+                    )
+                else:
+                    r = await self.handle_call(item, conn, client)
+                if r is not None:
+                    responses.append(r)
+                    size += len(json.dumps(r))
             return json.dumps(responses) if responses else None
         response = await self.handle_call(payload, conn, client)
         return json.dumps(response) if response is not None else None
@@ -411,7 +430,23 @@ class RPCServer:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        response = await self.handle_text(b"".join(chunks), None, _client_of(scope))
+        response = None
+        hung_up = False
+        # A client that hangs up cancels its request: jobs not yet started never run.
+        async with trio.open_nursery() as nursery:
+
+            async def watch_disconnect() -> None:
+                nonlocal hung_up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                hung_up = True
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_disconnect)
+            response = await self.handle_text(b"".join(chunks), None, _client_of(scope))
+            nursery.cancel_scope.cancel()
+        if hung_up:
+            return
         await _respond(send, 200, (response or "").encode(), extra=cors)
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:

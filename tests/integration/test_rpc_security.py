@@ -29,7 +29,7 @@ from eth_account import Account
 from websockets.sync.client import connect as ws_connect
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts
-from tests.support.procs import VENV_BIN, Proc, rpc, start_ailedger
+from tests.support.procs import VENV_BIN, Proc, free_port, rpc, start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rpc-security")]
 
@@ -115,13 +115,25 @@ def run_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
         node.kill()
 
 
+METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def dev_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    node = start_ailedger(["--rpc-evmtimeout", "1"], tmp_path_factory.mktemp("dev"))
+    node = start_ailedger(["--rpc-evmtimeout", "1", "--metrics-port", str(METRICS_PORT)],
+                          tmp_path_factory.mktemp("dev"))
     try:
         yield node
     finally:
         node.kill()
+
+
+def calls_answered(method: str) -> float:
+    """How many calls of ``method`` the node has run (its Prometheus counter)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ailedger_rpc_requests_total{") and f'method="{method}"' in line)
 
 
 # -- 3. dev methods, namespaces, CORS -------------------------------------------------------
@@ -339,3 +351,19 @@ def test_a_long_evm_mine_runs_in_short_jobs_others_interleave(dev_node: Proc) ->
     assert int(call(url, "eth_blockNumber")["result"], 16) == start + 400
     # other callers were answered while it mined, and saw it part-way
     assert any(start < n < start + 400 for n in seen), seen
+
+
+def test_a_client_that_hangs_up_cancels_the_calls_not_yet_run(dev_node: Proc) -> None:
+    before = calls_answered("eth_call")
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [{"data": LOOP}, "latest"]}
+             for i in range(20)]
+    body = json.dumps(batch).encode()
+    with socket.create_connection(("127.0.0.1", dev_node.port), timeout=30) as s:
+        s.sendall(f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        time.sleep(0.5)  # the first call is running
+    # Twenty 1-second calls would take 20 s; after the hang-up at most the running one ends.
+    time.sleep(5)
+    ran = calls_answered("eth_call") - before
+    assert 1 <= ran <= 2, ran
+    assert call(dev_node.url, "eth_blockNumber")["result"]
