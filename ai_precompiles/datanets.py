@@ -314,14 +314,40 @@ def get_contribution(state: Any, contribution_id: int) -> Contribution | None:
     return Contribution.decode(store, contribution_id)
 
 
-def list_contributions(state: Any, datanet_id: int, status: int | None = None) -> list[Contribution]:
-    """Contributions of a datanet in submission order, optionally only one status."""
+def list_contributions(
+    state: Any, datanet_id: int, status: int | None = None, offset: int = 0,
+    limit: int | None = None, max_scan: int | None = None,
+) -> list[Contribution]:
+    """Contributions of a datanet in submission order, optionally only one status, from
+    the ``offset``-th match, at most ``limit``.
+
+    Work is bounded by the page, not the datanet: without a status, or for ``accepted``
+    (which has its own index), only the page's records are read. Other statuses are found
+    by scanning; past ``max_scan`` records examined it raises :class:`InvalidArgument`.
+    """
     store = _reader(state)
-    out = []
-    for cid in Array(store, slot("datanet.contributions", datanet_id)):
-        c = Contribution.decode(store, cid)
-        if status is None or c.status == status:
-            out.append(c)
+    if status is None or status == ACCEPTED:
+        key = "datanet.contributions" if status is None else "datanet.accepted"
+        ids = Array(store, slot(key, datanet_id))
+        end = len(ids) if limit is None else min(len(ids), offset + limit)
+        return [Contribution.decode(store, ids.get(i)) for i in range(offset, end)]
+    out: list[Contribution] = []
+    skipped = 0
+    all_ids = Array(store, slot("datanet.contributions", datanet_id))
+    for scanned, i in enumerate(range(len(all_ids))):
+        if limit is not None and len(out) >= limit:
+            break
+        if max_scan is not None and scanned >= max_scan:
+            raise InvalidArgument(
+                f"listing by this status scans at most {max_scan} contributions; lower the offset"
+            )
+        c = Contribution.decode(store, all_ids.get(i))
+        if c.status != status:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(c)
     return out
 
 

@@ -526,8 +526,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
         pairs.append([d, v])
     training_set = client.call("ai_getTrainingSet", pairs)
+    listed = list(training_set["contributions"])
+    while len(listed) < training_set.get("total", len(listed)):  # the node answers in pages
+        listed += client.call("ai_getTrainingSet", pairs, "latest", {"offset": len(listed)})["contributions"]
     contributions = []
-    for c in tqdm(training_set["contributions"], desc="fetching contributions", unit="item", file=sys.stderr):
+    for c in tqdm(listed, desc="fetching contributions", unit="item", file=sys.stderr):
         contributions.append((_contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
     if not contributions:
         raise CLIError("the datanet versions hold no accepted contributions")

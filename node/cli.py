@@ -84,13 +84,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _rpc_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="interface to serve JSON-RPC on (default: %(default)s; 0.0.0.0 for all)")
+def _rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
+    from node.rpc.methods import DEFAULT_API, DEV_NAMESPACES, NAMESPACES
+    from node.rpc.server import DEV_CORS_ORIGINS
+
+    p.add_argument("--host", default="127.0.0.1", help="interface to serve JSON-RPC on (default: %(default)s, this machine only; 0.0.0.0 exposes it to the network)")
     p.add_argument("-p", "--port", type=int, default=8545, help="JSON-RPC port, HTTP and WebSocket (default: %(default)s)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                    help="serve Prometheus metrics on this port (off by default)")
     p.add_argument("-b", "--block-time", type=float, default=None, metavar="SECONDS",
                    help="mine a block every SECONDS; without it, a block is mined as soon as a transaction arrives (automine)")
+    if dev:
+        api_default = ",".join(sorted(NAMESPACES))
+        api_help = "JSON-RPC namespaces to serve, comma-separated (default: all, dev methods included: %(default)s)"
+        cors_default = ",".join(DEV_CORS_ORIGINS)
+        cors_help = ("browser origins allowed to call, comma-separated; scheme://host:* for any port, * for any site "
+                     "(default: pages served from this machine: %(default)s)")
+    else:
+        api_default = ",".join(DEFAULT_API)
+        api_help = (f"JSON-RPC namespaces to serve, comma-separated (default: %(default)s). The dev namespaces "
+                    f"({', '.join(sorted(DEV_NAMESPACES))}) exist only in `ailedger dev`")
+        cors_default = ""
+        cors_help = ("browser origins allowed to call, comma-separated, e.g. https://app.example.org; "
+                     "scheme://host:* for any port, * for any site (default: none, no web page may call)")
+    p.add_argument("--http-api", default=api_default, metavar="NAMESPACES", help=api_help)
+    p.add_argument("--cors-origins", default=cors_default, metavar="ORIGINS", help=cors_help)
+    p.add_argument("--rpc-gascap", type=int, default=50_000_000, metavar="GAS",
+                   help="most gas one eth_call/eth_estimateGas may use; never more than the block gas limit (default: %(default)s)")
+    p.add_argument("--rpc-evmtimeout", type=float, default=5.0, metavar="SECONDS",
+                   help="wall-clock limit of one eth_call/eth_estimateGas, 0 for none (default: %(default)s)")
+    p.add_argument("--rpc-read-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="wall-clock limit of one long read (eth_getLogs, feeHistory, ai_ lineage and training sets), "
+                        "0 for none (default: %(default)s)")
+
+
+def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
+    """The NodeConfig fields the RPC flags set; exits with a message on a bad value."""
+    from node.rpc.server import parse_api, parse_origins
+
+    try:
+        api = parse_api(args.http_api, dev)
+        origins = parse_origins(args.cors_origins)
+    except ValueError as e:
+        raise ai_cli.CLIError(str(e)) from None
+    if args.rpc_gascap <= 0 or args.rpc_evmtimeout < 0 or args.rpc_read_timeout < 0:
+        raise ai_cli.CLIError("--rpc-gascap must be positive, --rpc-evmtimeout and --rpc-read-timeout not negative")
+    if "*" in origins and not dev:
+        print("warning: --cors-origins '*' lets any web page the operator opens call this node", file=sys.stderr)
+    return {
+        "dev": dev, "api": api, "cors_origins": origins,
+        "rpc_gas_cap": args.rpc_gascap, "rpc_evm_timeout": args.rpc_evmtimeout,
+        "rpc_read_timeout": args.rpc_read_timeout,
+    }
 
 
 def _add_dev(sub: Any) -> None:
@@ -101,7 +146,7 @@ def _add_dev(sub: Any) -> None:
         "prefunded and unlocked (eth_sendTransaction, eth_sign). The chain lives in memory "
         "unless --datadir is given. Flags mean what they mean for anvil.",
     )
-    _rpc_flags(p)
+    _rpc_flags(p, dev=True)
     p.add_argument("--chain-id", type=int, default=DEV_CHAIN_ID, help="chain id (default: %(default)s)")
     p.add_argument("-a", "--accounts", type=int, default=20, help="number of prefunded dev accounts (default: %(default)s)")
     p.add_argument("--balance", type=int, default=DEV_BALANCE_ETH, help="balance of each dev account in ETH (default: %(default)s)")
@@ -138,6 +183,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         dev_keys=[a.private_key for a in accounts],
         validator_key=derive_validator_key(args.mnemonic),
         metrics_port=args.metrics_port,
+        **_rpc_config(args, dev=True),
     )
     sidecar = None if args.no_sidecar else _start_sidecar(args)
 
@@ -217,7 +263,7 @@ def _add_run(sub: Any) -> None:
         description="Run the node whose chain is in DATADIR (created by `ailedger init`). "
         "It serves JSON-RPC and, as the chain's single validator, produces blocks.",
     )
-    _rpc_flags(p)
+    _rpc_flags(p, dev=False)
     p.add_argument("--datadir", type=Path, required=True, help="directory created by `ailedger init`")
     p.add_argument("--validator-key", default=os.environ.get("AILEDGER_VALIDATOR_KEY"),
                    help="hex private key of this validator, for its fee address (env AILEDGER_VALIDATOR_KEY)")
@@ -232,6 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = NodeConfig(
         host=args.host, port=args.port, datadir=args.datadir, genesis=None,
         block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
+        **_rpc_config(args, dev=False),
     )
 
     def ready(ledger: Ledger) -> None:

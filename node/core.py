@@ -8,8 +8,10 @@ only through :class:`node.worker.ChainWorker`, which runs every call on one thre
 from __future__ import annotations
 
 import collections
+import functools
+import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +24,27 @@ from ai_precompiles.addresses import DATANETS
 from consensus import SingleValidator
 from node import metrics
 from node.blobstore import BlobStore
-from node.rpc.errors import ResourceNotFound, ServerError
+from node.errors import (
+    ExecutionTimeout,
+    InvalidInput,
+    LimitExceeded,
+    NotAvailable,
+    NotFound,
+    Refused,
+    UnknownBlock,
+)
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolError, TxPool
-from state import BuiltBlock, Ledger, TransactionError, decode_transaction
+from state import (
+    AccountOverride,
+    BuiltBlock,
+    CallResult,
+    CallTimeout,
+    Ledger,
+    TransactionError,
+    decode_transaction,
+)
 from state.native import DataContributionTransaction
 from state.vm import LedgerVM
 
@@ -37,16 +55,34 @@ FILTER_TIMEOUT = 300.0
 MAX_LOG_RANGE = 10_000
 #: Most logs one eth_getLogs may return.
 MAX_LOGS = 10_000
+#: Most installed filters on one node, and per client (its IP address).
+MAX_FILTERS = 10_000
+MAX_FILTERS_PER_CLIENT = 500
+#: Most pending-transaction hashes kept for pending filters; a filter polled less often
+#: than this many transactions arrive misses the oldest (they are still in the pool).
+PENDING_LOG_SIZE = 10_000
+#: Most block hashes one eth_getFilterChanges returns; the rest come with the next poll.
+MAX_FILTER_BLOCKS = 10_000
+#: Most blocks one evm_mine / anvil_mine may build (anvil's and hardhat's scripts mine
+#: thousands); the RPC layer builds them a few per job, so others interleave.
+MAX_MINE_BLOCKS = 10_000
+
+#: A listener for chain events (kind, payload): 'newHeads', 'logs',
+#: 'newPendingTransactions'. Called on the chain thread; must not block.
+EventListener = Callable[[str, Any], None]
 
 
 @dataclass
 class Filter:
     kind: str
     """'block', 'pending' or 'logs'."""
+    client: str = ""
+    """Who installed it (the caller's address), for the per-client cap."""
     criteria: LogFilter | None = None
     next_block: int = 0
     """First block number not yet reported (block and log filters)."""
-    pending_hashes: list[bytes] = field(default_factory=list)
+    next_pending: int = 0
+    """Sequence number of the first pending transaction not yet reported."""
     last_poll: float = field(default_factory=time.monotonic)
 
 
@@ -68,8 +104,17 @@ class ChainCore:
         coinbase: bytes = b"\x00" * 20,
         automine: bool = True,
         validator: SingleValidator | None = None,
+        dev: bool = True,
     ) -> None:
         self.ledger = ledger
+        #: A dev chain (``ailedger dev``): state edits, snapshots and rewinds allowed.
+        #: On any other node a committed block is final and state changes only by blocks.
+        self.dev = dev
+        #: Most gas an eth_call / eth_estimateGas may use (geth's --rpc.gascap); never
+        #: more than the block gas limit.
+        self.rpc_gas_cap: int | None = None
+        #: Wall-clock budget of one eth_call / eth_estimateGas, seconds (--rpc.evmtimeout).
+        self.rpc_evm_timeout: float | None = 5.0
         self.validator = validator
         self.pool = TxPool(ledger.chain_id)
         self.blobs = BlobStore(ledger.store)
@@ -85,12 +130,21 @@ class ChainCore:
         self.dev_keys: dict[bytes, bytes] = {}
         for key in dev_keys:
             self.dev_keys[bytes(to_canonical_address(Account.from_key(key).address))] = key
-        self.filters: dict[int, Filter] = {}
+        #: Installed filters, least recently polled first (so expiry is O(expired)).
+        self.filters: collections.OrderedDict[int, Filter] = collections.OrderedDict()
+        self._filters_per_client: collections.Counter[str] = collections.Counter()
+        #: Filters polled from the read worker (eth_getFilterLogs), to move to the back
+        #: of ``filters`` on the chain thread (deque appends are thread-safe).
+        self._touched: collections.deque[int] = collections.deque()
         self._next_filter_id = 1
+        #: (sequence number, hash) of recent pending transactions, shared by all pending
+        #: filters: a new transaction costs O(1) whatever the number of filters.
+        self._pending_log: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=PENDING_LOG_SIZE)
+        self._pending_seq = 0
         self.snapshots: dict[int, Snapshot] = {}
         self._next_snapshot_id = 1
-        #: Events for subscriptions, drained by the async side: (kind, payload).
-        self.events: collections.deque[tuple[str, Any]] = collections.deque()
+        #: Receives chain events (the RPC server's subscriptions); None drops them.
+        self.listener: EventListener | None = None
         metrics.HEAD.set(ledger.head.block_number)
 
     # -- time -----------------------------------------------------------------------------
@@ -108,6 +162,7 @@ class ChainCore:
     def increase_time(self, seconds: int) -> int:
         """Move the clock forward: the next block is at least ``seconds`` after the head (or
         after the previous promise), even when blocks have run ahead of the wall clock."""
+        self._require_dev("evm_increaseTime")
         self.time_offset += seconds
         base = self.min_next_timestamp if self.min_next_timestamp is not None else self.ledger.head.timestamp
         self.min_next_timestamp = base + seconds
@@ -140,7 +195,7 @@ class ChainCore:
         try:
             tx = decode_transaction(raw)
         except TransactionError as e:
-            raise ServerError(str(e)) from None
+            raise Refused(str(e)) from None
         return self.submit(tx)
 
     def submit(self, tx: SignedTransactionAPI) -> bytes:
@@ -153,12 +208,9 @@ class ChainCore:
             )
         except PoolError as e:
             metrics.TX_REJECTED.inc()
-            raise ServerError(str(e)) from None
+            raise Refused(str(e)) from None
         metrics.TX_ACCEPTED.inc()
         self._publish_pending(tx)
-        for f in self.filters.values():
-            if f.kind == "pending":
-                f.pending_hashes.append(tx.hash)
         if self.automine and executable:
             self.mine()
         self._update_pool_metrics()
@@ -175,16 +227,22 @@ class ChainCore:
         content_hash, size = fields
         stored = self.blobs.size(content_hash)
         if stored is None:
-            raise ServerError(
+            raise Refused(
                 f"contribution refused: no blob with content hash {d(content_hash)} in the blob "
                 "store; upload the bytes with ai_putBlob first"
             )
         if stored != size:
-            raise ServerError(f"contribution refused: size {size} does not match the blob's {stored} bytes")
+            raise Refused(f"contribution refused: size {size} does not match the blob's {stored} bytes")
 
     def _publish_pending(self, tx: SignedTransactionAPI) -> None:
+        self._pending_seq += 1
+        self._pending_log.append((self._pending_seq, bytes(tx.hash)))
         # Formatted by the subscriber side, and only for subscribers that want full objects.
-        self.events.append(("newPendingTransactions", tx))
+        self._emit("newPendingTransactions", tx)
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        if self.listener is not None:
+            self.listener(kind, payload)
 
     def _update_pool_metrics(self) -> None:
         metrics.POOL_PENDING.set(self.pool.pending_count)
@@ -198,7 +256,7 @@ class ChainCore:
         txs = self.pool.select(head.gas_limit)
         ts = timestamp if timestamp is not None else self.block_timestamp()
         if ts <= head.timestamp:
-            raise ServerError(
+            raise Refused(
                 f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
         started = time.perf_counter()
@@ -225,10 +283,12 @@ class ChainCore:
 
     def _publish_block(self, block: BlockAPI, receipts: tuple[Any, ...] | None = None) -> None:
         header = block.header
-        self.events.append(("newHeads", format_header(header)))
+        if self.listener is None:
+            return
+        self._emit("newHeads", format_header(header))
         logs = self.block_logs(block, receipts=receipts)
         if logs:
-            self.events.append(("logs", logs))
+            self._emit("logs", logs)
 
     def block_logs(
         self, block: BlockAPI, removed: bool = False, receipts: tuple[Any, ...] | None = None
@@ -248,7 +308,7 @@ class ChainCore:
         if ref.block_hash is not None:
             header = self.ledger.header_by_hash(ref.block_hash)
             if header is None:
-                raise ResourceNotFound(f"header for hash {d(ref.block_hash)} not found")
+                raise NotFound(f"header for hash {d(ref.block_hash)} not found")
             return header
         if ref.tag == "earliest":
             number = 0
@@ -258,7 +318,7 @@ class ChainCore:
             number = ref.number or 0
         header = self.ledger.header_by_number(number)
         if header is None:
-            raise ServerError("header not found")
+            raise UnknownBlock("header not found")
         return header
 
     def block_number_of(self, ref: BlockRef) -> int:
@@ -268,9 +328,86 @@ class ChainCore:
             return ref.number
         return int(self.resolve(ref).block_number)
 
+    # -- read-only execution --------------------------------------------------------------
+
+    def _call_limits(self, header: BlockHeaderAPI) -> tuple[int, float | None]:
+        cap = int(header.gas_limit)
+        if self.rpc_gas_cap is not None:
+            cap = min(cap, self.rpc_gas_cap)
+        deadline = None if not self.rpc_evm_timeout else time.monotonic() + self.rpc_evm_timeout
+        return cap, deadline
+
+    def _timeout(self) -> ExecutionTimeout:
+        return ExecutionTimeout(f"execution aborted (timeout = {self.rpc_evm_timeout:g}s)")
+
+    def call(
+        self, header: BlockHeaderAPI, sender: bytes, to: bytes | None, data: bytes, value: int,
+        gas: int | None, overrides: dict[bytes, AccountOverride] | None = None,
+    ) -> CallResult:
+        """eth_call: run a message on ``header``'s state under the node's gas cap and time
+        budget. Safe to run off the chain thread: it only reads committed state."""
+        cap, deadline = self._call_limits(header)
+        try:
+            return self.ledger.execute_call(
+                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline
+            )
+        except CallTimeout:
+            raise self._timeout() from None
+
+    def estimate_gas(
+        self, header: BlockHeaderAPI, sender: bytes, to: bytes | None, data: bytes, value: int,
+        gas: int | None = None, overrides: dict[bytes, AccountOverride] | None = None,
+    ) -> tuple[int, CallResult]:
+        """eth_estimateGas under the gas cap; the time budget bounds the whole search."""
+        cap, deadline = self._call_limits(header)
+        try:
+            return self.ledger.estimate_gas(
+                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline
+            )
+        except CallTimeout:
+            raise self._timeout() from None
+
     # -- dev controls ---------------------------------------------------------------------
 
+    def _require_dev(self, what: str) -> None:
+        """Dev controls rewrite state and history; only a dev chain has them."""
+        if not self.dev:
+            raise NotAvailable(f"{what} is a dev-chain control; this node serves a real chain")
+
+    def mine_blocks(self, count: int, timestamp: int | None = None) -> None:
+        """Build ``count`` blocks (evm_mine); the caller splits large counts into jobs."""
+        self._require_dev("mining on demand")
+        if count > MAX_MINE_BLOCKS:
+            raise InvalidInput(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks at once")
+        for i in range(count):
+            self.mine(timestamp if i == 0 else None)
+
+    def set_automine(self, on: bool) -> None:
+        self._require_dev("evm_setAutomine")
+        self.automine = on
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        """evm_setNextBlockTimestamp: the next block carries ``timestamp``."""
+        self._require_dev("evm_setNextBlockTimestamp")
+        head = self.ledger.head
+        if timestamp <= head.timestamp:
+            raise Refused(
+                f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
+            )
+        self.next_timestamp = timestamp
+        self.time_offset = timestamp - int(time.time())
+
+    def edit_state(
+        self, address: bytes, balance: int | None = None, nonce: int | None = None,
+        code: bytes | None = None, storage: dict[int, int] | None = None,
+    ) -> None:
+        """anvil_setBalance & co.: change an account at the head without a block."""
+        self._require_dev("editing state")
+        self.ledger.edit_state(address=address, balance=balance, nonce=nonce, code=code, storage=storage)
+        self.pool.reset(self.account_nonce)
+
     def snapshot(self) -> int:
+        self._require_dev("evm_snapshot")
         sid = self._next_snapshot_id
         self._next_snapshot_id += 1
         head = self.ledger.head
@@ -278,6 +415,8 @@ class ChainCore:
         return sid
 
     def revert(self, sid: int) -> bool:
+        # The one way history rewinds: never on a node whose committed blocks are final.
+        self._require_dev("evm_revert")
         snap = self.snapshots.get(sid)
         if snap is None:
             return False
@@ -298,7 +437,7 @@ class ChainCore:
         if criteria.block_hash is not None:
             header = self.ledger.header_by_hash(criteria.block_hash)
             if header is None:
-                raise ResourceNotFound("unknown block")
+                raise NotFound("unknown block")
             headers = [header]
         else:
             start = from_number if from_number is not None else self.block_number_of(criteria.from_block)
@@ -307,7 +446,7 @@ class ChainCore:
             if start > end:
                 return []
             if end - start + 1 > MAX_LOG_RANGE:
-                raise ServerError(f"block range greater than {MAX_LOG_RANGE} max")
+                raise Refused(f"block range greater than {MAX_LOG_RANGE} max")
             headers = [h for n in range(start, end + 1) if (h := self.ledger.header_by_number(n))]
         out: list[dict[str, Any]] = []
         for header in headers:
@@ -318,58 +457,105 @@ class ChainCore:
                 if _matches(log, criteria):
                     out.append(log)
                     if len(out) > MAX_LOGS:
-                        raise ServerError(f"query returned more than {MAX_LOGS} results")
+                        raise Refused(f"query returned more than {MAX_LOGS} results")
         return out
 
-    def new_filter(self, kind: str, criteria: LogFilter | None = None) -> int:
-        self._expire_filters()
+    def new_filter(self, kind: str, criteria: LogFilter | None = None, client: str = "") -> int:
+        """Install a filter; O(1) apart from expiring filters that timed out."""
+        self.expire_filters()
+        if len(self.filters) >= MAX_FILTERS:
+            raise LimitExceeded(f"too many filters: this node holds at most {MAX_FILTERS}")
+        if self._filters_per_client[client] >= MAX_FILTERS_PER_CLIENT:
+            raise LimitExceeded(
+                f"too many filters: at most {MAX_FILTERS_PER_CLIENT} per client; uninstall some "
+                f"or let them expire ({FILTER_TIMEOUT:g} s unpolled)"
+            )
         fid = self._next_filter_id
         self._next_filter_id += 1
         next_block = int(self.ledger.head.block_number) + 1
         if criteria is not None and criteria.from_block.number is not None:
             next_block = criteria.from_block.number
-        self.filters[fid] = Filter(kind, criteria, next_block)
+        self.filters[fid] = Filter(kind, client, criteria, next_block, self._pending_seq + 1)
+        self._filters_per_client[client] += 1
         return fid
 
-    def filter_changes(self, fid: int) -> list[Any]:
+    def _poll(self, fid: int) -> Filter:
         f = self.filters.get(fid)
         if f is None:
-            raise ServerError("filter not found")
+            raise Refused("filter not found")
         f.last_poll = time.monotonic()
+        self.filters.move_to_end(fid)
+        return f
+
+    def filter_changes(self, fid: int) -> list[Any]:
+        """What a filter saw since its last poll, at most one page (the rest next poll)."""
+        f = self._poll(fid)
         head = int(self.ledger.head.block_number)
         if f.kind == "pending":
-            hashes, f.pending_hashes = f.pending_hashes, []
-            return [d(h) for h in hashes]
+            log = self._pending_log
+            if not log or f.next_pending > log[-1][0]:
+                return []
+            skip = max(0, f.next_pending - log[0][0])
+            out = [d(h) for _, h in itertools.islice(log, skip, None)]
+            f.next_pending = log[-1][0] + 1
+            return out
         if f.kind == "block":
-            out = []
-            for n in range(f.next_block, head + 1):
+            last = min(head, f.next_block + MAX_FILTER_BLOCKS - 1)
+            hashes = []
+            for n in range(f.next_block, last + 1):
                 header = self.ledger.header_by_number(n)
                 if header is not None:
-                    out.append(d(header.hash))
-            f.next_block = head + 1
-            return out
+                    hashes.append(d(header.hash))
+            f.next_block = max(f.next_block, last + 1)
+            return hashes
         assert f.criteria is not None
         end = head
         if f.criteria.to_block.number is not None:
             end = min(end, f.criteria.to_block.number)
+        end = min(end, f.next_block + MAX_LOG_RANGE - 1)
         logs = self.logs(f.criteria, f.next_block, end) if f.next_block <= end else []
-        f.next_block = max(f.next_block, head + 1)
+        f.next_block = max(f.next_block, end + 1)
         return logs
 
     def filter_logs(self, fid: int) -> list[dict[str, Any]]:
+        """eth_getFilterLogs. Runs on the read worker (it may scan MAX_LOG_RANGE blocks):
+        it only reads the filter table and leaves the reordering to the chain thread."""
         f = self.filters.get(fid)
         if f is None or f.kind != "logs" or f.criteria is None:
-            raise ServerError("filter not found")
+            raise Refused("filter not found")
         f.last_poll = time.monotonic()
+        self._touched.append(fid)
         return self.logs(f.criteria)
 
     def uninstall_filter(self, fid: int) -> bool:
-        return self.filters.pop(fid, None) is not None
+        f = self.filters.pop(fid, None)
+        if f is None:
+            return False
+        self._forget_client(f.client)
+        return True
 
-    def _expire_filters(self) -> None:
-        cutoff = time.monotonic() - FILTER_TIMEOUT
-        for fid in [fid for fid, f in self.filters.items() if f.last_poll < cutoff]:
+    def _forget_client(self, client: str) -> None:
+        self._filters_per_client[client] -= 1
+        if self._filters_per_client[client] <= 0:
+            del self._filters_per_client[client]
+
+    def expire_filters(self, now: float | None = None) -> int:
+        """Drop filters unpolled for FILTER_TIMEOUT; O(number dropped). Runs on a timer
+        and before each install. Returns how many were dropped."""
+        while self._touched:
+            fid = self._touched.popleft()
+            if fid in self.filters:
+                self.filters.move_to_end(fid)
+        cutoff = (time.monotonic() if now is None else now) - FILTER_TIMEOUT
+        dropped = 0
+        while self.filters:
+            fid, f = next(iter(self.filters.items()))
+            if f.last_poll >= cutoff:
+                break
             del self.filters[fid]
+            self._forget_client(f.client)
+            dropped += 1
+        return dropped
 
 
 def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
@@ -386,14 +572,25 @@ def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _wanted(criteria: LogFilter) -> tuple[frozenset[str], tuple[frozenset[str] | None, ...]]:
+    """A filter's addresses and topics as sets of the formatted hex, built once per
+    filter rather than once per log (a filter may name 1,000 of each)."""
+    return (
+        frozenset(d(a) for a in criteria.addresses),
+        tuple(None if t is None else frozenset(d(x) for x in t) for t in criteria.topics),
+    )
+
+
 def _matches(log: dict[str, Any], criteria: LogFilter) -> bool:
-    if criteria.addresses and log["address"] not in {d(a) for a in criteria.addresses}:
+    addresses, topic_sets = _wanted(criteria)
+    if addresses and log["address"] not in addresses:
         return False
     topics = log["topics"]
-    for position, wanted in enumerate(criteria.topics):
+    for position, wanted in enumerate(topic_sets):
         if wanted is None:
             continue
-        if position >= len(topics) or topics[position] not in {d(t) for t in wanted}:
+        if position >= len(topics) or topics[position] not in wanted:
             return False
     return True
 

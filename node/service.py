@@ -17,9 +17,10 @@ from hypercorn.trio import serve
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
-from node.core import ChainCore
-from node.rpc.server import MAX_BODY, RPCServer
-from node.worker import ChainWorker
+from node.core import FILTER_TIMEOUT, ChainCore
+from node.rpc.methods import DEFAULT_API, DEV_NAMESPACES
+from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
+from node.worker import ChainWorker, Priority
 from state import Ledger, LevelDBStore, MemoryStore
 
 log = logging.getLogger("ailedger")
@@ -45,6 +46,22 @@ class NodeConfig:
     """Key of this node's validator: it proposes, signs the commits and receives the fees."""
     metrics_port: int | None = None
     """Prometheus port; None disables metrics."""
+    dev: bool = False
+    """A dev chain: dev namespaces may be served, state edits and rewinds allowed."""
+    api: tuple[str, ...] = DEFAULT_API
+    """JSON-RPC namespaces served (checked by ``node.rpc.server.parse_api``)."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call; empty allows none."""
+    rpc_gas_cap: int | None = 50_000_000
+    """Most gas one eth_call / eth_estimateGas may use (also capped by the block gas limit)."""
+    rpc_evm_timeout: float = 5.0
+    """Seconds one eth_call / eth_estimateGas may run; 0 disables the limit."""
+    rpc_read_timeout: float = 10.0
+    """Seconds one read-lane call (long reads) may spend reading state; 0 disables."""
+    read_queue: int = 64
+    """Most eth_call-class requests waiting for the read worker before new ones are refused."""
+    read_threads: int = 2
+    """Threads of the read worker: a slow read does not queue every other one behind it."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -57,14 +74,22 @@ def open_ledger(config: NodeConfig) -> Ledger:
 
 
 async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = None) -> None:
+    if not config.dev and set(config.api) & DEV_NAMESPACES:
+        raise ValueError("dev namespaces are served only by a dev chain")
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
     validator = SingleValidator(config.validator_key) if config.validator_key else None
     core = worker.call_blocking(
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
+        config.dev,
     )
-    server = RPCServer(core, worker)
+    core.rpc_gas_cap = config.rpc_gas_cap
+    core.rpc_evm_timeout = config.rpc_evm_timeout or None
+    # eth_call and long reads run here, on committed state, beside the chain thread.
+    read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
+    settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
+    server = RPCServer(core, worker, settings, read_worker)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None
@@ -78,7 +103,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
-            nursery.start_soon(server.pump_forever)
+            nursery.start_soon(_expire_filters, core, worker)
             if config.block_time is not None:
                 nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
             if on_ready is not None:
@@ -86,6 +111,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             await shutdown.wait()
             nursery.cancel_scope.cancel()
     finally:
+        read_worker.stop()
         worker.call_blocking(ledger.close)
         worker.stop()
 
@@ -103,10 +129,16 @@ async def _interval_mining(core: ChainCore, worker: ChainWorker, server: RPCServ
         await trio.sleep_until(next_at)
         next_at += block_time
         try:
-            await worker.run(core.mine)
+            await worker.run(core.mine, priority=Priority.PRODUCE)
         except Exception:
             log.exception("block production failed; retrying next interval")
-        server.pump_events()
+
+
+async def _expire_filters(core: ChainCore, worker: ChainWorker) -> None:
+    """Drop unpolled filters on a timer, so an idle node frees them too."""
+    while True:
+        await trio.sleep(FILTER_TIMEOUT / 10)
+        await worker.run(core.expire_filters)
 
 
 def main_loop(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = None) -> int:

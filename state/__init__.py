@@ -5,11 +5,12 @@ from state.chain import (
     BlockImportError,
     BuiltBlock,
     CallResult,
+    CallTimeout,
     ChainMismatch,
     Ledger,
     iter_logs,
 )
-from state.db import LevelDBStore, MemoryStore, StagedDB
+from state.db import LevelDBStore, MemoryStore, ReadTimeout, StagedDB, read_deadline
 from state.transactions import (
     MAX_TRANSACTION_SIZE,
     InvalidSignature,
@@ -23,7 +24,8 @@ from state.vm import LedgerVM
 
 __all__ = [
     "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockImportError", "BuiltBlock", "CallResult",
-    "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
-    "MalformedTransaction", "MemoryStore", "OversizedTransaction", "StagedDB",
+    "CallTimeout", "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
+    "MalformedTransaction", "MemoryStore", "OversizedTransaction", "ReadTimeout", "StagedDB",
     "TransactionError", "UnsupportedTransactionType", "decode_transaction", "iter_logs",
+    "read_deadline",
 ]

@@ -28,6 +28,7 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.rlp.headers import BlockHeader
 from eth.rlp.sedes import chain_gaps
+from eth.vm.chain_context import ChainContext
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
@@ -35,7 +36,7 @@ from eth_utils import ValidationError
 import ai_precompiles
 from genesis import Genesis, decode_genesis
 from state.db import KeyValueStore, StagedDB
-from state.vm import LedgerVM
+from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
 
 #: Where the genesis document of a datadir's chain is kept, beside the chain itself.
 GENESIS_KEY = b"ailedger:genesis"
@@ -374,12 +375,20 @@ class Ledger:
         value: int = 0,
         gas: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
+        deadline: float | None = None,
     ) -> CallResult:
         """Run a message on top of ``header``'s state as the next block would, at zero gas
-        price, and throw the changes away (eth_call)."""
-        vm = self.chain.get_vm(self.state_header(header))
+        price, and throw the changes away (eth_call).
+
+        With ``deadline`` (a ``time.monotonic()`` value) the execution raises
+        :class:`CallTimeout` once it passes; nothing of it is kept.
+        """
+        vm = CallVM(
+            header=self.state_header(header), chaindb=self.chain.chaindb,
+            chain_context=ChainContext(self.chain_id), consensus_context=self.chain.consensus_context,
+        )
         gas = min(gas or header.gas_limit, header.gas_limit)
-        with vm.in_costless_state() as state:
+        with call_deadline(deadline), vm.in_costless_state() as state:
             _apply_overrides(state, overrides or {})
             unsigned = vm.create_unsigned_transaction(
                 nonce=state.get_nonce(Address(sender)),
@@ -412,24 +421,26 @@ class Ledger:
         value: int = 0,
         gas_cap: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
+        deadline: float | None = None,
     ) -> tuple[int, CallResult]:
         """The least gas at which the message succeeds (geth's binary search).
 
         Returns (gas, result); when the message fails even at the cap, gas is 0 and the
-        failing result is returned for the caller to report.
+        failing result is returned for the caller to report. ``deadline`` bounds the whole
+        search (:class:`CallTimeout`).
         """
         cap = min(gas_cap or header.gas_limit, header.gas_limit)
-        top = self.execute_call(header, sender, to, data, value, cap, overrides)
+        top = self.execute_call(header, sender, to, data, value, cap, overrides, deadline)
         if not top.success:
             return 0, top
         low, high = top.gas_used - 1, cap
         # Most calls succeed with gas_used plus the 63/64 reserve: try that first.
         guess = min(cap, top.gas_used * 64 // 63 + 2300)
-        if self.execute_call(header, sender, to, data, value, guess, overrides).success:
+        if self.execute_call(header, sender, to, data, value, guess, overrides, deadline).success:
             high = guess
         while high - low > 1:
             mid = (low + high) // 2
-            if self.execute_call(header, sender, to, data, value, mid, overrides).success:
+            if self.execute_call(header, sender, to, data, value, mid, overrides, deadline).success:
                 high = mid
             else:
                 low = mid
@@ -480,5 +491,5 @@ def iter_logs(receipts: Iterable[ReceiptAPI]) -> Iterable[tuple[int, int, Any]]:
 
 __all__ = [
     "AccountOverride", "BlockHeader", "BlockImportError", "BuiltBlock", "CallResult",
-    "ChainMismatch", "Ledger", "iter_logs",
+    "CallTimeout", "ChainMismatch", "Ledger", "iter_logs",
 ]

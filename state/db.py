@@ -12,6 +12,7 @@ with its state or the new head with its state, never a mix.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,32 @@ import plyvel
 from eth.db.backends.base import BaseDB
 
 _DELETED = None
+_ABSENT = object()
+
+
+class ReadTimeout(Exception):
+    """A read ran past the deadline its thread set with :class:`read_deadline`."""
+
+
+_read_deadline = threading.local()
+
+
+class read_deadline:  # noqa: N801 - a context manager, named like contextlib's
+    """Bound the wall time of every database read this thread makes in the block: each
+    read past ``deadline`` (``time.monotonic()``) raises :class:`ReadTimeout`. Every
+    state, block and receipt read passes through :meth:`StagedDB.__getitem__`, so this
+    bounds any read-only RPC method, whatever it walks. Threads that never set one (the
+    chain thread) pay one attribute lookup per read."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self._saved = getattr(_read_deadline, "at", None)
+        _read_deadline.at = self.deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _read_deadline.at = self._saved
 
 
 class KeyValueStore(Protocol):
@@ -101,11 +128,17 @@ class StagedDB(BaseDB):
         self._lock = threading.Lock()
 
     def __getitem__(self, key: bytes) -> bytes:
-        if key in self._staged:
-            value = self._staged[key]
+        deadline = getattr(_read_deadline, "at", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise ReadTimeout("read aborted: past its time budget")
+        # One lookup in one dict: eth_call reads from another thread while commit()
+        # swaps ``_staged`` for a fresh dict, so a test-then-get could see two dicts.
+        staged = self._staged
+        value = staged.get(key, _ABSENT)
+        if value is not _ABSENT:
             if value is _DELETED:
                 raise KeyError(key)
-            return value
+            return value  # type: ignore[return-value]
         stored = self.store.get(key)
         if stored is None:
             raise KeyError(key)
@@ -120,8 +153,9 @@ class StagedDB(BaseDB):
         self._staged[key] = _DELETED
 
     def _exists(self, key: bytes) -> bool:
-        if key in self._staged:
-            return self._staged[key] is not _DELETED
+        value = self._staged.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value is not _DELETED
         return self.store.get(key) is not None
 
     @property

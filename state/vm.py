@@ -6,6 +6,8 @@ two; the precompile table is Prague's merged with ai_precompiles'.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -73,6 +75,48 @@ class LedgerState(PragueState):
     computation_class = LedgerComputation
 
 
+class CallTimeout(Exception):
+    """An eth_call / eth_estimateGas ran past its wall-clock budget.
+
+    Deliberately not a ``VMError``: a VM error only ends the innermost call frame (its
+    caller goes on running), while this must unwind the whole execution.
+    """
+
+
+#: The deadline (``time.monotonic()``) of the read-only execution running on this thread.
+_call_deadline = threading.local()
+
+
+class call_deadline:  # noqa: N801 - used as a context manager, like contextlib's helpers
+    """Run read-only executions on this thread under a wall-clock deadline (or none)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self._saved = getattr(_call_deadline, "at", None)
+        _call_deadline.at = self.deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _call_deadline.at = self._saved
+
+
+class CallComputation(LedgerComputation):
+    """The computation of eth_call and eth_estimateGas: every opcode charges gas, so a
+    check here bounds the wall time of any loop. Blocks never use this class, so block
+    building and import pay nothing for it."""
+
+    def consume_gas(self, amount: int, reason: str) -> None:
+        super().consume_gas(amount, reason)
+        deadline = getattr(_call_deadline, "at", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise CallTimeout("execution aborted (timeout)")
+
+
+class CallState(LedgerState):
+    computation_class = CallComputation
+
+
 class LedgerVM(PragueVM):
     """The VM of every ailedger block."""
 
@@ -101,6 +145,13 @@ class LedgerVM(PragueVM):
             raise ValidationError(
                 f"Header has invalid base fee per gas (has {header.base_fee_per_gas}, expected {expected})"
             )
+
+
+class CallVM(LedgerVM):
+    """The VM reads execute on (eth_call, eth_estimateGas): the same rules, but every
+    execution stops at the thread's :class:`call_deadline`."""
+
+    _state_class = CallState
 
 
 def expected_base_fee(parent_header: BlockHeaderAPI) -> int:

@@ -2,7 +2,9 @@
 the ancestry of an inference, proofs) and the blob store.
 
 Reads take an optional block reference as their last argument (default ``latest``), as
-the ``eth_`` state reads do.
+the ``eth_`` state reads do. Every read does work bounded by its answer: lists are pages
+(``offset``/``limit``), and inputs that name many records are capped. Reads whose work
+grows with a datanet run on the read worker, off the chain thread.
 """
 
 from __future__ import annotations
@@ -16,11 +18,21 @@ from ai_precompiles.errors import AIError
 from node.blobstore import BlobError
 from node.core import ChainCore
 from node.rpc import params as p
-from node.rpc.errors import InvalidParams, ResourceNotFound, ServerError
-from node.rpc.methods import args, rpc
+from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound, ServerError
+from node.rpc.methods import READ, args, rpc
 
 #: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
 MAX_BLOB_READ = 2 * 1024 * 1024
+#: Page size of list answers (ai_listContributions, ai_getTrainingSet's contributions).
+MAX_PAGE = 1000
+#: Most records a status-filtered listing examines to fill one page.
+MAX_SCAN = 10_000
+#: Most distinct [datanet, version] pairs one ai_getTrainingSet takes (an adapter names a
+#: handful), and most contributions it hashes into the root.
+MAX_TRAINING_PAIRS = 32
+MAX_TRAINING_SET = 20_000
+#: Most leaves ai_getContributionProof hashes to build a proof.
+MAX_PROOF_LEAVES = 20_000
 _INFERENCE_RECORDED = ai_precompiles.MODULES["Inference"].abi.events["InferenceRecorded"].topic0
 
 
@@ -57,8 +69,21 @@ def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return out
 
 
-@rpc("ai_listContributions")
+def _page(options: dict[str, Any], name: str) -> tuple[int, int]:
+    """(offset, limit) of a paged read; limit defaults to and is capped at MAX_PAGE."""
+    offset = options.get("offset", 0)
+    limit = options.get("limit", MAX_PAGE)
+    offset = _id(offset, f"{name}.offset")
+    limit = _id(limit, f"{name}.limit")
+    if offset > 2**63:
+        raise InvalidParams(f"invalid argument {name}.offset: too large")
+    return offset, min(limit, MAX_PAGE)
+
+
+@rpc("ai_listContributions", lane=READ)
 def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+    """One page of a datanet's contributions (``{status, offset, limit}``, limit <= 1000);
+    with status ``accepted`` in acceptance (leaf) order, otherwise in submission order."""
     datanet_id, options, ref = args(params, 1, 2)
     options = options or {}
     if not isinstance(options, dict):
@@ -69,16 +94,20 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
         if status not in statuses:
             raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
         status = statuses[status]
-    state = _state(core, ref, 2)
+    if status is not None and status not in statuses.values():
+        raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
+    offset, limit = _page(options, "1")
     did = _id(datanet_id, "0")
+    state = _state(core, ref, 2)
     _found(ai_precompiles.get_datanet(state, did), "datanet")
-    items = ai_precompiles.list_contributions(state, did, status)
-    offset = int(options.get("offset", 0))
-    limit = min(int(options.get("limit", 1000)), 1000)
-    return [c.to_json() for c in items[offset : offset + limit]]
+    try:
+        items = ai_precompiles.list_contributions(state, did, status, offset, limit, MAX_SCAN)
+    except AIError as e:
+        raise LimitExceeded(str(e)) from None
+    return [c.to_json() for c in items]
 
 
-@rpc("ai_getLineage")
+@rpc("ai_getLineage", lane=READ)
 def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_lineage(_state(core, ref, 1), _id(model_id, "0")), "model"))
@@ -90,7 +119,7 @@ def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return dict(_found(ai_precompiles.get_model(_state(core, ref, 1), _id(model_id, "0")), "model").to_json())
 
 
-@rpc("ai_getInferenceAncestry")
+@rpc("ai_getInferenceAncestry", lane=READ)
 def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Which datasets, contributions, contributors, adapter path and weights produced the
     output of inference-receipt transaction ``txHash``."""
@@ -120,39 +149,59 @@ def _topic(t: Any) -> int:
     return t if isinstance(t, int) else int.from_bytes(t, "big")
 
 
-@rpc("ai_getContributionProof")
+@rpc("ai_getContributionProof", lane=READ)
 def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     datanet_id, version, contribution_id, ref = args(params, 3, 1)
+    state = _state(core, ref, 3)
+    did, ver = _id(datanet_id, "0"), _id(version, "1")
+    v = ai_precompiles.get_version(state, did, ver)
+    if v is not None and v.count > MAX_PROOF_LEAVES:
+        raise LimitExceeded(f"version {ver} has {v.count} leaves; this node builds proofs over at most {MAX_PROOF_LEAVES}")
     try:
-        return dict(ai_precompiles.get_contribution_proof(
-            _state(core, ref, 3), _id(datanet_id, "0"), _id(version, "1"), _id(contribution_id, "2")
-        ))
+        return dict(ai_precompiles.get_contribution_proof(state, did, ver, _id(contribution_id, "2")))
     except AIError as e:
         raise ResourceNotFound(str(e)) from None
 
 
-@rpc("ai_getTrainingSet")
+@rpc("ai_getTrainingSet", lane=READ)
 def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """The exact contribution set of some datanet versions, in leaf order, and the Merkle
-    root an adapter trained on them commits to (``[[datanetId, version], ...]``)."""
-    versions_raw, ref = args(params, 1, 1)
+    root an adapter trained on them commits to (``[[datanetId, version], ...]``).
+
+    At most MAX_TRAINING_PAIRS distinct pairs (a repeated pair is refused: it would count
+    its contributions twice). The root covers the whole set; the contributions come one
+    page at a time (``{offset, limit}``, third argument; ``total`` says how many)."""
+    versions_raw, ref, options = args(params, 1, 2)
     if not isinstance(versions_raw, list) or not versions_raw or not all(
         isinstance(v, list) and len(v) == 2 for v in versions_raw
     ):
         raise InvalidParams("invalid argument 0: expected [[datanetId, version], ...]")
+    if len(versions_raw) > MAX_TRAINING_PAIRS:
+        raise InvalidParams(f"invalid argument 0: at most {MAX_TRAINING_PAIRS} [datanetId, version] pairs")
     pairs = [(_id(d, "0"), _id(v, "0")) for d, v in versions_raw]
+    if len(set(pairs)) != len(pairs):
+        raise InvalidParams("invalid argument 0: a [datanetId, version] pair is repeated")
+    options = options or {}
+    if not isinstance(options, dict):
+        raise InvalidParams("invalid argument 2: expected {offset, limit}")
+    offset, limit = _page(options, "2")
     state = _state(core, ref, 1)
-    contributions = []
     try:
+        ids: list[int] = []
         for d, v in pairs:
-            for cid in datanets.version_contribution_ids(state, d, v):
-                c = ai_precompiles.get_contribution(state, cid)
-                assert c is not None
-                contributions.append(c.to_json())
+            version = datanets.get_version(state, d, v)
+            if version is not None and len(ids) + version.count > MAX_TRAINING_SET:
+                raise LimitExceeded(f"the training set holds more than {MAX_TRAINING_SET} contributions")
+            ids.extend(datanets.version_contribution_ids(state, d, v))
+        page = []
+        for cid in ids[offset : offset + limit]:
+            c = ai_precompiles.get_contribution(state, cid)
+            assert c is not None
+            page.append(c.to_json())
         root = registry.adapter_contribution_root(state, [d for d, _ in pairs], [v for _, v in pairs])
     except AIError as e:
         raise ResourceNotFound(str(e)) from None
-    return {"contributionRoot": "0x" + root.hex(), "contributions": contributions}
+    return {"contributionRoot": "0x" + root.hex(), "contributions": page, "total": len(ids), "offset": offset}
 
 
 @rpc("ai_getRewards")
@@ -175,7 +224,7 @@ def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return dict(_found(proposal, "proposal").to_json())
 
 
-@rpc("ai_getValidatorSet")
+@rpc("ai_getValidatorSet", lane=READ)
 def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (ref,) = args(params, 0, 1)
     header = core.resolve(p.block_ref(ref, "0"))

@@ -12,6 +12,8 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 
+from node import errors as node_errors
+
 
 class RPCError(Exception):
     code = -32603
@@ -96,3 +98,22 @@ def decode_revert_reason(data: bytes) -> str | None:
     except Exception:
         return None
     return None
+
+
+#: Each kind of node error and the JSON-RPC error it becomes; the first match wins, so
+#: a subclass sits above its base.
+_NODE_ERROR_CODES: tuple[tuple[type[node_errors.NodeError], type[RPCError]], ...] = (
+    (node_errors.NotAvailable, MethodNotFound),
+    (node_errors.InvalidInput, InvalidParams),
+    (node_errors.LimitExceeded, LimitExceeded),
+    (node_errors.NotFound, ResourceNotFound),
+    (node_errors.Refused, ServerError),
+)
+
+
+def from_node_error(error: node_errors.NodeError) -> RPCError:
+    """The JSON-RPC error that reports ``error`` (the one place codes are chosen)."""
+    for kind, rpc_error in _NODE_ERROR_CODES:
+        if isinstance(error, kind):
+            return rpc_error(error.message)
+    return ServerError(error.message)

@@ -4,19 +4,28 @@ methods users script against (``evm_``, ``anvil_``/``hardhat_``).
 Each method is a plain function of the :class:`ChainCore` and the raw params, run on the
 chain worker thread; parameters are parsed first so that bad input gets -32602 before
 anything touches the chain.
+
+A method's namespace is the part of its name before ``_``; ``@rpc`` files it under that
+namespace in :data:`NAMESPACES`, and a node serves only the namespaces it was started
+with (geth's ``--http.api``), so a new module adds methods with ``@rpc`` and nothing else.
+The dev namespaces (:data:`DEV_NAMESPACES`) rewrite state and history and exist only on
+``ailedger dev``.
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
 
-from node.core import ChainCore
+from node.core import MAX_MINE_BLOCKS, ChainCore
+from node.errors import UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
 from node.rpc.format import (
@@ -30,19 +39,85 @@ from node.rpc.format import (
 from node.txpool import max_fee, max_tip
 
 Handler = Callable[[ChainCore, list[Any]], Any]
+
+#: Where a method runs: on the chain thread (everything that touches the pool, filters
+#: or writes), or on the read worker beside it (execution and long reads of committed
+#: state), so that slow reads never hold up transactions and blocks.
+CHAIN, READ = "chain", "read"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    handler: Handler
+    lane: str = CHAIN
+    """CHAIN or READ."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """What a handler returns when its work goes on in another job: the server runs
+    ``step()`` as a new job on the same worker (other callers' jobs and block production
+    go first), until a step returns a plain result. Keeps every job short."""
+
+    step: Callable[[], Any]
+
+
+#: namespace -> method name -> method, filled by ``@rpc``.
+NAMESPACES: dict[str, dict[str, Method]] = {}
+#: Every registered method's handler, whatever its namespace (tools and tests).
 METHODS: dict[str, Handler] = {}
+#: Namespaces that edit state, mine on demand or rewind: served only by a dev chain.
+DEV_NAMESPACES = frozenset({"evm", "anvil", "hardhat"})
+#: What `ailedger run` serves unless told otherwise (geth's default is eth,net,web3).
+DEFAULT_API = ("eth", "net", "web3", "txpool", "ai")
 #: Default priority fee, as anvil's eth_maxPriorityFeePerGas (1 gwei).
 DEFAULT_TIP = 10**9
 CLIENT_VERSION = f"ailedger/v0.1.0/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"
 
 
-def rpc(*names: str) -> Callable[[Handler], Handler]:
+def namespace_of(name: str) -> str:
+    return name.split("_", 1)[0]
+
+
+def rpc(*names: str, lane: str = CHAIN) -> Callable[[Handler], Handler]:
+    """Register ``fn`` as the methods ``names``, each in the namespace its prefix names."""
+
     def register(fn: Handler) -> Handler:
         for name in names:
+            NAMESPACES.setdefault(namespace_of(name), {})[name] = Method(name, fn, lane)
             METHODS[name] = fn
         return fn
 
     return register
+
+
+def method_table(namespaces: Iterable[str]) -> dict[str, Method]:
+    """The methods a node serves when it enables ``namespaces``."""
+    table: dict[str, Method] = {}
+    for namespace in namespaces:
+        table.update(NAMESPACES.get(namespace, {}))
+    return table
+
+
+_request = threading.local()
+
+
+class client_context:  # noqa: N801 - a context manager, named like contextlib's
+    """Who is calling (the peer's address), for per-client limits, while a call runs."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+
+    def __enter__(self) -> None:
+        _request.client = self.client
+
+    def __exit__(self, *exc: object) -> None:
+        _request.client = ""
+
+
+def current_client() -> str:
+    return str(getattr(_request, "client", ""))
 
 
 def args(params: list[Any], required: int, optional: int = 0) -> list[Any]:
@@ -137,15 +212,24 @@ def eth_blob_base_fee(core: ChainCore, params: list[Any]) -> str:
     return q(1)
 
 
-@rpc("eth_feeHistory")
+#: geth's limits on eth_feeHistory: blocks per query and reward percentiles.
+MAX_FEE_HISTORY = 1024
+MAX_REWARD_PERCENTILES = 100
+
+
+@rpc("eth_feeHistory", lane=READ)
 def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     count_raw, newest_raw, percentiles = args(params, 2, 1)
     count = p.quantity(count_raw, "0") if not isinstance(count_raw, int) else count_raw
     if count < 1:
         return {"oldestBlock": q(0), "baseFeePerGas": [], "gasUsedRatio": [], "reward": []}
-    count = min(count, 1024)
+    count = min(count, MAX_FEE_HISTORY)
     newest = core.resolve(p.block_ref(newest_raw, "1")).block_number
     if percentiles is not None:
+        if isinstance(percentiles, list) and len(percentiles) > MAX_REWARD_PERCENTILES:
+            raise InvalidParams(
+                f"invalid argument 2: at most {MAX_REWARD_PERCENTILES} reward percentiles"
+            )
         if not isinstance(percentiles, list) or any(
             not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles
         ) or percentiles != sorted(percentiles):
@@ -256,12 +340,10 @@ def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
     overrides = p.state_overrides(overrides_raw)
     sender = req.sender or b"\x00" * 20
     if estimate:
-        gas, result = core.ledger.estimate_gas(
-            header, sender, req.to, req.data, req.value, req.gas, overrides
-        )
+        gas, result = core.estimate_gas(header, sender, req.to, req.data, req.value, req.gas, overrides)
         _raise_on_failure(result)
         return q(gas)
-    result = core.ledger.execute_call(header, sender, req.to, req.data, req.value, req.gas, overrides)
+    result = core.call(header, sender, req.to, req.data, req.value, req.gas, overrides)
     _raise_on_failure(result)
     return d(result.output)
 
@@ -274,12 +356,12 @@ def _raise_on_failure(result: Any) -> None:
     raise ServerError(result.error)
 
 
-@rpc("eth_call")
+@rpc("eth_call", lane=READ)
 def eth_call(core: ChainCore, params: list[Any]) -> str:
     return str(_call(core, params, estimate=False))
 
 
-@rpc("eth_estimateGas")
+@rpc("eth_estimateGas", lane=READ)
 def eth_estimate_gas(core: ChainCore, params: list[Any]) -> str:
     return str(_call(core, params, estimate=True))
 
@@ -314,7 +396,7 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
         nonce = core.pool.next_nonce(req.sender, core.account(req.sender).nonce)
     gas = req.gas
     if gas is None:
-        gas, result = core.ledger.estimate_gas(head, req.sender, req.to, req.data, req.value)
+        gas, result = core.estimate_gas(head, req.sender, req.to, req.data, req.value)
         _raise_on_failure(result)
     tx: dict[str, Any] = {
         "chainId": core.ledger.chain_id,
@@ -437,7 +519,7 @@ def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str,
     (ref,) = args(params, 1)
     try:
         header = core.resolve(p.block_ref(ref, "0"))
-    except ServerError:
+    except UnknownBlock:
         return None
     block = core.ledger.block(header)
     return format_receipts(block, core.ledger.receipts(block))
@@ -458,7 +540,7 @@ def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any
         return _pending_block(core, full)
     try:
         header = core.resolve(p.block_ref(ref, "0"))
-    except ServerError:
+    except UnknownBlock:
         return None
     return _block_json(core, header, full)
 
@@ -490,7 +572,7 @@ def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | No
     (ref,) = args(params, 1)
     try:
         header = core.resolve(p.block_ref(ref, "0"))
-    except ServerError:
+    except UnknownBlock:
         return None
     return q(len(core.ledger.block(header).transactions))
 
@@ -515,7 +597,7 @@ def eth_uncle(core: ChainCore, params: list[Any]) -> None:
 # -- logs and filters -----------------------------------------------------------------------
 
 
-@rpc("eth_getLogs")
+@rpc("eth_getLogs", lane=READ)
 def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (criteria,) = args(params, 1)
     return core.logs(p.log_filter(criteria))
@@ -524,17 +606,17 @@ def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
 @rpc("eth_newFilter")
 def eth_new_filter(core: ChainCore, params: list[Any]) -> str:
     (criteria,) = args(params, 1)
-    return q(core.new_filter("logs", p.log_filter(criteria)))
+    return q(core.new_filter("logs", p.log_filter(criteria), client=current_client()))
 
 
 @rpc("eth_newBlockFilter")
 def eth_new_block_filter(core: ChainCore, params: list[Any]) -> str:
-    return q(core.new_filter("block"))
+    return q(core.new_filter("block", client=current_client()))
 
 
 @rpc("eth_newPendingTransactionFilter")
 def eth_new_pending_filter(core: ChainCore, params: list[Any]) -> str:
-    return q(core.new_filter("pending"))
+    return q(core.new_filter("pending", client=current_client()))
 
 
 @rpc("eth_getFilterChanges")
@@ -543,7 +625,7 @@ def eth_get_filter_changes(core: ChainCore, params: list[Any]) -> list[Any]:
     return core.filter_changes(p.quantity(fid, "0"))
 
 
-@rpc("eth_getFilterLogs")
+@rpc("eth_getFilterLogs", lane=READ)
 def eth_get_filter_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (fid,) = args(params, 1)
     return core.filter_logs(p.quantity(fid, "0"))
@@ -599,8 +681,20 @@ def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 # -- dev methods ----------------------------------------------------------------------------
 
 
+#: Blocks one job of evm_mine builds; a larger count continues in further jobs.
+MINE_STEP = 50
+
+
+def _mine_steps(core: ChainCore, remaining: int, timestamp: int | None) -> str | Continue:
+    step = min(remaining, MINE_STEP)
+    core.mine_blocks(step, timestamp)
+    if remaining == step:
+        return "0x0"
+    return Continue(lambda: _mine_steps(core, remaining - step, None))
+
+
 @rpc("evm_mine", "anvil_mine", "hardhat_mine")
-def evm_mine(core: ChainCore, params: list[Any]) -> str:
+def evm_mine(core: ChainCore, params: list[Any]) -> str | Continue:
     first = params[0] if params else None
     blocks, timestamp = 1, None
     if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
@@ -610,11 +704,11 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str:
         blocks = p.quantity(first, "0")
     elif first is not None:  # evm_mine(timestamp)
         timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
-    if blocks > 10_000:
-        raise InvalidParams("invalid argument 0: at most 10000 blocks at once")
-    for i in range(blocks):
-        core.mine(timestamp if i == 0 else None)
-    return "0x0"
+    if blocks > MAX_MINE_BLOCKS:
+        raise InvalidParams(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks at once")
+    if blocks == 0:
+        return "0x0"
+    return _mine_steps(core, blocks, timestamp)
 
 
 @rpc("evm_snapshot", "anvil_snapshot")
@@ -639,20 +733,14 @@ def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
 def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
     (ts,) = args(params, 1)
     timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
-    head = core.ledger.head
-    if timestamp <= head.timestamp:
-        raise ServerError(
-            f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
-        )
-    core.next_timestamp = timestamp
-    core.time_offset = timestamp - int(__import__("time").time())
+    core.set_next_timestamp(timestamp)
     return None
 
 
 @rpc("evm_setAutomine", "anvil_setAutomine")
 def evm_set_automine(core: ChainCore, params: list[Any]) -> None:
     (on,) = args(params, 1)
-    core.automine = p.boolean(on, "0")
+    core.set_automine(p.boolean(on, "0"))
     return None
 
 
@@ -662,8 +750,7 @@ def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
 
 
 def _edit(core: ChainCore, **kw: Any) -> None:
-    core.ledger.edit_state(**kw)
-    core.pool.reset(core.account_nonce)
+    core.edit_state(**kw)
 
 
 @rpc("anvil_setBalance", "hardhat_setBalance")

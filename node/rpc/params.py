@@ -15,6 +15,12 @@ from node.rpc.errors import InvalidParams
 from state import AccountOverride
 
 BLOCK_TAGS = ("latest", "pending", "earliest", "safe", "finalized")
+#: geth's caps on a log filter: addresses, and alternatives per topic position.
+MAX_FILTER_ADDRESSES = 1000
+MAX_TOPIC_ALTERNATIVES = 1000
+#: Most accounts (and storage slots per account) one state override may name.
+MAX_OVERRIDE_ACCOUNTS = 1000
+MAX_OVERRIDE_SLOTS = 10_000
 
 
 def quantity(value: Any, name: str = "argument") -> int:
@@ -162,6 +168,8 @@ def state_overrides(value: Any, name: str = "argument 2") -> dict[bytes, Account
         return {}
     if not isinstance(value, dict):
         raise InvalidParams(f"invalid argument {name}: expected an object of address -> override")
+    if len(value) > MAX_OVERRIDE_ACCOUNTS:
+        raise InvalidParams(f"invalid argument {name}: at most {MAX_OVERRIDE_ACCOUNTS} accounts")
     out = {}
     for key, o in value.items():
         if not isinstance(o, dict):
@@ -174,6 +182,8 @@ def state_overrides(value: Any, name: str = "argument 2") -> dict[bytes, Account
                 return None
             if not isinstance(v, dict):
                 raise InvalidParams(f"invalid argument {name}: storage override must be an object")
+            if len(v) > MAX_OVERRIDE_SLOTS:
+                raise InvalidParams(f"invalid argument {name}: at most {MAX_OVERRIDE_SLOTS} storage slots per account")
             return {
                 int.from_bytes(hash32(s, name), "big"): int.from_bytes(hash32(x, name), "big")
                 for s, x in v.items()
@@ -213,6 +223,8 @@ def log_filter(value: Any, name: str = "argument 0") -> LogFilter:
     if raw_addresses is None:
         addresses: tuple[bytes, ...] = ()
     elif isinstance(raw_addresses, list):
+        if len(raw_addresses) > MAX_FILTER_ADDRESSES:
+            raise InvalidParams(f"invalid argument {name}: at most {MAX_FILTER_ADDRESSES} addresses")
         addresses = tuple(address(a, f"{name}.address") for a in raw_addresses)
     else:
         addresses = (address(raw_addresses, f"{name}.address"),)
@@ -224,6 +236,8 @@ def log_filter(value: Any, name: str = "argument 0") -> LogFilter:
         if t is None:
             topics.append(None)
         elif isinstance(t, list):
+            if len(t) > MAX_TOPIC_ALTERNATIVES:
+                raise InvalidParams(f"invalid argument {name}: at most {MAX_TOPIC_ALTERNATIVES} topics per position")
             topics.append(tuple(hash32(x, f"{name}.topics") for x in t) if t else None)
         else:
             topics.append((hash32(t, f"{name}.topics"),))

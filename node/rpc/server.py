@@ -1,6 +1,17 @@
 """JSON-RPC 2.0 over HTTP and WebSocket on one port (an ASGI app served by hypercorn on
 the node's trio loop), with geth's transport limits: a body over 5 MiB gets HTTP 413 and
 a batch of more than 1,000 calls gets -32600.
+
+Who may call what is the node's choice, made at start (:class:`RPCSettings`): the
+namespaces it serves (a method outside them is 'method not found', exactly as one that
+does not exist), and the browser origins it answers. A request that carries an
+``Origin`` header (every browser POST and WebSocket does) from an origin not listed gets
+HTTP 403 and runs nothing: CORS alone would only hide the answer from the page, after
+the call had already run.
+
+Each call of a batch is its own job on the worker, so other callers' work and block
+production interleave with a long batch. Chain events reach subscriptions through the
+trio token as they happen.
 """
 
 from __future__ import annotations
@@ -8,33 +19,123 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
+from node import errors as node_errors
 from node import metrics
 from node.core import ChainCore, matches
+from node.errors import NodeError
 from node.rpc import ai_methods  # noqa: F401 - registers the ai_ namespace
 from node.rpc import params as p
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
     InvalidRequest,
+    LimitExceeded,
     MethodNotFound,
     ParseError,
     RPCError,
+    from_node_error,
 )
 from node.rpc.format import d, format_transaction
-from node.rpc.methods import METHODS
+from node.rpc.methods import (
+    DEFAULT_API,
+    DEV_NAMESPACES,
+    NAMESPACES,
+    READ,
+    Continue,
+    Method,
+    client_context,
+    method_table,
+)
 from node.worker import ChainWorker
+from state import ReadTimeout, read_deadline
 
 log = logging.getLogger("ailedger.rpc")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
+#: A batch's bounds as a whole (geth: --rpc.batch-response-max-size 25 MB): wall time,
+#: and bytes of answers; calls past either are answered -32005 without running.
+BATCH_SECONDS = 60.0
+MAX_BATCH_RESPONSE = 25 * 1024 * 1024
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
 SUBSCRIPTION_BUFFER = 10_000
+#: Subscriptions one WebSocket connection may hold.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
+#: Browser origins a dev chain answers unless told otherwise: pages served from this
+#: machine (a dApp's dev server), on any port. Never a remote site's page.
+DEV_CORS_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "https://localhost:*", "https://127.0.0.1:*")
+
+
+@dataclass(frozen=True)
+class RPCSettings:
+    """What one node's RPC serves, and to whom."""
+
+    namespaces: tuple[str, ...] = DEFAULT_API
+    """Method namespaces served (geth's --http.api): eth, net, web3, txpool, ai, ..."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call: exact origins, ``scheme://host:*`` for any port,
+    or ``*`` for any. Empty: no browser page may call (non-browser clients send no
+    Origin and are unaffected)."""
+    read_timeout: float | None = 10.0
+    """Wall-clock budget of one read-lane call (long reads, eth_call's state reads)."""
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """A call whose next step runs as a new worker job (see methods.Continue)."""
+
+    run: Callable[[], dict[str, Any] | _Resume | None]
+
+
+def parse_api(value: str | Iterable[str], dev: bool) -> tuple[str, ...]:
+    """The namespaces of a ``--http-api`` value, checked: each must exist, and the dev
+    namespaces only on a dev chain. Raises ValueError with a message for the operator."""
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
+    known = sorted(NAMESPACES)
+    for name in names:
+        if name not in NAMESPACES:
+            raise ValueError(f"unknown API namespace {name!r}; known: {', '.join(known)}")
+        if name in DEV_NAMESPACES and not dev:
+            raise ValueError(
+                f"the {name} namespace edits state or rewinds blocks and is served only by "
+                "`ailedger dev`; a node on a real chain never serves it"
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def parse_origins(value: str | Iterable[str]) -> tuple[str, ...]:
+    items = [o.strip().rstrip("/") for o in (value.split(",") if isinstance(value, str) else value) if o.strip()]
+    for origin in items:
+        if origin != "*" and not urlsplit(origin).scheme:
+            raise ValueError(f"bad CORS origin {origin!r}: expected scheme://host[:port], scheme://host:* or *")
+    return tuple(items)
+
+
+def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
+    """Whether a browser ``Origin`` matches an entry: ``*``, the exact origin, or
+    ``scheme://host:*`` (that host on any port)."""
+    origin = origin.rstrip("/")
+    for entry in allowed:
+        if entry == "*" or entry == origin:
+            return True
+        if entry.endswith(":*"):
+            want, got = urlsplit(entry[:-2]), urlsplit(origin)
+            try:
+                got.port  # noqa: B018 - raises on a malformed port
+            except ValueError:
+                continue
+            same_host = (want.scheme, want.hostname) == (got.scheme, got.hostname)
+            if same_host and not got.path and not got.username and not got.query:
+                return True
+    return False
+
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -66,15 +167,25 @@ class WebSocketConnection:
 class RPCServer:
     """Dispatches JSON-RPC payloads to the chain worker and feeds subscriptions."""
 
-    def __init__(self, core: ChainCore, worker: ChainWorker) -> None:
+    def __init__(
+        self, core: ChainCore, worker: ChainWorker, settings: RPCSettings | None = None,
+        read_worker: ChainWorker | None = None,
+    ) -> None:
         self.core = core
         self.worker = worker
+        #: Runs READ-lane methods (eth_call, long reads) beside the chain thread.
+        self.read_worker = read_worker or worker
+        self.settings = settings or RPCSettings()
+        self.methods: dict[str, Method] = method_table(self.settings.namespaces)
         self.subscriptions: dict[str, Subscription] = {}
         self._next_sub = 1
+        self._token = trio.lowlevel.current_trio_token()
 
     # -- dispatch -------------------------------------------------------------------------
 
-    async def handle_text(self, body: bytes | str, conn: WebSocketConnection | None = None) -> str | None:
+    async def handle_text(
+        self, body: bytes | str, conn: WebSocketConnection | None = None, client: str = ""
+    ) -> str | None:
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
@@ -84,54 +195,92 @@ class RPCServer:
                 return json.dumps(_error(None, InvalidRequest("empty batch")))
             if len(payload) > MAX_BATCH:
                 return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
-            if any(isinstance(c, dict) and c.get("method") in _CONNECTION_METHODS for c in payload):
-                results = [await self.handle_call(item, conn) for item in payload]
-            else:
-                # One hand-off to the chain worker for the whole batch.
-                try:
-                    results = await self.worker.run(self._dispatch_batch, payload)
-                finally:
-                    self.pump_events()
-            responses = [r for r in results if r is not None]
+            # Each call is its own job: a long batch never holds the chain thread at once.
+            # The batch as a whole has geth's bounds: a time budget and a response size;
+            # calls past either get an error instead of running.
+            deadline = time.monotonic() + BATCH_SECONDS
+            responses = []
+            size = 0
+            for item in payload:
+                if time.monotonic() > deadline or size > MAX_BATCH_RESPONSE:
+                    reason = "time budget" if size <= MAX_BATCH_RESPONSE else "response size limit"
+                    r: dict[str, Any] | None = _error(
+                        item.get("id") if isinstance(item, dict) else None,
+                        LimitExceeded(f"batch {reason} exceeded ({BATCH_SECONDS:g} s, {MAX_BATCH_RESPONSE} bytes); call not run"),
+                    )
+                else:
+                    r = await self.handle_call(item, conn, client)
+                if r is not None:
+                    responses.append(r)
+                    size += len(json.dumps(r))
             return json.dumps(responses) if responses else None
-        response = await self.handle_call(payload, conn)
+        response = await self.handle_call(payload, conn, client)
         return json.dumps(response) if response is not None else None
 
-    async def handle_call(self, call: Any, conn: WebSocketConnection | None) -> dict[str, Any] | None:
+    async def handle_call(
+        self, call: Any, conn: WebSocketConnection | None, client: str = ""
+    ) -> dict[str, Any] | None:
         if isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
             return await self._connection_call(call, conn)
+        name = call.get("method") if isinstance(call, dict) else None
+        method = self.methods.get(name) if isinstance(name, str) else None
+        worker = self.read_worker if method is not None and method.lane == READ else self.worker
         try:
-            return await self.worker.run(self.dispatch, call)
-        finally:
-            self.pump_events()
+            reply = await worker.run(self.dispatch, call, client)
+            while isinstance(reply, _Resume):  # long work, one short job at a time
+                reply = await worker.run(reply.run)
+        except NodeError as e:  # the worker refused the job (busy)
+            return _error(call.get("id") if isinstance(call, dict) else None, from_node_error(e))
+        return reply
 
-    def _dispatch_batch(self, calls: list[Any]) -> list[dict[str, Any] | None]:
-        return [self.dispatch(call) for call in calls]
-
-    def dispatch(self, call: Any) -> dict[str, Any] | None:
-        """Answer one call (on the chain worker thread): validate, run, shape the response."""
+    def dispatch(self, call: Any, client: str = "") -> dict[str, Any] | _Resume | None:
+        """Answer one call (on a worker thread): validate, run, shape the response."""
         checked = _check_call(call)
         if isinstance(checked, dict):
             return checked
         call_id, method, params = checked
+        entry = self.methods.get(method)
+        if entry is None:
+            metrics.RPC_REQUESTS.labels("unknown", "error").inc()
+            error = MethodNotFound(f"the method {method} does not exist/is not available")
+            return _error(call_id, error) if "id" in call else None
+        return self._answer(entry, call_id, "id" in call, client, lambda: entry.handler(self.core, params))
+
+    def _answer(
+        self, entry: Method, call_id: Any, wants_reply: bool, client: str, work: Callable[[], Any]
+    ) -> dict[str, Any] | _Resume | None:
+        """Run one step of a call under its limits and map what it raises, once."""
         started = time.perf_counter()
-        handler = METHODS.get(method)
+        deadline = None
+        if entry.lane == READ and self.settings.read_timeout:
+            deadline = time.monotonic() + self.settings.read_timeout
         try:
-            if handler is None:
-                raise MethodNotFound(f"the method {method} does not exist/is not available")
-            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": handler(self.core, params)}
+            with client_context(client), read_deadline(deadline):
+                result = work()
+            if isinstance(result, Continue):
+                step = result.step
+                return _Resume(lambda: self._answer(entry, call_id, wants_reply, client, step))
+            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": result}
             outcome = "ok"
         except RPCError as e:
             outcome = "error"
             response = _error(call_id, e)
+        except NodeError as e:
+            outcome = "error"
+            response = _error(call_id, from_node_error(e))
+        except ReadTimeout:
+            outcome = "error"
+            response = _error(call_id, from_node_error(node_errors.LimitExceeded(
+                f"request aborted: it read past the node's {self.settings.read_timeout:g} s budget; "
+                "ask for less (fewer blocks, a smaller page)"
+            )))
         except Exception as e:  # a bug must not take the node down: report it as -32603
-            log.exception("internal error in %s", method)
+            log.exception("internal error in %s", entry.name)
             outcome = "error"
             response = _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
-        label = method if handler is not None else "unknown"
-        metrics.RPC_REQUESTS.labels(label, outcome).inc()
-        metrics.RPC_SECONDS.labels(label).observe(time.perf_counter() - started)
-        return response if "id" in call else None  # notifications get no response
+        metrics.RPC_REQUESTS.labels(entry.name, outcome).inc()
+        metrics.RPC_SECONDS.labels(entry.name).observe(time.perf_counter() - started)
+        return response if wants_reply else None  # notifications get no response
 
     async def _connection_call(self, call: dict[str, Any], conn: WebSocketConnection | None) -> dict[str, Any] | None:
         checked = _check_call(call)
@@ -166,11 +315,14 @@ class RPCServer:
             options = None
         elif kind != "newHeads":
             raise InvalidParams(f"invalid argument 0: no \"{kind}\" subscription in eth namespace")
+        if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            raise LimitExceeded(f"too many subscriptions: at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} per connection")
         sid = "0x" + (self._next_sub).to_bytes(16, "big").hex()
         self._next_sub += 1
         sub = Subscription(sid, kind, conn, options)
         conn.subscriptions[sid] = sub
         self.subscriptions[sid] = sub
+        self._sync_listener()
         return sid
 
     def unsubscribe(self, params: list[Any], conn: WebSocketConnection | None) -> bool:
@@ -180,6 +332,7 @@ class RPCServer:
             raise InvalidParams("invalid argument 0: expected a subscription id")
         sub = conn.subscriptions.pop(params[0], None)
         self.subscriptions.pop(params[0], None)
+        self._sync_listener()
         return sub is not None
 
     def drop_connection(self, conn: WebSocketConnection) -> None:
@@ -187,28 +340,32 @@ class RPCServer:
             self.subscriptions.pop(sid, None)
         conn.subscriptions.clear()
         conn.closed = True
+        self._sync_listener()
 
-    def pump_events(self) -> None:
-        """Deliver the chain's new events to subscribers (runs on the trio loop)."""
-        events = self.core.events
-        while events:
-            kind, payload = events.popleft()
-            for sub in list(self.subscriptions.values()):
-                if sub.kind != kind:
-                    continue
-                if kind == "logs":
-                    for entry in payload:
-                        if matches(entry, sub.options):
-                            _notify(sub, entry)
-                elif kind == "newPendingTransactions":
-                    _notify(sub, format_transaction(payload) if sub.options else d(payload.hash))
-                else:
-                    _notify(sub, payload)
+    def _sync_listener(self) -> None:
+        # The chain formats events only while someone listens.
+        self.core.listener = self._on_event if self.subscriptions else None
 
-    async def pump_forever(self) -> None:
-        while True:
-            self.pump_events()
-            await trio.sleep(0.05)
+    def _on_event(self, kind: str, payload: Any) -> None:
+        """Called on the chain thread: hand the event to the trio loop, never blocking."""
+        try:
+            self._token.run_sync_soon(self.deliver, kind, payload)
+        except trio.RunFinishedError:
+            pass
+
+    def deliver(self, kind: str, payload: Any) -> None:
+        """Deliver one chain event to subscribers (runs on the trio loop)."""
+        for sub in list(self.subscriptions.values()):
+            if sub.kind != kind:
+                continue
+            if kind == "logs":
+                for entry in payload:
+                    if matches(entry, sub.options):
+                        _notify(sub, entry)
+            elif kind == "newPendingTransactions":
+                _notify(sub, format_transaction(payload) if sub.options else d(payload.hash))
+            else:
+                _notify(sub, payload)
 
     # -- ASGI -----------------------------------------------------------------------------
 
@@ -216,7 +373,7 @@ class RPCServer:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._websocket(receive, send)
+            await self._websocket(scope, receive, send)
         elif scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -226,17 +383,38 @@ class RPCServer:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
+    def _cors(self, scope: dict[str, Any]) -> tuple[bool, list[tuple[bytes, bytes]]]:
+        """(allowed, CORS response headers) for a request: allowed when it carries no
+        Origin (not a browser) or a listed one; headers grant only a listed origin."""
+        origin_raw = dict(scope.get("headers", [])).get(b"origin")
+        if origin_raw is None:
+            return True, []
+        origin = origin_raw.decode("latin-1")
+        if not origin_allowed(origin, self.settings.cors_origins):
+            return False, []
+        return True, [
+            (b"access-control-allow-origin", origin_raw),
+            (b"vary", b"Origin"),
+            (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
+            (b"access-control-allow-headers", b"content-type"),
+            (b"access-control-max-age", b"600"),
+        ]
+
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        allowed, cors = self._cors(scope)
+        if not allowed:
+            await _respond(send, 403, b"origin not allowed; start the node with --cors-origins to allow it\n", "text/plain")
+            return
         if scope["method"] == "OPTIONS":
-            await _respond(send, 204, b"")
+            await _respond(send, 204, b"", extra=cors)
             return
         if scope["method"] != "POST":
-            await _respond(send, 405, b"JSON-RPC: send a POST with a JSON body\n", "text/plain")
+            await _respond(send, 405, b"JSON-RPC: send a POST with a JSON body\n", "text/plain", cors)
             return
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            await _respond(send, 413, f"content length too large: {int(length)} > {MAX_BODY}\n".encode(), "text/plain")
+            await _respond(send, 413, f"content length too large: {int(length)} > {MAX_BODY}\n".encode(), "text/plain", cors)
             return
         chunks = []
         size = 0
@@ -247,19 +425,40 @@ class RPCServer:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:
-                await _respond(send, 413, f"content length too large: > {MAX_BODY}\n".encode(), "text/plain")
+                await _respond(send, 413, f"content length too large: > {MAX_BODY}\n".encode(), "text/plain", cors)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        response = await self.handle_text(b"".join(chunks))
-        await _respond(send, 200, (response or "").encode())
+        response = None
+        hung_up = False
+        # A client that hangs up cancels its request: jobs not yet started never run.
+        async with trio.open_nursery() as nursery:
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
+            async def watch_disconnect() -> None:
+                nonlocal hung_up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                hung_up = True
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_disconnect)
+            response = await self.handle_text(b"".join(chunks), None, _client_of(scope))
+            nursery.cancel_scope.cancel()
+        if hung_up:
+            return
+        await _respond(send, 200, (response or "").encode(), extra=cors)
+
+    async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        if not self._cors(scope)[0]:
+            # Browsers open WebSockets to any origin without asking: the check is ours.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         await send({"type": "websocket.accept"})
+        client = _client_of(scope)
         conn = WebSocketConnection()
 
         async def writer() -> None:
@@ -279,7 +478,7 @@ class RPCServer:
                     if len(body) > MAX_BODY:
                         conn.push(_error(None, InvalidRequest("message too large")))
                         continue
-                    response = await self.handle_text(body, conn)
+                    response = await self.handle_text(body, conn, client)
                     if response is not None and not conn.closed:
                         await conn.outbox.send(response)
                 nursery.cancel_scope.cancel()
@@ -318,7 +517,16 @@ def _error(call_id: Any, error: RPCError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": call_id, "error": error.to_json()}
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: str = "application/json") -> None:
+def _client_of(scope: dict[str, Any]) -> str:
+    """The caller's address, for per-client limits."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: str = "application/json",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -326,9 +534,7 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str = "ap
             "headers": [
                 (b"content-type", content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
-                (b"access-control-allow-origin", b"*"),
-                (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
-                (b"access-control-allow-headers", b"content-type"),
+                *(extra or []),
             ],
         }
     )

@@ -1,0 +1,186 @@
+"""ChainCore's limits and domain errors, on an in-memory ledger: filter caps, expiry and
+the shared pending log; dev controls refused on a production core; the eth_call time
+budget; and the one mapping from node errors to JSON-RPC codes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from eth_account import Account
+
+from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts, dev_genesis
+from node import core as core_module
+from node import errors
+from node.core import ChainCore
+from node.rpc import server  # noqa: F401 - imports every namespace's module
+from node.rpc.errors import from_node_error
+from node.rpc.methods import NAMESPACES, method_table
+from state import Ledger, MemoryStore
+
+A = derive_accounts(DEV_MNEMONIC, 2)
+LOOP = bytes.fromhex("5b600056")
+
+
+def make_core(dev: bool = True) -> ChainCore:
+    return ChainCore(Ledger(MemoryStore(), dev_genesis(accounts=2)), dev=dev)
+
+
+def transfer(core: ChainCore, nonce: int) -> bytes:
+    raw = Account.sign_transaction(
+        dict(type=2, chainId=DEV_CHAIN_ID, nonce=nonce, to=A[1].address, value=1, gas=21_000,
+             maxFeePerGas=10**11, maxPriorityFeePerGas=1), A[0].private_key).raw_transaction
+    return core.submit_raw(bytes(raw))
+
+
+def test_filter_caps_per_client_and_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core_module, "MAX_FILTERS_PER_CLIENT", 3)
+    monkeypatch.setattr(core_module, "MAX_FILTERS", 5)
+    core = make_core()
+    ids = [core.new_filter("block", client="1.1.1.1") for _ in range(3)]
+    with pytest.raises(errors.LimitExceeded, match="per client"):
+        core.new_filter("pending", client="1.1.1.1")
+    core.new_filter("block", client="2.2.2.2")
+    core.new_filter("block", client="2.2.2.2")
+    with pytest.raises(errors.LimitExceeded, match="at most 5"):
+        core.new_filter("block", client="3.3.3.3")
+    assert core.uninstall_filter(ids[0]) is True
+    assert core.uninstall_filter(ids[0]) is False
+    core.new_filter("block", client="1.1.1.1")  # a slot is free again
+
+
+def test_filters_expire_on_the_timer_least_recently_polled_first() -> None:
+    core = make_core()
+    old = core.new_filter("block", client="a")
+    fresh = core.new_filter("block", client="a")
+    core.filters[old].last_poll -= core_module.FILTER_TIMEOUT + 1
+    core.filters[fresh].last_poll -= core_module.FILTER_TIMEOUT + 1
+    core.filter_changes(fresh)  # polling renews it
+    assert core.expire_filters() == 1
+    assert set(core.filters) == {fresh}
+    with pytest.raises(errors.Refused, match="filter not found"):
+        core.filter_changes(old)
+    assert core._filters_per_client["a"] == 1
+
+
+def test_pending_filters_share_one_log_and_each_sees_its_own_window() -> None:
+    core = make_core()
+    core.automine = False
+    first = core.new_filter("pending")
+    h0 = transfer(core, 0)
+    second = core.new_filter("pending")
+    h1 = transfer(core, 1)
+    assert core.filter_changes(first) == ["0x" + h0.hex(), "0x" + h1.hex()]
+    assert core.filter_changes(second) == ["0x" + h1.hex()]
+    assert core.filter_changes(first) == []
+    # a transaction costs no per-filter work: nothing is stored in the filters
+    assert all(not hasattr(f, "pending_hashes") for f in core.filters.values())
+
+
+def test_block_filter_answers_one_page_per_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core_module, "MAX_FILTER_BLOCKS", 2)
+    core = make_core()
+    fid = core.new_filter("block")
+    core.mine_blocks(5)
+    pages = [core.filter_changes(fid) for _ in range(4)]
+    assert [len(p) for p in pages] == [2, 2, 1, 0]
+    assert len({h for p in pages for h in p}) == 5
+
+
+def test_dev_controls_are_refused_on_a_production_core() -> None:
+    core = make_core(dev=False)
+    head = core.ledger.head
+    refused = [
+        lambda: core.snapshot(),
+        lambda: core.revert(1),
+        lambda: core.mine_blocks(1),
+        lambda: core.set_automine(False),
+        lambda: core.set_next_timestamp(head.timestamp + 100),
+        lambda: core.increase_time(100),
+        lambda: core.edit_state(bytes.fromhex(A[1].address[2:]), balance=1),
+    ]
+    for attempt in refused:
+        with pytest.raises(errors.NotAvailable):
+            attempt()
+    assert core.ledger.head == head
+    assert from_node_error(errors.NotAvailable("x")).code == -32601
+
+
+def test_evm_mine_count_is_capped() -> None:
+    core = make_core()
+    with pytest.raises(errors.InvalidInput):
+        core.mine_blocks(core_module.MAX_MINE_BLOCKS + 1)
+    assert core.ledger.head.block_number == 0
+
+
+def test_call_time_budget_interrupts_a_loop() -> None:
+    core = make_core()
+    core.rpc_evm_timeout = 0.3
+    started = time.monotonic()
+    with pytest.raises(errors.ExecutionTimeout, match=r"timeout = 0.3s"):
+        core.call(core.ledger.head, b"\x11" * 20, None, LOOP, 0, None)
+    with pytest.raises(errors.ExecutionTimeout):
+        core.estimate_gas(core.ledger.head, b"\x11" * 20, None, LOOP, 0)
+    assert time.monotonic() - started < 10
+    # block building is not affected: a block still builds and a transfer still mines
+    core.rpc_evm_timeout = None
+    transfer(core, 0)
+    assert core.ledger.head.block_number == 1
+
+
+def test_gas_cap_limits_calls() -> None:
+    core = make_core()
+    core.rpc_gas_cap = 100_000
+    gas_left = bytes.fromhex("5a60005260206000f3")  # GAS PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+    result = core.call(core.ledger.head, b"\x11" * 20, None, gas_left, 0, 10_000_000)
+    assert 0 < int.from_bytes(result.output, "big") < 100_000
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (errors.Refused("x"), -32000),
+        (errors.UnknownBlock("header not found"), -32000),
+        (errors.ExecutionTimeout("x"), -32000),
+        (errors.NotFound("x"), -32001),
+        (errors.InvalidInput("x"), -32602),
+        (errors.LimitExceeded("x"), -32005),
+        (errors.NotAvailable("x"), -32601),
+    ],
+)
+def test_node_errors_map_to_json_rpc_codes_once(error: errors.NodeError, code: int) -> None:
+    mapped = from_node_error(error)
+    assert (mapped.code, mapped.message) == (code, error.message)
+
+
+def test_namespaces_follow_the_registration() -> None:
+    assert {"eth", "net", "web3", "txpool", "ai", "evm", "anvil", "hardhat"} <= set(NAMESPACES)
+    production = method_table(("eth", "net", "web3", "txpool", "ai"))
+    assert "eth_call" in production and "ai_getTrainingSet" in production
+    assert not [m for m in production if m.split("_")[0] in {"evm", "anvil", "hardhat", "personal"}]
+
+
+def test_read_lane_calls_stop_at_the_read_budget() -> None:
+    import trio
+
+    from node.rpc.server import RPCServer, RPCSettings
+    from node.worker import ChainWorker
+    from state import ReadTimeout, read_deadline
+
+    core = make_core()
+    core.mine_blocks(3)
+    with pytest.raises(ReadTimeout), read_deadline(time.monotonic() - 1):
+        core.ledger.state_at(core.ledger.head).get_balance(b"\x22" * 20)
+    worker = ChainWorker("unit")
+
+    async def main() -> None:
+        server = RPCServer(core, worker, RPCSettings(read_timeout=1e-9))
+        reply = server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                 "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
+        assert isinstance(reply, dict) and reply["error"]["code"] == -32005, reply
+        # chain-lane methods have no read budget
+        reply = server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"})
+        assert isinstance(reply, dict) and reply["result"] == "0x3"
+
+    trio.run(main)
+    worker.stop()
