@@ -19,6 +19,7 @@ from genesis import Genesis
 from node import metrics
 from node.core import ChainCore
 from node.rpc.server import MAX_BODY, RPCServer
+from node.txpool import PoolConfig
 from node.worker import ChainWorker
 from state import Ledger, LevelDBStore, MemoryStore
 
@@ -45,6 +46,8 @@ class NodeConfig:
     """Key of this node's validator: it proposes, signs the commits and receives the fees."""
     metrics_port: int | None = None
     """Prometheus port; None disables metrics."""
+    txpool: PoolConfig = field(default_factory=PoolConfig)
+    """Transaction pool limits (geth's --txpool.* flags)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -63,6 +66,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     core = worker.call_blocking(
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
+        config.txpool,
     )
     server = RPCServer(core, worker)
     hc = HypercornConfig()
@@ -98,14 +102,27 @@ async def _watch_signals(shutdown: trio.Event) -> None:
 
 
 async def _interval_mining(core: ChainCore, worker: ChainWorker, server: RPCServer, block_time: float) -> None:
+    """Build a block every ``block_time`` seconds. A transaction that breaks block building is
+    dropped by the builder itself; a failure with no transaction to blame (nothing left to
+    drop) is logged in full once, then counted, so that a stuck validator is loud but a
+    retry every interval does not flood the log."""
     next_at = trio.current_time() + block_time
+    failures = 0
     while True:
         await trio.sleep_until(next_at)
-        next_at += block_time
+        next_at = max(next_at + block_time, trio.current_time())
         try:
             await worker.run(core.mine)
-        except Exception:
-            log.exception("block production failed; retrying next interval")
+        except Exception as e:
+            failures += 1
+            if failures == 1:
+                log.exception("block production failed; retrying each interval")
+            elif failures % 10 == 0:
+                log.error("block production failed %d times in a row: %s: %s", failures, type(e).__name__, e)
+        else:
+            if failures:
+                log.warning("block production recovered after %d failures", failures)
+            failures = 0
         server.pump_events()
 
 

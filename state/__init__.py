@@ -2,6 +2,7 @@
 
 from state.chain import (
     AccountOverride,
+    BlockBuildError,
     BlockImportError,
     BuiltBlock,
     CallResult,
@@ -22,7 +23,7 @@ from state.transactions import (
 from state.vm import LedgerVM
 
 __all__ = [
-    "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockImportError", "BuiltBlock", "CallResult",
+    "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockBuildError", "BlockImportError", "BuiltBlock", "CallResult",
     "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
     "MalformedTransaction", "MemoryStore", "OversizedTransaction", "StagedDB",
     "TransactionError", "UnsupportedTransactionType", "decode_transaction", "iter_logs",
