@@ -213,6 +213,7 @@ class ChainCore:
             raise ServerError(
                 f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
+        self.blobs.expire()  # each block is a tick of the idle-upload timer
         started = time.perf_counter()
         seal = None
         if self.validator is not None:

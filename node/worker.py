@@ -6,6 +6,7 @@ one thread; the trio loop awaits the result without blocking the network paths.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -30,14 +31,16 @@ class ChainWorker:
             job()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the worker thread and return (or raise) its result."""
+        """Run ``fn(*args)`` on the worker thread, in a copy of the caller's context (so it
+        sees who is calling), and return (or raise) its result."""
         token = trio.lowlevel.current_trio_token()
         done = trio.Event()
         box: dict[str, Any] = {}
+        context = contextvars.copy_context()
 
         def job() -> None:
             try:
-                box["result"] = fn(*args)
+                box["result"] = context.run(fn, *args)
             except BaseException as e:  # handed back to the awaiting task
                 box["error"] = e
             try:

@@ -27,6 +27,7 @@ from node.rpc.errors import (
 )
 from node.rpc.format import d, format_transaction
 from node.rpc.methods import METHODS
+from node.rpc.remote import REMOTE_ADDRESS
 from node.worker import ChainWorker
 
 log = logging.getLogger("ailedger.rpc")
@@ -213,6 +214,8 @@ class RPCServer:
     # -- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        REMOTE_ADDRESS.set(str(client[0]) if client else None)
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
