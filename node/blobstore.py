@@ -5,11 +5,21 @@ Blobs live in the node's own store (LevelDB on disk), content-addressed by kecca
 1 MiB chunks under a small manifest. A blob larger than one JSON-RPC body is uploaded in
 chunks (begin, put chunk..., finish) and only becomes visible once its whole content hashes
 to the hash announced at the start: nothing half-uploaded is ever served.
+
+Unfinished uploads are held in memory, so they are bounded the way a hostile caller needs:
+only bytes really received count (an announced size reserves nothing), chunks may not
+overlap, and both the node and each client (the RPC connection's remote address) have caps
+on concurrent uploads and held bytes. An upload idle for :data:`UPLOAD_IDLE_TIMEOUT` is
+aborted; when the node is full, a client holding less takes room from the client holding
+the most (its most idle upload is aborted), so nobody can lock the others out.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
+import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
@@ -21,6 +31,15 @@ CHUNK = 1024 * 1024
 MAX_BLOB_SIZE = 64 * 1024 * 1024
 #: Bytes all unfinished uploads may hold in memory together.
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+#: Bytes one client's unfinished uploads may hold (room for one blob of the largest size).
+MAX_CLIENT_UPLOAD_BYTES = 2 * MAX_BLOB_SIZE
+#: Unfinished uploads on the node, and per client.
+MAX_UPLOADS = 64
+MAX_CLIENT_UPLOADS = 4
+#: Separate chunks one upload may hold (bounds the bookkeeping of tiny chunks).
+MAX_UPLOAD_PARTS = 4096
+#: Seconds an upload may go without a chunk before it is aborted.
+UPLOAD_IDLE_TIMEOUT = 120.0
 _MANIFEST = b"blob:"
 _CHUNK = b"blobc:"
 
@@ -33,18 +52,37 @@ class BlobError(ValueError):
 class Upload:
     size: int
     content_hash: bytes
+    client: str | None
+    """Who began it (remote address); only that client may touch it."""
+    last_active: float
     parts: dict[int, bytes] = field(default_factory=dict)
+    """Received chunks by offset; never overlapping."""
+    starts: list[int] = field(default_factory=list)
+    """The offsets of ``parts``, sorted."""
+    received: int = 0
+    """Bytes held (the sum of the parts' lengths)."""
 
-    @property
-    def received(self) -> int:
-        return sum(len(p) for p in self.parts.values())
+    def first_gap(self) -> int:
+        """The offset of the first byte not received yet (``size`` when complete)."""
+        at = 0
+        for start in self.starts:
+            if start > at:
+                return at
+            at = start + len(self.parts[start])
+        return at
 
 
 class BlobStore:
-    def __init__(self, store: KeyValueStore) -> None:
+    def __init__(
+        self,
+        store: KeyValueStore,
+        clock: Callable[[], float] = time.monotonic,
+        idle_timeout: float = UPLOAD_IDLE_TIMEOUT,
+    ) -> None:
         self.store = store
+        self.clock = clock
+        self.idle_timeout = idle_timeout
         self.uploads: dict[int, Upload] = {}
-        self._ids = itertools.count(1)
 
     def put(self, data: bytes, expected_hash: bytes | None = None) -> bytes:
         """Store ``data``; returns its keccak-256. Refuses a mismatching ``expected_hash``."""
@@ -75,40 +113,132 @@ class BlobStore:
         end = size if length is None else min(size, offset + length)
         out = bytearray()
         for index in range(offset // CHUNK, (end + CHUNK - 1) // CHUNK):
-            chunk = self.store.get(_CHUNK + digest + index.to_bytes(4, "big")) or b""
+            chunk = self.store.get(_CHUNK + digest + index.to_bytes(4, "big"))
+            if chunk is None:
+                raise BlobError(f"blob 0x{digest.hex()} is damaged: chunk {index} is missing from the store")
             start = index * CHUNK
             out += chunk[max(0, offset - start) : end - start]
         return bytes(out)
 
     # -- chunked uploads ----------------------------------------------------------------------
 
-    def begin(self, size: int, content_hash: bytes) -> int:
+    @property
+    def held(self) -> int:
+        """Bytes all unfinished uploads hold."""
+        return sum(u.received for u in self.uploads.values())
+
+    def client_uploads(self, client: str | None) -> list[int]:
+        return [i for i, u in self.uploads.items() if u.client == client]
+
+    def client_held(self, client: str | None) -> int:
+        return sum(u.received for u in self.uploads.values() if u.client == client)
+
+    def expire(self) -> list[int]:
+        """Abort every upload idle for longer than the timeout; returns their ids."""
+        cutoff = self.clock() - self.idle_timeout
+        gone = [i for i, u in self.uploads.items() if u.last_active < cutoff]
+        for i in gone:
+            del self.uploads[i]
+        return gone
+
+    def begin(self, size: int, content_hash: bytes, client: str | None = None) -> int:
+        """Open an upload of ``size`` bytes that must hash to ``content_hash``; returns its
+        id (random, so that nobody can guess another client's)."""
+        self.expire()
+        if size <= 0:
+            raise BlobError("blob size must be at least 1 byte")
         if size > MAX_BLOB_SIZE:
             raise BlobError(f"blob of {size} bytes exceeds the limit of {MAX_BLOB_SIZE}")
-        pending = sum(u.size for u in self.uploads.values())
-        if pending + size > MAX_UPLOAD_BYTES:
-            raise BlobError("too many unfinished uploads; finish or abort some first")
-        upload_id = next(self._ids)
-        self.uploads[upload_id] = Upload(size, content_hash)
+        mine = self.client_uploads(client)
+        if len(mine) >= MAX_CLIENT_UPLOADS:
+            raise BlobError(
+                f"too many unfinished uploads from this client ({len(mine)}, limit {MAX_CLIENT_UPLOADS}); "
+                "finish or abort one first"
+            )
+        if len(self.uploads) >= MAX_UPLOADS:
+            self._evict_for(client, lambda c: len(self.client_uploads(c)), len(mine) + 1,
+                            f"too many unfinished uploads on this node (limit {MAX_UPLOADS}); try again later")
+        upload_id = secrets.randbits(62) + 1
+        while upload_id in self.uploads:
+            upload_id = secrets.randbits(62) + 1
+        self.uploads[upload_id] = Upload(size, content_hash, client, self.clock())
         return upload_id
 
-    def put_chunk(self, upload_id: int, offset: int, data: bytes) -> int:
-        upload = self.uploads.get(upload_id)
-        if upload is None:
-            raise BlobError(f"unknown upload {upload_id}")
-        if offset < 0 or offset + len(data) > upload.size:
+    def put_chunk(self, upload_id: int, offset: int, data: bytes, client: str | None = None) -> int:
+        """Add ``data`` at ``offset``; returns the bytes the upload now holds. Sending the same
+        chunk again (a retry) is harmless; a chunk overlapping other bytes is refused."""
+        self.expire()
+        upload = self._upload(upload_id, client)
+        if not data:
+            raise BlobError("empty chunk")
+        end = offset + len(data)
+        if offset < 0 or end > upload.size:
             raise BlobError(f"chunk at {offset} of {len(data)} bytes overruns the announced size {upload.size}")
-        upload.parts[offset] = data
+        if upload.parts.get(offset) == data:
+            upload.last_active = self.clock()
+            return upload.received
+        i = bisect.bisect_right(upload.starts, offset)
+        before = upload.starts[i - 1] if i > 0 else None
+        after = upload.starts[i] if i < len(upload.starts) else None
+        if (before is not None and before + len(upload.parts[before]) > offset) or (after is not None and after < end):
+            raise BlobError(f"chunk at {offset} of {len(data)} bytes overlaps bytes already received")
+        if len(upload.parts) >= MAX_UPLOAD_PARTS:
+            raise BlobError(f"upload holds {MAX_UPLOAD_PARTS} chunks already; send larger chunks")
+        mine = self.client_held(client) + len(data)
+        if mine > MAX_CLIENT_UPLOAD_BYTES:
+            raise BlobError(
+                f"this client's unfinished uploads would hold {mine} bytes, over the limit of "
+                f"{MAX_CLIENT_UPLOAD_BYTES}; finish or abort one first"
+            )
+        while self.held + len(data) > MAX_UPLOAD_BYTES:
+            self._evict_for(client, self.client_held, mine,
+                            f"unfinished uploads hold {MAX_UPLOAD_BYTES} bytes, the node's limit; try again later",
+                            keep=upload_id)
+        upload.parts[offset] = bytes(data)
+        upload.starts.insert(i, offset)
+        upload.received += len(data)
+        upload.last_active = self.clock()
         return upload.received
 
-    def finish(self, upload_id: int) -> bytes:
-        upload = self.uploads.pop(upload_id, None)
-        if upload is None:
-            raise BlobError(f"unknown upload {upload_id}")
-        data = b"".join(upload.parts[o] for o in sorted(upload.parts))
-        if len(data) != upload.size:
-            raise BlobError(f"upload incomplete: {len(data)} of {upload.size} bytes received")
+    def finish(self, upload_id: int, client: str | None = None) -> bytes:
+        """Store the upload as a blob once every byte is in and hashes right."""
+        self.expire()
+        upload = self._upload(upload_id, client)
+        if upload.received != upload.size:
+            raise BlobError(
+                f"upload incomplete: {upload.received} of {upload.size} bytes received; "
+                f"missing bytes from offset {upload.first_gap()}"
+            )
+        data = b"".join(upload.parts[o] for o in upload.starts)
+        del self.uploads[upload_id]  # bytes that hash wrong can never become right: start again
         return self.put(data, upload.content_hash)
 
-    def abort(self, upload_id: int) -> bool:
-        return self.uploads.pop(upload_id, None) is not None
+    def abort(self, upload_id: int, client: str | None = None) -> bool:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.client != client:
+            return False
+        del self.uploads[upload_id]
+        return True
+
+    def _upload(self, upload_id: int, client: str | None) -> Upload:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.client != client:
+            raise BlobError(f"unknown upload {upload_id} (finished, aborted, or idle for over {self.idle_timeout:.0f} s)")
+        return upload
+
+    def _evict_for(
+        self, client: str | None, usage: Callable[[str | None], int], wanted: int, refusal: str, keep: int | None = None
+    ) -> None:
+        """Abort the most idle upload of the client using the most (by ``usage``), if that
+        client would still use more than ``client`` wants to; else refuse with ``refusal``."""
+        clients = {u.client for i, u in self.uploads.items() if u.client != client and i != keep}
+        if clients:
+            top = max(clients, key=lambda c: (usage(c), str(c)))
+            if usage(top) > wanted:
+                victim = min(
+                    (i for i, u in self.uploads.items() if u.client == top and i != keep),
+                    key=lambda i: self.uploads[i].last_active,
+                )
+                del self.uploads[victim]
+                return
+        raise BlobError(refusal)

@@ -26,6 +26,7 @@ from genesis import (
 from genesis.dev import DEV_BALANCE_ETH, DEV_BASE_FEE, DEV_GAS_LIMIT, DEV_PATH, derive_validator_key
 from node import ai_cli
 from node.service import NodeConfig, main_loop
+from node.txpool import PoolConfig
 from state import ChainMismatch, Ledger, LevelDBStore
 
 DESCRIPTION = """\
@@ -138,6 +139,31 @@ def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
     }
 
 
+def _txpool_flags(p: argparse.ArgumentParser) -> None:
+    """The pool's limits, named as geth's ``--txpool.*`` flags, with geth's defaults."""
+    defaults = PoolConfig()
+    for flag, name, help_text in (
+        ("pricebump", "price_bump", "percent by which a replacement must raise both fee caps"),
+        ("accountslots", "account_slots", "executable transaction slots each sender is guaranteed"),
+        ("globalslots", "global_slots", "executable transaction slots of all senders together"),
+        ("accountqueue", "account_queue", "future (gapped) transactions one sender may park"),
+        ("globalqueue", "global_queue", "future transaction slots of all senders together"),
+    ):
+        p.add_argument(f"--txpool.{flag}", dest=f"txpool_{name}", type=_positive_int, metavar="N",
+                       default=getattr(defaults, name), help=f"{help_text} (default: %(default)s)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _txpool_config(args: argparse.Namespace) -> PoolConfig:
+    return PoolConfig(**{f: getattr(args, f"txpool_{f}") for f in PoolConfig.__dataclass_fields__})
+
+
 def _add_dev(sub: Any) -> None:
     p = sub.add_parser(
         "dev",
@@ -158,6 +184,7 @@ def _add_dev(sub: Any) -> None:
     p.add_argument("--no-sidecar", action="store_true", help="do not start the AI sidecar (training, serving, attribution)")
     p.add_argument("--sidecar-port", type=int, default=50051, help="gRPC port of the sidecar (default: %(default)s)")
     p.add_argument("--silent", action="store_true", help="print only the listening line")
+    _txpool_flags(p)
     p.set_defaults(func=cmd_dev)
 
 
@@ -184,6 +211,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         validator_key=derive_validator_key(args.mnemonic),
         metrics_port=args.metrics_port,
         **_rpc_config(args, dev=True),
+        txpool=_txpool_config(args),
     )
     sidecar = None if args.no_sidecar else _start_sidecar(args)
 
@@ -267,6 +295,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--datadir", type=Path, required=True, help="directory created by `ailedger init`")
     p.add_argument("--validator-key", default=os.environ.get("AILEDGER_VALIDATOR_KEY"),
                    help="hex private key of this validator, for its fee address (env AILEDGER_VALIDATOR_KEY)")
+    _txpool_flags(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -279,6 +308,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, datadir=args.datadir, genesis=None,
         block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
         **_rpc_config(args, dev=False),
+        txpool=_txpool_config(args),
     )
 
     def ready(ledger: Ledger) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from node.errors import (
 )
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
-from node.txpool import AccountView, PoolError, TxPool
+from node.txpool import AccountView, PoolConfig, PoolError, TxPool
 from state import (
     AccountOverride,
     BuiltBlock,
@@ -47,6 +48,8 @@ from state import (
 )
 from state.native import DataContributionTransaction
 from state.vm import LedgerVM
+
+log = logging.getLogger("ailedger")
 
 _CONTRIBUTE = ai_precompiles.MODULES["Datanets"].abi.by_name["contribute"]
 #: How long a filter lives without being polled (geth: 5 minutes).
@@ -105,6 +108,7 @@ class ChainCore:
         automine: bool = True,
         validator: SingleValidator | None = None,
         dev: bool = True,
+        pool_config: PoolConfig | None = None,
     ) -> None:
         self.ledger = ledger
         #: A dev chain (``ailedger dev``): state edits, snapshots and rewinds allowed.
@@ -116,7 +120,7 @@ class ChainCore:
         #: Wall-clock budget of one eth_call / eth_estimateGas, seconds (--rpc.evmtimeout).
         self.rpc_evm_timeout: float | None = 5.0
         self.validator = validator
-        self.pool = TxPool(ledger.chain_id)
+        self.pool = TxPool(ledger.chain_id, pool_config or PoolConfig())
         self.blobs = BlobStore(ledger.store)
         #: Refuse a direct contribution whose bytes are not in this node's blob store.
         self.require_blobs = True
@@ -212,7 +216,10 @@ class ChainCore:
         metrics.TX_ACCEPTED.inc()
         self._publish_pending(tx)
         if self.automine and executable:
-            self.mine()
+            built = self.mine()
+            if tx.hash in built.faulted:
+                reason = next(r for t, r in built.rejected if t.hash == tx.hash)
+                raise Refused(f"transaction dropped: {reason}")
         self._update_pool_metrics()
         return bytes(tx.hash)
 
@@ -251,14 +258,20 @@ class ChainCore:
     # -- blocks ---------------------------------------------------------------------------
 
     def mine(self, timestamp: int | None = None) -> BuiltBlock:
-        """Build one block from the pool (the whole pool that fits) and commit it."""
+        """Build one block from the pool (the whole pool that fits) and commit it.
+
+        A transaction the block builder leaves out (invalid at its turn, or its execution
+        failed inside the node) is dropped from the pool with a log line, so that one bad
+        transaction cannot stop block production.
+        """
         head = self.ledger.head
-        txs = self.pool.select(head.gas_limit)
+        txs = self.pool.select(head.gas_limit, self.next_base_fee())
         ts = timestamp if timestamp is not None else self.block_timestamp()
         if ts <= head.timestamp:
             raise Refused(
                 f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
+        self.blobs.expire()  # each block is a tick of the idle-upload timer
         started = time.perf_counter()
         seal = None
         if self.validator is not None:
@@ -270,6 +283,8 @@ class ChainCore:
         metrics.BLOCK_TXS.observe(len(built.block.transactions))
         metrics.HEAD.set(built.block.header.block_number)
         self.pool.remove({tx.hash for tx in built.block.transactions})
+        for tx, reason in built.rejected:
+            log.warning("dropped transaction 0x%s from the pool: %s", tx.hash.hex(), reason)
         self.pool.remove({tx.hash for tx, _ in built.rejected})
         self._after_head_change()
         self._publish_block(built.block, built.receipts)
@@ -278,7 +293,7 @@ class ChainCore:
     def _after_head_change(self) -> None:
         if len(self.pool):
             state, _ = self._head_view()
-            self.pool.reset(state.get_nonce)
+            self.pool.reset(state.get_nonce, state.get_balance, self.ledger.head.gas_limit)
         self._update_pool_metrics()
 
     def _publish_block(self, block: BlockAPI, receipts: tuple[Any, ...] | None = None) -> None:

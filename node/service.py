@@ -20,6 +20,7 @@ from node import metrics
 from node.core import FILTER_TIMEOUT, ChainCore
 from node.rpc.methods import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
+from node.txpool import PoolConfig
 from node.worker import ChainWorker, Priority
 from state import Ledger, LevelDBStore, MemoryStore
 
@@ -62,6 +63,8 @@ class NodeConfig:
     """Most eth_call-class requests waiting for the read worker before new ones are refused."""
     read_threads: int = 2
     """Threads of the read worker: a slow read does not queue every other one behind it."""
+    txpool: PoolConfig = field(default_factory=PoolConfig)
+    """Transaction pool limits (geth's --txpool.* flags)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -82,7 +85,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     core = worker.call_blocking(
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
-        config.dev,
+        config.dev, config.txpool,
     )
     core.rpc_gas_cap = config.rpc_gas_cap
     core.rpc_evm_timeout = config.rpc_evm_timeout or None
@@ -124,14 +127,27 @@ async def _watch_signals(shutdown: trio.Event) -> None:
 
 
 async def _interval_mining(core: ChainCore, worker: ChainWorker, server: RPCServer, block_time: float) -> None:
+    """Build a block every ``block_time`` seconds. A transaction that breaks block building is
+    dropped by the builder itself; a failure with no transaction to blame (nothing left to
+    drop) is logged in full once, then counted, so that a stuck validator is loud but a
+    retry every interval does not flood the log."""
     next_at = trio.current_time() + block_time
+    failures = 0
     while True:
         await trio.sleep_until(next_at)
-        next_at += block_time
+        next_at = max(next_at + block_time, trio.current_time())
         try:
             await worker.run(core.mine, priority=Priority.PRODUCE)
-        except Exception:
-            log.exception("block production failed; retrying next interval")
+        except Exception as e:
+            failures += 1
+            if failures == 1:
+                log.exception("block production failed; retrying each interval")
+            elif failures % 10 == 0:
+                log.error("block production failed %d times in a row: %s: %s", failures, type(e).__name__, e)
+        else:
+            if failures:
+                log.warning("block production recovered after %d failures", failures)
+            failures = 0
 
 
 async def _expire_filters(core: ChainCore, worker: ChainWorker) -> None:

@@ -1,5 +1,23 @@
-"""The transaction pool: per-sender nonce order, queued future nonces, replacement by fee
-bump, and admission checks that give geth's error messages.
+"""The transaction pool, built as geth's legacy pool is: per-sender nonce order, queued
+future nonces, replacement by a price bump, a sender's pooled transactions paid for
+together, per-sender and global slot limits, and price-based eviction when full.
+
+Every refusal raises :class:`PoolError` with geth's message. Admission is all-or-nothing:
+a refused transaction leaves the pool exactly as it was.
+
+Limits (geth's ``--txpool.*`` flags, same defaults):
+
+- a transaction takes ``ceil(size / 32 KiB)`` slots (1..4 under the 128 KiB size cap);
+- executable ("pending") transactions share ``global_slots``; each sender is guaranteed
+  ``account_slots`` of them: when the pool is full, a sender at or under its guarantee
+  takes the place of the newest transaction of the sender holding the most beyond its own;
+- otherwise a newcomer gets in only by paying strictly more than the cheapest transaction
+  of another sender, which it evicts (so an equal or cheaper one never churns the pool);
+- future ("queued") transactions are capped per sender (``account_queue``) and together
+  (``global_queue``), and never evict executable ones;
+- a sender's pooled transactions must together cost no more than its balance
+  (``gas * max fee + value`` each), so one funded account cannot park work it could never
+  pay for.
 
 Thread-confined: the node calls it only from its chain worker thread, next to the ledger
 whose state it checks against.
@@ -14,15 +32,28 @@ from dataclasses import dataclass, field
 
 from eth.abc import SignedTransactionAPI
 
-#: A replacement must raise both fee caps by this many percent (geth's default).
-PRICE_BUMP_PERCENT = 10
-MAX_PENDING = 8192
-MAX_QUEUED_PER_SENDER = 64
-MAX_QUEUED = 2048
+#: Bytes per pool slot (geth's txSlotSize).
+SLOT_SIZE = 32 * 1024
 
 
 class PoolError(ValueError):
     """A transaction the pool refuses; the message is the one geth gives."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The pool's limits; names and defaults follow geth's ``--txpool.*`` flags."""
+
+    price_bump: int = 10
+    """Percent by which a replacement must raise both fee caps (``--txpool.pricebump``)."""
+    account_slots: int = 16
+    """Executable slots each sender is guaranteed (``--txpool.accountslots``)."""
+    global_slots: int = 5120
+    """Executable slots of all senders together (``--txpool.globalslots``)."""
+    account_queue: int = 64
+    """Future (gapped) transactions one sender may park (``--txpool.accountqueue``)."""
+    global_queue: int = 1024
+    """Future transaction slots of all senders together (``--txpool.globalqueue``)."""
 
 
 def max_fee(tx: SignedTransactionAPI) -> int:
@@ -33,12 +64,30 @@ def max_tip(tx: SignedTransactionAPI) -> int:
     return int(getattr(tx, "max_priority_fee_per_gas", None) or tx.gas_price)
 
 
+def tx_cost(tx: SignedTransactionAPI) -> int:
+    """The most ``tx`` can take from its sender: ``gas * max fee + value``."""
+    return int(tx.gas) * max_fee(tx) + int(tx.value)
+
+
+def tx_slots(tx: SignedTransactionAPI) -> int:
+    return max(1, -(-len(tx.encode()) // SLOT_SIZE))
+
+
+def price_key(tx: SignedTransactionAPI, base_fee: int) -> tuple[int, int]:
+    """How much ``tx`` pays the block producer at ``base_fee``: its effective tip, then its
+    fee cap (geth's priced list orders the same way). Higher is better."""
+    fee = max_fee(tx)
+    return min(max_tip(tx), fee - base_fee), fee
+
+
 @dataclass
 class PoolEntry:
     tx: SignedTransactionAPI
     sender: bytes
     seq: int
-    """Arrival order: blocks take transactions first come, first served."""
+    """Arrival order: among equal prices, blocks take the earlier first."""
+    slots: int
+    cost: int
 
 
 @dataclass
@@ -52,23 +101,40 @@ class AccountView:
 @dataclass
 class TxPool:
     chain_id: int
+    config: PoolConfig = field(default_factory=PoolConfig)
     pending: dict[bytes, dict[int, PoolEntry]] = field(default_factory=dict)
     """Executable transactions: nonces contiguous from the sender's account nonce."""
     queued: dict[bytes, dict[int, PoolEntry]] = field(default_factory=dict)
-    """Future transactions waiting for a nonce gap to fill."""
+    """Future transactions waiting for a nonce gap to fill (or for room in pending)."""
     by_hash: dict[bytes, PoolEntry] = field(default_factory=dict)
     _seq: itertools.count = field(default_factory=itertools.count)
+    _spent: dict[bytes, int] = field(default_factory=dict)
+    """Per sender: the summed cost of all its pooled transactions."""
+    _slots: dict[str, int] = field(default_factory=lambda: {"pending": 0, "queued": 0})
+    _counts: dict[str, int] = field(default_factory=lambda: {"pending": 0, "queued": 0})
 
     def __len__(self) -> int:
         return len(self.by_hash)
 
     @property
     def pending_count(self) -> int:
-        return sum(len(v) for v in self.pending.values())
+        return self._counts["pending"]
 
     @property
     def queued_count(self) -> int:
-        return sum(len(v) for v in self.queued.values())
+        return self._counts["queued"]
+
+    @property
+    def pending_slots(self) -> int:
+        return self._slots["pending"]
+
+    @property
+    def queued_slots(self) -> int:
+        return self._slots["queued"]
+
+    def spent(self, sender: bytes) -> int:
+        """What all of ``sender``'s pooled transactions may cost together."""
+        return self._spent.get(sender, 0)
 
     def next_nonce(self, sender: bytes, account_nonce: int) -> int:
         """The nonce a new transaction from ``sender`` should use (pending included)."""
@@ -76,6 +142,33 @@ class TxPool:
         while nonce in self.pending.get(sender, {}):
             nonce += 1
         return nonce
+
+    # -- bookkeeping: every change to the tables goes through these two -----------------------
+
+    def _put(self, kind: str, entry: PoolEntry) -> None:
+        table = self.pending if kind == "pending" else self.queued
+        table.setdefault(entry.sender, {})[entry.tx.nonce] = entry
+        self.by_hash[entry.tx.hash] = entry
+        self._spent[entry.sender] = self._spent.get(entry.sender, 0) + entry.cost
+        self._slots[kind] += entry.slots
+        self._counts[kind] += 1
+
+    def _drop(self, kind: str, entry: PoolEntry) -> None:
+        table = self.pending if kind == "pending" else self.queued
+        txs = table[entry.sender]
+        del txs[entry.tx.nonce]
+        if not txs:
+            del table[entry.sender]
+        del self.by_hash[entry.tx.hash]
+        left = self._spent[entry.sender] - entry.cost
+        if left:
+            self._spent[entry.sender] = left
+        else:
+            del self._spent[entry.sender]
+        self._slots[kind] -= entry.slots
+        self._counts[kind] -= 1
+
+    # -- admission --------------------------------------------------------------------------
 
     def add(
         self,
@@ -85,7 +178,7 @@ class TxPool:
         gas_limit: int,
     ) -> bool:
         """Admit ``tx``; returns True when it is executable now (pending), False when
-        queued. Raises :class:`PoolError` with geth's message otherwise."""
+        queued. Raises :class:`PoolError` with geth's message otherwise, changing nothing."""
         if tx.hash in self.by_hash:
             raise PoolError("already known")
         chain_id = getattr(tx, "chain_id", None)
@@ -96,6 +189,11 @@ class TxPool:
         intrinsic = tx.intrinsic_gas
         if tx.gas < intrinsic:
             raise PoolError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
+        if max_tip(tx) > max_fee(tx):
+            raise PoolError(
+                f"max priority fee per gas higher than max fee per gas: maxPriorityFeePerGas: "
+                f"{max_tip(tx)}, maxFeePerGas: {max_fee(tx)}"
+            )
         if max_fee(tx) < base_fee:
             raise PoolError(
                 f"transaction underpriced: max fee per gas {max_fee(tx)} less than "
@@ -104,54 +202,137 @@ class TxPool:
         sender = tx.sender
         if tx.nonce < account.nonce:
             raise PoolError(f"nonce too low: next nonce {account.nonce}, tx nonce {tx.nonce}")
-        cost = tx.gas * max_fee(tx) + tx.value
+        cost = tx_cost(tx)
         if account.balance < cost:
             raise PoolError(
                 f"insufficient funds for gas * price + value: balance {account.balance}, "
                 f"tx cost {cost}, overshot {cost - account.balance}"
             )
-        old = self.pending.get(sender, {}).get(tx.nonce) or self.queued.get(sender, {}).get(tx.nonce)
+        spent = self.spent(sender)
+        old_kind, old = self._find(sender, tx.nonce)
         if old is not None:
-            bump = 100 + PRICE_BUMP_PERCENT
+            bump = 100 + self.config.price_bump
             if max_fee(tx) * 100 < max_fee(old.tx) * bump or max_tip(tx) * 100 < max_tip(old.tx) * bump:
                 raise PoolError("replacement transaction underpriced")
-            del self.by_hash[old.tx.hash]
-        executable = tx.nonce <= self.next_nonce(sender, account.nonce)
-        if not executable and old is None:
-            if len(self.queued.get(sender, {})) >= MAX_QUEUED_PER_SENDER or self.queued_count >= MAX_QUEUED:
-                raise PoolError("txpool is full")
-        if executable and old is None and self.pending_count >= MAX_PENDING:
-            raise PoolError("txpool is full")
-        entry = PoolEntry(tx, sender, next(self._seq))
-        self.by_hash[tx.hash] = entry
-        if executable:
-            self.pending.setdefault(sender, {})[tx.nonce] = entry
-            self._promote(sender)
+            need = spent - old.cost + cost
+            if need > account.balance:
+                raise PoolError(
+                    f"insufficient funds for gas * price + value: balance {account.balance}, "
+                    f"queued cost {spent}, tx bumped {cost - old.cost}, overshot {need - account.balance}"
+                )
+        elif spent + cost > account.balance:
+            raise PoolError(
+                f"insufficient funds for gas * price + value: balance {account.balance}, "
+                f"queued cost {spent}, tx cost {cost}, overshot {spent + cost - account.balance}"
+            )
+        entry = PoolEntry(tx, sender, next(self._seq), tx_slots(tx), cost)
+        if old is not None:
+            kind = old_kind
+        elif tx.nonce == self.next_nonce(sender, account.nonce):
+            kind = "pending"
         else:
-            self.queued.setdefault(sender, {})[tx.nonce] = entry
-        return executable
+            kind = "queued"
+        # Plan the room first, then change anything: a refusal must leave the pool as it was.
+        freed = old.slots if old is not None else 0
+        evict = self._plan_room(kind, entry, entry.slots - freed, base_fee)
+        for victim_kind, victim in evict:
+            self._drop(victim_kind, victim)
+        if old is not None:
+            self._drop(old_kind, old)
+        self._put(kind, entry)
+        if kind == "pending":
+            self._promote(sender)
+        return kind == "pending"
+
+    def _find(self, sender: bytes, nonce: int) -> tuple[str, PoolEntry | None]:
+        entry = self.pending.get(sender, {}).get(nonce)
+        if entry is not None:
+            return "pending", entry
+        return "queued", self.queued.get(sender, {}).get(nonce)
+
+    def _plan_room(self, kind: str, entry: PoolEntry, needed: int, base_fee: int) -> list[tuple[str, PoolEntry]]:
+        """The transactions to evict so that ``entry`` fits in ``kind``; raises when none may go."""
+        sender = entry.sender
+        if kind == "queued":
+            own = self.queued.get(sender, {})
+            if entry.tx.nonce not in own and len(own) >= self.config.account_queue:
+                raise PoolError(f"account limit exceeded: {len(own)} future transactions queued")
+            limit = self.config.global_queue
+        else:
+            limit = self.config.global_slots
+        table = self.pending if kind == "pending" else self.queued
+        free = limit - self._slots[kind]
+        if needed <= free:
+            return []
+        # Tails (highest nonce first) of every other sender, consumed as they are planned.
+        taken: dict[bytes, list[PoolEntry]] = {}
+
+        def tails(s: bytes) -> list[PoolEntry]:
+            if s not in taken:
+                txs = table[s]
+                taken[s] = [txs[n] for n in sorted(txs)]
+            return taken[s]
+
+        plan: list[tuple[str, PoolEntry]] = []
+        own_count = len(table.get(sender, {})) + (0 if entry.tx.nonce in table.get(sender, {}) else 1)
+        price = price_key(entry.tx, base_fee)
+        while needed > free:
+            victim: PoolEntry | None = None
+            if kind == "pending" and own_count <= self.config.account_slots:
+                # Fairness first (geth's truncatePending): the sender holding the most
+                # beyond its guarantee gives up its newest transaction, whatever it pays.
+                over = [
+                    (len(tails(s)), s) for s in table
+                    if s != sender and len(tails(s)) > self.config.account_slots
+                ]
+                if over:
+                    victim = tails(max(over)[1]).pop()
+            if victim is None:
+                cheapest: tuple[tuple[int, int], int, bytes] | None = None
+                for s in table:
+                    if s == sender or not tails(s):
+                        continue
+                    tail = tails(s)[-1]
+                    key = (price_key(tail.tx, base_fee), -tail.seq, s)
+                    if cheapest is None or key < cheapest:
+                        cheapest = key
+                if cheapest is None:
+                    raise PoolError("txpool is full")
+                if cheapest[0] >= price:
+                    raise PoolError("transaction underpriced")
+                victim = tails(cheapest[2]).pop()
+            plan.append((kind, victim))
+            free += victim.slots
+        return plan
 
     def _promote(self, sender: bytes) -> None:
-        """Move queued transactions whose gap has just filled into pending."""
+        """Move queued transactions whose gap has just filled into pending, while there is
+        room (promotion never evicts; a later block makes room)."""
         pending = self.pending.get(sender, {})
         queued = self.queued.get(sender, {})
         nonce = max(pending) + 1 if pending else None
         while nonce is not None and nonce in queued:
-            pending[nonce] = queued.pop(nonce)
+            entry = queued[nonce]
+            if self.pending_slots + entry.slots > self.config.global_slots:
+                break
+            self._drop("queued", entry)
+            self._put("pending", entry)
             nonce += 1
-        if not queued:
-            self.queued.pop(sender, None)
 
-    def select(self, gas_limit: int) -> list[SignedTransactionAPI]:
-        """Transactions for the next block: arrival order, each sender's in nonce order,
-        within ``gas_limit``."""
+    # -- blocks -----------------------------------------------------------------------------
+
+    def select(self, gas_limit: int, base_fee: int = 0) -> list[SignedTransactionAPI]:
+        """Transactions for the next block: the best-paying first (effective tip at
+        ``base_fee``, then arrival), each sender's in nonce order, within ``gas_limit``.
+        A sender whose next transaction cannot pay ``base_fee`` waits."""
         heads = []
         iters = {}
         for sender, txs in self.pending.items():
             ordered = [txs[n] for n in sorted(txs)]
             iters[sender] = iter(ordered)
             first = next(iters[sender])
-            heads.append((first.seq, sender, first))
+            if max_fee(first.tx) >= base_fee:
+                heads.append((_order(first, base_fee), sender, first))
         heapq.heapify(heads)
         chosen: list[SignedTransactionAPI] = []
         gas_left = gas_limit
@@ -162,44 +343,81 @@ class TxPool:
             chosen.append(entry.tx)
             gas_left -= entry.tx.gas
             following = next(iters[sender], None)
-            if following is not None:
-                heapq.heappush(heads, (following.seq, sender, following))
+            if following is not None and max_fee(following.tx) >= base_fee:
+                heapq.heappush(heads, (_order(following, base_fee), sender, following))
         return chosen
 
     def remove(self, tx_hashes: set[bytes]) -> None:
+        """Forget these transactions (mined, or dropped by the block builder). Later nonces
+        of the same senders may be left gapped: :meth:`reset` re-sorts them."""
         for h in tx_hashes:
-            entry = self.by_hash.pop(h, None)
+            entry = self.by_hash.get(h)
             if entry is None:
                 continue
-            for table in (self.pending, self.queued):
-                txs = table.get(entry.sender)
-                if txs is not None and txs.get(entry.tx.nonce) is entry:
-                    del txs[entry.tx.nonce]
-                    if not txs:
-                        del table[entry.sender]
+            kind, found = self._find(entry.sender, entry.tx.nonce)
+            if found is entry:
+                self._drop(kind, entry)
 
-    def reset(self, nonce_of: Callable[[bytes], int]) -> list[bytes]:
+    def reset(
+        self,
+        nonce_of: Callable[[bytes], int],
+        balance_of: Callable[[bytes], int] | None = None,
+        gas_limit: int | None = None,
+    ) -> list[bytes]:
         """Re-sort every sender after the head moved (a block, or a rewind): drop what is
-        now stale, and split the rest into pending and queued again. Returns dropped hashes."""
+        now stale (nonce used, no longer affordable together, over the gas limit), split
+        the rest into pending and queued again, and trim the queue to its limits. Returns
+        the dropped hashes."""
         dropped: list[bytes] = []
-        entries = list(self.by_hash.values())
-        self.pending, self.queued, self.by_hash = {}, {}, {}
         by_sender: dict[bytes, list[PoolEntry]] = {}
-        for e in entries:
+        for e in self.by_hash.values():
             by_sender.setdefault(e.sender, []).append(e)
-        for sender, es in by_sender.items():
+        self.pending, self.queued, self.by_hash, self._spent = {}, {}, {}, {}
+        self._slots = {"pending": 0, "queued": 0}
+        self._counts = {"pending": 0, "queued": 0}
+        # Senders in order of their earliest arrival, so that room in pending goes first come,
+        # first served when it is short.
+        senders = sorted(by_sender, key=lambda s: min(e.seq for e in by_sender[s]))
+        for sender in senders:
             nonce = nonce_of(sender)
-            for e in sorted(es, key=lambda e: e.tx.nonce):
+            balance = balance_of(sender) if balance_of is not None else None
+            spent = 0
+            for e in sorted(by_sender[sender], key=lambda e: e.tx.nonce):
                 if e.tx.nonce < nonce:
                     dropped.append(e.tx.hash)
                     continue
-                self.by_hash[e.tx.hash] = e
-                if e.tx.nonce == nonce:
-                    self.pending.setdefault(sender, {})[nonce] = e
+                if gas_limit is not None and e.tx.gas > gas_limit:
+                    dropped.append(e.tx.hash)
+                    continue
+                if balance is not None and spent + e.cost > balance:
+                    dropped.append(e.tx.hash)
+                    continue
+                spent += e.cost
+                executable = e.tx.nonce == nonce and self.pending_slots + e.slots <= self.config.global_slots
+                if executable:
+                    self._put("pending", e)
                     nonce += 1
                 else:
-                    self.queued.setdefault(sender, {})[e.tx.nonce] = e
-            self._promote(sender)
+                    self._put("queued", e)
+                    nonce = -1  # a gap (or no room): the rest of this sender waits too
+        dropped.extend(self._trim_queue())
+        return dropped
+
+    def _trim_queue(self) -> list[bytes]:
+        """Drop the newest future transactions of the senders holding the most, until every
+        sender and the whole queue are within their limits."""
+        dropped: list[bytes] = []
+        for sender in list(self.queued):
+            txs = self.queued[sender]
+            for n in sorted(txs)[self.config.account_queue :]:
+                dropped.append(txs[n].tx.hash)
+                self._drop("queued", txs[n])
+        while self.queued_slots > self.config.global_queue:
+            sender = max(self.queued, key=lambda s: (len(self.queued[s]), s))
+            txs = self.queued[sender]
+            entry = txs[max(txs)]
+            dropped.append(entry.tx.hash)
+            self._drop("queued", entry)
         return dropped
 
     def content(self) -> tuple[dict[bytes, list[SignedTransactionAPI]], dict[bytes, list[SignedTransactionAPI]]]:
@@ -207,3 +425,8 @@ class TxPool:
             return {s: [txs[n].tx for n in sorted(txs)] for s, txs in table.items()}
 
         return flat(self.pending), flat(self.queued)
+
+
+def _order(entry: PoolEntry, base_fee: int) -> tuple[int, int, int]:
+    tip, fee = price_key(entry.tx, base_fee)
+    return -tip, -fee, entry.seq

@@ -2,6 +2,7 @@
 
 from state.chain import (
     AccountOverride,
+    BlockBuildError,
     BlockImportError,
     BuiltBlock,
     CallResult,
@@ -23,9 +24,10 @@ from state.transactions import (
 from state.vm import LedgerVM
 
 __all__ = [
-    "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockImportError", "BuiltBlock", "CallResult",
-    "CallTimeout", "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM", "LevelDBStore",
-    "MalformedTransaction", "MemoryStore", "OversizedTransaction", "ReadTimeout", "StagedDB",
+    "MAX_TRANSACTION_SIZE", "AccountOverride", "BlockBuildError", "BlockImportError", "BuiltBlock",
+    "CallResult", "CallTimeout", "ChainMismatch", "InvalidSignature", "Ledger", "LedgerVM",
+    "LevelDBStore", "MalformedTransaction", "MemoryStore", "OversizedTransaction", "ReadTimeout",
+    "StagedDB",
     "TransactionError", "UnsupportedTransactionType", "decode_transaction", "iter_logs",
     "read_deadline",
 ]

@@ -8,6 +8,7 @@ dedicated worker thread.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ STATE_EDIT_PREFIX = b"ailedger:state-edit:"
 #: Prefix of block commits (consensus signatures), keyed by block hash.
 COMMIT_PREFIX = b"ailedger:commit:"
 
+log = logging.getLogger("ailedger.chain")
+
 
 class ChainMismatch(RuntimeError):
     """The store holds a different chain than the genesis given."""
@@ -52,6 +55,11 @@ class ChainMismatch(RuntimeError):
 
 class BlockImportError(ValueError):
     """A block failed validation; nothing was written."""
+
+
+class BlockBuildError(RuntimeError):
+    """A block could not be built even after leaving out every transaction that failed on
+    its own: the fault is not a transaction's (nothing was written)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,10 @@ class BuiltBlock:
     computations: tuple[ComputationAPI, ...]
     """One computation per included transaction (errors, outputs)."""
     rejected: tuple[tuple[SignedTransactionAPI, str], ...]
-    """Transactions left out because they were invalid at this point, with the reason."""
+    """Transactions left out because they were invalid at this point or their execution
+    failed in a way no transaction may (an exception other than a VM error), with the reason."""
+    faulted: tuple[bytes, ...] = ()
+    """Hashes of the rejected transactions whose execution raised such an exception."""
 
 
 @dataclass(frozen=True)
@@ -170,18 +181,27 @@ class Ledger:
             )
         txs = list(transactions)
         rejected: list[tuple[SignedTransactionAPI, str]] = []
+        faulted: list[bytes] = []
         try:
             result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
-        except ValidationError:
-            self.staged.discard()
-            txs, rejected = self._filter_applicable(head, txs, timestamp, coinbase)
-            result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
+        except Exception:
+            # Some transaction is invalid at its turn, or its execution raised what no
+            # transaction may (a bug in a precompile): find them one by one, then build once
+            # more without them. Once only: if that fails too, no transaction is to blame.
+            txs, rejected, faulted = self._filter_applicable(head, txs, timestamp, coinbase)
+            try:
+                result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
+            except Exception as e:
+                raise BlockBuildError(
+                    f"block {head.block_number + 1} cannot be built even without the "
+                    f"{len(rejected)} transactions left out: {type(e).__name__}: {e}"
+                ) from e
         block = result.imported_block
         if seal is not None:
             # The commit that makes the block final lands in the same atomic write.
             self.staged[COMMIT_PREFIX + block.header.hash] = seal(block.header.block_number, block.header.hash)
         self._commit()
-        return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected))
+        return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
 
     def _pending_header(self, head: BlockHeaderAPI, timestamp: int, coinbase: bytes) -> BlockHeaderAPI:
         header = LedgerVM.create_header_from_parent(head, timestamp=timestamp, coinbase=coinbase)
@@ -247,28 +267,64 @@ class Ledger:
 
     def _filter_applicable(
         self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
-    ) -> tuple[list[SignedTransactionAPI], list[tuple[SignedTransactionAPI, str]]]:
-        """Apply the transactions one by one on a scratch VM to find those that fit."""
+    ) -> tuple[list[SignedTransactionAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
+        """Apply the transactions one by one on a scratch VM to find those that fit.
+
+        Returns (good, rejected with reasons, hashes of the rejected that faulted). A sender
+        whose transaction is left out has its later ones skipped (not rejected): their nonce
+        now has a gap, and the pool re-queues them.
+        """
         header = self._pending_header(head, timestamp, coinbase)
         vm = self.chain.get_vm(header)
         good: list[SignedTransactionAPI] = []
         bad: list[tuple[SignedTransactionAPI, str]] = []
+        faulted: list[bytes] = []
+        blocked: set[bytes] = set()
         gas_left = header.gas_limit
-        for tx in txs:
-            if tx.gas > gas_left:
-                bad.append((tx, "exceeds block gas limit"))
-                continue
-            try:
-                # validation runs before any state change, so a refused tx leaves none
-                receipt, _ = vm.apply_transaction(header, tx)
-            except ValidationError as e:
-                bad.append((tx, str(e)))
-                continue
-            header = vm.add_receipt_to_header(header, receipt)
-            gas_left = header.gas_limit - header.gas_used
-            good.append(tx)
-        self.staged.discard()
-        return good, bad
+        try:
+            for tx in txs:
+                sender = tx.sender
+                if sender in blocked:
+                    continue
+                if tx.gas > gas_left:
+                    bad.append((tx, "exceeds block gas limit"))
+                    blocked.add(sender)
+                    continue
+                try:
+                    # VM.apply_transaction, with a snapshot after its lock_changes (which
+                    # forgets older ones) so that a fault's partial writes can be undone.
+                    vm.validate_transaction_against_header(header, tx)
+                    vm.state.lock_changes()
+                except ValidationError as e:
+                    bad.append((tx, str(e)))
+                    blocked.add(sender)
+                    continue
+                snapshot = vm.state.snapshot()
+                try:
+                    computation = vm.state.apply_transaction(tx)
+                    receipt = vm.make_receipt(header, tx, computation, vm.state)
+                    vm.validate_receipt(receipt)
+                except ValidationError as e:
+                    vm.state.revert(snapshot)
+                    bad.append((tx, str(e)))
+                    blocked.add(sender)
+                    continue
+                except Exception as e:
+                    vm.state.revert(snapshot)
+                    log.error(
+                        "transaction 0x%s left out of block %d: its execution raised %s: %s",
+                        tx.hash.hex(), head.block_number + 1, type(e).__name__, e, exc_info=True,
+                    )
+                    bad.append((tx, f"execution fault: {type(e).__name__}: {e}"))
+                    faulted.append(bytes(tx.hash))
+                    blocked.add(sender)
+                    continue
+                header = vm.add_receipt_to_header(header, receipt)
+                gas_left = header.gas_limit - header.gas_used
+                good.append(tx)
+        finally:
+            self.staged.discard()
+        return good, bad, faulted
 
     def import_block(self, block: BlockAPI) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the
@@ -490,6 +546,6 @@ def iter_logs(receipts: Iterable[ReceiptAPI]) -> Iterable[tuple[int, int, Any]]:
 
 
 __all__ = [
-    "AccountOverride", "BlockHeader", "BlockImportError", "BuiltBlock", "CallResult",
-    "CallTimeout", "ChainMismatch", "Ledger", "iter_logs",
+    "AccountOverride", "BlockBuildError", "BlockHeader", "BlockImportError", "BuiltBlock",
+    "CallResult", "CallTimeout", "ChainMismatch", "Ledger", "iter_logs",
 ]

@@ -2,20 +2,21 @@ import pytest
 from eth_account import Account
 
 from genesis import DEV_MNEMONIC, derive_accounts
-from node.txpool import AccountView, PoolError, TxPool
+from node.txpool import AccountView, PoolConfig, PoolError, TxPool, tx_cost
 from state import decode_transaction
 
 CHAIN = 31415
-A = derive_accounts(DEV_MNEMONIC, 3)
+A = derive_accounts(DEV_MNEMONIC, 8)
 RICH = AccountView(nonce=0, balance=10**21)
 GAS_LIMIT = 30_000_000
 BASE_FEE = 10**9
+SMALL = PoolConfig(account_slots=2, global_slots=6, account_queue=3, global_queue=4)
 
 
-def tx(i, nonce, fee=2 * 10**9, tip=10**9, gas=21_000, chain=CHAIN, value=1):
+def tx(i, nonce, fee=2 * 10**9, tip=10**9, gas=21_000, chain=CHAIN, value=1, data=b""):
     raw = Account.sign_transaction(
-        dict(type=2, chainId=chain, nonce=nonce, to=A[(i + 1) % 3].address, value=value, gas=gas,
-             maxFeePerGas=fee, maxPriorityFeePerGas=tip), A[i].private_key).raw_transaction
+        dict(type=2, chainId=chain, nonce=nonce, to=A[(i + 1) % len(A)].address, value=value, gas=gas,
+             maxFeePerGas=fee, maxPriorityFeePerGas=tip, data=data), A[i].private_key).raw_transaction
     return decode_transaction(bytes(raw))
 
 
@@ -23,36 +24,53 @@ def sender(i):
     return bytes.fromhex(A[i].address[2:])
 
 
+def add(pool, t, account=RICH):
+    return pool.add(t, account, BASE_FEE, GAS_LIMIT)
+
+
+def snapshot(pool):
+    pending, queued = pool.content()
+    return ({s: [t.hash for t in ts] for s, ts in pending.items()},
+            {s: [t.hash for t in ts] for s, ts in queued.items()},
+            pool.pending_slots, pool.queued_slots, dict(pool._spent))
+
+
 def test_future_nonces_queue_until_the_gap_fills():
     pool = TxPool(CHAIN)
-    assert pool.add(tx(0, 2), RICH, BASE_FEE, GAS_LIMIT) is False
-    assert pool.add(tx(0, 1), RICH, BASE_FEE, GAS_LIMIT) is False
+    assert add(pool, tx(0, 2)) is False
+    assert add(pool, tx(0, 1)) is False
     assert (pool.pending_count, pool.queued_count) == (0, 2)
-    assert pool.add(tx(0, 0), RICH, BASE_FEE, GAS_LIMIT) is True
+    assert add(pool, tx(0, 0)) is True
     assert (pool.pending_count, pool.queued_count) == (3, 0)
     assert [t.nonce for t in pool.select(GAS_LIMIT)] == [0, 1, 2]
     assert pool.next_nonce(sender(0), 0) == 3
 
 
-def test_select_keeps_arrival_order_and_nonce_order():
+def test_select_takes_the_best_tip_first_then_arrival_and_nonce_order():
     pool = TxPool(CHAIN)
-    pool.add(tx(1, 0), RICH, BASE_FEE, GAS_LIMIT)
-    pool.add(tx(0, 0), RICH, BASE_FEE, GAS_LIMIT)
-    pool.add(tx(1, 1), RICH, BASE_FEE, GAS_LIMIT)
-    chosen = pool.select(GAS_LIMIT)
+    add(pool, tx(1, 0))
+    add(pool, tx(0, 0))
+    add(pool, tx(1, 1))
+    chosen = pool.select(GAS_LIMIT, BASE_FEE)
     assert [(t.sender, t.nonce) for t in chosen] == [(sender(1), 0), (sender(0), 0), (sender(1), 1)]
     assert len(pool.select(21_000 * 2)) == 2
+    rich = tx(2, 0, fee=5 * 10**9, tip=3 * 10**9)
+    add(pool, rich)
+    assert pool.select(GAS_LIMIT, BASE_FEE)[0] == rich
+    # A sender whose next transaction cannot pay the base fee waits, with its later nonces.
+    assert pool.select(GAS_LIMIT, 3 * 10**9) == [rich]
 
 
 def test_replacement_needs_a_ten_percent_bump():
     pool = TxPool(CHAIN)
-    pool.add(tx(0, 0), RICH, BASE_FEE, GAS_LIMIT)
+    add(pool, tx(0, 0))
     with pytest.raises(PoolError, match="replacement transaction underpriced"):
-        pool.add(tx(0, 0, fee=2 * 10**9 + 1, tip=10**9 + 1), RICH, BASE_FEE, GAS_LIMIT)
+        add(pool, tx(0, 0, fee=2 * 10**9 + 1, tip=10**9 + 1))
     better = tx(0, 0, fee=3 * 10**9, tip=2 * 10**9)
-    pool.add(better, RICH, BASE_FEE, GAS_LIMIT)
+    add(pool, better)
     assert pool.select(GAS_LIMIT) == [better]
     assert len(pool) == 1
+    assert pool.spent(sender(0)) == tx_cost(better)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +78,9 @@ def test_replacement_needs_a_ten_percent_bump():
     [
         (lambda: tx(0, 0, chain=1), RICH, "invalid chain id"),
         (lambda: tx(0, 0, gas=GAS_LIMIT + 1), RICH, "exceeds block gas limit"),
+        (lambda: tx(0, 0, gas=20_000), RICH, "intrinsic gas too low"),
         (lambda: tx(0, 0, fee=BASE_FEE - 1, tip=1), RICH, "underpriced"),
+        (lambda: tx(0, 0, fee=2 * 10**9, tip=3 * 10**9), RICH, "max priority fee per gas higher than max fee per gas"),
         (lambda: tx(0, 0), AccountView(nonce=3, balance=10**21), "nonce too low"),
         (lambda: tx(0, 0, value=10**30), RICH, "insufficient funds"),
     ],
@@ -75,17 +95,122 @@ def test_refusals_carry_geth_messages(make, account, message):
 def test_duplicate_is_already_known():
     pool = TxPool(CHAIN)
     t = tx(0, 0)
-    pool.add(t, RICH, BASE_FEE, GAS_LIMIT)
+    add(pool, t)
     with pytest.raises(PoolError, match="already known"):
-        pool.add(t, RICH, BASE_FEE, GAS_LIMIT)
+        add(pool, t)
 
 
-def test_reset_drops_mined_and_requeues():
+def test_balance_must_cover_all_pooled_transactions_of_a_sender():
+    # The attack: 0.07 ETH, each transaction declaring the whole block gas limit. Each one
+    # alone is affordable; together only the first is.
+    flood = [tx(0, n, gas=GAS_LIMIT, fee=2 * 10**9) for n in range(5)]
+    account = AccountView(nonce=0, balance=7 * 10**16)
+    assert tx_cost(flood[0]) <= account.balance < 2 * tx_cost(flood[0])
+    pool = TxPool(CHAIN)
+    assert pool.add(flood[0], account, BASE_FEE, GAS_LIMIT) is True
+    for t in flood[1:]:
+        with pytest.raises(PoolError, match=r"insufficient funds for gas \* price \+ value: .*queued cost"):
+            pool.add(t, account, BASE_FEE, GAS_LIMIT)
+    assert len(pool) == 1
+    # Queued (future) transactions count too.
+    with pytest.raises(PoolError, match="queued cost"):
+        pool.add(tx(0, 9, gas=GAS_LIMIT), account, BASE_FEE, GAS_LIMIT)
+    # A replacement is charged only its difference, and refused when that overshoots.
+    account = AccountView(nonce=0, balance=10**17)
+    pool = TxPool(CHAIN)
+    pool.add(flood[0], account, BASE_FEE, GAS_LIMIT)  # 0.06 ETH
+    pool.add(tx(0, 1, gas=10_000_000, value=0), account, BASE_FEE, GAS_LIMIT)  # 0.02 ETH
+    bumped = tx(0, 0, gas=GAS_LIMIT, fee=3 * 10**9, tip=2 * 10**9)  # 0.09 ETH alone
+    with pytest.raises(PoolError, match="tx bumped"):
+        pool.add(bumped, account, BASE_FEE, GAS_LIMIT)
+    cheaper_gas = tx(0, 0, gas=1_000_000, fee=3 * 10**9, tip=2 * 10**9)
+    pool.add(cheaper_gas, account, BASE_FEE, GAS_LIMIT)
+    assert pool.spent(sender(0)) == tx_cost(cheaper_gas) + 2 * 10**16
+
+
+def test_queue_limits_per_sender_and_never_evicting_pending():
+    pool = TxPool(CHAIN, SMALL)
+    for n in range(1, 4):
+        assert add(pool, tx(0, n)) is False
+    with pytest.raises(PoolError, match="account limit exceeded"):
+        add(pool, tx(0, 4))
+    # Global queue (4 slots): one more from another sender fits, the next must outbid.
+    add(pool, tx(1, 5))
+    before = snapshot(pool)
+    with pytest.raises(PoolError, match="transaction underpriced"):
+        add(pool, tx(2, 5))  # same price as the cheapest: no churn
+    assert snapshot(pool) == before
+    pricier = tx(2, 5, fee=3 * 10**9, tip=2 * 10**9)
+    assert add(pool, pricier) is False
+    assert pool.queued_slots == 4 and pricier.hash in pool.by_hash
+    # The victim was the newest of the cheapest tails; the queue never touched pending.
+    assert len(pool.queued[sender(0)]) + len(pool.queued.get(sender(1), {})) == 3
+    assert pool.pending_count == 0
+
+
+def test_a_full_pool_makes_room_for_a_sender_within_its_guarantee():
+    pool = TxPool(CHAIN, SMALL)
+    flood = [tx(0, n) for n in range(6)]
+    for t in flood:
+        assert add(pool, t) is True
+    assert pool.pending_slots == 6
+    # The flooder may not grow further: nobody else holds more than the guarantee.
+    with pytest.raises(PoolError, match="txpool is full"):
+        add(pool, tx(0, 6))
+    # An honest sender at the same price takes the flooder's newest place.
+    honest = tx(1, 0)
+    assert add(pool, honest) is True
+    assert honest.hash in pool.by_hash and flood[-1].hash not in pool.by_hash
+    assert add(pool, tx(1, 1)) is True
+    assert flood[-2].hash not in pool.by_hash
+    assert pool.pending_slots == 6
+    # Past its own guarantee the honest sender gets no more for free.
+    with pytest.raises(PoolError, match="transaction underpriced"):
+        add(pool, tx(1, 2))
+    assert pool.spent(sender(0)) == sum(tx_cost(t) for t in flood[:4])
+
+
+def test_a_full_pool_evicts_only_for_a_strictly_better_price():
+    pool = TxPool(CHAIN, SMALL)
+    cheap = []
+    for i in range(3):
+        for n in range(2):
+            t = tx(i, n, fee=2 * 10**9 + i)
+            cheap.append(t)
+            add(pool, t)
+    before = snapshot(pool)
+    for fee, tip in ((2 * 10**9, 10**9), (10**9 + 5, 10**9 + 5)):
+        with pytest.raises(PoolError, match="transaction underpriced"):
+            add(pool, tx(5, 0, fee=fee, tip=tip))
+        assert snapshot(pool) == before
+    better = tx(5, 0, fee=4 * 10**9, tip=2 * 10**9)
+    assert add(pool, better) is True
+    # Ties on tip are broken by fee cap: sender 0's newest transaction was the cheapest.
+    assert cheap[1].hash not in pool.by_hash
+    assert len(pool) == 6
+
+
+def test_big_transactions_take_more_slots():
+    pool = TxPool(CHAIN, SMALL)
+    big = tx(0, 0, gas=2_000_000, data=b"\x01" * 70_000)
+    add(pool, big)
+    assert pool.pending_slots == 3
+
+
+def test_reset_drops_mined_unaffordable_and_requeues():
     pool = TxPool(CHAIN)
     for n in range(3):
-        pool.add(tx(0, n), RICH, BASE_FEE, GAS_LIMIT)
+        add(pool, tx(0, n))
     dropped = pool.reset(lambda s: 2)
     assert len(dropped) == 2
     assert [t.nonce for t in pool.select(GAS_LIMIT)] == [2]
     pool.reset(lambda s: 0)  # after a rewind: nonce 2 waits for 0 and 1 again
     assert pool.select(GAS_LIMIT) == [] and pool.queued_count == 1
+    pool = TxPool(CHAIN)
+    txs = [tx(0, n) for n in range(3)]
+    for t in txs:
+        add(pool, t)
+    # The balance fell (a dev edit, a delegated account): what it no longer covers goes.
+    dropped = pool.reset(lambda s: 0, lambda s: 2 * tx_cost(txs[0]), GAS_LIMIT)
+    assert dropped == [txs[2].hash]
+    assert pool.pending_count == 2 and pool.spent(sender(0)) == 2 * tx_cost(txs[0])
