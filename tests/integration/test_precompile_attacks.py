@@ -136,6 +136,13 @@ def revert_reason(err: RPCFailure) -> str:
     return str(abi_decode(["string"], raw[4:])[0])
 
 
+def exec_gas(node: AINode, mined: Mined) -> int:
+    """Gas a mined transaction used beyond its intrinsic gas (which varies with calldata bytes)."""
+    data = bytes.fromhex(node.rpc("eth_getTransactionByHash", mined.tx_hash)["input"][2:])
+    zeros = data.count(0)
+    return mined.gas_used - (21_000 + 4 * zeros + 16 * (len(data) - zeros))
+
+
 def attack(s: Setup, who: int, fn: Any, value: int = 0, reason: str = WRONG_KIND,
            extra: tuple[str, ...] = ()) -> Mined:
     """Simulate ``fn`` (must revert with ``reason``), send it anyway with a fixed gas limit (must
@@ -145,7 +152,7 @@ def attack(s: Setup, who: int, fn: Any, value: int = 0, reason: str = WRONG_KIND
     with pytest.raises(RPCFailure) as err:
         node.rpc("eth_call", {"from": ADDR[who], "to": fn.address, "data": fn._encode_transaction_data(),
                               "value": hex(value)}, "latest")
-    assert revert_reason(err.value) == reason
+    assert reason in revert_reason(err.value)
     head = int(node.head()["number"], 16)
     tx = fn.transact({"from": ADDR[who], "value": value, "gas": 3_000_000})
     mined = node.mined(tx.to_0x_hex())
@@ -240,13 +247,15 @@ def test_call_from_a_contract_credits_the_contract(setup: Setup) -> None:
 
 
 def test_eip7702_delegation_to_a_precompile_runs_nothing(setup: Setup) -> None:
-    """An EOA that delegates its code to the Inference precompile: a call to it with deposit()
-    and value is a plain transfer to the EOA, nobody is credited, the escrow is unchanged."""
+    """An EOA that delegates its code to the Inference precompile (EIP-7702): the precompile
+    never runs in its name. A transaction to it with deposit() and value halts on the
+    precompile account's 0xFE stub; a contract's CALL to it is a plain transfer (py-evm treats
+    a delegation to a precompile as empty code). Nobody is credited, the escrow is unchanged."""
     node = setup.node
-    auth_nonce = int(node.rpc("eth_getTransactionCount", ADDR[DELEGATOR], "latest"), 16) + 1
+    tx_nonce = int(node.rpc("eth_getTransactionCount", ADDR[DELEGATOR], "latest"), 16)
     auth = Account.sign_authorization(
-        {"chainId": CHAIN_ID, "address": addr("Inference"), "nonce": auth_nonce}, KEY[DELEGATOR])
-    tx = {"type": 4, "chainId": CHAIN_ID, "nonce": auth_nonce - 1, "to": ADDR[DELEGATOR], "value": 0,
+        {"chainId": CHAIN_ID, "address": addr("Inference"), "nonce": tx_nonce + 1}, KEY[DELEGATOR])
+    tx = {"type": 4, "chainId": CHAIN_ID, "nonce": tx_nonce, "to": ADDR[OWNER], "value": 0,
           "gas": 200_000, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI, "data": b"",
           "authorizationList": [auth]}
     raw = Account.sign_transaction(tx, KEY[DELEGATOR]).raw_transaction
@@ -256,9 +265,13 @@ def test_eip7702_delegation_to_a_precompile_runs_nothing(setup: Setup) -> None:
     assert code == "0xef0100" + bytes(BY_NAME["Inference"]).hex()
     before = ai_state(setup, (ADDR[DELEGATOR],))
     escrow, held = node.balance(addr("Inference")), node.balance(DELEGATOR)
-    mined = node.send_raw_call(ATTACKER, ADDR[DELEGATOR], node.calldata("Inference", "deposit"),
-                               value=ETHER, gas=200_000)
-    assert mined.status == 1 and mined.logs == []
+    deposit = node.calldata("Inference", "deposit")
+    direct = node.send_raw_call(ATTACKER, ADDR[DELEGATOR], deposit, value=ETHER, gas=200_000)
+    assert direct.status == 0 and direct.logs == []
+    assert node.balance(DELEGATOR) == held
+    via = node.mined(setup.probe.functions.callWith(ADDR[DELEGATOR], bytes.fromhex(deposit[2:])).transact(
+        {"from": ADDR[ATTACKER], "value": ETHER, "gas": 300_000}).to_0x_hex())
+    assert via.status == 1 and via.logs == []
     assert node.balance(DELEGATOR) == held + ETHER and node.balance(addr("Inference")) == escrow
     assert ai_state(setup, (ADDR[DELEGATOR],)) == before
 
@@ -270,10 +283,11 @@ def test_one_wei_stakes_are_refused(setup: Setup) -> None:
     node = setup.node
     min_holding = int(node.rpc("ai_getParams")["staking.min_holding"], 16)
     with pytest.raises(RPCFailure) as err:
-        node.call(ATTACKER, "Staking", "stake", value=1)
+        node.call_raw(ATTACKER, addr("Staking"), node.calldata("Staking", "stake"), value=1)
     assert "staking.min_holding" in revert_reason(err.value)
-    with pytest.raises(RPCFailure):  # nor can an unstake leave dust behind
-        node.call(VOTER, "Staking", "unstake", ETHER - min_holding + 1)
+    with pytest.raises(RPCFailure) as err:  # nor can an unstake leave dust behind
+        node.call_raw(VOTER, addr("Staking"), node.calldata("Staking", "unstake", ETHER - min_holding + 1))
+    assert "staking.min_holding" in revert_reason(err.value)
 
 
 def test_propose_and_validator_set_gas_stay_flat_as_stakers_pile_up(setup: Setup) -> None:
@@ -307,7 +321,7 @@ def test_propose_and_validator_set_gas_stay_flat_as_stakers_pile_up(setup: Setup
 
 def test_register_adapter_and_receipt_gas_stay_flat_as_children_pile_up(setup: Setup) -> None:
     """Issue 8: registerAdapter and receipts decoded the whole Model record, with its unbounded
-    children list (2,100 gas a child). Now 25 more children of the base change nothing."""
+    children list (2,100 gas a child). Now 15 more children of the base change nothing."""
     node, w = setup.node, setup.world
 
     def child(i: int) -> Mined:
@@ -324,10 +338,10 @@ def test_register_adapter_and_receipt_gas_stay_flat_as_children_pile_up(setup: S
 
     child(0)
     receipt()  # first credits of each party: fresh slots
-    first, receipt_before = child(1).gas_used, receipt().gas_used
-    for i in range(2, 27):
+    first, receipt_before = exec_gas(node, child(1)), exec_gas(node, receipt())
+    for i in range(2, 17):
         child(i)
-    last, receipt_after = child(27).gas_used, receipt().gas_used
+    last, receipt_after = exec_gas(node, child(17)), exec_gas(node, receipt())
     assert last == first, (first, last)
     assert receipt_after == receipt_before, (receipt_before, receipt_after)
 
