@@ -121,6 +121,25 @@ class AIChain:
         self.nonces[key.address] = nonce + 1
         return Sent(None, receipts[0], computations[0], result.imported_block)
 
+    def send_block(self, calls: list[tuple[int, str, str, tuple[Any, ...]]]) -> list[Any]:
+        """Mine ``(key_index, module, function, args)`` ABI calls together in one block; the
+        computations, in order (a failed one has ``is_error``)."""
+        txs = []
+        for key_index, module, function, args in calls:
+            key = self.keys[key_index]
+            nonce = self.nonces.get(key.address, 0)
+            fn = ai_precompiles.load_abi(module).by_name[function]
+            tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to_checksum_address(BY_NAME[module]),
+                  "value": 0, "data": fn.encode_args(*args), "gas": 5_000_000,
+                  "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI}
+            raw = bytes(key.sign_transaction(tx).raw_transaction)
+            txs.append(self.chain.get_vm().get_transaction_builder().decode(raw))
+            self.nonces[key.address] = nonce + 1
+        self._header_for_next()
+        result, receipts, computations = self.chain.mine_all(txs)
+        assert len(result.imported_block.transactions) == len(calls)
+        return list(computations)
+
     def send_native(self, key_index: int, tx_class: Any, **payload: Any) -> Sent:
         """Mine one native EIP-2718 transaction (``state.native``) signed by key ``key_index``,
         decoded from its raw bytes by the node's own transaction builder."""
