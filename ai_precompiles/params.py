@@ -141,6 +141,9 @@ def genesis_params(overrides: dict[str, int] | None) -> dict[str, int]:
     for name, value in (overrides or {}).items():
         if isinstance(value, str) and value.startswith("0x"):
             value = int(value, 16)
-        check_param(name, int(value), values)
+        if name not in PARAMS:
+            raise InvalidArgument(f"unknown parameter {name}")
         values[name] = int(value)
+    for name in overrides or {}:  # rules between parameters hold for the whole set, in any order
+        check_param(name, values[name], values)
     return values
