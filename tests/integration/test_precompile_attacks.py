@@ -35,7 +35,6 @@ from tests.integration.ai.client import (
     ETHER,
     GWEI,
     KEY,
-    OUTSIDER,
     OWNER,
     USER,
     VALIDATOR,
