@@ -111,7 +111,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 def ai_state(s: Setup, extra: tuple[str, ...] = ()) -> str:
     """Digest of every AI read an attack could have touched, and the escrows' balances."""
     node, w = s.node, s.world
-    who = [*ADDR[:15], s.probe.address, *extra]
+    who = [*(ADDR[i] for i in (OWNER, CUR1, USER, VALIDATOR, AUTHOR2, VOTER, ATTACKER)), s.probe.address, *extra]
     reads: list[Any] = [node.rpc("ai_getDatanet", w.datanet), node.rpc("ai_getParams"),
                         node.rpc("ai_getContribution", s.pending)]
     n_models = node.call(OWNER, "ModelRegistry", "modelCount")
