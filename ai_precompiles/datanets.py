@@ -11,6 +11,8 @@ Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contributio
 - array ``slot("datanet.leaves", datanetId)``: Merkle leaf of each accepted contribution, in
   acceptance order (so publishing reads one word per leaf)
 - array ``slot("datanet.accepted", datanetId)``: accepted contribution ids, same order
+- ``slot("datanet.peak", datanetId, level)``: Merkle peaks of the accepted leaves (see merkle.py),
+  so accepting a contribution and publishing a version cost O(log n), not O(n)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
 from .dispatch import Precompile
 from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
-from .merkle import leaf_hash, merkle_proof, merkle_root, verify_proof
+from .merkle import leaf_hash, merkle_proof, push_leaf, root_from_peaks, verify_proof
 from .params import get_param
 from .storage import Array, Record, Store, rfield, slot
 
@@ -213,8 +215,9 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
         Contribution.store_field(store, contribution_id, "approvals", approvals)
         if approvals >= quorum:
             index = Array(store, slot("datanet.accepted", c.datanet_id)).append(contribution_id)
-            Array(store, slot("datanet.leaves", c.datanet_id)).append(
-                int.from_bytes(c.leaf(), "big"))
+            leaf = c.leaf()
+            Array(store, slot("datanet.leaves", c.datanet_id)).append(int.from_bytes(leaf, "big"))
+            _push_peak(store, c.datanet_id, index, leaf)
             Contribution.store_field(store, contribution_id, "status", ACCEPTED)
             Contribution.store_field(store, contribution_id, "accepted_index", index)
             store.incr(Datanet.field_slot(c.datanet_id, "accepted_count"))
@@ -226,6 +229,21 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
             Contribution.store_field(store, contribution_id, "status", REJECTED)
             Contribution.store_field(store, contribution_id, "reason_code", reason_code)
             _event(ctx, "ContributionRejected", c.datanet_id, contribution_id, reason_code)
+
+
+def _push_peak(store: Store, datanet_id: int, index: int, leaf: bytes) -> None:
+    """Fold leaf number ``index`` into the datanet's Merkle peaks (O(log n) words)."""
+    trailing_ones = ((index + 1) ^ index).bit_length() - 1  # the peaks this leaf merges with
+    peaks = {lv: store.get_bytes32(slot("datanet.peak", datanet_id, lv)) for lv in range(trailing_ones)}
+    for lv, node in push_leaf(peaks, index, leaf).items():
+        store.set_bytes32(slot("datanet.peak", datanet_id, lv), node)
+
+
+def _root(store: Store, datanet_id: int, count: int) -> bytes:
+    """Merkle root of the first ``count`` accepted leaves, from the peaks (O(log n) words)."""
+    peaks = {lv: store.get_bytes32(slot("datanet.peak", datanet_id, lv))
+             for lv in range(count.bit_length()) if count >> lv & 1}
+    return root_from_peaks(peaks, count)
 
 
 def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
@@ -241,8 +259,7 @@ def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
             if d.version_count else 0)
     if d.accepted_count <= last:
         raise InvalidState("no contributions accepted since the last version")
-    leaves = Array(store, slot("datanet.leaves", datanet_id))
-    root = merkle_root([leaves.get(i).to_bytes(32, "big") for i in range(d.accepted_count)])
+    root = _root(store, datanet_id, d.accepted_count)
     version = d.version_count + 1
     Version(datanet_id=datanet_id, version=version, root=root, count=d.accepted_count,
             block_number=ctx.block_number).encode(store, (datanet_id, version))

@@ -1,9 +1,17 @@
-"""Turns a module's handlers into a py-evm precompile: selector dispatch, gas, static checks,
-payable checks, ABI decoding, and the mapping of every failure to a clean ``Revert``.
+"""Turns a module's handlers into a py-evm precompile: who may reach it, selector dispatch, gas,
+static and payable checks, ABI decoding, and what a failure becomes.
 
-Only ``VMError`` subclasses may leave a precompile (anything else would escape
-``apply_transaction`` and crash block building), so decoding errors and unexpected exceptions
-become ``Revert(Error(string))`` too.
+- Only CALL and STATICCALL reach a module: a frame whose storage or code address is not the
+  precompile's own (DELEGATECALL, CALLCODE) is refused before anything runs. Through
+  DELEGATECALL the module would see the caller's caller as ``msg.sender`` (impersonation) and a
+  ``msg.value`` that never moved (minting); through CALLCODE the value moves from the contract to
+  itself. EIP-7702 delegation to a precompile never runs it (py-evm treats the code as empty).
+- STATICCALL (and ``eth_call`` with ``is_static``) may run views only; a state-changing function
+  reverts with :class:`~ai_precompiles.errors.WriteInStaticCall`.
+- An :class:`~ai_precompiles.errors.AIError` (the module's own rejections and decoding errors)
+  becomes ``Revert(Error(string))``: a rule of the chain. Any other exception is a bug and must
+  not silently become one: it is raised as :class:`~ai_precompiles.errors.PrecompileFault`, which
+  is not a ``VMError`` and so escapes ``apply_transaction``; the node drops the transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from eth.exceptions import Revert, VMError
 from . import abi as abimod
 from .addresses import GOVERNANCE
 from .context import Ctx
-from .errors import AIError, BadCalldata, InvalidArgument
+from .errors import AIError, BadCalldata, InvalidArgument, PrecompileFault, WrongCallKind
 from .params import get_param
 
 log = logging.getLogger(__name__)
@@ -47,11 +55,16 @@ class Precompile:
         self.handlers = handlers
 
     def __call__(self, computation: Any) -> Any:
+        fn_name = "?"
         try:
-            data = bytes(computation.msg.data)
+            msg = computation.msg
+            if bytes(msg.storage_address) != self.address or bytes(msg.code_address) != self.address:
+                raise WrongCallKind(f"{self.name}: only CALL and STATICCALL may reach a precompile")
+            data = bytes(msg.data)
             fn = self.abi.functions.get(data[:4])
             if fn is None or fn.name not in self.handlers:
                 raise BadCalldata(f"{self.name}: unknown function selector 0x{data[:4].hex()}")
+            fn_name = fn.name
             price = get_param(computation.state, price_param(fn))
             ctx = Ctx.from_computation(computation, prepaid=price)
             if ctx.value and not fn.payable:
@@ -69,20 +82,10 @@ class Precompile:
             raise Revert(computation.output) from None
         except VMError:
             raise
-        except Exception as exc:  # a bug must not crash block building: fail this call only
-            log.exception("%s precompile: unexpected error", self.name)
-            err = AIError(f"{self.name}: internal error: {type(exc).__name__}")
-            computation.output = err.revert_data()
-            raise Revert(computation.output) from None
+        except Exception as exc:
+            log.critical("%s.%s precompile fault: %r", self.name, fn_name, exc, exc_info=True)
+            raise PrecompileFault(self.name, fn_name, exc) from exc
         return computation
-
-    def call_native(self, ctx: Ctx, function: str, *args: Any) -> Any:
-        """Run ``function`` with already-decoded arguments under ``ctx`` (native tx path)."""
-        fn = self.abi.by_name[function]
-        if not fn.view:
-            ctx.require_write()
-        ctx.meter.add_prepaid(get_param(ctx.state, price_param(fn)))
-        return self.handlers[function](ctx, *args)
 
 
 def governance_store(ctx: Ctx) -> Any:

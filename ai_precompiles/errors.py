@@ -57,6 +57,27 @@ class InsufficientFunds(AIError):
     """A deposit, stake or claimable balance is too small for the operation."""
 
 
+class WrongCallKind(AIError):
+    """A precompile reached by DELEGATECALL or CALLCODE (or any frame whose storage or code
+    address is not the precompile itself): only CALL and STATICCALL reach the AI modules."""
+
+
+class PrecompileFault(Exception):
+    """A bug inside an AI precompile (any exception that is not an :class:`AIError`).
+
+    Deliberately not a ``VMError``: py-evm turns a ``VMError`` into a failed transaction that
+    is still included in the block, which would make the bug part of the consensus rules. This
+    exception escapes ``apply_transaction`` instead, so the node refuses to build (or import) a
+    block that runs into it and drops the offending transaction, loudly.
+    """
+
+    def __init__(self, module: str, function: str, cause: BaseException) -> None:
+        super().__init__(f"{module}.{function}: {type(cause).__name__}: {cause}")
+        self.module = module
+        self.function = function
+        self.cause = cause
+
+
 def decode_revert_reason(data: bytes) -> str | None:
     """The reason string of ``Error(string)`` revert data, or None for other data."""
     from eth_abi import decode

@@ -10,6 +10,12 @@ Pure Python with no node state, so a script can check a proof without trusting t
 - The 0x00/0x01 prefixes keep a leaf from ever being read as an inner node.
 
 A version's root covers leaves in acceptance order: the first ``count`` accepted contributions.
+
+The carry rule makes the root of ``n`` leaves a right fold of the roots of the perfect subtrees
+(*peaks*) that ``n``'s binary digits cut the leaves into, largest first:
+``root = node(P_1, node(P_2, ... node(P_k-1, P_k)))``. So the chain keeps one peak per level,
+updated in O(log n) per accepted leaf (:func:`push_leaf`), and a version's root costs O(log n)
+reads (:func:`root_from_peaks`) however many contributions a datanet holds.
 """
 
 from __future__ import annotations
@@ -46,6 +52,27 @@ def merkle_root(leaves: list[bytes]) -> bytes:
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def push_leaf(peaks: dict[int, bytes], n: int, leaf: bytes) -> dict[int, bytes]:
+    """Peaks to write when ``leaf`` becomes leaf number ``n`` (0-based) of a tree whose peaks
+    (level -> root of a perfect subtree of ``2**level`` leaves) are read from ``peaks``."""
+    node, level = leaf, 0
+    while n >> level & 1:
+        node = hash_pair(peaks[level], node)
+        level += 1
+    return {level: node}
+
+
+def root_from_peaks(peaks: dict[int, bytes], n: int) -> bytes:
+    """Root of ``n`` leaves from their peaks (the levels of ``n``'s set bits)."""
+    if n <= 0:
+        raise ValueError("empty tree")
+    levels = [lv for lv in range(n.bit_length()) if n >> lv & 1]
+    node = peaks[levels[0]]
+    for lv in levels[1:]:
+        node = hash_pair(peaks[lv], node)
+    return node
 
 
 def merkle_proof(leaves: list[bytes], index: int) -> list[bytes]:

@@ -74,7 +74,9 @@ PARAMS: dict[str, Param] = {
     "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
     "staking.unbonding_blocks": Param(200, 0, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn"),
     "staking.min_stake": Param(10**18, 1, 2**128, "stake (wei) to be in the validator set"),
-    "staking.max_validators": Param(100, 1, 10_000, "size of the validator set (largest stakes first)"),
+    "staking.max_validators": Param(100, 1, 1_000, "size of the validator set (largest stakes first)"),
+    "staking.min_holding": Param(10**16, 1, 2**128, "smallest non-zero stake an account may hold (wei): a stake or unstake leaving less is refused"),
+    "staking.max_candidates": Param(100, 1, 1_000, "accounts with at least staking.min_stake tracked as validator candidates; a newcomer with a larger stake takes the smallest one's seat"),
     # governance
     "gov.voting_period": Param(100, 1, 10_000_000, "blocks a proposal is open for votes"),
     "gov.execution_delay": Param(20, 0, 10_000_000, "blocks after voting closes before execution"),
@@ -124,6 +126,9 @@ def check_param(name: str, value: int, current: dict[str, int]) -> None:
     if name in ("datanet.min_quorum", "datanet.max_quorum") and (
             merged["datanet.min_quorum"] > merged["datanet.max_quorum"]):
         raise InvalidArgument("datanet.min_quorum must not exceed datanet.max_quorum")
+    if name in ("staking.max_validators", "staking.max_candidates") and (
+            merged["staking.max_validators"] > merged["staking.max_candidates"]):
+        raise InvalidArgument("staking.max_validators must not exceed staking.max_candidates")
 
 
 def set_param(store: Store, name: str, value: int) -> None:
@@ -136,6 +141,9 @@ def genesis_params(overrides: dict[str, int] | None) -> dict[str, int]:
     for name, value in (overrides or {}).items():
         if isinstance(value, str) and value.startswith("0x"):
             value = int(value, 16)
-        check_param(name, int(value), values)
+        if name not in PARAMS:
+            raise InvalidArgument(f"unknown parameter {name}")
         values[name] = int(value)
+    for name in overrides or {}:  # rules between parameters hold for the whole set, in any order
+        check_param(name, values[name], values)
     return values

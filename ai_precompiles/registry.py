@@ -110,10 +110,10 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     parent_id = int(spec["parent_id"])
     if not _exists(store, parent_id):
         raise NotFound(f"parent model {parent_id} does not exist")
-    parent = Model.decode(store, parent_id)
-    if parent.retired:
+    # only the fields needed: the parent's children list grows with every adapter built on it
+    if Model.load_field(store, parent_id, "retired"):
         raise InvalidState(f"parent model {parent_id} is retired")
-    depth = parent.depth + 1
+    depth = Model.load_field(store, parent_id, "depth") + 1
     if depth > get_param(gov, "registry.max_depth"):
         raise InvalidArgument("adapter chain deeper than registry.max_depth")
     ids, versions = list(spec["datanet_ids"]), list(spec["datanet_versions"])
@@ -132,7 +132,8 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     model_id = store.get(slot("model.count")) + 1
     _claim_weights(store, spec["weights_hash"], model_id)
     store.set(slot("model.count"), model_id)
-    Model(id=model_id, kind=ADAPTER, parent_id=parent_id, base_model_id=parent.base_model_id,
+    base_model_id = Model.load_field(store, parent_id, "base_model_id")
+    Model(id=model_id, kind=ADAPTER, parent_id=parent_id, base_model_id=base_model_id,
           depth=depth, author=ctx.sender, validator=spec["validator"],
           weights_hash=spec["weights_hash"], hyper_params_hash=spec["hyper_params_hash"],
           attribution_index_hash=spec["attribution_index_hash"],
@@ -148,26 +149,55 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
 def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
     """The adapter's author retires it: no new receipts, no new children."""
     store = ctx.store(MODEL_REGISTRY)
-    m = _model(store, adapter_id, "adapter")
-    if m.kind != ADAPTER:
+    if not _exists(store, adapter_id):
+        raise NotFound(f"adapter {adapter_id} does not exist")
+    if Model.load_field(store, adapter_id, "kind") != ADAPTER:
         raise InvalidArgument(f"model {adapter_id} is not an adapter")
-    if m.author != ctx.sender:
+    if Model.load_field(store, adapter_id, "author") != ctx.sender:
         raise Unauthorized("only the adapter's author retires it")
-    if m.retired:
+    if Model.load_field(store, adapter_id, "retired"):
         raise InvalidState("adapter is already retired")
     Model.store_field(store, adapter_id, "retired", True)
     _event(ctx, "AdapterRetired", adapter_id, ctx.sender)
 
 
-def lineage_path(store: Store, model_id: int) -> list[Model]:
-    """Models from ``model_id`` back to its base model, ``model_id`` first."""
-    path = [_model(store, model_id)]
+@dataclass(frozen=True)
+class LineageStep:
+    """What an operation needs of one model on a lineage path (never its ``children`` list,
+    which grows with every adapter others build on it)."""
+
+    #: model id
+    id: int
+    #: parent model (0 for a base model)
+    parent_id: int
+    #: registrant, credited as author
+    author: bytes
+    #: datanets trained on
+    datanet_ids: tuple[int, ...]
+    #: version of each datanet trained on
+    datanet_versions: tuple[int, ...]
+
+
+def _step(store: Store, model_id: int) -> LineageStep:
+    return LineageStep(
+        id=model_id, parent_id=Model.load_field(store, model_id, "parent_id"),
+        author=Model.load_field(store, model_id, "author"),
+        datanet_ids=Model.load_field(store, model_id, "datanet_ids"),
+        datanet_versions=Model.load_field(store, model_id, "datanet_versions"))
+
+
+def lineage_path(store: Store, model_id: int) -> list[LineageStep]:
+    """Models from ``model_id`` back to its base model, ``model_id`` first (at most
+    ``registry.max_depth + 1`` steps, each a fixed number of words plus its declared versions)."""
+    if not _exists(store, model_id):
+        raise NotFound(f"model {model_id} does not exist")
+    path = [_step(store, model_id)]
     while path[-1].parent_id:
-        path.append(Model.decode(store, path[-1].parent_id))
+        path.append(_step(store, path[-1].parent_id))
     return path
 
 
-def contribution_in_lineage(dstore: Store, path: list[Model], contribution_id: int) -> bool:
+def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution_id: int) -> bool:
     """True when some model on ``path`` trained on a datanet version covering the contribution."""
     if not 0 < contribution_id <= dstore.get(slot("contribution.count")):
         return False
@@ -212,7 +242,7 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
     store = Store(state, MODEL_REGISTRY)
     if not _exists(store, model_id):
         return None
-    path = lineage_path(store, model_id)
+    path = [Model.decode(store, step.id) for step in lineage_path(store, model_id)]
     steps = []
     contributors: dict[int, str] = {}
     for m in path:

@@ -5,18 +5,37 @@ Rules:
 - A stake change made in epoch ``e`` takes effect at epoch ``e + 1`` (a checkpoint
   ``(e + 1, new_stake)``), so the validator set and voting power of an epoch are fixed before it
   starts: the BFT layer reads them with :func:`get_validator_set`.
+- A stake (or what an unstake leaves) is either 0 or at least ``staking.min_holding``.
 - ``unstake`` lowers the stake at once (effective next epoch) and parks the amount until
   ``block + staking.unbonding_blocks``; ``withdrawUnbonded`` then pays it.
 - Epochs: a list of anchors ``(start block, first epoch, length)``; ``epochOf(b)`` uses the last
   anchor at or before ``b``. Governance changing ``staking.epoch_length`` appends an anchor at
   the next epoch boundary, so epoch numbers never jump.
-- The set of an epoch: accounts whose power in it is at least ``staking.min_stake``, largest
-  first (ties by address), at most ``staking.max_validators``.
+- No operation walks the stakers (anyone may add one): the total stake is a running total with
+  per-epoch checkpoints (the governance quorum base), checkpoints are found by binary search, and
+  the validator set is chosen from a bounded list of *candidates*.
+- Candidates: an account whose stake reaches ``staking.min_stake`` joins the list (effective next
+  epoch); when ``staking.max_candidates`` are active, a newcomer with a larger stake takes the seat
+  of the smallest (which leaves at the next epoch), otherwise it stays outside until it stakes
+  more. A candidate whose stake falls below ``staking.min_stake`` leaves at the next epoch. A
+  leaving candidate stays listed (as leaving) until its last epoch is over, so the set of the
+  current epoch never changes under it; the list holds at most ``2 * staking.max_candidates``
+  entries. Only joining a full list scans it (bounded by the parameter); every other stake
+  operation does constant work.
+- The set of an epoch: candidates active in it whose power in it is at least
+  ``staking.min_stake``, largest first (ties by address), at most ``staking.max_validators``.
+  Exact for the current and the next epoch of the state it is read from (a candidate that left is
+  pruned from the list once its last epoch is over): read an older epoch's set from a state of
+  that epoch.
 
 Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
-``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; array ``slot("stakers")`` and
-``slot("staker.known", a)``; ``slot("unbond.amount", a)``, ``slot("unbond.release", a)``; arrays
-``slot("anchor.block")``, ``slot("anchor.epoch")``, ``slot("anchor.length")``.
+``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; ``slot("total")`` and arrays
+``slot("total.epoch")`` / ``slot("total.amount")`` the running total and its checkpoints; array
+``slot("candidates")`` with ``slot("cand.index", a)`` (position + 1), ``slot("cand.from", a)``
+(first epoch in the set), ``slot("cand.until", a)`` (first epoch out of it, 0 while staying) and
+``slot("cand.active")`` (count of those staying); ``slot("unbond.amount", a)``,
+``slot("unbond.release", a)``; arrays ``slot("anchor.block")``, ``slot("anchor.epoch")``,
+``slot("anchor.length")``.
 """
 
 from __future__ import annotations
@@ -73,28 +92,136 @@ def on_epoch_length_changed(ctx: Ctx, new_length: int) -> None:
     lengths.append(new_length)
 
 
+def _checkpoint_at(ep: Array, amt: Array, epoch: int) -> int:
+    """Amount of the last checkpoint at or before ``epoch`` (binary search: O(log n) reads)."""
+    lo, hi = 0, len(ep)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ep.get(mid) <= epoch:
+            lo = mid + 1
+        else:
+            hi = mid
+    return amt.get(lo - 1) if lo else 0
+
+
+def _checkpoint(ep: Array, amt: Array, effective: int, value: int) -> None:
+    """Record ``value`` from epoch ``effective`` on (merging into a checkpoint of that epoch)."""
+    n = len(ep)
+    if n and ep.get(n - 1) == effective:
+        amt.set(n - 1, value)
+    else:
+        ep.append(effective)
+        amt.append(value)
+
+
 def power_at(store: Store, account: bytes, epoch: int) -> int:
     """Stake of ``account`` effective in ``epoch``."""
-    ep, amt = Array(store, slot("ckpt.epoch", account)), Array(store, slot("ckpt.amount", account))
-    for i in range(len(ep) - 1, -1, -1):
-        if ep.get(i) <= epoch:
-            return amt.get(i)
-    return 0
+    return _checkpoint_at(Array(store, slot("ckpt.epoch", account)),
+                          Array(store, slot("ckpt.amount", account)), epoch)
+
+
+def total_power(store: Store, epoch: int) -> int:
+    """Sum of every staker's power in ``epoch`` (governance quorum base), from the running total."""
+    return _checkpoint_at(Array(store, slot("total.epoch")), Array(store, slot("total.amount")), epoch)
 
 
 def _set_stake(ctx: Ctx, store: Store, account: bytes, new: int) -> int:
+    gov = ctx.store(GOVERNANCE)
+    if 0 < new < get_param(gov, "staking.min_holding"):
+        raise InvalidArgument(f"a stake must be 0 or at least staking.min_holding "
+                              f"({get_param(gov, 'staking.min_holding')} wei), not {new}")
+    old = store.get(slot("stake", account))
     store.set(slot("stake", account), new)
-    effective = epoch_of(store, ctx.block_number) + 1
-    ep, amt = Array(store, slot("ckpt.epoch", account)), Array(store, slot("ckpt.amount", account))
-    if len(ep) and ep.get(len(ep) - 1) == effective:
-        amt.set(len(amt) - 1, new)
-    else:
-        ep.append(effective)
-        amt.append(new)
-    if not store.get(slot("staker.known", account)):
-        store.set(slot("staker.known", account), 1)
-        Array(store, slot("stakers")).append(int.from_bytes(account, "big"))
+    current = epoch_of(store, ctx.block_number)
+    effective = current + 1
+    _checkpoint(Array(store, slot("ckpt.epoch", account)), Array(store, slot("ckpt.amount", account)),
+                effective, new)
+    total = store.get(slot("total")) + new - old
+    store.set(slot("total"), total)
+    _checkpoint(Array(store, slot("total.epoch")), Array(store, slot("total.amount")), effective, total)
+    _update_candidacy(store, gov, account, new, current)
     return effective
+
+
+# -- candidates (the bounded list the validator set is chosen from) --
+
+def _candidate_active_in(store: Store, account: bytes, epoch: int) -> bool:
+    until = store.get(slot("cand.until", account))
+    return store.get(slot("cand.from", account)) <= epoch and (until == 0 or epoch < until)
+
+
+def _remove_candidate(store: Store, cands: Array, account: bytes) -> None:
+    """Swap-and-pop ``account`` out of the list."""
+    i = store.get(slot("cand.index", account)) - 1
+    last = len(cands) - 1
+    if i != last:
+        moved = cands.get(last)
+        cands.set(i, moved)
+        store.set(slot("cand.index", moved.to_bytes(20, "big")), i + 1)
+    cands.set(last, 0)
+    store.set(cands.key, last)
+    for k in ("cand.index", "cand.from", "cand.until"):
+        store.set(slot(k, account), 0)
+
+
+def _update_candidacy(store: Store, gov: Store, account: bytes, new: int, current: int) -> None:
+    """Keep the candidate list in step with ``account``'s new stake (see module docstring)."""
+    min_stake = get_param(gov, "staking.min_stake")
+    listed = store.get(slot("cand.index", account)) != 0
+    until_slot = slot("cand.until", account)
+    if listed and store.get(until_slot) == 0:  # staying
+        if new < min_stake:
+            store.set(until_slot, current + 1)
+            store.set(slot("cand.active"), store.get(slot("cand.active")) - 1)
+        return
+    if new < min_stake:
+        return
+    cands = Array(store, slot("candidates"))
+    cap = get_param(gov, "staking.max_candidates")
+    if listed:
+        if store.get(until_slot) > current:  # leaving next epoch: may stay after all
+            if _take_seat(store, cands, new, current, cap, appending=False):
+                store.set(until_slot, 0)
+            return
+        _remove_candidate(store, cands, account)  # its last epoch is over
+    if not _take_seat(store, cands, new, current, cap, appending=True):
+        return
+    cands.append(int.from_bytes(account, "big"))
+    store.set(slot("cand.index", account), len(cands))
+    store.set(slot("cand.from", account), current + 1)
+
+
+def _take_seat(store: Store, cands: Array, new: int, current: int, cap: int, appending: bool) -> bool:
+    """Find a staying seat for an account staking ``new`` (counted in ``cand.active``); True when
+    it has one. With ``cap`` seats taken, prune candidates whose last epoch is over and give the
+    seat of the smallest staying candidate (who then leaves at the next epoch) if ``new`` is
+    more. Scans the list only when it is full."""
+    active = store.get(slot("cand.active"))
+    if active < cap and (not appending or len(cands) < 2 * cap):
+        store.set(slot("cand.active"), active + 1)
+        return True
+    smallest: tuple[int, bytes] | None = None
+    i = 0
+    while i < len(cands):
+        a = cands.get(i).to_bytes(20, "big")
+        until = store.get(slot("cand.until", a))
+        if until and until <= current:
+            _remove_candidate(store, cands, a)
+            continue  # the last entry moved into position i
+        if until == 0:
+            s = store.get(slot("stake", a))
+            if smallest is None or (s, a) < smallest:
+                smallest = (s, a)
+        i += 1
+    if appending and len(cands) >= 2 * cap:
+        return False
+    if active < cap:
+        store.set(slot("cand.active"), active + 1)
+        return True
+    if smallest is None or smallest[0] >= new:
+        return False
+    store.set(slot("cand.until", smallest[1]), current + 1)  # leaves; the newcomer takes the seat
+    return True
 
 
 def stake(ctx: Ctx) -> None:
@@ -136,23 +263,18 @@ def withdraw_unbonded(ctx: Ctx) -> int:
 
 
 def validator_set(store: Store, gov: Store | Any, epoch: int) -> list[tuple[bytes, int]]:
-    from .params import get_param as gp
-
-    min_stake = gp(gov, "staking.min_stake")
-    cap = gp(gov, "staking.max_validators")
+    min_stake = get_param(gov, "staking.min_stake")
+    cap = get_param(gov, "staking.max_validators")
     out = []
-    for word in Array(store, slot("stakers")):
+    for word in Array(store, slot("candidates")):
         a = word.to_bytes(20, "big")
+        if not _candidate_active_in(store, a, epoch):
+            continue
         p = power_at(store, a, epoch)
         if p >= min_stake:
             out.append((a, p))
     out.sort(key=lambda t: (-t[1], t[0]))
     return out[:cap]
-
-
-def total_power(store: Store, epoch: int) -> int:
-    """Sum of every staker's power in ``epoch`` (governance quorum base)."""
-    return sum(power_at(store, w.to_bytes(20, "big"), epoch) for w in Array(store, slot("stakers")))
 
 
 def _validator_set_abi(ctx: Ctx, epoch: int) -> tuple[list[bytes], list[int]]:
@@ -186,14 +308,25 @@ def genesis_storage(values: dict[str, int], validators: dict[bytes, int] | None 
     push(slot("anchor.block"), [0])
     push(slot("anchor.epoch"), [0])
     push(slot("anchor.length"), [values["staking.epoch_length"]])
-    stakers = []
+    min_stake = values["staking.min_stake"]
+    seated = sorted(((a, v) for a, v in (validators or {}).items() if v >= min_stake),
+                    key=lambda t: (-t[1], t[0]))
+    if len(seated) > values["staking.max_candidates"]:
+        raise ValueError("more genesis validators than staking.max_candidates")
     for addr, amount in (validators or {}).items():
+        if 0 < amount < values["staking.min_holding"]:
+            raise ValueError(f"genesis stake of 0x{addr.hex()} is below staking.min_holding")
         st[slot("stake", addr)] = amount
         push(slot("ckpt.epoch", addr), [0])
         push(slot("ckpt.amount", addr), [amount])
-        st[slot("staker.known", addr)] = 1
-        stakers.append(int.from_bytes(addr, "big"))
-    push(slot("stakers"), stakers)
+    push(slot("candidates"), [int.from_bytes(a, "big") for a, _ in seated])
+    for i, (addr, _) in enumerate(seated):
+        st[slot("cand.index", addr)] = i + 1
+    st[slot("cand.active")] = len(seated)
+    total = sum((validators or {}).values())
+    st[slot("total")] = total
+    push(slot("total.epoch"), [0])
+    push(slot("total.amount"), [total])
     return {k: v for k, v in st.items() if v}
 
 

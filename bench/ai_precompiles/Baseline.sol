@@ -2,8 +2,13 @@
 pragma solidity ^0.8.20;
 
 /// Baseline for bench/ai_precompiles: the same operations as the AI precompiles, written as an
-/// ordinary contract with the same records, storage writes, checks that matter for cost
-/// (membership, duplicates, two ecrecovers) and events. Not a product: no access control beyond
+/// ordinary contract with the same records, storage writes, events and checks. Like for like:
+/// `submitReceipt` builds both EIP-712 digests on chain (the same domain, so the very signatures
+/// the precompile takes verify here), refuses high-s, checks chain id, deadline, the validator's
+/// stake, distinct attributions and walks the adapter's lineage; `stake` keeps the per-account and
+/// total checkpoints and the candidate seat the precompile keeps. What it does not have: governed
+/// parameters (the precompiles read each from storage) and the Merkle peaks (it roots a version by
+/// hashing every leaf, as the precompiles did before). Not a product: no access control beyond
 /// what the precompiles check.
 contract Baseline {
     struct Datanet {
@@ -66,8 +71,16 @@ contract Baseline {
     mapping(address => uint256) public stakes;
     mapping(address => uint256[]) internal ckptEpoch;
     mapping(address => uint256[]) internal ckptAmount;
-    address[] internal stakers;
-    mapping(address => bool) internal known;
+    uint256 public totalStake;
+    uint256[] internal totalEpoch;
+    uint256[] internal totalAmount;
+    address[] internal candidates;
+    mapping(address => uint256) internal candIndex;
+
+    bytes32 constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
+    bytes32 constant RECEIPT_TYPEHASH = keccak256("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)");
+    uint256 constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     function createDatanet(string calldata name, string calldata domain, string calldata uri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxSize) external returns (uint256 id) {
         require(curators.length > 0 && quorum <= curators.length && maxSize > 0, "bad datanet");
@@ -179,44 +192,90 @@ contract Baseline {
         emit RewardAccrued(who, rid, role, amount);
     }
 
+    struct Request {
+        address user; uint256 adapterId; bytes32 promptHash; uint256 maxFee; uint256 nonce;
+        uint256 deadline; uint256 chainId;
+    }
     struct ReceiptIn {
-        address user; uint256 adapterId; bytes32 requestHash; bytes32 promptHash;
-        uint8 uv; bytes32 ur; bytes32 us; bytes32 outputHash; uint256[] ids; uint256[] weights;
-        uint256 fee; address validator; uint8 vv; bytes32 vr; bytes32 vs;
+        Request req; bytes userSig; bytes32 outputHash; uint256[] ids; uint256[] weights;
+        uint256 fee; address validator; bytes validatorSig;
     }
 
-    /// Same checks that cost storage or precompile gas as the AI precompile: two ecrecovers,
-    /// nonce, deposit, lineage membership per attribution, receipt record, five-way split.
+    function _digest(bytes32 structHash) internal view returns (bytes32) {
+        bytes32 domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("ailedger"), keccak256("1"),
+                                              block.chainid, address(0xA1003)));
+        return keccak256(abi.encodePacked(bytes2(0x1901), domain, structHash));
+    }
+
+    function _recover(bytes32 digest, bytes calldata sig) internal pure returns (address a) {
+        require(sig.length == 65, "sig length");
+        bytes32 r = bytes32(sig[0:32]);
+        bytes32 s = bytes32(sig[32:64]);
+        uint8 v = uint8(sig[64]);
+        if (v < 27) v += 27;
+        require((v == 27 || v == 28) && uint256(s) <= HALF_N, "malformed signature");
+        a = ecrecover(digest, v, r, s);
+        require(a != address(0), "does not recover");
+    }
+
+    /// The precompile's checks in its order: attribution arrays, chain id, deadline, both
+    /// signatures over EIP-712 digests built here, validator stake, nonce, adapter, distinct
+    /// attributions in the lineage, weights, max fee, deposit; then record and split.
     function submitReceipt(ReceiptIn calldata q) external returns (uint256 rid) {
-        require(ecrecover(q.requestHash, q.uv, q.ur, q.us) == q.user, "user sig");
-        require(ecrecover(keccak256(abi.encode(q.requestHash, q.outputHash, q.ids, q.weights, q.fee)), q.vv, q.vr, q.vs) == q.validator, "validator sig");
-        require(!nonceUsed[q.user][uint256(q.promptHash)], "nonce");
-        require(models[q.adapterId].id != 0 && !models[q.adapterId].retired, "adapter");
-        _checkAttribution(q.ids, q.weights);
-        require(deposits[q.user] >= q.fee, "deposit");
-        nonceUsed[q.user][uint256(q.promptHash)] = true;
-        deposits[q.user] -= q.fee;
+        Request calldata rq = q.req;
+        require(q.ids.length == q.weights.length && q.ids.length > 0 && q.ids.length <= 64, "attributions");
+        require(rq.chainId == block.chainid, "chain");
+        require(rq.deadline >= block.timestamp, "deadline");
+        bytes32 rh = _digest(keccak256(abi.encode(REQUEST_TYPEHASH, rq.user, rq.adapterId, rq.promptHash,
+                                                  rq.maxFee, rq.nonce, rq.deadline, rq.chainId)));
+        require(_recover(rh, q.userSig) == rq.user, "user sig");
+        bytes32 rd = _digest(keccak256(abi.encode(RECEIPT_TYPEHASH, rh, q.outputHash,
+                                                  keccak256(abi.encodePacked(q.ids)),
+                                                  keccak256(abi.encodePacked(q.weights)), q.fee, q.validator)));
+        require(_recover(rd, q.validatorSig) == q.validator, "validator sig");
+        require(stakes[q.validator] >= 1 ether, "validator stake");
+        require(!nonceUsed[rq.user][rq.nonce], "nonce");
+        Model storage m = models[rq.adapterId];
+        require(m.id != 0 && m.kind == 2 && !m.retired, "adapter");
+        _checkAttribution(rq.adapterId, q.ids, q.weights);
+        require(q.fee <= rq.maxFee, "max fee");
+        require(deposits[rq.user] >= q.fee, "deposit");
+        nonceUsed[rq.user][rq.nonce] = true;
+        deposits[rq.user] -= q.fee;
         rid = ++receiptCount;
         Receipt storage r = receipts[rid];
-        r.user = q.user; r.adapterId = q.adapterId; r.requestHash = q.requestHash; r.promptHash = q.promptHash;
+        r.user = rq.user; r.adapterId = rq.adapterId; r.requestHash = rh; r.promptHash = rq.promptHash;
         r.outputHash = q.outputHash; r.fee = q.fee; r.validator = q.validator; r.submitter = msg.sender;
         r.blockNumber = block.number; r.contributionIds = q.ids; r.weightsBp = q.weights;
-        emit InferenceRecorded(rid, q.adapterId, q.user, q.validator, q.requestHash, q.outputHash, q.fee);
+        emit InferenceRecorded(rid, rq.adapterId, rq.user, q.validator, rh, q.outputHash, q.fee);
         _split(q, rid);
     }
 
-    function _checkAttribution(uint256[] calldata ids, uint256[] calldata weights) internal view {
+    function _inLineage(uint256 adapterId, Contribution storage c) internal view returns (bool) {
+        for (uint256 pid = adapterId; pid != 0; pid = models[pid].parentId) {
+            Model storage p = models[pid];
+            for (uint256 k = 0; k < p.datanetIds.length; k++) {
+                if (p.datanetIds[k] == c.datanetId && c.acceptedIndex < versions[c.datanetId][p.datanetVersions[k]].count) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    function _checkAttribution(uint256 adapterId, uint256[] calldata ids, uint256[] calldata weights) internal view {
         uint256 total;
         for (uint256 i = 0; i < ids.length; i++) {
+            for (uint256 j = 0; j < i; j++) require(ids[j] != ids[i], "attributed twice");
             Contribution storage c = contributions[ids[i]];
-            require(c.status == 1 && c.acceptedIndex < versions[c.datanetId][1].count, "lineage");
+            require(c.status == 1 && _inLineage(adapterId, c), "lineage");
             total += weights[i];
         }
         require(total == 10000, "weights");
     }
 
     function _split(ReceiptIn calldata q, uint256 rid) internal {
-        Model storage m = models[q.adapterId];
+        Model storage m = models[q.req.adapterId];
         uint256 fee = q.fee;
         uint256 poolC = fee * 5000 / 10000;
         uint256 paid;
@@ -243,15 +302,25 @@ contract Baseline {
         emit RewardClaimed(msg.sender, amount);
     }
 
+    function _checkpoint(uint256[] storage ep, uint256[] storage amt, uint256 eff, uint256 value) internal {
+        uint256 n = ep.length;
+        if (n > 0 && ep[n - 1] == eff) amt[n - 1] = value;
+        else { ep.push(eff); amt.push(value); }
+    }
+
     function stake() external payable {
         require(msg.value > 0, "value");
         uint256 s = stakes[msg.sender] + msg.value;
+        require(s >= 1e16, "min holding");
         stakes[msg.sender] = s;
         uint256 eff = block.number / 100 + 1;
-        uint256 n = ckptEpoch[msg.sender].length;
-        if (n > 0 && ckptEpoch[msg.sender][n - 1] == eff) ckptAmount[msg.sender][n - 1] = s;
-        else { ckptEpoch[msg.sender].push(eff); ckptAmount[msg.sender].push(s); }
-        if (!known[msg.sender]) { known[msg.sender] = true; stakers.push(msg.sender); }
+        _checkpoint(ckptEpoch[msg.sender], ckptAmount[msg.sender], eff, s);
+        totalStake += msg.value;
+        _checkpoint(totalEpoch, totalAmount, eff, totalStake);
+        if (s >= 1 ether && candIndex[msg.sender] == 0 && candidates.length < 100) {
+            candidates.push(msg.sender);
+            candIndex[msg.sender] = candidates.length;
+        }
         emit Staked(msg.sender, msg.value, s, eff);
     }
 }

@@ -76,50 +76,54 @@ def timed(fn: Any) -> tuple[Any, float]:
     return r, time.perf_counter() - t
 
 
-def run(n: int) -> list[tuple[str, list[int], list[float], list[int], list[float]]]:
-    c = AIChain(n_keys=8)
+FLOOR = {name: p.min for name, p in ap.PARAMS.items() if name.startswith("gas.")
+         and name not in ("gas.signature",)}
+"""Every governance price at its lowest bound: what is charged is then the metered work (storage
+at EIP-2929/2200 prices, logs, signature recoveries), not the price governance chose."""
+
+Row = tuple[str, list[int], list[int], list[float], list[int], list[float]]
+
+
+def run(n: int) -> list[Row]:
+    c = AIChain(n_keys=8)  # the governance prices of genesis
+    cf = AIChain(FLOOR, n_keys=8)  # prices at their floor
     abi, code = compile_baseline()
     bl = Baseline(c, abi, c.deploy(0, code))
     a = c.addr
     OWNER, CUR, CONTRIB, AUTHOR, VAL, USER = 0, 1, 2, 3, 4, 5
-    rows: dict[str, tuple[list[int], list[float], list[int], list[float]]] = {}
+    rows: dict[str, tuple[list[int], list[int], list[float], list[int], list[float]]] = {}
 
-    def both(op: str, pre: Any, base: Any) -> Any:
-        s1, t1 = timed(pre)
-        s2, t2 = timed(base)
-        r = rows.setdefault(op, ([], [], [], []))
+    def both(op: str, fn: str, *args: Any, key: int, value: int = 0, module: str = "",
+             base_args: tuple[Any, ...] | None = None) -> tuple[Any, Any]:
+        s1, t1 = timed(partial(c.send, key, module, fn, *args, value=value))
+        sf = cf.send(key, module, fn, *args, value=value)
+        assert sf.result == s1.result
+        s2, t2 = timed(partial(bl.send, key, fn, *(args if base_args is None else base_args), value=value))
+        r = rows.setdefault(op, ([], [], [], [], []))
         r[0].append(s1.gas_used)
-        r[1].append(t1)
-        r[2].append(s2.gas_used)
-        r[3].append(t2)
+        r[1].append(sf.gas_used)
+        r[2].append(t1)
+        r[3].append(s2.gas_used)
+        r[4].append(t2)
         return s1, s2
 
     curators = [a(CUR), a(6), a(7)]
     for _ in range(n):
-        both("createDatanet",
-             partial(c.send, OWNER, "Datanets", "createDatanet", "medical-qa", "medical",
-                            "ipfs://description", "CC-BY-4.0", curators, 1, 1 << 20),
-             partial(bl.send, OWNER, "createDatanet", "medical-qa", "medical",
-                             "ipfs://description", "CC-BY-4.0", curators, 1, 1 << 20))
+        both("createDatanet", "createDatanet", "medical-qa", "medical", "ipfs://description",
+             "CC-BY-4.0", curators, 1, 1 << 20, key=OWNER, module="Datanets")
     ids = []
     for i in range(n):
         h, m = keccak(text=f"blob {i}"), keccak(text=f"meta {i}")
-        s1, _ = both("contribute",
-                     partial(c.send, CONTRIB, "Datanets", "contribute", 1, h, 1000 + i, "CC-BY-4.0", m),
-                     partial(bl.send, CONTRIB, "contribute", 1, h, 1000 + i, "CC-BY-4.0", m))
+        s1, _ = both("contribute", "contribute", 1, h, 1000 + i, "CC-BY-4.0", m, key=CONTRIB,
+                     module="Datanets")
         ids.append(s1.result)
     for cid in ids:
-        both("curate (accepts)",
-             partial(c.send, CUR, "Datanets", "curate", cid, True, 0),
-             partial(bl.send, CUR, "curate", cid, True, 0))
-    both(f"publishVersion ({n} leaves)",
-         partial(c.send, OWNER, "Datanets", "publishVersion", 1),
-         partial(bl.send, OWNER, "publishVersion", 1))
+        both("curate (accepts)", "curate", cid, True, 0, key=CUR, module="Datanets")
+    both(f"publishVersion ({n} leaves)", "publishVersion", 1, key=OWNER, module="Datanets")
     for i in range(n):
         w, cfg, tok = keccak(text=f"base {i}"), keccak(text="cfg"), keccak(text="tok")
-        both("registerBaseModel",
-             partial(c.send, AUTHOR, "ModelRegistry", "registerBaseModel", w, cfg, tok, "apache-2.0"),
-             partial(bl.send, AUTHOR, "registerBaseModel", w, cfg, tok, "apache-2.0"))
+        both("registerBaseModel", "registerBaseModel", w, cfg, tok, "apache-2.0", key=AUTHOR,
+             module="ModelRegistry")
     root = adapter_contribution_root(c.state, [1], [1])
     parent = 1
     for i in range(n):
@@ -128,44 +132,37 @@ def run(n: int) -> list[tuple[str, list[int], list[float], list[int], list[float
                 "contribution_root": root, "hyper_params_hash": keccak(text="hp"),
                 "weights_hash": w, "attribution_index_hash": keccak(text="idx"),
                 "validator": a(VAL), "license": "apache-2.0"}
-        s1, s2 = both("registerAdapter",
-                      partial(c.send, AUTHOR, "ModelRegistry", "registerAdapter", spec),
-                      partial(bl.send, AUTHOR, "registerAdapter", parent, [1], [1], root,
-                                      keccak(text="hp"), w, keccak(text="idx"), a(VAL), "apache-2.0"))
-        adapter_pre, adapter_bl = s1.result, s2.result[0]
+        s1, s2 = both("registerAdapter", "registerAdapter", spec, key=AUTHOR, module="ModelRegistry",
+                      base_args=(parent, [1], [1], root, keccak(text="hp"), w, keccak(text="idx"),
+                                 a(VAL), "apache-2.0"))
+        adapter = s1.result
+        assert s2.result[0] == adapter
         if i == 0:
-            parent = adapter_pre  # a chain: each adapter on the previous one (lineage grows)
-    c.send(VAL, "Staking", "stake", value=10 * ETHER)
+            parent = adapter  # a chain: each adapter on the first (lineage of depth 2)
+    for chain in (c, cf):
+        chain.send(VAL, "Staking", "stake", value=10 * ETHER)
+    bl.send(VAL, "stake", value=10 * ETHER)
     for _ in range(n):
-        both("deposit", partial(c.send, USER, "Inference", "deposit", value=ETHER),
-             partial(bl.send, USER, "deposit", value=ETHER))
+        both("deposit", "deposit", key=USER, value=ETHER, module="Inference")
     attributed = ids[:3]
     weights = [5000, 3000, 2000]
     for i in range(n):
         fee = 10**15 + i
-        req = {"user": a(USER), "adapter_id": 2 * n + 2, "prompt_hash": keccak(text=f"p{i}"),
+        req = {"user": a(USER), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
                "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
-        req["adapter_id"] = adapter_pre
-        usig_key = bytes(c.keys[USER].key)
-        vkey = bytes(c.keys[VAL].key)
         rh = typed_data.request_digest(req, CHAIN_ID)
         out = keccak(text=f"out {i}")
-        usig = typed_data.sign(rh, usig_key)
+        usig = typed_data.sign(rh, bytes(c.keys[USER].key))
         vsig = typed_data.sign(typed_data.receipt_digest(rh, out, attributed, weights, fee, a(VAL),
-                                                         CHAIN_ID), vkey)
-        bl_vdigest = keccak(encode(["bytes32", "bytes32", "uint256[]", "uint256[]", "uint256"],
-                                   [rh, out, attributed, weights, fee]))
-        bvsig = typed_data.sign(bl_vdigest, vkey)
-        q = (a(USER), adapter_bl, rh, req["prompt_hash"], usig[64], usig[:32], usig[32:64], out,
-             attributed, weights, fee, a(VAL), bvsig[64], bvsig[:32], bvsig[32:64])
-        both("submitReceipt (3 attributions)",
-             partial(c.send, VAL, "Inference", "submitReceipt", req, usig, out, attributed,
-                            weights, fee, a(VAL), vsig),
-             partial(bl.send, VAL, "submitReceipt", q))
-    both("claim", partial(c.send, CONTRIB, "Rewards", "claim"), partial(bl.send, CONTRIB, "claim"))
+                                                         CHAIN_ID), bytes(c.keys[VAL].key))
+        # the baseline builds the same EIP-712 digests (same domain): the same signatures verify
+        q = ((a(USER), adapter, req["prompt_hash"], fee, i, 2**40, CHAIN_ID), usig, out,
+             attributed, weights, fee, a(VAL), vsig)
+        both("submitReceipt (3 attributions)", "submitReceipt", req, usig, out, attributed,
+             weights, fee, a(VAL), vsig, key=VAL, module="Inference", base_args=(q,))
+    both("claim", "claim", key=CONTRIB, module="Rewards")
     for _ in range(n):
-        both("stake", partial(c.send, 6, "Staking", "stake", value=ETHER),
-             partial(bl.send, 6, "stake", value=ETHER))
+        both("stake", "stake", key=6, value=ETHER, module="Staking")
     return [(op, *vals) for op, vals in rows.items()]
 
 
@@ -192,13 +189,15 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"repetitions: {args.n} per operation (publish and claim: 1); gas = receipt gasUsed "
           "(incl. 21000 intrinsic + calldata); time = mean wall ms per 1-tx block")
-    print(f"{'operation':32} {'precompile gas':>14} {'solidity gas':>12} {'gas ratio':>9} "
-          f"{'precompile ms':>13} {'solidity ms':>11} {'time ratio':>10}")
-    for op, g1, t1, g2, t2 in rows:
-        mg1, mg2 = statistics.mean(g1), statistics.mean(g2)
+    print("priced: genesis governance prices; floor: every gas.* price at its lowest bound, so "
+          "what is charged is the metered work")
+    print(f"{'operation':32} {'priced gas':>10} {'floor gas':>10} {'solidity':>10} "
+          f"{'priced/sol':>10} {'floor/sol':>9} {'precompile ms':>13} {'solidity ms':>11} {'time ratio':>10}")
+    for op, g1, gf, t1, g2, t2 in rows:
+        mg1, mgf, mg2 = statistics.mean(g1), statistics.mean(gf), statistics.mean(g2)
         mt1, mt2 = statistics.mean(t1) * 1e3, statistics.mean(t2) * 1e3
-        print(f"{op:32} {mg1:14,.0f} {mg2:12,.0f} {mg1 / mg2:9.2f} {mt1:13.2f} {mt2:11.2f} "
-              f"{mt1 / mt2:10.2f}")
+        print(f"{op:32} {mg1:10,.0f} {mgf:10,.0f} {mg2:10,.0f} {mg1 / mg2:10.2f} {mgf / mg2:9.2f} "
+              f"{mt1:13.2f} {mt2:11.2f} {mt1 / mt2:10.2f}")
     _ = ap.PRECOMPILES
     return 0
 

@@ -1,8 +1,8 @@
-"""An in-process py-evm chain with the AI precompiles, for unit tests and the bench.
+"""An in-process py-evm chain on the node's own VM (``state.vm.LedgerVM``, the VM of every
+ailedger block), for unit tests and the bench.
 
-A ``MiningChain`` on a Prague VM subclass whose computation merges ``PRECOMPILES`` onto
-Prague's table (as ``state/`` does), genesis from ``genesis_accounts`` plus funded keys, MemoryDB.
-Each ``send`` mines one block holding one signed EIP-1559 transaction.
+A ``MiningChain`` configured with ``LedgerVM``, genesis from ``genesis_accounts`` plus funded
+keys, in memory. Each ``send`` mines one block holding one signed EIP-1559 transaction.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from typing import Any
 from eth import constants
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
-from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.computation import PragueComputation
-from eth.vm.forks.prague.state import PragueState
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
@@ -23,22 +20,11 @@ from eth_utils import keccak, to_checksum_address
 import ai_precompiles
 from ai_precompiles.addresses import BY_NAME
 from ai_precompiles.errors import decode_revert_reason
+from state.vm import LedgerTransactionBuilder, LedgerVM
 
 CHAIN_ID = 1337
 GWEI = 10**9
 ETHER = 10**18
-
-
-class AIComputation(PragueComputation):
-    _precompiles = {**PragueComputation.get_precompiles(), **ai_precompiles.PRECOMPILES}
-
-
-class AIState(PragueState):
-    computation_class = AIComputation
-
-
-class AIVM(PragueVM):
-    _state_class = AIState
 
 
 class Reverted(Exception):
@@ -87,7 +73,7 @@ class AIChain:
             "coinbase": constants.ZERO_ADDRESS, "nonce": b"\x00" * 8,
             "mix_hash": constants.ZERO_HASH32, "extra_data": b"",
         }
-        klass = MiningChain.configure(__name__="AITestChain", vm_configuration=((0, AIVM),),
+        klass = MiningChain.configure(__name__="AITestChain", vm_configuration=((0, LedgerVM),),
                                       chain_id=CHAIN_ID)
         self.chain = klass.from_genesis(AtomicDB(), genesis_params, genesis_state)
         self.nonces: dict[str, int] = {}
@@ -130,6 +116,40 @@ class AIChain:
         }
         raw = bytes(key.sign_transaction(tx).raw_transaction)
         self._header_for_next()
+        evm_tx = self.chain.get_vm().get_transaction_builder().decode(raw)
+        result, receipts, computations = self.chain.mine_all([evm_tx])
+        self.nonces[key.address] = nonce + 1
+        return Sent(None, receipts[0], computations[0], result.imported_block)
+
+    def send_block(self, calls: list[tuple[int, str, str, tuple[Any, ...]]]) -> list[Any]:
+        """Mine ``(key_index, module, function, args)`` ABI calls together in one block; the
+        computations, in order (a failed one has ``is_error``)."""
+        txs = []
+        for key_index, module, function, args in calls:
+            key = self.keys[key_index]
+            nonce = self.nonces.get(key.address, 0)
+            fn = ai_precompiles.load_abi(module).by_name[function]
+            tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to_checksum_address(BY_NAME[module]),
+                  "value": 0, "data": fn.encode_args(*args), "gas": 5_000_000,
+                  "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI}
+            raw = bytes(key.sign_transaction(tx).raw_transaction)
+            txs.append(self.chain.get_vm().get_transaction_builder().decode(raw))
+            self.nonces[key.address] = nonce + 1
+        self._header_for_next()
+        result, receipts, computations = self.chain.mine_all(txs)
+        assert len(result.imported_block.transactions) == len(calls)
+        return list(computations)
+
+    def send_native(self, key_index: int, tx_class: Any, **payload: Any) -> Sent:
+        """Mine one native EIP-2718 transaction (``state.native``) signed by key ``key_index``,
+        decoded from its raw bytes by the node's own transaction builder."""
+        key = self.keys[key_index]
+        nonce = self.nonces.get(key.address, 0)
+        tx = tx_class.sign(bytes(key.key), chain_id=CHAIN_ID, nonce=nonce,
+                           max_priority_fee_per_gas=GWEI, max_fee_per_gas=100 * GWEI,
+                           gas=5_000_000, **payload)
+        self._header_for_next()
+        raw = LedgerTransactionBuilder.wrap_native(tx).encode()
         evm_tx = self.chain.get_vm().get_transaction_builder().decode(raw)
         result, receipts, computations = self.chain.mine_all([evm_tx])
         self.nonces[key.address] = nonce + 1

@@ -1,5 +1,6 @@
-"""The native path (what phase 2's typed transactions call) and the ABI path run the same code:
-same storage, same logs, same gas."""
+"""The native transaction types and the ABI path run the same code on the node's VM: a signed
+native transaction, decoded by ``LedgerVM``'s transaction builder and mined, leaves the same
+storage, logs and execution gas as the same operation sent as an EIP-1559 ABI call."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from ai_harness import AIChain
 from ai_world import TEST_PARAMS
 from eth_utils import keccak
 
-import ai_precompiles as ap
 from ai_precompiles.addresses import DATANETS
-from ai_precompiles.context import Ctx, GasMeter
+from state.native import DataContributionTransaction
 
 
-def _native_ctx(c: AIChain, sender: bytes, block: int, timestamp: int, state: object) -> Ctx:
-    return Ctx(state=state, sender=sender, value=0, block_number=block, timestamp=timestamp,
-               chain_id=1337, is_static=False, meter=GasMeter(None))
+def _exec_gas(sent: object) -> int:
+    tx = sent.block.transactions[0]  # type: ignore[attr-defined]
+    return int(sent.gas_used - tx.intrinsic_gas)  # type: ignore[attr-defined]
 
 
 def test_contribute_native_equals_abi() -> None:
@@ -22,24 +22,30 @@ def test_contribute_native_equals_abi() -> None:
     for c in (a, b):
         c.send(0, "Datanets", "createDatanet", "d", "x", "", "MIT", [c.addr(1)], 1, 1000)
     args = (1, keccak(text="blob"), 123, "MIT", keccak(text="meta"))
-    sent = a.send(2, "Datanets", "contribute", *args)
-    header = sent.block.header
-
-    vm = b.chain.get_vm()
-    state = vm.state
-    ctx = _native_ctx(b, b.addr(2), header.block_number, header.timestamp, state)
-    cid = ap.MODULES["Datanets"].call_native(ctx, "contribute", *args)
-    assert cid == sent.result
-    state.make_state_root()
+    abi = a.send(2, "Datanets", "contribute", *args)
+    native = b.send_native(2, DataContributionTransaction, datanet_id=1, content_hash=args[1],
+                           size=123, license=b"MIT", metadata_hash=args[4])
+    assert not native.computation.is_error
+    assert native.block.transactions[0].type_id == DataContributionTransaction._type_id
+    assert native.computation.output == abi.computation.output  # the same contribution id
     a_root = a.state._account_db._get_storage_root(DATANETS)
-    b_root = state._account_db._get_storage_root(DATANETS)
+    b_root = b.state._account_db._get_storage_root(DATANETS)
     assert a_root == b_root
-    # same logs (address, topics, data)
-    assert [(lg.address, tuple(lg.topics), lg.data) for lg in sent.logs] == [
-        (addr, topics, data) for addr, topics, data in ctx.logs]
-    # same execution gas: the receipt's gas minus the transaction's intrinsic gas
-    tx = sent.block.transactions[0]
-    assert sent.gas_used - tx.intrinsic_gas == ctx.meter.total
+    assert [(lg.address, tuple(lg.topics), lg.data) for lg in abi.logs] == [
+        (lg.address, tuple(lg.topics), lg.data) for lg in native.logs]
+    assert _exec_gas(abi) == _exec_gas(native)
+
+
+def test_native_rejection_reverts_like_abi() -> None:
+    """A native transaction breaking a rule fails in its block, as the ABI call does."""
+    c = AIChain(TEST_PARAMS, n_keys=3)
+    c.send(0, "Datanets", "createDatanet", "d", "x", "", "MIT", [c.addr(1)], 1, 1000)
+    before = c.ai_snapshot()
+    sent = c.send_native(2, DataContributionTransaction, datanet_id=1,
+                         content_hash=keccak(text="big"), size=1001, license=b"MIT",
+                         metadata_hash=keccak(text="m"))
+    assert sent.computation.is_error and sent.receipt.state_root == b""
+    assert c.ai_snapshot() == before
 
 
 def test_storage_floor_beats_a_cheap_price() -> None:
@@ -49,7 +55,7 @@ def test_storage_floor_beats_a_cheap_price() -> None:
     used = []
     for c in (cheap, dear):
         s = c.send(0, "Datanets", "createDatanet", "d", "x", "", "MIT", [c.addr(1)], 1, 1000)
-        used.append(s.gas_used - s.block.transactions[0].intrinsic_gas)
+        used.append(_exec_gas(s))
     # 14 fresh words at least (record fields, curator flag, counter): 22,100 gas each
     assert used[0] >= 14 * 22_100
     assert used[1] >= 2_000_000 and used[1] > used[0]
