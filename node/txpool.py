@@ -14,7 +14,7 @@ Limits (geth's ``--txpool.*`` flags, same defaults):
 - otherwise a newcomer gets in only by paying strictly more than the cheapest transaction
   of another sender, which it evicts (so an equal or cheaper one never churns the pool);
 - future ("queued") transactions are capped per sender (``account_queue``) and together
-  (``global_queue``), and never evict executable ones;
+  (``global_queue``), never evict executable ones, and are dropped after ``lifetime``;
 - a sender's pooled transactions must together cost no more than its balance
   (``gas * max fee + value`` each), so one funded account cannot park work it could never
   pay for.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class PoolConfig:
     """Future (gapped) transactions one sender may park (``--txpool.accountqueue``)."""
     global_queue: int = 1024
     """Future transaction slots of all senders together (``--txpool.globalqueue``)."""
+    lifetime: int = 3 * 3600
+    """Seconds a future transaction may wait for its gap to fill (``--txpool.lifetime``)."""
 
 
 def max_fee(tx: SignedTransactionAPI) -> int:
@@ -88,6 +91,8 @@ class PoolEntry:
     """Arrival order: among equal prices, blocks take the earlier first."""
     slots: int
     cost: int
+    added: float = 0.0
+    """When it entered the pool (the pool's clock), for the queue's lifetime."""
 
 
 _HeapItem = tuple[tuple[int, int], int, PoolEntry]
@@ -111,6 +116,7 @@ class TxPool:
     queued: dict[bytes, dict[int, PoolEntry]] = field(default_factory=dict)
     """Future transactions waiting for a nonce gap to fill (or for room in pending)."""
     by_hash: dict[bytes, PoolEntry] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
     _seq: itertools.count = field(default_factory=itertools.count)
     _spent: dict[bytes, int] = field(default_factory=dict)
     """Per sender: the summed cost of all its pooled transactions."""
@@ -286,7 +292,7 @@ class TxPool:
                 f"insufficient funds for gas * price + value: balance {account.balance}, "
                 f"queued cost {spent}, tx cost {cost}, overshot {spent + cost - account.balance}"
             )
-        entry = PoolEntry(tx, sender, next(self._seq), tx_slots(tx), cost)
+        entry = PoolEntry(tx, sender, next(self._seq), tx_slots(tx), cost, self.clock())
         if old is not None:
             kind = old_kind
         elif tx.nonce == self.next_nonce(sender, account.nonce):
@@ -443,10 +449,11 @@ class TxPool:
         gas_limit: int | None = None,
     ) -> list[bytes]:
         """Re-sort every sender after the head moved (a block, or a rewind): drop what is
-        now stale (nonce used, no longer affordable together, over the gas limit), split
-        the rest into pending and queued again, and trim the queue to its limits. Returns
-        the dropped hashes."""
+        now stale (nonce used, no longer affordable together, over the gas limit, future
+        and older than the lifetime), split the rest into pending and queued again, and
+        trim the queue to its limits. Returns the dropped hashes."""
         dropped: list[bytes] = []
+        expired = self.clock() - self.config.lifetime
         by_sender: dict[bytes, list[PoolEntry]] = {}
         for e in self.by_hash.values():
             by_sender.setdefault(e.sender, []).append(e)
@@ -470,6 +477,9 @@ class TxPool:
                     continue
                 spent += e.cost
                 executable = e.tx.nonce == nonce and self.pending_slots + e.slots <= self.config.global_slots
+                if not executable and e.added < expired:
+                    dropped.append(e.tx.hash)  # waited out its lifetime for the gap to fill
+                    continue
                 if executable:
                     self._put("pending", e)
                     nonce += 1

@@ -281,3 +281,17 @@ def test_random_traffic_keeps_the_books_and_evicts_the_cheapest_tail():
             pool.reset(lambda a: nonces[a], lambda a: 10**21, GAS_LIMIT)
             check_invariants(pool, nonces)
     assert pool.pending_count > 0 and seen_evictions > 20, seen_evictions
+
+
+def test_future_transactions_wait_no_longer_than_the_lifetime():
+    now = [0.0]
+    pool = TxPool(CHAIN, PoolConfig(lifetime=3600), clock=lambda: now[0])
+    add(pool, tx(0, 0))
+    old_gap = tx(0, 5)
+    add(pool, old_gap)
+    now[0] = 3000.0
+    newer_gap = tx(1, 3)
+    add(pool, newer_gap)
+    now[0] = 3601.0
+    assert pool.reset(lambda s: 0, lambda s: 10**21, GAS_LIMIT) == [old_gap.hash]
+    assert newer_gap.hash in pool.by_hash and pool.pending_count == 1  # pending ones never expire
