@@ -405,10 +405,12 @@ class TxPool:
 
     # -- blocks -----------------------------------------------------------------------------
 
-    def select(self, gas_limit: int, base_fee: int = 0) -> list[SignedTransactionAPI]:
+    def select(self, gas_limit: int, base_fee: int = 0, budget: bool = True) -> list[SignedTransactionAPI]:
         """Transactions for the next block: the best-paying first (effective tip at
-        ``base_fee``, then arrival), each sender's in nonce order, within ``gas_limit``.
-        A sender whose next transaction cannot pay ``base_fee`` waits."""
+        ``base_fee``, then arrival), each sender's in nonce order; with ``budget``, only
+        as many as their declared gas fits in ``gas_limit``, else all of them, for a block
+        builder that counts the gas they really use. A sender whose next transaction
+        cannot pay ``base_fee`` waits."""
         heads = []
         iters = {}
         for sender, txs in self.pending.items():
@@ -425,7 +427,8 @@ class TxPool:
             if entry.tx.gas > gas_left:
                 continue  # this sender's later nonces cannot go before it either
             chosen.append(entry.tx)
-            gas_left -= entry.tx.gas
+            if budget:
+                gas_left -= entry.tx.gas
             following = next(iters[sender], None)
             if following is not None and max_fee(following.tx) >= base_fee:
                 heapq.heappush(heads, (_order(following, base_fee), sender, following))
