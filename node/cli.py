@@ -148,6 +148,7 @@ def _txpool_flags(p: argparse.ArgumentParser) -> None:
         ("globalslots", "global_slots", "executable transaction slots of all senders together"),
         ("accountqueue", "account_queue", "future (gapped) transactions one sender may park"),
         ("globalqueue", "global_queue", "future transaction slots of all senders together"),
+        ("lifetime", "lifetime", "seconds a future transaction may wait for its nonce gap to fill"),
     ):
         p.add_argument(f"--txpool.{flag}", dest=f"txpool_{name}", type=_positive_int, metavar="N",
                        default=getattr(defaults, name), help=f"{help_text} (default: %(default)s)")

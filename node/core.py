@@ -265,7 +265,9 @@ class ChainCore:
         transaction cannot stop block production.
         """
         head = self.ledger.head
-        txs = self.pool.select(head.gas_limit, self.next_base_fee())
+        # Every executable transaction, best first: the builder counts the gas each really
+        # uses, so one that declares the whole block does not keep the others out.
+        txs = self.pool.select(head.gas_limit, self.next_base_fee(), budget=False)
         ts = timestamp if timestamp is not None else self.block_timestamp()
         if ts <= head.timestamp:
             raise Refused(

@@ -14,7 +14,7 @@ Limits (geth's ``--txpool.*`` flags, same defaults):
 - otherwise a newcomer gets in only by paying strictly more than the cheapest transaction
   of another sender, which it evicts (so an equal or cheaper one never churns the pool);
 - future ("queued") transactions are capped per sender (``account_queue``) and together
-  (``global_queue``), and never evict executable ones;
+  (``global_queue``), never evict executable ones, and are dropped after ``lifetime``;
 - a sender's pooled transactions must together cost no more than its balance
   (``gas * max fee + value`` each), so one funded account cannot park work it could never
   pay for.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class PoolConfig:
     """Future (gapped) transactions one sender may park (``--txpool.accountqueue``)."""
     global_queue: int = 1024
     """Future transaction slots of all senders together (``--txpool.globalqueue``)."""
+    lifetime: int = 3 * 3600
+    """Seconds a future transaction may wait for its gap to fill (``--txpool.lifetime``)."""
 
 
 def max_fee(tx: SignedTransactionAPI) -> int:
@@ -88,6 +91,12 @@ class PoolEntry:
     """Arrival order: among equal prices, blocks take the earlier first."""
     slots: int
     cost: int
+    added: float = 0.0
+    """When it entered the pool (the pool's clock), for the queue's lifetime."""
+
+
+_HeapItem = tuple[tuple[int, int], int, PoolEntry]
+"""(price at the heap's base fee, -arrival, entry): the cheapest, then the newest, first."""
 
 
 @dataclass
@@ -107,11 +116,19 @@ class TxPool:
     queued: dict[bytes, dict[int, PoolEntry]] = field(default_factory=dict)
     """Future transactions waiting for a nonce gap to fill (or for room in pending)."""
     by_hash: dict[bytes, PoolEntry] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
     _seq: itertools.count = field(default_factory=itertools.count)
     _spent: dict[bytes, int] = field(default_factory=dict)
     """Per sender: the summed cost of all its pooled transactions."""
     _slots: dict[str, int] = field(default_factory=lambda: {"pending": 0, "queued": 0})
     _counts: dict[str, int] = field(default_factory=lambda: {"pending": 0, "queued": 0})
+    _tails: dict[str, dict[bytes, int]] = field(default_factory=lambda: {"pending": {}, "queued": {}})
+    """Per table and sender: its highest nonce (the transaction eviction would take)."""
+    _heaps: dict[str, list[_HeapItem]] = field(default_factory=lambda: {"pending": [], "queued": []})
+    """Per table: every sender's tail by price at ``_heap_fee`` (lazily cleaned of stale items)."""
+    _heap_fee: dict[str, int | None] = field(default_factory=lambda: {"pending": None, "queued": None})
+    _over: set[bytes] = field(default_factory=set)
+    """Senders holding more executable transactions than their guarantee."""
 
     def __len__(self) -> int:
         return len(self.by_hash)
@@ -138,35 +155,85 @@ class TxPool:
 
     def next_nonce(self, sender: bytes, account_nonce: int) -> int:
         """The nonce a new transaction from ``sender`` should use (pending included)."""
-        nonce = account_nonce
-        while nonce in self.pending.get(sender, {}):
-            nonce += 1
+        txs = self.pending.get(sender, {})
+        nonce = account_nonce + len(txs)
+        if txs and (nonce - 1 not in txs or nonce in txs):  # not contiguous (mid-update): walk
+            nonce = account_nonce
+            while nonce in txs:
+                nonce += 1
         return nonce
 
-    # -- bookkeeping: every change to the tables goes through these two -----------------------
+    # -- bookkeeping: every change to the tables goes through these ---------------------------
+
+    def _table(self, kind: str) -> dict[bytes, dict[int, PoolEntry]]:
+        return self.pending if kind == "pending" else self.queued
+
+    def _clear(self) -> None:
+        self.pending, self.queued, self.by_hash, self._spent = {}, {}, {}, {}
+        self._slots = {"pending": 0, "queued": 0}
+        self._counts = {"pending": 0, "queued": 0}
+        self._tails = {"pending": {}, "queued": {}}
+        self._heaps = {"pending": [], "queued": []}
+        self._heap_fee = {"pending": None, "queued": None}
+        self._over = set()
 
     def _put(self, kind: str, entry: PoolEntry) -> None:
-        table = self.pending if kind == "pending" else self.queued
-        table.setdefault(entry.sender, {})[entry.tx.nonce] = entry
+        sender, nonce = entry.sender, entry.tx.nonce
+        txs = self._table(kind).setdefault(sender, {})
+        txs[nonce] = entry
         self.by_hash[entry.tx.hash] = entry
-        self._spent[entry.sender] = self._spent.get(entry.sender, 0) + entry.cost
+        self._spent[sender] = self._spent.get(sender, 0) + entry.cost
         self._slots[kind] += entry.slots
         self._counts[kind] += 1
+        tail = self._tails[kind].get(sender)
+        if tail is None or nonce >= tail:
+            self._tails[kind][sender] = nonce
+            self._push(kind, entry)
+        if kind == "pending" and len(txs) > self.config.account_slots:
+            self._over.add(sender)
 
     def _drop(self, kind: str, entry: PoolEntry) -> None:
-        table = self.pending if kind == "pending" else self.queued
-        txs = table[entry.sender]
-        del txs[entry.tx.nonce]
-        if not txs:
-            del table[entry.sender]
+        sender, nonce = entry.sender, entry.tx.nonce
+        table = self._table(kind)
+        txs = table[sender]
+        del txs[nonce]
         del self.by_hash[entry.tx.hash]
-        left = self._spent[entry.sender] - entry.cost
+        left = self._spent[sender] - entry.cost
         if left:
-            self._spent[entry.sender] = left
+            self._spent[sender] = left
         else:
-            del self._spent[entry.sender]
+            del self._spent[sender]
         self._slots[kind] -= entry.slots
         self._counts[kind] -= 1
+        if not txs:
+            del table[sender]
+            del self._tails[kind][sender]
+        elif self._tails[kind][sender] == nonce:
+            below = _below(txs, nonce)
+            assert below is not None
+            self._tails[kind][sender] = below
+            self._push(kind, txs[below])
+        if kind == "pending" and len(txs) <= self.config.account_slots:
+            self._over.discard(sender)
+
+    def _push(self, kind: str, entry: PoolEntry) -> None:
+        fee = self._heap_fee[kind]
+        if fee is not None:
+            heapq.heappush(self._heaps[kind], (price_key(entry.tx, fee), -entry.seq, entry))
+
+    def _price_heap(self, kind: str, base_fee: int) -> list[_HeapItem]:
+        """The table's tails by price at ``base_fee``; rebuilt when the base fee moved (once
+        a block) or stale items pile up."""
+        heap = self._heaps[kind]
+        if self._heap_fee[kind] != base_fee or len(heap) > 4 * len(self._tails[kind]) + 64:
+            table = self._table(kind)
+            heap = [
+                (price_key(e.tx, base_fee), -e.seq, e)
+                for s, n in self._tails[kind].items() for e in (table[s][n],)
+            ]
+            heapq.heapify(heap)
+            self._heaps[kind], self._heap_fee[kind] = heap, base_fee
+        return heap
 
     # -- admission --------------------------------------------------------------------------
 
@@ -225,7 +292,7 @@ class TxPool:
                 f"insufficient funds for gas * price + value: balance {account.balance}, "
                 f"queued cost {spent}, tx cost {cost}, overshot {spent + cost - account.balance}"
             )
-        entry = PoolEntry(tx, sender, next(self._seq), tx_slots(tx), cost)
+        entry = PoolEntry(tx, sender, next(self._seq), tx_slots(tx), cost, self.clock())
         if old is not None:
             kind = old_kind
         elif tx.nonce == self.next_nonce(sender, account.nonce):
@@ -251,8 +318,13 @@ class TxPool:
         return "queued", self.queued.get(sender, {}).get(nonce)
 
     def _plan_room(self, kind: str, entry: PoolEntry, needed: int, base_fee: int) -> list[tuple[str, PoolEntry]]:
-        """The transactions to evict so that ``entry`` fits in ``kind``; raises when none may go."""
+        """The transactions to evict so that ``entry`` fits in ``kind``; raises when none may go.
+
+        Changes nothing but the order of the price heap: a refusal leaves the pool as it was.
+        Costs O(log n) per candidate, so a flood of refused transactions stays cheap.
+        """
         sender = entry.sender
+        table = self._table(kind)
         if kind == "queued":
             own = self.queued.get(sender, {})
             if entry.tx.nonce not in own and len(own) >= self.config.account_queue:
@@ -260,49 +332,61 @@ class TxPool:
             limit = self.config.global_queue
         else:
             limit = self.config.global_slots
-        table = self.pending if kind == "pending" else self.queued
         free = limit - self._slots[kind]
         if needed <= free:
             return []
-        # Tails (highest nonce first) of every other sender, consumed as they are planned.
-        taken: dict[bytes, list[PoolEntry]] = {}
-
-        def tails(s: bytes) -> list[PoolEntry]:
-            if s not in taken:
-                txs = table[s]
-                taken[s] = [txs[n] for n in sorted(txs)]
-            return taken[s]
-
         plan: list[tuple[str, PoolEntry]] = []
+        planned: set[int] = set()
+        tails: dict[bytes, int | None] = {}  # senders' tails once the planned victims are gone
+        counts: dict[bytes, int] = {}
+        heap = self._price_heap(kind, base_fee)
+        keep: list[_HeapItem] = []  # popped items that must go back
         own_count = len(table.get(sender, {})) + (0 if entry.tx.nonce in table.get(sender, {}) else 1)
         price = price_key(entry.tx, base_fee)
-        while needed > free:
-            victim: PoolEntry | None = None
-            if kind == "pending" and own_count <= self.config.account_slots:
-                # Fairness first (geth's truncatePending): the sender holding the most
-                # beyond its guarantee gives up its newest transaction, whatever it pays.
-                over = [
-                    (len(tails(s)), s) for s in table
-                    if s != sender and len(tails(s)) > self.config.account_slots
-                ]
-                if over:
-                    victim = tails(max(over)[1]).pop()
-            if victim is None:
-                cheapest: tuple[tuple[int, int], int, bytes] | None = None
-                for s in table:
-                    if s == sender or not tails(s):
-                        continue
-                    tail = tails(s)[-1]
-                    key = (price_key(tail.tx, base_fee), -tail.seq, s)
-                    if cheapest is None or key < cheapest:
-                        cheapest = key
-                if cheapest is None:
-                    raise PoolError("txpool is full")
-                if cheapest[0] >= price:
-                    raise PoolError("transaction underpriced")
-                victim = tails(cheapest[2]).pop()
+
+        def take(victim: PoolEntry) -> None:
+            s = victim.sender
             plan.append((kind, victim))
-            free += victim.slots
+            planned.add(id(victim))
+            counts[s] = counts.get(s, len(table[s])) - 1
+            below = _below(table[s], victim.tx.nonce)
+            tails[s] = below
+            if below is not None:  # the sender's next tail is a candidate now
+                heapq.heappush(heap, (price_key(table[s][below].tx, base_fee), -table[s][below].seq, table[s][below]))
+
+        try:
+            while needed > free:
+                victim: PoolEntry | None = None
+                if kind == "pending" and own_count <= self.config.account_slots:
+                    # Fairness first (geth's truncatePending): the sender holding the most
+                    # beyond its guarantee gives up its newest transaction, whatever it pays.
+                    over = [(counts.get(s, len(table[s])), s) for s in self._over if s != sender]
+                    over = [(c, s) for c, s in over if c > self.config.account_slots]
+                    if over:
+                        s = max(over)[1]
+                        tail = tails[s] if s in tails else self._tails[kind][s]
+                        assert tail is not None
+                        victim = table[s][tail]
+                while victim is None:
+                    if not heap:
+                        raise PoolError("txpool is full")
+                    item = heapq.heappop(heap)
+                    candidate = item[2]
+                    s, nonce = candidate.sender, candidate.tx.nonce
+                    tail = tails[s] if s in tails else self._tails[kind].get(s)
+                    if table.get(s, {}).get(nonce) is not candidate or id(candidate) in planned or nonce != tail:
+                        continue  # stale: its sender's real tail is in the heap too
+                    keep.append(item)
+                    if s == sender:
+                        continue
+                    if item[0] >= price:
+                        raise PoolError("transaction underpriced")
+                    victim = candidate
+                take(victim)
+                free += victim.slots
+        finally:
+            for item in keep:
+                heapq.heappush(heap, item)
         return plan
 
     def _promote(self, sender: bytes) -> None:
@@ -321,10 +405,12 @@ class TxPool:
 
     # -- blocks -----------------------------------------------------------------------------
 
-    def select(self, gas_limit: int, base_fee: int = 0) -> list[SignedTransactionAPI]:
+    def select(self, gas_limit: int, base_fee: int = 0, budget: bool = True) -> list[SignedTransactionAPI]:
         """Transactions for the next block: the best-paying first (effective tip at
-        ``base_fee``, then arrival), each sender's in nonce order, within ``gas_limit``.
-        A sender whose next transaction cannot pay ``base_fee`` waits."""
+        ``base_fee``, then arrival), each sender's in nonce order; with ``budget``, only
+        as many as their declared gas fits in ``gas_limit``, else all of them, for a block
+        builder that counts the gas they really use. A sender whose next transaction
+        cannot pay ``base_fee`` waits."""
         heads = []
         iters = {}
         for sender, txs in self.pending.items():
@@ -341,7 +427,8 @@ class TxPool:
             if entry.tx.gas > gas_left:
                 continue  # this sender's later nonces cannot go before it either
             chosen.append(entry.tx)
-            gas_left -= entry.tx.gas
+            if budget:
+                gas_left -= entry.tx.gas
             following = next(iters[sender], None)
             if following is not None and max_fee(following.tx) >= base_fee:
                 heapq.heappush(heads, (_order(following, base_fee), sender, following))
@@ -365,16 +452,15 @@ class TxPool:
         gas_limit: int | None = None,
     ) -> list[bytes]:
         """Re-sort every sender after the head moved (a block, or a rewind): drop what is
-        now stale (nonce used, no longer affordable together, over the gas limit), split
-        the rest into pending and queued again, and trim the queue to its limits. Returns
-        the dropped hashes."""
+        now stale (nonce used, no longer affordable together, over the gas limit, future
+        and older than the lifetime), split the rest into pending and queued again, and
+        trim the queue to its limits. Returns the dropped hashes."""
         dropped: list[bytes] = []
+        expired = self.clock() - self.config.lifetime
         by_sender: dict[bytes, list[PoolEntry]] = {}
         for e in self.by_hash.values():
             by_sender.setdefault(e.sender, []).append(e)
-        self.pending, self.queued, self.by_hash, self._spent = {}, {}, {}, {}
-        self._slots = {"pending": 0, "queued": 0}
-        self._counts = {"pending": 0, "queued": 0}
+        self._clear()
         # Senders in order of their earliest arrival, so that room in pending goes first come,
         # first served when it is short.
         senders = sorted(by_sender, key=lambda s: min(e.seq for e in by_sender[s]))
@@ -394,6 +480,9 @@ class TxPool:
                     continue
                 spent += e.cost
                 executable = e.tx.nonce == nonce and self.pending_slots + e.slots <= self.config.global_slots
+                if not executable and e.added < expired:
+                    dropped.append(e.tx.hash)  # waited out its lifetime for the gap to fill
+                    continue
                 if executable:
                     self._put("pending", e)
                     nonce += 1
@@ -425,6 +514,13 @@ class TxPool:
             return {s: [txs[n].tx for n in sorted(txs)] for s, txs in table.items()}
 
         return flat(self.pending), flat(self.queued)
+
+
+def _below(txs: dict[int, PoolEntry], nonce: int) -> int | None:
+    """The highest nonce in ``txs`` under ``nonce`` (pending nonces are contiguous)."""
+    if nonce - 1 in txs:
+        return nonce - 1
+    return max((n for n in txs if n < nonce), default=None)
 
 
 def _order(entry: PoolEntry, base_fee: int) -> tuple[int, int, int]:

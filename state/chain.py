@@ -47,6 +47,8 @@ STATE_EDIT_PREFIX = b"ailedger:state-edit:"
 COMMIT_PREFIX = b"ailedger:commit:"
 
 log = logging.getLogger("ailedger.chain")
+#: Least gas any transaction needs: a block with less left is full.
+_MIN_TX_GAS = 21_000
 
 
 class ChainMismatch(RuntimeError):
@@ -58,8 +60,8 @@ class BlockImportError(ValueError):
 
 
 class BlockBuildError(RuntimeError):
-    """A block could not be built even after leaving out every transaction that failed on
-    its own: the fault is not a transaction's (nothing was written)."""
+    """A block could not be sealed with the transactions that went in: the fault is not a
+    transaction's (nothing was written)."""
 
 
 @dataclass(frozen=True)
@@ -169,39 +171,98 @@ class Ledger:
         coinbase: bytes,
         seal: Callable[[int, bytes], bytes] | None = None,
     ) -> BuiltBlock:
-        """Build a block of ``transactions`` on the head, commit it, and return it.
+        """Build a block from ``transactions`` (candidates, in the order to try them) on the
+        head, commit it, and return it.
 
-        Transactions invalid at their turn (nonce gap, balance spent) are left out and
-        reported in ``rejected`` rather than failing the block.
+        One pass, as geth's miner fills a block: a transaction that no longer fits the gas
+        the block has left is skipped (it stays a candidate for the next block); one that is
+        invalid at its turn (nonce gap, balance spent), or whose execution raises what no
+        transaction may (an exception other than a VM error: a bug in a precompile), is left
+        out, its partial execution undone, and reported in ``rejected``. Either way its
+        sender's later transactions wait. Nothing is retried: if the block still cannot be
+        sealed, no transaction is to blame and :class:`BlockBuildError` says so.
         """
         head = self.head
         if timestamp <= head.timestamp:
             raise BlockImportError(
                 f"timestamp {timestamp} must be greater than the head's {head.timestamp}"
             )
-        txs = list(transactions)
-        rejected: list[tuple[SignedTransactionAPI, str]] = []
-        faulted: list[bytes] = []
         try:
-            result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
-        except Exception:
-            # Some transaction is invalid at its turn, or its execution raised what no
-            # transaction may (a bug in a precompile): find them one by one, then build once
-            # more without them. Once only: if that fails too, no transaction is to blame.
-            txs, rejected, faulted = self._filter_applicable(head, txs, timestamp, coinbase)
-            try:
-                result, receipts, computations = self._mine(head, txs, timestamp, coinbase)
-            except Exception as e:
-                raise BlockBuildError(
-                    f"block {head.block_number + 1} cannot be built even without the "
-                    f"{len(rejected)} transactions left out: {type(e).__name__}: {e}"
-                ) from e
-        block = result.imported_block
+            block, receipts, computations, rejected, faulted = self._fill(head, list(transactions), timestamp, coinbase)
+        except Exception as e:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            raise BlockBuildError(f"block {head.block_number + 1} cannot be built: {type(e).__name__}: {e}") from e
         if seal is not None:
             # The commit that makes the block final lands in the same atomic write.
             self.staged[COMMIT_PREFIX + block.header.hash] = seal(block.header.block_number, block.header.hash)
         self._commit()
         return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
+
+    def _fill(
+        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
+    ) -> tuple[BlockAPI, list[ReceiptAPI], list[ComputationAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
+        """py-evm's ``MiningChain.mine_all``, with the choice of what goes in made per
+        transaction on the block's own VM (so each executes once)."""
+        base = self._pending_header(head, timestamp, coinbase)
+        self.chain.header = base
+        vm = self.chain.get_vm(base)
+        header = base
+        included: list[SignedTransactionAPI] = []
+        receipts: list[ReceiptAPI] = []
+        computations: list[ComputationAPI] = []
+        rejected: list[tuple[SignedTransactionAPI, str]] = []
+        faulted: list[bytes] = []
+        waiting: set[bytes] = set()  # senders whose earlier transaction stayed out
+        for tx in txs:
+            gas_left = header.gas_limit - header.gas_used
+            if gas_left < _MIN_TX_GAS:
+                break
+            sender = tx.sender
+            if sender in waiting:
+                continue
+            if tx.gas > gas_left:
+                waiting.add(sender)  # a candidate for the next block
+                continue
+            try:
+                # VM.apply_transaction, with a snapshot after its lock_changes (which forgets
+                # older ones) so that a fault's partial writes can be undone.
+                vm.validate_transaction_against_header(header, tx)
+                vm.state.lock_changes()
+            except ValidationError as e:
+                rejected.append((tx, str(e)))
+                waiting.add(sender)
+                continue
+            snapshot = vm.state.snapshot()
+            try:
+                computation = vm.state.apply_transaction(tx)
+                receipt = vm.make_receipt(header, tx, computation, vm.state)
+                vm.validate_receipt(receipt)
+            except ValidationError as e:
+                vm.state.revert(snapshot)
+                rejected.append((tx, str(e)))
+                waiting.add(sender)
+                continue
+            except Exception as e:
+                vm.state.revert(snapshot)
+                vm.state.clear_transient_storage()  # the executor would have, had it returned
+                log.error(
+                    "transaction 0x%s left out of block %d: its execution raised %s: %s",
+                    tx.hash.hex(), head.block_number + 1, type(e).__name__, e, exc_info=True,
+                )
+                rejected.append((tx, f"execution fault: {type(e).__name__}: {e}"))
+                faulted.append(bytes(tx.hash))
+                waiting.add(sender)
+                continue
+            header = vm.add_receipt_to_header(header, receipt)
+            header = vm.increment_blob_gas_used(header, tx)
+            included.append(tx)
+            receipts.append(receipt)
+            computations.append(computation)
+        filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, included, receipts)
+        block = vm.mine_block(filled, coinbase=coinbase).block
+        self.chain.persist_block(block)
+        return block, receipts, computations, rejected, faulted
 
     def _pending_header(self, head: BlockHeaderAPI, timestamp: int, coinbase: bytes) -> BlockHeaderAPI:
         header = LedgerVM.create_header_from_parent(head, timestamp=timestamp, coinbase=coinbase)
@@ -253,78 +314,6 @@ class Ledger:
         state.persist()
         self.staged[STATE_EDIT_PREFIX + head.hash] = state.state_root
         self._commit()
-
-    def _mine(
-        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
-    ) -> Any:
-        self.chain.header = self._pending_header(head, timestamp, coinbase)
-        try:
-            return self.chain.mine_all(txs, coinbase=coinbase)
-        except Exception:
-            self.staged.discard()
-            self.chain.header = self.chain.create_header_from_parent(self.head)
-            raise
-
-    def _filter_applicable(
-        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
-    ) -> tuple[list[SignedTransactionAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
-        """Apply the transactions one by one on a scratch VM to find those that fit.
-
-        Returns (good, rejected with reasons, hashes of the rejected that faulted). A sender
-        whose transaction is left out has its later ones skipped (not rejected): their nonce
-        now has a gap, and the pool re-queues them.
-        """
-        header = self._pending_header(head, timestamp, coinbase)
-        vm = self.chain.get_vm(header)
-        good: list[SignedTransactionAPI] = []
-        bad: list[tuple[SignedTransactionAPI, str]] = []
-        faulted: list[bytes] = []
-        blocked: set[bytes] = set()
-        gas_left = header.gas_limit
-        try:
-            for tx in txs:
-                sender = tx.sender
-                if sender in blocked:
-                    continue
-                if tx.gas > gas_left:
-                    bad.append((tx, "exceeds block gas limit"))
-                    blocked.add(sender)
-                    continue
-                try:
-                    # VM.apply_transaction, with a snapshot after its lock_changes (which
-                    # forgets older ones) so that a fault's partial writes can be undone.
-                    vm.validate_transaction_against_header(header, tx)
-                    vm.state.lock_changes()
-                except ValidationError as e:
-                    bad.append((tx, str(e)))
-                    blocked.add(sender)
-                    continue
-                snapshot = vm.state.snapshot()
-                try:
-                    computation = vm.state.apply_transaction(tx)
-                    receipt = vm.make_receipt(header, tx, computation, vm.state)
-                    vm.validate_receipt(receipt)
-                except ValidationError as e:
-                    vm.state.revert(snapshot)
-                    bad.append((tx, str(e)))
-                    blocked.add(sender)
-                    continue
-                except Exception as e:
-                    vm.state.revert(snapshot)
-                    log.error(
-                        "transaction 0x%s left out of block %d: its execution raised %s: %s",
-                        tx.hash.hex(), head.block_number + 1, type(e).__name__, e, exc_info=True,
-                    )
-                    bad.append((tx, f"execution fault: {type(e).__name__}: {e}"))
-                    faulted.append(bytes(tx.hash))
-                    blocked.add(sender)
-                    continue
-                header = vm.add_receipt_to_header(header, receipt)
-                gas_left = header.gas_limit - header.gas_used
-                good.append(tx)
-        finally:
-            self.staged.discard()
-        return good, bad, faulted
 
     def import_block(self, block: BlockAPI) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the

@@ -242,3 +242,23 @@ def test_a_faulting_transaction_is_refused_under_automine(tmp_path):
         assert receipt(node.url, good_hash)["status"] == "0x1"
     finally:
         node.kill()
+
+
+def test_transactions_declaring_the_whole_block_do_not_keep_others_out(tmp_path):
+    node = start_ailedger(["--block-time", "3600", "--chain-id", str(CHAIN)], tmp_path)
+    try:
+        # Outbidding everyone, each declaring the block gas limit and using 21,000.
+        hogs = [raw(DEV[4].private_key, n, gas=GAS_LIMIT, fee=4 * BASE_FEE, tip=3 * 10**9) for n in range(5)]
+        honest = [raw(DEV[i].private_key, n) for i in (1, 2) for n in range(10)]
+        answers = send_all(node.url, [r for r, _ in hogs + honest])
+        assert all("result" in a for a in answers), answers
+        assert "result" in rpc(node.url, "evm_mine", [], timeout=60)
+        block = rpc(node.url, "eth_getBlockByNumber", ["0x1", False])["result"]
+        # The first hog goes first (best tip) and uses 21,000: the honest ones still fit
+        # after it; the second hog no longer does and waits for the next block.
+        assert block["transactions"] == [hogs[0][1]] + [h for _, h in honest]
+        assert int(block["gasUsed"], 16) == 21 * 21_000
+        status = rpc(node.url, "txpool_status")["result"]
+        assert status == {"pending": hex(len(hogs) - 1), "queued": "0x0"}
+    finally:
+        node.kill()

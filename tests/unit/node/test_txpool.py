@@ -2,7 +2,7 @@ import pytest
 from eth_account import Account
 
 from genesis import DEV_MNEMONIC, derive_accounts
-from node.txpool import AccountView, PoolConfig, PoolError, TxPool, tx_cost
+from node.txpool import AccountView, PoolConfig, PoolError, TxPool, price_key, tx_cost
 from state import decode_transaction
 
 CHAIN = 31415
@@ -214,3 +214,84 @@ def test_reset_drops_mined_unaffordable_and_requeues():
     dropped = pool.reset(lambda s: 0, lambda s: 2 * tx_cost(txs[0]), GAS_LIMIT)
     assert dropped == [txs[2].hash]
     assert pool.pending_count == 2 and pool.spent(sender(0)) == 2 * tx_cost(txs[0])
+
+
+def check_invariants(pool, nonces):
+    for kind, table in (("pending", pool.pending), ("queued", pool.queued)):
+        assert pool._slots[kind] == sum(e.slots for txs in table.values() for e in txs.values())
+        assert pool._counts[kind] == sum(len(txs) for txs in table.values())
+        assert pool._tails[kind] == {s: max(txs) for s, txs in table.items()}
+    for s, txs in pool.pending.items():
+        assert sorted(txs) == list(range(nonces[s], nonces[s] + len(txs)))  # contiguous from the account
+    assert pool._over == {s for s, txs in pool.pending.items() if len(txs) > pool.config.account_slots}
+    everyone = {e.tx.hash: e for t in (pool.pending, pool.queued) for txs in t.values() for e in txs.values()}
+    assert everyone.keys() == pool.by_hash.keys()
+    for s in {e.sender for e in everyone.values()} | set(pool._spent):
+        assert pool.spent(s) == sum(e.cost for e in everyone.values() if e.sender == s)
+    assert pool.pending_slots <= pool.config.global_slots and pool.queued_slots <= pool.config.global_queue
+
+
+def test_random_traffic_keeps_the_books_and_evicts_the_cheapest_tail():
+    import random
+
+    rng = random.Random(7)
+    config = PoolConfig(account_slots=2, global_slots=10, account_queue=3, global_queue=5)
+    pool = TxPool(CHAIN, config)
+    nonces = {sender(i): 0 for i in range(len(A))}
+    signed = {}
+    seen_evictions = 0
+    for step in range(400):
+        i = rng.randrange(len(A))
+        s = sender(i)
+        nonce = nonces[s] + rng.choice([0, 0, 1, 2, 3, 5])
+        nonce = pool.next_nonce(s, nonces[s]) if rng.random() < 0.6 else nonce
+        tip = rng.choice([1, 2, 3]) * 10**9
+        key = (i, nonce, tip)
+        if key not in signed:
+            signed[key] = tx(i, nonce, fee=tip + 2 * 10**9, tip=tip)
+        t = signed[key]
+        before = snapshot(pool)
+        tails = {kind: {(snd, max(txs)): txs[max(txs)] for snd, txs in table.items()}
+                 for kind, table in (("pending", pool.pending), ("queued", pool.queued))}
+        everything = list(pool.by_hash.values())
+        pending_before = {e.tx.hash for txs in pool.pending.values() for e in txs.values()}
+        pending_at = {snd: dict(txs) for snd, txs in pool.pending.items()}
+        try:
+            pool.add(t, AccountView(nonces[s], 10**21), BASE_FEE, GAS_LIMIT)
+        except PoolError:
+            assert snapshot(pool) == before  # a refusal changes nothing
+        else:
+            evicted = [e for e in everything if e.tx.hash not in pool.by_hash
+                       and not (e.sender == s and e.tx.nonce == t.nonce)]
+            assert len(evicted) <= 1  # one slot per transfer: at most one had to go
+            seen_evictions += len(evicted)
+            for e in evicted:
+                kind = "pending" if e.tx.hash in pending_before else "queued"
+                assert (e.sender, e.tx.nonce) in tails[kind] and e.sender != s  # only others' newest
+                fair = (kind == "pending" and len(pending_at[e.sender]) > config.account_slots
+                        and len(pending_at.get(s, {})) < config.account_slots)
+                if not fair:  # by price: strictly cheaper, and the cheapest (then newest) of the tails
+                    assert price_key(e.tx, BASE_FEE) < price_key(t, BASE_FEE)
+                    rivals = [(price_key(o.tx, BASE_FEE), -o.seq) for (snd, _), o in tails[kind].items() if snd != s]
+                    assert (price_key(e.tx, BASE_FEE), -e.seq) == min(rivals)
+        check_invariants(pool, nonces)
+        if step % 50 == 49:  # a block: some pending transactions are mined
+            for snd, txs in list(pool.pending.items()):
+                nonces[snd] += rng.randrange(len(txs) + 1)
+            pool.reset(lambda a: nonces[a], lambda a: 10**21, GAS_LIMIT)
+            check_invariants(pool, nonces)
+    assert pool.pending_count > 0 and seen_evictions > 20, seen_evictions
+
+
+def test_future_transactions_wait_no_longer_than_the_lifetime():
+    now = [0.0]
+    pool = TxPool(CHAIN, PoolConfig(lifetime=3600), clock=lambda: now[0])
+    add(pool, tx(0, 0))
+    old_gap = tx(0, 5)
+    add(pool, old_gap)
+    now[0] = 3000.0
+    newer_gap = tx(1, 3)
+    add(pool, newer_gap)
+    now[0] = 3601.0
+    assert pool.reset(lambda s: 0, lambda s: 10**21, GAS_LIMIT) == [old_gap.hash]
+    assert newer_gap.hash in pool.by_hash and pool.pending_count == 1  # pending ones never expire

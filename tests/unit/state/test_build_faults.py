@@ -21,7 +21,7 @@ def faulty_vm(monkeypatch):
     monkeypatch.setattr(LedgerComputation, "_precompiles", {**LedgerComputation._precompiles, FAULTY: faulty_precompile})
 
 
-def sign(i, nonce, to=None, data=b"", gas=21_000):
+def sign(i, nonce, to=None, data=b"", gas=30_000):
     tx = dict(type=2, chainId=GENESIS.chain_id, nonce=nonce, to=to or ACCOUNTS[(i + 1) % 4].address, value=1,
               gas=gas, maxFeePerGas=10**10, maxPriorityFeePerGas=1, data=data)
     return decode_transaction(bytes(Account.sign_transaction(tx, ACCOUNTS[i].private_key).raw_transaction))
@@ -59,19 +59,47 @@ def test_a_call_that_does_not_fault_still_runs(faulty_vm):
     assert ledger.state_at(ledger.head).get_storage(DATANETS, SLOT) == 1
 
 
-def test_a_build_that_fails_without_any_transaction_to_blame_is_not_retried(monkeypatch):
+def test_a_block_that_cannot_be_sealed_is_an_error_not_a_retry(monkeypatch):
     ledger = Ledger(MemoryStore(), GENESIS)
     head = ledger.head
     calls = []
-    original = ledger.chain.mine_all
 
     def broken(*a, **kw):
         calls.append(1)
-        original(*a, **kw)
         raise RuntimeError("finalisation bug")
 
-    monkeypatch.setattr(ledger.chain, "mine_all", broken)
+    monkeypatch.setattr(ledger.chain, "persist_block", broken)
     with pytest.raises(BlockBuildError, match="finalisation bug"):
         ledger.build_block([sign(0, 0)], GENESIS.timestamp + 1, b"\0" * 20)
-    assert len(calls) == 2  # the first try, and one without the rejected: never more
+    assert len(calls) == 1  # no transaction is to blame: nothing to leave out and retry
     assert ledger.head == head and not ledger.staged.has_staged
+    monkeypatch.undo()
+    built = ledger.build_block([sign(0, 0)], GENESIS.timestamp + 1, b"\0" * 20)
+    assert len(built.block.transactions) == 1
+
+
+def test_a_transaction_that_no_longer_fits_waits_for_the_next_block():
+    ledger = Ledger(MemoryStore(), GENESIS)
+    # Declared gas counts against what the block has left after what really ran. The
+    # attack: a transaction declaring (almost) the whole block, using 21,000. It does not
+    # keep the others out; one more like it no longer fits and waits.
+    small = [sign(1, n) for n in range(3)]
+    big = sign(0, 0, gas=GENESIS.gas_limit - 3 * 21_000)
+    after_big, last = sign(0, 1), sign(3, 0)
+    too_big = sign(2, 0, gas=GENESIS.gas_limit - 2 * 21_000)
+    after_too_big = sign(2, 1)
+    built = ledger.build_block([*small, big, after_big, too_big, after_too_big, last], GENESIS.timestamp + 1, b"\0" * 20)
+    assert [tx.hash for tx in built.block.transactions] == [t.hash for t in (*small, big, after_big, last)]
+    assert built.block.header.gas_used == 6 * 21_000
+    assert built.rejected == ()  # too_big (and its sender's next) are left for the next block, not refused
+
+
+def test_the_one_pass_builder_makes_the_block_py_evm_mine_all_makes():
+    txs = [sign(i, n, data=b"\x01" * n) if i else sign(i, n, gas=60_000) for n in range(4) for i in range(3)]
+    ours = Ledger(MemoryStore(), GENESIS)
+    built = ours.build_block(txs, GENESIS.timestamp + 1, b"\x07" * 20)
+    reference = Ledger(MemoryStore(), GENESIS)
+    reference.chain.header = reference._pending_header(reference.head, GENESIS.timestamp + 1, b"\x07" * 20)
+    result, receipts, _ = reference.chain.mine_all(txs, coinbase=b"\x07" * 20)
+    assert built.block.header == result.imported_block.header
+    assert built.receipts == receipts
