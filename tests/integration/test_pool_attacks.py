@@ -90,10 +90,13 @@ def scan_blocks(url, sender, first_block=0):
 
 
 def test_one_small_account_cannot_fill_the_pool(tmp_path):
-    node = start_ailedger(["--block-time", "1", "--chain-id", str(CHAIN)], tmp_path)
+    # No interval block during the flood (a block mined mid-flood would make the attacker's
+    # next transaction affordable again): blocks come from evm_mine only.
+    node = start_ailedger(["--block-time", "3600", "--chain-id", str(CHAIN)], tmp_path)
     try:
         attacker = Account.create()
         fund = rpc(node.url, "eth_sendTransaction", [{"from": DEV[0].address, "to": attacker.address, "value": hex(7 * 10**16)}])
+        rpc(node.url, "evm_mine")
         wait_for(lambda: receipt(node.url, fund["result"]), what="funding")
         before = state_of(node.url, attacker.address)
         assert before == (0, 7 * 10**16)
@@ -111,6 +114,7 @@ def test_one_small_account_cannot_fill_the_pool(tmp_path):
         honest = [raw(DEV[i].private_key, n)[0:2] for i in (1, 2, 3) for n in range(3)]
         for r, h in honest:
             assert "result" in rpc(node.url, "eth_sendRawTransaction", [r]), h
+        rpc(node.url, "evm_mine")
         for _, h in honest:
             assert wait_for(lambda h=h: receipt(node.url, h), what=f"honest {h}")["status"] == "0x1"
         wait_for(lambda: rpc(node.url, "txpool_status")["result"] == {"pending": "0x0", "queued": "0x0"}, what="empty pool")
