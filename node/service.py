@@ -45,6 +45,10 @@ class NodeConfig:
     """Key of this node's validator: it proposes, signs the commits and receives the fees."""
     metrics_port: int | None = None
     """Prometheus port; None disables metrics."""
+    sidecar: str | None = None
+    """gRPC address of this validator's sidecar; with a validator key, the node serves ai_infer."""
+    inference_price: int = 10**15
+    """Wei this node's validator charges per ai_infer request (its quote)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -65,6 +69,10 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
     )
     server = RPCServer(core, worker)
+    if config.sidecar and config.validator_key:
+        from node.rpc.infer_methods import InferenceService
+
+        server.inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None

@@ -143,7 +143,7 @@ def run(n: int) -> list[tuple[str, list[int], list[float], list[int], list[float
     weights = [5000, 3000, 2000]
     for i in range(n):
         fee = 10**15 + i
-        req = {"user": a(USER), "adapter_id": 2 * n + 2, "prompt_hash": keccak(text=f"p{i}"),
+        req = {"user": a(USER), "validator": a(VAL), "adapter_id": 2 * n + 2, "prompt_hash": keccak(text=f"p{i}"),
                "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
         req["adapter_id"] = adapter_pre
         usig_key = bytes(c.keys[USER].key)

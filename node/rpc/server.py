@@ -26,6 +26,7 @@ from node.rpc.errors import (
     RPCError,
 )
 from node.rpc.format import d, format_transaction
+from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
 from node.rpc.methods import METHODS
 from node.worker import ChainWorker
 
@@ -69,6 +70,8 @@ class RPCServer:
     def __init__(self, core: ChainCore, worker: ChainWorker) -> None:
         self.core = core
         self.worker = worker
+        #: Set when this node serves ai_infer (a sidecar and a validator key).
+        self.inference: InferenceService | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._next_sub = 1
 
@@ -84,7 +87,8 @@ class RPCServer:
                 return json.dumps(_error(None, InvalidRequest("empty batch")))
             if len(payload) > MAX_BATCH:
                 return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
-            if any(isinstance(c, dict) and c.get("method") in _CONNECTION_METHODS for c in payload):
+            if any(isinstance(c, dict) and (c.get("method") in _CONNECTION_METHODS or c.get("method") in ASYNC_METHODS)
+                   for c in payload):
                 results = [await self.handle_call(item, conn) for item in payload]
             else:
                 # One hand-off to the chain worker for the whole batch.
@@ -100,6 +104,8 @@ class RPCServer:
     async def handle_call(self, call: Any, conn: WebSocketConnection | None) -> dict[str, Any] | None:
         if isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
             return await self._connection_call(call, conn)
+        if isinstance(call, dict) and call.get("method") in ASYNC_METHODS:
+            return await self._async_call(call)
         try:
             return await self.worker.run(self.dispatch, call)
         finally:
@@ -148,6 +154,27 @@ class RPCServer:
             return _error(call_id, e)
         metrics.RPC_REQUESTS.labels(method, "ok").inc()
         return {"jsonrpc": "2.0", "id": call_id, "result": result} if "id" in call else None
+
+    async def _async_call(self, call: dict[str, Any]) -> dict[str, Any] | None:
+        """A method that waits on more than the chain (ai_infer): it runs on the trio loop and
+        hands only its chain steps to the worker, so blocks keep coming meanwhile."""
+        checked = _check_call(call)
+        if isinstance(checked, dict):
+            return checked
+        call_id, method, params = checked
+        started = time.perf_counter()
+        try:
+            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id,
+                                        "result": await ASYNC_METHODS[method](self, params)}
+            outcome = "ok"
+        except RPCError as e:
+            outcome, response = "error", _error(call_id, e)
+        except Exception as e:
+            log.exception("internal error in %s", method)
+            outcome, response = "error", _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
+        metrics.RPC_REQUESTS.labels(method, outcome).inc()
+        metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+        return response if "id" in call else None
 
     # -- subscriptions --------------------------------------------------------------------
 
