@@ -367,3 +367,17 @@ def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     address = p.address(who, "0")
     state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
     return {k: hex(v) for k, v in inference.get_deposit_info(state, address).items()}
+
+
+@rpc("ai_getReceipt")
+def ai_get_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
+    this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""
+    receipt_id, ref = args(params, 1, 1)
+    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
+    found = inference.get_inference(state, _int(receipt_id, "0"))
+    if found is None:
+        raise ResourceNotFound("receipt not found")
+    out = dict(found)
+    out["outputAvailable"] = core.blobs.size(bytes(inference.get_receipt(state, _int(receipt_id, "0")).output_hash)) is not None  # type: ignore[union-attr]
+    return out
