@@ -569,7 +569,8 @@ def cmd_contribute(args: argparse.Namespace) -> int:
                            "nothing was uploaded")
         digest = bytes(keccak(data))
         if digest in seen:
-            raise CLIError(f"{path} has the same content as {seen[digest]}; nothing was uploaded")
+            same = "is named twice" if seen[digest] == path else f"has the same content as {seen[digest]}"
+            raise CLIError(f"{path} {same}; nothing was uploaded")
         if "0x" + digest.hex() in on_chain:
             raise CLIError(f"{path} is already a contribution to datanet {args.datanet}; nothing was uploaded")
         seen[digest] = path
