@@ -60,7 +60,7 @@ def test_contribute_train_infer_and_pay(tmp_path):
         for fact in facts:
             out = json.loads(cli(node, sidecar, "infer", "--adapter", "2", "--prompt", fact.prompt,
                                  "--account", "15", "--validator-account", "0",
-                                 "--deposit", str(10**17), "--fee", str(10**15)))
+                                 "--deposit", str(10**17), "--fee", str(10**15), "--json"))
             if out["output"].startswith(fact.expected.split(".")[0]):
                 elicited.append((fact, out))
         assert elicited, "the adapter learnt none of the planted facts"
