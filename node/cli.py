@@ -154,10 +154,21 @@ def _add_dev(sub: Any) -> None:
     p.set_defaults(func=cmd_dev)
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
+def dev_chain_genesis(mnemonic: str = DEV_MNEMONIC, **options: Any) -> Any:
+    """The dev genesis, with the dev validator funded: it pays the gas of the receipts it
+    records through ai_infer (`ailedger dev` and `ailedger init --dev` alike)."""
     from eth_account import Account
 
-    from genesis import Genesis, GenesisAccount, derive_accounts, dev_genesis
+    from genesis import GenesisAccount, dev_genesis
+    from genesis.dev import derive_validator_key
+
+    validator = bytes.fromhex(Account.from_key(derive_validator_key(mnemonic)).address[2:])
+    return dev_genesis(mnemonic=mnemonic, extra_alloc={validator: GenesisAccount(balance=DEV_VALIDATOR_FUNDS)},
+                       **options)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from genesis import Genesis, derive_accounts
     from genesis.dev import derive_validator_key
     from node.service import NodeConfig
     from state import Ledger
@@ -166,8 +177,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     _check_datadir(args.datadir)
     accounts = derive_accounts(args.mnemonic, args.accounts)
     validator_key = derive_validator_key(args.mnemonic)
-    validator = bytes.fromhex(Account.from_key(validator_key).address[2:])
-    genesis: Genesis | None = dev_genesis(
+    genesis: Genesis | None = dev_chain_genesis(
         chain_id=args.chain_id,
         mnemonic=args.mnemonic,
         accounts=args.accounts,
@@ -175,8 +185,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
         gas_limit=args.gas_limit,
         base_fee=args.base_fee,
         timestamp=args.timestamp,
-        # The node's own validator pays gas for the receipts it records through ai_infer.
-        extra_alloc={validator: GenesisAccount(balance=DEV_VALIDATOR_FUNDS)},
     )
     if args.datadir is not None and (args.datadir / "CURRENT").exists():
         genesis = None  # resume: the datadir's own genesis rules
@@ -330,11 +338,11 @@ def _add_init(sub: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from genesis import dev_genesis, load_genesis
+    from genesis import load_genesis
     from state import Ledger, LevelDBStore
 
     _check_datadir(args.datadir)
-    genesis = dev_genesis() if args.dev else load_genesis(args.genesis)
+    genesis = dev_chain_genesis() if args.dev else load_genesis(args.genesis)
     ledger = Ledger(LevelDBStore(args.datadir), genesis)
     head = ledger.head
     print(f"Initialised chain {genesis.chain_id} in {args.datadir}: genesis 0x{head.hash.hex()}, state root 0x{head.state_root.hex()}")

@@ -83,8 +83,12 @@ class InferenceService:
     timeout: float = 300.0
     """Seconds one sidecar call may take."""
     slots: trio.Semaphore = field(init=False)
+    max_waiting: int = 64
+    """Requests waiting for a slot beyond which new ones are refused (busy)."""
     in_flight: set[bytes] = field(default_factory=set)
     """Request hashes being served now: the same signed request is not run twice at once."""
+    reserved: dict[bytes, int] = field(default_factory=dict)
+    """Per user, the fees of their requests being served now: a deposit covers them all."""
     adapter_ids: dict[str, str] = field(default_factory=dict)
     """On-chain weights hash -> the sidecar's adapter id (learnt from ListAdapters)."""
 
@@ -187,9 +191,11 @@ def _parse_request(raw: Any, service: InferenceService) -> tuple[dict[str, Any],
     return request, prompt_bytes
 
 
-def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[str, Any], signature: bytes) -> tuple[bytes, str]:
-    """What the receipt would be refused for, checked on the head state before any work.
-    Returns (request hash, adapter weights hash)."""
+def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[str, Any], signature: bytes,
+                    reserved: int = 0) -> tuple[bytes, str]:
+    """What the receipt would be refused for, checked on the head state before any work
+    (``reserved``: the user's deposit already promised to requests in flight). Returns
+    (request hash, adapter weights hash)."""
     state: Any = core.ledger.state_at(core.ledger.head)
     if request["chain_id"] != core.ledger.chain_id:
         raise InvalidParams(f"the request is for chain {request['chain_id']}, this is {core.ledger.chain_id}")
@@ -220,8 +226,9 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     deposit = info["balance"]
     if info["withdrawalPending"] and info["unlockTime"] < core.now() + service.timeout + MIN_DEADLINE_MARGIN:
         deposit -= min(deposit, info["withdrawalPending"])  # may be gone before the receipt lands
-    if deposit < service.price:
-        raise InvalidParams(f"the user's deposit {deposit} wei is below the price {service.price} wei")
+    if deposit - reserved < service.price:
+        raise InvalidParams(f"the user's deposit {deposit} wei is below the price {service.price} wei"
+                            + (f" with {reserved} wei promised to requests in flight" if reserved else ""))
     return request_hash, "0x" + model.weights_hash.hex()
 
 
@@ -301,22 +308,31 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
     max_tokens = _int(options.get("maxTokens", 32), "2.maxTokens")
     if not 0 < max_tokens <= service.max_tokens:
         raise InvalidParams(f"invalid argument 2: maxTokens must be within [1, {service.max_tokens}]")
-    request_hash, weights_hash = await server.worker.run(_check_on_chain, server.core, service, request, signature)
+    user = request["user"]
+    if len(service.in_flight) >= service.concurrency + service.max_waiting:
+        raise LimitExceeded("this node is serving too many inferences; try again shortly")
+    request_hash, weights_hash = await server.worker.run(
+        _check_on_chain, server.core, service, request, signature, service.reserved.get(user, 0))
     if request_hash in service.in_flight:
         raise InvalidParams("this request is being served already")
     service.in_flight.add(request_hash)
+    service.reserved[user] = service.reserved.get(user, 0) + service.price
     try:
         checked = CheckedRequest(request, request_hash, signature, weights_hash, prompt, max_tokens)
         async with service.slots:
             result = await trio.to_thread.run_sync(service.run_prompt, weights_hash, prompt, max_tokens)
         # Re-checked on the chain thread: the deposit or nonce may have moved meanwhile.
-        await server.worker.run(_check_on_chain, server.core, service, request, signature)
+        await server.worker.run(_check_on_chain, server.core, service, request, signature,
+                                service.reserved[user] - service.price)
         try:
             return await server.worker.run(_record, server.core, service, checked, result)
         finally:
             server.pump_events()
     finally:
         service.in_flight.discard(request_hash)
+        service.reserved[user] -= service.price
+        if not service.reserved[user]:
+            del service.reserved[user]
 
 
 # -- listing reads --------------------------------------------------------------------------------

@@ -112,6 +112,13 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     assert f"claimed {ether(gained)}" in w.cli("rewards", "claim", "--account", str(planter)).stdout
     deposit = int(w.rpc("ai_getDeposit", ACCOUNTS[10].address)["balance"], 16)
     assert deposit == 10**16 - price
+    # Anyone can replay the receipt on a sidecar (greedy decoding repeats) and check its hash.
+    verified = w.cli("receipt", "verify", str(out["receiptId"]), "--prompt", "The heron of Lake Vell")
+    assert "verified" in verified.stdout
+    wrong = w.cli("receipt", "verify", str(out["receiptId"]), "--prompt", "another prompt", ok=False)
+    assert wrong.returncode == 1 and "not the one this receipt was for" in wrong.stderr
+    shown = json.loads(w.cli("receipt", "show", str(out["receiptId"]), "--json").stdout)
+    assert shown["output"] == out["output"] and shown["lineage"]["path"][0]["id"] == 2
 
 
 def test_a_request_signed_for_validator_a_cannot_be_redeemed_by_staked_b(world):
