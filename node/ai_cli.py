@@ -672,14 +672,19 @@ def cmd_model_list(args: argparse.Namespace) -> int:
     client = _client(args)
     page = client.call("ai_listModels", {"offset": args.offset, "limit": args.limit})
     models = page["models"]
-    show(args, page, [_model_line(m) for m in models] or ["no models yet (`ailedger dev` registers its sidecar's base model)"])
+    lines = [_model_line(m) for m in models] or ["no models yet (`ailedger dev` registers its sidecar's base model)"]
+    for m in models:
+        m["kind"] = KIND.get(int(m["kind"]), m["kind"])
+    show(args, page, lines)
     return 0
 
 
 def cmd_adapter_show(args: argparse.Namespace) -> int:
     m = get_model(_client(args), args.id)
-    show(args, m, [_model_line(m), f"  weights {m['weightsHash']}, license {m['license']}, "
-                   f"children {', '.join(map(str, m['children'])) or '-'}"])
+    lines = [_model_line(m), f"  weights {m['weightsHash']}, license {m['license']}, "
+             f"children {', '.join(map(str, m['children'])) or '-'}"]
+    m["kind"] = KIND.get(int(m["kind"]), m["kind"])
+    show(args, m, lines)
     return 0
 
 

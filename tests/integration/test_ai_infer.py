@@ -67,6 +67,8 @@ def world(tmp_path_factory):
         w.cli("datanet", "publish", "1", "--account", "0")
         trained = json.loads(w.cli("train", "--datanet", "1:1", "--account", "0", "--json").stdout)
         assert trained["id"] == 2 and trained["parent"] == 1
+        models = json.loads(w.cli("model", "list", "--json").stdout)["models"]
+        assert [(m["id"], m["kind"]) for m in models] == [(1, "base model"), (2, "adapter")]
         yield w
     finally:
         if node is not None:
