@@ -46,9 +46,12 @@ Run a node from a genesis file:
 Data, models and inference on chain (sign with --account N on the dev chain, or --key):
 
     ailedger datanet create med-qa --account 0        # then: contribute, curate, datanet publish
-    ailedger train --datanet 1:1 --parent 1 --account 0
-    ailedger infer --adapter 2 --prompt "..." --account 3 --validator-account 0
-    ailedger COMMAND --help                           # every command explains itself
+    ailedger train --datanet 1:1 --account 0          # on the sidecar's base model (`ailedger model list`)
+    ailedger infer --adapter 2 --prompt "..." --account 3 --deposit 0.01eth   # served by the node's validator
+    ailedger receipt show 1 ; ailedger rewards claim --account 1
+    ailedger COMMAND --help                           # every command explains itself (reads take --json)
+
+README.md's Quickstart runs the whole loop.
 """
 
 
