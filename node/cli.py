@@ -171,13 +171,13 @@ def dev_chain_genesis(mnemonic: str = DEV_MNEMONIC, **options: Any) -> Any:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    _check_port(args.host, args.port, "--port")
+    _check_datadir(args.datadir)
     from genesis import Genesis, derive_accounts
     from genesis.dev import derive_validator_key
     from node.service import NodeConfig
     from state import Ledger
 
-    _check_port(args.host, args.port, "--port")
-    _check_datadir(args.datadir)
     accounts = derive_accounts(args.mnemonic, args.accounts)
     validator_key = derive_validator_key(args.mnemonic)
     genesis: Genesis | None = dev_chain_genesis(
@@ -341,10 +341,10 @@ def _add_init(sub: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    _check_datadir(args.datadir)
     from genesis import load_genesis
     from state import Ledger, LevelDBStore
 
-    _check_datadir(args.datadir)
     genesis = dev_chain_genesis() if args.dev else load_genesis(args.genesis)
     ledger = Ledger(LevelDBStore(args.datadir), genesis)
     head = ledger.head
@@ -375,11 +375,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.datadir / "CURRENT").exists():
         print(f"error: {args.datadir} holds no chain; run `ailedger init --genesis FILE --datadir {args.datadir}` first", file=sys.stderr)
         return 1
-    from node.service import NodeConfig
-
     key = ai_cli._hex_key(args.validator_key, "--validator-key") if args.validator_key else None
     _check_port(args.host, args.port, "--port")
     _check_datadir(args.datadir)
+    from node.service import NodeConfig
+
     config = NodeConfig(
         host=args.host, port=args.port, datadir=args.datadir, genesis=None,
         block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
