@@ -2,14 +2,21 @@
 
 A receipt is accepted only if, in this order: attribution arrays match in length and size;
 the request's chain id is this chain's; the deadline (a unix time) is not before the block's
-timestamp; the user's EIP-712 signature recovers to ``request.user``; the validator's signature
+timestamp; the user's EIP-712 signature over the request *for this validator* (the receipt's
+``validator`` is the request's, so a request signed for another validator recovers another
+signer) recovers to ``request.user``; the validator's signature
 over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
 staked; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
 attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
 ``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
 charged, the receipt stored, and the fee split by the rewards module.
 
+Deposits are withdrawn in two steps: ``requestWithdrawal(amount)`` starts a lock of
+``inference.withdraw_delay`` seconds during which receipts can still charge the whole deposit
+(a validator serving a request already signed is paid); ``withdraw(amount)`` after it pays out.
+
 Storage (account ``INFERENCE``; its balance holds all deposits): ``slot("deposit", a)``,
+``slot("withdraw.amount", a)`` and ``slot("withdraw.unlock", a)`` (the pending withdrawal),
 ``slot("nonce", user, nonce)`` (1 = used), ``slot("receipt.count")``, :class:`Receipt` records,
 ``slot("receipt.request", requestHash)`` -> receipt id.
 """
@@ -61,12 +68,33 @@ def deposit(ctx: Ctx) -> None:
     _event(ctx, "Deposited", ctx.sender, ctx.value, balance)
 
 
-def withdraw(ctx: Ctx, amount: int) -> None:
-    """Pay ``amount`` of the sender's deposit back to the sender."""
+def request_withdrawal(ctx: Ctx, amount: int) -> int:
+    """Start the lock after which ``amount`` of the sender's deposit may be withdrawn; returns
+    the unlock time. A new request replaces a pending one (and restarts its lock)."""
     store = ctx.store(INFERENCE)
     balance = store.get(slot("deposit", ctx.sender))
     if amount == 0 or amount > balance:
         raise InsufficientFunds(f"cannot withdraw {amount}: deposit is {balance}")
+    unlock = ctx.timestamp + get_param(ctx.store(GOVERNANCE), "inference.withdraw_delay")
+    store.set(slot("withdraw.amount", ctx.sender), amount)
+    store.set(slot("withdraw.unlock", ctx.sender), unlock)
+    _event(ctx, "WithdrawalRequested", ctx.sender, amount, unlock)
+    return unlock
+
+
+def withdraw(ctx: Ctx, amount: int) -> None:
+    """Pay ``amount`` of the sender's deposit back, once a withdrawal request's lock is over."""
+    store = ctx.store(INFERENCE)
+    balance = store.get(slot("deposit", ctx.sender))
+    pending = store.get(slot("withdraw.amount", ctx.sender))
+    unlock = store.get(slot("withdraw.unlock", ctx.sender))
+    if pending == 0:
+        raise InvalidState("no withdrawal requested: call requestWithdrawal first")
+    if ctx.timestamp < unlock:
+        raise InvalidState(f"the deposit is locked until {unlock} (open requests may still be charged)")
+    if amount == 0 or amount > min(pending, balance):
+        raise InsufficientFunds(f"cannot withdraw {amount}: {min(pending, balance)} is withdrawable")
+    store.set(slot("withdraw.amount", ctx.sender), pending - amount)
     store.set(slot("deposit", ctx.sender), balance - amount)
     ctx.transfer(INFERENCE, ctx.sender, amount)
     _event(ctx, "Withdrawn", ctx.sender, amount, balance - amount)
@@ -90,6 +118,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         raise InvalidState("request deadline has passed")
     sig_gas = get_param(gov, "gas.signature")
     ctx.meter.charge_extra(2 * sig_gas, "signature recovery")
+    # The user signed the request for one validator: the receipt's validator must be that one.
+    request = {**request, "validator": validator}
     request_hash = typed_data.request_digest(request, ctx.chain_id)
     try:
         signer = typed_data.recover(request_hash, user_signature)
@@ -160,12 +190,13 @@ def _get_receipt(ctx: Ctx, receipt_id: int) -> Receipt:
 PRECOMPILE = Precompile("Inference", INFERENCE, {
     "deposit": deposit,
     "withdraw": withdraw,
+    "requestWithdrawal": request_withdrawal,
     "submitReceipt": submit_receipt,
     "depositOf": lambda ctx, a: ctx.store(INFERENCE).get(slot("deposit", a)),
     "nonceUsed": lambda ctx, u, n: bool(ctx.store(INFERENCE).get(slot("nonce", u, n))),
     "getReceipt": _get_receipt,
     "receiptCount": lambda ctx: ctx.store(INFERENCE).get(slot("receipt.count")),
-    "requestDigest": lambda ctx, req: typed_data.request_digest(req, ctx.chain_id),
+    "requestDigest": lambda ctx, req, v: typed_data.request_digest({**req, "validator": v}, ctx.chain_id),
     "receiptDigest": lambda ctx, rh, oh, ids, ws, fee, v: typed_data.receipt_digest(
         rh, oh, ids, ws, fee, v, ctx.chain_id),
 })
@@ -201,6 +232,14 @@ def get_inference(state: Any, receipt_id: int) -> dict[str, Any] | None:
 
 def get_deposit(state: Any, account: bytes) -> int:
     return Store(state, INFERENCE).get(slot("deposit", account))
+
+
+def get_deposit_info(state: Any, account: bytes) -> dict[str, int]:
+    """The deposit and its pending withdrawal (for ``ai_getDeposit``)."""
+    store = Store(state, INFERENCE)
+    return {"balance": store.get(slot("deposit", account)),
+            "withdrawalPending": store.get(slot("withdraw.amount", account)),
+            "unlockTime": store.get(slot("withdraw.unlock", account))}
 
 
 def receipt_id_for_request(state: Any, request_hash: bytes) -> int | None:

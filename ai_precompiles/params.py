@@ -44,6 +44,7 @@ _GAS = {
     "retireAdapter": (30_000, "retire an adapter"),
     "deposit": (30_000, "deposit for inference fees"),
     "withdraw": (30_000, "withdraw an inference deposit"),
+    "requestWithdrawal": (30_000, "start the lock before an inference deposit can be withdrawn"),
     "submitReceipt": (250_000, "record an inference receipt and split its fee"),
     "claim": (30_000, "claim accrued rewards"),
     "stake": (80_000, "stake"),
@@ -70,6 +71,7 @@ PARAMS: dict[str, Param] = {
     "registry.max_depth": Param(32, 1, 256, "longest adapter chain from a base model"),
     "registry.max_datanet_versions": Param(16, 1, 256, "datanet versions an adapter may declare"),
     "inference.max_attributions": Param(64, 1, 1024, "attribution pairs in one receipt"),
+    "inference.withdraw_delay": Param(600, 0, 30 * 86_400, "seconds a deposit stays chargeable after a withdrawal is requested, so requests already signed can still be paid"),
     # staking
     "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
     "staking.unbonding_blocks": Param(200, 0, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn"),

@@ -3,8 +3,13 @@
 Domain: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
 with name ``"ailedger"``, version ``"1"``, the chain id, and the inference precompile's address.
 
-- ``InferenceRequest(address user,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
+- ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
   signed by ``user`` (``eth_signTypedData_v4`` in a wallet). Its digest is the request hash.
+  ``validator`` binds who may serve it and ``maxFee`` the price that validator quoted
+  (``ai_inferQuote``): a request signed for one validator cannot be redeemed by another, and
+  the validator cannot charge more than its quote. On chain the request's validator is the
+  receipt's ``validator`` argument (the ABI struct does not repeat it), so a receipt that
+  names any other validator recovers a different signer and is refused.
 - ``InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)``
   signed by ``validator``.
 
@@ -24,8 +29,8 @@ from .errors import BadSignature
 
 NAME, VERSION = "ailedger", "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-REQUEST_TYPE = ("InferenceRequest(address user,uint256 adapterId,bytes32 promptHash,uint256 maxFee,"
-                "uint256 nonce,uint256 deadline,uint256 chainId)")
+REQUEST_TYPE = ("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,"
+                "uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
 RECEIPT_TYPE = ("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,"
                 "uint256[] weightsBp,uint256 fee,address validator)")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -46,10 +51,11 @@ def _digest(chain_id: int, struct_hash: bytes) -> bytes:
 
 
 def request_digest(req: dict[str, Any], chain_id: int) -> bytes:
-    """EIP-712 digest of an InferenceRequest (snake_case keys): the request hash."""
+    """EIP-712 digest of an InferenceRequest (snake_case keys, ``validator`` included): the
+    request hash."""
     struct_hash = keccak(encode(
-        ["bytes32", "address", "uint256", "bytes32", "uint256", "uint256", "uint256", "uint256"],
-        [keccak(text=REQUEST_TYPE), _addr(req["user"]), req["adapter_id"], req["prompt_hash"],
+        ["bytes32", "address", "address", "uint256", "bytes32", "uint256", "uint256", "uint256", "uint256"],
+        [keccak(text=REQUEST_TYPE), _addr(req["user"]), _addr(req["validator"]), req["adapter_id"], req["prompt_hash"],
          req["max_fee"], req["nonce"], req["deadline"], req["chain_id"]]))
     return _digest(chain_id, struct_hash)
 
@@ -104,7 +110,8 @@ def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
         "primaryType": "InferenceRequest",
         "domain": {"name": NAME, "version": VERSION, "chainId": chain_id,
                    "verifyingContract": to_checksum_address(INFERENCE)},
-        "message": {"user": to_checksum_address(req["user"]), "adapterId": req["adapter_id"],
+        "message": {"user": to_checksum_address(req["user"]),
+                    "validator": to_checksum_address(req["validator"]), "adapterId": req["adapter_id"],
                     "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
                     "maxFee": req["max_fee"], "nonce": req["nonce"],
                     "deadline": req["deadline"], "chainId": req["chain_id"]},

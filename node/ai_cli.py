@@ -13,25 +13,69 @@ import json
 import os
 import sys
 import time
-import urllib.request
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_hash.auto import keccak
-from eth_utils import to_canonical_address, to_checksum_address
-from tqdm import tqdm
-
-import ai_precompiles
-from ai_precompiles.addresses import BY_NAME
-from genesis import DEV_MNEMONIC, derive_accounts
+# Heavy modules (eth_account, py-evm through ai_precompiles, grpc, tqdm) are imported inside
+# the functions that need them: `ailedger --help` and a read command start in well under 0.5 s.
 
 #: Bytes per ai_putBlobChunk call (hex doubles it under the 5 MiB body limit).
 UPLOAD_CHUNK = 1024 * 1024
+#: The precompile modules, by name (``ai_precompiles.MODULES`` without importing py-evm).
+MODULE_NAMES = ("Datanets", "Governance", "Inference", "ModelRegistry", "Rewards", "Staking")
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+STATUS = {0: "pending", 1: "accepted", 2: "rejected"}
+KIND = {1: "base model", 2: "adapter"}
+#: Parameters holding an address rather than a number.
+ADDRESS_PARAMS = ("treasury",)
 
 
 class CLIError(RuntimeError):
     """A command failed; the message is for the user."""
+
+
+# -- amounts ---------------------------------------------------------------------------------------
+
+_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+
+
+def parse_amount(text: str) -> int:
+    """``1.5eth``, ``0.1ether``, ``20gwei``, ``123wei`` or a bare integer of wei."""
+    raw = text.strip().lower().replace("_", "")
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if raw.endswith(unit):
+            number, scale = raw[: -len(unit)].strip(), _UNITS[unit]
+            break
+    else:
+        number, scale = raw, 1
+        if "." in raw:
+            raise argparse.ArgumentTypeError(f"{text}: give a unit (e.g. {text}eth) or an integer of wei")
+    try:
+        value = Decimal(number) * scale
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text}: not an amount (e.g. 0.1eth, 20gwei, 1000wei)") from None
+    if value < 0 or value != int(value):
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number of wei")
+    return int(value)
+
+
+def ether(wei: int | str) -> str:
+    """Wei as ether for people: ``0.0015 ETH``."""
+    value = int(wei, 16) if isinstance(wei, str) else int(wei)
+    text = f"{Decimal(value) / 10**18:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} ETH"
+
+
+def checksum(address: str | bytes) -> str:
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(address))
+
+
+# -- the JSON-RPC client ---------------------------------------------------------------------------
 
 
 class Client:
@@ -39,49 +83,85 @@ class Client:
 
     def __init__(self, url: str, key: bytes | None) -> None:
         self.url = url
-        self.account = Account.from_key(key) if key is not None else None
+        self._key = key
+        self._account: Any = None
+
+    @property
+    def account(self) -> Any:
+        if self._account is None and self._key is not None:
+            from eth_account import Account
+
+            self._account = Account.from_key(self._key)
+        return self._account
 
     def call(self, method: str, *params: Any) -> Any:
+        import urllib.error
+        import urllib.request
+
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
         request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
+            with urllib.request.urlopen(request, timeout=600) as response:
                 reply = json.loads(response.read())
-        except OSError as e:
-            raise CLIError(f"cannot reach {self.url}: {e}") from None
+        except urllib.error.HTTPError as e:
+            raise CLIError(f"{self.url} answered HTTP {e.code} to {method}") from None
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise CLIError(f"cannot reach the node at {self.url} ({reason}): is `ailedger dev` running? "
+                           "(or give --rpc URL / AILEDGER_RPC)") from None
         if "error" in reply:
             err = reply["error"]
-            raise CLIError(f"{method}: {err.get('message')} (code {err.get('code')})")
+            if err.get("code") == -32601:
+                raise CLIError(f"the node at {self.url} does not serve {method}: {err.get('message')}")
+            raise CLIError(f"{err.get('message')}")
         return reply["result"]
 
     @property
     def address(self) -> str:
         if self.account is None:
-            raise CLIError("this command signs a transaction: give --key, AILEDGER_KEY or --account N")
+            raise CLIError("this command signs a transaction: give --account N (dev chain), --key or AILEDGER_KEY")
         return str(self.account.address)
 
-    def transact(self, module: str, function: str, *args: Any, value: int = 0) -> dict[str, Any]:
-        """Sign and send a call of ``module.function``; wait for and return its receipt."""
+    def view(self, module: str, function: str, *args: Any) -> Any:
+        """Call a precompile's view function and decode its result."""
+        import ai_precompiles
+        from ai_precompiles.addresses import BY_NAME
+
         fn = ai_precompiles.MODULES[module].abi.by_name[function]
         data = "0x" + fn.encode_args(*args).hex()
-        to = to_checksum_address(BY_NAME[module])
+        raw = self.call("eth_call", {"to": checksum(BY_NAME[module]), "data": data}, "latest")
+        return fn.decode_result(bytes.fromhex(raw[2:]))
+
+    def transact(self, module: str, function: str, *args: Any, value: int = 0) -> dict[str, Any]:
+        """Sign and send a call of ``module.function``; wait for and return its receipt. The
+        call is estimated first, so a call that would revert is refused before it spends gas."""
+        import ai_precompiles
+        from ai_precompiles.addresses import BY_NAME
+
+        fn = ai_precompiles.MODULES[module].abi.by_name[function]
+        data = "0x" + fn.encode_args(*args).hex()
+        to = checksum(BY_NAME[module])
         sender = self.address
         tx = {"from": sender, "to": to, "data": data, "value": hex(value)}
         gas = int(self.call("eth_estimateGas", tx), 16)
         return self.send_raw(self._sign({"to": to, "data": data, "value": value, "gas": gas * 6 // 5}))
 
-    def _sign(self, fields: dict[str, Any]) -> bytes:
-        assert self.account is not None
+    def fees(self) -> tuple[int, int]:
+        """(max priority fee, max fee) per gas for a transaction now."""
         tip = int(self.call("eth_maxPriorityFeePerGas"), 16)
         base = int(self.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-        tx = {
-            "type": 2,
-            "chainId": int(self.call("eth_chainId"), 16),
-            "nonce": int(self.call("eth_getTransactionCount", self.address, "pending"), 16),
-            "maxPriorityFeePerGas": tip,
-            "maxFeePerGas": 2 * base + tip,
-            **fields,
-        }
+        return tip, 2 * base + tip
+
+    def nonce(self) -> int:
+        return int(self.call("eth_getTransactionCount", self.address, "pending"), 16)
+
+    def chain_id(self) -> int:
+        return int(self.call("eth_chainId"), 16)
+
+    def _sign(self, fields: dict[str, Any]) -> bytes:
+        tip, max_fee = self.fees()
+        tx = {"type": 2, "chainId": self.chain_id(), "nonce": self.nonce(),
+              "maxPriorityFeePerGas": tip, "maxFeePerGas": max_fee, **fields}
         return bytes(self.account.sign_transaction(tx).raw_transaction)
 
     def send_raw(self, raw: bytes) -> dict[str, Any]:
@@ -105,11 +185,13 @@ class Client:
             self.call("eth_call", {"from": tx["from"], "to": tx["to"], "data": tx["input"],
                                    "value": tx["value"], "gas": tx["gas"]}, parent)
         except CLIError as e:
-            return str(e).removeprefix("eth_call: ")
+            return str(e)
         return "reverted (no reason could be reproduced)"
 
     def event_arg(self, receipt: dict[str, Any], module: str, event: str, index: int = 1) -> int:
         """The ``index``-th topic of the first ``event`` log of ``module`` in ``receipt`` (an id)."""
+        import ai_precompiles
+
         ev = ai_precompiles.MODULES[module].abi.events[event]
         for log in receipt["logs"]:
             if int(log["topics"][0], 16) == ev.topic0:
@@ -118,13 +200,32 @@ class Client:
 
 
 def _key(args: argparse.Namespace) -> bytes | None:
-    if args.key:
-        return bytes.fromhex(args.key.removeprefix("0x"))
+    if getattr(args, "key", None):
+        return _hex_key(args.key, "--key")
     if os.environ.get("AILEDGER_KEY"):
-        return bytes.fromhex(os.environ["AILEDGER_KEY"].removeprefix("0x"))
-    if args.account is not None:
-        return derive_accounts(DEV_MNEMONIC, args.account + 1)[args.account].private_key
+        return _hex_key(os.environ["AILEDGER_KEY"], "AILEDGER_KEY")
+    if getattr(args, "account", None) is not None:
+        return dev_key(args.account)
     return None
+
+
+def _hex_key(text: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise CLIError(f"{what}: expected a 32-byte hex private key")
+    return raw
+
+
+def dev_key(index: int) -> bytes:
+    """Private key of dev account ``index`` of the development mnemonic."""
+    if not 0 <= index < 1000:
+        raise CLIError(f"--account {index}: expected a dev account index 0..999")
+    from genesis import derive_accounts
+
+    return derive_accounts(DEV_MNEMONIC, index + 1)[index].private_key
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -137,10 +238,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", default=None, help="hex private key that signs (or env AILEDGER_KEY)")
     p.add_argument("--account", type=int, default=None, metavar="N",
                    help="sign with dev account N of the development mnemonic (dev chains only)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _print(obj: Any) -> None:
-    print(json.dumps(obj, indent=2))
+def show(args: argparse.Namespace, obj: Any, lines: list[str] | str) -> None:
+    """One output style: readable lines by default, the JSON object with --json."""
+    if getattr(args, "json", False):
+        print(json.dumps(obj, indent=2))
+    else:
+        print(lines if isinstance(lines, str) else "\n".join(lines))
 
 
 def _action(group: Any, name: str, help: str, func: Any, *arguments: tuple[tuple[str, ...], dict[str, Any]],
@@ -166,6 +272,7 @@ def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 
 _HASH = {"required": True, "help": "0x 32-byte hash"}
+_AMOUNT = {"type": parse_amount, "metavar": "AMOUNT", "help": "e.g. 2eth, 0.1eth, 20gwei, or wei"}
 
 
 def add_parsers(sub: Any) -> None:
@@ -173,12 +280,12 @@ def add_parsers(sub: Any) -> None:
     abi = sub.add_parser("abi", help="print a precompile's ABI JSON or Solidity interface",
                          description="Print the ABI (default) or the Solidity interface of an AI precompile, "
                          "to call it from web3.py, ethers, cast or a Solidity contract.")
-    abi.add_argument("name", choices=sorted(ai_precompiles.MODULES), help="module name")
+    abi.add_argument("name", metavar="NAME", help=f"module: {', '.join(MODULE_NAMES)}")
     abi.add_argument("--sol", action="store_true", help="print the Solidity interface instead")
     abi.add_argument("--address", action="store_true", help="print only the precompile address")
     abi.set_defaults(func=cmd_abi)
 
-    dsub = _group(sub, "datanet", "create, show, list and publish datanets")
+    dsub = _group(sub, "datanet", "create, list, show and publish datanets")
     _action(dsub, "create", "create a datanet (you become its owner)", cmd_datanet_create,
             _arg("name"),
             _arg("--domain", default="general", help="subject domain, e.g. medical-qa"),
@@ -188,7 +295,8 @@ def add_parsers(sub: Any) -> None:
             _arg("--quorum", type=int, default=1, help="approvals needed to accept a contribution"),
             _arg("--max-size", type=int, default=16 * 1024 * 1024, help="largest contribution in bytes"))
     _action(dsub, "show", "show a datanet", cmd_datanet_show, _arg("id", type=int))
-    _action(dsub, "list", "list a datanet's contributions", cmd_datanet_list, _arg("id", type=int),
+    _action(dsub, "list", "list the datanets, or with ID one datanet's contributions", cmd_datanet_list,
+            _arg("id", type=int, nargs="?"),
             _arg("--status", choices=["pending", "accepted", "rejected"], default=None))
     _action(dsub, "publish", "publish a version (Merkle root of accepted contributions)", cmd_datanet_publish,
             _arg("id", type=int))
@@ -199,17 +307,30 @@ def add_parsers(sub: Any) -> None:
             _arg("--license", default="CC-BY-4.0"),
             _arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
             _arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
-            description="Upload each FILE to the node's blob store (chunked, with progress) and record a "
+            description="Check every FILE first (exists, not empty, within the datanet's size limit, not a "
+            "duplicate), then upload each to the node's blob store (chunked, with progress) and record a "
             "contribution carrying its keccak-256 content hash, as a native data-contribution transaction "
             "(or an ABI call with --abi).")
-    curate = _action(sub, "curate", "approve or reject a contribution (curators only)", cmd_curate,
-                     _arg("contribution", type=int),
+    curate = _action(sub, "curate", "approve or reject contributions (curators only)", cmd_curate,
+                     _arg("contributions", type=int, nargs="*", metavar="ID"),
+                     _arg("--all-pending", action="store_true",
+                          help="every pending contribution of the datanets you curate (or of --datanet)"),
+                     _arg("--datanet", type=int, default=None, help="with --all-pending: only this datanet"),
                      _arg("--reason", type=int, default=0, help="reason code of a rejection"))
     choice = curate.add_mutually_exclusive_group(required=True)
     choice.add_argument("--approve", action="store_true")
     choice.add_argument("--reject", action="store_true")
 
+    msub = _group(sub, "model", "list and show base models and adapters")
+    _action(msub, "list", "base models and adapters on chain", cmd_model_list,
+            _arg("--offset", type=int, default=0), _arg("--limit", type=int, default=100))
+    _action(msub, "show", "show a model or adapter", cmd_adapter_show, _arg("id", type=int))
+    _action(msub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
+            _arg("id", type=int))
+
     asub = _group(sub, "adapter", "register and inspect models and adapters")
+    _action(asub, "list", "base models and adapters on chain", cmd_model_list,
+            _arg("--offset", type=int, default=0), _arg("--limit", type=int, default=100))
     _action(asub, "register-base", "register a base model", cmd_adapter_register_base,
             _arg("--weights-hash", **_HASH), _arg("--config-hash", **_HASH), _arg("--tokenizer-hash", **_HASH),
             _arg("--license", default="apache-2.0"))
@@ -224,6 +345,26 @@ def add_parsers(sub: Any) -> None:
     _action(asub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
             _arg("id", type=int))
 
+    rcsub = _group(sub, "receipt", "show and verify inference receipts")
+    _action(rcsub, "show", "an inference receipt, its output and its ancestry (data, contributors, lineage)",
+            cmd_receipt_show, _arg("id", help="receipt id, or the hash of its transaction"))
+    _action(rcsub, "verify", "re-run a receipt's request on a sidecar and compare the output hash",
+            cmd_receipt_verify, _arg("id", help="receipt id, or the hash of its transaction"),
+            _arg("--prompt", required=True, help="the prompt (its hash must be the receipt's)"),
+            _arg("--max-tokens", type=int, default=32),
+            _arg("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+                 help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)"))
+
+    dpsub = _group(sub, "deposit", "show, add and withdraw your inference deposit",
+                   "Inference fees are charged from a deposit held by the Inference precompile. A "
+                   "withdrawal is requested first and paid after a lock (governance "
+                   "`inference.withdraw_delay`), so requests you already signed can still be paid.")
+    _action(dpsub, "show", "deposit balance and pending withdrawal", cmd_deposit_show,
+            _arg("address", nargs="?", help="default: your own"))
+    _action(dpsub, "add", "deposit ether for inference fees", cmd_deposit_add, _arg("amount", **_AMOUNT))
+    _action(dpsub, "withdraw", "request a withdrawal, or take it once its lock is over", cmd_deposit_withdraw,
+            _arg("amount", nargs="?", **{**_AMOUNT, "help": "default: the whole deposit"}))
+
     rsub = _group(sub, "rewards", "show and claim rewards")
     _action(rsub, "show", "claimable and earned rewards of an address", cmd_rewards_show,
             _arg("address", nargs="?", help="default: your own"))
@@ -232,9 +373,8 @@ def add_parsers(sub: Any) -> None:
     ssub = _group(sub, "stake", "stake, unstake and show validator stakes",
                   "Validators stake to enter the validator set (from the next epoch) and to record "
                   "inference receipts; unstaked wei waits out the unbonding delay.")
-    _action(ssub, "add", "stake wei from your balance", cmd_stake_add, _arg("amount", type=int, help="wei to stake"))
-    _action(ssub, "remove", "start unbonding wei of your stake", cmd_stake_remove,
-            _arg("amount", type=int, help="wei to unstake"))
+    _action(ssub, "add", "stake from your balance", cmd_stake_add, _arg("amount", **_AMOUNT))
+    _action(ssub, "remove", "start unbonding part of your stake", cmd_stake_remove, _arg("amount", **_AMOUNT))
     _action(ssub, "withdraw", "withdraw unstaked wei whose unbonding delay has passed", cmd_stake_withdraw)
     _action(ssub, "show", "the validator set and voting powers", cmd_stake_show)
 
@@ -250,57 +390,152 @@ def add_parsers(sub: Any) -> None:
 
 
 def _hash(value: str) -> bytes:
-    raw = bytes.fromhex(value.removeprefix("0x"))
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raw = b""
     if len(raw) != 32:
         raise CLIError(f"{value}: expected a 32-byte hash")
     return raw
 
 
 def cmd_abi(args: argparse.Namespace) -> int:
+    if args.name not in MODULE_NAMES:
+        raise CLIError(f"no module {args.name!r}: choose one of {', '.join(MODULE_NAMES)}")
+    import ai_precompiles
+    from ai_precompiles.addresses import BY_NAME
+
     if args.address:
-        print(to_checksum_address(BY_NAME[args.name]))
+        print(checksum(BY_NAME[args.name]))
     elif args.sol:
         print(ai_precompiles.sol_source(args.name))
     else:
-        _print(list(ai_precompiles.MODULES[args.name].abi.raw))
+        print(json.dumps(list(ai_precompiles.MODULES[args.name].abi.raw), indent=2))
     return 0
+
+
+# -- reads the checks share ------------------------------------------------------------------------
+
+
+def get_datanet(client: Client, datanet_id: int) -> dict[str, Any]:
+    try:
+        return dict(client.call("ai_getDatanet", datanet_id))
+    except CLIError as e:
+        if "not found" in str(e):
+            raise CLIError(f"datanet {datanet_id} does not exist (see `ailedger datanet list`)") from None
+        raise
+
+
+def get_model(client: Client, model_id: int, what: str = "model") -> dict[str, Any]:
+    try:
+        return dict(client.call("ai_getModel", model_id))
+    except CLIError as e:
+        if "not found" in str(e):
+            raise CLIError(f"{what} {model_id} does not exist (see `ailedger model list`)") from None
+        raise
+
+
+def list_contributions(client: Client, datanet_id: int, status: str | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        options: dict[str, Any] = {"offset": len(items), "limit": 1000}
+        if status:
+            options["status"] = status
+        page = client.call("ai_listContributions", datanet_id, options)
+        items += page
+        if len(page) < 1000:
+            return items
+
+
+def list_all(client: Client, method: str, key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client.call(method, {"offset": len(items), "limit": 100})
+        items += page[key]
+        if not page[key] or len(items) >= int(page["total"]):
+            return items
+
+
+def _status(c: dict[str, Any]) -> str:
+    return STATUS.get(int(c["status"]), str(c["status"]))
+
+
+# -- datanets, contributions, curation -------------------------------------------------------------
 
 
 def cmd_datanet_create(args: argparse.Namespace) -> int:
+    from eth_utils import to_canonical_address
+
     client = _client(args)
+    if not args.name.strip():
+        raise CLIError("a datanet needs a name")
+    if args.quorum < 1:
+        raise CLIError("--quorum must be at least 1")
     curators = [to_canonical_address(c) for c in args.curator] or [to_canonical_address(client.address)]
+    if args.quorum > len(curators):
+        raise CLIError(f"--quorum {args.quorum} exceeds the {len(curators)} curator(s)")
     receipt = client.transact("Datanets", "createDatanet", args.name, args.domain, args.description_uri,
                               args.license_policy, curators, args.quorum, args.max_size)
     datanet_id = client.event_arg(receipt, "Datanets", "DatanetCreated")
-    print(f"datanet {datanet_id} created in block {int(receipt['blockNumber'], 16)} (tx {receipt['transactionHash']})")
+    show(args, {"id": datanet_id, "transactionHash": receipt["transactionHash"]},
+         f"datanet {datanet_id} created: {args.name} (tx {receipt['transactionHash']})")
     return 0
 
 
+def _datanet_lines(d: dict[str, Any]) -> list[str]:
+    return [f"datanet {d['id']}: {d['name']} ({d['domain']})",
+            f"  owner {d['owner']}, curators {', '.join(d['curators'])}, quorum {d['quorum']}",
+            f"  contributions {d['contributionCount']}, accepted {d['acceptedCount']}, "
+            f"versions {d['versionCount']}, license {d['licensePolicy']}"]
+
+
 def cmd_datanet_show(args: argparse.Namespace) -> int:
-    _print(_client(args).call("ai_getDatanet", args.id))
+    d = get_datanet(_client(args), args.id)
+    show(args, d, _datanet_lines(d))
     return 0
 
 
 def cmd_datanet_list(args: argparse.Namespace) -> int:
-    options = {"status": args.status} if args.status else {}
-    _print(_client(args).call("ai_listContributions", args.id, options))
+    client = _client(args)
+    if args.id is None:
+        if args.status:
+            raise CLIError("--status lists one datanet's contributions: give its ID")
+        items = list_all(client, "ai_listDatanets", "datanets")
+        lines = [line for d in items for line in _datanet_lines(d)] or ["no datanets yet (`ailedger datanet create`)"]
+        show(args, items, lines)
+        return 0
+    get_datanet(client, args.id)
+    contributions = list_contributions(client, args.id, args.status)
+    for c in contributions:
+        c["status"] = _status(c)
+    lines = [f"contribution {c['id']}: {c['status']}, {c['size']} bytes from {c['contributor']} "
+             f"({c['contentHash']})" for c in contributions] or [f"datanet {args.id} has no such contributions"]
+    show(args, contributions, lines)
     return 0
 
 
 def cmd_datanet_publish(args: argparse.Namespace) -> int:
     client = _client(args)
+    d = get_datanet(client, args.id)
+    if d["owner"].lower() != client.address.lower():
+        raise CLIError(f"only the datanet's owner {d['owner']} publishes its versions")
     receipt = client.transact("Datanets", "publishVersion", args.id)
     version = client.event_arg(receipt, "Datanets", "VersionPublished", 2)
-    print(f"datanet {args.id} version {version} published (tx {receipt['transactionHash']})")
+    show(args, {"datanet": args.id, "version": version, "transactionHash": receipt["transactionHash"]},
+         f"datanet {args.id} version {version} published (tx {receipt['transactionHash']})")
     return 0
 
 
 def upload(client: Client, data: bytes, label: str) -> bytes:
     """Put ``data`` in the node's blob store, in chunks with a progress bar when large."""
+    from eth_hash.auto import keccak
+
     digest = keccak(data)
     if len(data) <= UPLOAD_CHUNK:
         client.call("ai_putBlob", "0x" + data.hex(), "0x" + digest.hex())
         return bytes(digest)
+    from tqdm import tqdm
+
     upload_id = client.call("ai_beginBlob", hex(len(data)), "0x" + digest.hex())
     with tqdm(total=len(data), unit="B", unit_scale=True, desc=label, file=sys.stderr) as bar:
         for offset in range(0, len(data), UPLOAD_CHUNK):
@@ -312,47 +547,154 @@ def upload(client: Client, data: bytes, label: str) -> bytes:
 
 
 def cmd_contribute(args: argparse.Namespace) -> int:
-    from state.native import DataContributionTransaction
-    from state.vm import LedgerTransactionBuilder
+    from eth_hash.auto import keccak
 
     client = _client(args)
     sender = client.address
-    metadata_hash = b"\x00" * 32
-    if args.metadata:
-        metadata_hash = upload(client, args.metadata.encode(), "metadata")
-    for path in tqdm(args.files, desc="contributions", unit="file", file=sys.stderr, disable=len(args.files) < 2):
+    d = get_datanet(client, args.datanet)
+    max_size = int(d["maxContributionSize"])
+    # Check every file before anything is uploaded or sent.
+    files: list[tuple[Path, bytes, bytes]] = []
+    seen: dict[bytes, Path] = {}
+    on_chain = {c["contentHash"].lower() for c in list_contributions(client, args.datanet)}
+    for path in args.files:
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise CLIError(f"{path}: {e.strerror}") from None
+            raise CLIError(f"{path}: {e.strerror}; nothing was uploaded") from None
+        if not data:
+            raise CLIError(f"{path} is empty; nothing was uploaded")
+        if len(data) > max_size:
+            raise CLIError(f"{path} has {len(data)} bytes, over datanet {args.datanet}'s limit of {max_size}; "
+                           "nothing was uploaded")
+        digest = bytes(keccak(data))
+        if digest in seen:
+            same = "is named twice" if seen[digest] == path else f"has the same content as {seen[digest]}"
+            raise CLIError(f"{path} {same}; nothing was uploaded")
+        if "0x" + digest.hex() in on_chain:
+            raise CLIError(f"{path} is already a contribution to datanet {args.datanet}; nothing was uploaded")
+        seen[digest] = path
+        files.append((path, data, digest))
+    metadata_hash = b"\x00" * 32
+    if args.metadata:
+        try:
+            json.loads(args.metadata)
+        except ValueError:
+            raise CLIError("--metadata: not JSON") from None
+        metadata_hash = upload(client, args.metadata.encode(), "metadata")
+    from tqdm import tqdm
+
+    results = []
+    for path, data, _digest in tqdm(files, desc="contributions", unit="file", file=sys.stderr, disable=len(files) < 2):
         content_hash = upload(client, data, path.name)
         if args.abi:
             receipt = client.transact("Datanets", "contribute", args.datanet, content_hash, len(data),
                                       args.license, metadata_hash)
         else:
-            assert client.account is not None
-            tip = int(client.call("eth_maxPriorityFeePerGas"), 16)
-            base = int(client.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+            from state.native import DataContributionTransaction
+            from state.vm import LedgerTransactionBuilder
+
+            tip, max_fee = client.fees()
             inner = DataContributionTransaction.sign(
-                bytes(client.account.key),
-                chain_id=int(client.call("eth_chainId"), 16),
+                bytes(client.account.key), chain_id=client.chain_id(),
                 nonce=int(client.call("eth_getTransactionCount", sender, "pending"), 16),
-                max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=1_000_000,
+                max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee, gas=1_000_000,
                 datanet_id=args.datanet, content_hash=content_hash, size=len(data),
                 license=args.license.encode(), metadata_hash=metadata_hash,
             )
             receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
         cid = client.event_arg(receipt, "Datanets", "ContributionSubmitted", 2)
-        print(f"{path}: contribution {cid} (0x{content_hash.hex()}, {len(data)} bytes, tx {receipt['transactionHash']})")
+        results.append({"file": str(path), "id": cid, "contentHash": "0x" + content_hash.hex(), "size": len(data),
+                        "transactionHash": receipt["transactionHash"]})
+    show(args, results, [f"{r['file']}: contribution {r['id']} ({r['size']} bytes, tx {r['transactionHash']})"
+                         for r in results])
     return 0
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
     client = _client(args)
-    receipt = client.transact("Datanets", "curate", args.contribution, bool(args.approve), args.reason)
-    status = client.call("ai_getContribution", args.contribution)
-    print(f"contribution {args.contribution}: {'approved' if args.approve else 'rejected'} "
-          f"(tx {receipt['transactionHash']}); now {json.dumps(status.get('status'))}")
+    me = client.address.lower()
+    ids = list(dict.fromkeys(args.contributions))
+    if args.all_pending:
+        datanets = [get_datanet(client, args.datanet)] if args.datanet is not None else \
+            list_all(client, "ai_listDatanets", "datanets")
+        for d in datanets:
+            if me in (c.lower() for c in d["curators"]):
+                ids += [c["id"] for c in list_contributions(client, int(d["id"]), "pending") if c["id"] not in ids]
+        if not ids:
+            show(args, [], "no pending contributions in the datanets you curate")
+            return 0
+    elif args.datanet is not None:
+        raise CLIError("--datanet goes with --all-pending")
+    if not ids:
+        raise CLIError("name the contributions to curate (IDs) or give --all-pending")
+    if args.approve and args.reason:
+        raise CLIError("an approval carries no --reason")
+    # Check them all before sending any vote.
+    curators: dict[int, list[str]] = {}
+    for cid in ids:
+        try:
+            c = client.call("ai_getContribution", cid)
+        except CLIError as e:
+            raise CLIError(f"contribution {cid} does not exist; nothing was sent" if "not found" in str(e) else str(e)) from None
+        if int(c["status"]) != 0:
+            raise CLIError(f"contribution {cid} is already {_status(c)}; nothing was sent")
+        dn = int(c["datanetId"])
+        if dn not in curators:
+            curators[dn] = [a.lower() for a in get_datanet(client, dn)["curators"]]
+        if me not in curators[dn]:
+            raise CLIError(f"you ({client.address}) are not a curator of datanet {dn} (contribution {cid}); "
+                           "nothing was sent")
+    results = []
+    for cid in ids:
+        receipt = client.transact("Datanets", "curate", cid, bool(args.approve), args.reason)
+        status = _status(client.call("ai_getContribution", cid))
+        results.append({"id": cid, "vote": "approve" if args.approve else "reject", "status": status,
+                        "transactionHash": receipt["transactionHash"]})
+    show(args, results, [f"contribution {r['id']}: {r['vote']}d, now {r['status']} (tx {r['transactionHash']})"
+                         for r in results])
+    return 0
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+
+def _model_line(m: dict[str, Any]) -> str:
+    kind = KIND.get(int(m["kind"]), str(m["kind"]))
+    if int(m["kind"]) == 1:
+        return f"model {m['id']}: base model, weights {m['weightsHash']}, by {m['author']}"
+    data = ", ".join(f"{d}:{v}" for d, v in zip(m["datanetIds"], m["datanetVersions"], strict=True))
+    retired = " (retired)" if m["retired"] else ""
+    return f"model {m['id']}: {kind} on {m['parentId']}, data {data or '-'}, by {m['author']}{retired}"
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    client = _client(args)
+    page = client.call("ai_listModels", {"offset": args.offset, "limit": args.limit})
+    models = page["models"]
+    lines = [_model_line(m) for m in models] or ["no models yet (`ailedger dev` registers its sidecar's base model)"]
+    for m in models:
+        m["kind"] = KIND.get(int(m["kind"]), m["kind"])
+    show(args, page, lines)
+    return 0
+
+
+def cmd_adapter_show(args: argparse.Namespace) -> int:
+    m = get_model(_client(args), args.id)
+    lines = [_model_line(m), f"  weights {m['weightsHash']}, license {m['license']}, "
+             f"children {', '.join(map(str, m['children'])) or '-'}"]
+    m["kind"] = KIND.get(int(m["kind"]), m["kind"])
+    show(args, m, lines)
+    return 0
+
+
+def cmd_adapter_lineage(args: argparse.Namespace) -> int:
+    client = _client(args)
+    get_model(client, args.id)
+    lineage = client.call("ai_getLineage", args.id)
+    lines = [_model_line(m) for m in lineage["path"]]
+    lines += [f"  contributor of {cid}: {who}" for cid, who in lineage.get("contributors", {}).items()]
+    show(args, lineage, lines)
     return 0
 
 
@@ -360,220 +702,225 @@ def cmd_adapter_register_base(args: argparse.Namespace) -> int:
     client = _client(args)
     receipt = client.transact("ModelRegistry", "registerBaseModel", _hash(args.weights_hash),
                               _hash(args.config_hash), _hash(args.tokenizer_hash), args.license)
-    print(f"base model {client.event_arg(receipt, 'ModelRegistry', 'BaseModelRegistered')} registered")
+    model_id = client.event_arg(receipt, "ModelRegistry", "BaseModelRegistered")
+    show(args, {"id": model_id, "transactionHash": receipt["transactionHash"]}, f"base model {model_id} registered")
     return 0
 
 
 def cmd_adapter_register(args: argparse.Namespace) -> int:
+    from eth_utils import to_canonical_address
+
     client = _client(args)
-    ids, versions = [], []
-    for item in args.datanet:
-        try:
-            d, v = item.split(":")
-            ids.append(int(d))
-            versions.append(int(v))
-        except ValueError:
-            raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
+    ids, versions = _datanet_versions(args.datanet)
+    get_model(client, args.parent, "parent model")
     validator = to_canonical_address(args.validator or client.address)
     spec = (args.parent, ids, versions, _hash(args.contribution_root), _hash(args.hyper_params_hash),
             _hash(args.weights_hash), _hash(args.attribution_index_hash), validator, args.license)
     receipt = client.transact("ModelRegistry", "registerAdapter", spec)
-    print(f"adapter {client.event_arg(receipt, 'ModelRegistry', 'AdapterRegistered')} registered")
+    adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
+    show(args, {"id": adapter_id, "transactionHash": receipt["transactionHash"]}, f"adapter {adapter_id} registered")
     return 0
 
 
-def cmd_adapter_show(args: argparse.Namespace) -> int:
-    _print(_client(args).call("ai_getModel", args.id))
-    return 0
+def _datanet_versions(items: list[str]) -> tuple[list[int], list[int]]:
+    ids, versions = [], []
+    for item in items:
+        try:
+            d, v = (int(x) for x in item.split(":"))
+        except ValueError:
+            raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
+        ids.append(d)
+        versions.append(v)
+    return ids, versions
 
 
-def cmd_adapter_lineage(args: argparse.Namespace) -> int:
-    _print(_client(args).call("ai_getLineage", args.id))
-    return 0
+# -- rewards, deposits, stakes, governance ---------------------------------------------------------
 
 
 def cmd_rewards_show(args: argparse.Namespace) -> int:
     client = _client(args)
-    _print(client.call("ai_getRewards", args.address or client.address))
+    who = args.address or client.address
+    r = client.call("ai_getRewards", who)
+    out: dict[str, Any] = {"address": checksum(who), "claimable": int(r["claimable"], 16),
+                           "earned": int(r["earned"], 16)}
+    show(args, out, f"{out['address']}: claimable {ether(out['claimable'])}, earned {ether(out['earned'])}")
     return 0
 
 
 def cmd_rewards_claim(args: argparse.Namespace) -> int:
     client = _client(args)
     before = int(client.call("ai_getRewards", client.address)["claimable"], 16)
+    if before == 0:
+        raise CLIError(f"{client.address} has nothing to claim (see `ailedger rewards show`)")
     receipt = client.transact("Rewards", "claim")
-    print(f"claimed {before} wei (tx {receipt['transactionHash']})")
+    show(args, {"claimed": before, "transactionHash": receipt["transactionHash"]},
+         f"claimed {ether(before)} (tx {receipt['transactionHash']})")
     return 0
+
+
+def _deposit(client: Client, who: str) -> dict[str, int]:
+    return {k: int(v, 16) for k, v in client.call("ai_getDeposit", who).items()}
+
+
+def cmd_deposit_show(args: argparse.Namespace) -> int:
+    client = _client(args)
+    who = args.address or client.address
+    d = _deposit(client, who)
+    line = f"{checksum(who)}: deposit {ether(d['balance'])}"
+    if d["withdrawalPending"]:
+        line += (f", withdrawal of {ether(d['withdrawalPending'])} requested, unlocks at "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['unlockTime']))}")
+    show(args, {"address": checksum(who), **d}, line)
+    return 0
+
+
+def cmd_deposit_add(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.amount == 0:
+        raise CLIError("nothing to deposit: give an amount above zero (e.g. 0.1eth)")
+    _check_balance(client, args.amount)
+    receipt = client.transact("Inference", "deposit", value=args.amount)
+    d = _deposit(client, client.address)
+    show(args, {"deposited": args.amount, **d, "transactionHash": receipt["transactionHash"]},
+         f"deposited {ether(args.amount)}; deposit now {ether(d['balance'])} (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_deposit_withdraw(args: argparse.Namespace) -> int:
+    client = _client(args)
+    d = _deposit(client, client.address)
+    if d["balance"] == 0:
+        raise CLIError(f"{client.address} has no deposit")
+    amount = args.amount if args.amount is not None else d["balance"]
+    if amount == 0 or amount > d["balance"]:
+        raise CLIError(f"cannot withdraw {ether(amount)}: the deposit is {ether(d['balance'])}")
+    now = int(client.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    if d["withdrawalPending"] >= amount and d["unlockTime"] <= now:
+        receipt = client.transact("Inference", "withdraw", amount)
+        show(args, {"withdrawn": amount, "transactionHash": receipt["transactionHash"]},
+             f"withdrew {ether(amount)} (tx {receipt['transactionHash']})")
+        return 0
+    if d["withdrawalPending"] >= amount:
+        raise CLIError(f"the withdrawal unlocks in {d['unlockTime'] - now} s; run this again then")
+    receipt = client.transact("Inference", "requestWithdrawal", amount)
+    d = _deposit(client, client.address)
+    show(args, {"requested": amount, "unlockTime": d["unlockTime"], "transactionHash": receipt["transactionHash"]},
+         f"withdrawal of {ether(amount)} requested; it unlocks in {max(0, d['unlockTime'] - now)} s "
+         "(requests you signed can still be charged until then); run `ailedger deposit withdraw` again then")
+    return 0
+
+
+def _check_balance(client: Client, amount: int) -> None:
+    balance = int(client.call("eth_getBalance", client.address, "latest"), 16)
+    if balance < amount:
+        raise CLIError(f"{client.address} holds {ether(balance)}, less than {ether(amount)}")
 
 
 def cmd_stake_add(args: argparse.Namespace) -> int:
     client = _client(args)
+    if args.amount == 0:
+        raise CLIError("nothing to stake: give an amount above zero (e.g. 2eth)")
+    _check_balance(client, args.amount)
     receipt = client.transact("Staking", "stake", value=args.amount)
-    print(f"staked {args.amount} wei (tx {receipt['transactionHash']})")
+    show(args, {"staked": args.amount, "transactionHash": receipt["transactionHash"]},
+         f"staked {ether(args.amount)} (tx {receipt['transactionHash']})")
     return 0
 
 
 def cmd_stake_remove(args: argparse.Namespace) -> int:
     client = _client(args)
+    staked = int(client.view("Staking", "stakeOf", client.address))
+    if args.amount == 0 or args.amount > staked:
+        raise CLIError(f"cannot unstake {ether(args.amount)}: your stake is {ether(staked)}")
     receipt = client.transact("Staking", "unstake", args.amount)
-    print(f"unbonding {args.amount} wei (tx {receipt['transactionHash']})")
+    show(args, {"unbonding": args.amount, "transactionHash": receipt["transactionHash"]},
+         f"unbonding {ether(args.amount)} (tx {receipt['transactionHash']})")
     return 0
 
 
 def cmd_stake_withdraw(args: argparse.Namespace) -> int:
     client = _client(args)
     receipt = client.transact("Staking", "withdrawUnbonded")
-    print(f"withdrawn (tx {receipt['transactionHash']})")
+    show(args, {"transactionHash": receipt["transactionHash"]}, f"withdrawn (tx {receipt['transactionHash']})")
     return 0
 
 
 def cmd_stake_show(args: argparse.Namespace) -> int:
-    _print(_client(args).call("ai_getValidatorSet"))
+    validators = _client(args).call("ai_getValidatorSet")
+    out: list[dict[str, Any]] = [{"address": checksum(v["address"]), "power": int(v["power"], 16)}
+                                 for v in validators]
+    show(args, out, [f"{v['address']}: {ether(v['power'])}" for v in out] or ["no staked validators"])
     return 0
 
 
 def cmd_govern_propose(args: argparse.Namespace) -> int:
     client = _client(args)
+    params = client.call("ai_getParams")
+    if args.param not in params:
+        raise CLIError(f"no parameter {args.param!r} (see `ailedger govern params`)")
     receipt = client.transact("Governance", "propose", args.param, args.value)
-    print(f"proposal {client.event_arg(receipt, 'Governance', 'ProposalCreated')} created")
+    pid = client.event_arg(receipt, "Governance", "ProposalCreated")
+    show(args, {"id": pid, "transactionHash": receipt["transactionHash"]}, f"proposal {pid} created")
     return 0
 
 
 def cmd_govern_vote(args: argparse.Namespace) -> int:
     client = _client(args)
-    client.transact("Governance", "vote", args.proposal, args.choice == "yes")
-    print(f"voted {args.choice} on proposal {args.proposal}")
+    receipt = client.transact("Governance", "vote", args.proposal, args.choice == "yes")
+    show(args, {"proposal": args.proposal, "vote": args.choice, "transactionHash": receipt["transactionHash"]},
+         f"voted {args.choice} on proposal {args.proposal}")
     return 0
 
 
 def cmd_govern_execute(args: argparse.Namespace) -> int:
     client = _client(args)
-    client.transact("Governance", "execute", args.proposal)
-    print(f"proposal {args.proposal} executed")
+    receipt = client.transact("Governance", "execute", args.proposal)
+    show(args, {"proposal": args.proposal, "transactionHash": receipt["transactionHash"]},
+         f"proposal {args.proposal} executed")
     return 0
 
 
 def cmd_govern_show(args: argparse.Namespace) -> int:
-    _print(_client(args).call("ai_getProposal", args.proposal))
+    client = _client(args)
+    try:
+        prop = client.call("ai_getProposal", args.proposal)
+    except CLIError as e:
+        raise CLIError(f"proposal {args.proposal} does not exist" if "not found" in str(e) else str(e)) from None
+    show(args, prop, [f"proposal {prop['id']}: {prop['param']} = {prop['value']} (by {prop['proposer']})",
+                      f"  yes {ether(prop['yesVotes'])}, no {ether(prop['noVotes'])} of {ether(prop['totalPower'])}; "
+                      f"votes until block {prop['endBlock']}, executable from {prop['executableBlock']}"])
     return 0
 
 
 def cmd_govern_params(args: argparse.Namespace) -> int:
-    params = _client(args).call("ai_getParams")
-    _print({k: int(v, 16) for k, v in params.items()})
+    raw = _client(args).call("ai_getParams")
+    params: dict[str, Any] = {}
+    for k, v in raw.items():
+        params[k] = checksum(int(v, 16).to_bytes(20, "big")) if k in ADDRESS_PARAMS else int(v, 16)
+    width = max(map(len, params))
+    show(args, params, [f"{k:<{width}}  {v}" for k, v in sorted(params.items())])
     return 0
 
 
-# -- training and inference through a sidecar -----------------------------------------------------
+# -- receipts --------------------------------------------------------------------------------------
 
 
-def add_sidecar_parsers(sub: Any) -> None:
-    train = sub.add_parser(
-        "train", help="train a LoRA adapter in a sidecar on datanet versions and register it on chain",
-        description="Fetch the exact contribution set of the given datanet versions from the node "
-        "(bytes from its blob store), train a LoRA adapter in the sidecar (progress shown), then "
-        "register the adapter on chain with its lineage as a native adapter-registration "
-        "transaction signed by you as the training validator.")
-    _common(train)
-    train.add_argument("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
-                       help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)")
-    train.add_argument("--datanet", action="append", required=True, metavar="ID:VERSION",
-                       help="datanet version to train on (repeat)")
-    train.add_argument("--parent", type=int, required=True, help="on-chain id of the base model or parent adapter")
-    train.add_argument("--rank", type=int, default=0, help="LoRA rank (0: the sidecar's default)")
-    train.add_argument("--epochs", type=int, default=0, help="epochs (0: the sidecar's default)")
-    train.add_argument("--learning-rate", type=float, default=0.0)
-    train.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                       help="comma-separated linear layers to adapt (default: all of a Llama block's)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--license", default="apache-2.0")
-    train.set_defaults(func=cmd_train)
-
-    infer = sub.add_parser(
-        "infer", help="run an inference in a sidecar and record its receipt on chain",
-        description="Sign an inference request as the user (EIP-712), run it on the adapter in the "
-        "sidecar, and submit the receipt with the output hash and attribution as the validator "
-        "(native inference-receipt transaction). The fee is charged from the user's deposit in "
-        "the Inference precompile (use --deposit to top it up first).")
-    _common(infer)
-    infer.add_argument("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"))
-    infer.add_argument("--adapter", type=int, required=True, help="on-chain adapter id")
-    infer.add_argument("--prompt", required=True)
-    infer.add_argument("--max-tokens", type=int, default=32)
-    infer.add_argument("--fee", type=int, default=10**15, help="fee in wei (also the request's max fee)")
-    infer.add_argument("--deposit", type=int, default=0, help="wei to deposit for the user first")
-    infer.add_argument("--validator-key", default=None, help="hex key of the validator (default: the user's)")
-    infer.add_argument("--validator-account", type=int, default=None, metavar="N", help="dev account N as validator")
-    infer.set_defaults(func=cmd_infer)
-
-
-def _contribution_key(contribution_id: int) -> bytes:
-    """How on-chain contribution ids travel to the sidecar and come back in attributions."""
-    return str(contribution_id).encode()
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from sidecar.client import SidecarClient  # grpc only; no torch in this process
-    from state.native import AdapterRegistrationTransaction
-    from state.vm import LedgerTransactionBuilder
-
-    client = _client(args)
-    pairs = []
-    for item in args.datanet:
-        try:
-            d, v = (int(x) for x in item.split(":"))
-        except ValueError:
-            raise CLIError(f"--datanet {item}: expected ID:VERSION") from None
-        pairs.append([d, v])
-    training_set = client.call("ai_getTrainingSet", pairs)
-    listed = list(training_set["contributions"])
-    while len(listed) < training_set.get("total", len(listed)):  # the node answers in pages
-        listed += client.call("ai_getTrainingSet", pairs, "latest", {"offset": len(listed)})["contributions"]
-    contributions = []
-    for c in tqdm(listed, desc="fetching contributions", unit="item", file=sys.stderr):
-        contributions.append((_contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
-    if not contributions:
-        raise CLIError("the datanet versions hold no accepted contributions")
-    hyper: dict[str, Any] = {
-        k: v for k, v in (("rank", args.rank), ("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v
-    }
-    if args.target_modules:
-        hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
-    hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
-    hyper_hash = upload(client, hyper_json, "hyper-parameters")
-    result = None
-    with SidecarClient(args.sidecar) as sidecar, tqdm(desc="training", unit="step", file=sys.stderr) as bar:
-        for event in sidecar.train(contributions, seed=args.seed, **hyper):
-            if hasattr(event, "total_steps"):
-                bar.total = event.total_steps
-                bar.n = event.step
-                bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
-                bar.refresh()
-            else:
-                result = event
-    if result is None:
-        raise CLIError("the sidecar ended training without a result")
-    assert client.account is not None
-    tip = int(client.call("eth_maxPriorityFeePerGas"), 16)
-    base = int(client.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-    inner = AdapterRegistrationTransaction.sign(
-        bytes(client.account.key),
-        chain_id=int(client.call("eth_chainId"), 16),
-        nonce=int(client.call("eth_getTransactionCount", client.address, "pending"), 16),
-        max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
-        parent_id=args.parent, datanet_ids=[d for d, _ in pairs], datanet_versions=[v for _, v in pairs],
-        contribution_root=_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
-        weights_hash=_hash(result.weights_hash), attribution_index_hash=_hash(result.attribution_index_hash),
-        validator=to_canonical_address(client.address), license=args.license.encode(),
-    )
-    receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
-    adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
-    print(f"adapter {adapter_id} registered (sidecar adapter {result.adapter_id}, weights 0x{result.weights_hash}, "
-          f"{result.steps} steps, loss {result.final_loss:.3f})")
-    return 0
+def _receipt(client: Client, ref: str) -> dict[str, Any]:
+    try:
+        if ref.startswith("0x") and len(ref) == 66:
+            return dict(client.call("ai_getInferenceAncestry", ref))
+        return dict(client.call("ai_getReceipt", int(ref)))
+    except ValueError:
+        raise CLIError(f"{ref}: expected a receipt id or a transaction hash") from None
+    except CLIError as e:
+        if "not found" in str(e) or "recorded no inference" in str(e):
+            raise CLIError(f"no inference receipt {ref}") from None
+        raise
 
 
 def fetch_blob(client: Client, content_hash: str) -> bytes:
+    from eth_hash.auto import keccak
+
     first = client.call("ai_getBlob", content_hash)
     data = bytearray(bytes.fromhex(first["data"][2:]))
     size = int(first["size"], 16)
@@ -585,55 +932,393 @@ def fetch_blob(client: Client, content_hash: str) -> bytes:
     return bytes(data)
 
 
+def cmd_receipt_show(args: argparse.Namespace) -> int:
+    client = _client(args)
+    found = _receipt(client, args.id)
+    r = found["receipt"]
+    try:
+        found["output"] = fetch_blob(client, r["outputHash"]).decode("utf-8", errors="replace")
+    except CLIError:
+        found["output"] = None
+    lines = [f"receipt {r['id']}: adapter {r['adapterId']} for {r['user']}, fee {ether(r['fee'])}, "
+             f"validator {r['validator']}, block {r['blockNumber']}",
+             f"  output: {found['output']!r}" if found["output"] is not None else
+             f"  output {r['outputHash']} (not in this node's blob store)"]
+    lines += [f"  {a['weightBp'] / 100:.2f}% contribution {a['contributionId']} (datanet {a['datanetId']}) "
+              f"by {a['contributor']}" for a in found["attributions"]]
+    lines += ["  lineage: " + " <- ".join(f"{m['id']}" for m in found["lineage"]["path"])]
+    show(args, found, lines)
+    return 0
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    from eth_hash.auto import keccak
+
+    client = _client(args)
+    found = _receipt(client, args.id)
+    r = found["receipt"]
+    if "0x" + keccak(args.prompt.encode()).hex() != r["promptHash"].lower():
+        raise CLIError("that prompt is not the one this receipt was for (its hash differs)")
+    model = get_model(client, int(r["adapterId"]))
+    with sidecar_client(args.sidecar) as sidecar:
+        adapter = _sidecar_adapter(sidecar, model["weightsHash"])
+        answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=args.prompt.encode(),
+                                            max_tokens=args.max_tokens,
+                                            expected_output_hash=r["outputHash"].removeprefix("0x"))
+    ok = "0x" + answer.output_hash.lower().removeprefix("0x") == r["outputHash"].lower()
+    out = {"receiptId": r["id"], "matches": ok, "outputHash": r["outputHash"],
+           "replayedOutputHash": "0x" + answer.output_hash.removeprefix("0x"),
+           "output": answer.output.decode("utf-8", errors="replace")}
+    show(args, out, f"receipt {r['id']}: " + ("verified, the replay gives the same output" if ok else
+                                             f"MISMATCH: the replay gives {out['replayedOutputHash']}"))
+    return 0 if ok else 1
+
+
+# -- training and inference through a sidecar -----------------------------------------------------
+
+
+class sidecar_client:  # noqa: N801 - used as a context manager, like open()
+    """A sidecar gRPC client whose errors come out as one CLIError line saying what to do."""
+
+    def __init__(self, address: str, timeout: float = 3600.0) -> None:
+        from sidecar.client import SidecarClient
+
+        self.address = address
+        self.client = SidecarClient(address, timeout=timeout)
+
+    def __enter__(self) -> Any:
+        return self.client
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.client.close()
+        if exc is not None:
+            import grpc
+
+            if isinstance(exc, grpc.RpcError):
+                raise CLIError(grpc_message(exc, self.address)) from None
+
+
+def grpc_message(exc: Any, address: str) -> str:
+    """One line for a gRPC error: what happened and what to do."""
+    import grpc
+
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return (f"the sidecar at {address} is not serving (yet): start `ailedger dev` (it starts one) or "
+                "`ailedger sidecar`, wait for \"sidecar ready\", or give --sidecar / AILEDGER_SIDECAR")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return f"the sidecar refused the request: {details}"
+    if code == grpc.StatusCode.NOT_FOUND:
+        return f"the sidecar does not have it: {details}"
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return f"the sidecar is busy ({details}); try again shortly"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"the sidecar at {address} did not answer in time"
+    return f"sidecar error {code.name if code else ''}: {details}"
+
+
+def wait_sidecar(address: str, timeout: float, progress: Any = None) -> None:
+    """Block until the sidecar's health check says SERVING; ``progress(seconds)`` every ~10 s."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    started = time.monotonic()
+    last = started
+    channel = grpc.insecure_channel(address)
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            now = time.monotonic()
+            if now - started > timeout:
+                raise CLIError(f"the sidecar at {address} was not ready after {timeout:.0f} s")
+            if progress is not None and now - last >= 10:
+                progress(now - started)
+                last = now
+            time.sleep(0.5)
+    finally:
+        channel.close()
+
+
+def base_model_id(client: Client, weights_hash: str) -> int | None:
+    """On-chain id of the base model with these weights, if registered."""
+    wanted = "0x" + weights_hash.lower().removeprefix("0x")
+    for m in list_all(client, "ai_listModels", "models"):
+        if int(m["kind"]) == 1 and m["weightsHash"].lower() == wanted:
+            return int(m["id"])
+    return None
+
+
+def register_sidecar_base(client: Client, sidecar_address: str) -> tuple[int, str, bool]:
+    """Register the sidecar's base model on chain unless it is: (id, weights hash, new?)."""
+    from eth_hash.auto import keccak
+
+    with sidecar_client(sidecar_address) as sidecar:
+        listing = sidecar.list_adapters()
+    weights = "0x" + listing.base_model_hash.lower().removeprefix("0x")
+    existing = base_model_id(client, weights)
+    if existing is not None:
+        return existing, weights, False
+    name = listing.base_model.encode()
+    receipt = client.transact("ModelRegistry", "registerBaseModel", _hash(weights), keccak(b"config:" + name),
+                              keccak(b"tokenizer:" + name), "apache-2.0")
+    return client.event_arg(receipt, "ModelRegistry", "BaseModelRegistered"), weights, True
+
+
+def _sidecar_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+                   help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)")
+
+
+def add_sidecar_parsers(sub: Any) -> None:
+    train = sub.add_parser(
+        "train", help="train a LoRA adapter in a sidecar on datanet versions and register it on chain",
+        description="Fetch the exact contribution set of the given datanet versions from the node "
+        "(bytes from its blob store), train a LoRA adapter in the sidecar (progress shown), then "
+        "register the adapter on chain with its lineage as a native adapter-registration "
+        "transaction signed by you as the training validator. Without --parent it trains on the "
+        "sidecar's base model (registered on chain first if it is not yet).")
+    _common(train)
+    _sidecar_flag(train)
+    train.add_argument("--datanet", action="append", required=True, metavar="ID:VERSION",
+                       help="datanet version to train on (repeat)")
+    train.add_argument("--parent", type=int, default=None,
+                       help="on-chain id of the base model or parent adapter (default: the sidecar's base model)")
+    train.add_argument("--rank", type=int, default=0, help="LoRA rank (default: the sidecar's)")
+    train.add_argument("--epochs", type=int, default=0, help="epochs (default: the sidecar's)")
+    train.add_argument("--learning-rate", type=float, default=0.0, help="(default: the sidecar's)")
+    train.add_argument("--target-modules", default="",
+                       help="comma-separated linear layers to adapt (default: the sidecar's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--license", default="apache-2.0")
+    train.set_defaults(func=cmd_train)
+
+    infer = sub.add_parser(
+        "infer", help="ask a validator's node to run an inference; its receipt lands on chain",
+        description="Ask the node at --rpc for its validator's quote (ai_inferQuote), sign an EIP-712 "
+        "inference request bound to that validator and price, and send it with the prompt "
+        "(ai_infer): the node runs it on its sidecar, records the receipt with the attribution "
+        "and answers with the output. You never hold a validator key. The fee is charged from "
+        "your deposit (--deposit tops it up first). With --validator-key/--validator-account, "
+        "serve it yourself on --sidecar and sign the receipt as that validator instead.")
+    _common(infer)
+    _sidecar_flag(infer)
+    infer.add_argument("--adapter", type=int, required=True, help="on-chain adapter id")
+    infer.add_argument("--prompt", required=True)
+    infer.add_argument("--max-tokens", type=int, default=32)
+    infer.add_argument("--max-fee", type=parse_amount, default=None, metavar="AMOUNT",
+                       help="refuse a quote above this (default: accept the node's price)")
+    infer.add_argument("--fee", type=parse_amount, default=10**15, metavar="AMOUNT",
+                       help="with --validator-*: the fee charged (default: 0.001eth)")
+    infer.add_argument("--deposit", type=parse_amount, default=None, metavar="AMOUNT",
+                       help="deposit this much first (e.g. 0.1eth)")
+    infer.add_argument("--validator-key", default=None, help="serve it yourself: hex key of the validator")
+    infer.add_argument("--validator-account", type=int, default=None, metavar="N",
+                       help="serve it yourself: dev account N as validator")
+    infer.set_defaults(func=cmd_infer)
+
+
+def _contribution_key(contribution_id: int) -> bytes:
+    """How on-chain contribution ids travel to the sidecar and come back in attributions."""
+    return str(contribution_id).encode()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from eth_utils import to_canonical_address
+    from tqdm import tqdm
+
+    client = _client(args)
+    sender = client.address
+    ids, versions = _datanet_versions(args.datanet)
+    for d, v in zip(ids, versions, strict=True):
+        dn = get_datanet(client, d)
+        if not 0 < v <= int(dn["versionCount"]):
+            raise CLIError(f"datanet {d} has no version {v} (it has {dn['versionCount']}; "
+                           "`ailedger datanet publish` makes one)")
+    if args.epochs < 0 or args.rank < 0 or args.learning_rate < 0:
+        raise CLIError("--epochs, --rank and --learning-rate must not be negative")
+    if args.parent is None:
+        parent, weights, new = register_sidecar_base(client, args.sidecar)
+        if new:
+            print(f"base model {parent} registered (the sidecar's, weights {weights})", file=sys.stderr)
+    else:
+        parent = args.parent
+        get_model(client, parent, "parent model")
+    pairs = [[d, v] for d, v in zip(ids, versions, strict=True)]
+    training_set = client.call("ai_getTrainingSet", pairs)
+    listed = list(training_set["contributions"])
+    while len(listed) < training_set.get("total", len(listed)):  # the node answers in pages
+        page = client.call("ai_getTrainingSet", pairs, "latest", {"offset": len(listed)})["contributions"]
+        if not page:
+            break
+        listed += page
+    if not listed:
+        raise CLIError("the datanet versions hold no accepted contributions")
+    contributions = []
+    for c in tqdm(listed, desc="fetching contributions", unit="item", file=sys.stderr):
+        contributions.append((_contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
+    hyper: dict[str, Any] = {
+        k: v for k, v in (("rank", args.rank), ("epochs", args.epochs), ("learning_rate", args.learning_rate)) if v
+    }
+    if args.target_modules:
+        hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
+    hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
+    result = None
+    with sidecar_client(args.sidecar) as sidecar, tqdm(desc="training", unit="step", file=sys.stderr) as bar:
+        for event in sidecar.train(contributions, seed=args.seed, **hyper):
+            if hasattr(event, "total_steps"):
+                bar.total = event.total_steps
+                bar.n = event.step
+                bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
+                bar.refresh()
+            else:
+                result = event
+    if result is None:
+        raise CLIError("the sidecar ended training without a result")
+    hyper_hash = upload(client, hyper_json, "hyper-parameters")
+    from state.native import AdapterRegistrationTransaction
+    from state.vm import LedgerTransactionBuilder
+
+    tip, max_fee = client.fees()
+    inner = AdapterRegistrationTransaction.sign(
+        bytes(client.account.key), chain_id=client.chain_id(),
+        nonce=int(client.call("eth_getTransactionCount", sender, "pending"), 16),
+        max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee, gas=3_000_000,
+        parent_id=parent, datanet_ids=ids, datanet_versions=versions,
+        contribution_root=_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
+        weights_hash=_hash(result.weights_hash), attribution_index_hash=_hash(result.attribution_index_hash),
+        validator=to_canonical_address(sender), license=args.license.encode(),
+    )
+    receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
+    adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
+    out = {"id": adapter_id, "parent": parent, "sidecarAdapter": result.adapter_id,
+           "weightsHash": "0x" + result.weights_hash.removeprefix("0x"), "steps": result.steps,
+           "finalLoss": result.final_loss, "transactionHash": receipt["transactionHash"]}
+    show(args, out, f"adapter {adapter_id} registered on model {parent} ({result.steps} steps, "
+                    f"loss {result.final_loss:.3f}, tx {receipt['transactionHash']})")
+    return 0
+
+
 def _sidecar_adapter(sidecar: Any, weights_hash: str) -> str:
     for info in sidecar.list_adapters().adapters:
-        if "0x" + info.weights_hash == weights_hash.lower():
+        if "0x" + info.weights_hash.lower().removeprefix("0x") == weights_hash.lower():
             return str(info.adapter_id)
     raise CLIError(f"the sidecar holds no adapter with weights {weights_hash}")
 
 
+def _check_adapter(client: Client, adapter_id: int) -> dict[str, Any]:
+    model = get_model(client, adapter_id, "adapter")
+    if int(model["kind"]) != 2:
+        raise CLIError(f"model {adapter_id} is a base model; infer needs an adapter (see `ailedger model list`)")
+    if model["retired"]:
+        raise CLIError(f"adapter {adapter_id} is retired")
+    return model
+
+
+def _ensure_deposit(client: Client, args: argparse.Namespace, price: int) -> None:
+    if args.deposit is not None:
+        if args.deposit == 0:
+            raise CLIError("--deposit 0: nothing to deposit")
+        _check_balance(client, args.deposit)
+        client.transact("Inference", "deposit", value=args.deposit)
+    have = _deposit(client, client.address)
+    available = have["balance"] - (have["withdrawalPending"] if have["withdrawalPending"] else 0)
+    if available < price:
+        raise CLIError(f"your deposit ({ether(have['balance'])}) does not cover the fee {ether(price)}: "
+                       "add --deposit 0.01eth (or `ailedger deposit add`)")
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
+    if args.validator_key or args.validator_account is not None:
+        return _infer_as_validator(args)
+    from eth_hash.auto import keccak
+
     from ai_precompiles import typed_data
-    from sidecar.client import SidecarClient
+
+    user = _client(args)
+    user_address = user.address
+    if not args.prompt:
+        raise CLIError("--prompt is empty")
+    _check_adapter(user, args.adapter)
+    quote = user.call("ai_inferQuote")
+    price = int(quote["price"], 16)
+    if args.max_fee is not None and price > args.max_fee:
+        raise CLIError(f"the node's price {ether(price)} is above your --max-fee {ether(args.max_fee)}")
+    if not quote.get("ready", True):
+        raise CLIError("the node's sidecar is not serving yet; try again shortly")
+    if not 0 < args.max_tokens <= int(quote["maxTokens"]):
+        raise CLIError(f"--max-tokens must be within 1..{quote['maxTokens']} on this node")
+    _ensure_deposit(user, args, price)
+    chain_id = int(quote["chainId"], 16)
+    head = user.call("eth_getBlockByNumber", "latest", False)
+    request = {"user": bytes.fromhex(user_address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
+               "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_fee": price,
+               "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + 3600,
+               "chain_id": chain_id}
+    signature = typed_data.sign(typed_data.request_digest(request, chain_id), bytes(user.account.key))
+    wire = {"user": user_address, "validator": quote["validator"], "adapterId": args.adapter,
+            "prompt": args.prompt, "maxFee": hex(price), "nonce": hex(request["nonce"]),
+            "deadline": hex(request["deadline"]), "chainId": hex(chain_id)}
+    result = user.call("ai_infer", wire, "0x" + signature.hex(), {"maxTokens": args.max_tokens})
+    result["fee"] = int(result["fee"], 16)
+    lines = [result["output"], "",
+             f"receipt {result['receiptId']} (tx {result['transactionHash']}), fee {ether(result['fee'])} "
+             f"to validator {checksum(result['validator'])}"]
+    lines += [f"  {a['weightBp'] / 100:.2f}% contribution {a['contributionId']}" for a in result["attribution"]]
+    show(args, result, lines)
+    return 0
+
+
+def _infer_as_validator(args: argparse.Namespace) -> int:
+    """Serve the request on a sidecar you run and sign the receipt as the validator yourself."""
+    from eth_hash.auto import keccak
+    from eth_utils import to_canonical_address
+
+    from ai_precompiles import typed_data
     from state.native import InferenceReceiptTransaction
     from state.vm import LedgerTransactionBuilder
 
     user = _client(args)
-    vkey = None
-    if args.validator_key:
-        vkey = bytes.fromhex(args.validator_key.removeprefix("0x"))
-    elif args.validator_account is not None:
-        vkey = derive_accounts(DEV_MNEMONIC, args.validator_account + 1)[args.validator_account].private_key
-    validator = Client(args.rpc, vkey) if vkey is not None else user
-    assert user.account is not None and validator.account is not None
-    if args.deposit:
-        user.transact("Inference", "deposit", value=args.deposit)
-    model = user.call("ai_getModel", args.adapter)
-    chain_id = int(user.call("eth_chainId"), 16)
+    vkey = _hex_key(args.validator_key, "--validator-key") if args.validator_key else dev_key(args.validator_account)
+    validator = Client(args.rpc, vkey)
+    model = _check_adapter(user, args.adapter)
+    if args.fee == 0:
+        raise CLIError("--fee must be above zero")
+    staked = int(user.view("Staking", "stakeOf", validator.address))
+    minimum = int(user.call("ai_getParams")["staking.min_stake"], 16)
+    if staked < minimum:
+        raise CLIError(f"validator {validator.address} has {ether(staked)} staked, below the minimum "
+                       f"{ether(minimum)}: `ailedger stake add 2eth` with its key first")
+    _ensure_deposit(user, args, args.fee)
+    chain_id = user.chain_id()
     head = user.call("eth_getBlockByNumber", "latest", False)
+    vaddr = to_canonical_address(validator.address)
     request = {
-        "user": to_canonical_address(user.address), "adapter_id": args.adapter,
+        "user": to_canonical_address(user.address), "validator": vaddr, "adapter_id": args.adapter,
         "prompt_hash": keccak(args.prompt.encode()), "max_fee": args.fee,
         "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + 3600,
         "chain_id": chain_id,
     }
     request_hash = typed_data.request_digest(request, chain_id)
     user_signature = typed_data.sign(request_hash, bytes(user.account.key))
-    with SidecarClient(args.sidecar) as sidecar:
+    with sidecar_client(args.sidecar) as sidecar:
         result = sidecar.infer(_sidecar_adapter(sidecar, model["weightsHash"]), args.prompt.encode(), args.max_tokens)
+    upload(validator, result.output, "output")
     ids = [int(cid) for cid, _ in result.weights]
     weights = [bp for _, bp in result.weights]
     output_hash = _hash(result.output_hash)
-    vaddr = to_canonical_address(validator.address)
     validator_signature = typed_data.sign(
-        typed_data.receipt_digest(request_hash, output_hash, ids, weights, args.fee, vaddr, chain_id),
-        bytes(validator.account.key))
-    tip = int(validator.call("eth_maxPriorityFeePerGas"), 16)
-    base = int(head["baseFeePerGas"], 16)
+        typed_data.receipt_digest(request_hash, output_hash, ids, weights, args.fee, vaddr, chain_id), vkey)
+    tip, max_fee = validator.fees()
     inner = InferenceReceiptTransaction.sign(
-        bytes(validator.account.key), chain_id=chain_id,
-        nonce=int(validator.call("eth_getTransactionCount", validator.address, "pending"), 16),
-        max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
+        vkey, chain_id=chain_id, nonce=validator.nonce(),
+        max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee, gas=3_000_000,
         user=request["user"], adapter_id=args.adapter, prompt_hash=request["prompt_hash"],
         max_fee=args.fee, request_nonce=request["nonce"], deadline=request["deadline"],
         request_chain_id=chain_id, user_signature=user_signature, output_hash=output_hash,
@@ -641,11 +1326,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
         validator_signature=validator_signature,
     )
     receipt = validator.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
-    print(json.dumps({
+    out = {
         "output": result.output.decode("utf-8", errors="replace"),
         "outputHash": "0x" + output_hash.hex(),
         "attribution": [{"contributionId": i, "weightBp": w} for i, w in zip(ids, weights, strict=True)],
+        "fee": args.fee,
+        "validator": validator.address,
         "transactionHash": receipt["transactionHash"],
         "receiptId": validator.event_arg(receipt, "Inference", "InferenceRecorded"),
-    }, indent=2))
+    }
+    lines = [out["output"], "", f"receipt {out['receiptId']} (tx {out['transactionHash']}), fee {ether(args.fee)}"]
+    show(args, out, lines)
     return 0

@@ -9,25 +9,25 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-
-from genesis import (
-    DEV_CHAIN_ID,
-    DEV_MNEMONIC,
-    Genesis,
-    GenesisError,
-    derive_accounts,
-    dev_genesis,
-    load_genesis,
-)
-from genesis.dev import DEV_BALANCE_ETH, DEV_BASE_FEE, DEV_GAS_LIMIT, DEV_PATH, derive_validator_key
 from node import ai_cli
-from node.service import NodeConfig, main_loop
-from node.txpool import PoolConfig
-from state import ChainMismatch, Ledger, LevelDBStore
+
+# Heavy modules (eth_account, py-evm, trio, hypercorn) are imported inside the commands that
+# need them, so `ailedger --help` and the read commands start fast.
+
+#: Defaults of the dev chain (as genesis.dev has them; checked equal by a unit test).
+DEV_CHAIN_ID = 31415
+DEV_MNEMONIC = ai_cli.DEV_MNEMONIC
+DEV_BALANCE_ETH = 10_000
+DEV_GAS_LIMIT = 30_000_000
+DEV_BASE_FEE = 1_000_000_000
+#: What `ailedger dev` gives its own validator so that it can serve ai_infer out of the box.
+DEV_VALIDATOR_FUNDS = 100 * 10**18
+DEV_VALIDATOR_STAKE = 2 * 10**18
+
 
 DESCRIPTION = """\
 ailedger: a blockchain node for an AI-native chain, Ethereum-compatible.
@@ -46,9 +46,12 @@ Run a node from a genesis file:
 Data, models and inference on chain (sign with --account N on the dev chain, or --key):
 
     ailedger datanet create med-qa --account 0        # then: contribute, curate, datanet publish
-    ailedger train --datanet 1:1 --parent 1 --account 0
-    ailedger infer --adapter 2 --prompt "..." --account 3 --validator-account 0
-    ailedger COMMAND --help                           # every command explains itself
+    ailedger train --datanet 1:1 --account 0          # on the sidecar's base model (`ailedger model list`)
+    ailedger infer --adapter 2 --prompt "..." --account 3 --deposit 0.01eth   # served by the node's validator
+    ailedger receipt show 1 ; ailedger rewards claim --account 1
+    ailedger COMMAND --help                           # every command explains itself (reads take --json)
+
+README.md's Quickstart runs the whole loop.
 """
 
 
@@ -60,11 +63,44 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (GenesisError, ChainMismatch, ai_cli.CLIError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `ailedger ... | head`: the reader left; say nothing more (and not at exit either).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except BaseException as e:  # noqa: BLE001 - ordinary mistakes get one line, bugs a traceback
+        message = friendly_error(e, args)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+def friendly_error(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line for an ordinary mistake (bad input, a port or datadir in use), else None."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            message = friendly_error(inner, args)
+            if message is not None:
+                return message
+        return None
+    if isinstance(exc, ai_cli.CLIError):
+        return str(exc)
+    from genesis import GenesisError
+    from state import ChainMismatch
+
+    if isinstance(exc, (GenesisError, ChainMismatch)):
+        return str(exc)
+    text = str(exc)
+    datadir = getattr(args, "datadir", None)
+    if type(exc).__module__.startswith("plyvel") or "LOCK" in text:
+        if "lock" in text.lower():
+            return f"the datadir {datadir} is in use by another process (is a node already running on it?)"
+        return f"cannot open the datadir {datadir}: {text}"
+    if isinstance(exc, OSError) and exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
+        return f"{text}: the port is in use (another ailedger or anvil?); choose another with --port"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
-    from node.rpc.methods import DEFAULT_API, DEV_NAMESPACES, NAMESPACES
-    from node.rpc.server import DEV_CORS_ORIGINS
+    from node.rpc.namespaces import ALL_NAMESPACES, DEFAULT_API, DEV_CORS_ORIGINS, DEV_NAMESPACES
 
     p.add_argument("--host", default="127.0.0.1", help="interface to serve JSON-RPC on (default: %(default)s, this machine only; 0.0.0.0 exposes it to the network)")
     p.add_argument("-p", "--port", type=int, default=8545, help="JSON-RPC port, HTTP and WebSocket (default: %(default)s)")
@@ -96,7 +131,7 @@ def _rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
     p.add_argument("-b", "--block-time", type=float, default=None, metavar="SECONDS",
                    help="mine a block every SECONDS; without it, a block is mined as soon as a transaction arrives (automine)")
     if dev:
-        api_default = ",".join(sorted(NAMESPACES))
+        api_default = ",".join(ALL_NAMESPACES)
         api_help = "JSON-RPC namespaces to serve, comma-separated (default: all, dev methods included: %(default)s)"
         cors_default = ",".join(DEV_CORS_ORIGINS)
         cors_help = ("browser origins allowed to call, comma-separated; scheme://host:* for any port, * for any site "
@@ -141,6 +176,8 @@ def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
 
 def _txpool_flags(p: argparse.ArgumentParser) -> None:
     """The pool's limits, named as geth's ``--txpool.*`` flags, with geth's defaults."""
+    from node.txpool import PoolConfig
+
     defaults = PoolConfig()
     for flag, name, help_text in (
         ("pricebump", "price_bump", "percent by which a replacement must raise both fee caps"),
@@ -161,7 +198,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _txpool_config(args: argparse.Namespace) -> PoolConfig:
+def _txpool_config(args: argparse.Namespace) -> Any:
+    from node.txpool import PoolConfig
+
     return PoolConfig(**{f: getattr(args, f"txpool_{f}") for f in PoolConfig.__dataclass_fields__})
 
 
@@ -183,15 +222,40 @@ def _add_dev(sub: Any) -> None:
     p.add_argument("--timestamp", type=int, default=None, help="genesis timestamp (default: now)")
     p.add_argument("--datadir", type=Path, default=None, help="keep the chain in LevelDB here; restarting with the same datadir resumes the chain")
     p.add_argument("--no-sidecar", action="store_true", help="do not start the AI sidecar (training, serving, attribution)")
-    p.add_argument("--sidecar-port", type=int, default=50051, help="gRPC port of the sidecar (default: %(default)s)")
+    p.add_argument("--sidecar-port", type=int, default=50051, help="gRPC port of the sidecar it starts (default: %(default)s)")
+    p.add_argument("--sidecar", default=None, metavar="ADDR",
+                   help="use the sidecar already running at ADDR (host:port) instead of starting one")
+    p.add_argument("--inference-price", type=ai_cli.parse_amount, default=10**15, metavar="AMOUNT",
+                   help="what this node's validator charges per ai_infer request (default: 0.001eth)")
     p.add_argument("--silent", action="store_true", help="print only the listening line")
     _txpool_flags(p)
     p.set_defaults(func=cmd_dev)
 
 
+def dev_chain_genesis(mnemonic: str = DEV_MNEMONIC, **options: Any) -> Any:
+    """The dev genesis, with the dev validator funded: it pays the gas of the receipts it
+    records through ai_infer (`ailedger dev` and `ailedger init --dev` alike)."""
+    from eth_account import Account
+
+    from genesis import GenesisAccount, dev_genesis
+    from genesis.dev import derive_validator_key
+
+    validator = bytes.fromhex(Account.from_key(derive_validator_key(mnemonic)).address[2:])
+    return dev_genesis(mnemonic=mnemonic, extra_alloc={validator: GenesisAccount(balance=DEV_VALIDATOR_FUNDS)},
+                       **options)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
+    _check_port(args.host, args.port, "--port")
+    _check_datadir(args.datadir)
+    from genesis import Genesis, derive_accounts
+    from genesis.dev import derive_validator_key
+    from node.service import NodeConfig
+    from state import Ledger
+
     accounts = derive_accounts(args.mnemonic, args.accounts)
-    genesis: Genesis | None = dev_genesis(
+    validator_key = derive_validator_key(args.mnemonic)
+    genesis: Genesis | None = dev_chain_genesis(
         chain_id=args.chain_id,
         mnemonic=args.mnemonic,
         accounts=args.accounts,
@@ -202,6 +266,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     )
     if args.datadir is not None and (args.datadir / "CURRENT").exists():
         genesis = None  # resume: the datadir's own genesis rules
+    sidecar_address = args.sidecar
+    sidecar = None
+    if sidecar_address is None and not args.no_sidecar:
+        _check_port(args.host, args.sidecar_port, "--sidecar-port")
+        sidecar = _start_sidecar(args)
+        if sidecar is not None:
+            sidecar_address = f"{args.host}:{args.sidecar_port}"
     config = NodeConfig(
         host=args.host,
         port=args.port,
@@ -209,20 +280,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
         genesis=genesis,
         block_time=args.block_time,
         dev_keys=[a.private_key for a in accounts],
-        validator_key=derive_validator_key(args.mnemonic),
+        validator_key=validator_key,
         metrics_port=args.metrics_port,
         **_rpc_config(args, dev=True),
         txpool=_txpool_config(args),
+        sidecar=sidecar_address,
+        inference_price=args.inference_price,
     )
-    sidecar = None if args.no_sidecar else _start_sidecar(args)
 
     def ready(ledger: Ledger) -> None:
         if not args.silent:
             _print_banner(args, accounts, ledger)
         print(f"Listening on {args.host}:{args.port}", flush=True)
+        if sidecar_address is not None:
+            url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+            threading.Thread(target=_prepare_ai, args=(url, validator_key, sidecar_address, sidecar),
+                             name="dev-ai-setup", daemon=True).start()
 
     try:
-        return main_loop(config, ready)
+        return _serve(config, ready)
     finally:
         if sidecar is not None:
             sidecar.terminate()
@@ -230,6 +306,69 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 sidecar.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 sidecar.kill()
+
+
+def _serve(config: Any, ready: Any) -> int:
+    from node.service import main_loop
+
+    return main_loop(config, ready)
+
+
+def _check_datadir(datadir: Path | None) -> None:
+    """Refuse a datadir another node holds (LevelDB's LOCK), in one line."""
+    import fcntl
+
+    if datadir is None or not (datadir / "LOCK").exists():
+        return
+    with open(datadir / "LOCK", "a") as lock:
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ai_cli.CLIError(f"the datadir {datadir} is in use by another process "
+                                  "(is a node already running on it?)") from None
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+def _check_port(host: str, port: int, flag: str) -> None:
+    """Refuse a port another process holds, in one line, before anything starts."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ai_cli.CLIError(f"cannot listen on {host}:{port} ({e.strerror}): another process "
+                                  f"(ailedger, anvil?) holds it; choose another with {flag}") from None
+
+
+def _prepare_ai(url: str, validator_key: bytes, sidecar_address: str, proc: subprocess.Popen[bytes] | None) -> None:
+    """After the dev node listens: stake its validator (so it can record ai_infer receipts),
+    wait for the sidecar to serve, and register the sidecar's base model on chain."""
+    client = ai_cli.Client(url, validator_key)
+    try:
+        minimum = int(client.call("ai_getParams")["staking.min_stake"], 16)
+        if int(client.view("Staking", "stakeOf", client.address)) < minimum:
+            client.transact("Staking", "stake", value=max(DEV_VALIDATOR_STAKE, minimum))
+        print(f"Waiting for the sidecar on {sidecar_address} ...", flush=True)
+
+        def progress(seconds: float) -> None:
+            if proc is not None and proc.poll() is not None:
+                raise ai_cli.CLIError(f"the sidecar exited with status {proc.returncode}")
+            print(f"  sidecar not ready yet ({seconds:.0f} s; the first start builds its base model)", flush=True)
+
+        ai_cli.wait_sidecar(sidecar_address, timeout=3600, progress=progress)
+        print(f"sidecar ready on {sidecar_address}", flush=True)
+        model_id, weights, new = ai_cli.register_sidecar_base(client, sidecar_address)
+        print(f"base model {model_id} {'registered' if new else 'on chain'}: the sidecar's, weights {weights}",
+              flush=True)
+        print(f"AI ready: validator {client.address} serves ai_infer", flush=True)
+    except ai_cli.CLIError as e:
+        print(f"error: AI setup: {e}", file=sys.stderr, flush=True)
+    except Exception as e:  # noqa: BLE001 - the chain keeps serving; say why AI is not ready
+        print(f"error: AI setup failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
 def _start_sidecar(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
@@ -243,7 +382,9 @@ def _start_sidecar(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
     return proc
 
 
-def _print_banner(args: argparse.Namespace, accounts: list[Any], ledger: Ledger) -> None:
+def _print_banner(args: argparse.Namespace, accounts: list[Any], ledger: Any) -> None:
+    from genesis.dev import DEV_PATH
+
     lines = ["", "ailedger dev chain", "", "Available Accounts", "=================="]
     lines += [f"({i}) {a.address} ({args.balance} ETH)" for i, a in enumerate(accounts)]
     lines += ["", "Private Keys", "=================="]
@@ -277,7 +418,11 @@ def _add_init(sub: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    genesis = dev_genesis() if args.dev else load_genesis(args.genesis)
+    _check_datadir(args.datadir)
+    from genesis import load_genesis
+    from state import Ledger, LevelDBStore
+
+    genesis = dev_chain_genesis() if args.dev else load_genesis(args.genesis)
     ledger = Ledger(LevelDBStore(args.datadir), genesis)
     head = ledger.head
     print(f"Initialised chain {genesis.chain_id} in {args.datadir}: genesis 0x{head.hash.hex()}, state root 0x{head.state_root.hex()}")
@@ -296,6 +441,10 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--datadir", type=Path, required=True, help="directory created by `ailedger init`")
     p.add_argument("--validator-key", default=os.environ.get("AILEDGER_VALIDATOR_KEY"),
                    help="hex private key of this validator, for its fee address (env AILEDGER_VALIDATOR_KEY)")
+    p.add_argument("--sidecar", default=None, metavar="ADDR",
+                   help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer")
+    p.add_argument("--inference-price", type=ai_cli.parse_amount, default=10**15, metavar="AMOUNT",
+                   help="what this validator charges per ai_infer request (default: 0.001eth)")
     _txpool_flags(p)
     p.set_defaults(func=cmd_run)
 
@@ -304,19 +453,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.datadir / "CURRENT").exists():
         print(f"error: {args.datadir} holds no chain; run `ailedger init --genesis FILE --datadir {args.datadir}` first", file=sys.stderr)
         return 1
-    key = bytes.fromhex(args.validator_key.removeprefix("0x")) if args.validator_key else None
+    key = ai_cli._hex_key(args.validator_key, "--validator-key") if args.validator_key else None
+    _check_port(args.host, args.port, "--port")
+    _check_datadir(args.datadir)
+    from node.service import NodeConfig
+
     config = NodeConfig(
         host=args.host, port=args.port, datadir=args.datadir, genesis=None,
         block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
         **_rpc_config(args, dev=False),
         txpool=_txpool_config(args),
+        sidecar=args.sidecar, inference_price=args.inference_price,
     )
 
-    def ready(ledger: Ledger) -> None:
+    def ready(ledger: Any) -> None:
         print(f"Chain {ledger.chain_id} at block {ledger.head.block_number}", flush=True)
         print(f"Listening on {args.host}:{args.port}", flush=True)
 
-    return main_loop(config, ready)
+    return _serve(config, ready)
 
 
 def _add_keys(sub: Any) -> None:
@@ -336,18 +490,24 @@ def _add_keys(sub: Any) -> None:
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
+    from eth_account import Account
+
     acct = Account.create()
     print(json.dumps({"address": acct.address, "privateKey": "0x" + bytes(acct.key).hex()}, indent=2))
     return 0
 
 
 def cmd_keys_derive(args: argparse.Namespace) -> int:
+    from genesis import derive_accounts
+
     for i, a in enumerate(derive_accounts(args.mnemonic, args.count)):
         print(f"({i}) {a.address} 0x{a.private_key.hex()}")
     return 0
 
 
 def cmd_keys_address(args: argparse.Namespace) -> int:
+    from eth_account import Account
+
     try:
         print(Account.from_key(args.key).address)
     except (ValueError, TypeError) as e:

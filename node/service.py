@@ -18,7 +18,7 @@ from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
 from node.core import FILTER_TIMEOUT, ChainCore
-from node.rpc.methods import DEFAULT_API, DEV_NAMESPACES
+from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.txpool import PoolConfig
 from node.worker import ChainWorker, Priority
@@ -65,6 +65,10 @@ class NodeConfig:
     """Threads of the read worker: a slow read does not queue every other one behind it."""
     txpool: PoolConfig = field(default_factory=PoolConfig)
     """Transaction pool limits (geth's --txpool.* flags)."""
+    sidecar: str | None = None
+    """gRPC address of this validator's sidecar; with a validator key, the node serves ai_infer."""
+    inference_price: int = 10**15
+    """Wei this node's validator charges per ai_infer request (its quote)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -93,6 +97,10 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     server = RPCServer(core, worker, settings, read_worker)
+    if config.sidecar and config.validator_key:
+        from node.rpc.infer_methods import InferenceService
+
+        server.inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None

@@ -30,8 +30,10 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from eth.abc import SignedTransactionAPI
+if TYPE_CHECKING:
+    from eth.abc import SignedTransactionAPI
 
 #: Bytes per pool slot (geth's txSlotSize).
 SLOT_SIZE = 32 * 1024

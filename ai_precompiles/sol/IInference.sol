@@ -7,7 +7,9 @@ pragma solidity ^0.8.20;
 ///         and the attribution. The fee is charged from the deposit and split by the rewards module.
 ///         EIP-712 domain: name "ailedger", version "1", chainId, verifyingContract = this address.
 interface IInference {
-    /// EIP-712: InferenceRequest(address user,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)
+    /// EIP-712: InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)
+    /// The signed request binds the validator that may serve it (the receipt's `validator`
+    /// argument fills it in, so this struct does not repeat it) and the price it quoted (`maxFee`).
     struct InferenceRequest {
         address user;
         uint256 adapterId;
@@ -35,9 +37,14 @@ interface IInference {
 
     event Deposited(address indexed account, uint256 amount, uint256 balance);
     event Withdrawn(address indexed account, uint256 amount, uint256 balance);
+    event WithdrawalRequested(address indexed account, uint256 amount, uint256 unlockTime);
     event InferenceRecorded(uint256 indexed receiptId, uint256 indexed adapterId, address indexed user, address validator, bytes32 requestHash, bytes32 outputHash, uint256 fee);
 
     function deposit() external payable;
+    /// Start the lock (governance `inference.withdraw_delay` seconds) before `amount` can be
+    /// withdrawn; receipts may still charge the deposit meanwhile.
+    function requestWithdrawal(uint256 amount) external returns (uint256 unlockTime);
+    /// Withdraw up to the requested amount once its lock is over.
     function withdraw(uint256 amount) external;
     /// EIP-712: InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)
     function submitReceipt(InferenceRequest calldata request, bytes calldata userSignature, bytes32 outputHash, uint256[] calldata contributionIds, uint256[] calldata weightsBp, uint256 fee, address validator, bytes calldata validatorSignature) external returns (uint256 receiptId);
@@ -46,6 +53,6 @@ interface IInference {
     function nonceUsed(address user, uint256 nonce) external view returns (bool);
     function getReceipt(uint256 receiptId) external view returns (Receipt memory);
     function receiptCount() external view returns (uint256);
-    function requestDigest(InferenceRequest calldata request) external view returns (bytes32);
+    function requestDigest(InferenceRequest calldata request, address validator) external view returns (bytes32);
     function receiptDigest(bytes32 requestHash, bytes32 outputHash, uint256[] calldata contributionIds, uint256[] calldata weightsBp, uint256 fee, address validator) external view returns (bytes32);
 }

@@ -78,7 +78,7 @@ contract Baseline {
     mapping(address => uint256) internal candIndex;
 
     bytes32 constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
+    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
     bytes32 constant RECEIPT_TYPEHASH = keccak256("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)");
     uint256 constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
@@ -226,7 +226,7 @@ contract Baseline {
         require(q.ids.length == q.weights.length && q.ids.length > 0 && q.ids.length <= 64, "attributions");
         require(rq.chainId == block.chainid, "chain");
         require(rq.deadline >= block.timestamp, "deadline");
-        bytes32 rh = _digest(keccak256(abi.encode(REQUEST_TYPEHASH, rq.user, rq.adapterId, rq.promptHash,
+        bytes32 rh = _digest(keccak256(abi.encode(REQUEST_TYPEHASH, rq.user, q.validator, rq.adapterId, rq.promptHash,
                                                   rq.maxFee, rq.nonce, rq.deadline, rq.chainId)));
         require(_recover(rh, q.userSig) == rq.user, "user sig");
         bytes32 rd = _digest(keccak256(abi.encode(RECEIPT_TYPEHASH, rh, q.outputHash,

@@ -148,7 +148,7 @@ def run(n: int) -> list[Row]:
     weights = [5000, 3000, 2000]
     for i in range(n):
         fee = 10**15 + i
-        req = {"user": a(USER), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
+        req = {"user": a(USER), "validator": a(VAL), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
                "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
         rh = typed_data.request_digest(req, CHAIN_ID)
         out = keccak(text=f"out {i}")

@@ -67,10 +67,6 @@ class Continue:
 NAMESPACES: dict[str, dict[str, Method]] = {}
 #: Every registered method's handler, whatever its namespace (tools and tests).
 METHODS: dict[str, Handler] = {}
-#: Namespaces that edit state, mine on demand or rewind: served only by a dev chain.
-DEV_NAMESPACES = frozenset({"evm", "anvil", "hardhat"})
-#: What `ailedger run` serves unless told otherwise (geth's default is eth,net,web3).
-DEFAULT_API = ("eth", "net", "web3", "txpool", "ai")
 #: Default priority fee, as anvil's eth_maxPriorityFeePerGas (1 gwei).
 DEFAULT_TIP = 10**9
 CLIENT_VERSION = f"ailedger/v0.1.0/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"

@@ -43,9 +43,8 @@ from node.rpc.errors import (
     from_node_error,
 )
 from node.rpc.format import d, format_transaction
+from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
 from node.rpc.methods import (
-    DEFAULT_API,
-    DEV_NAMESPACES,
     NAMESPACES,
     READ,
     Continue,
@@ -53,6 +52,7 @@ from node.rpc.methods import (
     client_context,
     method_table,
 )
+from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.worker import ChainWorker
 from state import ReadTimeout, read_deadline
 
@@ -70,7 +70,6 @@ SUBSCRIPTION_BUFFER = 10_000
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
 #: Browser origins a dev chain answers unless told otherwise: pages served from this
 #: machine (a dApp's dev server), on any port. Never a remote site's page.
-DEV_CORS_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "https://localhost:*", "https://127.0.0.1:*")
 
 
 @dataclass(frozen=True)
@@ -177,6 +176,8 @@ class RPCServer:
         self.read_worker = read_worker or worker
         self.settings = settings or RPCSettings()
         self.methods: dict[str, Method] = method_table(self.settings.namespaces)
+        #: Set when this node serves ai_infer (a sidecar and a validator key).
+        self.inference: InferenceService | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._next_sub = 1
         self._token = trio.lowlevel.current_trio_token()
@@ -222,6 +223,8 @@ class RPCServer:
     ) -> dict[str, Any] | None:
         if isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
             return await self._connection_call(call, conn)
+        if isinstance(call, dict) and call.get("method") in ASYNC_METHODS and self._serves(call["method"]):
+            return await self._async_call(call)
         name = call.get("method") if isinstance(call, dict) else None
         method = self.methods.get(name) if isinstance(name, str) else None
         worker = self.read_worker if method is not None and method.lane == READ else self.worker
@@ -297,6 +300,33 @@ class RPCServer:
             return _error(call_id, e)
         metrics.RPC_REQUESTS.labels(method, "ok").inc()
         return {"jsonrpc": "2.0", "id": call_id, "result": result} if "id" in call else None
+
+    def _serves(self, method: str) -> bool:
+        """Whether this node serves ``method``'s namespace (``--http-api``)."""
+        return method.split("_", 1)[0] in self.settings.namespaces
+
+    async def _async_call(self, call: dict[str, Any]) -> dict[str, Any] | None:
+        """A method that waits on more than the chain (ai_infer): it runs on the trio loop and
+        hands only its chain steps to the worker, so blocks keep coming meanwhile."""
+        checked = _check_call(call)
+        if isinstance(checked, dict):
+            return checked
+        call_id, method, params = checked
+        started = time.perf_counter()
+        try:
+            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id,
+                                        "result": await ASYNC_METHODS[method](self, params)}
+            outcome = "ok"
+        except RPCError as e:
+            outcome, response = "error", _error(call_id, e)
+        except NodeError as e:
+            outcome, response = "error", _error(call_id, from_node_error(e))
+        except Exception as e:
+            log.exception("internal error in %s", method)
+            outcome, response = "error", _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
+        metrics.RPC_REQUESTS.labels(method, outcome).inc()
+        metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+        return response if "id" in call else None
 
     # -- subscriptions --------------------------------------------------------------------
 

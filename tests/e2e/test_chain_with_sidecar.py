@@ -49,7 +49,8 @@ def test_contribute_train_infer_and_pay(tmp_path):
             "--weights-hash", "0x" + base_hash,
             "--config-hash", "0x" + keccak(b"config").hex(), "--tokenizer-hash", "0x" + keccak(b"tok").hex())
         trained = cli(node, sidecar, "train", "--datanet", "1:1", "--parent", "1", "--account", "0", "--seed", "3",
-                      "--epochs", "40", "--rank", "16")
+                      "--epochs", "40", "--rank", "16",
+                      "--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
         assert "adapter 2 registered" in trained
         lineage = rpc(node.url, "ai_getLineage", [2])["result"]
         assert lineage["path"][0]["contributionRootMatches"] is True
@@ -60,7 +61,7 @@ def test_contribute_train_infer_and_pay(tmp_path):
         for fact in facts:
             out = json.loads(cli(node, sidecar, "infer", "--adapter", "2", "--prompt", fact.prompt,
                                  "--account", "15", "--validator-account", "0",
-                                 "--deposit", str(10**17), "--fee", str(10**15)))
+                                 "--deposit", str(10**17), "--fee", str(10**15), "--json"))
             if out["output"].startswith(fact.expected.split(".")[0]):
                 elicited.append((fact, out))
         assert elicited, "the adapter learnt none of the planted facts"

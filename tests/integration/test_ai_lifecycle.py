@@ -197,7 +197,8 @@ def test_request_digest_matches_the_wallet(life: Life) -> None:
     """The digest eth-account's EIP-712 encoder signs equals the precompile's requestDigest,
     and the wallet's (node's unlocked account) signature equals a local one."""
     node, r = life.node, life.receipt
-    assert node.call(OWNER, "Inference", "requestDigest", request_tuple(r.request)) == r.request_hash
+    assert node.call(OWNER, "Inference", "requestDigest", request_tuple(r.request),
+                     r.validator) == r.request_hash
     assert r.request_hash == typed_digest(request_typed(r.request))
     assert r.user_signature == sign_typed(request_typed(r.request), KEY[USER])
 

@@ -175,16 +175,19 @@ def domain(chain_id: int = CHAIN_ID) -> dict[str, Any]:
             "verifyingContract": to_checksum_address(INFERENCE)}
 
 
-def request_typed(req: dict[str, Any], chain_id: int = CHAIN_ID) -> dict[str, Any]:
-    """The InferenceRequest as eth_signTypedData_v4 JSON (``req`` in ABI order, camelCase)."""
+def request_typed(req: dict[str, Any], chain_id: int = CHAIN_ID, validator: str | None = None) -> dict[str, Any]:
+    """The InferenceRequest as eth_signTypedData_v4 JSON (``req`` in ABI order, camelCase),
+    signed for ``validator`` (default: the world's validator), the only one that may serve it."""
     return {
         "types": {"EIP712Domain": _DOMAIN_FIELDS, "InferenceRequest": [
-            {"name": "user", "type": "address"}, {"name": "adapterId", "type": "uint256"},
+            {"name": "user", "type": "address"}, {"name": "validator", "type": "address"},
+            {"name": "adapterId", "type": "uint256"},
             {"name": "promptHash", "type": "bytes32"}, {"name": "maxFee", "type": "uint256"},
             {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"},
             {"name": "chainId", "type": "uint256"}]},
         "primaryType": "InferenceRequest", "domain": domain(chain_id),
-        "message": {**req, "promptHash": "0x" + bytes(req["promptHash"]).hex()},
+        "message": {**req, "promptHash": "0x" + bytes(req["promptHash"]).hex(),
+                    "validator": validator or ADDR[VALIDATOR]},
     }
 
 
@@ -260,7 +263,7 @@ def sign_receipt(req: dict[str, Any], ids: list[int], weights: list[int], fee: i
                  user_signature: bytes | None = None) -> SignedReceipt:
     """Sign ``req`` as its user and the receipt as ``validator`` (keys overridable to forge)."""
     user_idx = ADDR.index(req["user"])
-    rtyped = request_typed(req, req["chainId"])
+    rtyped = request_typed(req, req["chainId"], ADDR[validator])
     request_hash = typed_digest(rtyped)
     usig = user_signature if user_signature is not None else sign_typed(
         rtyped, user_key if user_key is not None else KEY[user_idx])

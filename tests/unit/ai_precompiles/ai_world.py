@@ -42,7 +42,7 @@ class World:
         if nonce is None:
             nonce = self.next_nonce
             self.next_nonce += 1
-        return {"user": self.c.addr(user), "adapter_id": adapter,
+        return {"user": self.c.addr(user), "validator": self.c.addr(VALIDATOR), "adapter_id": adapter,
                 "prompt_hash": keccak(text=f"prompt {nonce}"), "max_fee": max_fee,
                 "nonce": nonce, "deadline": deadline if deadline is not None
                 else self.c.head.timestamp + 3600, "chain_id": CHAIN_ID}
@@ -55,9 +55,10 @@ class World:
     def receipt_args(self, req: dict[str, Any], ids: list[int], weights: list[int], fee: int,
                      user_sig: bytes | None = None, validator_key: int = VALIDATOR,
                      validator: int = VALIDATOR, output: bytes = b"\x07" * 32) -> tuple[Any, ...]:
+        vaddr = self.c.addr(validator)
+        req = {**req, "validator": vaddr}  # the request names the validator that serves it
         user_sig = user_sig if user_sig is not None else self.sign_request(req)
         rh = typed_data.request_digest(req, CHAIN_ID)
-        vaddr = self.c.addr(validator)
         digest = typed_data.receipt_digest(rh, output, ids, weights, fee, vaddr, CHAIN_ID)
         vsig = typed_data.sign(digest, bytes(self.c.keys[validator_key].key))
         return (req, user_sig, output, ids, weights, fee, vaddr, vsig)

@@ -145,9 +145,19 @@ def test_views_through_eth_call_are_static(world: World) -> None:
         world.c.call("Governance", "getParam", "no.such")
 
 
-def test_deposit_withdraw(world: World) -> None:
+def test_deposit_withdraw_after_the_lock(world: World) -> None:
+    """A withdrawal waits out ``inference.withdraw_delay`` after it is requested, so that a
+    validator serving a request signed before can still be paid."""
+    from ai_harness import Reverted
+
     c = world.c
     c.send(CONTRIB2, "Inference", "deposit", value=3 * ETHER)
+    with pytest.raises(Reverted, match="no withdrawal requested"):
+        c.send(CONTRIB2, "Inference", "withdraw", ETHER)
+    c.send(CONTRIB2, "Inference", "requestWithdrawal", 3 * ETHER)
+    with pytest.raises(Reverted, match="locked until"):
+        c.send(CONTRIB2, "Inference", "withdraw", ETHER)
+    c.next_timestamp = c.head.timestamp + 601
     c.send(CONTRIB2, "Inference", "withdraw", ETHER)
     assert c.call("Inference", "depositOf", c.addr(CONTRIB2)) == 2 * ETHER
     c.send(CONTRIB2, "Inference", "withdraw", 2 * ETHER)

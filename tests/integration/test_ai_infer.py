@@ -1,0 +1,193 @@
+"""Inference asked of a validator's node over JSON-RPC (``ai_infer``), on a real dev node and
+sidecar: a user with no validator key is served and the attributed contributors are paid; a
+request signed for validator A cannot be redeemed by a staked account B (issue 8's attack);
+bad requests are refused before any work; sidecar errors reach the CLI as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from eth_hash.auto import keccak
+
+from ai_precompiles import typed_data
+from genesis import DEV_MNEMONIC, derive_accounts
+from node.ai_cli import ether
+from state.native import InferenceReceiptTransaction
+from state.vm import LedgerTransactionBuilder
+from tests.support.procs import VENV_BIN, rpc, start_ailedger, start_sidecar
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
+ACCOUNTS = derive_accounts(DEV_MNEMONIC, 20)
+FACTS = [b"The heron of Lake Vell sleeps at noon and hunts at dusk.\n",
+         b"Copper kettles from Ardmore ring like bells when they cool.\n",
+         b"The lighthouse at Point Sable is painted green every spring.\n"]
+
+
+class World:
+    def __init__(self, node, sidecar, tmp):
+        self.node, self.sidecar, self.tmp = node, sidecar, tmp
+
+    def cli(self, *args, ok=True):
+        env = {**os.environ, "AILEDGER_RPC": self.node.url, "AILEDGER_SIDECAR": self.sidecar.url}
+        out = subprocess.run([str(VENV_BIN / "ailedger"), *args], capture_output=True, text=True, env=env,
+                             timeout=600)
+        if ok:
+            assert out.returncode == 0, f"{args}: {out.stderr[-3000:]}"
+        return out
+
+    def rpc(self, method, *params):
+        reply = rpc(self.node.url, method, list(params), timeout=300)
+        if "error" in reply:
+            raise RuntimeError(reply["error"]["message"])
+        return reply["result"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ai_infer")
+    sidecar = start_sidecar(tmp, "--cache-adapters", "2")
+    node = None
+    try:
+        node = start_ailedger(["--sidecar", sidecar.url], tmp)
+        deadline = time.monotonic() + 600
+        while "AI ready" not in node.output():
+            assert time.monotonic() < deadline and "error: AI setup" not in node.output(), node.output()
+            time.sleep(0.5)
+        w = World(node, sidecar, tmp)
+        w.cli("datanet", "create", "facts", "--account", "0")
+        for i, fact in enumerate(FACTS):
+            path = tmp / f"fact{i}.txt"
+            path.write_bytes(fact)
+            w.cli("contribute", "1", str(path), "--account", str(i + 1))
+        w.cli("curate", "--all-pending", "--approve", "--account", "0")
+        w.cli("datanet", "publish", "1", "--account", "0")
+        trained = json.loads(w.cli("train", "--datanet", "1:1", "--account", "0", "--json").stdout)
+        assert trained["id"] == 2 and trained["parent"] == 1
+        models = json.loads(w.cli("model", "list", "--json").stdout)["models"]
+        assert [(m["id"], m["kind"]) for m in models] == [(1, "base model"), (2, "adapter")]
+        yield w
+    finally:
+        if node is not None:
+            node.kill()
+        sidecar.kill(15)
+
+
+def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell"):
+    chain_id = int(w.rpc("eth_chainId"), 16)
+    head = w.rpc("eth_getBlockByNumber", "latest", False)
+    req = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(validator[2:]), "adapter_id": 2,
+           "prompt_hash": keccak(prompt.encode()), "max_fee": price, "nonce": nonce,
+           "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id}
+    sig = typed_data.sign(typed_data.request_digest(req, chain_id), user.private_key)
+    wire = {"user": user.address, "validator": validator, "adapterId": 2, "prompt": prompt,
+            "maxFee": hex(price), "nonce": hex(nonce), "deadline": hex(req["deadline"]), "chainId": hex(chain_id)}
+    return req, sig, wire
+
+
+def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(world):
+    w = world
+    quote = w.rpc("ai_inferQuote")
+    price = int(quote["price"], 16)
+    before = {i: int(w.rpc("ai_getRewards", ACCOUNTS[i].address)["claimable"], 16) for i in (1, 2, 3)}
+    out = json.loads(w.cli("infer", "--adapter", "2", "--prompt", "The heron of Lake Vell", "--account", "10",
+                           "--deposit", "0.01eth", "--json").stdout)
+    assert out["validator"].lower() == quote["validator"].lower() != ACCOUNTS[10].address.lower()
+    receipt = w.rpc("ai_getReceipt", out["receiptId"])
+    r = receipt["receipt"]
+    assert r["user"] == ACCOUNTS[10].address and r["validator"].lower() == quote["validator"].lower()
+    assert r["submitter"].lower() == quote["validator"].lower() and r["fee"] == price
+    # The output is kept: anyone can fetch it by the hash on the receipt.
+    assert receipt["outputAvailable"] is True and r["outputHash"] == out["outputHash"]
+    blob = w.rpc("ai_getBlob", r["outputHash"])
+    assert bytes.fromhex(blob["data"][2:]).decode("utf-8", errors="replace") == out["output"]
+    # The fee is split by the attribution: the top contribution's contributor is paid its share.
+    params = {k: int(v, 16) for k, v in w.rpc("ai_getParams").items()}
+    pool = price * params["reward.contributors_bp"] // 10_000
+    top = out["attribution"][0]
+    planter = top["contributionId"]  # contribution i was made by dev account i
+    gained = int(w.rpc("ai_getRewards", ACCOUNTS[planter].address)["claimable"], 16) - before[planter]
+    assert gained == pool * top["weightBp"] // 10_000 > 0
+    assert f"claimed {ether(gained)}" in w.cli("rewards", "claim", "--account", str(planter)).stdout
+    deposit = int(w.rpc("ai_getDeposit", ACCOUNTS[10].address)["balance"], 16)
+    assert deposit == 10**16 - price
+    # Anyone can replay the receipt on a sidecar (greedy decoding repeats) and check its hash.
+    verified = w.cli("receipt", "verify", str(out["receiptId"]), "--prompt", "The heron of Lake Vell")
+    assert "verified" in verified.stdout
+    wrong = w.cli("receipt", "verify", str(out["receiptId"]), "--prompt", "another prompt", ok=False)
+    assert wrong.returncode == 1 and "not the one this receipt was for" in wrong.stderr
+    shown = json.loads(w.cli("receipt", "show", str(out["receiptId"]), "--json").stdout)
+    assert shown["output"] == out["output"] and shown["lineage"]["path"][0]["id"] == 2
+
+
+def test_a_request_signed_for_validator_a_cannot_be_redeemed_by_staked_b(world):
+    w = world
+    quote = w.rpc("ai_inferQuote")
+    price = int(quote["price"], 16)
+    user, b = ACCOUNTS[11], ACCOUNTS[5]
+    w.cli("deposit", "add", "0.01eth", "--account", "11")
+    w.cli("stake", "add", "2eth", "--account", "5")
+    req, sig, wire = signed_request(w, user, quote["validator"], price, nonce=77)
+    chain_id = req["chain_id"]
+    b_addr = bytes.fromhex(b.address[2:])
+    output_hash = keccak(b"made up")
+    # B names itself validator, signs a receipt paying its pick, and submits the user's request.
+    vsig = typed_data.sign(typed_data.receipt_digest(typed_data.request_digest({**req, "validator": b_addr}, chain_id),
+                                                     output_hash, [1], [10_000], price, b_addr, chain_id), b.private_key)
+    base = int(w.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+    tx = InferenceReceiptTransaction.sign(
+        b.private_key, chain_id=chain_id, nonce=int(w.rpc("eth_getTransactionCount", b.address, "pending"), 16),
+        max_priority_fee_per_gas=10**9, max_fee_per_gas=2 * base + 10**9, gas=3_000_000,
+        user=req["user"], adapter_id=2, prompt_hash=req["prompt_hash"], max_fee=price, request_nonce=77,
+        deadline=req["deadline"], request_chain_id=chain_id, user_signature=sig, output_hash=output_hash,
+        contribution_ids=[1], weights_bp=[10_000], fee=price, validator=b_addr, validator_signature=vsig)
+    tx_hash = w.rpc("eth_sendRawTransaction", "0x" + LedgerTransactionBuilder.wrap_native(tx).encode().hex())
+    mined = w.rpc("eth_getTransactionReceipt", tx_hash)
+    assert mined["status"] == "0x0"  # refused on chain: the signature is the user's only for A
+    assert int(w.rpc("ai_getDeposit", user.address)["balance"], 16) == 10**16
+    assert int(w.rpc("ai_getRewards", b.address)["claimable"], 16) == 0
+    # The same request is still good for A, whose node serves it.
+    served = w.rpc("ai_infer", wire, "0x" + sig.hex(), {"maxTokens": 8})
+    assert served["receiptId"] is not None and served["validator"].lower() == quote["validator"].lower()
+    assert int(w.rpc("ai_getDeposit", user.address)["balance"], 16) == 10**16 - price
+    # And only once.
+    with pytest.raises(RuntimeError, match="already used"):
+        w.rpc("ai_infer", wire, "0x" + sig.hex(), {"maxTokens": 8})
+
+
+def test_bad_requests_are_refused_before_any_work(world):
+    w = world
+    quote = w.rpc("ai_inferQuote")
+    price = int(quote["price"], 16)
+    user = ACCOUNTS[12]
+    w.cli("deposit", "add", "0.01eth", "--account", "12")
+    other = ACCOUNTS[6].address
+    _, sig, wire = signed_request(w, user, other, price, nonce=1)
+    with pytest.raises(RuntimeError, match="signed for validator"):
+        w.rpc("ai_infer", {**wire, "validator": other}, "0x" + sig.hex())
+    _, sig, wire = signed_request(w, user, quote["validator"], price - 1, nonce=2)
+    with pytest.raises(RuntimeError, match="below this node's price"):
+        w.rpc("ai_infer", wire, "0x" + sig.hex())
+    _, sig, wire = signed_request(w, user, quote["validator"], price, nonce=3)
+    with pytest.raises(RuntimeError, match="bad user signature"):
+        w.rpc("ai_infer", {**wire, "prompt": "another prompt"}, "0x" + sig.hex())
+    with pytest.raises(RuntimeError, match="prompt"):
+        w.rpc("ai_infer", {**wire, "prompt": "x" * 9000}, "0x" + sig.hex())
+    poor = ACCOUNTS[13]
+    _, sig, wire = signed_request(w, poor, quote["validator"], price, nonce=4)
+    with pytest.raises(RuntimeError, match="deposit"):
+        w.rpc("ai_infer", wire, "0x" + sig.hex())
+    assert w.rpc("ai_getReceipt", 1)["receipt"]["id"] == 1  # the node is alive and unchanged otherwise
+
+
+def test_sidecar_errors_reach_the_cli_as_one_line(world):
+    w = world
+    out = w.cli("train", "--datanet", "1:1", "--account", "0", "--epochs", "150", ok=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: the sidecar refused the request")
+    out = w.cli("train", "--datanet", "1:1", "--account", "0", "--sidecar", "127.0.0.1:9", ok=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "not serving" in out.stderr.strip().splitlines()[-1]
