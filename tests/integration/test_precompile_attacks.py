@@ -202,11 +202,11 @@ def _victims(s: Setup) -> list[tuple[int, str, str, tuple[Any, ...]]]:
         (VALIDATOR, "Staking", "unstake", (ETHER,)),
         (AUTHOR2, "ModelRegistry", "retireAdapter", (w.adapter2,)),
         (CUR1, "Datanets", "curate", (s.pending, True, 0)),
-        (USER, "Inference", "withdraw", (ETHER // 2,)),
+        (USER, "Inference", "requestWithdrawal", (ETHER // 2,)),
     ]
 
 
-@pytest.mark.parametrize("case", range(5), ids=["vote", "unstake", "retireAdapter", "curate", "withdraw"])
+@pytest.mark.parametrize("case", range(5), ids=["vote", "unstake", "retireAdapter", "curate", "requestWithdrawal"])
 def test_delegatecall_cannot_act_as_the_caller(setup: Setup, case: int) -> None:
     node = setup.node
     victim, module, fn, args = _victims(setup)[case]
