@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,15 @@ class ChainCore:
         self._next_snapshot_id = 1
         #: Events for subscriptions, drained by the async side: (kind, payload).
         self.events: collections.deque[tuple[str, Any]] = collections.deque()
+        #: Called on this thread with ("transaction", tx) for each admitted transaction and
+        #: ("block", block) for each block built here: the network layer gossips them.
+        self.listeners: list[Callable[[str, Any], None]] = []
+        #: False on a follower: its blocks come from the network, never from itself.
+        self.produces_blocks = True
+        #: While syncing: startingBlock/currentBlock/highestBlock for eth_syncing.
+        self.sync_status: dict[str, int] | None = None
+        #: Connected peers, for net_peerCount.
+        self.peer_count = 0
         metrics.HEAD.set(ledger.head.block_number)
 
     # -- time -----------------------------------------------------------------------------
@@ -185,6 +194,8 @@ class ChainCore:
     def _publish_pending(self, tx: SignedTransactionAPI) -> None:
         # Formatted by the subscriber side, and only for subscribers that want full objects.
         self.events.append(("newPendingTransactions", tx))
+        for listener in self.listeners:
+            listener("transaction", tx)
 
     def _update_pool_metrics(self) -> None:
         metrics.POOL_PENDING.set(self.pool.pending_count)
@@ -194,6 +205,8 @@ class ChainCore:
 
     def mine(self, timestamp: int | None = None) -> BuiltBlock:
         """Build one block from the pool (the whole pool that fits) and commit it."""
+        if not self.produces_blocks:
+            raise ServerError("this node follows the chain from its peers; it does not produce blocks")
         head = self.ledger.head
         txs = self.pool.select(head.gas_limit)
         ts = timestamp if timestamp is not None else self.block_timestamp()
@@ -215,7 +228,16 @@ class ChainCore:
         self.pool.remove({tx.hash for tx, _ in built.rejected})
         self._after_head_change()
         self._publish_block(built.block, built.receipts)
+        for listener in self.listeners:
+            listener("block", built.block)
         return built
+
+    def adopt_block(self, block: BlockAPI) -> None:
+        """Bring the pool, metrics and subscribers up to a block imported from a peer."""
+        metrics.HEAD.set(block.header.block_number)
+        self.pool.remove({tx.hash for tx in block.transactions})
+        self._after_head_change()
+        self._publish_block(block)
 
     def _after_head_change(self) -> None:
         if len(self.pool):

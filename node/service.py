@@ -20,6 +20,7 @@ from node import metrics
 from node.core import ChainCore
 from node.rpc.server import MAX_BODY, RPCServer
 from node.worker import ChainWorker
+from p2p.host import P2PConfig
 from state import Ledger, LevelDBStore, MemoryStore
 
 log = logging.getLogger("ailedger")
@@ -45,6 +46,12 @@ class NodeConfig:
     """Key of this node's validator: it proposes, signs the commits and receives the fees."""
     metrics_port: int | None = None
     """Prometheus port; None disables metrics."""
+    p2p: P2PConfig | None = None
+    """How to join the network; None runs alone."""
+    follower: bool = False
+    """Take blocks only from peers (never build them); needs ``p2p``."""
+    progress_bar: bool = False
+    """Show a sync progress bar on stderr."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -64,6 +71,9 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
     )
+    if config.follower:
+        core.produces_blocks = False
+        core.automine = False
     server = RPCServer(core, worker)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
@@ -79,7 +89,14 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
             nursery.start_soon(server.pump_forever)
-            if config.block_time is not None:
+            if config.p2p is not None:
+                from node.sync import NetworkNode
+
+                network = NetworkNode(core, worker, config.p2p, config.progress_bar)
+                await nursery.start(network.run)
+                print(f"P2P peer id {network.host.peer_id}", flush=True)
+                print(f"P2P listening on {network.host.listen_addr}", flush=True)
+            if config.block_time is not None and not config.follower:
                 nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)
