@@ -531,8 +531,9 @@ class P2PHost:
         if not self.is_banned(peer):
             log.warning("banning peer %s for %.0fs: %s", peer, self.config.ban_seconds, reason)
         self.banned[peer] = time.monotonic() + self.config.ban_seconds
-        pid = ID.from_base58(peer)
-        self.pubsub.add_to_blacklist(pid)
+        # Straight into the set: add_to_blacklist() starts a teardown task that races the
+        # disconnect below and, on a KeyError, takes the whole pubsub service down (0.8.1).
+        self.pubsub.blacklisted_peers.add(ID.from_base58(peer))
         if self._nursery is not None:
             self._nursery.start_soon(self._unban_later, peer)
         await self._disconnect(peer)
@@ -542,7 +543,7 @@ class P2PHost:
 
         await trio.sleep(self.config.ban_seconds + 0.1)
         if not self.is_banned(peer):
-            self.pubsub.remove_from_blacklist(ID.from_base58(peer))
+            self.pubsub.blacklisted_peers.discard(ID.from_base58(peer))
 
     async def _disconnect(self, peer: str) -> None:
         from libp2p.peer.id import ID
