@@ -76,11 +76,16 @@ def decode_block(raw: bytes) -> BlockAPI:
     return block
 
 
-def import_verified(core: ChainCore, powers: dict[bytes, int], item: BlockWithCommit) -> BlockAPI:
+def import_verified(
+    core: ChainCore, powers: dict[bytes, int], item: BlockWithCommit, expected: int | None = None
+) -> BlockAPI:
     """Verify ``item``'s commit, re-execute its block on the head and commit both in one
-    atomic write. Runs on the chain worker. Raises :class:`InvalidBlock` on any fault."""
+    atomic write. Runs on the chain worker. Raises :class:`InvalidBlock` on any fault,
+    including a block other than number ``expected`` when one was asked for."""
     block = decode_block(item.block)
     header = block.header
+    if expected is not None and header.block_number != expected:
+        raise InvalidBlock(f"served block {header.block_number} where block {expected} was asked for")
     try:
         commit = Commit.decode(item.commit)
     except Exception as e:
@@ -358,8 +363,9 @@ class NetworkNode:
         imported: list[BlockAPI] = []
         async with self._import_lock:
             for item in batch:
+                expected = (self.progress.current + 1) if self.progress is not None else None
                 try:
-                    block = await self.worker.run(import_verified, self.core, self.powers, item)
+                    block = await self.worker.run(import_verified, self.core, self.powers, item, expected)
                 except InvalidBlock as e:
                     await self.host.ban(peer, str(e))
                     return False
