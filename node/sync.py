@@ -275,20 +275,28 @@ class NetworkNode:
             if encoded is None:
                 return
             item = ("block", encoded)
+            # A contribution relayed to this validator names a blob held elsewhere.
+            for tx in obj.transactions:
+                fields = contribution_fields(tx)
+                if fields is not None and self.core.blobs.size(fields[0]) is None:
+                    self._hand_over(self._blobs[0], fields[0])
         else:
             return
+        self._hand_over(self._outbox[0], item)
+
+    def _hand_over(self, channel: trio.MemorySendChannel[Any], item: Any) -> None:
         token = self._token
         if token is None:
             return
 
-        def hand_over() -> None:
+        def put() -> None:
             try:
-                self._outbox[0].send_nowait(item)
+                channel.send_nowait(item)
             except (trio.WouldBlock, trio.ClosedResourceError):
-                log.warning("gossip queue full: dropped a %s", item[0])
+                log.warning("queue full: dropped a %s", type(item).__name__)
 
         try:
-            token.run_sync_soon(hand_over)
+            token.run_sync_soon(put)
         except trio.RunFinishedError:
             pass
 
