@@ -59,11 +59,41 @@ def local_reimport(directory: Path, scratch: Path) -> tuple[int, float]:
     return n, elapsed
 
 
+def burst(validator, follower, count: int) -> None:
+    """Send ``count`` transactions to the follower as fast as possible (20 senders) and see
+    how many reach the validator's chain, and how fast: gossipsub's per-peer rate limit
+    (10/s by default) silently drops the rest."""
+    chain_id = int(result(validator.url, "eth_chainId"), 16)
+    senders = list(range(1, 17))
+    nonces = {s: int(result(follower.url, "eth_getTransactionCount", [ACCOUNTS[s].address, "pending"]), 16) for s in senders}
+    raws = []
+    for k in range(count):
+        s = senders[k % len(senders)]
+        raws.append(transfer(chain_id, s, nonces[s], ACCOUNTS[0].address))
+        nonces[s] += 1
+    t = time.perf_counter()
+    hashes = [result(follower.url, "eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+    sent_s = time.perf_counter() - t
+
+    def landed() -> int:
+        return sum(1 for h in hashes if result(validator.url, "eth_getTransactionReceipt", [h]) is not None)
+
+    try:
+        wait_for(lambda: landed() == count, 120, "burst landed", interval=0.5)
+    except TimeoutError:
+        pass
+    total_s = time.perf_counter() - t
+    n = landed()
+    print(f"burst: {count} txs sent to the follower in {sent_s:.1f}s ({count / sent_s:.0f} tx/s); "
+          f"{n}/{count} landed on the validator's chain after {total_s:.1f}s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--blocks", type=int, default=200)
     ap.add_argument("--txs", type=int, default=100, help="transfers per block")
     ap.add_argument("--latency", type=int, default=30, help="transactions per latency sample set (0: skip)")
+    ap.add_argument("--burst", type=int, default=300, help="transactions sent at once to the follower (0: skip)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ailedger-bench-sync-"))
     try:
@@ -106,6 +136,8 @@ def main() -> int:
                     print(f"send->receipt on {label}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
                           f"(block time 0.2 s, {len(samples)} txs)")
                 del nonce
+            if args.burst:
+                burst(validator, follower, args.burst)
         finally:
             validator.kill()
             if follower is not None:

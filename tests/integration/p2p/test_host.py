@@ -162,3 +162,46 @@ def test_requests_and_garbage(tmp_path):
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+class PickyChain(StubChain):
+    """Rejects gossip that starts with b"bad" (as the node rejects an undecodable tx)."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.accepted: list[bytes] = []
+
+    async def on_transaction(self, raw, peer):
+        if raw.startswith(b"bad"):
+            return Verdict.REJECT
+        self.accepted.append(raw)
+        return Verdict.ACCEPT
+
+
+def test_gossip_delivers_and_bans_invalid_or_oversized(tmp_path):
+    async def main():
+        receiver = P2PHost(P2PConfig(tmp_path / "r.key", port=0, ban_seconds=60), PickyChain(1, GENESIS), 1, GENESIS)
+        chain = receiver.handler
+        async with trio.open_nursery() as nursery:
+            await nursery.start(receiver.run)
+            senders = []
+            for name in ("good", "bad", "big"):
+                host, _ = make_host(tmp_path, name, peers=[receiver.listen_addr])
+                await nursery.start(host.run)
+                senders.append(host)
+            good, bad, big = senders
+            for s in senders:
+                await wait_until(lambda s=s: receiver.tx_topic in s.gossipsub.mesh
+                                 and any(str(p.to_base58()) == receiver.peer_id for p in s.gossipsub.mesh[receiver.tx_topic]))
+            for k in range(30):  # a burst well above gossipsub's default 10 messages/s
+                await good.publish_transaction(b"tx%d" % k)
+            await wait_until(lambda: len(chain.accepted) == 30)
+            await bad.publish_transaction(b"bad transaction")
+            await wait_until(lambda: receiver.is_banned(bad.peer_id))
+            await big.publish_transaction(b"x" * (200 * 1024))
+            await wait_until(lambda: receiver.is_banned(big.peer_id))
+            assert not receiver.is_banned(good.peer_id)
+            assert len(chain.accepted) == 30
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
