@@ -205,3 +205,37 @@ def test_gossip_delivers_and_bans_invalid_or_oversized(tmp_path):
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_direct_protocol_for_consensus_messages(tmp_path):
+    """A validator-to-validator request/response protocol on the same host: answers
+    round-trip, and undecodable requests ban the sender."""
+    from p2p.wire import WireError
+
+    async def main():
+        a, _ = make_host(tmp_path, "va")
+        seen = []
+
+        async def on_vote(peer, raw):
+            if not raw.startswith(b"vote"):
+                raise WireError("not a vote")
+            seen.append((peer, raw))
+            return b"ack:" + raw
+
+        a.add_protocol("/ailedger/test-votes/1", on_vote)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(a.run)
+            b, _ = make_host(tmp_path, "vb", peers=[a.listen_addr])
+            await nursery.start(b.run)
+            await wait_until(lambda: a.peer_id in b.peers)
+            assert await b.request(a.peer_id, "/ailedger/test-votes/1", b"vote 1") == b"ack:vote 1"
+            assert seen == [(b.peer_id, b"vote 1")]
+            try:
+                reply = await b.request(a.peer_id, "/ailedger/test-votes/1", b"junk")
+            except PeerError:
+                reply = None  # the stream is reset: seen as a failure or as no answer
+            assert reply is None
+            await wait_until(lambda: a.is_banned(b.peer_id))
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
