@@ -245,12 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if datadir is None:
         print("error: give --datadir or --config", file=sys.stderr)
         return 1
-    genesis = None
-    if not (datadir / "CURRENT").exists():
-        if node_file is None:
-            print(f"error: {datadir} holds no chain; run `ailedger init --genesis FILE --datadir {datadir}` first", file=sys.stderr)
-            return 1
-        genesis = load_genesis(node_file.genesis)  # a new node: the chain starts from its genesis
+    if not (datadir / "CURRENT").exists() and node_file is None:
+        print(f"error: {datadir} holds no chain; run `ailedger init --genesis FILE --datadir {datadir}` first", file=sys.stderr)
+        return 1
+    # A new node starts its chain from the config's genesis; an existing one must match it.
+    genesis = load_genesis(node_file.genesis) if node_file is not None else None
     key_hex = args.validator_key
     if key_hex is None and node_file is not None and node_file.validator_key is not None:
         key_hex = node_file.validator_key.read_text().strip()
