@@ -272,6 +272,8 @@ class P2PHost:
             pass
 
     def _peer_disconnected(self, peer: str) -> None:
+        if peer in self.connected_peers():
+            return  # two peers that dialled each other keep one of the two connections
         if self.peers.pop(peer, None) is not None:
             log.info("peer %s disconnected", peer)
 
