@@ -113,14 +113,6 @@ def main() -> int:
             print(f"p2p sync (incl. follower start-up): {n} blocks in {sync_s:.2f}s = {n / sync_s:.1f} blocks/s, "
                   f"{n * args.txs / sync_s:.0f} tx/s")
             print(f"ratio p2p sync / local re-import speed: {local_s / sync_s:.2f}x (with start-up)")
-            try:
-                wait_for(lambda: "synced to block" in follower.output(), 10, "sync log line")
-            except TimeoutError:
-                pass
-            line = [x for x in follower.output().splitlines() if "synced to block" in x]
-            if line:  # "... synced to block N: K blocks in X s (...)": the sync itself, as the node timed it
-                pure = float(line[0].split(" blocks in ")[1].split("s")[0])
-                print(f"ratio p2p sync / local re-import speed: {local_s / pure:.2f}x (sync alone, {pure:.2f}s)")
             if args.latency:
                 chain_id = int(result(validator.url, "eth_chainId"), 16)
                 nonce = 10**6  # fresh sender below avoids clashing with the pre-built chain
