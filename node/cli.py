@@ -223,7 +223,10 @@ def _add_run(sub: Any) -> None:
         "starting from the config's genesis file.",
     )
     _rpc_flags(p)
-    p.set_defaults(host=None, port=None)
+    p.set_defaults(host=None, port=None)  # None: the config's value, else 127.0.0.1:8545
+    for action in p._actions:
+        if action.dest in ("host", "port"):
+            action.help = (action.help or "").replace("%(default)s", "the config's, else " + ("127.0.0.1" if action.dest == "host" else "8545"))
     p.add_argument("--datadir", type=Path, default=None, help="directory created by `ailedger init` (or taken from --config)")
     p.add_argument("--config", type=Path, default=None, help="node config file (JSON, see `ailedger testnet init`); flags override it")
     p.add_argument("--p2p-port", type=int, default=None, metavar="PORT", help="libp2p TCP port (turns p2p on; default 30303 with --config or --peers)")
