@@ -3,6 +3,8 @@ followers started with `ailedger run --config`. A transaction sent to each follo
 gossiped, lands in the validator's next block, and its receipt appears on that follower;
 all four nodes agree on every block hash and state root."""
 
+import signal
+
 import pytest
 
 from tests.integration.p2p.netsupport import (
@@ -53,6 +55,14 @@ def test_validator_and_three_followers(tmp_path):
             assert block_roots(f.url, target) == reference
         balance = result(followers[2].url, "eth_getBalance", [ACCOUNTS[19].address, "latest"])
         assert balance == result(validator.url, "eth_getBalance", [ACCOUNTS[19].address, "latest"])
+
+        # The validator goes away and comes back: the followers redial it and follow on.
+        validator.kill(signal.SIGKILL)
+        nodes[0] = validator = start_node(directory, 0, tmp_path)
+        target = head(validator.url) + 2
+        for f in followers:
+            wait_for(lambda f=f: head(f.url) >= target, 90, f"follower {f.url} reconnected and following")
+        assert block_roots(followers[0].url, target) == block_roots(validator.url, target)
     finally:
         for n in nodes:
             n.kill()
