@@ -52,6 +52,9 @@ MAX_BLOCK_MESSAGE = MAX_FRAME
 BLOB_CHUNK = 512 * 1024
 #: Writes cost ~1 ms each: frames are batched up to this many bytes per write.
 WRITE_BATCH = 256 * 1024
+#: Requests one peer may have in flight with us at once; more are reset unanswered, so a
+#: greedy peer cannot monopolise the chain worker that also builds and imports blocks.
+MAX_INFLIGHT_PER_PEER = 4
 
 
 class Verdict(enum.Enum):
@@ -186,6 +189,7 @@ class P2PHost:
         self.peer_id = str(self.host.get_id().to_base58())
         self.peers: dict[str, PeerState] = {}
         self.banned: dict[str, float] = {}
+        self._inflight: dict[str, int] = {}
         self._new_peers: tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]] = (
             trio.open_memory_channel(256)
         )
@@ -450,9 +454,10 @@ class P2PHost:
     async def _serve(self, stream: Any, protocol: str, answer: Callable[[bytes], Awaitable[list[bytes]]],
                      limit: int = MAX_REQUEST) -> None:
         peer = self._stream_peer(stream)
-        if self.is_banned(peer):
+        if self.is_banned(peer) or self._inflight.get(peer, 0) >= MAX_INFLIGHT_PER_PEER:
             await _reset(stream)
             return
+        self._inflight[peer] = self._inflight.get(peer, 0) + 1
         try:
             with trio.fail_after(REQUEST_TIMEOUT):
                 frames = await answer(await FrameReader(stream, limit).one())
@@ -471,6 +476,12 @@ class P2PHost:
         except Exception as e:
             log.debug("%s request from %s failed: %s", protocol, peer, e)
             await _reset(stream)
+        finally:
+            left = self._inflight.get(peer, 1) - 1
+            if left > 0:
+                self._inflight[peer] = left
+            else:
+                self._inflight.pop(peer, None)
 
     # -- direct protocols (consensus votes and proposals between validators) ----------------
 

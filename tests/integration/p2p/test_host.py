@@ -239,3 +239,44 @@ def test_direct_protocol_for_consensus_messages(tmp_path):
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_a_greedy_peer_gets_a_bounded_share(tmp_path):
+    """Requests beyond MAX_INFLIGHT_PER_PEER from one peer are reset unanswered."""
+    from p2p.host import MAX_INFLIGHT_PER_PEER
+
+    async def main():
+        server, chain = make_host(tmp_path, "busy")
+        release = trio.Event()
+        active = []
+
+        async def slow_blocks(request):
+            active.append(request.start)
+            await release.wait()
+            return chain.blocks[request.start : request.start + 1]
+
+        chain.serve_blocks = slow_blocks
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            client, _ = make_host(tmp_path, "greedy", peers=[server.listen_addr])
+            await nursery.start(client.run)
+            await wait_until(lambda: server.peer_id in client.peers)
+            outcomes = []
+
+            async def ask(start):
+                try:
+                    outcomes.append(len(await client.request_blocks(server.peer_id, start, 1)))
+                except PeerError:
+                    outcomes.append(-1)
+
+            async with trio.open_nursery() as asks:
+                for k in range(MAX_INFLIGHT_PER_PEER + 3):
+                    asks.start_soon(ask, k + 1)
+                await wait_until(lambda: len(active) == MAX_INFLIGHT_PER_PEER and len(outcomes) == 3)
+                release.set()
+            # the surplus streams were reset: seen as a failure or as an empty answer
+            assert outcomes.count(1) == MAX_INFLIGHT_PER_PEER and all(o <= 0 for o in outcomes if o != 1)
+            assert not server.is_banned(client.peer_id)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
