@@ -168,7 +168,7 @@ class ChainCore:
         for f in self.filters.values():
             if f.kind == "pending":
                 f.pending_hashes.append(tx.hash)
-        if self.automine and executable:
+        if self.automine and executable and self.produces_blocks:
             self.mine()
         self._update_pool_metrics()
         return bytes(tx.hash)

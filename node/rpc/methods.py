@@ -105,7 +105,7 @@ def eth_syncing(core: ChainCore, params: list[Any]) -> bool | dict[str, str]:
 
 @rpc("eth_mining")
 def eth_mining(core: ChainCore, params: list[Any]) -> bool:
-    return True
+    return core.produces_blocks
 
 
 @rpc("eth_hashrate")

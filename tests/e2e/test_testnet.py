@@ -35,6 +35,7 @@ def test_validator_and_three_followers(tmp_path):
             assert "P2P peer id" in f.output()
         # a follower never builds a block of its own (it would fork from the validator)
         assert "error" in rpc(followers[0].url, "evm_mine", [])
+        assert result(followers[0].url, "eth_mining") is False and result(validator.url, "eth_mining") is True
 
         hashes = []
         for k, f in enumerate(followers, start=1):
