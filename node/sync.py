@@ -45,6 +45,11 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 AVOID_SECONDS = 30.0
 #: Blob fetch attempts before a blob is left for the next restart.
 BLOB_ATTEMPTS = 20
+#: Seconds between re-announcements of a transaction this node's users sent that no block
+#: has taken yet (gossip is best effort: the mesh may not have formed, or the block
+#: producer may have been away), and how many times at most.
+REBROADCAST_SECONDS = 3.0
+REBROADCAST_TIMES = 10
 
 
 class InvalidBlock(ValueError):
@@ -153,6 +158,8 @@ class NetworkNode:
             trio.open_memory_channel(100_000)
         )
         self._relaying = False
+        #: Transactions sent to this node's RPC: hash -> (raw, announcements so far).
+        self._own_txs: dict[bytes, tuple[bytes, int]] = {}
         self._token: trio.lowlevel.TrioToken | None = None
         self.blocks_imported = 0
 
@@ -167,6 +174,7 @@ class NetworkNode:
             nursery.start_soon(self._sync_forever)
             nursery.start_soon(self._blob_fetcher)
             nursery.start_soon(self._count_peers)
+            nursery.start_soon(self._rebroadcast)
             task_status.started()
 
     async def _count_peers(self) -> None:
@@ -270,6 +278,8 @@ class NetworkNode:
         """Runs on the chain worker: hand a transaction or block to the publisher."""
         if kind == "transaction" and not self._relaying:
             item: tuple[str, Any] = ("transaction", _encode_transaction(obj))
+            if len(self._own_txs) < 10_000:
+                self._own_txs[bytes(obj.hash)] = (item[1], 1)
         elif kind == "block":
             encoded = encode_block(self.core, obj)
             if encoded is None:
@@ -306,6 +316,19 @@ class NetworkNode:
                 await self.host.publish_transaction(payload)
             else:
                 await self.host.publish_block(payload)
+
+    async def _rebroadcast(self) -> None:
+        while True:
+            await trio.sleep(REBROADCAST_SECONDS)
+            if not self._own_txs:
+                continue
+            pooled = await self.worker.run(lambda: set(self.core.pool.by_hash))
+            for tx_hash, (raw, times) in list(self._own_txs.items()):
+                if tx_hash not in pooled or times >= REBROADCAST_TIMES:
+                    del self._own_txs[tx_hash]
+                    continue
+                self._own_txs[tx_hash] = (raw, times + 1)
+                await self.host.publish_transaction(raw)
 
     # -- catching up -----------------------------------------------------------------------
 

@@ -140,9 +140,10 @@ def peer_id_of_key(path: Path) -> str:
 
 
 def _message_id(message: Any) -> bytes:
-    # Content-addressed: the same transaction relayed by two nodes is one message, so a
-    # transaction that a follower re-publishes is not delivered twice.
-    return hashlib.sha256(bytes(message.data)).digest()
+    # Origin and sequence number, plus the content: a node may announce a transaction again
+    # (its first announcement can fall into a mesh not yet formed); receivers that already
+    # hold it answer IGNORE and do not forward it.
+    return bytes(message.from_id) + bytes(message.seqno) + hashlib.sha256(bytes(message.data)).digest()[:8]
 
 
 class P2PHost:

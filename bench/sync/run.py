@@ -93,11 +93,12 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=200)
     ap.add_argument("--txs", type=int, default=100, help="transfers per block")
     ap.add_argument("--latency", type=int, default=30, help="transactions per latency sample set (0: skip)")
+    ap.add_argument("--block-time", type=float, default=0.2, help="the validator's block time during the run")
     ap.add_argument("--burst", type=int, default=300, help="transactions sent at once to the follower (0: skip)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ailedger-bench-sync-"))
     try:
-        directory = init_testnet(tmp, 2, block_time=0.2)
+        directory = init_testnet(tmp, 2, block_time=args.block_time)
         t = time.perf_counter()
         n = build_chain(directory, args.blocks, args.txs)
         print(f"built {n} blocks of {args.txs} transfers in {time.perf_counter() - t:.1f}s")
@@ -130,7 +131,7 @@ def main() -> int:
                     p50 = statistics.median(samples)
                     p99 = samples[min(len(samples) - 1, int(0.99 * len(samples)))]
                     print(f"send->receipt on {label}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-                          f"(block time 0.2 s, {len(samples)} txs)")
+                          f"(block time {args.block_time} s, {len(samples)} txs)")
                 del nonce
             if args.burst:
                 burst(validator, follower, args.burst)

@@ -57,9 +57,15 @@ def test_validator_and_three_followers(tmp_path):
         balance = result(followers[2].url, "eth_getBalance", [ACCOUNTS[19].address, "latest"])
         assert balance == result(validator.url, "eth_getBalance", [ACCOUNTS[19].address, "latest"])
 
-        # The validator goes away and comes back: the followers redial it and follow on.
+        # The validator goes away and comes back: the followers redial it and follow on, and
+        # a transaction sent meanwhile is announced again until a block takes it.
         validator.kill(signal.SIGKILL)
+        raw = transfer(chain_id, 1, 1, ACCOUNTS[19].address, 7)
+        late_tx = result(followers[0].url, "eth_sendRawTransaction", ["0x" + raw.hex()])
         nodes[0] = validator = start_node(directory, 0, tmp_path)
+        receipt = wait_for(lambda: result(followers[0].url, "eth_getTransactionReceipt", [late_tx]), 90,
+                           "receipt of the transaction sent while the validator was down")
+        assert receipt["status"] == "0x1"
         target = head(validator.url) + 2
         for f in followers:
             wait_for(lambda f=f: head(f.url) >= target, 90, f"follower {f.url} reconnected and following")
