@@ -8,7 +8,14 @@ import trio
 from eth_hash.auto import keccak
 
 from p2p.host import P2PConfig, P2PHost, PeerError, Verdict
-from p2p.wire import BLOCKS_PROTOCOL, STATUS_PROTOCOL, BlockWithCommit, Status, encode_frame
+from p2p.wire import (
+    BLOBS_PROTOCOL,
+    BLOCKS_PROTOCOL,
+    STATUS_PROTOCOL,
+    BlockWithCommit,
+    Status,
+    encode_frame,
+)
 
 GENESIS = b"\x01" * 32
 OTHER_GENESIS = b"\x02" * 32
@@ -149,7 +156,7 @@ def test_requests_and_garbage(tmp_path):
             assert client.is_banned(server.peer_id)
 
             # garbage on each protocol from a raw stream: the server bans the sender
-            for name, protocol in (("g1", STATUS_PROTOCOL), ("g2", BLOCKS_PROTOCOL)):
+            for name, protocol in (("g1", STATUS_PROTOCOL), ("g2", BLOCKS_PROTOCOL), ("g3", BLOBS_PROTOCOL)):
                 evil, _ = make_host(tmp_path, name, peers=[server.listen_addr])
                 await nursery.start(evil.run)
                 await wait_until(lambda evil=evil: server.peer_id in evil.peers)
