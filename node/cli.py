@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dev(sub)
     _add_init(sub)
     _add_run(sub)
+    _add_testnet(sub)
     _add_keys(sub)
     ai_cli.add_parsers(sub)
     ai_cli.add_sidecar_parsers(sub)
@@ -435,10 +437,21 @@ def _add_run(sub: Any) -> None:
         "run",
         help="run a node on an initialised datadir",
         description="Run the node whose chain is in DATADIR (created by `ailedger init`). "
-        "It serves JSON-RPC and, as the chain's single validator, produces blocks.",
+        "It serves JSON-RPC and, as the chain's single validator, produces blocks. With "
+        "--config (written by `ailedger testnet init`) or p2p flags it joins the network; "
+        "without a validator key it is a follower that syncs from its peers, an empty datadir "
+        "starting from the config's genesis file.",
     )
     _rpc_flags(p, dev=False)
-    p.add_argument("--datadir", type=Path, required=True, help="directory created by `ailedger init`")
+    p.set_defaults(host=None, port=None)  # None: the config's value, else 127.0.0.1:8545
+    for action in p._actions:
+        if action.dest in ("host", "port"):
+            action.help = (action.help or "").replace("%(default)s", "the config's, else " + ("127.0.0.1" if action.dest == "host" else "8545"))
+    p.add_argument("--datadir", type=Path, default=None, help="directory created by `ailedger init` (or taken from --config)")
+    p.add_argument("--config", type=Path, default=None, help="node config file (JSON, see `ailedger testnet init`); flags override it")
+    p.add_argument("--p2p-port", type=int, default=None, metavar="PORT", help="libp2p TCP port (turns p2p on; default 30303 with --config or --peers)")
+    p.add_argument("--peers", default=None, metavar="MULTIADDR,...",
+                   help="static peers / bootnodes, comma-separated /ip4/HOST/tcp/PORT/p2p/PEER_ID")
     p.add_argument("--validator-key", default=os.environ.get("AILEDGER_VALIDATOR_KEY"),
                    help="hex private key of this validator, for its fee address (env AILEDGER_VALIDATOR_KEY)")
     p.add_argument("--sidecar", default=None, metavar="ADDR",
@@ -450,27 +463,139 @@ def _add_run(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if not (args.datadir / "CURRENT").exists():
-        print(f"error: {args.datadir} holds no chain; run `ailedger init --genesis FILE --datadir {args.datadir}` first", file=sys.stderr)
+    from genesis.testnet import load_node_file
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ailedger").setLevel(logging.INFO)
+    node_file = load_node_file(args.config) if args.config is not None else None
+    datadir = args.datadir or (node_file.datadir if node_file else None)
+    if datadir is None:
+        print("error: give --datadir or --config", file=sys.stderr)
         return 1
-    key = ai_cli._hex_key(args.validator_key, "--validator-key") if args.validator_key else None
-    _check_port(args.host, args.port, "--port")
-    _check_datadir(args.datadir)
+    if not (datadir / "CURRENT").exists() and node_file is None:
+        print(f"error: {datadir} holds no chain; run `ailedger init --genesis FILE --datadir {datadir}` first", file=sys.stderr)
+        return 1
+    # A new node starts its chain from the config's genesis; an existing one must match it.
+    genesis = None
+    if node_file is not None:
+        from genesis import load_genesis
+
+        genesis = load_genesis(node_file.genesis)
+    key_hex = args.validator_key
+    if key_hex is None and node_file is not None and node_file.validator_key is not None:
+        key_hex = node_file.validator_key.read_text().strip()
+    key = ai_cli._hex_key(key_hex, "--validator-key") if key_hex else None
+    host = args.host or (node_file.host if node_file else "127.0.0.1")
+    port = args.port if args.port is not None else (node_file.rpc_port if node_file else 8545)
+    p2p = None
+    if node_file is not None or args.p2p_port is not None or args.peers:
+        from p2p.host import P2PConfig
+
+        peers = [a.strip() for a in args.peers.split(",") if a.strip()] if args.peers else (node_file.peers if node_file else [])
+        p2p = P2PConfig(
+            key_path=(node_file.node_key if node_file and node_file.node_key else datadir / "nodekey"),
+            port=args.p2p_port if args.p2p_port is not None else (node_file.p2p_port if node_file else 30303),
+            listen_host=host, peers=peers,
+        )
+    _check_port(host, port, "--port")
+    _check_datadir(datadir)
+    block_time = args.block_time if args.block_time is not None else (node_file.block_time if node_file else None)
     from node.service import NodeConfig
 
     config = NodeConfig(
-        host=args.host, port=args.port, datadir=args.datadir, genesis=None,
-        block_time=args.block_time, validator_key=key, metrics_port=args.metrics_port,
+        host=host, port=port, datadir=datadir, genesis=genesis,
+        block_time=block_time, validator_key=key, metrics_port=args.metrics_port,
         **_rpc_config(args, dev=False),
         txpool=_txpool_config(args),
         sidecar=args.sidecar, inference_price=args.inference_price,
+        p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
     )
 
     def ready(ledger: Any) -> None:
-        print(f"Chain {ledger.chain_id} at block {ledger.head.block_number}", flush=True)
-        print(f"Listening on {args.host}:{args.port}", flush=True)
+        role = "follower" if config.follower else "validator" if key else "node"
+        print(f"Chain {ledger.chain_id} at block {ledger.head.block_number} ({role})", flush=True)
+        print(f"Listening on {host}:{port}", flush=True)
 
     return _serve(config, ready)
+
+
+def _add_testnet(sub: Any) -> None:
+    p = sub.add_parser("testnet", help="create and run a local multi-node testnet",
+                       description="A local network of nodes: one validator and followers, "
+                       "each a separate process talking libp2p on loopback.")
+    ts = p.add_subparsers(title="testnet commands", metavar="ACTION")
+    init = ts.add_parser("init", help="write a genesis, and a key and a config per node")
+    init.add_argument("--nodes", type=int, default=4, help="number of nodes; node0 is the validator (default: %(default)s)")
+    init.add_argument("--dir", type=Path, required=True, help="new directory for the testnet")
+    init.add_argument("--chain-id", type=int, default=None, help="chain id (default: the dev chain id + 1)")
+    init.add_argument("--rpc-port", type=int, default=8545, help="RPC port of node0; node i uses +i (default: %(default)s)")
+    init.add_argument("--p2p-port", type=int, default=30303, help="p2p port of node0; node i uses +i (default: %(default)s)")
+    init.add_argument("--block-time", type=float, default=1.0, help="seconds between the validator's blocks (default: %(default)s)")
+    init.set_defaults(func=cmd_testnet_init)
+    up = ts.add_parser("up", help="start every node of a testnet; Ctrl-C stops them all")
+    up.add_argument("--dir", type=Path, required=True, help="directory written by `testnet init`")
+    up.set_defaults(func=cmd_testnet_up)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def cmd_testnet_init(args: argparse.Namespace) -> int:
+    from genesis.testnet import TESTNET_CHAIN_ID, init_testnet
+    from p2p.host import peer_id_of_key
+
+    nodes = init_testnet(
+        args.dir, args.nodes, peer_id_of_key, chain_id=args.chain_id or TESTNET_CHAIN_ID,
+        rpc_port=args.rpc_port, p2p_port=args.p2p_port, block_time=args.block_time,
+    )
+    print(f"Testnet of {len(nodes)} nodes in {args.dir} (genesis {args.dir / 'genesis.json'})")
+    for i, node in enumerate(nodes):
+        role = "validator" if node.validator_key else "follower"
+        print(f"  node{i} {role:9} rpc http://{node.host}:{node.rpc_port}  p2p {node.p2p_port}  peer {node.peer_id}")
+    print(f"Start it with: ailedger testnet up --dir {args.dir}")
+    return 0
+
+
+def cmd_testnet_up(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from genesis.testnet import load_node_file
+
+    configs = sorted(args.dir.glob("node*/config.json"), key=lambda p: int(p.parent.name[4:] or 0))
+    if not configs:
+        print(f"error: no node*/config.json in {args.dir}; run `ailedger testnet init --dir {args.dir}` first", file=sys.stderr)
+        return 1
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    try:
+        for path in configs:
+            node = load_node_file(path)
+            log = open(path.parent / "node.log", "ab")  # noqa: SIM115 - owned by the child
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "run", "--config", str(path)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            procs.append((path.parent.name, proc))
+            role = "validator" if node.validator_key else "follower"
+            print(f"{path.parent.name} {role:9} RPC http://{node.host}:{node.rpc_port}  peer {node.peer_id}  "
+                  f"(log {path.parent / 'node.log'})", flush=True)
+        print("Ctrl-C stops all nodes.", flush=True)
+        while True:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping the others", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _add_keys(sub: Any) -> None:

@@ -149,6 +149,15 @@ class ChainCore:
         self._next_snapshot_id = 1
         #: Receives chain events (the RPC server's subscriptions); None drops them.
         self.listener: EventListener | None = None
+        #: Called on this thread with ("transaction", tx) for each admitted transaction and
+        #: ("block", block) for each block built here: the network layer gossips them.
+        self.listeners: list[Callable[[str, Any], None]] = []
+        #: False on a follower: its blocks come from the network, never from itself.
+        self.produces_blocks = True
+        #: While syncing: startingBlock/currentBlock/highestBlock for eth_syncing.
+        self.sync_status: dict[str, int] | None = None
+        #: Connected peers, for net_peerCount.
+        self.peer_count = 0
         metrics.HEAD.set(ledger.head.block_number)
 
     # -- time -----------------------------------------------------------------------------
@@ -215,7 +224,7 @@ class ChainCore:
             raise Refused(str(e)) from None
         metrics.TX_ACCEPTED.inc()
         self._publish_pending(tx)
-        if self.automine and executable:
+        if self.automine and executable and self.produces_blocks:
             built = self.mine()
             if tx.hash in built.faulted:
                 reason = next(r for t, r in built.rejected if t.hash == tx.hash)
@@ -246,6 +255,8 @@ class ChainCore:
         self._pending_log.append((self._pending_seq, bytes(tx.hash)))
         # Formatted by the subscriber side, and only for subscribers that want full objects.
         self._emit("newPendingTransactions", tx)
+        for listener in self.listeners:
+            listener("transaction", tx)
 
     def _emit(self, kind: str, payload: Any) -> None:
         if self.listener is not None:
@@ -264,6 +275,8 @@ class ChainCore:
         failed inside the node) is dropped from the pool with a log line, so that one bad
         transaction cannot stop block production.
         """
+        if not self.produces_blocks:
+            raise Refused("this node follows the chain from its peers; it does not produce blocks")
         head = self.ledger.head
         # Every executable transaction, best first: the builder counts the gas each really
         # uses, so one that declares the whole block does not keep the others out.
@@ -290,7 +303,16 @@ class ChainCore:
         self.pool.remove({tx.hash for tx, _ in built.rejected})
         self._after_head_change()
         self._publish_block(built.block, built.receipts)
+        for listener in self.listeners:
+            listener("block", built.block)
         return built
+
+    def adopt_block(self, block: BlockAPI) -> None:
+        """Bring the pool, metrics and subscribers up to a block imported from a peer."""
+        metrics.HEAD.set(block.header.block_number)
+        self.pool.remove({tx.hash for tx in block.transactions})
+        self._after_head_change()
+        self._publish_block(block)
 
     def _after_head_change(self) -> None:
         if len(self.pool):

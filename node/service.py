@@ -22,6 +22,7 @@ from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.txpool import PoolConfig
 from node.worker import ChainWorker, Priority
+from p2p.host import P2PConfig
 from state import Ledger, LevelDBStore, MemoryStore
 
 log = logging.getLogger("ailedger")
@@ -69,6 +70,12 @@ class NodeConfig:
     """gRPC address of this validator's sidecar; with a validator key, the node serves ai_infer."""
     inference_price: int = 10**15
     """Wei this node's validator charges per ai_infer request (its quote)."""
+    p2p: P2PConfig | None = None
+    """How to join the network; None runs alone."""
+    follower: bool = False
+    """Take blocks only from peers (never build them); needs ``p2p``."""
+    progress_bar: bool = False
+    """Show a sync progress bar on stderr."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -91,6 +98,9 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
         config.dev, config.txpool,
     )
+    if config.follower:
+        core.produces_blocks = False
+        core.automine = False
     core.rpc_gas_cap = config.rpc_gas_cap
     core.rpc_evm_timeout = config.rpc_evm_timeout or None
     # eth_call and long reads run here, on committed state, beside the chain thread.
@@ -115,7 +125,14 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
             nursery.start_soon(_expire_filters, core, worker)
-            if config.block_time is not None:
+            if config.p2p is not None:
+                from node.sync import NetworkNode
+
+                network = NetworkNode(core, worker, config.p2p, config.progress_bar)
+                await nursery.start(network.run)
+                print(f"P2P peer id {network.host.peer_id}", flush=True)
+                print(f"P2P listening on {network.host.listen_addr}", flush=True)
+            if config.block_time is not None and not config.follower:
                 nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)

@@ -152,7 +152,7 @@ def net_listening(core: ChainCore, params: list[Any]) -> bool:
 
 @rpc("net_peerCount")
 def net_peer_count(core: ChainCore, params: list[Any]) -> str:
-    return q(0)
+    return q(core.peer_count)
 
 
 # -- chain ------------------------------------------------------------------------------------
@@ -169,13 +169,14 @@ def eth_block_number(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("eth_syncing")
-def eth_syncing(core: ChainCore, params: list[Any]) -> bool:
-    return False
+def eth_syncing(core: ChainCore, params: list[Any]) -> bool | dict[str, str]:
+    status = core.sync_status
+    return False if status is None else {k: q(v) for k, v in status.items()}
 
 
 @rpc("eth_mining")
 def eth_mining(core: ChainCore, params: list[Any]) -> bool:
-    return True
+    return core.produces_blocks
 
 
 @rpc("eth_hashrate")

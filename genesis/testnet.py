@@ -1,0 +1,163 @@
+"""A local testnet: one genesis, and a key and a config per node.
+
+``ailedger testnet init --nodes 4 --dir DIR`` writes::
+
+    DIR/genesis.json            the chain (dev mnemonic accounts prefunded, node0 validates)
+    DIR/node0/config.json       how to run node 0 (ports, peers, keys, datadir)
+    DIR/node0/validator.key     node 0's validator key (hex), only on the validator
+    DIR/node0/nodekey           node 0's libp2p identity
+    DIR/node1/...               followers: no validator key
+
+The config file is JSON; paths in it are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_keys import keys
+
+from genesis.dev import DEV_CHAIN_ID, dev_genesis
+from genesis.format import GenesisError, GenesisValidator, save_genesis
+
+#: The testnet's chain id differs from the dev chain's, so wallets keep them apart.
+TESTNET_CHAIN_ID = DEV_CHAIN_ID + 1
+
+
+@dataclass(frozen=True)
+class NodeFile:
+    """One node's config file."""
+
+    genesis: Path
+    """The chain's genesis file."""
+    datadir: Path
+    """The node's LevelDB directory."""
+    host: str = "127.0.0.1"
+    """Interface for JSON-RPC and p2p."""
+    rpc_port: int = 8545
+    """JSON-RPC port (HTTP and WebSocket)."""
+    p2p_port: int = 30303
+    """libp2p TCP port."""
+    node_key: Path | None = None
+    """libp2p identity file (default: ``nodekey`` in the datadir)."""
+    peers: list[str] = field(default_factory=list)
+    """Static peers as /ip4/.../tcp/.../p2p/<peer id> multiaddrs."""
+    validator_key: Path | None = None
+    """File with the validator's hex private key; None makes the node a follower."""
+    block_time: float | None = None
+    """Seconds between blocks on the validator; None mines one per transaction."""
+    peer_id: str = ""
+    """This node's peer id (informative: it follows from ``node_key``)."""
+
+    def encode(self, base: Path) -> dict[str, Any]:
+        def rel(p: Path | None) -> str | None:
+            return None if p is None else os.path.relpath(p, base)
+
+        return {
+            "genesis": rel(self.genesis), "datadir": rel(self.datadir), "host": self.host,
+            "rpcPort": self.rpc_port, "p2pPort": self.p2p_port, "nodeKey": rel(self.node_key),
+            "peers": self.peers, "validatorKey": rel(self.validator_key),
+            "blockTime": self.block_time, "peerId": self.peer_id,
+        }
+
+
+def load_node_file(path: Path) -> NodeFile:
+    """Read a node config; errors name the field at fault."""
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as e:
+        raise GenesisError(f"{path}: cannot read ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise GenesisError(f"{path}: not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise GenesisError(f"{path}: must be a JSON object")
+    base = path.resolve().parent
+
+    def opt_path(name: str) -> Path | None:
+        value = doc.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise GenesisError(f"{path}: {name} must be a path")
+        return base / value
+
+    def integer(name: str, default: int) -> int:
+        value = doc.get(name, default)
+        if not isinstance(value, int) or not 0 <= value <= 65535:
+            raise GenesisError(f"{path}: {name} must be a port number")
+        return value
+
+    genesis, datadir = opt_path("genesis"), opt_path("datadir")
+    if genesis is None or datadir is None:
+        raise GenesisError(f"{path}: genesis and datadir are required")
+    peers = doc.get("peers", [])
+    if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+        raise GenesisError(f"{path}: peers must be a list of multiaddr strings")
+    block_time = doc.get("blockTime")
+    if block_time is not None and (not isinstance(block_time, int | float) or block_time <= 0):
+        raise GenesisError(f"{path}: blockTime must be a positive number of seconds")
+    host = doc.get("host", "127.0.0.1")
+    if not isinstance(host, str):
+        raise GenesisError(f"{path}: host must be a string")
+    return NodeFile(
+        genesis=genesis, datadir=datadir, host=host,
+        rpc_port=integer("rpcPort", 8545), p2p_port=integer("p2pPort", 30303),
+        node_key=opt_path("nodeKey"), peers=list(peers), validator_key=opt_path("validatorKey"),
+        block_time=None if block_time is None else float(block_time), peer_id=str(doc.get("peerId", "")),
+    )
+
+
+def init_testnet(
+    directory: Path,
+    nodes: int,
+    make_node_key: Callable[[Path], str],
+    chain_id: int = TESTNET_CHAIN_ID,
+    host: str = "127.0.0.1",
+    rpc_port: int = 8545,
+    p2p_port: int = 30303,
+    block_time: float | None = 1.0,
+) -> list[NodeFile]:
+    """Write a testnet of ``nodes`` nodes into ``directory``: node 0 is the only validator.
+
+    ``make_node_key(path)`` creates a libp2p identity at ``path`` and returns its peer id
+    (the p2p layer owns that format). Each node dials all lower-numbered nodes.
+    """
+    if nodes < 1:
+        raise GenesisError("a testnet needs at least one node")
+    if directory.exists() and any(directory.iterdir()):
+        raise GenesisError(f"{directory} is not empty; choose a new --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    validator_key = keys.PrivateKey(os.urandom(32))
+    genesis = dev_genesis(chain_id=chain_id)
+    genesis = dataclasses.replace(
+        genesis, validators=(GenesisValidator(bytes(validator_key.public_key.to_canonical_address()), 1),)
+    )
+    genesis_path = directory / "genesis.json"
+    save_genesis(genesis, genesis_path)
+    out: list[NodeFile] = []
+    addrs: list[str] = []
+    for i in range(nodes):
+        folder = directory / f"node{i}"
+        folder.mkdir()
+        peer_id = make_node_key(folder / "nodekey")
+        key_file = None
+        if i == 0:
+            key_file = folder / "validator.key"
+            key_file.write_text("0x" + validator_key.to_bytes().hex() + "\n")
+            key_file.chmod(0o600)
+        node = NodeFile(
+            genesis=genesis_path, datadir=folder / "chain", host=host,
+            rpc_port=rpc_port + i, p2p_port=p2p_port + i, node_key=folder / "nodekey",
+            peers=list(addrs), validator_key=key_file, block_time=block_time if i == 0 else None,
+            peer_id=peer_id,
+        )
+        (folder / "config.json").write_text(json.dumps(node.encode(folder), indent=2) + "\n")
+        addrs.append(f"/ip4/{host}/tcp/{p2p_port + i}/p2p/{peer_id}")
+        out.append(node)
+    return out

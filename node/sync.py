@@ -1,0 +1,492 @@
+"""Sync: bring this node's chain up to its peers' and keep it there.
+
+A node never trusts a peer's state. Every block that arrives (by range while catching
+up, or by gossip at the head) is re-executed through the ledger's one import entry point,
+which checks the state root, receipts root and every header rule, and is accepted only
+with a commit signed by more than 2/3 of the validator set's power. The commit is written
+in the same atomic batch as the block, so a node killed at any instant restarts on its last
+committed block and goes on from there.
+
+This module is also the node's side of the p2p layer (:class:`p2p.host.ChainHandler`): it
+answers status, block and blob requests from the ledger, admits gossiped transactions to
+the pool, and gossips what this node admits or builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import rlp
+import trio
+from eth.abc import BlockAPI, SignedTransactionAPI
+
+from consensus import Commit
+from node.blobstore import MAX_BLOB_SIZE
+from node.core import ChainCore, contribution_fields
+from node.errors import NodeError
+from node.rpc.errors import ServerError
+from node.worker import ChainWorker
+from p2p.host import P2PConfig, P2PHost, PeerError, Verdict
+from p2p.wire import MAX_BLOCKS_PER_REQUEST, MAX_FRAME, BlocksRequest, BlockWithCommit, Status
+from state import TransactionError, decode_transaction
+from state.chain import COMMIT_PREFIX
+from state.vm import LedgerBlock
+
+log = logging.getLogger("ailedger.sync")
+
+#: Most bytes one blocks-by-range answer carries.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: Seconds a peer that failed a request (timeout, empty range it claimed to hold) is
+#: skipped by the syncer; invalid data bans it in the host instead.
+AVOID_SECONDS = 30.0
+#: Blob fetch attempts before a blob is left for the next restart.
+BLOB_ATTEMPTS = 20
+#: Seconds between re-announcements of a transaction this node's users sent that no block
+#: has taken yet (gossip is best effort: the mesh may not have formed, or the block
+#: producer may have been away), and how many times at most.
+REBROADCAST_SECONDS = 3.0
+REBROADCAST_TIMES = 10
+
+
+class InvalidBlock(ValueError):
+    """A block or its commit does not verify; nothing was written."""
+
+
+def validator_powers(core: ChainCore) -> dict[bytes, int]:
+    """The validator set that signs commits: the genesis validators (a single validator
+    until the BFT work moves the set into state at epoch boundaries)."""
+    return {bytes(v.address): int(v.power) for v in core.ledger.genesis.validators}
+
+
+def _check_distinct_signers(commit: Commit) -> None:
+    # One validator's signature counted twice must not make up 2/3; the hardening work
+    # checks this inside Commit.verify, this keeps sync safe with either version.
+    signatures = getattr(commit, "signatures", None)
+    if signatures is None:
+        return
+    signers = [bytes(s[0]) for s in signatures]
+    if len(set(signers)) != len(signers):
+        raise InvalidBlock("commit carries the same validator's signature twice")
+
+
+def decode_block(raw: bytes) -> BlockAPI:
+    try:
+        block: BlockAPI = rlp.decode(raw, sedes=LedgerBlock)
+    except Exception as e:
+        raise InvalidBlock(f"undecodable block: {type(e).__name__}: {e}") from None
+    return block
+
+
+def import_verified(
+    core: ChainCore, powers: dict[bytes, int], item: BlockWithCommit, expected: int | None = None
+) -> BlockAPI:
+    """Verify ``item``'s commit, re-execute its block on the head and commit both in one
+    atomic write. Runs on the chain worker. Raises :class:`InvalidBlock` on any fault,
+    including a block other than number ``expected`` when one was asked for."""
+    block = decode_block(item.block)
+    header = block.header
+    if expected is not None and header.block_number != expected:
+        raise InvalidBlock(f"served block {header.block_number} where block {expected} was asked for")
+    try:
+        commit = Commit.decode(item.commit)
+    except Exception as e:
+        raise InvalidBlock(f"undecodable commit of block {header.block_number}: {e}") from None
+    if commit.height != header.block_number or commit.block_hash != header.hash:
+        raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
+    _check_distinct_signers(commit)
+    if not commit.verify(powers):
+        raise InvalidBlock(f"the commit of block {header.block_number} lacks 2/3 of the validators' signatures")
+    ledger = core.ledger
+    # Staged with the block: import_block commits both at once or discards both.
+    ledger.staged[COMMIT_PREFIX + header.hash] = item.commit
+    try:
+        ledger.import_block(block)
+    except Exception as e:
+        raise InvalidBlock(f"block {header.block_number} does not verify: {e}") from None
+    core.adopt_block(block)
+    return block
+
+
+def encode_block(core: ChainCore, block: BlockAPI) -> BlockWithCommit | None:
+    commit = core.ledger.commit_of(block.header.hash)
+    if commit is None:
+        return None
+    return BlockWithCommit(rlp.encode(block), commit)
+
+
+@dataclass
+class PeerView:
+    head: int = 0
+    """Highest block number the peer has shown us."""
+    avoid_until: float = 0.0
+
+
+@dataclass
+class Progress:
+    """Catch-up progress, as eth_syncing reports it."""
+
+    starting: int
+    current: int
+    highest: int
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class NetworkNode:
+    """The node on the network: serves its chain, follows its peers', gossips its own."""
+
+    def __init__(self, core: ChainCore, worker: ChainWorker, config: P2PConfig, progress_bar: bool = False) -> None:
+        self.core = core
+        self.worker = worker
+        self.powers = validator_powers(core)
+        genesis = core.ledger.header_by_number(0)
+        assert genesis is not None
+        self.genesis_hash = bytes(genesis.hash)
+        self.host = P2PHost(config, self, core.ledger.chain_id, self.genesis_hash)
+        self.peers: dict[str, PeerView] = {}
+        self.progress_bar = progress_bar
+        self.progress: Progress | None = None
+        self._wake = trio.Event()
+        self._import_lock = trio.Lock()
+        self._outbox: tuple[trio.MemorySendChannel[tuple[str, Any]], trio.MemoryReceiveChannel[tuple[str, Any]]] = (
+            trio.open_memory_channel(10_000)
+        )
+        self._blobs: tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]] = (
+            trio.open_memory_channel(100_000)
+        )
+        self._relaying = False
+        #: Transactions sent to this node's RPC: hash -> (raw, announcements so far).
+        self._own_txs: dict[bytes, tuple[bytes, int]] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+        self.blocks_imported = 0
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self.core.listeners.append(self._on_local_event)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.host.run)
+            nursery.start_soon(self._publisher)
+            nursery.start_soon(self._sync_forever)
+            nursery.start_soon(self._blob_fetcher)
+            nursery.start_soon(self._count_peers)
+            nursery.start_soon(self._rebroadcast)
+            task_status.started()
+
+    async def _count_peers(self) -> None:
+        while True:
+            self.core.peer_count = len(self.host.peers)
+            await trio.sleep(1.0)
+
+    # -- what the host asks (p2p.host.ChainHandler) --------------------------------------
+
+    async def local_status(self) -> Status:
+        head = await self.worker.run(lambda: self.core.ledger.head)
+        return Status(self.core.ledger.chain_id, self.genesis_hash, int(head.block_number), bytes(head.hash))
+
+    async def serve_blocks(self, request: BlocksRequest) -> list[BlockWithCommit]:
+        return await self.worker.run(self._read_blocks, request.start, request.count)
+
+    def _read_blocks(self, start: int, count: int) -> list[BlockWithCommit]:
+        ledger = self.core.ledger
+        out: list[BlockWithCommit] = []
+        total = 0
+        for number in range(max(start, 1), start + count):
+            header = ledger.header_by_number(number)
+            if header is None:
+                break
+            item = encode_block(self.core, ledger.block(header))
+            if item is None:
+                break  # a block without a commit is not final: not served
+            size = len(item.block) + len(item.commit) + 16
+            if size > MAX_FRAME or total + size > MAX_RESPONSE_BYTES:
+                if size > MAX_FRAME:
+                    log.error("block %d is %d bytes, larger than a frame: cannot serve it", number, size)
+                break
+            total += size
+            out.append(item)
+        return out
+
+    async def serve_blob(self, content_hash: bytes) -> bytes | None:
+        def read() -> bytes | None:
+            if self.core.blobs.size(content_hash) is None:
+                return None
+            return self.core.blobs.get(content_hash)
+
+        return await self.worker.run(read)
+
+    async def on_status(self, peer: str, status: Status) -> None:
+        view = self.peers.setdefault(peer, PeerView())
+        view.head = status.head_number
+        self._wake.set()
+
+    async def on_transaction(self, raw: bytes, peer: str) -> Verdict:
+        return await self.worker.run(self._admit_gossiped, raw)
+
+    def _admit_gossiped(self, raw: bytes) -> Verdict:
+        try:
+            tx = decode_transaction(raw)
+        except TransactionError:
+            return Verdict.REJECT
+        chain_id = getattr(tx, "chain_id", None)
+        if chain_id is not None and chain_id != self.core.ledger.chain_id:
+            return Verdict.REJECT
+        # A gossiped contribution names a blob its first node holds; this node fetches it
+        # in the background rather than refusing the transaction.
+        require_blobs, self.core.require_blobs = self.core.require_blobs, False
+        self._relaying = True
+        try:
+            self.core.submit(tx)
+        except (NodeError, ServerError):
+            return Verdict.IGNORE  # known, nonce used, underpriced: no fault of the relayer
+        finally:
+            self.core.require_blobs = require_blobs
+            self._relaying = False
+        return Verdict.ACCEPT
+
+    async def on_block(self, raw: bytes, peer: str) -> Verdict:
+        try:
+            item = BlockWithCommit.decode(raw)
+            number = int(decode_block(item.block).header.block_number)
+        except (ValueError, InvalidBlock):
+            return Verdict.REJECT
+        view = self.peers.setdefault(peer, PeerView())
+        view.head = max(view.head, number)
+        async with self._import_lock:
+            head = await self.worker.run(lambda: int(self.core.ledger.head.block_number))
+            if number <= head:
+                return Verdict.IGNORE
+            if number > head + 1 or self.progress is not None:
+                self._wake.set()  # a gap: the range sync fetches what is missing
+                return Verdict.IGNORE
+            try:
+                block = await self.worker.run(import_verified, self.core, self.powers, item)
+            except InvalidBlock as e:
+                log.warning("gossiped block %d from %s refused: %s", number, peer, e)
+                return Verdict.REJECT
+            self.blocks_imported += 1
+            await self._queue_blobs([block])
+        return Verdict.ACCEPT
+
+    # -- gossip out ------------------------------------------------------------------------
+
+    def _on_local_event(self, kind: str, obj: Any) -> None:
+        """Runs on the chain worker: hand a transaction or block to the publisher."""
+        if kind == "transaction" and not self._relaying:
+            item: tuple[str, Any] = ("transaction", _encode_transaction(obj))
+            if len(self._own_txs) < 10_000:
+                self._own_txs[bytes(obj.hash)] = (item[1], 1)
+        elif kind == "block":
+            encoded = encode_block(self.core, obj)
+            if encoded is None:
+                return
+            item = ("block", encoded)
+            # A contribution relayed to this validator names a blob held elsewhere.
+            for tx in obj.transactions:
+                fields = contribution_fields(tx)
+                if fields is not None and self.core.blobs.size(fields[0]) is None:
+                    self._hand_over(self._blobs[0], fields[0])
+        else:
+            return
+        self._hand_over(self._outbox[0], item)
+
+    def _hand_over(self, channel: trio.MemorySendChannel[Any], item: Any) -> None:
+        token = self._token
+        if token is None:
+            return
+
+        def put() -> None:
+            try:
+                channel.send_nowait(item)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                log.warning("queue full: dropped a %s", type(item).__name__)
+
+        try:
+            token.run_sync_soon(put)
+        except trio.RunFinishedError:
+            pass
+
+    async def _publisher(self) -> None:
+        async for kind, payload in self._outbox[1]:
+            if kind == "transaction":
+                await self.host.publish_transaction(payload)
+            else:
+                await self.host.publish_block(payload)
+
+    async def _rebroadcast(self) -> None:
+        while True:
+            await trio.sleep(REBROADCAST_SECONDS)
+            if not self._own_txs:
+                continue
+            pooled = await self.worker.run(lambda: set(self.core.pool.by_hash))
+            for tx_hash, (raw, times) in list(self._own_txs.items()):
+                if tx_hash not in pooled or times >= REBROADCAST_TIMES:
+                    del self._own_txs[tx_hash]
+                    continue
+                self._own_txs[tx_hash] = (raw, times + 1)
+                await self.host.publish_transaction(raw)
+
+    # -- catching up -----------------------------------------------------------------------
+
+    def _best_peer(self, above: int) -> tuple[str, int] | None:
+        now = time.monotonic()
+        candidates = [
+            (peer, view.head) for peer, view in self.peers.items()
+            if view.head > above and view.avoid_until <= now and peer in self.host.peers
+            and not self.host.is_banned(peer)
+        ]
+        if not candidates:
+            return None
+        best = max(head for _, head in candidates)
+        return random.choice([c for c in candidates if c[1] == best])
+
+    async def _sync_forever(self) -> None:
+        while True:
+            head = await self.worker.run(lambda: int(self.core.ledger.head.block_number))
+            choice = self._best_peer(head)
+            if choice is None:
+                self._end_progress()
+                self._wake = trio.Event()
+                with trio.move_on_after(1.0):
+                    await self._wake.wait()
+                continue
+            peer, target = choice
+            await self._sync_from(peer, head, target)
+
+    async def _sync_from(self, peer: str, head: int, target: int) -> None:
+        if self.progress is None:
+            self.progress = Progress(head, head, target)
+            log.info("syncing blocks %d..%d from %s", head + 1, target, peer)
+            self._open_bar()
+        self.progress.highest = max(self.progress.highest, target)
+        self._publish_progress()
+        send, receive = trio.open_memory_channel[list[BlockWithCommit]](2)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._fetch_range, peer, head + 1, target, send)
+            async with receive:
+                async for batch in receive:
+                    if not await self._import_batch(peer, batch):
+                        nursery.cancel_scope.cancel()
+                        return
+
+    async def _fetch_range(self, peer: str, start: int, target: int, send: trio.MemorySendChannel[list[BlockWithCommit]]) -> None:
+        async with send:
+            while start <= target:
+                count = min(MAX_BLOCKS_PER_REQUEST, target - start + 1)
+                try:
+                    batch = await self.host.request_blocks(peer, start, count)
+                except PeerError as e:
+                    log.info("blocks %d.. from %s failed: %s", start, peer, e)
+                    self._avoid(peer)
+                    return
+                if not batch:
+                    log.info("peer %s claimed head %d but served no block %d", peer, target, start)
+                    self._avoid(peer)
+                    return
+                await send.send(batch)
+                start += len(batch)
+
+    async def _import_batch(self, peer: str, batch: list[BlockWithCommit]) -> bool:
+        imported: list[BlockAPI] = []
+        async with self._import_lock:
+            for item in batch:
+                expected = (self.progress.current + 1) if self.progress is not None else None
+                try:
+                    block = await self.worker.run(import_verified, self.core, self.powers, item, expected)
+                except InvalidBlock as e:
+                    await self.host.ban(peer, str(e))
+                    return False
+                imported.append(block)
+                self.blocks_imported += 1
+                if self.progress is not None:
+                    self.progress.current = int(block.header.block_number)
+                    self._tick_bar(1)
+            self._publish_progress()
+        await self._queue_blobs(imported)
+        return True
+
+    def _avoid(self, peer: str) -> None:
+        view = self.peers.setdefault(peer, PeerView())
+        view.avoid_until = time.monotonic() + AVOID_SECONDS
+
+    def _publish_progress(self) -> None:
+        p = self.progress
+        if p is not None:
+            self.core.sync_status = {"startingBlock": p.starting, "currentBlock": p.current, "highestBlock": p.highest}
+
+    def _end_progress(self) -> None:
+        if self.progress is not None:
+            p = self.progress
+            elapsed = time.monotonic() - p.started_at
+            n = p.current - p.starting
+            log.info("synced to block %d: %d blocks in %.1fs (%.1f blocks/s)", p.current, n, elapsed, n / max(elapsed, 1e-9))
+            self._close_bar()
+        self.progress = None
+        self.core.sync_status = None
+
+    _bar: Any = None
+
+    def _open_bar(self) -> None:
+        if not self.progress_bar or self.progress is None:
+            return
+        from tqdm import tqdm
+
+        p = self.progress
+        self._bar = tqdm(total=p.highest - p.starting, unit="blk", desc="sync", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+
+    def _tick_bar(self, n: int) -> None:
+        if self._bar is not None and self.progress is not None:
+            self._bar.total = self.progress.highest - self.progress.starting
+            self._bar.update(n)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    async def _queue_blobs(self, blocks: list[BlockAPI]) -> None:
+        for block in blocks:
+            for tx in block.transactions:
+                fields = contribution_fields(tx)
+                if fields is not None:
+                    try:
+                        self._blobs[0].send_nowait(fields[0])
+                    except trio.WouldBlock:
+                        log.warning("blob queue full; blob 0x%s left for later", fields[0].hex())
+
+    async def _blob_fetcher(self) -> None:
+        async for content_hash in self._blobs[1]:
+            for attempt in range(BLOB_ATTEMPTS):
+                if await self.worker.run(self.core.blobs.size, content_hash) is not None:
+                    break
+                if await self._fetch_blob(content_hash):
+                    break
+                await trio.sleep(min(0.2 * 2**attempt, 10.0))
+            else:
+                log.warning("blob 0x%s not found at any peer", content_hash.hex())
+
+    async def _fetch_blob(self, content_hash: bytes) -> bool:
+        peers = [p for p in self.host.peers if not self.host.is_banned(p)]
+        random.shuffle(peers)
+        for peer in peers:
+            try:
+                data = await self.host.request_blob(peer, content_hash, MAX_BLOB_SIZE)
+            except PeerError as e:
+                log.debug("blob 0x%s from %s failed: %s", content_hash.hex(), peer, e)
+                continue
+            if data is not None:
+                await self.worker.run(self.core.blobs.put, data, content_hash)
+                return True
+        return False
+
+
+def _encode_transaction(tx: SignedTransactionAPI) -> bytes:
+    encode = getattr(tx, "encode", None)
+    return bytes(encode()) if encode is not None else bytes(rlp.encode(tx))

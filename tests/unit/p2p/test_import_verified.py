@@ -1,0 +1,82 @@
+"""Sync's one import step (node.sync.import_verified) on in-memory ledgers: a block enters
+only with its exact commit signed by the validator set, and only if it re-executes to its
+own roots; a refused block leaves the head and the store as they were."""
+
+import pytest
+import rlp
+from eth_keys import keys
+
+from consensus import Commit, SingleValidator
+from genesis import GenesisValidator, dev_genesis
+from node.core import ChainCore
+from node.sync import InvalidBlock, encode_block, import_verified, validator_powers
+from p2p.wire import BlockWithCommit
+from state import Ledger, MemoryStore, decode_transaction
+from state.vm import LedgerBlock
+from tests.integration.p2p.netsupport import ACCOUNTS, transfer
+
+KEY = keys.PrivateKey(b"\x07" * 32)
+
+
+@pytest.fixture(scope="module")
+def source():
+    validator = SingleValidator(KEY.to_bytes())
+    genesis = dev_genesis(timestamp=1_700_000_000)
+    genesis = type(genesis)(**{**genesis.__dict__, "validators": (GenesisValidator(validator.address, 1),)})
+    ledger = Ledger(MemoryStore(), genesis)
+    for b in range(3):
+        tx = decode_transaction(transfer(genesis.chain_id, 0, b, ACCOUNTS[1].address))
+        ledger.build_block([tx], genesis.timestamp + b + 1, validator.address,
+                           lambda h, bh: validator.commit(h, bh).encode())
+    core = ChainCore(ledger)
+    items = [encode_block(core, ledger.block(ledger.header_by_number(n))) for n in (1, 2, 3)]
+    return genesis, validator, items
+
+
+def fresh(genesis):
+    core = ChainCore(Ledger(MemoryStore(), genesis))
+    return core, validator_powers(core)
+
+
+def test_good_blocks_import_with_their_commits(source):
+    genesis, _, items = source
+    core, powers = fresh(genesis)
+    for n, item in enumerate(items, start=1):
+        import_verified(core, powers, item, expected=n)
+    assert core.ledger.head.block_number == 3
+    assert core.ledger.commit_of(core.ledger.head.hash) == items[2].commit
+
+
+def refused(genesis, item, match, expected=1):
+    core, powers = fresh(genesis)
+    with pytest.raises(InvalidBlock, match=match):
+        import_verified(core, powers, item, expected)
+    assert core.ledger.head.block_number == 0
+    try:
+        block_hash = rlp.decode(item.block, sedes=LedgerBlock).header.hash
+    except rlp.DecodingError:
+        return
+    assert core.ledger.commit_of(block_hash) is None  # the staged commit went with the block
+
+
+def test_wrong_state_root_under_a_valid_commit(source):
+    genesis, validator, items = source
+    block = rlp.decode(items[0].block, sedes=LedgerBlock)
+    header = block.header.copy(state_root=b"\x42" * 32)
+    bad = BlockWithCommit(rlp.encode(block.copy(header=header)), validator.commit(1, header.hash).encode())
+    refused(genesis, bad, "does not verify")
+
+
+def test_bad_duplicated_foreign_or_misplaced_commits(source):
+    genesis, validator, items = source
+    commit = Commit.decode(items[0].commit)
+    address, signature = commit.signatures[0]
+    broken = bytes([signature[0] ^ 1]) + signature[1:]
+    refused(genesis, BlockWithCommit(items[0].block, Commit(1, commit.block_hash, ((address, broken),)).encode()), "2/3")
+    refused(genesis, BlockWithCommit(items[0].block, Commit(1, commit.block_hash, ((address, signature),) * 2).encode()), "twice")
+    stranger = SingleValidator(b"\x09" * 32)
+    refused(genesis, BlockWithCommit(items[0].block, stranger.commit(1, commit.block_hash).encode()), "2/3")
+    refused(genesis, BlockWithCommit(items[0].block, items[1].commit), "another block")
+    refused(genesis, items[1], "where block 1 was asked for")
+    refused(genesis, BlockWithCommit(b"\xff garbage", items[0].commit), "undecodable block")
+    refused(genesis, BlockWithCommit(items[0].block, b"\x00junk"), "undecodable commit")
