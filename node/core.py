@@ -89,6 +89,10 @@ class ChainCore:
         self._next_filter_id = 1
         self.snapshots: dict[int, Snapshot] = {}
         self._next_snapshot_id = 1
+        #: Accounts eth_sendTransaction may send from without their key (dev only).
+        self.impersonated: set[bytes] = set()
+        #: anvil_autoImpersonateAccount: every account is impersonated.
+        self.auto_impersonate = False
         #: Events for subscriptions, drained by the async side: (kind, payload).
         self.events: collections.deque[tuple[str, Any]] = collections.deque()
         metrics.HEAD.set(ledger.head.block_number)
@@ -291,6 +295,24 @@ class ChainCore:
         self.min_next_timestamp = None
         self._after_head_change()
         return True
+
+    def reset(self) -> None:
+        """Back to the dev chain's genesis, as anvil_reset: blocks, pool, filters, snapshots,
+        clock and impersonations all go."""
+        genesis = self.ledger.header_by_number(0)
+        assert genesis is not None
+        self.ledger.rewind(genesis.hash)
+        self.ledger.restore_state_edit(genesis.hash, None)
+        self.pool = TxPool(self.ledger.chain_id)
+        self.filters.clear()
+        self.snapshots.clear()
+        self.time_offset = 0
+        self.next_timestamp = None
+        self.min_next_timestamp = None
+        self.impersonated.clear()
+        self.auto_impersonate = False
+        self._head_cache = None
+        self._after_head_change()
 
     # -- logs and filters -----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from eth_utils import ValidationError
 import ai_precompiles
 from genesis import Genesis, decode_genesis
 from state.db import KeyValueStore, StagedDB
+from state.impersonation import IMPERSONATED_PREFIX, restore_senders
 from state.vm import LedgerVM
 
 #: Where the genesis document of a datadir's chain is kept, beside the chain itself.
@@ -332,7 +333,15 @@ class Ledger:
         return header if canonical is not None and canonical.hash == header.hash else None
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
-        return self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+        block = self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+        restore_senders(block.transactions, self.staged)
+        return block
+
+    def record_impersonated(self, tx_hash: bytes, sender: bytes) -> None:
+        """Remember the sender of a dev transaction sent without its key (see
+        state/impersonation.py)."""
+        self.staged[IMPERSONATED_PREFIX + tx_hash] = sender
+        self._commit()
 
     def commit_of(self, block_hash: bytes) -> bytes | None:
         """The encoded consensus commit stored beside a block, if any."""

@@ -28,6 +28,7 @@ from node.rpc.format import (
     q,
 )
 from node.txpool import max_fee, max_tip
+from state.impersonation import impersonated_transaction
 
 Handler = Callable[[ChainCore, list[Any]], Any]
 METHODS: dict[str, Handler] = {}
@@ -298,7 +299,8 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
         raise InvalidParams("invalid argument 0: missing \"from\"")
     key = core.dev_keys.get(who)
     if key is None:
-        raise ServerError(f"unknown account {d(who)}: only the node's dev accounts sign")
+        # anvil's code and words: -32602 "No Signer available".
+        raise InvalidParams(f"No Signer available: {d(who)} is not a dev account of this node (impersonate it first)")
     return key
 
 
@@ -306,7 +308,8 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
 def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
     (req_raw,) = args(params, 1)
     req = p.call_request(req_raw)
-    key = _dev_key(core, req.sender)
+    impersonated = req.sender is not None and (core.auto_impersonate or req.sender in core.impersonated)
+    key = None if impersonated else _dev_key(core, req.sender)
     assert req.sender is not None
     head = core.ledger.head
     nonce = req.nonce
@@ -342,6 +345,10 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
             req.max_fee_per_gas if req.max_fee_per_gas is not None else 2 * core.next_base_fee() + tip
         )
         tx["type"] = 2
+    if key is None:
+        unsigned = impersonated_transaction(tx, req.sender)
+        core.ledger.record_impersonated(unsigned.hash, req.sender)
+        return d(core.submit(unsigned))
     signed = Account.sign_transaction(tx, key)
     return d(core.submit_raw(bytes(signed.raw_transaction)))
 
@@ -599,15 +606,13 @@ def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 # -- dev methods ----------------------------------------------------------------------------
 
 
-@rpc("evm_mine", "anvil_mine", "hardhat_mine")
+@rpc("evm_mine")
 def evm_mine(core: ChainCore, params: list[Any]) -> str:
     first = params[0] if params else None
     blocks, timestamp = 1, None
     if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
         blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
         timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
-    elif first is not None and len(params) == 2:  # anvil_mine(count, interval)
-        blocks = p.quantity(first, "0")
     elif first is not None:  # evm_mine(timestamp)
         timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
     if blocks > 10_000:

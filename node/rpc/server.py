@@ -16,7 +16,9 @@ import trio
 from node import metrics
 from node.core import ChainCore, matches
 from node.rpc import ai_methods  # noqa: F401 - registers the ai_ namespace
+from node.rpc import anvil_methods, debug_methods, eth_extra  # noqa: F401 - register theirs
 from node.rpc import params as p
+from node.rpc.arity import MAX_PARAMS
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
@@ -33,6 +35,9 @@ log = logging.getLogger("ailedger.rpc")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
+#: An oversized body up to this size is read and dropped before the 413 is sent; a larger
+#: one is answered at once and the connection closed.
+MAX_DRAIN = 64 * 1024 * 1024
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
 SUBSCRIPTION_BUFFER = 10_000
 
@@ -119,6 +124,9 @@ class RPCServer:
         try:
             if handler is None:
                 raise MethodNotFound(f"the method {method} does not exist/is not available")
+            limit = MAX_PARAMS.get(method)
+            if limit is not None and len(params) > limit:
+                raise InvalidParams(f"too many arguments, want at most {limit}")
             response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": handler(self.core, params)}
             outcome = "ok"
         except RPCError as e:
@@ -235,8 +243,9 @@ class RPCServer:
             return
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            await _respond(send, 413, f"content length too large: {int(length)} > {MAX_BODY}\n".encode(), "text/plain")
+        declared = int(length) if length is not None and length.isdigit() else None
+        if declared is not None and declared > MAX_DRAIN:
+            await _respond(send, 413, f"content length too large: {declared} > {MAX_BODY}\n".encode(), "text/plain")
             return
         chunks = []
         size = 0
@@ -246,12 +255,17 @@ class RPCServer:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY:
-                await _respond(send, 413, f"content length too large: > {MAX_BODY}\n".encode(), "text/plain")
-                return
-            chunks.append(chunk)
+            if size > MAX_DRAIN:
+                break
+            if size <= MAX_BODY:
+                chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        if size > MAX_BODY:
+            # The body was read (up to MAX_DRAIN) before answering, so that a client still
+            # writing it reads the 413 instead of a reset connection.
+            await _respond(send, 413, f"content length too large: {size} > {MAX_BODY}\n".encode(), "text/plain")
+            return
         response = await self.handle_text(b"".join(chunks))
         await _respond(send, 200, (response or "").encode())
 

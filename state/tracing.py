@@ -1,0 +1,421 @@
+"""Execution traces of transactions and calls: geth's struct logs (one entry per opcode),
+its call tracer (the tree of message calls), and the access-list builder of
+eth_createAccessList.
+
+py-evm has no tracing hooks, so a traced run swaps the state's computation class for a
+subclass whose interpreter loop reports each opcode to a :class:`Tracer` before running
+it. A tracer that grows past its limits raises :class:`TraceLimitExceeded`, which aborts
+the run (the state of a traced run is never persisted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
+from eth.exceptions import Halt, Revert
+from eth.vm.opcode_values import (
+    BALANCE,
+    CALL,
+    CALLCODE,
+    CREATE,
+    CREATE2,
+    DELEGATECALL,
+    EXTCODECOPY,
+    EXTCODEHASH,
+    EXTCODESIZE,
+    SELFDESTRUCT,
+    SLOAD,
+    SSTORE,
+    STATICCALL,
+)
+
+from state.chain import _halt_name
+
+#: Most opcodes a struct-log trace records before it is refused.
+MAX_STEPS = 100_000
+#: Most stack, memory and storage words all recorded steps may hold together.
+MAX_TRACE_WORDS = 2_000_000
+#: Most message calls a call trace records.
+MAX_CALL_FRAMES = 10_000
+
+_CALL_NAMES = {
+    CALL: "CALL", CALLCODE: "CALLCODE", DELEGATECALL: "DELEGATECALL", STATICCALL: "STATICCALL",
+    CREATE: "CREATE", CREATE2: "CREATE2", SELFDESTRUCT: "SELFDESTRUCT",
+}
+
+
+class TraceLimitExceeded(RuntimeError):
+    """The trace grew past its limits; the run was aborted."""
+
+
+@dataclass(frozen=True)
+class StructLogConfig:
+    """geth's struct-logger options (debug_traceTransaction's config object)."""
+
+    enable_memory: bool = False
+    """Record memory at each step (geth's enableMemory)."""
+    disable_stack: bool = False
+    """Leave the stack out (geth's disableStack)."""
+    disable_storage: bool = False
+    """Leave storage out (geth's disableStorage)."""
+    limit: int = 0
+    """Stop recording after this many steps (0: up to MAX_STEPS)."""
+
+
+class Tracer:
+    """Receives the events of a traced run; subclasses record what they need."""
+
+    def __init__(self) -> None:
+        self.frames: list[ComputationAPI] = []
+        """The computations now running, outermost first."""
+
+    def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
+        self.frames.append(computation)
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        pass
+
+    def after_step(self, computation: ComputationAPI) -> None:
+        pass
+
+    def exit(self, computation: ComputationAPI) -> None:
+        self.frames.pop()
+
+
+def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type[ComputationAPI]:
+    """A subclass of ``base`` whose interpreter loop reports to ``tracer``."""
+
+    class TracedComputation(base):  # type: ignore[valid-type,misc]
+        @classmethod
+        def apply_computation(
+            cls,
+            state: StateAPI,
+            message: MessageAPI,
+            transaction_context: TransactionContextAPI,
+            parent_computation: ComputationAPI | None = None,
+        ) -> ComputationAPI:
+            # The body of py-evm's BaseComputation.apply_computation, with the tracer calls.
+            with cls(state, message, transaction_context) as computation:
+                tracer.enter(computation, parent_computation)
+                try:
+                    if computation.is_origin_computation:
+                        computation.contracts_created = []
+                        if message.is_create:
+                            cls.consume_initcode_gas_cost(computation)
+                    if parent_computation is not None:
+                        computation.contracts_created = parent_computation.contracts_created
+                    if message.is_create:
+                        computation.contracts_created.append(message.storage_address)
+                    precompile = computation.precompiles.get(message.code_address)
+                    if precompile is not None:
+                        if not message.is_delegation:
+                            precompile(computation)
+                        return computation
+                    opcode_lookup = computation.opcodes
+                    code = computation.code
+                    for opcode in code:
+                        opcode_fn = opcode_lookup.get(opcode)
+                        if opcode_fn is None:
+                            from eth.vm.logic.invalid import InvalidOpcode
+
+                            opcode_fn = InvalidOpcode(opcode)
+                        mnemonic = getattr(opcode_fn, "mnemonic", None) or getattr(
+                            getattr(opcode_fn, "__wrapped__", None), "mnemonic", f"opcode {opcode:#x}"
+                        )
+                        tracer.step(computation, opcode, mnemonic, code.program_counter - 1)
+                        try:
+                            opcode_fn(computation=computation)
+                        except Halt:
+                            tracer.after_step(computation)
+                            break
+                        tracer.after_step(computation)
+                finally:
+                    tracer.exit(computation)
+            return computation
+
+    return TracedComputation
+
+
+# -- struct logs ------------------------------------------------------------------------
+
+
+def _word(value: int | bytes) -> int:
+    return value if isinstance(value, int) else int.from_bytes(value, "big")
+
+
+class StructLogTracer(Tracer):
+    """geth's default tracer: one entry per executed opcode."""
+
+    def __init__(self, config: StructLogConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.logs: list[dict[str, Any]] = []
+        self._open: dict[int, tuple[dict[str, Any], int]] = {}
+        """Per depth, the last entry whose gas cost is not known yet, and its gas."""
+        self._storage: dict[bytes, dict[int, int]] = {}
+        self._words = 0
+        self._max_steps = min(config.limit or MAX_STEPS, MAX_STEPS)
+
+    def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
+        if parent is not None:
+            self._close(len(self.frames), parent.get_gas_remaining())
+        super().enter(computation, parent)
+
+    def _close(self, depth: int, gas_now: int) -> None:
+        entry = self._open.pop(depth, None)
+        if entry is not None:
+            entry[0]["gasCost"] = entry[1] - gas_now
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        if len(self.logs) >= self._max_steps:
+            if self.config.limit:
+                return
+            raise TraceLimitExceeded(f"trace longer than {MAX_STEPS} steps")
+        depth = len(self.frames)
+        gas = computation.get_gas_remaining()
+        entry: dict[str, Any] = {"pc": pc, "op": mnemonic, "gas": gas, "gasCost": 0, "depth": depth}
+        if not self.config.disable_stack:
+            values = computation._stack.values  # type: ignore[attr-defined]
+            entry["stack"] = [hex(_word(v)) for v in values]
+            self._words += len(values)
+        if self.config.enable_memory:
+            memory = bytes(computation._memory._bytes)  # type: ignore[attr-defined]
+            entry["memory"] = [memory[i : i + 32].hex() for i in range(0, len(memory), 32)]
+            self._words += len(memory) // 32
+        if not self.config.disable_storage and opcode in (SLOAD, SSTORE):
+            self._record_storage(computation, opcode, entry)
+        entry["refund"] = sum(f.get_gas_refund() for f in self.frames)
+        if self._words > MAX_TRACE_WORDS:
+            raise TraceLimitExceeded(f"trace larger than {MAX_TRACE_WORDS} words")
+        self.logs.append(entry)
+        self._open[depth] = (entry, gas)
+
+    def _record_storage(self, computation: ComputationAPI, opcode: int, entry: dict[str, Any]) -> None:
+        values = computation._stack.values  # type: ignore[attr-defined]
+        if not values or (opcode == SSTORE and len(values) < 2):
+            return
+        address = computation.msg.storage_address
+        slot = _word(values[-1])
+        if opcode == SSTORE:
+            value = _word(values[-2])
+        else:
+            value = computation.state.get_storage(address, slot)
+        seen = self._storage.setdefault(address, {})
+        seen[slot] = value
+        entry["storage"] = {f"0x{k:064x}": f"0x{v:064x}" for k, v in seen.items()}
+        self._words += 2 * len(seen)
+
+    def after_step(self, computation: ComputationAPI) -> None:
+        self._close(len(self.frames), computation.get_gas_remaining())
+
+    def exit(self, computation: ComputationAPI) -> None:
+        # A step that halted the frame with an error consumed all the frame's gas.
+        self._close(len(self.frames), computation.get_gas_remaining())
+        super().exit(computation)
+
+
+# -- call tracer ------------------------------------------------------------------------
+
+
+@dataclass
+class CallFrame:
+    kind: str
+    sender: bytes
+    to: bytes
+    value: int | None
+    gas: int
+    input: bytes
+    computation: ComputationAPI | None = None
+    calls: list[CallFrame] = field(default_factory=list)
+
+
+class CallTracer(Tracer):
+    """geth's callTracer: the tree of message calls with their gas, input and output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.root: CallFrame | None = None
+        self._stack: list[CallFrame] = []
+        self._last_op: dict[int, int] = {}
+        self._count = 0
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        self._last_op[len(self.frames)] = opcode
+
+    def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
+        self._count += 1
+        if self._count > MAX_CALL_FRAMES:
+            raise TraceLimitExceeded(f"more than {MAX_CALL_FRAMES} calls")
+        msg = computation.msg
+        if parent is None:
+            kind = "CREATE" if msg.is_create else "CALL"
+        else:
+            kind = _CALL_NAMES.get(self._last_op.get(len(self.frames), CALL), "CALL")
+        frame = CallFrame(
+            kind=kind,
+            sender=msg.sender,
+            to=msg.storage_address if kind != "DELEGATECALL" else msg.code_address,
+            value=None if kind in ("DELEGATECALL", "STATICCALL") else msg.value,
+            gas=msg.gas,
+            input=msg.data_as_bytes if not msg.is_create else bytes(msg.code),
+            computation=computation,
+        )
+        if kind == "DELEGATECALL":
+            frame.to = msg.code_address
+        if self._stack:
+            self._stack[-1].calls.append(frame)
+        else:
+            self.root = frame
+        self._stack.append(frame)
+        super().enter(computation, parent)
+
+    def exit(self, computation: ComputationAPI) -> None:
+        self._stack.pop()
+        super().exit(computation)
+
+
+def format_call_frame(frame: CallFrame, gas_used: int | None = None, gas: int | None = None) -> dict[str, Any]:
+    """A frame in callTracer's JSON shape; the root takes the transaction's gas figures."""
+    c = frame.computation
+    assert c is not None
+    used = gas_used if gas_used is not None else frame.gas - c.get_gas_remaining()
+    out: dict[str, Any] = {
+        "from": "0x" + frame.sender.hex(),
+        "gas": hex(gas if gas is not None else frame.gas),
+        "gasUsed": hex(used),
+        "to": "0x" + frame.to.hex(),
+        "input": "0x" + frame.input.hex(),
+    }
+    if c.is_error:
+        if isinstance(c.error, Revert):
+            out["output"] = "0x" + c.output.hex()
+            out["error"] = "execution reverted"
+            reason = revert_reason(c.output)
+            if reason is not None:
+                out["revertReason"] = reason
+        else:
+            out["error"] = _halt_name(c.error)
+    else:
+        out["output"] = "0x" + c.output.hex()
+    if frame.calls:
+        out["calls"] = [format_call_frame(f) for f in frame.calls]
+    if frame.value is not None:
+        out["value"] = hex(frame.value)
+    out["type"] = frame.kind
+    return out
+
+
+# -- access lists -----------------------------------------------------------------------
+
+
+class AccessListTracer(Tracer):
+    """Records the accounts and storage slots a run touches (eth_createAccessList)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slots: dict[bytes, set[int]] = {}
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        values = computation._stack.values  # type: ignore[attr-defined]
+        if opcode in (SLOAD, SSTORE) and values:
+            self.slots.setdefault(computation.msg.storage_address, set()).add(_word(values[-1]))
+        elif opcode in (BALANCE, EXTCODESIZE, EXTCODECOPY, EXTCODEHASH, SELFDESTRUCT) and values:
+            self.slots.setdefault(_word(values[-1]).to_bytes(32, "big")[-20:], set())
+        elif opcode in (CALL, CALLCODE, DELEGATECALL, STATICCALL) and len(values) >= 2:
+            self.slots.setdefault(_word(values[-2]).to_bytes(32, "big")[-20:], set())
+
+    def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
+        if len(self.slots) > MAX_CALL_FRAMES:
+            raise TraceLimitExceeded("access list too large")
+        super().enter(computation, parent)
+
+
+def revert_reason(output: bytes) -> str | None:
+    """The message of an Error(string) revert, as geth's callTracer shows it."""
+    if output[:4] != bytes.fromhex("08c379a0"):
+        return None
+    try:
+        from eth_abi import decode
+
+        return str(decode(["string"], output[4:])[0])
+    except Exception:
+        return None
+
+
+# -- running a traced message -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TracedRun:
+    """The outcome of a traced transaction or call."""
+
+    computation: ComputationAPI
+    gas_used: int
+    """Gas the transaction used, intrinsic gas included, after refunds."""
+    gas_limit: int
+
+
+def replay_transaction(ledger: Any, block: Any, index: int, tracer: Tracer | None) -> TracedRun:
+    """Re-run transaction ``index`` of a committed ``block`` on its parent's state (after
+    the block's earlier transactions), reporting to ``tracer``; nothing is written."""
+    from eth.vm.forks.prague import PragueVM
+
+    parent = ledger.chain.get_block_header_by_hash(block.header.parent_hash)
+    pre_root = ledger.state_header(parent).state_root
+    header = block.header.copy(state_root=pre_root, gas_used=0)
+    vm = ledger.chain.get_vm(header)
+    PragueVM.block_preprocessing(vm, block)
+    previous = 0
+    for tx in block.transactions[:index]:
+        receipt, _ = vm.apply_transaction(header, tx)
+        header = vm.add_receipt_to_header(header, receipt)
+        previous = receipt.gas_used
+    tx = block.transactions[index]
+    if tracer is not None:
+        vm.state.computation_class = traced_computation_class(vm.state.computation_class, tracer)
+    receipt, computation = vm.apply_transaction(header, tx)
+    return TracedRun(computation, receipt.gas_used - previous, tx.gas)
+
+
+def run_call(
+    ledger: Any,
+    header: Any,
+    sender: bytes,
+    to: bytes | None,
+    data: bytes,
+    value: int,
+    gas: int | None,
+    overrides: dict[bytes, Any] | None,
+    access_list: list[tuple[bytes, list[int]]] | None,
+    tracer: Tracer | None,
+) -> TracedRun:
+    """Run a message on ``header``'s state at zero gas price (as eth_call does), with an
+    optional access list, reporting to ``tracer``; the changes are thrown away."""
+    from eth.vm.spoof import SpoofTransaction
+
+    from state.chain import _apply_overrides
+
+    vm = ledger.chain.get_vm(ledger.state_header(header))
+    gas = min(gas or header.gas_limit, header.gas_limit)
+    with vm.in_costless_state() as state:
+        _apply_overrides(state, overrides or {})
+        nonce = state.get_nonce(sender)
+        if access_list:
+            unsigned = vm.get_transaction_builder().new_unsigned_access_list_transaction(
+                chain_id=ledger.chain_id, nonce=nonce, gas_price=0, gas=gas,
+                to=to if to is not None else b"", value=value, data=data, access_list=access_list,
+            )
+        else:
+            unsigned = vm.create_unsigned_transaction(
+                nonce=nonce, gas_price=0, gas=gas, to=to if to is not None else b"", value=value, data=data,
+            )
+        if tracer is not None:
+            state.computation_class = traced_computation_class(state.computation_class, tracer)
+        computation = state.apply_transaction(SpoofTransaction(unsigned, from_=sender))
+        used = gas - computation.get_gas_remaining() - computation.get_gas_refund()
+        # Refunds are capped at a fifth of the gas used (EIP-3529).
+        spent = gas - computation.get_gas_remaining()
+        used = spent - min(computation.get_gas_refund(), spent // 5)
+        return TracedRun(computation, used, gas)
