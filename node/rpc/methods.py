@@ -18,7 +18,7 @@ from eth_hash.auto import keccak
 
 from node.core import ChainCore
 from node.rpc import params as p
-from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
+from node.rpc.errors import ExecutionReverted, InvalidParams, ResourceNotFound, ServerError
 from node.rpc.format import (
     d,
     format_block,
@@ -442,10 +442,11 @@ def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str,
 @rpc("eth_getBlockReceipts")
 def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
     (ref,) = args(params, 1)
+    block_ref = p.block_ref(ref, "0")
     try:
-        header = core.resolve(p.block_ref(ref, "0"))
-    except ServerError:
-        return None
+        header = core.resolve(block_ref)
+    except (ServerError, ResourceNotFound):
+        return None  # an unknown block, by number or by hash, has no receipts (anvil: null)
     block = core.ledger.block(header)
     return format_receipts(block, core.ledger.receipts(block))
 

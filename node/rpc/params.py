@@ -96,6 +96,9 @@ def block_ref(value: Any, name: str = "argument") -> BlockRef:
         if "blockNumber" in value:
             return block_ref(value["blockNumber"], name)
         raise InvalidParams(f"invalid argument {name}: expected blockHash or blockNumber")
+    if isinstance(value, str) and len(value) == 66:
+        # a bare block hash, as geth's and anvil's BlockNumberOrHash accept it
+        return BlockRef(block_hash=hash32(value, name))
     if isinstance(value, str):
         return BlockRef(number=quantity(value, name))
     raise InvalidParams(f"invalid argument {name}: expected block number, tag or hash")

@@ -1,0 +1,111 @@
+"""The ``debug`` namespace: execution traces of committed transactions and of calls, with
+geth's default struct logger and its ``callTracer``.
+
+A trace re-executes on the chain worker: the struct logger stops at MAX_STEPS opcodes and
+MAX_TRACE_WORDS recorded words (stack, memory and storage together), and the call
+tracer at MAX_CALL_FRAMES frames, so a hostile caller gets an error, not a node that
+spends its memory on one trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.exceptions import Revert
+
+from node.core import ChainCore
+from node.rpc import params as p
+from node.rpc.errors import InvalidParams, ServerError
+from node.rpc.format import d
+from node.rpc.methods import args, rpc
+from state.tracing import (
+    CallTracer,
+    StructLogConfig,
+    StructLogTracer,
+    TracedRun,
+    TraceLimitExceeded,
+    Tracer,
+    format_call_frame,
+    replay_transaction,
+    run_call,
+)
+
+TRACERS = ("callTracer",)
+
+
+def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
+    if config_raw is None:
+        config_raw = {}
+    if not isinstance(config_raw, dict):
+        raise InvalidParams(f"invalid argument {name}: expected a trace config object")
+    tracer_name = config_raw.get("tracer")
+    if tracer_name is not None:
+        if tracer_name not in TRACERS:
+            raise InvalidParams(f"invalid argument {name}: tracer {tracer_name!r} is not supported (callTracer or none)")
+        options = config_raw.get("tracerConfig") or {}
+        if not isinstance(options, dict):
+            raise InvalidParams(f"invalid argument {name}: tracerConfig must be an object")
+        return CallTracer(), options
+
+    def flag(key: str) -> bool:
+        value = config_raw.get(key, False)
+        return bool(value) if isinstance(value, bool) else bool(p.boolean(value, f"{name}.{key}"))
+
+    limit = config_raw.get("limit", 0)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise InvalidParams(f"invalid argument {name}.limit: expected a non-negative number")
+    config = StructLogConfig(
+        enable_memory=flag("enableMemory"),
+        disable_stack=flag("disableStack"),
+        disable_storage=flag("disableStorage"),
+        limit=limit,
+    )
+    return StructLogTracer(config), {}
+
+
+def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any]) -> dict[str, Any]:
+    c = run.computation
+    if isinstance(tracer, CallTracer):
+        assert tracer.root is not None
+        out = format_call_frame(tracer.root, run.gas_used, c.msg.gas)
+        if options.get("onlyTopCall"):
+            out.pop("calls", None)
+        return out
+    assert isinstance(tracer, StructLogTracer)
+    failed = c.is_error
+    output = c.output if not failed or isinstance(c.error, Revert) else b""
+    return {"failed": failed, "gas": run.gas_used, "returnValue": d(output), "structLogs": tracer.logs}
+
+
+@rpc("debug_traceTransaction")
+def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    h, config = args(params, 1, 1)
+    tx_hash = p.hash32(h, "0")
+    tracer, options = _tracer(config, "1")
+    where = core.ledger.transaction_location(tx_hash)
+    if where is None:
+        raise ServerError(f"transaction {d(tx_hash)} not found")
+    header = core.ledger.header_by_number(where[0])
+    assert header is not None
+    try:
+        run = replay_transaction(core.ledger, core.ledger.block(header), where[1], tracer)
+    except TraceLimitExceeded as e:
+        raise ServerError(str(e)) from None
+    return _result(tracer, run, options)
+
+
+@rpc("debug_traceCall")
+def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    req_raw, ref, config = args(params, 1, 2)
+    req = p.call_request(req_raw)
+    header = core.resolve(p.block_ref(ref, "1"))
+    tracer, options = _tracer(config, "2")
+    overrides = p.state_overrides(config.get("stateOverrides"), "2.stateOverrides") if isinstance(config, dict) else {}
+    sender = req.sender or b"\x00" * 20
+    try:
+        run = run_call(
+            core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list, tracer
+        )
+    except TraceLimitExceeded as e:
+        raise ServerError(str(e)) from None
+    return _result(tracer, run, options)
