@@ -297,8 +297,8 @@ class ChainCore:
         return True
 
     def reset(self) -> None:
-        """Back to the dev chain's genesis, as anvil_reset: blocks, pool, filters, snapshots,
-        clock and impersonations all go."""
+        """Back to the dev chain's genesis, as anvil_reset: blocks, pool, filters, snapshots
+        and the clock go; impersonations stay (as in anvil)."""
         genesis = self.ledger.header_by_number(0)
         assert genesis is not None
         self.ledger.rewind(genesis.hash)
@@ -309,8 +309,7 @@ class ChainCore:
         self.time_offset = 0
         self.next_timestamp = None
         self.min_next_timestamp = None
-        self.impersonated.clear()
-        self.auto_impersonate = False
+        # anvil keeps impersonations across a reset; so do we.
         self._head_cache = None
         self._after_head_change()
 

@@ -46,6 +46,10 @@ _CALL_NAMES = {
 }
 
 
+#: py-evm's older opcode names, as geth and anvil spell them today.
+_MNEMONICS = {"SHA3": "KECCAK256"}
+
+
 class TraceLimitExceeded(RuntimeError):
     """The trace grew past its limits; the run was aborted."""
 
@@ -124,7 +128,7 @@ def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type
                         mnemonic = getattr(opcode_fn, "mnemonic", None) or getattr(
                             getattr(opcode_fn, "__wrapped__", None), "mnemonic", f"opcode {opcode:#x}"
                         )
-                        tracer.step(computation, opcode, mnemonic, code.program_counter - 1)
+                        tracer.step(computation, opcode, _MNEMONICS.get(mnemonic, mnemonic), code.program_counter - 1)
                         try:
                             opcode_fn(computation=computation)
                         except Halt:
@@ -182,7 +186,7 @@ class StructLogTracer(Tracer):
             self._words += len(values)
         if self.config.enable_memory:
             memory = bytes(computation._memory._bytes)  # type: ignore[attr-defined]
-            entry["memory"] = [memory[i : i + 32].hex() for i in range(0, len(memory), 32)]
+            entry["memory"] = ["0x" + memory[i : i + 32].hex() for i in range(0, len(memory), 32)]
             self._words += len(memory) // 32
         if not self.config.disable_storage and opcode in (SLOAD, SSTORE):
             self._record_storage(computation, opcode, entry)
@@ -297,7 +301,7 @@ def format_call_frame(frame: CallFrame, gas_used: int | None = None, gas: int | 
                 out["revertReason"] = reason
         else:
             out["error"] = _halt_name(c.error)
-    else:
+    elif c.output:
         out["output"] = "0x" + c.output.hex()
     if frame.calls:
         out["calls"] = [format_call_frame(f) for f in frame.calls]
@@ -418,4 +422,12 @@ def run_call(
         # Refunds are capped at a fifth of the gas used (EIP-3529).
         spent = gas - computation.get_gas_remaining()
         used = spent - min(computation.get_gas_refund(), spent // 5)
-        return TracedRun(computation, used, gas)
+        return TracedRun(computation, max(used, data_floor_gas(data)), gas)
+
+
+def data_floor_gas(data: bytes) -> int:
+    """The least gas a transaction with this calldata is charged (EIP-7623, Prague)."""
+    from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_PER_TOKEN
+
+    zeros = data.count(0)
+    return 21_000 + TOTAL_COST_FLOOR_PER_TOKEN * (zeros + (len(data) - zeros) * STANDARD_TOKEN_COST)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth.exceptions import Revert
+from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
 from node.core import ChainCore
 from node.rpc import params as p
@@ -67,7 +68,11 @@ def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any]) -> dict[str
     c = run.computation
     if isinstance(tracer, CallTracer):
         assert tracer.root is not None
-        out = format_call_frame(tracer.root, run.gas_used, c.msg.gas)
+        gas = c.msg.gas
+        if c.msg.is_create:
+            # py-evm charges the initcode words (EIP-3860) inside the frame, geth before it.
+            gas -= INITCODE_WORD_COST * ((len(c.msg.code) + 31) // 32)
+        out = format_call_frame(tracer.root, run.gas_used, gas)
         if options.get("onlyTopCall"):
             out.pop("calls", None)
         return out

@@ -1,0 +1,348 @@
+"""The anvil-parity scenario: the dev and debug methods anvil users script against, run
+over raw JSON-RPC so that errors are compared by code, not by a client's wrapping.
+
+`run_parity(url)` drives a fresh dev node (chain id 31337, automine, the standard dev
+mnemonic) and returns chain-agnostic facts, as scenario.py does: what two correct nodes
+must both say. Facts that legitimately differ are left out where they are read, each with
+its reason: block hashes and state roots (timestamps and the miner differ), the hashes of
+transactions the node signs itself (fee policy), proof nodes (they hash the state root),
+and error messages (anvil's are serde's wording; codes are compared).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import rlp
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from trie import HexaryTrie
+
+from tests.integration.ethtools.scenario import dev_key, load_artifact
+
+GWEI = 10**9
+ETHER = 10**18
+CHAIN_ID = 31337
+#: An account nobody holds the key of, for impersonation.
+STRANGER = "0x1234567890123456789012345678901234567890"
+OTHER = "0x00000000000000000000000000000000000000aa"
+#: sstore(0, 1); mstore(0, sload(0)); return(0, 32): a delegation target for EIP-7702.
+WRITER_CODE = "0x600160005560005460005260206000f3"
+WRITER = "0x00000000000000000000000000000000000000bb"
+UNKNOWN_HASH = "0x" + "ab" * 32
+
+
+class Node:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def raw(self, method: str, params: list[Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+        req = urllib.request.Request(self.url, body.encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            out: dict[str, Any] = json.loads(resp.read())
+            return out
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        out = self.raw(method, list(params))
+        if "error" in out:
+            raise AssertionError(f"{method}{list(params)} failed: {out['error']}")
+        return out["result"]
+
+    def code(self, method: str, *params: Any) -> Any:
+        """The error code of a call expected to fail (or 'answered' if it did not)."""
+        out = self.raw(method, list(params))
+        return out["error"]["code"] if "error" in out else "answered"
+
+    def outcome(self, method: str, *params: Any) -> dict[str, Any]:
+        out = self.raw(method, list(params))
+        if "error" in out:
+            e = out["error"]
+            return {"code": e["code"], **({"data": e["data"]} if "data" in e else {})}
+        return {"result": out["result"]}
+
+    def wait(self, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The receipt of ``tx_hash``; anvil's automine may answer the send first."""
+        deadline = time.monotonic() + timeout
+        while (receipt := self("eth_getTransactionReceipt", tx_hash)) is None:
+            assert time.monotonic() < deadline, f"no receipt for {tx_hash} under automine"
+            time.sleep(0.05)
+        return dict(receipt)
+
+
+def _sign(key: bytes, nonce: int, to: str | None, data: str = "0x", value: int = 0, gas: int = 300_000, **extra: Any) -> str:
+    tx: dict[str, Any] = {
+        "chainId": CHAIN_ID, "nonce": nonce, "gas": gas, "value": value, "data": data,
+        "maxFeePerGas": 20 * GWEI, "maxPriorityFeePerGas": GWEI, "type": 2, **extra,
+    }
+    if to is not None:
+        tx["to"] = to_checksum_address(to)
+    return "0x" + bytes(Account.sign_transaction(tx, key).raw_transaction).hex()
+
+
+def _receipt(r: dict[str, Any]) -> dict[str, Any]:
+    keep = ("status", "type", "from", "to", "contractAddress", "gasUsed", "cumulativeGasUsed",
+            "effectiveGasPrice", "transactionIndex", "logsBloom")
+    return {k: r[k] for k in keep} | {"logs": [(log["address"], log["topics"], log["data"]) for log in r["logs"]]}
+
+
+def _verify_proof(root: str, key: bytes, proof: list[str]) -> bytes:
+    value: bytes = HexaryTrie.get_from_proof(
+        bytes.fromhex(root[2:]), key, [rlp.decode(bytes.fromhex(n[2:])) for n in proof]
+    )
+    return value
+
+
+def run_parity(url: str) -> dict[str, Any]:
+    n = Node(url)
+    f: dict[str, Any] = {}
+    k0, k1, k5 = dev_key(0), dev_key(1), dev_key(5)
+    a0 = k0.address.lower()
+    artifact = load_artifact()
+
+    # -- too many params: -32602 for every method, whatever it is ------------------------
+    tx_req = {"from": a0, "to": OTHER}
+    f["too_many_params"] = {
+        m: n.code(m, *ps)
+        for m, ps in [
+            ("eth_blockNumber", ["0x1"]), ("eth_chainId", [1]), ("eth_gasPrice", ["latest"]),
+            ("eth_accounts", [1]), ("net_version", [1]), ("web3_clientVersion", [1]),
+            ("eth_getBalance", [a0, "latest", "0x0"]), ("eth_getCode", [a0, "latest", "0x0"]),
+            ("eth_getTransactionCount", [a0, "latest", "0x0"]),
+            ("eth_getStorageAt", [a0, "0x0", "latest", "0x0"]),
+            ("eth_getBlockByNumber", ["latest", False, "0x0"]),
+            ("eth_getTransactionByHash", [UNKNOWN_HASH, "0x0"]),
+            ("eth_getTransactionReceipt", [UNKNOWN_HASH, "0x0"]), ("evm_snapshot", ["0x0"]),
+            ("anvil_impersonateAccount", [STRANGER, "0x0"]), ("anvil_mine", ["0x1", "0x1", "0x1"]),
+            ("eth_getProof", [a0, [], "latest", "0x0"]),
+            ("eth_getRawTransactionByHash", [UNKNOWN_HASH, "0x0"]),
+            ("debug_traceTransaction", [UNKNOWN_HASH, {}, "0x0"]),
+            ("eth_estimateGas", [tx_req, "latest", {}, {}, "0x0"]),
+        ]
+    }
+
+    # -- anvil_mine / hardhat_mine count blocks ------------------------------------------
+    start = int(n("eth_blockNumber"), 16)
+    f["anvil_mine_result"] = n("anvil_mine", "0x3")
+    after3 = int(n("eth_blockNumber"), 16)
+    n("hardhat_mine", "0x2", "0x3c")
+    after5 = int(n("eth_blockNumber"), 16)
+    t_prev = int(n("eth_getBlockByNumber", hex(after5 - 1), False)["timestamp"], 16)
+    t_last = int(n("eth_getBlockByNumber", hex(after5), False)["timestamp"], 16)
+    n("anvil_mine")
+    f["mine"] = {
+        "by_3": after3 - start, "by_2": after5 - after3, "interval": t_last - t_prev,
+        "by_default": int(n("eth_blockNumber"), 16) - after5,
+        "bad_count": n.code("anvil_mine", "three"),
+    }
+
+    # -- raw transactions ----------------------------------------------------------------
+    raw = _sign(k1.key, 0, OTHER, value=777, gas=21_000)
+    h = n("eth_sendRawTransaction", raw)
+    r = n.wait(h)
+    number, index = r["blockNumber"], r["transactionIndex"]
+    block_hash = r["blockHash"]
+    f["raw"] = {
+        "hash": h,
+        "by_hash_is_sent": n("eth_getRawTransactionByHash", h) == raw,
+        "by_number_is_sent": n("eth_getRawTransactionByBlockNumberAndIndex", number, index) == raw,
+        "by_block_hash_is_sent": n("eth_getRawTransactionByBlockHashAndIndex", block_hash, index) == raw,
+        "unknown_hash": n.outcome("eth_getRawTransactionByHash", UNKNOWN_HASH),
+        "index_out_of_range": n.outcome("eth_getRawTransactionByBlockNumberAndIndex", number, "0x9"),
+        "unknown_block_hash": n.outcome("eth_getRawTransactionByBlockHashAndIndex", UNKNOWN_HASH, "0x0"),
+        "bad_hash": n.code("eth_getRawTransactionByHash", "0x1234"),
+    }
+
+    # -- impersonation -------------------------------------------------------------------
+    send = {"from": STRANGER, "to": OTHER, "value": "0x3039", "gas": "0x5208",
+            "maxFeePerGas": hex(20 * GWEI), "maxPriorityFeePerGas": hex(GWEI)}
+    imp: dict[str, Any] = {"before": n.code("eth_sendTransaction", send)}
+    imp["impersonate"] = n("anvil_impersonateAccount", STRANGER)
+    n("anvil_setBalance", STRANGER, hex(ETHER))
+    other_before = int(n("eth_getBalance", OTHER, "latest"), 16)
+    ih = n("eth_sendTransaction", send)
+    ir = n.wait(ih)
+    tx = n("eth_getTransactionByHash", ih)
+    imp["receipt"] = _receipt(ir)
+    imp["tx_from"] = tx["from"]
+    imp["other_gain"] = int(n("eth_getBalance", OTHER, "latest"), 16) - other_before
+    imp["stranger_balance"] = int(n("eth_getBalance", STRANGER, "latest"), 16)
+    imp["stranger_nonce"] = n("eth_getTransactionCount", STRANGER, "latest")
+    imp["stop"] = n("anvil_stopImpersonatingAccount", STRANGER)
+    imp["after_stop"] = n.code("eth_sendTransaction", send)
+    imp["bad_address"] = n.code("anvil_impersonateAccount", "0x12")
+    imp["missing_param"] = n.code("anvil_impersonateAccount")
+    n("anvil_autoImpersonateAccount", True)
+    imp["auto"] = n.wait(n("eth_sendTransaction", {**send, "value": "0x1"}))["status"]
+    n("anvil_autoImpersonateAccount", False)
+    imp["auto_off"] = n.code("eth_sendTransaction", send)
+    f["impersonation"] = imp
+
+    # -- a contract, signed locally so both nodes hold byte-identical transactions -------
+    nonce0 = int(n("eth_getTransactionCount", a0, "latest"), 16)
+    limit_arg = (1000).to_bytes(32, "big").hex()
+    deploy = n.wait(n("eth_sendRawTransaction", _sign(k0.key, nonce0, None, artifact["bytecode"] + limit_arg, gas=1_500_000)))
+    demo = deploy["contractAddress"]
+    set_sel = keccak(text="set(uint256,uint256,string)")[:4].hex()
+
+    def set_call(key: int, value: int, note: str) -> str:
+        from eth_abi import encode
+
+        return "0x" + set_sel + encode(["uint256", "uint256", "string"], [key, value, note]).hex()
+
+    get1 = "0x" + keccak(text="get(uint256)")[:4].hex() + (1).to_bytes(32, "big").hex()
+    set_h = n("eth_sendRawTransaction", _sign(k0.key, nonce0 + 1, demo, set_call(1, 5, "x")))
+    set_r = n.wait(set_h)
+    f["contract"] = {"deploy": _receipt(deploy), "set": _receipt(set_r)}
+
+    # -- eth_createAccessList ------------------------------------------------------------
+    def access(req: dict[str, Any], *rest: Any) -> Any:
+        out = n.outcome("eth_createAccessList", req, *rest)
+        if "result" in out:
+            res = out["result"]
+            res["accessList"] = sorted(
+                [(e["address"].lower(), sorted(e["storageKeys"])) for e in res["accessList"]]
+            )
+        return out
+
+    f["access_list"] = {
+        "set": access({"from": a0, "to": demo, "data": set_call(2, 7, "y")}),
+        "set_at_latest": access({"from": a0, "to": demo, "data": set_call(2, 7, "y")}, "latest"),
+        "get": access({"from": a0, "to": demo, "data": get1}),
+        "transfer": access({"from": a0, "to": OTHER, "value": "0x1"}),
+        "given_list": access({"from": a0, "to": demo, "data": get1,
+                              "accessList": [{"address": OTHER, "storageKeys": ["0x" + "00" * 32]}]}),
+    }
+
+    # -- eth_getProof: values equal, each node's proof verifies against its state root --
+    values_slot1 = keccak((1).to_bytes(32, "big") + (2).to_bytes(32, "big"))
+    slots = ["0x" + "00" * 32, "0x" + "00" * 31 + "01", "0x" + values_slot1.hex(), "0x" + "00" * 31 + "09"]
+    latest = n("eth_getBlockByNumber", "latest", False)
+    proof = n("eth_getProof", demo, slots, latest["number"])
+    account_rlp = _verify_proof(latest["stateRoot"], keccak(bytes.fromhex(demo[2:])), proof["accountProof"])
+    nonce, balance, storage_root, code_hash = rlp.decode(account_rlp)
+    storage_checks = []
+    for entry in proof["storageProof"]:
+        proven = _verify_proof(proof["storageHash"], keccak(bytes.fromhex(entry["key"][2:])), entry["proof"])
+        proven_value = int.from_bytes(rlp.decode(proven), "big") if proven else 0
+        storage_checks.append(int(entry["value"], 16) == proven_value)
+    absent = n("eth_getProof", STRANGER.replace("12", "99"), [], "latest")
+    f["proof"] = {
+        "fields": {k: proof[k] for k in ("address", "balance", "codeHash", "nonce", "storageHash")},
+        "account_verified": (
+            int.from_bytes(nonce, "big") == int(proof["nonce"], 16)
+            and int.from_bytes(balance, "big") == int(proof["balance"], 16)
+            and "0x" + storage_root.hex() == proof["storageHash"]
+            and "0x" + code_hash.hex() == proof["codeHash"]
+        ),
+        "storage": [(e["key"], e["value"]) for e in proof["storageProof"]],
+        "storage_verified": storage_checks,
+        "absent": {k: absent[k] for k in ("balance", "codeHash", "nonce", "storageHash", "storageProof")},
+        "absent_proof_nonempty": len(absent["accountProof"]) > 0,
+        "short_key": n.code("eth_getProof", demo, ["0x0"], "latest"),
+        "not_a_list": n.code("eth_getProof", demo, "0x" + "00" * 32, "latest"),
+    }
+
+    # -- traces --------------------------------------------------------------------------
+    f["trace"] = {
+        "set_struct": n("debug_traceTransaction", set_h),
+        "set_memory": n("debug_traceTransaction", set_h, {"enableMemory": True, "disableStack": True}),
+        "set_calls": n("debug_traceTransaction", set_h, {"tracer": "callTracer"}),
+        "deploy_calls": n("debug_traceTransaction", deploy["transactionHash"], {"tracer": "callTracer"}),
+        "call_get": n("debug_traceCall", {"from": a0, "to": demo, "data": get1}, "latest", {}),
+        "call_get_calls": n("debug_traceCall", {"from": a0, "to": demo, "data": get1}, "latest", {"tracer": "callTracer"}),
+        "call_revert": n("debug_traceCall", {"from": a0, "to": demo, "data": set_call(0, 1, "z")}, "latest",
+                         {"tracer": "callTracer"}),
+        "call_revert_struct_tail": n("debug_traceCall", {"from": a0, "to": demo, "data": set_call(0, 1, "z")},
+                                     "latest", {})["structLogs"][-3:],
+    }
+
+    # -- EIP-1898 block objects ----------------------------------------------------------
+    set_block = set_r["blockNumber"]
+    set_hash = set_r["blockHash"]
+    by = {"number": {"blockNumber": set_block}, "hash": {"blockHash": set_hash},
+          "canonical": {"blockHash": set_hash, "requireCanonical": True}, "bare_hash": set_hash}
+    f["eip1898"] = {
+        name: {
+            "balance": n("eth_getBalance", a0, ref),
+            "code_len": len(n("eth_getCode", demo, ref)),
+            "storage": n("eth_getStorageAt", demo, "0x3", ref),
+            "nonce": n("eth_getTransactionCount", a0, ref),
+            "call": n("eth_call", {"to": demo, "data": get1}, ref),
+        }
+        for name, ref in by.items()
+    }
+    f["eip1898"]["unknown_hash"] = [
+        n.code("eth_getBalance", a0, {"blockHash": UNKNOWN_HASH}),
+        n.code("eth_getCode", demo, {"blockHash": UNKNOWN_HASH, "requireCanonical": True}),
+        n.code("eth_call", {"to": demo, "data": get1}, {"blockHash": UNKNOWN_HASH}),
+    ]
+
+    # -- eth_getBlockReceipts by hash ----------------------------------------------------
+    by_hash = n("eth_getBlockReceipts", set_hash)
+    by_number = n("eth_getBlockReceipts", set_block)
+    f["block_receipts"] = {
+        "by_hash": [_receipt(x) for x in by_hash],
+        "same_as_by_number": by_hash == by_number,
+        "unknown_hash": n.outcome("eth_getBlockReceipts", UNKNOWN_HASH),
+    }
+
+    # -- eth_estimateGas: the cases web3.py's own conformance tests exercise --------------
+    f["estimate"] = {
+        "transfer_to_self": n.outcome("eth_estimateGas", {"from": a0, "to": a0, "value": "0x1"}),
+        "with_block": n.outcome("eth_estimateGas", {"from": a0, "to": a0, "value": "0x1"}, "latest"),
+        "revert_reason": n.outcome("eth_estimateGas", {"from": a0, "to": demo, "data": set_call(0, 1, "z")}),
+        "custom_error": n.outcome("eth_estimateGas", {"from": a0, "to": demo, "data": set_call(1, 5000, "z")}),
+        # anvil answers 53001 for an empty contract creation (53000 is its intrinsic gas and
+        # enough): the override cases compare success and keep the value for the test.
+        "override_state": n.outcome("eth_estimateGas", {"from": a0}, None, {demo: {
+            "nonce": "0x1", "balance": "0x1", "code": "0x", "state": {"0x" + "00" * 32: "0x" + "00" * 32}}}),
+        "override_state_diff": n.outcome("eth_estimateGas", {"from": a0}, "latest", {demo: {
+            "nonce": "0x1", "balance": "0x1", "code": "0x00", "stateDiff": {"0x" + "00" * 32: "0x" + "00" * 32}}}),
+        "contract_call": n.outcome("eth_estimateGas", {"from": a0, "to": demo, "data": set_call(4, 4, "w")}),
+        "no_from": n.outcome("eth_estimateGas", {"to": demo, "data": get1}),
+    }
+
+    # -- EIP-7702: a set-code transaction with an authorization list ----------------------
+    n("anvil_setCode", WRITER, WRITER_CODE)
+    auth = Account.sign_authorization({"chainId": CHAIN_ID, "address": to_checksum_address(WRITER), "nonce": 0}, k5.key)
+    nonce1 = int(n("eth_getTransactionCount", k1.address, "latest"), 16)
+    set_code_tx = {
+        "chainId": CHAIN_ID, "nonce": nonce1, "gas": 200_000, "maxFeePerGas": 20 * GWEI,
+        "maxPriorityFeePerGas": GWEI, "to": k5.address, "value": 0, "data": "0x",
+        "authorizationList": [auth], "type": 4,
+    }
+    raw7702 = "0x" + bytes(Account.sign_transaction(set_code_tx, k1.key).raw_transaction).hex()
+    h7702 = n("eth_sendRawTransaction", raw7702)
+    r7702 = n.wait(h7702)
+    tx7702 = n("eth_getTransactionByHash", h7702)
+    f["set_code"] = {
+        "hash": h7702,
+        "receipt": _receipt(r7702),
+        "authority_code": n("eth_getCode", k5.address, "latest"),
+        "authority_slot0": n("eth_getStorageAt", k5.address, "0x0", "latest"),
+        "authority_nonce": n("eth_getTransactionCount", k5.address, "latest"),
+        "tx_type": tx7702["type"],
+        "authorization_list": tx7702["authorizationList"],
+        "raw_round_trip": n("eth_getRawTransactionByHash", h7702) == raw7702,
+        "call_through": n("eth_call", {"to": k5.address}, "latest"),
+    }
+
+    # -- anvil_reset: back to genesis ----------------------------------------------------
+    n("anvil_impersonateAccount", STRANGER)
+    f["reset"] = {
+        "result": n("anvil_reset"),
+        "block": n("eth_blockNumber"),
+        "balance0": n("eth_getBalance", a0, "latest"),
+        "old_tx": n("eth_getTransactionByHash", h),
+        "demo_code": n("eth_getCode", demo, "latest"),
+        # still impersonated after the reset (as anvil): refused for its balance, not its key
+        "impersonation_kept": n.code("eth_sendTransaction", send) != -32602,
+        "forking_refused": n.code("anvil_reset", {}),
+    }
+    f["reset"]["works_after"] = n.wait(n("eth_sendRawTransaction", raw))["status"]
+    f["checksummed"] = to_checksum_address(demo)
+    return f
