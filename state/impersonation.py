@@ -31,7 +31,7 @@ def impersonated_transaction(fields: dict[str, Any], sender: bytes) -> SignedTra
     ``value``, ``data``, ``gasPrice`` or ``maxFeePerGas``/``maxPriorityFeePerGas``,
     ``accessList``).
     """
-    builder = LedgerVM.get_transaction_builder()
+    builder: Any = LedgerVM.get_transaction_builder()
     r = int.from_bytes(sender, "big") + 1
     to = fields.get("to") or b""
     access_list = [

@@ -125,8 +125,9 @@ def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type
                             from eth.vm.logic.invalid import InvalidOpcode
 
                             opcode_fn = InvalidOpcode(opcode)
-                        mnemonic = getattr(opcode_fn, "mnemonic", None) or getattr(
-                            getattr(opcode_fn, "__wrapped__", None), "mnemonic", f"opcode {opcode:#x}"
+                        mnemonic = str(
+                            getattr(opcode_fn, "mnemonic", None)
+                            or getattr(getattr(opcode_fn, "__wrapped__", None), "mnemonic", f"opcode {opcode:#x}")
                         )
                         tracer.step(computation, opcode, _MNEMONICS.get(mnemonic, mnemonic), code.program_counter - 1)
                         try:

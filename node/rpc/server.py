@@ -15,8 +15,9 @@ import trio
 
 from node import metrics
 from node.core import ChainCore, matches
-from node.rpc import ai_methods  # noqa: F401 - registers the ai_ namespace
-from node.rpc import anvil_methods, debug_methods, eth_extra  # noqa: F401 - register theirs
+
+# Imported for their side effect: each module registers its namespace's methods.
+from node.rpc import ai_methods, anvil_methods, debug_methods, eth_extra  # noqa: F401
 from node.rpc import params as p
 from node.rpc.arity import MAX_PARAMS
 from node.rpc.errors import (

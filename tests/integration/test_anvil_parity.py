@@ -21,7 +21,7 @@ if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.integration.ethtools.parity import STRANGER, WRITER, run_parity  # noqa: E402
-from tests.integration.test_ethtools import ANVIL_ARGS, AILEDGER_ARGS, _diff  # noqa: E402
+from tests.integration.test_ethtools import AILEDGER_ARGS, ANVIL_ARGS, _diff  # noqa: E402
 from tests.support.procs import rpc, start_ailedger, start_anvil  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ethtools")]
