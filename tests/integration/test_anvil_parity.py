@@ -75,6 +75,12 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert sc["authority_slot0"] == "0x" + "00" * 31 + "01" and sc["authority_nonce"] == "0x1"
     assert sc["call_through"] == "0x" + "00" * 31 + "01"
     assert len(sc["authorization_list"]) == 1 and sc["authorization_list"][0]["address"] == WRITER
+    s = f["simulate"]
+    assert [c[2] for c in s["chained"][0]["calls"]] == ["0x", "0x" + "00" * 31 + "37"]
+    assert s["chained"][1]["calls"][0][2] == "0x" + "00" * 31 + "37" and s["not_committed"] == "0x" + "00" * 32
+    assert s["chained"][1]["timestamp_override"] == "0x7fffffff" and len(s["chained"][0]["calls"][0][3]) == 1
+    assert s["revert"][0]["calls"][0][0] == "0x0" and s["state_override"][0]["calls"][0][0] == "0x1"
+    assert s["poor_sender"] == {"code": -32003} and s["empty"] == []
     reset = f["reset"]
     assert reset["block"] == "0x0" and reset["balance0"] == hex(10_000 * 10**18)
     assert reset["old_tx"] is None and reset["demo_code"] == "0x" and reset["impersonation_kept"]
