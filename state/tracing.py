@@ -36,7 +36,7 @@ from state.chain import _halt_name
 #: Most opcodes a struct-log trace records before it is refused.
 MAX_STEPS = 100_000
 #: Most stack, memory and storage words all recorded steps may hold together.
-MAX_TRACE_WORDS = 2_000_000
+MAX_TRACE_WORDS = 1_000_000
 #: Most message calls a call trace records.
 MAX_CALL_FRAMES = 10_000
 
