@@ -9,7 +9,14 @@ from genesis import dev_genesis
 from state import Ledger, LevelDBStore, MemoryStore
 from state.impersonation import impersonated_transaction
 from state.proofs import prove_account
-from state.simulation import MAX_BLOCKS, BlockOverrides, SimBlock, SimCall, SimulationError, simulate
+from state.simulation import (
+    MAX_BLOCKS,
+    BlockOverrides,
+    SimBlock,
+    SimCall,
+    SimulationError,
+    simulate,
+)
 from state.tracing import (
     MAX_STEPS,
     CallTracer,
