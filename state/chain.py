@@ -383,21 +383,31 @@ class Ledger:
         value: int = 0,
         gas: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> CallResult:
         """Run a message on top of ``header``'s state as the next block would, at zero gas
-        price, and throw the changes away (eth_call)."""
+        price, and throw the changes away (eth_call). With ``authorizations`` (py-evm
+        ``Authorization`` objects) it runs as an EIP-7702 set-code transaction."""
         vm = self.chain.get_vm(self.state_header(header))
         gas = min(gas or header.gas_limit, header.gas_limit)
         with vm.in_costless_state() as state:
             _apply_overrides(state, overrides or {})
-            unsigned = vm.create_unsigned_transaction(
-                nonce=state.get_nonce(Address(sender)),
-                gas_price=0,
-                gas=gas,
-                to=Address(to if to is not None else b""),
-                value=value,
-                data=data,
-            )
+            if authorizations:
+                unsigned = vm.get_transaction_builder().new_unsigned_set_code_transaction(  # type: ignore[attr-defined]
+                    chain_id=self.chain_id, nonce=state.get_nonce(Address(sender)),
+                    max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=gas,
+                    to=Address(to if to is not None else b""), value=value, data=data, access_list=[],
+                    authorization_list=list(authorizations),
+                )
+            else:
+                unsigned = vm.create_unsigned_transaction(
+                    nonce=state.get_nonce(Address(sender)),
+                    gas_price=0,
+                    gas=gas,
+                    to=Address(to if to is not None else b""),
+                    value=value,
+                    data=data,
+                )
             tx = SpoofTransaction(unsigned, from_=sender)
             try:
                 computation = state.apply_transaction(tx)  # type: ignore[arg-type]
@@ -421,6 +431,7 @@ class Ledger:
         value: int = 0,
         gas_cap: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> tuple[int, CallResult]:
         """The least gas at which the message succeeds (geth's binary search).
 
@@ -428,17 +439,17 @@ class Ledger:
         failing result is returned for the caller to report.
         """
         cap = min(gas_cap or header.gas_limit, header.gas_limit)
-        top = self.execute_call(header, sender, to, data, value, cap, overrides)
+        top = self.execute_call(header, sender, to, data, value, cap, overrides, authorizations)
         if not top.success:
             return 0, top
         low, high = top.gas_used - 1, cap
         # Most calls succeed with gas_used plus the 63/64 reserve: try that first.
         guess = min(cap, top.gas_used * 64 // 63 + 2300)
-        if self.execute_call(header, sender, to, data, value, guess, overrides).success:
+        if self.execute_call(header, sender, to, data, value, guess, overrides, authorizations).success:
             high = guess
         while high - low > 1:
             mid = (low + high) // 2
-            if self.execute_call(header, sender, to, data, value, mid, overrides).success:
+            if self.execute_call(header, sender, to, data, value, mid, overrides, authorizations).success:
                 high = mid
             else:
                 low = mid

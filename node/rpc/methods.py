@@ -15,6 +15,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from node.core import ChainCore
 from node.rpc import params as p
@@ -256,15 +257,25 @@ def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
     header = core.resolve(p.block_ref(ref_raw, "1"))
     overrides = p.state_overrides(overrides_raw)
     sender = req.sender or b"\x00" * 20
+    auths = _authorizations(req)
     if estimate:
         gas, result = core.ledger.estimate_gas(
-            header, sender, req.to, req.data, req.value, req.gas, overrides
+            header, sender, req.to, req.data, req.value, req.gas, overrides, auths
         )
         _raise_on_failure(result)
         return q(gas)
-    result = core.ledger.execute_call(header, sender, req.to, req.data, req.value, req.gas, overrides)
+    result = core.ledger.execute_call(header, sender, req.to, req.data, req.value, req.gas, overrides, auths)
     _raise_on_failure(result)
     return d(result.output)
+
+
+def _authorizations(req: p.CallRequest) -> list[Any] | None:
+    """The request's EIP-7702 authorizations as py-evm builds set-code transactions."""
+    if req.authorization_list is None:
+        return None
+    from eth.vm.forks.prague.transactions import Authorization
+
+    return [Authorization(a.chain_id, a.address, a.nonce, a.y_parity, a.r, a.s) for a in req.authorization_list]
 
 
 def _raise_on_failure(result: Any) -> None:
@@ -317,7 +328,9 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
         nonce = core.pool.next_nonce(req.sender, core.account(req.sender).nonce)
     gas = req.gas
     if gas is None:
-        gas, result = core.ledger.estimate_gas(head, req.sender, req.to, req.data, req.value)
+        gas, result = core.ledger.estimate_gas(
+            head, req.sender, req.to, req.data, req.value, authorizations=_authorizations(req)
+        )
         _raise_on_failure(result)
     tx: dict[str, Any] = {
         "chainId": core.ledger.chain_id,
@@ -345,7 +358,19 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
             req.max_fee_per_gas if req.max_fee_per_gas is not None else 2 * core.next_base_fee() + tip
         )
         tx["type"] = 2
+    if req.authorization_list is not None:
+        if req.to is None:
+            raise InvalidParams("invalid argument 0: a set-code transaction (authorizationList) needs \"to\"")
+        tx["type"] = 4
+        tx["authorizationList"] = [
+            {"chainId": a.chain_id, "address": to_checksum_address(a.address), "nonce": a.nonce,
+             "yParity": a.y_parity, "r": a.r, "s": a.s}
+            for a in req.authorization_list
+        ]
+        tx.setdefault("accessList", [])
     if key is None:
+        if req.authorization_list is not None:
+            raise InvalidParams("invalid argument 0: an impersonated account cannot send a set-code transaction")
         unsigned = impersonated_transaction(tx, req.sender)
         core.ledger.record_impersonated(unsigned.hash, req.sender)
         return d(core.submit(unsigned))

@@ -75,6 +75,10 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert sc["authority_slot0"] == "0x" + "00" * 31 + "01" and sc["authority_nonce"] == "0x1"
     assert sc["call_through"] == "0x" + "00" * 31 + "01"
     assert len(sc["authorization_list"]) == 1 and sc["authorization_list"][0]["address"] == WRITER
+    assert sc["self_sponsored"]["code"] == "0xef0100" + WRITER[2:] and sc["self_sponsored"]["nonce"] == "0x2"
+    assert sc["send_transaction_reset"] == {"type": "0x4", "code": "0x", "nonce": "0x4"}
+    assert int(sc["estimate"]["result"], 16) > 21_000 + 25_000  # intrinsic + the delegated code's SSTORE
+    assert sc["call"] == {"result": "0x" + "00" * 31 + "01"} and sc["bad_authorization"] == -32602
     s = f["simulate"]
     assert [c[2] for c in s["chained"][0]["calls"]] == ["0x", "0x" + "00" * 31 + "37"]
     assert s["chained"][1]["calls"][0][2] == "0x" + "00" * 31 + "37" and s["not_committed"] == "0x" + "00" * 32

@@ -331,6 +331,40 @@ def run_parity(url: str) -> dict[str, Any]:
         "call_through": n("eth_call", {"to": k5.address}, "latest"),
     }
 
+    # web3.py's conformance flow: a self-sponsored set-code transaction (the authorization's
+    # nonce is one past the transaction's), then eth_sendTransaction with an authorization
+    # list from an unlocked account clears the delegation again.
+    k8, k9 = dev_key(8), dev_key(9)
+    nonce8 = int(n("eth_getTransactionCount", k8.address, "latest"), 16)
+    self_auth = Account.sign_authorization(
+        {"chainId": CHAIN_ID, "address": to_checksum_address(WRITER), "nonce": nonce8 + 1}, k8.key
+    )
+    self_tx = {**set_code_tx, "nonce": nonce8, "to": k8.address, "authorizationList": [self_auth]}
+    self_r = n.wait(n("eth_sendRawTransaction", "0x" + bytes(Account.sign_transaction(self_tx, k8.key).raw_transaction).hex()))
+    f["set_code"]["self_sponsored"] = {
+        "receipt": _receipt(self_r),
+        "code": n("eth_getCode", k8.address, "latest"),
+        "nonce": n("eth_getTransactionCount", k8.address, "latest"),
+    }
+    reset_auth = Account.sign_authorization({"chainId": CHAIN_ID, "address": "0x" + "00" * 20, "nonce": nonce8 + 3}, k8.key)
+    reset_h = n("eth_sendTransaction", {
+        "from": k8.address, "to": k8.address, "gas": hex(200_000), "nonce": hex(nonce8 + 2),
+        "maxFeePerGas": hex(20 * GWEI), "maxPriorityFeePerGas": hex(GWEI),
+        "authorizationList": [{"chainId": hex(CHAIN_ID), "address": "0x" + "00" * 20, "nonce": hex(nonce8 + 3),
+                               "yParity": hex(reset_auth.y_parity), "r": hex(reset_auth.r), "s": hex(reset_auth.s)}],
+    })
+    f["set_code"]["send_transaction_reset"] = {
+        "type": n.wait(reset_h)["type"],
+        "code": n("eth_getCode", k8.address, "latest"),
+        "nonce": n("eth_getTransactionCount", k8.address, "latest"),
+    }
+    est_auth = Account.sign_authorization({"chainId": CHAIN_ID, "address": to_checksum_address(WRITER), "nonce": 0}, k9.key)
+    auth_json = [{"chainId": hex(CHAIN_ID), "address": WRITER, "nonce": "0x0",
+                  "yParity": hex(est_auth.y_parity), "r": hex(est_auth.r), "s": hex(est_auth.s)}]
+    f["set_code"]["estimate"] = n.outcome("eth_estimateGas", {"from": a0, "to": k9.address, "authorizationList": auth_json})
+    f["set_code"]["call"] = n.outcome("eth_call", {"from": a0, "to": k9.address, "authorizationList": auth_json}, "latest")
+    f["set_code"]["bad_authorization"] = n.code("eth_estimateGas", {"from": a0, "to": k9.address, "authorizationList": [{"address": WRITER}]})
+
     # -- eth_simulateV1 (block numbers are not compared: anvil numbers the first simulated
     # block as its parent; reverted calls' error objects differ: anvil -32000 "execution
     # failed", geth and ailedger code 3 with the revert data) -------------------------------
