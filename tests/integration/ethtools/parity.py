@@ -260,6 +260,27 @@ def run_parity(url: str) -> dict[str, Any]:
                                      "latest", {})["structLogs"][-3:],
     }
 
+    # two transactions in one block: tracing the second replays the first before it
+    n("evm_setAutomine", False)
+    first_h = n("eth_sendRawTransaction", _sign(k0.key, nonce0 + 2, demo, set_call(6, 6, "first")))
+    second_h = n("eth_sendRawTransaction", _sign(k0.key, nonce0 + 3, demo, set_call(6, 7, "second")))
+    n("evm_mine")
+    n("evm_setAutomine", True)
+    second_r = n.wait(second_h)
+    f["trace"]["same_block"] = {
+        "index": second_r["transactionIndex"],
+        "receipt_gas_used": second_r["gasUsed"],
+        "same_block": n.wait(first_h)["blockNumber"] == second_r["blockNumber"],
+        "second_calls": n("debug_traceTransaction", second_h, {"tracer": "callTracer"}),
+        "second_sstores": [
+            s for s in n("debug_traceTransaction", second_h)["structLogs"] if s["op"] in ("SSTORE", "SLOAD")
+        ],
+        "only_top_call": n("debug_traceTransaction", set_h, {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True}}),
+        "impersonated": n("debug_traceTransaction", ih, {"tracer": "callTracer"}),
+        "state_override": n("debug_traceCall", {"from": a0, "to": demo, "data": get1}, "latest",
+                            {"tracer": "callTracer", "stateOverrides": {demo: {"stateDiff": {"0x" + values_slot1.hex(): "0x" + "00" * 31 + "2a"}}}}),
+    }
+
     # -- EIP-1898 block objects ----------------------------------------------------------
     set_block = set_r["blockNumber"]
     set_hash = set_r["blockHash"]
