@@ -22,7 +22,7 @@ from ai_precompiles.addresses import DATANETS
 from consensus import SingleValidator
 from node import metrics
 from node.blobstore import BlobStore
-from node.rpc.errors import ResourceNotFound, ServerError
+from node.rpc.errors import BlockOutOfRange, ResourceNotFound, ServerError
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolError, TxPool
@@ -262,6 +262,9 @@ class ChainCore:
             number = ref.number or 0
         header = self.ledger.header_by_number(number)
         if header is None:
+            head = int(self.ledger.head.block_number)
+            if number > head:
+                raise BlockOutOfRange(f"BlockOutOfRangeError: block height is {head} but requested was {number}")
             raise ServerError("header not found")
         return header
 

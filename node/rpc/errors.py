@@ -59,6 +59,14 @@ class ServerError(RPCError):
     code = -32000
 
 
+class BlockOutOfRange(ServerError):
+    """A block number past the head: anvil answers -32602 (geth -32000 "header not
+    found"). A ServerError still, so that lookups which answer null for an unknown block
+    catch it as they catch any other."""
+
+    code = -32602
+
+
 class ResourceNotFound(RPCError):
     code = -32001
     default_message = "resource not found"

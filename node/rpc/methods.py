@@ -640,7 +640,11 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str:
         blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
         timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
     elif first is not None:  # evm_mine(timestamp)
-        timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
+        timestamp = p.quantity(first, "0")
+    head_timestamp = core.ledger.head.timestamp
+    if timestamp is not None and timestamp <= head_timestamp:
+        # anvil's code and words for a timestamp in the past
+        raise InvalidParams(f"Timestamp error: {timestamp} is lower than previous block's timestamp {head_timestamp}")
     if blocks > 10_000:
         raise InvalidParams("invalid argument 0: at most 10000 blocks at once")
     for i in range(blocks):
@@ -672,8 +676,8 @@ def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
     timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
     head = core.ledger.head
     if timestamp <= head.timestamp:
-        raise ServerError(
-            f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
+        raise InvalidParams(
+            f"Timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
         )
     core.next_timestamp = timestamp
     core.time_offset = timestamp - int(__import__("time").time())

@@ -33,6 +33,10 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert set(f["too_many_params"].values()) == {-32602}, f["too_many_params"]
     assert f["anvil_mine_result"] is None
     assert f["mine"] == {"by_3": 3, "by_2": 2, "interval": 60, "by_default": 1, "bad_count": -32602}
+    fb = f["future_block"]
+    assert fb["blockReceipts"] == fb["rawByNumber"] == {"result": None}
+    assert {v for k, v in fb.items() if k not in ("blockReceipts", "rawByNumber")} == {-32602}
+    assert set(f["past_timestamp"].values()) == {-32602}
     raw = f["raw"]
     assert raw["by_hash_is_sent"] and raw["by_number_is_sent"] and raw["by_block_hash_is_sent"]
     assert raw["unknown_hash"] == raw["index_out_of_range"] == raw["unknown_block_hash"] == {"result": None}

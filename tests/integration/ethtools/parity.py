@@ -139,6 +139,25 @@ def run_parity(url: str) -> dict[str, Any]:
         "bad_count": n.code("anvil_mine", "three"),
     }
 
+    # -- errors for a block past the head and a timestamp in the past ---------------------
+    future = hex(int(n("eth_blockNumber"), 16) + 100)
+    call0 = {"from": a0, "to": OTHER}
+    f["future_block"] = {
+        "getBalance": n.code("eth_getBalance", a0, future),
+        "getCode": n.code("eth_getCode", a0, future),
+        "call": n.code("eth_call", call0, future),
+        "getProof": n.code("eth_getProof", a0, [], future),
+        "createAccessList": n.code("eth_createAccessList", call0, future),
+        "traceCall": n.code("debug_traceCall", call0, future, {}),
+        "simulate": n.code("eth_simulateV1", {"blockStateCalls": [{"calls": [call0]}]}, future),
+        "blockReceipts": n.outcome("eth_getBlockReceipts", future),
+        "rawByNumber": n.outcome("eth_getRawTransactionByBlockNumberAndIndex", future, "0x0"),
+    }
+    f["past_timestamp"] = {
+        "evm_mine": n.code("evm_mine", "0x3"),
+        "evm_setNextBlockTimestamp": n.code("evm_setNextBlockTimestamp", "0x3"),
+    }
+
     # -- raw transactions ----------------------------------------------------------------
     raw = _sign(k1.key, 0, OTHER, value=777, gas=21_000)
     h = n("eth_sendRawTransaction", raw)
