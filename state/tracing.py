@@ -191,7 +191,9 @@ class StructLogTracer(Tracer):
             self._words += len(memory) // 32
         if not self.config.disable_storage and opcode in (SLOAD, SSTORE):
             self._record_storage(computation, opcode, entry)
-        entry["refund"] = sum(f.get_gas_refund() for f in self.frames)
+        # anvil's refund counter is the frame's own (with its finished children's), not
+        # geth's transaction-wide one.
+        entry["refund"] = computation.get_gas_refund()
         if self._words > MAX_TRACE_WORDS:
             raise TraceLimitExceeded(f"trace larger than {MAX_TRACE_WORDS} words")
         self.logs.append(entry)

@@ -64,6 +64,8 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert trace["call_revert"]["error"] == "execution reverted"
     assert trace["call_revert"]["revertReason"] == "key must be nonzero"
     assert trace["call_revert_struct_tail"][-1]["op"] == "REVERT"
+    refunds = [s["refund"] for s in trace["refunds"]["struct"]["structLogs"]]
+    assert max(refunds) == 3 * 4800 and refunds[-1] == 3 * 4800  # three slots cleared, EIP-3529
     sb = trace["same_block"]
     assert sb["index"] == "0x1" and sb["same_block"] and len(sb["second_sstores"]) >= 2
     assert "calls" not in sb["only_top_call"] and sb["impersonated"]["from"] == STRANGER

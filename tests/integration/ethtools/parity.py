@@ -300,6 +300,19 @@ def run_parity(url: str) -> dict[str, Any]:
                             {"tracer": "callTracer", "stateOverrides": {demo: {"stateDiff": {"0x" + values_slot1.hex(): "0x" + "00" * 31 + "2a"}}}}),
     }
 
+    # gas refunds in struct logs: C clears two slots and calls D, which clears one more
+    clearer_d, clearer_c = "0x" + "dd" * 20, "0x" + "ee" * 20
+    n("anvil_setCode", clearer_d, "0x600060005500")
+    n("anvil_setCode", clearer_c, "0x60006000556000600155" + "6000600060006000600073" + "dd" * 20 + "5af15000")
+    for target in (clearer_c, clearer_d):
+        for slot in (0, 1):
+            n("anvil_setStorageAt", target, f"0x{slot:064x}", "0x" + "00" * 31 + "01")
+    refund_h = n("eth_sendTransaction", {"from": a0, "to": clearer_c, "gas": hex(200_000)})
+    f["trace"]["refunds"] = {
+        "receipt_gas": n.wait(refund_h)["gasUsed"],
+        "struct": n("debug_traceTransaction", refund_h),
+    }
+
     # -- EIP-1898 block objects ----------------------------------------------------------
     set_block = set_r["blockNumber"]
     set_hash = set_r["blockHash"]
