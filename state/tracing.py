@@ -25,6 +25,8 @@ from eth.vm.opcode_values import (
     EXTCODECOPY,
     EXTCODEHASH,
     EXTCODESIZE,
+    LOG0,
+    LOG4,
     SELFDESTRUCT,
     SLOAD,
     SSTORE,
@@ -236,6 +238,8 @@ class CallFrame:
     input: bytes
     computation: ComputationAPI | None = None
     calls: list[CallFrame] = field(default_factory=list)
+    log_positions: list[int] = field(default_factory=list)
+    """Per LOG opcode of this frame, how many child calls came before it."""
 
 
 class CallTracer(Tracer):
@@ -250,6 +254,8 @@ class CallTracer(Tracer):
 
     def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
         self._last_op[len(self.frames)] = opcode
+        if LOG0 <= opcode <= LOG4 and self._stack:
+            self._stack[-1].log_positions.append(len(self._stack[-1].calls))
 
     def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
         self._count += 1
@@ -283,10 +289,22 @@ class CallTracer(Tracer):
         super().exit(computation)
 
 
-def format_call_frame(frame: CallFrame, gas_used: int | None = None, gas: int | None = None) -> dict[str, Any]:
-    """A frame in callTracer's JSON shape; the root takes the transaction's gas figures."""
+def format_call_frame(
+    frame: CallFrame,
+    gas_used: int | None = None,
+    gas: int | None = None,
+    with_log: bool = False,
+    log_index: dict[int, int] | None = None,
+) -> dict[str, Any]:
+    """A frame in callTracer's JSON shape; the root takes the transaction's gas figures.
+
+    With ``with_log``, each successful frame lists its own logs with ``position`` (child
+    calls before the log) and ``index`` (the log's place in the transaction).
+    """
     c = frame.computation
     assert c is not None
+    if with_log and log_index is None:
+        log_index = {entry[0]: i for i, entry in enumerate(c.get_raw_log_entries())}
     used = gas_used if gas_used is not None else frame.gas - c.get_gas_remaining()
     out: dict[str, Any] = {
         "from": "0x" + frame.sender.hex(),
@@ -307,7 +325,21 @@ def format_call_frame(frame: CallFrame, gas_used: int | None = None, gas: int | 
     elif c.output:
         out["output"] = "0x" + c.output.hex()
     if frame.calls:
-        out["calls"] = [format_call_frame(f) for f in frame.calls]
+        out["calls"] = [format_call_frame(f, with_log=with_log, log_index=log_index) for f in frame.calls]
+    if with_log and c.is_success:
+        own = c._log_entries  # type: ignore[attr-defined]  # (counter, address, topics, data)
+        if own:
+            assert log_index is not None
+            out["logs"] = [
+                {
+                    "address": "0x" + bytes(address).hex(),
+                    "topics": [f"0x{t:064x}" for t in topics],
+                    "data": "0x" + bytes(data).hex(),
+                    "position": hex(position),
+                    "index": hex(log_index.get(counter, 0)),
+                }
+                for (counter, address, topics, data), position in zip(own, frame.log_positions, strict=False)
+            ]
     if frame.value is not None:
         out["value"] = hex(frame.value)
     out["type"] = frame.kind

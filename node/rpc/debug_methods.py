@@ -72,7 +72,7 @@ def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any]) -> dict[str
         if c.msg.is_create:
             # py-evm charges the initcode words (EIP-3860) inside the frame, geth before it.
             gas -= INITCODE_WORD_COST * ((len(c.msg.code) + 31) // 32)
-        out = format_call_frame(tracer.root, run.gas_used, gas)
+        out = format_call_frame(tracer.root, run.gas_used, gas, with_log=bool(options.get("withLog")))
         if options.get("onlyTopCall"):
             out.pop("calls", None)
         return out

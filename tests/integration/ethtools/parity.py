@@ -308,6 +308,14 @@ def run_parity(url: str) -> dict[str, Any]:
         for slot in (0, 1):
             n("anvil_setStorageAt", target, f"0x{slot:064x}", "0x" + "00" * 31 + "01")
     refund_h = n("eth_sendTransaction", {"from": a0, "to": clearer_c, "gas": hex(200_000)})
+    # logs in the call tracer: C logs, calls D (which logs), logs again
+    logger_d, logger_c = "0x" + "d1" * 20, "0x" + "c1" * 20
+    n("anvil_setCode", logger_d, "0x60aa60006000a100")
+    n("anvil_setCode", logger_c, "0x60bb60006000a1" + "6000600060006000600073" + "d1" * 20 + "5af150" + "60cc60006000a100")
+    f["trace"]["with_log"] = {
+        "nested": n("debug_traceCall", {"to": logger_c}, "latest", {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
+        "set": n("debug_traceTransaction", set_h, {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
+    }
     f["trace"]["refunds"] = {
         "receipt_gas": n.wait(refund_h)["gasUsed"],
         "struct": n("debug_traceTransaction", refund_h),
