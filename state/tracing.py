@@ -31,6 +31,7 @@ from eth.vm.opcode_values import (
     SLOAD,
     SSTORE,
     STATICCALL,
+    STOP,
 )
 
 from state.chain import _halt_name
@@ -121,7 +122,18 @@ def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type
                         return computation
                     opcode_lookup = computation.opcodes
                     code = computation.code
-                    for opcode in code:
+                    raw = code._raw_code_bytes  # type: ignore[attr-defined]
+                    # py-evm's CodeStream loop, spelled out to know each opcode's pc and
+                    # whether it is the STOP implied past the end of the code.
+                    while True:
+                        pc = code.program_counter
+                        if pc < len(raw):
+                            opcode = raw[pc]
+                            code.program_counter = pc + 1
+                        else:
+                            opcode = STOP
+                            if not raw and not message.is_create:
+                                break  # a call to an account without code runs no step
                         opcode_fn = opcode_lookup.get(opcode)
                         if opcode_fn is None:
                             from eth.vm.logic.invalid import InvalidOpcode
@@ -131,7 +143,7 @@ def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type
                             getattr(opcode_fn, "mnemonic", None)
                             or getattr(getattr(opcode_fn, "__wrapped__", None), "mnemonic", f"opcode {opcode:#x}")
                         )
-                        tracer.step(computation, opcode, _MNEMONICS.get(mnemonic, mnemonic), code.program_counter - 1)
+                        tracer.step(computation, opcode, _MNEMONICS.get(mnemonic, mnemonic), pc)
                         try:
                             opcode_fn(computation=computation)
                         except Halt:
@@ -266,17 +278,17 @@ class CallTracer(Tracer):
             kind = "CREATE" if msg.is_create else "CALL"
         else:
             kind = _CALL_NAMES.get(self._last_op.get(len(self.frames), CALL), "CALL")
+        code_call = kind in ("DELEGATECALL", "CALLCODE")
         frame = CallFrame(
             kind=kind,
-            sender=msg.sender,
-            to=msg.storage_address if kind != "DELEGATECALL" else msg.code_address,
-            value=None if kind in ("DELEGATECALL", "STATICCALL") else msg.value,
+            # geth's frame: from the contract that made the call, to the code it ran
+            sender=parent.msg.storage_address if code_call and parent is not None else msg.sender,
+            to=msg.code_address if code_call else msg.storage_address,
+            value=None if kind == "STATICCALL" else msg.value,
             gas=msg.gas,
             input=msg.data_as_bytes if not msg.is_create else bytes(msg.code),
             computation=computation,
         )
-        if kind == "DELEGATECALL":
-            frame.to = msg.code_address
         if self._stack:
             self._stack[-1].calls.append(frame)
         else:

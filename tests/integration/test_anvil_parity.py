@@ -67,6 +67,8 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     nested = trace["with_log"]["nested"]
     assert [lg["index"] for lg in nested["logs"]] == ["0x0", "0x2"] and nested["logs"][1]["position"] == "0x1"
     assert nested["calls"][0]["logs"][0]["index"] == "0x1" and len(trace["with_log"]["set"]["logs"]) == 1
+    frame_kinds = [c["type"] for c in trace["frame_kinds"]["calls"]["calls"]]
+    assert frame_kinds == ["DELEGATECALL", "STATICCALL", "CALLCODE", "CREATE2", "CREATE"]
     refunds = [s["refund"] for s in trace["refunds"]["struct"]["structLogs"]]
     assert max(refunds) == 3 * 4800 and refunds[-1] == 3 * 4800  # three slots cleared, EIP-3529
     sb = trace["same_block"]

@@ -316,6 +316,18 @@ def run_parity(url: str) -> dict[str, Any]:
         "nested": n("debug_traceCall", {"to": logger_c}, "latest", {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
         "set": n("debug_traceTransaction", set_h, {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
     }
+    # every kind of frame: DELEGATECALL (to the logger), STATICCALL, CALLCODE, CREATE2, CREATE
+    kinds = "0x" + "e1" * 20
+    n("anvil_setCode", kinds, "0x"
+      + "600060006000600073" + "d1" * 20 + "5af450"
+      + "600060006000600073" + "f1" * 20 + "5afa50"
+      + "6000600060006000600173" + "d1" * 20 + "5af250"
+      + "6000600060006000f550" + "6000600060006000f05000")
+    n("anvil_setBalance", kinds, "0x100")
+    f["trace"]["frame_kinds"] = {
+        "calls": n("debug_traceCall", {"to": kinds}, "latest", {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
+        "struct": n("debug_traceCall", {"to": kinds}, "latest", {"enableMemory": True}),
+    }
     f["trace"]["refunds"] = {
         "receipt_gas": n.wait(refund_h)["gasUsed"],
         "struct": n("debug_traceTransaction", refund_h),
