@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
-from eth.exceptions import Halt, Revert
+from eth.exceptions import Halt, Revert, VMError
 from eth.vm.opcode_values import (
     BALANCE,
     CALL,
@@ -87,6 +87,9 @@ class Tracer:
     def after_step(self, computation: ComputationAPI) -> None:
         pass
 
+    def failed_step(self, computation: ComputationAPI, error: VMError) -> None:
+        """The opcode just reported raised ``error`` (a revert or an exceptional halt)."""
+
     def exit(self, computation: ComputationAPI) -> None:
         self.frames.pop()
 
@@ -149,6 +152,9 @@ def traced_computation_class(base: type[ComputationAPI], tracer: Tracer) -> type
                         except Halt:
                             tracer.after_step(computation)
                             break
+                        except VMError as e:
+                            tracer.failed_step(computation, e)
+                            raise
                         tracer.after_step(computation)
                 finally:
                     tracer.exit(computation)
@@ -231,10 +237,46 @@ class StructLogTracer(Tracer):
     def after_step(self, computation: ComputationAPI) -> None:
         self._close(len(self.frames), computation.get_gas_remaining())
 
+    def failed_step(self, computation: ComputationAPI, error: VMError) -> None:
+        entry = self._open.get(len(self.frames))
+        if entry is not None and not isinstance(error, Revert):
+            entry[0]["error"] = f"Some({step_error_name(error)})"
+
     def exit(self, computation: ComputationAPI) -> None:
         # A step that halted the frame with an error consumed all the frame's gas.
         self._close(len(self.frames), computation.get_gas_remaining())
         super().exit(computation)
+
+
+#: py-evm's halts by the names anvil (revm) gives a failed step.
+_STEP_ERRORS = {
+    "OutOfGas": "OutOfGas",
+    "InvalidJumpDestination": "InvalidJump",
+    "InsufficientStack": "StackUnderflow",
+    "FullStack": "StackOverflow",
+    "WriteProtection": "StateChangeDuringStaticCall",
+    "OutOfBoundsRead": "OutOfOffset",
+    "StackDepthLimit": "CallTooDeep",
+}
+
+
+def step_error_name(error: VMError) -> str:
+    name = type(error).__name__
+    if name == "OutOfGas" and "2300" in str(error):
+        return "ReentrancySentryOOG"
+    if name == "InvalidInstruction":
+        return "InvalidFEOpcode" if "0xfe " in str(error) else "OpcodeNotFound"
+    return _STEP_ERRORS.get(name, name)
+
+
+def call_error_message(error: VMError | None) -> str:
+    """A failed frame's error as anvil's callTracer words it."""
+    name = type(error).__name__
+    if name == "InvalidInstruction":
+        return "invalid opcode: INVALID" if "0xfe " in str(error) else "invalid opcode"
+    if name in ("InsufficientStack", "FullStack"):
+        return _STEP_ERRORS[name]
+    return _halt_name(error)
 
 
 # -- call tracer ------------------------------------------------------------------------
@@ -333,7 +375,7 @@ def format_call_frame(
             if reason is not None:
                 out["revertReason"] = reason
         else:
-            out["error"] = _halt_name(c.error)
+            out["error"] = call_error_message(c.error)
     elif c.output:
         out["output"] = "0x" + c.output.hex()
     if frame.calls:

@@ -69,6 +69,11 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert nested["calls"][0]["logs"][0]["index"] == "0x1" and len(trace["with_log"]["set"]["logs"]) == 1
     frame_kinds = [c["type"] for c in trace["frame_kinds"]["calls"]["calls"]]
     assert frame_kinds == ["DELEGATECALL", "STATICCALL", "CALLCODE", "CREATE2", "CREATE"]
+    halts = trace["halts"]
+    assert all(h["failed"] for k, h in halts.items() if k != "child_invalid") and not halts["child_invalid"]["failed"]
+    assert halts["oog"]["calls"]["error"] == "out of gas"
+    assert halts["oog"]["tail"][-1]["error"] == "Some(OutOfGas)" and halts["oog"]["gas"] == 0x7530
+    assert halts["child_invalid"]["calls"]["calls"][0]["error"] == "invalid opcode: INVALID"
     refunds = [s["refund"] for s in trace["refunds"]["struct"]["structLogs"]]
     assert max(refunds) == 3 * 4800 and refunds[-1] == 3 * 4800  # three slots cleared, EIP-3529
     sb = trace["same_block"]

@@ -328,6 +328,19 @@ def run_parity(url: str) -> dict[str, Any]:
         "calls": n("debug_traceCall", {"to": kinds}, "latest", {"tracer": "callTracer", "tracerConfig": {"withLog": True}}),
         "struct": n("debug_traceCall", {"to": kinds}, "latest", {"enableMemory": True}),
     }
+    # exceptional halts: their words in the call tracer and on the failing step
+    halts = {"oog": ("0x5b600056", "0x7530"), "invalid": ("0xfe", None), "underflow": ("0x01", None),
+             "bad_jump": ("0x600456", None), "child_invalid": ("0x6000600060006000600073" + "a2" * 20 + "5af100", None)}
+    f["trace"]["halts"] = {}
+    for i, (name, (code, gas)) in enumerate(halts.items()):
+        target = "0x" + ("a2" * 20 if name == "invalid" else f"b{i}" * 20)
+        n("anvil_setCode", target, code)
+        req = {"to": target, **({"gas": gas} if gas else {})}
+        struct = n("debug_traceCall", req, "latest", {})
+        f["trace"]["halts"][name] = {
+            "calls": n("debug_traceCall", req, "latest", {"tracer": "callTracer"}),
+            "failed": struct["failed"], "gas": struct["gas"], "tail": struct["structLogs"][-2:],
+        }
     f["trace"]["refunds"] = {
         "receipt_gas": n.wait(refund_h)["gasUsed"],
         "struct": n("debug_traceTransaction", refund_h),
