@@ -645,8 +645,8 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str:
     if timestamp is not None and timestamp <= head_timestamp:
         # anvil's code and words for a timestamp in the past
         raise InvalidParams(f"Timestamp error: {timestamp} is lower than previous block's timestamp {head_timestamp}")
-    if blocks > 10_000:
-        raise InvalidParams("invalid argument 0: at most 10000 blocks at once")
+    if blocks > 1024:  # as anvil_mine: each block holds the chain worker
+        raise InvalidParams("invalid argument 0: at most 1024 blocks per call")
     for i in range(blocks):
         core.mine(timestamp if i == 0 else None)
     return "0x0"
