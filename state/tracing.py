@@ -400,6 +400,74 @@ def format_call_frame(
     return out
 
 
+# -- prestate and 4byte tracers ------------------------------------------------------------
+
+
+class PrestateTracer(Tracer):
+    """geth's prestateTracer (default mode): the accounts and slots a run touches; their
+    values are read afterwards from the state the run started from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: dict[bytes, set[int]] = {}
+
+    def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
+        msg = computation.msg
+        for address in (msg.sender, msg.storage_address, msg.code_address):
+            if len(address) == 20:  # a creation's code address is empty
+                self.touched.setdefault(bytes(address), set())
+        if len(self.touched) > MAX_CALL_FRAMES:
+            raise TraceLimitExceeded("prestate too large")
+        super().enter(computation, parent)
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        values = computation._stack.values  # type: ignore[attr-defined]
+        if opcode in (SLOAD, SSTORE) and values:
+            slots = self.touched.setdefault(bytes(computation.msg.storage_address), set())
+            slots.add(_word(values[-1]))
+            if len(slots) > MAX_STEPS:
+                raise TraceLimitExceeded("prestate too large")
+        elif opcode in (BALANCE, EXTCODESIZE, EXTCODECOPY, EXTCODEHASH, SELFDESTRUCT) and values:
+            self.touched.setdefault(_word(values[-1]).to_bytes(32, "big")[-20:], set())
+
+
+def format_prestate(state: StateAPI, touched: dict[bytes, set[int]]) -> dict[str, Any]:
+    """Each touched account as it was in ``state``, in prestateTracer's shape."""
+    out: dict[str, Any] = {}
+    for address in sorted(touched):
+        entry: dict[str, Any] = {"balance": hex(state.get_balance(address))}  # type: ignore[arg-type]
+        nonce = state.get_nonce(address)  # type: ignore[arg-type]
+        if nonce:
+            entry["nonce"] = nonce
+        code = state.get_code(address)  # type: ignore[arg-type]
+        if code:
+            entry["code"] = "0x" + bytes(code).hex()
+        slots = touched[address]
+        if slots:
+            entry["storage"] = {
+                f"0x{slot:064x}": f"0x{state.get_storage(address, slot):064x}"  # type: ignore[arg-type]
+                for slot in sorted(slots)
+            }
+        out["0x" + address.hex()] = entry
+    return out
+
+
+class FourByteTracer(CallTracer):
+    """geth's 4byteTracer: how often each selector was called with each argument size."""
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        pending = [self.root] if self.root is not None else []
+        while pending:
+            frame = pending.pop()
+            pending.extend(reversed(frame.calls))
+            if frame.kind in ("CREATE", "CREATE2") or len(frame.input) < 4:
+                continue
+            key = f"0x{frame.input[:4].hex()}-{len(frame.input) - 4}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+
 # -- access lists -----------------------------------------------------------------------
 
 
@@ -450,9 +518,9 @@ class TracedRun:
     gas_limit: int
 
 
-def replay_transaction(ledger: Any, block: Any, index: int, tracer: Tracer | None) -> TracedRun:
-    """Re-run transaction ``index`` of a committed ``block`` on its parent's state (after
-    the block's earlier transactions), reporting to ``tracer``; nothing is written."""
+def _replay_upto(ledger: Any, block: Any, index: int) -> tuple[Any, Any, int]:
+    """A VM on ``block``'s parent state with the block's first ``index`` transactions
+    applied: (vm, header so far, cumulative gas used)."""
     from eth.vm.forks.prague import PragueVM
 
     parent = ledger.chain.get_block_header_by_hash(block.header.parent_hash)
@@ -465,11 +533,24 @@ def replay_transaction(ledger: Any, block: Any, index: int, tracer: Tracer | Non
         receipt, _ = vm.apply_transaction(header, tx)
         header = vm.add_receipt_to_header(header, receipt)
         previous = receipt.gas_used
+    return vm, header, previous
+
+
+def replay_transaction(ledger: Any, block: Any, index: int, tracer: Tracer | None) -> TracedRun:
+    """Re-run transaction ``index`` of a committed ``block`` on its parent's state (after
+    the block's earlier transactions), reporting to ``tracer``; nothing is written."""
+    vm, header, previous = _replay_upto(ledger, block, index)
     tx = block.transactions[index]
     if tracer is not None:
         vm.state.computation_class = traced_computation_class(vm.state.computation_class, tracer)
     receipt, computation = vm.apply_transaction(header, tx)
     return TracedRun(computation, receipt.gas_used - previous, tx.gas)
+
+
+def state_before_transaction(ledger: Any, block: Any, index: int) -> StateAPI:
+    """The state transaction ``index`` of ``block`` started from."""
+    vm, _, _ = _replay_upto(ledger, block, index)
+    return vm.state  # type: ignore[no-any-return]
 
 
 def run_call(

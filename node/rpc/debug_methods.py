@@ -21,17 +21,21 @@ from node.rpc.format import d
 from node.rpc.methods import args, rpc
 from state.tracing import (
     CallTracer,
+    FourByteTracer,
+    PrestateTracer,
     StructLogConfig,
     StructLogTracer,
     TracedRun,
     TraceLimitExceeded,
     Tracer,
     format_call_frame,
+    format_prestate,
     replay_transaction,
     run_call,
+    state_before_transaction,
 )
 
-TRACERS = ("callTracer",)
+TRACERS = ("callTracer", "prestateTracer", "4byteTracer", "noopTracer")
 
 
 def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
@@ -46,6 +50,14 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
         options = config_raw.get("tracerConfig") or {}
         if not isinstance(options, dict):
             raise InvalidParams(f"invalid argument {name}: tracerConfig must be an object")
+        if tracer_name == "prestateTracer":
+            if options.get("diffMode"):
+                raise InvalidParams(f"invalid argument {name}: prestateTracer's diffMode is not supported")
+            return PrestateTracer(), options
+        if tracer_name == "4byteTracer":
+            return FourByteTracer(), options
+        if tracer_name == "noopTracer":
+            return Tracer(), options
         return CallTracer(), options
 
     def flag(key: str) -> bool:
@@ -64,8 +76,12 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
     return StructLogTracer(config), {}
 
 
-def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any]) -> dict[str, Any]:
+def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any], pre_state: Any = None) -> dict[str, Any]:
     c = run.computation
+    if isinstance(tracer, PrestateTracer):
+        return format_prestate(pre_state(), tracer.touched)
+    if isinstance(tracer, FourByteTracer):
+        return tracer.counts()
     if isinstance(tracer, CallTracer):
         assert tracer.root is not None
         gas = c.msg.gas
@@ -76,7 +92,8 @@ def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any]) -> dict[str
         if options.get("onlyTopCall"):
             out.pop("calls", None)
         return out
-    assert isinstance(tracer, StructLogTracer)
+    if not isinstance(tracer, StructLogTracer):
+        return {}  # noopTracer
     failed = c.is_error
     output = c.output if not failed or isinstance(c.error, Revert) else b""
     return {"failed": failed, "gas": run.gas_used, "returnValue": d(output), "structLogs": tracer.logs}
@@ -92,11 +109,14 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
         raise ServerError(f"transaction {d(tx_hash)} not found")
     header = core.ledger.header_by_number(where[0])
     assert header is not None
+    block = core.ledger.block(header)
     try:
-        run = replay_transaction(core.ledger, core.ledger.block(header), where[1], tracer)
+        run = replay_transaction(core.ledger, block, where[1], tracer)
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
-    return _result(tracer, run, options)
+    if isinstance(tracer, PrestateTracer):
+        tracer.touched.setdefault(bytes(header.coinbase), set())
+    return _result(tracer, run, options, lambda: state_before_transaction(core.ledger, block, where[1]))
 
 
 @rpc("debug_traceCall")
@@ -113,4 +133,15 @@ def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         )
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
-    return _result(tracer, run, options)
+    if isinstance(tracer, PrestateTracer):
+        tracer.touched.setdefault(bytes(header.coinbase), set())
+    return _result(tracer, run, options, lambda: _call_pre_state(core, header, overrides))
+
+
+def _call_pre_state(core: ChainCore, header: Any, overrides: Any) -> Any:
+    """The state a traced call starts from: the block's, with the call's overrides."""
+    from state.chain import _apply_overrides
+
+    state = core.ledger.state_at(header)
+    _apply_overrides(state, overrides)
+    return state

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils import keccak
 
 if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -74,6 +75,9 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert halts["oog"]["calls"]["error"] == "out of gas"
     assert halts["oog"]["tail"][-1]["error"] == "Some(OutOfGas)" and halts["oog"]["gas"] == 0x7530
     assert halts["child_invalid"]["calls"]["calls"][0]["error"] == "invalid opcode: INVALID"
+    other = trace["other_tracers"]
+    assert {"coinbase", demo, f["accounts0"]} <= set(other["prestate_tx"]) and other["noop"] == {}
+    assert other["four_byte"] == {"0x" + keccak(text="set(uint256,uint256,string)")[:4].hex() + "-160": 1}
     refunds = [s["refund"] for s in trace["refunds"]["struct"]["structLogs"]]
     assert max(refunds) == 3 * 4800 and refunds[-1] == 3 * 4800  # three slots cleared, EIP-3529
     sb = trace["same_block"]

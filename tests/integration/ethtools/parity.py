@@ -341,6 +341,20 @@ def run_parity(url: str) -> dict[str, Any]:
             "calls": n("debug_traceCall", req, "latest", {"tracer": "callTracer"}),
             "failed": struct["failed"], "gas": struct["gas"], "tail": struct["structLogs"][-2:],
         }
+    # prestate, 4byte (anvil: for transactions only) and noop tracers; the coinbase is named by role (anvil's is the zero
+    # address, ailedger's its validator)
+    coinbase = n("eth_coinbase").lower()
+
+    def by_role(pre: dict[str, Any]) -> dict[str, Any]:
+        return {("coinbase" if k == coinbase else k): v for k, v in pre.items()}
+
+    f["trace"]["other_tracers"] = {
+        "prestate_tx": by_role(n("debug_traceTransaction", set_h, {"tracer": "prestateTracer"})),
+        "prestate_call": by_role(n("debug_traceCall", {"from": a0, "to": kinds}, "latest", {"tracer": "prestateTracer"})),
+        "prestate_deploy": by_role(n("debug_traceTransaction", deploy["transactionHash"], {"tracer": "prestateTracer"})),
+        "four_byte": n("debug_traceTransaction", set_h, {"tracer": "4byteTracer"}),
+        "noop": n("debug_traceTransaction", set_h, {"tracer": "noopTracer"}),
+    }
     f["trace"]["refunds"] = {
         "receipt_gas": n.wait(refund_h)["gasUsed"],
         "struct": n("debug_traceTransaction", refund_h),
@@ -500,4 +514,5 @@ def run_parity(url: str) -> dict[str, Any]:
     }
     f["reset"]["works_after"] = n.wait(n("eth_sendRawTransaction", raw))["status"]
     f["checksummed"] = to_checksum_address(demo)
+    f["accounts0"] = a0
     return f
