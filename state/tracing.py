@@ -410,9 +410,12 @@ class PrestateTracer(Tracer):
     def __init__(self) -> None:
         super().__init__()
         self.touched: dict[bytes, set[int]] = {}
+        self.created: set[bytes] = set()
 
     def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
         msg = computation.msg
+        if msg.is_create:
+            self.created.add(bytes(msg.storage_address))
         for address in (msg.sender, msg.storage_address, msg.code_address):
             if len(address) == 20:  # a creation's code address is empty
                 self.touched.setdefault(bytes(address), set())
@@ -450,6 +453,54 @@ def format_prestate(state: StateAPI, touched: dict[bytes, set[int]]) -> dict[str
             }
         out["0x" + address.hex()] = entry
     return out
+
+
+def format_prestate_diff(
+    pre: StateAPI, post: StateAPI, touched: dict[bytes, set[int]], created: set[bytes]
+) -> dict[str, Any]:
+    """prestateTracer's diffMode, by geth's rules: only accounts the run changed; ``pre``
+    holds their old fields (storage: changed slots that were not zero) unless the run
+    created them, ``post`` only the fields that changed (storage: changed slots that are
+    not zero now)."""
+    before = format_prestate(pre, touched)
+    out_pre: dict[str, Any] = {}
+    out_post: dict[str, Any] = {}
+    for address in sorted(touched):
+        key = "0x" + address.hex()
+        old = before[key]
+        changed: dict[str, Any] = {}
+        balance = post.get_balance(address)  # type: ignore[arg-type]
+        if hex(balance) != old["balance"]:
+            changed["balance"] = hex(balance)
+        nonce = post.get_nonce(address)  # type: ignore[arg-type]
+        if nonce != old.get("nonce", 0):
+            changed["nonce"] = nonce
+        code = "0x" + bytes(post.get_code(address)).hex()  # type: ignore[arg-type]
+        if code != old.get("code", "0x"):
+            changed["code"] = code
+        old_slots = old.pop("storage", {})
+        kept_pre: dict[str, str] = {}
+        new_slots: dict[str, str] = {}
+        storage_changed = False
+        for slot_key, value in old_slots.items():
+            now = f"0x{post.get_storage(address, int(slot_key, 16)):064x}"  # type: ignore[arg-type]
+            if now == value:
+                continue
+            storage_changed = True
+            if int(value, 16):
+                kept_pre[slot_key] = value
+            if int(now, 16):
+                new_slots[slot_key] = now
+        if new_slots:
+            changed["storage"] = new_slots
+        if not changed and not storage_changed:
+            continue
+        if kept_pre:
+            old["storage"] = kept_pre
+        if address not in created:
+            out_pre[key] = old
+        out_post[key] = changed
+    return {"post": out_post, "pre": out_pre}
 
 
 class FourByteTracer(CallTracer):
@@ -516,6 +567,8 @@ class TracedRun:
     gas_used: int
     """Gas the transaction used, intrinsic gas included, after refunds."""
     gas_limit: int
+    inspected: Any = None
+    """What ``inspect`` made of the state after the run (run_call), if given."""
 
 
 def _replay_upto(ledger: Any, block: Any, index: int) -> tuple[Any, Any, int]:
@@ -564,6 +617,7 @@ def run_call(
     overrides: dict[bytes, Any] | None,
     access_list: list[tuple[bytes, list[int]]] | None,
     tracer: Tracer | None,
+    inspect: Any = None,
 ) -> TracedRun:
     """Run a message on ``header``'s state at zero gas price (as eth_call does), with an
     optional access list, reporting to ``tracer``; the changes are thrown away."""
@@ -592,7 +646,8 @@ def run_call(
         # Refunds are capped at a fifth of the gas used (EIP-3529).
         spent = gas - computation.get_gas_remaining()
         used = spent - min(computation.get_gas_refund(), spent // 5)
-        return TracedRun(computation, max(used, data_floor_gas(data)), gas)
+        inspected = inspect(state) if inspect is not None else None
+        return TracedRun(computation, max(used, data_floor_gas(data)), gas, inspected)
 
 
 def data_floor_gas(data: bytes) -> int:

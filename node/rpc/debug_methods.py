@@ -30,6 +30,7 @@ from state.tracing import (
     Tracer,
     format_call_frame,
     format_prestate,
+    format_prestate_diff,
     replay_transaction,
     run_call,
     state_before_transaction,
@@ -51,8 +52,6 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
         if not isinstance(options, dict):
             raise InvalidParams(f"invalid argument {name}: tracerConfig must be an object")
         if tracer_name == "prestateTracer":
-            if options.get("diffMode"):
-                raise InvalidParams(f"invalid argument {name}: prestateTracer's diffMode is not supported")
             return PrestateTracer(), options
         if tracer_name == "4byteTracer":
             return FourByteTracer(), options
@@ -76,9 +75,13 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
     return StructLogTracer(config), {}
 
 
-def _result(tracer: Tracer, run: TracedRun, options: dict[str, Any], pre_state: Any = None) -> dict[str, Any]:
+def _result(
+    tracer: Tracer, run: TracedRun, options: dict[str, Any], pre_state: Any = None, post_state: Any = None
+) -> dict[str, Any]:
     c = run.computation
     if isinstance(tracer, PrestateTracer):
+        if options.get("diffMode"):
+            return format_prestate_diff(pre_state(), post_state(), tracer.touched, tracer.created)
         return format_prestate(pre_state(), tracer.touched)
     if isinstance(tracer, FourByteTracer):
         return tracer.counts()
@@ -116,7 +119,12 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
         raise ServerError(str(e)) from None
     if isinstance(tracer, PrestateTracer):
         tracer.touched.setdefault(bytes(header.coinbase), set())
-    return _result(tracer, run, options, lambda: state_before_transaction(core.ledger, block, where[1]))
+    index = where[1]
+    return _result(
+        tracer, run, options,
+        lambda: state_before_transaction(core.ledger, block, index),
+        lambda: state_before_transaction(core.ledger, block, index + 1),
+    )
 
 
 @rpc("debug_traceCall")
@@ -127,15 +135,25 @@ def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     tracer, options = _tracer(config, "2")
     overrides = p.state_overrides(config.get("stateOverrides"), "2.stateOverrides") if isinstance(config, dict) else {}
     sender = req.sender or b"\x00" * 20
+    diff = isinstance(tracer, PrestateTracer) and bool(options.get("diffMode"))
     try:
         run = run_call(
-            core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list, tracer
+            core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list, tracer,
+            # the call's state is gone once it returns: the diff is made while it exists
+            inspect=(lambda post: _diff_now(core, header, overrides, tracer, post)) if diff else None,
         )
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
+    if diff:
+        return dict(run.inspected)
     if isinstance(tracer, PrestateTracer):
         tracer.touched.setdefault(bytes(header.coinbase), set())
     return _result(tracer, run, options, lambda: _call_pre_state(core, header, overrides))
+
+
+def _diff_now(core: ChainCore, header: Any, overrides: Any, tracer: Any, post: Any) -> dict[str, Any]:
+    tracer.touched.setdefault(bytes(header.coinbase), set())
+    return format_prestate_diff(_call_pre_state(core, header, overrides), post, tracer.touched, tracer.created)
 
 
 def _call_pre_state(core: ChainCore, header: Any, overrides: Any) -> Any:

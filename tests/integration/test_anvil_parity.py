@@ -77,6 +77,9 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert halts["child_invalid"]["calls"]["calls"][0]["error"] == "invalid opcode: INVALID"
     other = trace["other_tracers"]
     assert {"coinbase", demo, f["accounts0"]} <= set(other["prestate_tx"]) and other["noop"] == {}
+    assert set(other["diff_tx"]["post"]) == {"coinbase", demo, f["accounts0"]}
+    assert other["diff_tx"]["post"][f["accounts0"]]["nonce"] == other["diff_tx"]["pre"][f["accounts0"]]["nonce"] + 1
+    assert "code" in other["diff_deploy"]["post"][demo] and demo not in other["diff_deploy"]["pre"]
     assert other["four_byte"] == {"0x" + keccak(text="set(uint256,uint256,string)")[:4].hex() + "-160": 1}
     refunds = [s["refund"] for s in trace["refunds"]["struct"]["structLogs"]]
     assert max(refunds) == 3 * 4800 and refunds[-1] == 3 * 4800  # three slots cleared, EIP-3529

@@ -352,6 +352,12 @@ def run_parity(url: str) -> dict[str, Any]:
         "prestate_tx": by_role(n("debug_traceTransaction", set_h, {"tracer": "prestateTracer"})),
         "prestate_call": by_role(n("debug_traceCall", {"from": a0, "to": kinds}, "latest", {"tracer": "prestateTracer"})),
         "prestate_deploy": by_role(n("debug_traceTransaction", deploy["transactionHash"], {"tracer": "prestateTracer"})),
+        "diff_tx": {k: by_role(v) for k, v in n("debug_traceTransaction", set_h, {
+            "tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}).items()},
+        "diff_deploy": {k: by_role(v) for k, v in n("debug_traceTransaction", deploy["transactionHash"], {
+            "tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}).items()},
+        "diff_call": {k: by_role(v) for k, v in n("debug_traceCall", {"from": a0, "to": kinds, "value": "0x7"}, "latest", {
+            "tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}).items()},
         "four_byte": n("debug_traceTransaction", set_h, {"tracer": "4byteTracer"}),
         "noop": n("debug_traceTransaction", set_h, {"tracer": "noopTracer"}),
     }
