@@ -96,6 +96,7 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert est["transfer_to_self"] == est["with_block"] == {"result": "0x5208"}
     assert est["revert_reason"]["code"] == 3 and est["revert_reason"]["data"].startswith("0x08c379a0")
     assert est["custom_error"]["code"] == 3 and est["custom_error"]["data"].startswith("0x677fd0e3")
+    assert est["revert_without_data"]["code"] == 3 and est["custom_error_without_args"]["data"] == "0x82b42900"
     sc = f["set_code"]
     assert sc["receipt"]["status"] == "0x1" and sc["tx_type"] == "0x4" and sc["raw_round_trip"]
     assert sc["authority_code"] == "0xef0100" + WRITER[2:]

@@ -397,7 +397,13 @@ def run_parity(url: str) -> dict[str, Any]:
     }
 
     # -- eth_estimateGas: the cases web3.py's own conformance tests exercise --------------
+    bare_revert, selector_revert = "0x" + "b7" * 20, "0x" + "b8" * 20
+    n("anvil_setCode", bare_revert, "0x60006000fd")  # revert(0, 0)
+    n("anvil_setCode", selector_revert, "0x6382b4290060e01b60005260046000fd")  # revert with Unauthorized()
     f["estimate"] = {
+        "revert_without_data": n.outcome("eth_estimateGas", {"from": a0, "to": bare_revert}),
+        "custom_error_without_args": n.outcome("eth_estimateGas", {"from": a0, "to": selector_revert}),
+        "call_revert_without_data": n.outcome("eth_call", {"from": a0, "to": bare_revert}, "latest"),
         "transfer_to_self": n.outcome("eth_estimateGas", {"from": a0, "to": a0, "value": "0x1"}),
         "with_block": n.outcome("eth_estimateGas", {"from": a0, "to": a0, "value": "0x1"}, "latest"),
         "revert_reason": n.outcome("eth_estimateGas", {"from": a0, "to": demo, "data": set_call(0, 1, "z")}),
