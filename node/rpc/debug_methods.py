@@ -1,9 +1,10 @@
 """The ``debug`` namespace: execution traces of committed transactions and of calls, with
-geth's default struct logger and its ``callTracer``.
+geth's default struct logger and its ``callTracer``, ``prestateTracer``, ``4byteTracer``
+and ``noopTracer``, shaped as anvil shows them.
 
 A trace re-executes on the chain worker: the struct logger stops at MAX_STEPS opcodes and
-MAX_TRACE_WORDS recorded words (stack, memory and storage together), and the call
-tracer at MAX_CALL_FRAMES frames, so a hostile caller gets an error, not a node that
+MAX_TRACE_WORDS recorded words (stack, memory and storage together), and the frame-based
+tracers at MAX_CALL_FRAMES frames, so a hostile caller gets an error, not a node that
 spends its memory on one trace.
 """
 
@@ -47,7 +48,9 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
     tracer_name = config_raw.get("tracer")
     if tracer_name is not None:
         if tracer_name not in TRACERS:
-            raise InvalidParams(f"invalid argument {name}: tracer {tracer_name!r} is not supported (callTracer or none)")
+            raise InvalidParams(
+                f"invalid argument {name}: tracer {tracer_name!r} is not supported (one of {', '.join(TRACERS)})"
+            )
         options = config_raw.get("tracerConfig") or {}
         if not isinstance(options, dict):
             raise InvalidParams(f"invalid argument {name}: tracerConfig must be an object")
@@ -60,8 +63,8 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
         return CallTracer(), options
 
     def flag(key: str) -> bool:
-        value = config_raw.get(key, False)
-        return bool(value) if isinstance(value, bool) else bool(p.boolean(value, f"{name}.{key}"))
+        value = config_raw.get(key)
+        return False if value is None else p.boolean(value, f"{name}.{key}")
 
     limit = config_raw.get("limit", 0)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
