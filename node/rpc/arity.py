@@ -45,11 +45,12 @@ _BY_COUNT: dict[int, tuple[str, ...]] = {
         "ai_getTrainingSet", "ai_getRewards", "ai_getProposal", "ai_putBlob", "ai_beginBlob",
     ),
     3: (
-        "eth_getStorageAt", "eth_call", "eth_estimateGas", "eth_feeHistory",
+        "eth_getStorageAt", "eth_feeHistory",
         "anvil_setStorageAt", "hardhat_setStorageAt", "eth_getProof", "debug_traceCall",
         "ai_listContributions", "ai_putBlobChunk", "ai_getBlob",
     ),
-    4: ("ai_getContributionProof",),
+    # eth_call and eth_estimateGas: request, block, state overrides, block overrides
+    4: ("eth_call", "eth_estimateGas", "ai_getContributionProof"),
 }
 
 #: method name -> most positional parameters it accepts.

@@ -252,7 +252,11 @@ def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
 
 
 def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
-    req_raw, ref_raw, overrides_raw = args(params, 1, 2)
+    req_raw, ref_raw, overrides_raw, block_overrides = args(params, 1, 3)
+    if block_overrides not in (None, {}):
+        # anvil and geth take block overrides as a fourth parameter; this node does not run
+        # a call in a changed block yet, and says so rather than ignore them
+        raise InvalidParams("invalid argument 3: block overrides are not supported")
     req = p.call_request(req_raw)
     header = core.resolve(p.block_ref(ref_raw, "1"))
     overrides = p.state_overrides(overrides_raw)

@@ -121,6 +121,13 @@ def run_parity(url: str) -> dict[str, Any]:
             ("eth_getRawTransactionByHash", [UNKNOWN_HASH, "0x0"]),
             ("debug_traceTransaction", [UNKNOWN_HASH, {}, "0x0"]),
             ("eth_estimateGas", [tx_req, "latest", {}, {}, "0x0"]),
+            ("eth_call", [tx_req, "latest", {}, {}, "0x0"]),
+            ("eth_createAccessList", [tx_req, "latest", {}]),
+            ("eth_simulateV1", [{}, "latest", "0x0"]),
+            ("debug_traceCall", [tx_req, "latest", {}, "0x0"]),
+            ("eth_feeHistory", ["0x1", "latest", [], "0x0"]),
+            ("anvil_setBalance", [a0, "0x1", "0x0"]),
+            ("txpool_status", ["0x0"]),
         ]
     }
 
@@ -401,6 +408,8 @@ def run_parity(url: str) -> dict[str, Any]:
     n("anvil_setCode", bare_revert, "0x60006000fd")  # revert(0, 0)
     n("anvil_setCode", selector_revert, "0x6382b4290060e01b60005260046000fd")  # revert with Unauthorized()
     f["estimate"] = {
+        "empty_block_overrides": n.outcome("eth_estimateGas", {"from": a0, "to": OTHER}, "latest", {}, {}),
+        "call_empty_block_overrides": n.outcome("eth_call", {"from": a0, "to": OTHER}, "latest", {}, {}),
         "revert_without_data": n.outcome("eth_estimateGas", {"from": a0, "to": bare_revert}),
         "custom_error_without_args": n.outcome("eth_estimateGas", {"from": a0, "to": selector_revert}),
         "call_revert_without_data": n.outcome("eth_call", {"from": a0, "to": bare_revert}, "latest"),
