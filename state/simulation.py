@@ -85,8 +85,14 @@ class SimulatedBlock:
     calls: list[CallOutcome] = field(default_factory=list)
 
 
-def simulate(ledger: Any, base: BlockHeaderAPI, blocks: list[SimBlock]) -> list[SimulatedBlock]:
-    """Run ``blocks`` on top of ``base`` and return each block's header and call outcomes."""
+def simulate(
+    ledger: Any, base: BlockHeaderAPI, blocks: list[SimBlock], ordered: bool = True
+) -> list[SimulatedBlock]:
+    """Run ``blocks`` on top of ``base`` and return each block's header and call outcomes.
+
+    ``ordered`` (eth_simulateV1) requires block numbers and times to grow; eth_call's block
+    overrides may name any number and time.
+    """
     if len(blocks) > MAX_BLOCKS:
         raise SimulationError(-38026, f"too many blocks: {len(blocks)} > {MAX_BLOCKS}")
     if sum(len(b.calls) for b in blocks) > MAX_CALLS:
@@ -97,7 +103,7 @@ def simulate(ledger: Any, base: BlockHeaderAPI, blocks: list[SimBlock]) -> list[
     gas_budget = MAX_TOTAL_GAS
     out: list[SimulatedBlock] = []
     for block in blocks:
-        header = _next_header(parent, block.overrides)
+        header = _next_header(parent, block.overrides, ordered)
         if state is None:
             state = vm.build_state(vm.chaindb.db, header.copy(base_fee_per_gas=0), vm.chain_context, vm.previous_hashes)
         else:
@@ -124,12 +130,12 @@ def simulate(ledger: Any, base: BlockHeaderAPI, blocks: list[SimBlock]) -> list[
     return out
 
 
-def _next_header(parent: BlockHeaderAPI, o: BlockOverrides) -> BlockHeaderAPI:
+def _next_header(parent: BlockHeaderAPI, o: BlockOverrides, ordered: bool = True) -> BlockHeaderAPI:
     number = parent.block_number + 1 if o.number is None else o.number
-    if number <= parent.block_number:
+    if ordered and number <= parent.block_number:
         raise SimulationError(-38020, f"block numbers must be in order: {number} <= {parent.block_number}")
     timestamp = parent.timestamp + BLOCK_TIME if o.time is None else o.time
-    if timestamp <= parent.timestamp:
+    if ordered and timestamp <= parent.timestamp:
         raise SimulationError(-38021, f"block timestamps must be in order: {timestamp} <= {parent.timestamp}")
     header = LedgerVM.create_header_from_parent(
         parent, timestamp=timestamp, gas_limit=o.gas_limit or parent.gas_limit,

@@ -18,6 +18,7 @@ from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError, ServerError
 from node.rpc.format import d, format_header, q
 from node.rpc.methods import args, rpc
+from state.chain import CallResult
 from state.proofs import MAX_PROOF_SLOTS, prove_account
 from state.simulation import (
     MAX_BLOCKS,
@@ -278,3 +279,26 @@ def eth_simulate_v1(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
         shown.update(uncles=[], withdrawals=[], transactions=[d(c.tx_hash) for c in block.calls], calls=calls)
         out.append(shown)
     return out
+
+
+def call_in_overridden_block(
+    core: ChainCore, header: Any, req: p.CallRequest, overrides: dict[bytes, Any], block_overrides: Any
+) -> CallResult:
+    """eth_call's fourth parameter: the call runs as the only call of one simulated block
+    with these header fields (number, time, gasLimit, feeRecipient, baseFeePerGas)."""
+    if req.authorization_list is not None:
+        raise InvalidParams("invalid argument 0: authorizationList with block overrides is not supported")
+    block = SimBlock(
+        overrides=_block_overrides(block_overrides, "3"),
+        state_overrides=overrides,
+        calls=(SimCall(req.sender or b"\x00" * 20, req.to, req.data, req.value, req.gas, None),),
+    )
+    try:
+        (simulated,) = simulate(core.ledger, header, [block], ordered=False)
+    except SimulationError as e:
+        raise SimulationRefused(e.code, str(e)) from None
+    (outcome,) = simulated.calls
+    if outcome.error is None:
+        return CallResult(True, outcome.return_data, outcome.gas_used, "", False)
+    code, message, _ = outcome.error
+    return CallResult(False, outcome.return_data, outcome.gas_used, message, code == 3)

@@ -253,14 +253,18 @@ def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
 
 def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
     req_raw, ref_raw, overrides_raw, block_overrides = args(params, 1, 3)
-    if block_overrides not in (None, {}):
-        # anvil and geth take block overrides as a fourth parameter; this node does not run
-        # a call in a changed block yet, and says so rather than ignore them
-        raise InvalidParams("invalid argument 3: block overrides are not supported")
+    if estimate and block_overrides not in (None, {}):
+        raise InvalidParams("invalid argument 3: block overrides are not supported by eth_estimateGas")
     req = p.call_request(req_raw)
     header = core.resolve(p.block_ref(ref_raw, "1"))
     overrides = p.state_overrides(overrides_raw)
     sender = req.sender or b"\x00" * 20
+    if block_overrides not in (None, {}):
+        from node.rpc.eth_extra import call_in_overridden_block
+
+        result = call_in_overridden_block(core, header, req, overrides, block_overrides)
+        _raise_on_failure(result)
+        return d(result.output)
     auths = _authorizations(req)
     if estimate:
         gas, result = core.ledger.estimate_gas(

@@ -97,6 +97,9 @@ def check_parity_facts(f: dict[str, Any]) -> None:
     assert est["revert_reason"]["code"] == 3 and est["revert_reason"]["data"].startswith("0x08c379a0")
     assert est["custom_error"]["code"] == 3 and est["custom_error"]["data"].startswith("0x677fd0e3")
     assert est["revert_without_data"]["code"] == 3 and est["custom_error_without_args"]["data"] == "0x82b42900"
+    bo = f["block_overrides"]
+    assert bo["fields"] == "0x" + "".join(f"{v:064x}" for v in (0x99, 0x7FFFFFFF, 0xFE, 0x1000000))
+    assert bo["backwards"] == "0x" + f"{1:064x}" * 2 and bo["with_state_override"]["code"] == 3
     sc = f["set_code"]
     assert sc["receipt"]["status"] == "0x1" and sc["tx_type"] == "0x4" and sc["raw_round_trip"]
     assert sc["authority_code"] == "0xef0100" + WRITER[2:]

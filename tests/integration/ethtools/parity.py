@@ -407,6 +407,17 @@ def run_parity(url: str) -> dict[str, Any]:
     bare_revert, selector_revert = "0x" + "b7" * 20, "0x" + "b8" * 20
     n("anvil_setCode", bare_revert, "0x60006000fd")  # revert(0, 0)
     n("anvil_setCode", selector_revert, "0x6382b4290060e01b60005260046000fd")  # revert with Unauthorized()
+    # eth_call in an overridden block: NUMBER, TIMESTAMP, COINBASE, GASLIMIT (BASEFEE is left
+    # out: anvil shows the block's base fee, geth and ailedger 0 for a call at gas price 0)
+    header_reader = "0x" + "b9" * 20
+    n("anvil_setCode", header_reader, "0x436000524260205241604052456060524860805260a06000f3")
+    fields = {"number": "0x99", "time": "0x7fffffff", "feeRecipient": "0x" + "00" * 19 + "fe", "gasLimit": "0x1000000"}
+    f["block_overrides"] = {
+        "fields": n("eth_call", {"to": header_reader}, "latest", {}, fields)[: 2 + 64 * 4],
+        "backwards": n("eth_call", {"to": header_reader}, "latest", None, {"number": "0x1", "time": "0x1"})[: 2 + 64 * 2],
+        "with_state_override": n.outcome("eth_call", {"to": header_reader}, "latest",
+                                         {header_reader: {"code": "0x60016000fd"}}, {"number": "0x5"}),
+    }
     f["estimate"] = {
         "empty_block_overrides": n.outcome("eth_estimateGas", {"from": a0, "to": OTHER}, "latest", {}, {}),
         "call_empty_block_overrides": n.outcome("eth_call", {"from": a0, "to": OTHER}, "latest", {}, {}),
