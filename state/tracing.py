@@ -182,6 +182,7 @@ class StructLogTracer(Tracer):
         self._storage: dict[bytes, dict[int, int]] = {}
         self._words = 0
         self._max_steps = min(config.limit or MAX_STEPS, MAX_STEPS)
+        self._full = False
 
     def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
         if parent is not None:
@@ -194,10 +195,15 @@ class StructLogTracer(Tracer):
             entry[0]["gasCost"] = entry[1] - gas_now
 
     def step(self, computation: ComputationAPI, opcode: int, mnemonic: str, pc: int) -> None:
+        if self._full:
+            return
         if len(self.logs) >= self._max_steps:
-            if self.config.limit:
-                return
-            raise TraceLimitExceeded(f"trace longer than {MAX_STEPS} steps")
+            if not self.config.limit:
+                raise TraceLimitExceeded(f"trace longer than {MAX_STEPS} steps")
+            # the caller's limit: the run goes on (its outcome is reported) unrecorded
+            self._full = True
+            self._open.clear()
+            return
         depth = len(self.frames)
         gas = computation.get_gas_remaining()
         entry: dict[str, Any] = {"pc": pc, "op": mnemonic, "gas": gas, "gasCost": 0, "depth": depth}
@@ -235,7 +241,8 @@ class StructLogTracer(Tracer):
         self._words += 2 * len(seen)
 
     def after_step(self, computation: ComputationAPI) -> None:
-        self._close(len(self.frames), computation.get_gas_remaining())
+        if not self._full:
+            self._close(len(self.frames), computation.get_gas_remaining())
 
     def failed_step(self, computation: ComputationAPI, error: VMError) -> None:
         entry = self._open.get(len(self.frames))
