@@ -12,7 +12,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from node.errors import (
     NotFound,
     Refused,
     UnknownBlock,
+    UnknownFutureBlock,
 )
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
@@ -158,6 +159,10 @@ class ChainCore:
         self.sync_status: dict[str, int] | None = None
         #: Connected peers, for net_peerCount.
         self.peer_count = 0
+        #: Accounts eth_sendTransaction may send from without their key (dev only).
+        self.impersonated: set[bytes] = set()
+        #: anvil_autoImpersonateAccount: every account is impersonated.
+        self.auto_impersonate = False
         metrics.HEAD.set(ledger.head.block_number)
 
     # -- time -----------------------------------------------------------------------------
@@ -357,6 +362,9 @@ class ChainCore:
             number = ref.number or 0
         header = self.ledger.header_by_number(number)
         if header is None:
+            head = int(self.ledger.head.block_number)
+            if number > head:
+                raise UnknownFutureBlock(f"BlockOutOfRangeError: block height is {head} but requested was {number}")
             raise UnknownBlock("header not found")
         return header
 
@@ -382,13 +390,14 @@ class ChainCore:
     def call(
         self, header: BlockHeaderAPI, sender: bytes, to: bytes | None, data: bytes, value: int,
         gas: int | None, overrides: dict[bytes, AccountOverride] | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> CallResult:
         """eth_call: run a message on ``header``'s state under the node's gas cap and time
         budget. Safe to run off the chain thread: it only reads committed state."""
         cap, deadline = self._call_limits(header)
         try:
             return self.ledger.execute_call(
-                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline
+                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline, authorizations
             )
         except CallTimeout:
             raise self._timeout() from None
@@ -396,12 +405,13 @@ class ChainCore:
     def estimate_gas(
         self, header: BlockHeaderAPI, sender: bytes, to: bytes | None, data: bytes, value: int,
         gas: int | None = None, overrides: dict[bytes, AccountOverride] | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> tuple[int, CallResult]:
         """eth_estimateGas under the gas cap; the time budget bounds the whole search."""
         cap, deadline = self._call_limits(header)
         try:
             return self.ledger.estimate_gas(
-                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline
+                header, sender, to, data, value, min(gas or cap, cap), overrides, deadline, authorizations
             )
         except CallTimeout:
             raise self._timeout() from None
@@ -469,6 +479,26 @@ class ChainCore:
         self.min_next_timestamp = None
         self._after_head_change()
         return True
+
+    def reset(self) -> None:
+        """Back to the dev chain's genesis, as anvil_reset: blocks, pool, filters, snapshots
+        and the clock go; impersonations stay (as in anvil)."""
+        genesis = self.ledger.header_by_number(0)
+        assert genesis is not None
+        self._require_dev("anvil_reset")
+        self.ledger.rewind(genesis.hash)
+        self.ledger.restore_state_edit(genesis.hash, None)
+        self.pool = TxPool(self.ledger.chain_id, self.pool.config)
+        self.filters.clear()
+        self._filters_per_client.clear()
+        self._pending_log.clear()
+        self.snapshots.clear()
+        self.time_offset = 0
+        self.next_timestamp = None
+        self.min_next_timestamp = None
+        # anvil keeps impersonations across a reset; so do we.
+        self._head_cache = None
+        self._after_head_change()
 
     # -- logs and filters -----------------------------------------------------------------
 

@@ -25,6 +25,10 @@ class UnknownBlock(Refused):
     """No canonical block has that number (geth: -32000 'header not found')."""
 
 
+class UnknownFutureBlock(UnknownBlock):
+    """A block number past the head (anvil: -32602 'BlockOutOfRangeError')."""
+
+
 class NotFound(NodeError):
     """A named thing (a block by hash, a record) does not exist (-32001)."""
 

@@ -37,6 +37,7 @@ from eth_utils import ValidationError
 import ai_precompiles
 from genesis import Genesis, decode_genesis
 from state.db import KeyValueStore, StagedDB
+from state.impersonation import IMPERSONATED_PREFIX, restore_senders
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
 
 #: Where the genesis document of a datadir's chain is kept, beside the chain itself.
@@ -378,7 +379,15 @@ class Ledger:
         return header if canonical is not None and canonical.hash == header.hash else None
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
-        return self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+        block = self.chain.get_vm(header).get_block_class().from_header(header, self.chain.chaindb)
+        restore_senders(block.transactions, self.staged)
+        return block
+
+    def record_impersonated(self, tx_hash: bytes, sender: bytes) -> None:
+        """Remember the sender of a dev transaction sent without its key (see
+        state/impersonation.py)."""
+        self.staged[IMPERSONATED_PREFIX + tx_hash] = sender
+        self._commit()
 
     def commit_of(self, block_hash: bytes) -> bytes | None:
         """The encoded consensus commit stored beside a block, if any."""
@@ -421,9 +430,11 @@ class Ledger:
         gas: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
         deadline: float | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> CallResult:
         """Run a message on top of ``header``'s state as the next block would, at zero gas
-        price, and throw the changes away (eth_call).
+        price, and throw the changes away (eth_call). With ``authorizations`` (py-evm
+        ``Authorization`` objects) it runs as an EIP-7702 set-code transaction.
 
         With ``deadline`` (a ``time.monotonic()`` value) the execution raises
         :class:`CallTimeout` once it passes; nothing of it is kept.
@@ -435,14 +446,22 @@ class Ledger:
         gas = min(gas or header.gas_limit, header.gas_limit)
         with call_deadline(deadline), vm.in_costless_state() as state:
             _apply_overrides(state, overrides or {})
-            unsigned = vm.create_unsigned_transaction(
-                nonce=state.get_nonce(Address(sender)),
-                gas_price=0,
-                gas=gas,
-                to=Address(to if to is not None else b""),
-                value=value,
-                data=data,
-            )
+            if authorizations:
+                unsigned = vm.get_transaction_builder().new_unsigned_set_code_transaction(  # type: ignore[attr-defined]
+                    chain_id=self.chain_id, nonce=state.get_nonce(Address(sender)),
+                    max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=gas,
+                    to=Address(to if to is not None else b""), value=value, data=data, access_list=[],
+                    authorization_list=list(authorizations),
+                )
+            else:
+                unsigned = vm.create_unsigned_transaction(
+                    nonce=state.get_nonce(Address(sender)),
+                    gas_price=0,
+                    gas=gas,
+                    to=Address(to if to is not None else b""),
+                    value=value,
+                    data=data,
+                )
             tx = SpoofTransaction(unsigned, from_=sender)
             try:
                 computation = state.apply_transaction(tx)  # type: ignore[arg-type]
@@ -467,6 +486,7 @@ class Ledger:
         gas_cap: int | None = None,
         overrides: dict[bytes, AccountOverride] | None = None,
         deadline: float | None = None,
+        authorizations: Sequence[Any] | None = None,
     ) -> tuple[int, CallResult]:
         """The least gas at which the message succeeds (geth's binary search).
 
@@ -475,17 +495,17 @@ class Ledger:
         search (:class:`CallTimeout`).
         """
         cap = min(gas_cap or header.gas_limit, header.gas_limit)
-        top = self.execute_call(header, sender, to, data, value, cap, overrides, deadline)
+        top = self.execute_call(header, sender, to, data, value, cap, overrides, deadline, authorizations)
         if not top.success:
             return 0, top
         low, high = top.gas_used - 1, cap
         # Most calls succeed with gas_used plus the 63/64 reserve: try that first.
         guess = min(cap, top.gas_used * 64 // 63 + 2300)
-        if self.execute_call(header, sender, to, data, value, guess, overrides, deadline).success:
+        if self.execute_call(header, sender, to, data, value, guess, overrides, deadline, authorizations).success:
             high = guess
         while high - low > 1:
             mid = (low + high) // 2
-            if self.execute_call(header, sender, to, data, value, mid, overrides, deadline).success:
+            if self.execute_call(header, sender, to, data, value, mid, overrides, deadline, authorizations).success:
                 high = mid
             else:
                 low = mid

@@ -61,6 +61,14 @@ class ServerError(RPCError):
     code = -32000
 
 
+class BlockOutOfRange(ServerError):
+    """A block number past the head: anvil answers -32602 (geth -32000 "header not
+    found"). A ServerError still, so that lookups which answer null for an unknown block
+    catch it as they catch any other."""
+
+    code = -32602
+
+
 class ResourceNotFound(RPCError):
     code = -32001
     default_message = "resource not found"
@@ -104,6 +112,7 @@ def decode_revert_reason(data: bytes) -> str | None:
 #: a subclass sits above its base.
 _NODE_ERROR_CODES: tuple[tuple[type[node_errors.NodeError], type[RPCError]], ...] = (
     (node_errors.NotAvailable, MethodNotFound),
+    (node_errors.UnknownFutureBlock, BlockOutOfRange),
     (node_errors.InvalidInput, InvalidParams),
     (node_errors.LimitExceeded, LimitExceeded),
     (node_errors.NotFound, ResourceNotFound),

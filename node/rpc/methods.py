@@ -23,9 +23,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from node.core import MAX_MINE_BLOCKS, ChainCore
-from node.errors import UnknownBlock
+from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
 from node.rpc.format import (
@@ -37,6 +38,7 @@ from node.rpc.format import (
     q,
 )
 from node.txpool import max_fee, max_tip
+from state.impersonation import impersonated_transaction
 
 Handler = Callable[[ChainCore, list[Any]], Any]
 
@@ -331,18 +333,38 @@ def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
 
 
 def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
-    req_raw, ref_raw, overrides_raw = args(params, 1, 2)
+    req_raw, ref_raw, overrides_raw, block_overrides = args(params, 1, 3)
+    if estimate and block_overrides not in (None, {}):
+        raise InvalidParams("invalid argument 3: block overrides are not supported by eth_estimateGas")
     req = p.call_request(req_raw)
     header = core.resolve(p.block_ref(ref_raw, "1"))
     overrides = p.state_overrides(overrides_raw)
     sender = req.sender or b"\x00" * 20
+    if block_overrides not in (None, {}):
+        from node.rpc.eth_extra import call_in_overridden_block
+
+        result = call_in_overridden_block(core, header, req, overrides, block_overrides)
+        _raise_on_failure(result)
+        return d(result.output)
+    auths = _authorizations(req)
     if estimate:
-        gas, result = core.estimate_gas(header, sender, req.to, req.data, req.value, req.gas, overrides)
+        gas, result = core.estimate_gas(
+            header, sender, req.to, req.data, req.value, req.gas, overrides, authorizations=auths
+        )
         _raise_on_failure(result)
         return q(gas)
-    result = core.call(header, sender, req.to, req.data, req.value, req.gas, overrides)
+    result = core.call(header, sender, req.to, req.data, req.value, req.gas, overrides, authorizations=auths)
     _raise_on_failure(result)
     return d(result.output)
+
+
+def _authorizations(req: p.CallRequest) -> list[Any] | None:
+    """The request's EIP-7702 authorizations as py-evm builds set-code transactions."""
+    if req.authorization_list is None:
+        return None
+    from eth.vm.forks.prague.transactions import Authorization
+
+    return [Authorization(a.chain_id, a.address, a.nonce, a.y_parity, a.r, a.s) for a in req.authorization_list]
 
 
 def _raise_on_failure(result: Any) -> None:
@@ -377,7 +399,8 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
         raise InvalidParams("invalid argument 0: missing \"from\"")
     key = core.dev_keys.get(who)
     if key is None:
-        raise ServerError(f"unknown account {d(who)}: only the node's dev accounts sign")
+        # anvil's code and words: -32602 "No Signer available".
+        raise InvalidParams(f"No Signer available: {d(who)} is not a dev account of this node (impersonate it first)")
     return key
 
 
@@ -385,7 +408,8 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
 def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
     (req_raw,) = args(params, 1)
     req = p.call_request(req_raw)
-    key = _dev_key(core, req.sender)
+    impersonated = req.sender is not None and (core.auto_impersonate or req.sender in core.impersonated)
+    key = None if impersonated else _dev_key(core, req.sender)
     assert req.sender is not None
     head = core.ledger.head
     nonce = req.nonce
@@ -393,7 +417,9 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
         nonce = core.pool.next_nonce(req.sender, core.account(req.sender).nonce)
     gas = req.gas
     if gas is None:
-        gas, result = core.estimate_gas(head, req.sender, req.to, req.data, req.value)
+        gas, result = core.estimate_gas(
+            head, req.sender, req.to, req.data, req.value, authorizations=_authorizations(req)
+        )
         _raise_on_failure(result)
     tx: dict[str, Any] = {
         "chainId": core.ledger.chain_id,
@@ -421,6 +447,22 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
             req.max_fee_per_gas if req.max_fee_per_gas is not None else 2 * core.next_base_fee() + tip
         )
         tx["type"] = 2
+    if req.authorization_list is not None:
+        if req.to is None:
+            raise InvalidParams("invalid argument 0: a set-code transaction (authorizationList) needs \"to\"")
+        tx["type"] = 4
+        tx["authorizationList"] = [
+            {"chainId": a.chain_id, "address": to_checksum_address(a.address), "nonce": a.nonce,
+             "yParity": a.y_parity, "r": a.r, "s": a.s}
+            for a in req.authorization_list
+        ]
+        tx.setdefault("accessList", [])
+    if key is None:
+        if req.authorization_list is not None:
+            raise InvalidParams("invalid argument 0: an impersonated account cannot send a set-code transaction")
+        unsigned = impersonated_transaction(tx, req.sender)
+        core.ledger.record_impersonated(unsigned.hash, req.sender)
+        return d(core.submit(unsigned))
     signed = Account.sign_transaction(tx, key)
     return d(core.submit_raw(bytes(signed.raw_transaction)))
 
@@ -514,10 +556,11 @@ def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str,
 @rpc("eth_getBlockReceipts")
 def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
     (ref,) = args(params, 1)
+    block_ref = p.block_ref(ref, "0")
     try:
-        header = core.resolve(p.block_ref(ref, "0"))
-    except UnknownBlock:
-        return None
+        header = core.resolve(block_ref)
+    except (UnknownBlock, NotFound):
+        return None  # an unknown block, by number or by hash, has no receipts (anvil: null)
     block = core.ledger.block(header)
     return format_receipts(block, core.ledger.receipts(block))
 
@@ -690,17 +733,19 @@ def _mine_steps(core: ChainCore, remaining: int, timestamp: int | None) -> str |
     return Continue(lambda: _mine_steps(core, remaining - step, None))
 
 
-@rpc("evm_mine", "anvil_mine", "hardhat_mine")
+@rpc("evm_mine")
 def evm_mine(core: ChainCore, params: list[Any]) -> str | Continue:
     first = params[0] if params else None
     blocks, timestamp = 1, None
     if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
         blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
         timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
-    elif first is not None and len(params) == 2:  # anvil_mine(count, interval)
-        blocks = p.quantity(first, "0")
     elif first is not None:  # evm_mine(timestamp)
         timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
+    head_timestamp = core.ledger.head.timestamp
+    if timestamp is not None and timestamp <= head_timestamp:
+        # anvil's code and words for a timestamp in the past
+        raise InvalidParams(f"Timestamp error: {timestamp} is lower than previous block's timestamp {head_timestamp}")
     if blocks > MAX_MINE_BLOCKS:
         raise InvalidParams(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks at once")
     if blocks == 0:
@@ -730,6 +775,11 @@ def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
 def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
     (ts,) = args(params, 1)
     timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
+    head = core.ledger.head
+    if timestamp <= head.timestamp:
+        raise InvalidParams(
+            f"Timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
+        )
     core.set_next_timestamp(timestamp)
     return None
 

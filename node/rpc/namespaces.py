@@ -8,7 +8,7 @@ modules register.
 from __future__ import annotations
 
 #: Every namespace some method module registers.
-ALL_NAMESPACES = ("ai", "anvil", "eth", "evm", "hardhat", "net", "personal", "txpool", "web3")
+ALL_NAMESPACES = ("ai", "anvil", "debug", "eth", "evm", "hardhat", "net", "personal", "txpool", "web3")
 #: Namespaces that edit state, mine on demand or rewind: served only by a dev chain.
 DEV_NAMESPACES = frozenset({"evm", "anvil", "hardhat"})
 #: What `ailedger run` serves unless told otherwise (geth's default is eth,net,web3).

@@ -102,6 +102,9 @@ def block_ref(value: Any, name: str = "argument") -> BlockRef:
         if "blockNumber" in value:
             return block_ref(value["blockNumber"], name)
         raise InvalidParams(f"invalid argument {name}: expected blockHash or blockNumber")
+    if isinstance(value, str) and len(value) == 66:
+        # a bare block hash, as geth's and anvil's BlockNumberOrHash accept it
+        return BlockRef(block_hash=hash32(value, name))
     if isinstance(value, str):
         return BlockRef(number=quantity(value, name))
     raise InvalidParams(f"invalid argument {name}: expected block number, tag or hash")
@@ -122,6 +125,52 @@ class CallRequest:
     nonce: int | None
     access_list: list[tuple[bytes, list[int]]] | None
     kind: int | None
+    authorization_list: tuple[SetCodeAuthorization, ...] | None = None
+    """EIP-7702 authorizations (a set-code transaction), signed by their authorities."""
+
+
+@dataclass(frozen=True)
+class SetCodeAuthorization:
+    """One signed EIP-7702 authorization: delegate the signer's code to ``address``."""
+
+    chain_id: int
+    address: bytes
+    nonce: int
+    y_parity: int
+    r: int
+    s: int
+
+
+#: Most authorizations one transaction object may carry (a 128 KiB transaction holds ~1,300).
+MAX_AUTHORIZATIONS = 1024
+
+
+def authorization_list(value: Any, name: str) -> tuple[SetCodeAuthorization, ...]:
+    if not isinstance(value, list):
+        raise InvalidParams(f"invalid argument {name}: expected a list")
+    if len(value) > MAX_AUTHORIZATIONS:
+        raise InvalidParams(f"invalid argument {name}: at most {MAX_AUTHORIZATIONS} authorizations")
+    out = []
+    for i, a in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(a, dict):
+            raise InvalidParams(f"invalid argument {where}: expected an object")
+        parity = a.get("yParity", a.get("v"))
+        for key, v in (("chainId", a.get("chainId")), ("nonce", a.get("nonce")), ("yParity", parity),
+                       ("r", a.get("r")), ("s", a.get("s"))):
+            if v is None:
+                raise InvalidParams(f"invalid argument {where}: missing {key}")
+        out.append(
+            SetCodeAuthorization(
+                chain_id=quantity(a["chainId"], f"{where}.chainId"),
+                address=address(a.get("address"), f"{where}.address"),
+                nonce=quantity(a["nonce"], f"{where}.nonce"),
+                y_parity=quantity(parity, f"{where}.yParity"),
+                r=quantity(a["r"], f"{where}.r"),
+                s=quantity(a["s"], f"{where}.s"),
+            )
+        )
+    return tuple(out)
 
 
 def call_request(value: Any, name: str = "argument 0") -> CallRequest:
@@ -160,6 +209,7 @@ def call_request(value: Any, name: str = "argument 0") -> CallRequest:
         nonce=opt("nonce", quantity),
         access_list=access_list,
         kind=opt("type", quantity),
+        authorization_list=opt("authorizationList", authorization_list),
     )
 
 

@@ -30,8 +30,11 @@ from node import errors as node_errors
 from node import metrics
 from node.core import ChainCore, matches
 from node.errors import NodeError
-from node.rpc import ai_methods  # noqa: F401 - registers the ai_ namespace
+
+# Imported for their side effect: each module registers its namespace's methods.
+from node.rpc import ai_methods, anvil_methods, debug_methods, eth_extra  # noqa: F401
 from node.rpc import params as p
+from node.rpc.arity import MAX_PARAMS
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
@@ -64,6 +67,9 @@ MAX_BATCH = 1000
 #: and bytes of answers; calls past either are answered -32005 without running.
 BATCH_SECONDS = 60.0
 MAX_BATCH_RESPONSE = 25 * 1024 * 1024
+#: An oversized body up to this size is read and dropped before the 413 is sent; a larger
+#: one is answered at once and the connection closed.
+MAX_DRAIN = 64 * 1024 * 1024
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
 SUBSCRIPTION_BUFFER = 10_000
 #: Subscriptions one WebSocket connection may hold.
@@ -247,6 +253,11 @@ class RPCServer:
             metrics.RPC_REQUESTS.labels("unknown", "error").inc()
             error = MethodNotFound(f"the method {method} does not exist/is not available")
             return _error(call_id, error) if "id" in call else None
+        limit = MAX_PARAMS.get(method)
+        if limit is not None and len(params) > limit:
+            metrics.RPC_REQUESTS.labels(method, "error").inc()
+            too_many = InvalidParams(f"too many arguments, want at most {limit}")
+            return _error(call_id, too_many) if "id" in call else None
         return self._answer(entry, call_id, "id" in call, client, lambda: entry.handler(self.core, params))
 
     def _answer(
@@ -443,8 +454,9 @@ class RPCServer:
             return
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            await _respond(send, 413, f"content length too large: {int(length)} > {MAX_BODY}\n".encode(), "text/plain", cors)
+        declared = int(length) if length is not None and length.isdigit() else None
+        if declared is not None and declared > MAX_DRAIN:
+            await _respond(send, 413, f"content length too large: {declared} > {MAX_BODY}\n".encode(), "text/plain", cors)
             return
         chunks = []
         size = 0
@@ -454,12 +466,17 @@ class RPCServer:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY:
-                await _respond(send, 413, f"content length too large: > {MAX_BODY}\n".encode(), "text/plain", cors)
-                return
-            chunks.append(chunk)
+            if size > MAX_DRAIN:
+                break
+            if size <= MAX_BODY:
+                chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        if size > MAX_BODY:
+            # The body was read (up to MAX_DRAIN) before answering, so that a client still
+            # writing it reads the 413 instead of a reset connection.
+            await _respond(send, 413, f"content length too large: {size} > {MAX_BODY}\n".encode(), "text/plain", cors)
+            return
         response = None
         hung_up = False
         # A client that hangs up cancels its request: jobs not yet started never run.

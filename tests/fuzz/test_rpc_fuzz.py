@@ -63,6 +63,13 @@ STATEFUL = {
     "hardhat_setStorageAt",
     "evm_snapshot",
     "anvil_snapshot",
+    "anvil_reset",
+    "hardhat_reset",
+    "anvil_impersonateAccount",
+    "hardhat_impersonateAccount",
+    "anvil_stopImpersonatingAccount",
+    "hardhat_stopImpersonatingAccount",
+    "anvil_autoImpersonateAccount",
 }
 KEY = derive_accounts(DEV_MNEMONIC, 20)[15].private_key
 

@@ -225,7 +225,8 @@ def test_ethers_v6_flow(fresh_node: Proc) -> None:
 
 @pytest.mark.parametrize("fresh_node", ["anvil", "ailedger"], indirect=True)
 def test_cast_flow(fresh_node: Proc) -> None:
-    """Foundry cast: chain id, balance, send, deploy, call, logs, revert decoding."""
+    """Foundry cast: chain id, balance, send, deploy, call, logs, access-list, run, revert
+    decoding."""
     f = run_cast_flow(fresh_node.url)
     assert f["chain_id"] == int(CHAIN_ID) and f["block_number_start"] == 0
     assert f["balance0_start"] == 10_000 * 10**18
@@ -244,6 +245,12 @@ def test_cast_flow(fresh_node: Proc) -> None:
         64, "0"
     )
     assert f["receipt_status"] == 1
+    # set(4, 44, "x") touches limit (slot 1), values[4] and total (slot 3) of the contract.
+    entries = f["access_list"]["entries"]
+    assert len(entries) == 1 and entries[0][0] == f["deploy"]["address"].lower()
+    assert len(entries[0][1]) == 3 and "0x" + "00" * 31 + "01" in entries[0][1]
+    assert f["access_list"]["gasUsed"] > 21_000
+    assert f["run"] == {"rc": 0, "success": True, "gas_used_matches_receipt": True}
     reason = f["revert_call_reason"]
     assert reason["error_code"] == 3 and "key must be nonzero" in reason["stderr"], reason
     assert reason["data"].startswith("0x08c379a0")

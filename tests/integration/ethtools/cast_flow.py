@@ -2,7 +2,8 @@
 
 `run_cast_flow(url)` shells out to node_modules/.bin/cast for: chain id, balance, a signed
 transfer, a deployment with a constructor argument, a state-changing call, a view call,
-`cast logs` for the emitted event, and reverts (reason string and custom error) through
+`cast logs` for the emitted event, `cast access-list`, `cast run` (a local replay of a
+mined transaction), and reverts (reason string and custom error) through
 `cast call` and `cast send`, decoding the custom error with `cast decode-error`. It returns
 the facts it read; the test asserts them. Run directly for a look:
 `python tests/integration/ethtools/cast_flow.py http://127.0.0.1:8545`.
@@ -144,6 +145,21 @@ def run_cast_flow(url: str) -> dict[str, Any]:
         ).splitlines()
     receipt = json.loads(ok("receipt", sent["transactionHash"], *rpc, "--json"))
     f["receipt_status"] = int(receipt["status"], 16)
+
+    access = json.loads(
+        ok("access-list", *rpc, "--from", ADDR0, addr, "set(uint256,uint256,string)", "4", "44", "x", "--json")
+    )
+    f["access_list"] = {
+        "entries": sorted((e["address"].lower(), sorted(e["storageKeys"])) for e in access["accessList"]),
+        "gasUsed": int(access["gasUsed"], 16),
+    }
+    replay = cast("run", *rpc, sent["transactionHash"], timeout=120)
+    gas = re.search(r"Gas used: (\d+)", replay.out)
+    f["run"] = {
+        "rc": replay.rc,
+        "success": "Transaction successfully executed" in replay.out,
+        "gas_used_matches_receipt": gas is not None and int(gas.group(1)) == int(sent["gasUsed"], 16),
+    }
 
     f["revert_call_reason"] = revert_facts(
         cast("call", addr, "set(uint256,uint256,string)", "0", "1", "x", *rpc)
