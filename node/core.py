@@ -8,11 +8,12 @@ only through :class:`node.worker.ChainWorker`, which runs every call on one thre
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ from state import (
     decode_transaction,
 )
 from state.native import DataContributionTransaction
-from state.vm import LedgerVM
+from state.vm import LedgerVM, call_deadline
 
 log = logging.getLogger("ailedger")
 
@@ -383,6 +384,18 @@ class ChainCore:
             cap = min(cap, self.rpc_gas_cap)
         deadline = None if not self.rpc_evm_timeout else time.monotonic() + self.rpc_evm_timeout
         return cap, deadline
+
+    @contextlib.contextmanager
+    def execution_budget(self) -> Iterator[None]:
+        """Run read-only executions other than eth_call (traces, simulations, access
+        lists) under the same time budget (--rpc-evmtimeout); a run past it is a
+        :class:`ExecutionTimeout`."""
+        deadline = None if not self.rpc_evm_timeout else time.monotonic() + self.rpc_evm_timeout
+        try:
+            with call_deadline(deadline):
+                yield
+        except CallTimeout:
+            raise self._timeout() from None
 
     def _timeout(self) -> ExecutionTimeout:
         return ExecutionTimeout(f"execution aborted (timeout = {self.rpc_evm_timeout:g}s)")

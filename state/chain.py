@@ -420,6 +420,14 @@ class Ledger:
                 cached()
         self.store.close()
 
+    def call_vm(self, header: BlockHeaderAPI) -> CallVM:
+        """A VM on ``header`` for read-only execution (calls, traces, simulations): the
+        block rules, but every execution stops at the thread's :class:`call_deadline`."""
+        return CallVM(
+            header=header, chaindb=self.chain.chaindb,
+            chain_context=ChainContext(self.chain_id), consensus_context=self.chain.consensus_context,
+        )
+
     def execute_call(
         self,
         header: BlockHeaderAPI,
@@ -439,10 +447,7 @@ class Ledger:
         With ``deadline`` (a ``time.monotonic()`` value) the execution raises
         :class:`CallTimeout` once it passes; nothing of it is kept.
         """
-        vm = CallVM(
-            header=self.state_header(header), chaindb=self.chain.chaindb,
-            chain_context=ChainContext(self.chain_id), consensus_context=self.chain.consensus_context,
-        )
+        vm = self.call_vm(self.state_header(header))
         gas = min(gas or header.gas_limit, header.gas_limit)
         with call_deadline(deadline), vm.in_costless_state() as state:
             _apply_overrides(state, overrides or {})

@@ -97,7 +97,7 @@ def simulate(
         raise SimulationError(-38026, f"too many blocks: {len(blocks)} > {MAX_BLOCKS}")
     if sum(len(b.calls) for b in blocks) > MAX_CALLS:
         raise SimulationError(-38026, f"too many calls: at most {MAX_CALLS} per request")
-    vm = ledger.chain.get_vm(ledger.state_header(base))
+    vm = ledger.call_vm(ledger.state_header(base))
     parent = ledger.state_header(base)
     state = None
     gas_budget = MAX_TOTAL_GAS

@@ -586,7 +586,7 @@ def _replay_upto(ledger: Any, block: Any, index: int) -> tuple[Any, Any, int]:
     parent = ledger.chain.get_block_header_by_hash(block.header.parent_hash)
     pre_root = ledger.state_header(parent).state_root
     header = block.header.copy(state_root=pre_root, gas_used=0)
-    vm = ledger.chain.get_vm(header)
+    vm = ledger.call_vm(header)
     PragueVM.block_preprocessing(vm, block)
     previous = 0
     for tx in block.transactions[:index]:
@@ -632,7 +632,7 @@ def run_call(
 
     from state.chain import _apply_overrides
 
-    vm = ledger.chain.get_vm(ledger.state_header(header))
+    vm = ledger.call_vm(ledger.state_header(header))
     gas = min(gas or header.gas_limit, header.gas_limit)
     with vm.in_costless_state() as state:
         _apply_overrides(state, overrides or {})

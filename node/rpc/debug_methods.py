@@ -117,7 +117,8 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
     assert header is not None
     block = core.ledger.block(header)
     try:
-        run = replay_transaction(core.ledger, block, where[1], tracer)
+        with core.execution_budget():
+            run = replay_transaction(core.ledger, block, where[1], tracer)
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
     if isinstance(tracer, PrestateTracer):
@@ -140,11 +141,13 @@ def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     sender = req.sender or b"\x00" * 20
     diff = isinstance(tracer, PrestateTracer) and bool(options.get("diffMode"))
     try:
-        run = run_call(
-            core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list, tracer,
-            # the call's state is gone once it returns: the diff is made while it exists
-            inspect=(lambda post: _diff_now(core, header, overrides, tracer, post)) if diff else None,
-        )
+        with core.execution_budget():
+            run = run_call(
+                core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list,
+                tracer,
+                # the call's state is gone once it returns: the diff is made while it exists
+                inspect=(lambda post: _diff_now(core, header, overrides, tracer, post)) if diff else None,
+            )
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
     if diff:

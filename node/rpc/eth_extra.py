@@ -111,6 +111,24 @@ def eth_get_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 # -- access lists ---------------------------------------------------------------------------
 
 
+def _access_list_runs(core: ChainCore, header: Any, sender: bytes, req: Any, tracer: AccessListTracer) -> tuple[Any, list[tuple[bytes, list[int]]], Any]:
+    """Run the call once to collect what it touches, then again with that access list."""
+    first = run_call(
+        core.ledger, header, sender, req.to, req.data, req.value, req.gas, None, req.access_list, tracer
+    )
+    precompiles = set(first.computation.precompiles)
+    access_list = [
+        (address, sorted(slots))
+        for address, slots in tracer.slots.items()
+        if address != sender and address not in precompiles
+    ]
+    if req.to is None:
+        created = first.computation.msg.storage_address
+        access_list = [(a, s) for a, s in access_list if a != created]
+    run = run_call(core.ledger, header, sender, req.to, req.data, req.value, req.gas, None, access_list, None)
+    return first, access_list, run
+
+
 @rpc("eth_createAccessList")
 def eth_create_access_list(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """The accounts and slots a call touches, and the gas it uses with them listed.
@@ -125,21 +143,10 @@ def eth_create_access_list(core: ChainCore, params: list[Any]) -> dict[str, Any]
     for address, slots in req.access_list or []:
         tracer.slots.setdefault(address, set()).update(slots)
     try:
-        first = run_call(
-            core.ledger, header, sender, req.to, req.data, req.value, req.gas, None, req.access_list, tracer
-        )
+        with core.execution_budget():  # both runs together, as one eth_call's budget
+            first, access_list, run = _access_list_runs(core, header, sender, req, tracer)
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
-    precompiles = set(first.computation.precompiles)
-    access_list = [
-        (address, sorted(slots))
-        for address, slots in tracer.slots.items()
-        if address != sender and address not in precompiles
-    ]
-    if req.to is None:
-        created = first.computation.msg.storage_address
-        access_list = [(a, s) for a, s in access_list if a != created]
-    run = run_call(core.ledger, header, sender, req.to, req.data, req.value, req.gas, None, access_list, None)
     out: dict[str, Any] = {
         "accessList": [
             {
@@ -242,7 +249,8 @@ def eth_simulate_v1(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     blocks = _sim_blocks(payload)
     base = core.resolve(p.block_ref(ref, "1"))
     try:
-        simulated = simulate(core.ledger, base, blocks)
+        with core.execution_budget():
+            simulated = simulate(core.ledger, base, blocks)
     except SimulationError as e:
         raise SimulationRefused(e.code, str(e)) from None
     out = []

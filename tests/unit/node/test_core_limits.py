@@ -184,3 +184,23 @@ def test_read_lane_calls_stop_at_the_read_budget() -> None:
 
     trio.run(main)
     worker.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("debug_traceCall", [{"from": A[0].address, "data": "0x" + LOOP.hex()}, "latest", {"tracer": "callTracer"}]),
+        ("eth_createAccessList", [{"from": A[0].address, "data": "0x" + LOOP.hex()}, "latest"]),
+        ("eth_simulateV1", [{"blockStateCalls": [{"calls": [{"from": A[0].address, "data": "0x" + LOOP.hex()}]}]}, "latest"]),
+    ],
+)
+def test_traces_and_simulations_stop_at_the_time_budget(method: str, params: list) -> None:
+    """The other read-only executions share eth_call's time budget: a loop ends in a timeout
+    instead of holding the chain thread for the whole gas limit."""
+    core = make_core()
+    core.rpc_evm_timeout = 0.3
+    handler = method_table(tuple(NAMESPACES))[method].handler
+    started = time.monotonic()
+    with pytest.raises(errors.ExecutionTimeout):
+        handler(core, params)
+    assert time.monotonic() - started < 10
