@@ -29,7 +29,8 @@ _BY_COUNT: dict[int, tuple[str, ...]] = {
         "anvil_stopImpersonatingAccount", "hardhat_impersonateAccount",
         "hardhat_stopImpersonatingAccount", "anvil_autoImpersonateAccount", "anvil_reset",
         "hardhat_reset",
-        "ai_getInferenceAncestry", "ai_finishBlob",
+        "ai_getInferenceAncestry", "ai_finishBlob", "ai_abortBlob", "ai_listModels",
+        "ai_listDatanets",
     ),
     2: (
         "eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_sign",
@@ -42,12 +43,12 @@ _BY_COUNT: dict[int, tuple[str, ...]] = {
         "anvil_setCode", "hardhat_setCode", "eth_createAccessList", "eth_simulateV1",
         "debug_traceTransaction",
         "ai_getDatanet", "ai_getContribution", "ai_getLineage", "ai_getModel",
-        "ai_getTrainingSet", "ai_getRewards", "ai_getProposal", "ai_putBlob", "ai_beginBlob",
+        "ai_getDeposit", "ai_getReceipt", "ai_getRewards", "ai_getProposal", "ai_putBlob", "ai_beginBlob",
     ),
     3: (
         "eth_getStorageAt", "eth_feeHistory",
         "anvil_setStorageAt", "hardhat_setStorageAt", "eth_getProof", "debug_traceCall",
-        "ai_listContributions", "ai_putBlobChunk", "ai_getBlob",
+        "ai_listContributions", "ai_putBlobChunk", "ai_getBlob", "ai_getTrainingSet",
     ),
     # eth_call and eth_estimateGas: request, block, state overrides, block overrides
     4: ("eth_call", "eth_estimateGas", "ai_getContributionProof"),

@@ -14,6 +14,7 @@ from eth.abc import SignedTransactionAPI
 from eth_utils import to_checksum_address
 
 from node.core import ChainCore
+from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError, ServerError
 from node.rpc.format import d, format_header, q
@@ -66,8 +67,8 @@ def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> st
     index_value = p.quantity(index, "1")
     try:
         header = core.resolve(block_ref)
-    except ServerError:
-        return None
+    except (UnknownBlock, NotFound):
+        return None  # anvil: null for a block it does not have, future ones included
     return _raw_at(core, header, index_value)
 
 

@@ -186,7 +186,13 @@ class RPCServer:
         self.inference: InferenceService | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._next_sub = 1
-        self._token = trio.lowlevel.current_trio_token()
+        #: The trio loop chain events are handed to (None outside one: tools and tests
+        #: that only dispatch calls).
+        self._token: trio.lowlevel.TrioToken | None = None
+        try:
+            self._token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -389,6 +395,8 @@ class RPCServer:
 
     def _on_event(self, kind: str, payload: Any) -> None:
         """Called on the chain thread: hand the event to the trio loop, never blocking."""
+        if self._token is None:
+            return
         try:
             self._token.run_sync_soon(self.deliver, kind, payload)
         except trio.RunFinishedError:

@@ -350,10 +350,18 @@ def run_parity(url: str) -> dict[str, Any]:
         }
     # prestate, 4byte (anvil: for transactions only) and noop tracers; the coinbase is named by role (anvil's is the zero
     # address, ailedger's its validator)
+    # address, ailedger's its validator, which `ailedger dev` funds in genesis to stake: its
+    # balance is compared net of that genesis balance)
     coinbase = n("eth_coinbase").lower()
+    coinbase_genesis = int(n("eth_getBalance", coinbase, "0x0"), 16)
+
+    def net_of_genesis(entry: Any) -> Any:
+        if isinstance(entry, dict) and "balance" in entry:
+            return {**entry, "balance": hex(int(entry["balance"], 16) - coinbase_genesis)}
+        return entry
 
     def by_role(pre: dict[str, Any]) -> dict[str, Any]:
-        return {("coinbase" if k == coinbase else k): v for k, v in pre.items()}
+        return {("coinbase" if k == coinbase else k): (net_of_genesis(v) if k == coinbase else v) for k, v in pre.items()}
 
     f["trace"]["other_tracers"] = {
         "prestate_tx": by_role(n("debug_traceTransaction", set_h, {"tracer": "prestateTracer"})),
