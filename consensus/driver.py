@@ -202,8 +202,15 @@ class Driver:
         """A timer scheduled by :class:`ScheduleTimeout` ran out (stale ones change nothing)."""
         if height != self.height:
             return []
-        event: Event = {Step.PROPOSE: TimeoutPropose, Step.PREVOTE: TimeoutPrevote,
-                        Step.PRECOMMIT: TimeoutPrecommit}[step](round_)
+        event: Event
+        if step == Step.PROPOSE:
+            event = TimeoutPropose(round_)
+        elif step == Step.PREVOTE:
+            event = TimeoutPrevote(round_)
+        elif step == Step.PRECOMMIT:
+            event = TimeoutPrecommit(round_)
+        else:
+            return []
         return self._run([event])
 
     def on_commit(self, commit: Commit, valid: bool) -> list[Effect]:

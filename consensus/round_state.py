@@ -210,9 +210,10 @@ def start_round(s: RoundState, e: StartRound) -> tuple[RoundState, tuple[Output,
     timeout = TimeoutOut(Step.PROPOSE, s.height, e.round)
     if not e.is_proposer:
         return s, (timeout,)
-    if s.valid_value is not None:
+    valid_value = s.valid_value
+    if valid_value is not None:
         s = replace(s, fired=s.fired | {("propose", e.round)})
-        return s, (ProposeOut(s.height, e.round, s.valid_value, s.valid_round), timeout)
+        return s, (ProposeOut(s.height, e.round, valid_value, s.valid_round), timeout)
     return s, (RequestValue(s.height, e.round), timeout)
 
 

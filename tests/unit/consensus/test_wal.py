@@ -81,21 +81,28 @@ def test_torn_or_corrupt_tail_is_cut_on_replay(tmp_path: Path):
 CHILD = r"""
 import os, random, sys
 from consensus.messages import Proposal, Vote, VoteType
-from consensus.wal import WAL, GuardedSigner
+from consensus.wal import WAL, DoubleSignRefused, GuardedSigner
 path, key = sys.argv[1], bytes.fromhex(sys.argv[2])
 signer = GuardedSigner(key, 77, WAL(path))
 out = sys.stdout
 out.write("ready\n"); out.flush()
 rng = random.Random(os.urandom(8))
 h = signer.decided_height + 1
+def send(kind, sign, msg):
+    # After a restart the same steps are asked again with fresh random blocks: the signer must
+    # hand back what it signed before (same block) or refuse.
+    try:
+        signed = sign(msg)
+    except DoubleSignRefused:
+        out.write("R\n"); out.flush()
+        return
+    out.write(kind + " " + signed.encode().hex() + "\n"); out.flush()  # sent, only after the fsync
 while True:
     for r in range(3):
-        p = signer.sign_proposal(Proposal(h, r, -1, os.urandom(32), signer.address))
-        out.write("P " + p.encode().hex() + "\n"); out.flush()
+        send("P", signer.sign_proposal, Proposal(h, r, -1, os.urandom(32), signer.address))
         for t in (VoteType.PREVOTE, VoteType.PRECOMMIT):
             block = os.urandom(32) if rng.random() < 0.7 else b""
-            v = signer.sign_vote(Vote(t, h, r, block, signer.address))
-            out.write("V " + v.encode().hex() + "\n"); out.flush()  # sent, only after the fsync
+            send("V", signer.sign_vote, Vote(t, h, r, block, signer.address))
     signer.mark_decided(h)
     h += 1
 """
@@ -107,6 +114,7 @@ def test_sigkill_at_random_moments_never_double_signs(tmp_path: Path):
     rng = random.Random(20261125)
     sent_votes: list[Vote] = []
     sent_proposals: list[Proposal] = []
+    refused = 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(20):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), KEY.hex()], stdout=subprocess.PIPE,
@@ -117,6 +125,7 @@ def test_sigkill_at_random_moments_never_double_signs(tmp_path: Path):
         child.send_signal(signal.SIGKILL)
         rest = child.stdout.read()
         child.wait(timeout=30)
+        refused += rest.count(b"R\n")
         for line in rest.split(b"\n"):
             kind, _, hexed = line.partition(b" ")
             try:
@@ -128,6 +137,7 @@ def test_sigkill_at_random_moments_never_double_signs(tmp_path: Path):
             elif kind == b"P" and raw:
                 sent_proposals.append(Proposal.decode(raw))
     assert len(sent_votes) > 50  # the kills landed while it was signing
+    assert refused > 0  # restarts asked again for steps already signed, and were refused
 
     by_step: dict[tuple[int, int, int], set[bytes]] = defaultdict(set)
     for v in sent_votes:
