@@ -162,7 +162,12 @@ class Driver:
 
     def on_proposal(self, proposal: Proposal, valid: bool) -> list[Effect]:
         """A proposal and the node's verdict on its block. Raises :class:`MessageError` if it is
-        not signed by the round's proposer."""
+        not signed by the round's proposer.
+
+        The host calls this only once it holds a block whose hash is ``proposal.block_hash``
+        (a proposal whose block is missing or hashes to something else is dropped, not judged),
+        and ``valid`` is the result of re-executing that block on its parent.
+        """
         if proposal.height != self.height:
             return []
         if proposal.proposer != self.proposer(proposal.round):

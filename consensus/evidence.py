@@ -15,6 +15,8 @@ from consensus.messages import MessageError, Vote
 
 #: Encoded size cap: two votes of at most 256 bytes and the list header.
 MAX_EVIDENCE_BYTES = 600
+#: Most pieces of evidence one block may carry (bounds the work of checking a block).
+MAX_EVIDENCE_PER_BLOCK = 16
 
 
 class InvalidEvidence(ValueError):

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+import rlp
+from eth_hash.auto import keccak
+
 #: Priorities are rescaled so that max - min stays within this many times the total power.
 PRIORITY_WINDOW_SIZE_FACTOR = 2
 #: CometBFT caps the total voting power so that priorities fit an int64 (MaxInt64 / 8).
@@ -75,6 +78,12 @@ class ValidatorSet:
             return self
         return self._update_with_change_set(changes, allow_deletes=True)._with_proposer()
 
+    def next_height(self, epoch_powers: Mapping[bytes, int] | None = None) -> ValidatorSet:
+        """The set of the next height: ``epoch_powers`` (the staking precompile's set of the epoch
+        the next height starts, or None inside an epoch) applied, then one proposer turn."""
+        base = self.update(epoch_powers) if epoch_powers is not None else self
+        return base.increment_proposer_priority(1)
+
     def _update_with_change_set(self, changes: list[tuple[bytes, int]], allow_deletes: bool) -> ValidatorSet:
         seen: set[bytes] = set()
         for address, power in changes:
@@ -115,6 +124,11 @@ class ValidatorSet:
     def powers(self) -> dict[bytes, int]:
         """``{address: power}``: what :meth:`Commit.check` takes."""
         return {v.address: v.power for v in self.validators}
+
+    def hash(self) -> bytes:
+        """keccak(rlp([[address, power], ...])) in address order: what a header records to name
+        the set that signs it (priorities are left out: they follow from the chain)."""
+        return bytes(keccak(rlp.encode([[v.address, v.power] for v in self.validators])))
 
     def power_of(self, address: bytes) -> int:
         for v in self.validators:

@@ -2,6 +2,8 @@
 
 import pytest
 import rlp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from eth_account import Account
 
 from consensus.commit import Commit, InvalidCommit
@@ -113,3 +115,17 @@ def test_vote_and_proposal_round_trip_and_refuse_garbage():
         Vote.decode(b"\x01" * 300)
     with pytest.raises(MessageError):
         Proposal.decode(rlp.encode([7, 1, 3, BLOCK, ADDRS[0], p.signature]))  # pol_round >= round
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=400),
+                     st.lists(st.one_of(st.binary(max_size=70), st.integers(0, 2**70),
+                                        st.lists(st.binary(max_size=70), max_size=3)), max_size=7).map(rlp.encode)))
+def test_decoders_raise_only_message_error_on_hostile_bytes(raw):
+    from consensus.evidence import DuplicateVoteEvidence
+
+    for decode in (Vote.decode, Proposal.decode, Commit.decode, DuplicateVoteEvidence.decode):
+        try:
+            decode(raw)
+        except MessageError:
+            pass

@@ -98,3 +98,10 @@ def test_bad_sets_are_refused():
     with pytest.raises(ValueError):
         ValidatorSet.new([(b"a", 1)]).increment_proposer_priority(0)
     assert ValidatorSet.from_stakes([(b"a", 3 * 10**18), (b"b", 10**8)]).powers == {b"a": 3 * 10**9}
+
+
+def test_next_height_applies_the_epoch_then_rotates():
+    vs = ValidatorSet.new([(addr(i), 10) for i in range(4)])
+    assert vs.next_height().proposer == vs.increment_proposer_priority(1).proposer == addr(1)
+    moved = vs.next_height({addr(0): 10, addr(1): 10, addr(2): 10})
+    assert addr(3) not in moved and len(moved) == 3 and moved.proposer in moved
