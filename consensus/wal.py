@@ -27,6 +27,9 @@ from consensus.messages import MessageError, Proposal, Vote, VoteType
 
 #: Largest record payload accepted on replay (a vote or proposal is under 256 bytes).
 MAX_RECORD_BYTES = 1024
+#: The log is rewritten without decided heights once it grows past this size (not at every
+#: height: a rewrite costs two fsyncs, and fsync is most of a validator's time per height).
+ROTATE_BYTES = 64 * 1024
 _HEADER = struct.Struct(">II")
 
 
@@ -96,18 +99,26 @@ class WAL:
             os.fsync(self._fd)
         os.lseek(self._fd, good, os.SEEK_SET)
         _fsync_dir(self.path.parent)
+        self.size = good
+        """Bytes in the log file."""
 
-    def append(self, record: Record) -> None:
-        """Write ``record`` and fsync it; only then is the message it holds allowed out."""
+    def append(self, record: Record, sync: bool = True) -> None:
+        """Write ``record`` and fsync it; only then is the message it holds allowed out.
+
+        ``sync=False`` is for records whose loss is harmless (a decided-height marker: the block
+        database is the truth for heights); the next synced append makes it durable too.
+        """
         raw = record.encode()
         try:
             written = os.write(self._fd, raw)
             if written != len(raw):
                 raise WALError(f"short write to {self.path}")
-            os.fsync(self._fd)
+            if sync:
+                os.fsync(self._fd)
         except OSError as e:
             raise WALError(f"cannot write {self.path}: {e}") from e
         self.records.append(record)
+        self.size += len(raw)
 
     def rotate(self, keep: list[Record]) -> None:
         """Replace the log with ``keep`` (written, fsynced, then renamed over it)."""
@@ -120,7 +131,7 @@ class WAL:
         _fsync_dir(self.path.parent)
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_RDWR)
-        os.lseek(self._fd, 0, os.SEEK_END)
+        self.size = os.lseek(self._fd, 0, os.SEEK_END)
         self.records = list(keep)
 
     def close(self) -> None:
@@ -203,10 +214,13 @@ class GuardedSigner:
         return held
 
     def mark_decided(self, height: int) -> None:
-        """Record that ``height`` is committed, and drop what is no longer needed."""
-        self.wal.append(Record(RecordKind.HEIGHT, height.to_bytes(8, "big")))
+        """Record that ``height`` is committed (after its block is in the database), and drop
+        what is no longer needed."""
+        self.wal.append(Record(RecordKind.HEIGHT, height.to_bytes(8, "big")), sync=False)
         self.decided_height = max(self.decided_height, height)
         self._signed = {k: m for k, m in self._signed.items() if k[0] > height}
+        if self.wal.size < ROTATE_BYTES:
+            return
         keep = [Record(RecordKind.HEIGHT, self.decided_height.to_bytes(8, "big"))]
         keep += [Record(RecordKind.VOTE if isinstance(m, Vote) else RecordKind.PROPOSAL, m.encode())
                  for _, m in sorted(self._signed.items(), key=lambda kv: kv[0])]
