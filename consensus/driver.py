@@ -160,6 +160,17 @@ class Driver:
             return self._run([StartRound(0, self.proposer(0) == self.address)])
         return self._restore(mine)
 
+    def check_proposal(self, proposal: Proposal) -> None:
+        """Raise :class:`MessageError` unless ``proposal`` is signed by its round's proposer (cheap
+        enough to run before the node spends a block execution on it)."""
+        if proposal.proposer != self.proposer(proposal.round):
+            raise MessageError(f"0x{proposal.proposer.hex()} is not the proposer of round {proposal.round}")
+        if not proposal.verify(self.chain_id):
+            raise MessageError("proposal signature is not its proposer's")
+
+    def has_proposal(self, round_: int) -> bool:
+        return round_ in self.proposals
+
     def on_proposal(self, proposal: Proposal, valid: bool) -> list[Effect]:
         """A proposal and the node's verdict on its block. Raises :class:`MessageError` if it is
         not signed by the round's proposer.
@@ -170,10 +181,9 @@ class Driver:
         """
         if proposal.height != self.height:
             return []
-        if proposal.proposer != self.proposer(proposal.round):
-            raise MessageError(f"0x{proposal.proposer.hex()} is not the proposer of round {proposal.round}")
-        if not proposal.verify(self.chain_id):
-            raise MessageError("proposal signature is not its proposer's")
+        if self.proposals.get(proposal.round) == proposal:
+            return []
+        self.check_proposal(proposal)
         if proposal.round in self.proposals:
             return []  # a repeat, or the proposer equivocating: the first one stands
         self.proposals[proposal.round] = proposal

@@ -2,10 +2,11 @@
 
 Virtual time only: messages are delivered in a random order after random delays, may be dropped,
 and may be cut by partitions; timers fire in virtual time. Each honest node is a real
-:class:`Driver` with a real :class:`GuardedSigner` over a real WAL file, and talks through the
-real encoders and decoders (so garbage from a byzantine node meets the real caps). The reactor's
-duties (docs/consensus.md §9) are played here: gossip until received, commits to laggards,
-timers, blocks, signing through the WAL.
+:class:`consensus.engine.Engine` (driver, vote keeper, round state machine) with a real
+:class:`GuardedSigner` over a real WAL file, talking in real frames (so garbage from a byzantine
+node meets the real decoders and caps). What a node host does is played here: the network, the
+timers, building and checking blocks, storing each decided block (``Sim.decisions`` is every
+node's database, which survives a crash; memory does not).
 """
 
 from __future__ import annotations
@@ -17,23 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rlp
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from consensus.commit import Commit, InvalidCommit
-from consensus.driver import (
-    Decide,
-    Driver,
-    EvidenceFound,
-    GetValue,
-    ScheduleTimeout,
-    SignProposal,
-    SignVote,
-    TimeoutConfig,
+from consensus.commit import Commit
+from consensus.driver import EvidenceFound, TimeoutConfig
+from consensus.engine import (
+    Behind,
+    BlockVerdict,
+    Broadcast,
+    BuildBlock,
+    CheckBlock,
+    CommitBlock,
+    Engine,
+    FrameKind,
+    PeerMisbehaved,
+    SendTo,
+    SetTimer,
+    decode_frame,
+    encode_frame,
 )
 from consensus.evidence import DuplicateVoteEvidence
-from consensus.messages import MessageError, Proposal, Vote, VoteType
+from consensus.messages import MessageError, Proposal, Vote
 from consensus.validator_set import ValidatorSet
 from consensus.wal import WAL, GuardedSigner
 
@@ -42,34 +48,6 @@ TIMEOUTS = TimeoutConfig(propose=3.0, propose_delta=0.5, prevote=1.0, prevote_de
                          precommit=1.0, precommit_delta=0.5, commit=0.5)
 GOSSIP_INTERVAL = 1.0
 MAX_BUFFERED = 2000
-
-# Wire format: rlp([tag, body]) like the reactor's frames.
-TAG_PROPOSAL, TAG_VOTE, TAG_COMMIT = 1, 2, 3
-
-
-def encode_msg(msg: Proposal | Vote | Commit) -> bytes:
-    tag = TAG_PROPOSAL if isinstance(msg, Proposal) else TAG_VOTE if isinstance(msg, Vote) else TAG_COMMIT
-    return bytes(rlp.encode([tag, msg.encode()]))
-
-
-def decode_msg(raw: bytes) -> Proposal | Vote | Commit:
-    if len(raw) > 4096:
-        raise MessageError("frame too large")
-    try:
-        tag, body = rlp.decode(raw)
-    except (rlp.exceptions.DecodingError, ValueError) as e:
-        raise MessageError(f"bad frame: {e}") from None
-    if not isinstance(tag, bytes) or not isinstance(body, bytes):
-        raise MessageError("bad frame")
-    kind = int.from_bytes(tag, "big")
-    if kind == TAG_PROPOSAL:
-        return Proposal.decode(body)
-    if kind == TAG_VOTE:
-        return Vote.decode(body)
-    if kind == TAG_COMMIT:
-        return Commit.decode(body)
-    raise MessageError(f"unknown tag {kind}")
-
 
 @dataclass
 class Faults:
@@ -101,8 +79,11 @@ class Sim:
         self.genesis_set = ValidatorSet.new(list(zip(self.addresses, powers or [10] * n, strict=True)))
         self.invalid_blocks: set[bytes] = set()
         self.proposed_blocks: set[bytes] = set()
-        self.wire: list[tuple[int, Vote]] = []  # every vote sent, by sender index
+        self.wire: list[Vote] = []  # every distinct vote that was sent
+        self._seen_votes: set[tuple[bytes, int, int, int, bytes]] = set()
         self.decisions: dict[int, dict[int, bytes]] = {i: {} for i in range(n)}
+        self.commits: dict[int, dict[int, Commit]] = {i: {} for i in range(n)}
+        self.synced = 0  # blocks imported by block sync rather than decided by consensus
         self.decided_at: list[tuple[float, int, int]] = []  # (time, node, height)
         self.evidence: list[DuplicateVoteEvidence] = []
         self.bad_frames = 0
@@ -129,7 +110,10 @@ class Sim:
     # -- network ----------------------------------------------------------------------------
 
     def send(self, src: int, dst: int, raw: bytes) -> None:
-        if src == dst or self.rng.random() < self.faults.drop:
+        if src == dst:
+            return
+        self._record(raw)
+        if self.rng.random() < self.faults.drop:
             return
         delay = self.rng.uniform(*self.faults.delay)
 
@@ -139,6 +123,18 @@ class Sim:
             self.nodes[dst].receive(src, raw)
 
         self.at(delay, deliver)
+
+    def _record(self, raw: bytes) -> None:
+        """Keep every vote that goes on the wire (the double-sign check reads them)."""
+        try:
+            kind, body, _ = decode_frame(raw)
+            if kind == FrameKind.VOTE:
+                vote = Vote.decode(body)
+                if (vote.validator, vote.height, vote.round, vote.type, vote.block_hash) not in self._seen_votes:
+                    self._seen_votes.add((vote.validator, vote.height, vote.round, vote.type, vote.block_hash))
+                    self.wire.append(vote)
+        except MessageError:
+            pass
 
     def broadcast(self, src: int, raw: bytes) -> None:
         for dst in range(len(self.nodes)):
@@ -167,7 +163,7 @@ class Sim:
 
 
 class Node:
-    """An honest validator: driver + WAL signer + the reactor's duties."""
+    """An honest validator's host: plumbs its engine to the simulated network, timers and chain."""
 
     def __init__(self, sim: Sim, index: int, key: bytes, wal_path: Path) -> None:
         self.sim = sim
@@ -176,170 +172,166 @@ class Node:
         self.wal_path = wal_path
         self.address = sim.addresses[index]
         self.alive = False
-        self.commits: dict[int, tuple[Commit, bool]] = {}
-        self._gossip_epoch = 0
+        self.engine: Engine | None = None
 
-    # -- life -------------------------------------------------------------------------------
+    def make_signer(self) -> Any:
+        self.wal = WAL(self.wal_path)
+        return GuardedSigner(self.key, CHAIN_ID, self.wal)
 
     def start(self) -> None:
+        """Start, or restart after a crash: from the database's height and the WAL."""
         self.alive = True
-        self._gossip_epoch += 1
-        self.wal = WAL(self.wal_path)
-        self.signer = GuardedSigner(self.key, CHAIN_ID, self.wal)
-        self.height = max(self.signer.decided_height, max(self.sim.decisions[self.index], default=0)) + 1
-        self.buffer: list[tuple[int, bytes]] = []
-        self._new_driver(self.signer.own_messages(self.height))
-        epoch = self._gossip_epoch
-        self.sim.at(GOSSIP_INTERVAL, lambda: self._gossip(epoch))
+        height = len(self.sim.decisions[self.index]) + 1
+        self.engine = Engine(CHAIN_ID, height, self.sim.set_at(height), self.make_signer(), TIMEOUTS,
+                             GOSSIP_INTERVAL)
+        self.run(self.engine.start())
 
     def crash(self) -> None:
-        """kill -9: everything in memory is lost; the WAL file stays."""
+        """kill -9: everything in memory is lost; the WAL file and the database stay."""
         self.alive = False
+        self.engine = None
         self.wal.close()
 
-    def _new_driver(self, own: list[Vote | Proposal]) -> None:
-        self.driver = Driver(CHAIN_ID, self.height, self.sim.set_at(self.height), self.address, TIMEOUTS)
-        self.handle(self.driver.start(own))
-        buffered, self.buffer = self.buffer, []
-        for src, raw in buffered:
-            self.receive(src, raw)
+    def receive(self, src: int, raw: bytes) -> None:
+        if self.alive and self.engine is not None:
+            self.run(self.engine.on_frame(src, raw))
 
-    # -- effects ----------------------------------------------------------------------------
+    def send(self, actions: list[Any]) -> list[Any]:
+        """Put network actions on the wire (a byzantine host twists them); return the rest."""
+        rest = []
+        for a in actions:
+            if isinstance(a, Broadcast):
+                self.sim.broadcast(self.index, a.frame)
+            elif isinstance(a, SendTo):
+                self.sim.send(self.index, int(a.peer), a.frame)  # type: ignore[call-overload]
+            else:
+                rest.append(a)
+        return rest
 
-    def handle(self, effects: list[Any]) -> None:
-        queue = list(effects)
-        while queue and self.alive:
-            e = queue.pop(0)
-            if isinstance(e, SignVote):
-                vote = self.sign_vote(e.vote)
-                if vote is not None:
-                    queue += self.driver.on_vote(vote)
-            elif isinstance(e, SignProposal):
-                queue += self.driver.on_proposal(self.sign_proposal(e.proposal), True)
-            elif isinstance(e, GetValue):
-                block = keccak(b"block %d %d %d" % (e.height, e.round, self.index))
-                queue += self.driver.on_value(e.round, block)
-            elif isinstance(e, ScheduleTimeout):
-                height, epoch = self.height, self._gossip_epoch
-                self.sim.at(e.seconds, lambda e=e, height=height, epoch=epoch: self._timeout(e, height, epoch))
-            elif isinstance(e, Decide):
-                self.decide(e)
-                return
-            elif isinstance(e, EvidenceFound):
-                e.evidence.check(CHAIN_ID, self.driver.validators.powers)
-                self.sim.evidence.append(e.evidence)
+    def run(self, actions: list[Any]) -> None:
+        engine = self.engine
+        queue = list(actions)
+        while queue and self.alive and engine is self.engine and engine is not None:
+            a = queue.pop(0)
+            for b in self.send([a]):
+                queue += self.act(engine, b)
 
-    def sign_vote(self, vote: Vote) -> Vote | None:
-        signed = self.signer.sign_vote(vote)
-        self.sim.wire.append((self.index, signed))
-        self.sim.broadcast(self.index, encode_msg(signed))
-        return signed
+    def act(self, engine: Engine, a: Any) -> list[Any]:
+        sim = self.sim
+        if isinstance(a, SetTimer):
+            sim.at(a.seconds, lambda: self.run(engine.on_timer(a.timer)) if engine is self.engine else None)
+        elif isinstance(a, BuildBlock):
+            block = b"block %d %d %d" % (a.height, a.round, self.index)
+            sim.proposed_blocks.add(keccak(block))
+            return engine.on_block_built(a.height, a.round, keccak(block), block)
+        elif isinstance(a, CheckBlock):
+            if keccak(a.block) != a.block_hash:
+                verdict = BlockVerdict.MISMATCH
+            elif a.block_hash in sim.invalid_blocks:
+                verdict = BlockVerdict.INVALID
+            else:
+                verdict = BlockVerdict.VALID
+            return engine.on_block_checked(a.height, a.block_hash, verdict)
+        elif isinstance(a, CommitBlock):
+            assert a.commit.verify(engine.driver.validators.powers, chain_id=CHAIN_ID, height=a.height,
+                                   block_hash=a.block_hash)
+            assert keccak(a.block) == a.block_hash
+            assert a.height == len(sim.decisions[self.index]) + 1
+            sim.decisions[self.index][a.height] = a.block_hash
+            sim.commits[self.index][a.height] = a.commit
+            sim.decided_at.append((sim.now, self.index, a.height))
+            return engine.on_committed(a.height, sim.set_at(a.height + 1))
+        elif isinstance(a, Behind):
+            return self.block_sync(engine, int(a.peer))  # type: ignore[call-overload]
+        elif isinstance(a, PeerMisbehaved):
+            sim.bad_frames += 1
+        elif isinstance(a, EvidenceFound):
+            a.evidence.check(CHAIN_ID, engine.driver.validators.powers)
+            sim.evidence.append(a.evidence)
+        return []
+
+
+    def block_sync(self, engine: Engine, peer: int) -> list[Any]:
+        """The p2p layer's block sync, played: fetch the peer's stored blocks and commits above our
+        head, verify each commit against its height's set, import, and move the engine on."""
+        sim = self.sim
+        if sim.faults.blocked(sim.now, self.index, peer):
+            return []
+        mine, theirs = sim.decisions[self.index], sim.decisions[peer]
+        h = len(mine) + 1
+        while h in theirs and h < engine.height + 1000:
+            commit = sim.commits[peer][h]
+            commit.check(sim.set_at(h).powers, chain_id=CHAIN_ID, height=h, block_hash=theirs[h])
+            mine[h] = theirs[h]
+            sim.commits[self.index][h] = commit
+            sim.decided_at.append((sim.now, self.index, h))
+            sim.synced += 1
+            h += 1
+        if h - 1 < engine.height:
+            return []  # nothing beyond what the engine is already deciding
+        return engine.sync_to(h, sim.set_at(h))
+
+
+class LooseSigner:
+    """A byzantine key: signs anything, remembers nothing."""
+
+    def __init__(self, key: bytes, address: bytes) -> None:
+        self.key, self.address, self.decided_height = key, address, 0
+
+    def sign_vote(self, vote: Vote) -> Vote:
+        return vote.signed(CHAIN_ID, self.key)
 
     def sign_proposal(self, proposal: Proposal) -> Proposal:
-        signed = self.signer.sign_proposal(proposal)
-        self.sim.proposed_blocks.add(signed.block_hash)
-        self.sim.broadcast(self.index, encode_msg(signed))
-        return signed
+        return proposal.signed(CHAIN_ID, self.key)
 
-    def _timeout(self, e: ScheduleTimeout, height: int, epoch: int) -> None:
-        if self.alive and epoch == self._gossip_epoch and self.height == height:
-            self.handle(self.driver.on_timeout(e.step, e.height, e.round))
+    def own_messages(self, height: int) -> list[Vote | Proposal]:
+        return []
 
-    def decide(self, d: Decide) -> None:
-        assert d.commit.verify(self.driver.validators.powers, chain_id=CHAIN_ID, height=d.height,
-                               block_hash=d.block_hash)
-        self.sim.decisions[self.index][d.height] = d.block_hash
-        self.sim.decided_at.append((self.sim.now, self.index, d.height))
-        self.commits[d.height] = (d.commit, d.block_hash not in self.sim.invalid_blocks)
-        self.signer.mark_decided(d.height)
-        self.sim.broadcast(self.index, encode_msg(d.commit))
-        epoch = self._gossip_epoch
-
-        def next_height() -> None:
-            if self.alive and epoch == self._gossip_epoch and self.height == d.height:
-                self.height += 1
-                self._new_driver([])
-
-        self.sim.at(TIMEOUTS.commit, next_height)
-
-    # -- the reactor ------------------------------------------------------------------------
-
-    def receive(self, src: int, raw: bytes) -> None:
-        if not self.alive:
-            return
-        try:
-            msg = decode_msg(raw)
-        except MessageError:
-            self.sim.bad_frames += 1
-            return
-        if msg.height > self.height:
-            if len(self.buffer) < MAX_BUFFERED:
-                self.buffer.append((src, raw))
-            return
-        if msg.height < self.height:
-            if msg.height in self.commits and not isinstance(msg, Commit):
-                self.sim.send(self.index, src, encode_msg(self.commits[msg.height][0]))
-            return
-        try:
-            if isinstance(msg, Proposal):
-                effects = self.driver.on_proposal(msg, msg.block_hash not in self.sim.invalid_blocks)
-            elif isinstance(msg, Vote):
-                effects = self.driver.on_vote(msg)
-            else:
-                effects = self.driver.on_commit(msg, msg.block_hash not in self.sim.invalid_blocks)
-        except (MessageError, InvalidCommit):
-            self.sim.bad_frames += 1
-            return
-        self.handle(effects)
-
-    def _gossip(self, epoch: int) -> None:
-        """Re-send what we hold of the current height, so that what a partition or a drop lost
-        arrives once the path is back (CometBFT's gossip routines)."""
-        if not self.alive or epoch != self._gossip_epoch:
-            return
-        d = self.driver
-        if d.decision is None:
-            # What a peer can still use: this round and the one before, and the polka that
-            # justifies our valid value (a peer needs it to accept its re-proposal).
-            rounds = {d.state.round - 1, d.state.round, d.state.valid_round} - {-1}
-            for r in rounds:
-                if r in d.proposals:
-                    self.sim.broadcast(self.index, encode_msg(d.proposals[r]))
-                for t in (VoteType.PREVOTE, VoteType.PRECOMMIT):
-                    for v in d.keeper.votes(r, t):
-                        self.sim.broadcast(self.index, encode_msg(v))
-        self.sim.at(GOSSIP_INTERVAL, lambda: self._gossip(epoch))
+    def mark_decided(self, height: int) -> None:
+        pass
 
 
 class ByzantineNode(Node):
-    """Double-signs every vote (a second vote for another block to half the peers), equivocates
-    its proposals (two valid-looking blocks, or an invalid one), and sends garbage frames."""
+    """Runs a real engine but double-signs every vote (another block to half the peers),
+    equivocates its proposals (a twin block, invalid half of the time), and sends garbage."""
 
-    def sign_vote(self, vote: Vote) -> Vote | None:
-        rng = self.sim.rng
-        signed = vote.signed(CHAIN_ID, self.key)
-        other_hash = keccak(b"evil %d %d %d" % (vote.height, vote.round, rng.randrange(3))) if not vote.is_nil \
-            else keccak(b"evil nil %d" % vote.height)
-        other = Vote(vote.type, vote.height, vote.round, other_hash, self.address).signed(CHAIN_ID, self.key)
-        peers = [i for i in range(len(self.sim.nodes)) if i != self.index]
+    def make_signer(self) -> Any:
+        self.wal = WAL(self.wal_path)
+        return LooseSigner(self.key, self.address)
+
+    def send(self, actions: list[Any]) -> list[Any]:
+        rest = []
+        for a in actions:
+            if isinstance(a, Broadcast):
+                self._twist(a.frame)
+            elif isinstance(a, SendTo):
+                self.sim.send(self.index, int(a.peer), a.frame)  # type: ignore[call-overload]
+            else:
+                rest.append(a)
+        return rest
+
+    def _twist(self, frame: bytes) -> None:
+        sim, rng = self.sim, self.sim.rng
+        kind, body, block = decode_frame(frame)
+        peers = [i for i in range(len(sim.nodes)) if i != self.index]
         rng.shuffle(peers)
-        half = len(peers) // 2
+        other = frame
+        if kind == FrameKind.VOTE:
+            v = Vote.decode(body)
+            if v.validator == self.address:
+                evil = keccak(b"evil %d %d %d" % (v.height, v.round, rng.randrange(3)))
+                other = encode_frame(FrameKind.VOTE, Vote(v.type, v.height, v.round, evil, self.address)
+                                     .signed(CHAIN_ID, self.key).encode())
+        elif kind == FrameKind.PROPOSAL:
+            p = Proposal.decode(body)
+            if p.proposer == self.address:
+                twin = b"twin %d %d" % (p.height, p.round)
+                if rng.random() < 0.5:
+                    sim.invalid_blocks.add(keccak(twin))
+                sim.proposed_blocks.add(keccak(twin))
+                other = encode_frame(FrameKind.PROPOSAL, Proposal(p.height, p.round, p.pol_round, keccak(twin),
+                                                                  self.address).signed(CHAIN_ID, self.key).encode(), twin)
         for i, dst in enumerate(peers):
-            chosen = signed if i < half else other
-            self.sim.wire.append((self.index, chosen))
-            self.sim.send(self.index, dst, encode_msg(chosen))
+            sim.send(self.index, dst, frame if i < len(peers) // 2 else other)
         if rng.random() < 0.3:
-            self.sim.send(self.index, rng.choice(peers), rng.randbytes(rng.randrange(1, 300)))
-        return signed
-
-    def sign_proposal(self, p: Proposal) -> Proposal:
-        rng = self.sim.rng
-        a = p.signed(CHAIN_ID, self.key)
-        b_hash = keccak(b"twin %d %d" % (p.height, p.round))
-        if rng.random() < 0.5:
-            self.sim.invalid_blocks.add(b_hash)
-        b = Proposal(p.height, p.round, p.pol_round, b_hash, self.address).signed(CHAIN_ID, self.key)
-        self.sim.proposed_blocks.update({a.block_hash, b_hash})
-        for dst in range(len(self.sim.nodes)):
-            self.sim.send(self.index, dst, encode_msg(a if dst % 2 else b))
-        return a
+            sim.send(self.index, rng.choice(peers), rng.randbytes(rng.randrange(1, 300)))

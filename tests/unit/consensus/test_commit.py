@@ -2,9 +2,9 @@
 
 import pytest
 import rlp
+from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from eth_account import Account
 
 from consensus.commit import Commit, InvalidCommit
 from consensus.messages import MessageError, Proposal, Vote, VoteType, sign_bytes
