@@ -173,6 +173,8 @@ class Node:
         self.address = sim.addresses[index]
         self.alive = False
         self.engine: Engine | None = None
+        self.paused_until = 0.0
+        """SIGSTOP: until then nothing runs; what arrives waits in the socket buffers."""
 
     def make_signer(self) -> Any:
         self.wal = WAL(self.wal_path)
@@ -192,7 +194,18 @@ class Node:
         self.engine = None
         self.wal.close()
 
+    def pause(self, seconds: float) -> None:
+        self.paused_until = self.sim.now + seconds
+
+    def later_if_paused(self, fn: Callable[[], None]) -> bool:
+        if self.sim.now < self.paused_until:
+            self.sim.at(self.paused_until - self.sim.now, fn)
+            return True
+        return False
+
     def receive(self, src: int, raw: bytes) -> None:
+        if self.later_if_paused(lambda: self.receive(src, raw)):
+            return
         if self.alive and self.engine is not None:
             self.run(self.engine.on_frame(src, raw))
 
@@ -219,7 +232,10 @@ class Node:
     def act(self, engine: Engine, a: Any) -> list[Any]:
         sim = self.sim
         if isinstance(a, SetTimer):
-            sim.at(a.seconds, lambda: self.run(engine.on_timer(a.timer)) if engine is self.engine else None)
+            def fire() -> None:
+                if not self.later_if_paused(fire) and engine is self.engine:
+                    self.run(engine.on_timer(a.timer))
+            sim.at(a.seconds, fire)
         elif isinstance(a, BuildBlock):
             block = b"block %d %d %d" % (a.height, a.round, self.index)
             sim.proposed_blocks.add(keccak(block))

@@ -7,6 +7,7 @@ block was proposed and is valid), no honest validator ever signed two different 
 height/round/step, and liveness where the faults allow it.
 """
 
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -49,17 +50,18 @@ def test_happy_path_decides_quickly(tmp_path: Path):
     assert sim.now < 10 * 2.0
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), drop=st.sampled_from([0.0, 0.1, 0.3]),
-       slow=st.sampled_from([(0.01, 0.3), (0.1, 2.5), (0.5, 6.0)]))
+       slow=st.sampled_from([(0.01, 0.3), (0.1, 2.5), (0.5, 6.0)]), byzantine=st.booleans())
 def test_random_orders_drops_and_delays_stay_safe_and_live(tmp_path: Path, seed: int, drop: float,
-                                                           slow: tuple[float, float]):
-    wal_dir = tmp_path / f"{seed}-{drop}-{slow[0]}"
-    sim = Sim(4, seed=seed, faults=Faults(drop=drop, delay=slow), wal_dir=wal_dir)
+                                                           slow: tuple[float, float], byzantine: bool):
+    wal_dir = Path(tempfile.mkdtemp(dir=tmp_path))  # hypothesis may replay an example: fresh WALs each time
+    sim = Sim(4, seed=seed, faults=Faults(drop=drop, delay=slow), wal_dir=wal_dir,
+              byzantine={seed % 4} if byzantine else None)
     sim.start()
     sim.run_until(900.0, stop=lambda: sim.min_honest_height() >= 5)
     check_safety(sim)
-    assert sim.min_honest_height() >= 5, (seed, drop, slow, sim.now)
+    assert sim.min_honest_height() >= 5, (seed, drop, slow, byzantine, sim.now)
 
 
 @pytest.mark.parametrize("seed", [3, 11, 42])
@@ -121,5 +123,45 @@ def test_crashed_validators_restart_from_their_wal_without_double_signing(tmp_pa
             node.start()
     target = sim.max_decided_height() + 3
     sim.run_until(t + 600.0, stop=lambda: sim.min_honest_height() >= target)
+    check_safety(sim)
+    assert sim.min_honest_height() >= target
+
+
+def test_seven_validators_two_byzantine_with_uneven_power(tmp_path: Path):
+    # Byzantine power 30 of 100 (< 1/3), spread over two validators.
+    powers = [20, 10, 15, 15, 14, 13, 13]
+    sim = Sim(7, seed=4, faults=Faults(drop=0.1, delay=(0.01, 0.8)), wal_dir=tmp_path, byzantine={0, 1},
+              powers=powers)
+    sim.start()
+    sim.run_until(900.0, stop=lambda: sim.min_honest_height() >= 6)
+    check_safety(sim)
+    assert sim.min_honest_height() >= 6
+    assert {e.validator for e in sim.evidence} <= {sim.addresses[0], sim.addresses[1]} and sim.evidence
+
+
+def test_byzantine_and_a_partition_then_healing(tmp_path: Path):
+    sim = Sim(4, seed=19, faults=Faults(drop=0.05, partitions=[(15.0, 90.0, frozenset({0, 3}))]),
+              wal_dir=tmp_path, byzantine={3})
+    sim.start()
+    sim.run_until(20.0)
+    before = sim.max_decided_height()
+    sim.run_until(90.0)
+    check_safety(sim)
+    assert sim.max_decided_height() <= before + 1  # nothing (beyond what was in flight) without +2/3
+    sim.run_until(900.0, stop=lambda: sim.min_honest_height() >= before + 5)
+    check_safety(sim)
+    assert sim.min_honest_height() >= before + 5
+
+
+@pytest.mark.parametrize("seed", [6, 31])
+def test_a_validator_paused_longer_than_a_round_catches_up(tmp_path: Path, seed: int):
+    sim = Sim(4, seed=seed, faults=Faults(drop=0.02), wal_dir=tmp_path)
+    sim.start()
+    sim.run_until(10.0)
+    sim.nodes[2].pause(40.0)  # SIGSTOP for several rounds' worth of timeouts, then SIGCONT
+    sim.run_until(49.0)
+    assert len(sim.decisions[2]) < sim.max_decided_height() - 5  # the others went on without it
+    target = sim.max_decided_height() + 3
+    sim.run_until(600.0, stop=lambda: sim.min_honest_height() >= target)
     check_safety(sim)
     assert sim.min_honest_height() >= target
