@@ -171,6 +171,12 @@ class Driver:
     def has_proposal(self, round_: int) -> bool:
         return round_ in self.proposals
 
+    def wants_proposal(self, proposal: Proposal) -> bool:
+        """A proposal of this height for a round we can use now: up to the next round. Further
+        ones are dropped without a check (finding a far round's proposer costs a loop per
+        round); gossip brings them again once we are there."""
+        return proposal.height == self.height and proposal.round <= max(self.state.round, 0) + 1
+
     def on_proposal(self, proposal: Proposal, valid: bool) -> list[Effect]:
         """A proposal and the node's verdict on its block. Raises :class:`MessageError` if it is
         not signed by the round's proposer.
@@ -179,9 +185,7 @@ class Driver:
         (a proposal whose block is missing or hashes to something else is dropped, not judged),
         and ``valid`` is the result of re-executing that block on its parent.
         """
-        if proposal.height != self.height:
-            return []
-        if self.proposals.get(proposal.round) == proposal:
+        if not self.wants_proposal(proposal) or self.proposals.get(proposal.round) == proposal:
             return []
         self.check_proposal(proposal)
         if proposal.round in self.proposals:

@@ -41,10 +41,14 @@ from consensus.validator_set import ValidatorSet
 MAX_FRAME_BYTES = 1 << 20
 #: Largest block a proposal or commit frame may carry.
 MAX_BLOCK_BYTES = MAX_FRAME_BYTES - 1024
-#: Frames of the next height kept until we get there.
+#: Frames of the next height kept until we get there, and their total size.
 MAX_BUFFERED_FRAMES = 1000
+MAX_BUFFERED_BYTES = 16 << 20
 #: Blocks awaiting the node's check at one time (a proposer may equivocate, peers may lie).
 MAX_PENDING_BLOCKS = 16
+#: Blocks checked per round: re-execution is the costly step, and an equivocating proposer
+#: could otherwise make us execute any number of its blocks.
+MAX_CHECKS_PER_ROUND = 2
 #: Decided heights whose commit and block are kept to help peers that are just behind.
 RECENT_HEIGHTS = 8
 
@@ -217,6 +221,9 @@ class Engine:
         self._next_set: ValidatorSet | None = None
         self._served: set[tuple[Hashable, int]] = set()
         self._behind_asked = False
+        self._buffered_bytes = 0
+        self._checks: dict[int, int] = {}
+        """Blocks sent to CheckBlock, per proposal round."""
 
     def _driver(self, validators: ValidatorSet) -> Driver:
         address = self.signer.address if self.signer is not None else None
@@ -241,8 +248,10 @@ class Engine:
         except MessageError as e:
             return [PeerMisbehaved(peer, str(e))]
         if msg.height > self.height:
-            if msg.height == self.height + 1 and len(self._buffer) < MAX_BUFFERED_FRAMES:
+            if (msg.height == self.height + 1 and len(self._buffer) < MAX_BUFFERED_FRAMES
+                    and self._buffered_bytes + len(raw) <= MAX_BUFFERED_BYTES):
                 self._buffer.append((peer, raw))
+                self._buffered_bytes += len(raw)
             if self._behind_asked:
                 return []
             self._behind_asked = True
@@ -268,14 +277,18 @@ class Engine:
         return [SendTo(peer, frame)]
 
     def _proposal(self, proposal: Proposal, block: bytes) -> list[Action]:
+        if not self.driver.wants_proposal(proposal):
+            return []
         if self.driver.has_proposal(proposal.round):
             return self._handle(self.driver.on_proposal(proposal, False))  # a repeat (or refused equivocation)
         self.driver.check_proposal(proposal)
         verdict = self.verdicts.get(proposal.block_hash)
         if verdict is not None:
-            if verdict is BlockVerdict.MISMATCH:
-                return []
             return self._handle(self.driver.on_proposal(proposal, verdict is BlockVerdict.VALID))
+        if proposal.block_hash not in self._pending:
+            if self._checks.get(proposal.round, 0) >= MAX_CHECKS_PER_ROUND:
+                return []
+            self._checks[proposal.round] = self._checks.get(proposal.round, 0) + 1
         return self._await_check(proposal, proposal.block_hash, block)
 
     def _commit(self, commit: Commit, block: bytes) -> list[Action]:
@@ -284,8 +297,6 @@ class Engine:
         commit.check(self.driver.validators.powers, chain_id=self.chain_id, height=self.height)
         verdict = self.verdicts.get(commit.block_hash)
         if verdict is not None:
-            if verdict is BlockVerdict.MISMATCH:
-                return []
             return self._handle(self.driver.on_commit(commit, verdict is BlockVerdict.VALID))
         return self._await_check(commit, commit.block_hash, block)
 
@@ -307,6 +318,11 @@ class Engine:
         self.verdicts[block_hash] = verdict
         waiting = self._pending.pop(block_hash, [])
         if verdict is BlockVerdict.MISMATCH:
+            # Cheap to find (a hash, no execution): it does not use up the round's checks, so a
+            # peer relaying a true proposal with false bytes cannot starve the true block.
+            for msg in waiting:
+                if isinstance(msg, Proposal) and self._checks.get(msg.round):
+                    self._checks[msg.round] -= 1
             self.blocks.pop(block_hash, None)
             del self.verdicts[block_hash]  # the hash itself was not judged; a true block may come
             return []
@@ -375,9 +391,9 @@ class Engine:
         self.driver = self._driver(self._next_set)
         self._next_set = None
         self._committing = False
-        self.blocks, self.verdicts, self._pending = {}, {}, {}
+        self.blocks, self.verdicts, self._pending, self._checks = {}, {}, {}, {}
         actions = self.start()[1:]  # the gossip timer is already running
-        buffered, self._buffer = self._buffer, []
+        buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
         for peer, raw in buffered:
             actions += self.on_frame(peer, raw)
         return actions

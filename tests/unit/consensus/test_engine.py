@@ -158,3 +158,27 @@ def test_an_observer_follows_by_commits_and_asks_for_sync_when_behind(tmp_path: 
         vs = vs.next_height()
     e.sync_to(9, vs)
     assert e.height == 9
+
+
+def test_an_equivocating_proposer_gets_at_most_two_blocks_executed_per_round(tmp_path: Path):
+    e = engine(tmp_path, not_proposer())
+    e.start()
+    checks = []
+    for i in range(5):
+        block = b"twin %d" % i
+        checks += [a for a in e.on_frame("p", proposal_frame(block, keccak(block))) if isinstance(a, CheckBlock)]
+    assert len(checks) == 2
+    # A mismatch (false bytes for a true hash) does not use up the budget.
+    e2 = engine(tmp_path / "b", not_proposer())
+    e2.start()
+    for _ in range(3):
+        e2.on_frame("liar", proposal_frame(b"false bytes", HASH))
+        e2.on_block_checked(1, HASH, BlockVerdict.MISMATCH)
+    assert e2.on_frame("p", proposal_frame()) == [CheckBlock(1, HASH, BLOCK)]
+
+
+def test_far_future_round_proposals_are_dropped_unchecked(tmp_path: Path):
+    e = engine(tmp_path, not_proposer())
+    e.start()
+    far = Proposal(1, 2**31 - 2, -1, HASH, ADDRS[0], b"\x01" * 65)  # finding its proposer would loop 2^31 times
+    assert e.on_frame("p", encode_frame(FrameKind.PROPOSAL, far.encode(), BLOCK)) == []
