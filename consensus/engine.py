@@ -369,7 +369,9 @@ class Engine:
         for old in [h for h in self._recent if h <= height - RECENT_HEIGHTS]:
             del self._recent[old]
         self._next_set = next_validators
-        return [Broadcast(frame), SetTimer(Timer("commit", height, 0), self.timeouts.commit)]
+        # Not broadcast: most peers decided too; one still at this height shows it with its next
+        # frame and gets the commit then (_serve_commit), so a block is not sent n² times.
+        return [SetTimer(Timer("commit", height, 0), self.timeouts.commit)]
 
     def sync_to(self, height: int, validators: ValidatorSet) -> list[Action]:
         """Block sync imported every block below ``height`` (each with a verified commit): go on
@@ -434,8 +436,7 @@ class Engine:
         our valid value (a peer needs it to accept its re-proposal)."""
         d = self.driver
         if d.decision is not None:
-            frame = self._recent.get(self.height)
-            return [Broadcast(frame)] if frame is not None else []
+            return []
         actions: list[Action] = []
         rounds = sorted({d.state.round - 1, d.state.round, d.state.valid_round} - {-1})
         for r in rounds:
