@@ -1,5 +1,7 @@
-"""Consensus: who may seal the next block. A single validator for now; Tendermint BFT later."""
+"""Consensus: Tendermint BFT (docs/consensus.md): votes, commits, validator sets, evidence, WAL."""
 
-from consensus.solo import Commit, SingleValidator
+from consensus.commit import Commit, InvalidCommit
+from consensus.messages import MessageError, Proposal, Vote, VoteType
+from consensus.solo import SingleValidator
 
-__all__ = ["Commit", "SingleValidator"]
+__all__ = ["Commit", "InvalidCommit", "MessageError", "Proposal", "SingleValidator", "Vote", "VoteType"]

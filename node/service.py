@@ -92,7 +92,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         raise ValueError("dev namespaces are served only by a dev chain")
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
-    validator = SingleValidator(config.validator_key) if config.validator_key else None
+    validator = SingleValidator(config.validator_key, ledger.chain_id) if config.validator_key else None
     core = worker.call_blocking(
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
