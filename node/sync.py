@@ -26,6 +26,7 @@ import trio
 from eth.abc import BlockAPI, SignedTransactionAPI
 
 from consensus import Commit
+from consensus.commit import InvalidCommit
 from node.blobstore import MAX_BLOB_SIZE
 from node.core import ChainCore, contribution_fields
 from node.errors import NodeError
@@ -99,8 +100,13 @@ def import_verified(
     if commit.height != header.block_number or commit.block_hash != header.hash:
         raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
     _check_distinct_signers(commit)
-    if not commit.verify(powers):
-        raise InvalidBlock(f"the commit of block {header.block_number} lacks 2/3 of the validators' signatures")
+    try:
+        commit.check(powers, chain_id=core.ledger.chain_id, height=header.block_number, block_hash=header.hash)
+    except InvalidCommit as e:
+        raise InvalidBlock(
+            f"the commit of block {header.block_number} does not verify: {e} "
+            "(it needs distinct signers with more than 2/3 of the validators' power)"
+        ) from None
     ledger = core.ledger
     # Staged with the block: import_block commits both at once or discards both.
     ledger.staged[COMMIT_PREFIX + header.hash] = item.commit

@@ -91,7 +91,7 @@ class EvilChain:
 async def main(datadir: Path, genesis_path: Path, key_file: Path, keydir: Path, modes: list[str]) -> None:
     ledger = Ledger(LevelDBStore(datadir), load_genesis(genesis_path))
     core = ChainCore(ledger)
-    validator = SingleValidator(bytes.fromhex(key_file.read_text().strip()[2:]))
+    validator = SingleValidator(bytes.fromhex(key_file.read_text().strip()[2:]), ledger.chain_id)
     async with trio.open_nursery() as nursery:
         for mode in modes:
             chain = EvilChain(core, validator, mode)

@@ -106,7 +106,7 @@ def build_chain(directory: Path, blocks: int, txs_per_block: int) -> int:
 
     genesis = load_genesis(directory / "genesis.json")
     key = bytes.fromhex((directory / "node0" / "validator.key").read_text().strip()[2:])
-    validator = SingleValidator(key)
+    validator = SingleValidator(key, genesis.chain_id)
     ledger = Ledger(LevelDBStore(directory / "node0" / "chain"), genesis)
     try:
         nonces = [0] * len(ACCOUNTS)

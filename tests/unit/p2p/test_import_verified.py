@@ -7,7 +7,7 @@ import rlp
 from eth_keys import keys
 
 from consensus import Commit, SingleValidator
-from genesis import GenesisValidator, dev_genesis
+from genesis import DEV_CHAIN_ID, GenesisValidator, dev_genesis
 from node.core import ChainCore
 from node.sync import InvalidBlock, encode_block, import_verified, validator_powers
 from p2p.wire import BlockWithCommit
@@ -20,7 +20,7 @@ KEY = keys.PrivateKey(b"\x07" * 32)
 
 @pytest.fixture(scope="module")
 def source():
-    validator = SingleValidator(KEY.to_bytes())
+    validator = SingleValidator(KEY.to_bytes(), DEV_CHAIN_ID)
     genesis = dev_genesis(timestamp=1_700_000_000)
     genesis = type(genesis)(**{**genesis.__dict__, "validators": (GenesisValidator(validator.address, 1),)})
     ledger = Ledger(MemoryStore(), genesis)
@@ -74,7 +74,7 @@ def test_bad_duplicated_foreign_or_misplaced_commits(source):
     broken = bytes([signature[0] ^ 1]) + signature[1:]
     refused(genesis, BlockWithCommit(items[0].block, Commit(1, commit.block_hash, ((address, broken),)).encode()), "2/3")
     refused(genesis, BlockWithCommit(items[0].block, Commit(1, commit.block_hash, ((address, signature),) * 2).encode()), "twice")
-    stranger = SingleValidator(b"\x09" * 32)
+    stranger = SingleValidator(b"\x09" * 32, DEV_CHAIN_ID)
     refused(genesis, BlockWithCommit(items[0].block, stranger.commit(1, commit.block_hash).encode()), "2/3")
     refused(genesis, BlockWithCommit(items[0].block, items[1].commit), "another block")
     refused(genesis, items[1], "where block 1 was asked for")
