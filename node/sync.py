@@ -64,17 +64,6 @@ def validator_powers(core: ChainCore) -> dict[bytes, int]:
     return {bytes(v.address): int(v.power) for v in core.ledger.genesis.validators}
 
 
-def _check_distinct_signers(commit: Commit) -> None:
-    # One validator's signature counted twice must not make up 2/3; the hardening work
-    # checks this inside Commit.verify, this keeps sync safe with either version.
-    signatures = getattr(commit, "signatures", None)
-    if signatures is None:
-        return
-    signers = [bytes(s[0]) for s in signatures]
-    if len(set(signers)) != len(signers):
-        raise InvalidBlock("commit carries the same validator's signature twice")
-
-
 def decode_block(raw: bytes) -> BlockAPI:
     try:
         block: BlockAPI = rlp.decode(raw, sedes=LedgerBlock)
@@ -99,12 +88,11 @@ def import_verified(
         raise InvalidBlock(f"undecodable commit of block {header.block_number}: {e}") from None
     if commit.height != header.block_number or commit.block_hash != header.hash:
         raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
-    _check_distinct_signers(commit)
     try:
         commit.check(powers, chain_id=core.ledger.chain_id, height=header.block_number, block_hash=header.hash)
     except InvalidCommit as e:
         raise InvalidBlock(
-            f"the commit of block {header.block_number} does not verify: {e} "
+            f"the commit of block {header.block_number} is refused: {e} "
             "(it needs distinct signers with more than 2/3 of the validators' power)"
         ) from None
     ledger = core.ledger
