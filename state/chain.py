@@ -50,6 +50,12 @@ COMMIT_PREFIX = b"ailedger:commit:"
 log = logging.getLogger("ailedger.chain")
 #: Least gas any transaction needs: a block with less left is full.
 _MIN_TX_GAS = 21_000
+#: Largest encoded block (header and body) the chain accepts: it must travel whole, with its
+#: commit, in one 1 MiB p2p frame (blocks by range, block gossip). The builder leaves out
+#: what would not fit (for the next block); import refuses a larger block.
+MAX_BLOCK_BYTES = 896 * 1024
+#: Room kept for the header and the body's list framing.
+_BLOCK_OVERHEAD = 4 * 1024
 
 
 class ChainMismatch(RuntimeError):
@@ -215,6 +221,7 @@ class Ledger:
         rejected: list[tuple[SignedTransactionAPI, str]] = []
         faulted: list[bytes] = []
         waiting: set[bytes] = set()  # senders whose earlier transaction stayed out
+        body_bytes = _BLOCK_OVERHEAD
         for tx in txs:
             gas_left = header.gas_limit - header.gas_used
             if gas_left < _MIN_TX_GAS:
@@ -222,7 +229,8 @@ class Ledger:
             sender = tx.sender
             if sender in waiting:
                 continue
-            if tx.gas > gas_left:
+            size = len(rlp.encode(tx))
+            if tx.gas > gas_left or body_bytes + size > MAX_BLOCK_BYTES:
                 waiting.add(sender)  # a candidate for the next block
                 continue
             try:
@@ -258,6 +266,7 @@ class Ledger:
             header = vm.add_receipt_to_header(header, receipt)
             header = vm.increment_blob_gas_used(header, tx)
             included.append(tx)
+            body_bytes += size
             receipts.append(receipt)
             computations.append(computation)
         filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, included, receipts)
@@ -319,6 +328,9 @@ class Ledger:
     def import_block(self, block: BlockAPI) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the
         resulting roots, and commit block, state and new head in one atomic write."""
+        size = len(rlp.encode(block))
+        if size > MAX_BLOCK_BYTES:
+            raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
         try:
             self.chain.import_block(block, perform_validation=True)
         except (ValidationError, HeaderNotFound) as e:
