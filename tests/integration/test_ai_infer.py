@@ -164,6 +164,9 @@ def test_bad_requests_are_refused_before_any_work(world):
     price = int(quote["price"], 16)
     user = ACCOUNTS[12]
     w.cli("deposit", "add", "0.01eth", "--account", "12")
+    deposit_before = w.rpc("ai_getDeposit", user.address)
+    poor_before = w.rpc("ai_getDeposit", ACCOUNTS[13].address)
+    head_before = w.rpc("eth_blockNumber")
     other = ACCOUNTS[6].address
     _, sig, wire = signed_request(w, user, other, price, nonce=1)
     with pytest.raises(RuntimeError, match="signed for validator"):
@@ -180,7 +183,10 @@ def test_bad_requests_are_refused_before_any_work(world):
     _, sig, wire = signed_request(w, poor, quote["validator"], price, nonce=4)
     with pytest.raises(RuntimeError, match="deposit"):
         w.rpc("ai_infer", wire, "0x" + sig.hex())
-    assert w.rpc("ai_getReceipt", 1)["receipt"]["id"] == 1  # the node is alive and unchanged otherwise
+    # the node is alive, and no refused request moved a deposit or recorded a receipt
+    assert w.rpc("ai_getDeposit", user.address) == deposit_before
+    assert w.rpc("ai_getDeposit", poor.address) == poor_before
+    assert w.rpc("eth_blockNumber") == head_before
 
 
 def test_sidecar_errors_reach_the_cli_as_one_line(world):
