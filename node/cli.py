@@ -42,7 +42,11 @@ Start a local dev chain (like anvil) and point web3.py, ethers, viem or cast at 
 Run a node from a genesis file:
 
     ailedger init --genesis genesis.json --datadir ./node1
-    ailedger run --datadir ./node1
+    ailedger run --datadir ./node1    # serves eth,net,web3,txpool,ai on 127.0.0.1 (--http-api, --host)
+
+A local network of nodes (libp2p; a late joiner syncs and verifies every block):
+
+    ailedger testnet init --nodes 4 --dir ./net ; ailedger testnet up --dir ./net
 
 Data, models and inference on chain (sign with --account N on the dev chain, or --key):
 
