@@ -19,8 +19,7 @@ from node.blobstore import BlobError
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound, ServerError
-from node.rpc.methods import READ, args, rpc
-from node.rpc.remote import remote_address
+from node.rpc.methods import READ, args, current_client, rpc
 
 #: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
 MAX_BLOB_READ = 2 * 1024 * 1024
@@ -255,21 +254,21 @@ def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
     """Open a chunked upload; only the client (remote address) that opened it may use it."""
     size, content_hash = args(params, 2)
-    return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), remote_address()))
+    return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
 
 
 @rpc("ai_putBlobChunk")
 def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
     upload, offset, data = args(params, 3)
     return hex(_blob_call(
-        core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2"), remote_address()
+        core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2"), current_client() or None
     ))
 
 
 @rpc("ai_finishBlob")
 def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (upload,) = args(params, 1)
-    digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), remote_address())
+    digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), current_client() or None)
     return {"hash": "0x" + digest.hex(), "size": hex(core.blobs.size(digest) or 0)}
 
 
@@ -277,7 +276,7 @@ def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 def ai_abort_blob(core: ChainCore, params: list[Any]) -> bool:
     """Drop an unfinished upload (its bytes are freed); False when there is none to drop."""
     (upload,) = args(params, 1)
-    return bool(core.blobs.abort(p.quantity(upload, "0"), remote_address()))
+    return bool(core.blobs.abort(p.quantity(upload, "0"), current_client() or None))
 
 
 @rpc("ai_getBlob")
