@@ -105,6 +105,8 @@ class ChainCore:
         automine: bool = True,
         validator: SingleValidator | None = None,
         dev: bool = True,
+        rpc_gas_cap: int | None = None,
+        rpc_evm_timeout: float | None = 5.0,
     ) -> None:
         self.ledger = ledger
         #: A dev chain (``ailedger dev``): state edits, snapshots and rewinds allowed.
@@ -112,9 +114,9 @@ class ChainCore:
         self.dev = dev
         #: Most gas an eth_call / eth_estimateGas may use (geth's --rpc.gascap); never
         #: more than the block gas limit.
-        self.rpc_gas_cap: int | None = None
+        self.rpc_gas_cap = rpc_gas_cap
         #: Wall-clock budget of one eth_call / eth_estimateGas, seconds (--rpc.evmtimeout).
-        self.rpc_evm_timeout: float | None = 5.0
+        self.rpc_evm_timeout = rpc_evm_timeout
         self.validator = validator
         self.pool = TxPool(ledger.chain_id)
         self.blobs = BlobStore(ledger.store)
@@ -477,6 +479,7 @@ class ChainCore:
             next_block = criteria.from_block.number
         self.filters[fid] = Filter(kind, client, criteria, next_block, self._pending_seq + 1)
         self._filters_per_client[client] += 1
+        metrics.FILTERS.set(len(self.filters))
         return fid
 
     def _poll(self, fid: int) -> Filter:
@@ -535,6 +538,7 @@ class ChainCore:
         return True
 
     def _forget_client(self, client: str) -> None:
+        metrics.FILTERS.set(len(self.filters))
         self._filters_per_client[client] -= 1
         if self._filters_per_client[client] <= 0:
             del self._filters_per_client[client]
