@@ -2,7 +2,13 @@
 filters and the event feed, all confined to the node's one chain worker thread.
 
 py-evm is not thread-safe, so nothing here is either: the async side reaches the core
-only through :class:`node.worker.ChainWorker`, which runs every call on one thread.
+only through :class:`node.worker.ChainWorker`, which runs every call on one thread. The
+one exception is the read worker beside it, which may call only the methods that read
+committed state and no mutable field of the core: :meth:`ChainCore.call`,
+:meth:`ChainCore.estimate_gas`, :meth:`ChainCore.logs`, :meth:`ChainCore.resolve` and
+:meth:`ChainCore.filter_logs` (which hands its bookkeeping back through a deque).
+
+Errors raised here are the node's own (``node.errors``); the RPC edge maps them to codes.
 """
 
 from __future__ import annotations
@@ -104,7 +110,7 @@ class ChainCore:
         coinbase: bytes = b"\x00" * 20,
         automine: bool = True,
         validator: SingleValidator | None = None,
-        dev: bool = True,
+        dev: bool = False,
         rpc_gas_cap: int | None = None,
         rpc_evm_timeout: float | None = 5.0,
     ) -> None:
