@@ -174,12 +174,12 @@ def test_read_lane_calls_stop_at_the_read_budget() -> None:
     worker = ChainWorker("unit")
 
     async def main() -> None:
-        server = RPCServer(core, worker, RPCSettings(read_timeout=1e-9))
-        reply = server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+        rpc_server = RPCServer(core, worker, RPCSettings(read_timeout=1e-9))
+        reply = rpc_server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
                                  "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
         assert isinstance(reply, dict) and reply["error"]["code"] == -32005, reply
         # chain-lane methods have no read budget
-        reply = server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"})
+        reply = rpc_server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"})
         assert isinstance(reply, dict) and reply["result"] == "0x3"
 
     trio.run(main)
