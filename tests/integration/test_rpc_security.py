@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts
@@ -210,10 +211,11 @@ def test_dev_node_answers_pages_of_this_machine_only(dev_node: Proc) -> None:
         assert status == 403, sneaky
     assert call(dev_node.url, "eth_getBalance", [BOB.address, "latest"])["result"] == before
     # WebSockets cross origins without asking the browser: the node refuses the handshake.
-    with pytest.raises(Exception):  # noqa: B017 - websockets raises InvalidStatus/ConnectionClosed by version
+    with pytest.raises(InvalidStatus) as refused:
         with ws_connect(dev_node.ws_url, origin=EVIL_ORIGIN, open_timeout=10) as ws:  # type: ignore[arg-type]
             ws.send(body.decode())
             ws.recv(timeout=10)
+    assert refused.value.response.status_code == 403
     with ws_connect(dev_node.ws_url, origin="http://localhost:8080", open_timeout=10) as ws:  # type: ignore[arg-type]
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}))
         assert json.loads(ws.recv(timeout=10))["result"] == hex(DEV_CHAIN_ID)
