@@ -171,8 +171,13 @@ def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
         raise ai_cli.CLIError(str(e)) from None
     if args.rpc_gascap <= 0 or args.rpc_evmtimeout < 0 or args.rpc_read_timeout < 0:
         raise ai_cli.CLIError("--rpc-gascap must be positive, --rpc-evmtimeout and --rpc-read-timeout not negative")
-    if "*" in origins and not dev:
+    if "*" in origins:
         print("warning: --cors-origins '*' lets any web page the operator opens call this node", file=sys.stderr)
+    dev_api = sorted(set(api) & {"evm", "anvil", "hardhat"})
+    if dev and dev_api and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: serving the dev methods ({', '.join(dev_api)}: set balances, rewrite code, rewind) "
+              f"to anyone who can reach {args.host}; use --http-api eth,net,web3,txpool,ai to leave them out",
+              file=sys.stderr)
     return {
         "dev": dev, "api": api, "cors_origins": origins,
         "rpc_gas_cap": args.rpc_gascap, "rpc_evm_timeout": args.rpc_evmtimeout,

@@ -2,7 +2,13 @@
 filters and the event feed, all confined to the node's one chain worker thread.
 
 py-evm is not thread-safe, so nothing here is either: the async side reaches the core
-only through :class:`node.worker.ChainWorker`, which runs every call on one thread.
+only through :class:`node.worker.ChainWorker`, which runs every call on one thread. The
+one exception is the read worker beside it, which may call only the methods that read
+committed state and no mutable field of the core: :meth:`ChainCore.call`,
+:meth:`ChainCore.estimate_gas`, :meth:`ChainCore.logs`, :meth:`ChainCore.resolve` and
+:meth:`ChainCore.filter_logs` (which hands its bookkeeping back through a deque).
+
+Errors raised here are the node's own (``node.errors``); the RPC edge maps them to codes.
 """
 
 from __future__ import annotations
@@ -109,8 +115,10 @@ class ChainCore:
         coinbase: bytes = b"\x00" * 20,
         automine: bool = True,
         validator: SingleValidator | None = None,
-        dev: bool = True,
+        dev: bool = False,
         pool_config: PoolConfig | None = None,
+        rpc_gas_cap: int | None = None,
+        rpc_evm_timeout: float | None = 5.0,
     ) -> None:
         self.ledger = ledger
         #: A dev chain (``ailedger dev``): state edits, snapshots and rewinds allowed.
@@ -118,9 +126,9 @@ class ChainCore:
         self.dev = dev
         #: Most gas an eth_call / eth_estimateGas may use (geth's --rpc.gascap); never
         #: more than the block gas limit.
-        self.rpc_gas_cap: int | None = None
+        self.rpc_gas_cap = rpc_gas_cap
         #: Wall-clock budget of one eth_call / eth_estimateGas, seconds (--rpc.evmtimeout).
-        self.rpc_evm_timeout: float | None = 5.0
+        self.rpc_evm_timeout = rpc_evm_timeout
         self.validator = validator
         self.pool = TxPool(ledger.chain_id, pool_config or PoolConfig())
         self.blobs = BlobStore(ledger.store)
@@ -559,6 +567,7 @@ class ChainCore:
             next_block = criteria.from_block.number
         self.filters[fid] = Filter(kind, client, criteria, next_block, self._pending_seq + 1)
         self._filters_per_client[client] += 1
+        metrics.FILTERS.set(len(self.filters))
         return fid
 
     def _poll(self, fid: int) -> Filter:
@@ -617,6 +626,7 @@ class ChainCore:
         return True
 
     def _forget_client(self, client: str) -> None:
+        metrics.FILTERS.set(len(self.filters))
         self._filters_per_client[client] -= 1
         if self._filters_per_client[client] <= 0:
             del self._filters_per_client[client]

@@ -22,6 +22,13 @@ BLOCK_SECONDS = Histogram(
     "ailedger_block_import_seconds", "Time to build or import and commit a block", registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+FILTERS = Gauge("ailedger_rpc_filters", "Installed eth_newFilter-style filters", registry=REGISTRY)
+WORKER_QUEUED = Gauge(
+    "ailedger_worker_queued", "Jobs waiting for a worker thread", ["worker"], registry=REGISTRY
+)
+WORKER_REFUSED = Counter(
+    "ailedger_worker_refused", "Jobs refused because a worker's queue was full", ["worker"], registry=REGISTRY
+)
 BLOCK_TXS = Histogram(
     "ailedger_block_transactions", "Transactions per committed block", registry=REGISTRY,
     buckets=(0, 1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000),

@@ -3,6 +3,7 @@ production and metrics on one trio loop, and shut down cleanly on SIGINT/SIGTERM
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -93,16 +94,15 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
     validator = SingleValidator(config.validator_key, ledger.chain_id) if config.validator_key else None
-    core = worker.call_blocking(
+    core = worker.call_blocking(functools.partial(
         ChainCore, ledger, config.dev_keys,
         validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
-        config.dev, config.txpool,
-    )
+        dev=config.dev, pool_config=config.txpool,
+        rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
+    ))
     if config.follower:
         core.produces_blocks = False
         core.automine = False
-    core.rpc_gas_cap = config.rpc_gas_cap
-    core.rpc_evm_timeout = config.rpc_evm_timeout or None
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)

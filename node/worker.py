@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
+from node import metrics
 from node.errors import LimitExceeded
 
 T = TypeVar("T")
@@ -80,6 +81,7 @@ class ChainWorker:
                 return
             with self._lock:
                 self._queued -= 1
+                metrics.WORKER_QUEUED.labels(self.name).set(self._queued)
                 if job.state == "cancelled":
                     continue
                 job.state = "running"
@@ -88,8 +90,10 @@ class ChainWorker:
     def _put(self, job: _Job, priority: Priority, bounded: bool = True) -> None:
         with self._lock:
             if bounded and priority != Priority.PRODUCE and self._queued >= self.max_queued:
+                metrics.WORKER_REFUSED.labels(self.name).inc()
                 raise LimitExceeded(f"node busy: {self._queued} requests are waiting on the {self.name}; retry later")
             self._queued += 1
+            metrics.WORKER_QUEUED.labels(self.name).set(self._queued)
         self._jobs.put((int(priority), next(self._seq), job))
 
     async def run(self, fn: Callable[..., T], *args: Any, priority: Priority = Priority.NORMAL) -> T:

@@ -48,6 +48,7 @@ from node.rpc.errors import (
 from node.rpc.format import d, format_transaction
 from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
 from node.rpc.methods import (
+    CHAIN,
     NAMESPACES,
     READ,
     Continue,
@@ -70,6 +71,8 @@ MAX_BATCH_RESPONSE = 25 * 1024 * 1024
 #: An oversized body up to this size is read and dropped before the 413 is sent; a larger
 #: one is answered at once and the connection closed.
 MAX_DRAIN = 64 * 1024 * 1024
+#: How long one worker job may keep taking calls of a batch before it hands back.
+JOB_SECONDS = 0.05
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
 SUBSCRIPTION_BUFFER = 10_000
 #: Subscriptions one WebSocket connection may hold.
@@ -208,27 +211,64 @@ class RPCServer:
                 return json.dumps(_error(None, InvalidRequest("empty batch")))
             if len(payload) > MAX_BATCH:
                 return json.dumps(_error(None, InvalidRequest(f"batch too large: {len(payload)} calls, limit {MAX_BATCH}")))
-            # Each call is its own job: a long batch never holds the chain thread at once.
-            # The batch as a whole has geth's bounds: a time budget and a response size;
-            # calls past either get an error instead of running.
-            deadline = time.monotonic() + BATCH_SECONDS
-            responses = []
-            size = 0
-            for item in payload:
-                if time.monotonic() > deadline or size > MAX_BATCH_RESPONSE:
-                    reason = "time budget" if size <= MAX_BATCH_RESPONSE else "response size limit"
-                    r: dict[str, Any] | None = _error(
-                        item.get("id") if isinstance(item, dict) else None,
-                        LimitExceeded(f"batch {reason} exceeded ({BATCH_SECONDS:g} s, {MAX_BATCH_RESPONSE} bytes); call not run"),
-                    )
-                else:
-                    r = await self.handle_call(item, conn, client)
-                if r is not None:
-                    responses.append(r)
-                    size += len(json.dumps(r))
-            return json.dumps(responses) if responses else None
+            return await self._handle_batch(payload, conn, client)
         response = await self.handle_call(payload, conn, client)
         return json.dumps(response) if response is not None else None
+
+    async def _handle_batch(self, calls: list[Any], conn: WebSocketConnection | None, client: str) -> str | None:
+        """Answer a batch. Consecutive calls for one worker share a job, but a job stops
+        taking calls after JOB_SECONDS, so a long batch never holds a worker for long and
+        other callers' jobs and block production run in between. The batch as a whole
+        has geth's bounds, a time budget and a response size: calls past either get an
+        error instead of running."""
+        deadline = time.monotonic() + BATCH_SECONDS
+        responses: list[str] = []
+        size = 0
+        i = 0
+        while i < len(calls):
+            call = calls[i]
+            worker = self.read_worker if self._lane_of(call) == READ else self.worker
+            replies: list[dict[str, Any] | _Resume | None]
+            if time.monotonic() > deadline or size > MAX_BATCH_RESPONSE:
+                reason = "time budget" if size <= MAX_BATCH_RESPONSE else "response size limit"
+                replies = [_error(
+                    call.get("id") if isinstance(call, dict) else None,
+                    LimitExceeded(f"batch {reason} exceeded ({BATCH_SECONDS:g} s, {MAX_BATCH_RESPONSE} bytes); call not run"),
+                )]
+            elif isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
+                replies = [await self._connection_call(call, conn)]
+            else:
+                try:
+                    replies = await worker.run(self._dispatch_run, calls, i, self._lane_of(call), client)
+                except NodeError as e:  # the worker refused the job (busy)
+                    replies = [_error(call.get("id") if isinstance(call, dict) else None, from_node_error(e))]
+            i += len(replies)
+            for reply in replies:
+                while isinstance(reply, _Resume):  # only a group's last reply; same worker
+                    reply = await worker.run(reply.run)
+                if reply is not None:
+                    responses.append(json.dumps(reply))
+                    size += len(responses[-1])
+        return "[" + ", ".join(responses) + "]" if responses else None
+
+    def _lane_of(self, call: Any) -> str:
+        name = call.get("method") if isinstance(call, dict) else None
+        method = self.methods.get(name) if isinstance(name, str) else None
+        return method.lane if method is not None else CHAIN
+
+    def _dispatch_run(self, calls: list[Any], start: int, lane: str, client: str) -> list[dict[str, Any] | _Resume | None]:
+        """On a worker: answer ``calls[start:]`` while they belong to ``lane`` and the job
+        is younger than JOB_SECONDS (at least one call)."""
+        began = time.perf_counter()
+        out = [self.dispatch(calls[start], client)]
+        j = start + 1
+        while j < len(calls) and time.perf_counter() - began < JOB_SECONDS and not isinstance(out[-1], _Resume):
+            call = calls[j]
+            if (isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS) or self._lane_of(call) != lane:
+                break
+            out.append(self.dispatch(call, client))
+            j += 1
+        return out
 
     async def handle_call(
         self, call: Any, conn: WebSocketConnection | None, client: str = ""

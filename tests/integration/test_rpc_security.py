@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts
@@ -210,10 +211,11 @@ def test_dev_node_answers_pages_of_this_machine_only(dev_node: Proc) -> None:
         assert status == 403, sneaky
     assert call(dev_node.url, "eth_getBalance", [BOB.address, "latest"])["result"] == before
     # WebSockets cross origins without asking the browser: the node refuses the handshake.
-    with pytest.raises(Exception):  # noqa: B017 - websockets raises InvalidStatus/ConnectionClosed by version
+    with pytest.raises(InvalidStatus) as refused:
         with ws_connect(dev_node.ws_url, origin=EVIL_ORIGIN, open_timeout=10) as ws:  # type: ignore[arg-type]
             ws.send(body.decode())
             ws.recv(timeout=10)
+    assert refused.value.response.status_code == 403
     with ws_connect(dev_node.ws_url, origin="http://localhost:8080", open_timeout=10) as ws:  # type: ignore[arg-type]
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}))
         assert json.loads(ws.recv(timeout=10))["result"] == hex(DEV_CHAIN_ID)
@@ -367,3 +369,26 @@ def test_a_client_that_hangs_up_cancels_the_calls_not_yet_run(dev_node: Proc) ->
     ran = calls_answered("eth_call") - before
     assert 1 <= ran <= 2, ran
     assert call(dev_node.url, "eth_blockNumber")["result"]
+
+
+def test_ai_reads_come_in_pages_with_the_same_root(dev_node: Proc) -> None:
+    """ai_getTrainingSet and ai_listContributions page through a real datanet: the pages
+    add up to the whole set, the root is the whole set's on every page."""
+    from tests.integration.ai.client import AINode
+    from tests.integration.ai.world import build_world
+
+    node = AINode(dev_node)
+    w = build_world(node)
+    whole = node.rpc("ai_getTrainingSet", [[w.datanet, 1]])
+    assert whole["total"] == len(whole["contributions"]) == 3
+    pages = [node.rpc("ai_getTrainingSet", [[w.datanet, 1]], "latest", {"offset": i, "limit": 1}) for i in range(4)]
+    assert [p["contributionRoot"] for p in pages] == [whole["contributionRoot"]] * 4
+    assert [c for p in pages for c in p["contributions"]] == whole["contributions"]
+    assert pages[3]["contributions"] == [] and pages[3]["total"] == 3
+    accepted = node.rpc("ai_listContributions", w.datanet, {"status": "accepted", "limit": 2})
+    assert [c["id"] for c in accepted] == [*w.accepted, w.late][:2]
+    rejected = node.rpc("ai_listContributions", w.datanet, {"status": "rejected", "offset": 0, "limit": 5})
+    assert [c["id"] for c in rejected] == [w.rejected]
+    assert node.rpc("ai_listContributions", w.datanet, {"status": "rejected", "offset": 1}) == []
+    # a page never exceeds 1000, whatever is asked
+    assert len(node.rpc("ai_listContributions", w.datanet, {"limit": 10**9})) == 5
