@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a local Hugging Face causal LM folder (Llama, GPT-2, Qwen style) to serve "
                    "instead of the base model shipped with the package")
     p.add_argument("--base-cache", default="", help=argparse.SUPPRESS)  # unused: the base model ships
+    p.add_argument("--test-load-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)  # tests only
     p.add_argument("--cache-adapters", type=int, default=d.cache_max_adapters,
                    help="most adapters kept loaded (LRU beyond it) (default: %(default)s)")
     p.add_argument("--cache-mb", type=float, default=d.cache_max_bytes / 2**20,
@@ -77,6 +78,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         ),
         threads=args.threads,
         device=args.device,
+        load_delay_s=args.test_load_delay_s,
     )
 
 

@@ -134,3 +134,5 @@ class SidecarConfig:
     """torch intra-op threads; fixed so that float reductions, and so hashes, repeat."""
     device: str = "auto"
     """'cpu', 'cuda' or 'auto' (CUDA when there is one)."""
+    load_delay_s: float = 0.0
+    """Tests only: wait this long before loading, so the loading state can be observed."""

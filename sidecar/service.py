@@ -112,6 +112,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         from sidecar.serving import Engine
 
         try:
+            time.sleep(self.cfg.load_delay_s)
             setup_torch(self.cfg.threads)
             self.base = load_base(self.cfg, self.log)
             self.engine = Engine(self.base, self.store, self.cfg.serve, self.log)
