@@ -405,14 +405,15 @@ class Attribution:
 
 
 def whole_word_spans(
-    index: AttributionIndex, output_tokens: list[int], word_starts: list[bool] | None,
-    min_chars: int, piece_len: list[int] | None,
+    index: AttributionIndex, output_tokens: list[int], pieces: list[str] | None, min_chars: int,
 ) -> list[Span]:
-    """Output spans found verbatim, trimmed to whole words, at least `min_chars` long and
-    MIN_SPAN_WORDS words, held by at most SPAN_MAX_CONTRIBUTIONS contributions."""
+    """Output spans found verbatim, trimmed to whole words, of at least MIN_SPAN_WORDS words
+    and `min_chars` characters, held by at most SPAN_MAX_CONTRIBUTIONS contributions.
+
+    `pieces` are the tokens' texts (None: every token is a word of one character)."""
     n = len(output_tokens)
-    starts = word_starts if word_starts is not None else [True] * n
-    lens = piece_len if piece_len is not None else [1] * n
+    texts = pieces if pieces is not None else ["x"] * n
+    starts = word_starts(texts) if pieces is not None else [True] * n
     out: list[Span] = []
     taken = 0
     for raw in index.spans.find_spans(output_tokens, min_len=1, n_contributions=len(index.contribution_ids)):
@@ -421,8 +422,8 @@ def whole_word_spans(
             s += 1
         while e > s and not (e == n or starts[e]):
             e -= 1
-        words = sum(1 for j in range(s, e) if starts[j])
-        if e <= s or words < MIN_SPAN_WORDS or sum(lens[s:e]) < min_chars:
+        text = "".join(texts[s:e])
+        if e <= s or len(text.split()) < MIN_SPAN_WORDS or len(text.strip()) < min_chars:
             continue
         length, lo, hi = index.spans.longest_match(np.asarray(output_tokens[s:e], dtype=np.int32))
         holders = index.spans.owners_of(lo, hi) if length == e - s else ()
@@ -444,8 +445,7 @@ def contribution_tokens(index: AttributionIndex) -> np.ndarray:
 
 def attribute(
     index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
-    owed: np.ndarray | None = None, word_starts: list[bool] | None = None,
-    piece_len: list[int] | None = None, max_attributions: int = 64,
+    owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
 ) -> Attribution:
     """Weights in basis points from gradient, span and owed-nats evidence (see docs/attribution.md).
 
@@ -458,7 +458,7 @@ def attribute(
     t = len(output_tokens)
     mass = np.ones(t) if owed is None else np.clip(np.asarray(owed, dtype=np.float64), 0, None)
     total = float(mass.sum())
-    spans = whole_word_spans(index, output_tokens, word_starts, MIN_SPAN_CHARS, piece_len)
+    spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS)
 
     # evidence: gradient share and span share, both in owed nats of the output
     pos = np.clip(grad, 0, None)

@@ -39,7 +39,6 @@ from sidecar.attribution import (
     lora_params,
     output_gradient,
     project,
-    word_starts,
 )
 from sidecar.cache import LRUCache
 from sidecar.config import ServeConfig
@@ -517,15 +516,13 @@ class Engine:
             raise AdapterNotFound(f"adapter {adapter_id!r} was unloaded")
         tok = self.base.tokenizer
         pieces = tok.pieces(toks)
-        starts = word_starts(pieces)
-        lens = [len(p.strip()) for p in pieces]
         if not toks:
-            return attribute(loaded.index, None, toks, self.cfg.attribution_top_k, np.zeros(0), starts, lens,
+            return attribute(loaded.index, None, toks, self.cfg.attribution_top_k, np.zeros(0), pieces,
                              self.cfg.max_attributions)
         seq = torch.tensor([prompt_ids + toks], device=self.base.device)
         grad, owed = output_gradient(self.model, seq, len(prompt_ids), loaded.params, adapter_id)
         phi = project(grad, loaded.index.projection_dim).numpy().astype(np.float32) if grad is not None else None
-        return attribute(loaded.index, phi, toks, self.cfg.attribution_top_k, owed, starts, lens,
+        return attribute(loaded.index, phi, toks, self.cfg.attribution_top_k, owed, pieces,
                          self.cfg.max_attributions)
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:
