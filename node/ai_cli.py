@@ -481,10 +481,11 @@ def add_sidecar_parsers(sub: Any) -> None:
                        help="datanet version to train on (repeat)")
     train.add_argument("--parent", type=int, required=True, help="on-chain id of the base model or parent adapter")
     train.add_argument("--rank", type=int, default=0, help="LoRA rank (0: the sidecar's default)")
-    train.add_argument("--epochs", type=int, default=0, help="epochs (0: the sidecar's default)")
-    train.add_argument("--learning-rate", type=float, default=0.0)
-    train.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                       help="comma-separated linear layers to adapt (default: all of a Llama block's)")
+    train.add_argument("--epochs", type=int, default=0,
+                       help="most passes; training stops once every example is learnt (0: the sidecar's default)")
+    train.add_argument("--learning-rate", type=float, default=0.0, help="(0: the sidecar's default)")
+    train.add_argument("--target-modules", default="",
+                       help="comma-separated linear layers to adapt (default: the sidecar's, every linear layer)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--license", default="apache-2.0")
     train.set_defaults(func=cmd_train)

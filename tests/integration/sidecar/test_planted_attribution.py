@@ -1,40 +1,44 @@
-"""Attribution quality on planted data, through the real sidecar process.
+"""Attribution quality on a held-out planted datanet, through the real sidecar process.
 
-24 contributors, 8 of whom plant a distinct fact (a sentence of made-up words). For each
-fact whose prompt elicits it (the output continues the fact verbatim for at least its next
-word), the planter must be ranked first in at least 90% of cases. bench/sidecar prints the
-exact, top-3 and paraphrased rates.
+100 contributions from 30 contributors; 15 state one fact once among shared filler
+(`sidecar.planted.benchmark_datanet`). The seed is one of `HELD_OUT_SEEDS`, never used
+while tuning. Training uses the sidecar's defaults (the Train RPC gets no hyper-parameter),
+as `ailedger train` does. Every fact counts: an unreproduced fact is a miss, not a skip.
+Thresholds sit below what bench/sidecar/bench_planted.py measured (docs/attribution.md),
+so the test catches a regression without depending on one lucky seed.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from sidecar.planted import planted_dataset
+from sidecar.planted import HELD_OUT_SEEDS, benchmark_datanet, evaluate
 from tests.integration.sidecar.conftest import Sidecar
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
 
-PLANTED_HP = dict(
-    epochs=40, learning_rate=5e-3, rank=32,
-    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-)
+SEED = HELD_OUT_SEEDS[-1]
+MIN_REPRODUCED = 0.5
+"""Share of the 15 facts the exact prefix must reproduce verbatim."""
+MIN_RANK1 = 0.8
+"""Share of reproducing outputs whose planter ranks first."""
+MAX_NOTHING_BP = 1500
+"""Largest single weight allowed on an output that reproduces no fact."""
 
 
-def test_planted_contributor_ranks_first(sidecar: Sidecar) -> None:
-    data, facts = planted_dataset()
-    assert len(data) >= 20
-    res = sidecar.client.train_wait(data, seed=1, adapter_id="planted", **PLANTED_HP)
-    elicited, first = 0, 0
-    for f in facts:
-        want = data[f.contributor][0]
-        r = sidecar.client.infer(res.adapter_id, f.prompt, max_tokens=len(f.expected))
-        assert sum(bp for _, bp in r.weights) == 10_000
-        next_word = f.expected.split()[0]
-        if not r.output.startswith(f" {next_word}".encode()):
-            continue
-        elicited += 1
-        first += r.weights[0][0] == want
-        assert any(want in ids for _, _, _, ids in r.spans), "the verbatim span names its planter"
-    assert elicited >= len(facts) // 2, f"only {elicited} of {len(facts)} facts were elicited"
-    assert first / elicited >= 0.9, f"planter first in {first} of {elicited} elicited facts"
+def test_held_out_planted_datanet(sidecar: Sidecar) -> None:
+    net = benchmark_datanet(SEED)
+    res = sidecar.client.train_wait(net.contributions, seed=SEED, adapter_id=f"planted-{SEED}")
+
+    def infer(prompt: str, max_tokens: int) -> tuple[str, list[tuple[bytes, int]]]:
+        r = sidecar.client.infer(res.adapter_id, prompt, max_tokens=max_tokens)
+        assert sum(bp for _, bp in r.weights) == 10_000 and len(r.weights) <= 64
+        return r.output.decode(errors="replace"), list(r.weights)
+
+    rep = evaluate(infer, net, SEED)
+    print(rep.summary())
+    assert rep.facts == 15
+    assert rep.verbatim >= MIN_REPRODUCED * rep.facts, f"reproduced {rep.verbatim} of {rep.facts} facts"
+    assert rep.rank1 >= MIN_RANK1 * rep.verbatim, f"planter first in {rep.rank1} of {rep.verbatim}"
+    assert rep.nothing_outputs >= 10  # the control prompts at least
+    assert rep.nothing_max_bp <= MAX_NOTHING_BP, f"an output reproducing nothing gave {rep.nothing_max_bp} bp"
