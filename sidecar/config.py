@@ -21,21 +21,21 @@ LLAMA_LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 class TrainHyperParams:
     """LoRA training hyper-parameters; the defaults train a usable adapter in seconds on CPU."""
 
-    rank: int = 16
+    rank: int = 32
     """LoRA rank r: rows of A and columns of B."""
-    alpha: float = 32.0
+    alpha: float = 64.0
     """LoRA scaling numerator; the update is scaled by alpha / rank."""
     dropout: float = 0.0
     """Dropout on the LoRA input during training (0 keeps training fully deterministic)."""
     target_modules: tuple[str, ...] = ()
     """Names of the linear layers to adapt; empty means every linear layer of the base model."""
-    learning_rate: float = 1e-2
-    """AdamW learning rate."""
-    epochs: int = 60
+    learning_rate: float = 3e-3
+    """Peak AdamW learning rate (linear warm-up over the first pass, cosine decay over `epochs`)."""
+    epochs: int = 100
     """Most passes over the training examples (training stops earlier, see loss_threshold)."""
     max_length: int = 48
     """Longest training example in tokens; whole sentences are packed up to it."""
-    batch_size: int = 16
+    batch_size: int = 4
     """Examples per optimizer step."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
