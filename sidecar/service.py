@@ -7,6 +7,7 @@ server reflection lists the service, so grpcurl and similar tools work without t
 from __future__ import annotations
 
 import resource
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -98,6 +99,10 @@ class SidecarService(pb_grpc.SidecarServicer):
         self.log = log
         self.store = Path(cfg.store)
         self.store.mkdir(parents=True, exist_ok=True)
+        # An adapter write cut short by a crash is a .tmp-* folder: swept before the port
+        # opens, so no client ever sees one (one sidecar owns its store).
+        for partial in (self.store / "adapters").glob(".tmp-*"):
+            shutil.rmtree(partial, ignore_errors=True)
         self._train_lock = threading.Lock()
         self.trainings = 0
         self.ready = threading.Event()

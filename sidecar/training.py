@@ -238,7 +238,7 @@ def train_adapter(
             opt.step()
             step += 1
             seen_tokens += int(mask.sum())
-            worst = max(worst, float(per_example.max()))
+            worst = max(worst, float(per_example.detach().max()))
             total_loss += float(tok_loss.sum())
             total_tok += int(counts.sum())
             rate = seen_tokens / max(time.monotonic() - started, 1e-9)
