@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.slow,
