@@ -7,7 +7,6 @@ code and message (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED).
 from __future__ import annotations
 
 import time
-
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
