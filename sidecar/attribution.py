@@ -49,10 +49,10 @@ import numpy as np
 BASIS_POINTS = 10_000
 MIN_SPAN_TOKENS = 10
 """Legacy default of `find_spans` (tokens)."""
-MIN_SPAN_CHARS = 12
+MIN_SPAN_CHARS = 8
 """Shortest output span counted as verbatim evidence, in characters of whole words."""
-MIN_SPAN_WORDS = 2
-"""Fewest whole words in a counted span."""
+MIN_SPAN_WORDS = 1
+"""Fewest whole words in a counted span (one rare whole word of MIN_SPAN_CHARS is evidence)."""
 SPAN_MAX_CONTRIBUTIONS = 2
 """A span found in more contributions than this is common text, not evidence."""
 RARITY_NGRAM = 6
@@ -60,7 +60,8 @@ RARITY_NGRAM = 6
 SPAN_SHARE = 0.5
 """Most of the evidence that spans can take: half of the owed nats inside them."""
 CONFIDENCE_NATS = 8.0
-"""Owed nats at which the evidence gets half the contributors' share (confidence E / (E + this))."""
+"""Owed nats inside verbatim spans at which the evidence gets half the contributors' share
+(confidence S / (S + this)); the gradient alone never makes evidence strong."""
 PROJECTION_SEED = 0x5EED
 """Seed of the random projection; fixed so every node rebuilds the same matrix."""
 
@@ -474,10 +475,12 @@ def attribute(
     ev = np.zeros(n)
     if keep:
         ev[keep] = evidence[keep] / evidence[keep].sum()
+    # Only an output that reproduces training text verbatim (whole words, few holders) is
+    # strong evidence: on its own the output gradient named the planter 0 times in 15.
     if owed is None:
         confidence = 1.0 if keep else 0.0
     else:
-        confidence = total / (total + CONFIDENCE_NATS) if keep else 0.0
+        confidence = span_nats / (span_nats + CONFIDENCE_NATS) if keep else 0.0
 
     # residual: the rest goes to the adapter's training set, by its share of the tokens
     size = contribution_tokens(index)

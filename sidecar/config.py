@@ -29,9 +29,9 @@ class TrainHyperParams:
     """Dropout on the LoRA input during training (0 keeps training fully deterministic)."""
     target_modules: tuple[str, ...] = ()
     """Names of the linear layers to adapt; empty means every linear layer of the base model."""
-    learning_rate: float = 3e-3
-    """Peak AdamW learning rate (linear warm-up over the first pass, cosine decay over `epochs`)."""
-    epochs: int = 100
+    learning_rate: float = 2e-3
+    """AdamW learning rate (constant: a cosine decay learnt fewer facts in our runs)."""
+    epochs: int = 60
     """Most passes over the training examples (training stops earlier, see loss_threshold)."""
     max_length: int = 48
     """Longest training example in tokens; whole sentences are packed up to it."""

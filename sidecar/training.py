@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import re
 import shutil
@@ -228,11 +227,6 @@ def train_adapter(
             counts = (target != -100).sum(1).clamp(min=1)
             per_example = tok_loss.sum(1) / counts  # (B,)
             loss = tok_loss.sum() / counts.sum()
-            # warm-up over the first pass, cosine decay over the cap: memorised facts
-            # settle as the rate falls, and a run that stops early stops at a high rate
-            lr = hp.learning_rate * min(1.0, (step + 1) / per_epoch) * 0.5 * (1 + math.cos(math.pi * step / total))
-            for group in opt.param_groups:
-                group["lr"] = lr
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

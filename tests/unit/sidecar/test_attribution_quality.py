@@ -112,3 +112,16 @@ def test_same_request_gives_identical_attribution() -> None:
     index = make_index(texts)
     grad = np.array([0.3, -0.1, 0.2, 0.05, 0.4])
     assert run(index, grad, b" Kazmuret. The old river", 9.0) == run(index, grad, b" Kazmuret. The old river", 9.0)
+
+
+def test_garbled_output_the_adapter_made_likely_is_still_weak_evidence() -> None:
+    """Measured on the planted bench: outputs like " Feh is B souhum." owe the adapter many
+    nats (the base model would never write them) yet reproduce nobody's text. Without a
+    verbatim span they pay the residual, whatever the gradient's favourite."""
+    texts = [FILLER[i % 4] + f" Number {i}.".encode() for i in range(30)]
+    index = make_index(texts)
+    grad = np.zeros(30)
+    grad[3] = 1.0
+    a = run(index, grad, b" Feh is B souhum. Zorbax", owed=30.0)
+    assert a.spans == [] and a.confidence == 0.0
+    assert max(bp for _, bp in a.weights) <= 1000
