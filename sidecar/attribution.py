@@ -112,7 +112,8 @@ class Span:
     rarity: float = 0.0
     """Evidence the span carries: sum of normalised IDF over its rare windows (see module doc)."""
     rare_positions: tuple[int, ...] = ()
-    """Output positions covered by the span's rare windows."""
+    """Output positions of the span's evidence: its rare windows (`find_spans`) or its rare
+    whole words (`whole_word_spans`)."""
 
 
 class SuffixArray:
@@ -429,9 +430,28 @@ def whole_word_spans(
         length, lo, hi = index.spans.longest_match(np.asarray(output_tokens[s:e], dtype=np.int32))
         holders = index.spans.owners_of(lo, hi) if length == e - s else ()
         if 0 < len(holders) <= SPAN_MAX_CONTRIBUTIONS:
-            out.append(Span(s, e, holders))
+            out.append(Span(s, e, holders, rare_positions=_rare_word_positions(index, output_tokens, starts, s, e)))
             taken = e
     return out
+
+
+def _rare_word_positions(
+    index: AttributionIndex, output_tokens: list[int], starts: list[bool], s: int, e: int
+) -> tuple[int, ...]:
+    """Positions of the span's words that few contributions hold on their own (a made-up
+    name, a number, a rare term). A span of common words in a rare order (template filler
+    that one contribution happens to hold whole) has none, and so carries no evidence."""
+    rare: list[int] = []
+    j = s
+    while j < e:
+        k = j + 1
+        while k < e and not starts[k]:
+            k += 1
+        length, lo, hi = index.spans.longest_match(np.asarray(output_tokens[j:k], dtype=np.int32))
+        if length == k - j and len(index.spans.owners_of(lo, hi)) <= SPAN_MAX_CONTRIBUTIONS:
+            rare.extend(range(j, k))
+        j = k
+    return tuple(rare)
 
 
 def contribution_tokens(index: AttributionIndex) -> np.ndarray:
@@ -467,7 +487,7 @@ def attribute(
     p_span = np.zeros(n)
     for sp in spans:
         for c in sp.contributions:
-            p_span[c] += float(mass[sp.start : sp.end].sum()) / len(sp.contributions)
+            p_span[c] += float(mass[list(sp.rare_positions)].sum()) / len(sp.contributions)
     span_nats = float(p_span.sum())
     share = SPAN_SHARE * span_nats / total if total > 0 else 0.0
     evidence = (1 - share) * p_grad + (share * p_span / span_nats if span_nats > 0 else 0.0)
