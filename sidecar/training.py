@@ -233,7 +233,7 @@ def train_adapter(
             step += 1
             seen_tokens += int(mask.sum())
             worst = max(worst, float(per_example.detach().max()))
-            total_loss += float(tok_loss.sum())
+            total_loss += float(tok_loss.detach().sum())
             total_tok += int(counts.sum())
             rate = seen_tokens / max(time.monotonic() - started, 1e-9)
             on_progress(Progress(step, total, epoch, loss.item(), rate, "train"))

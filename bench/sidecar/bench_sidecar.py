@@ -222,9 +222,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer requests and subsets")
     ap.add_argument("--serving-only", action="store_true", help="skip the LDS part")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 behaves better on a loaded machine)")
     args = ap.parse_args()
-    setup_torch(2)
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, python {platform.python_version()}, "
+    setup_torch(args.threads)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, python {platform.python_version()}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}, threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp)
