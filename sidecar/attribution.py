@@ -49,7 +49,7 @@ import numpy as np
 BASIS_POINTS = 10_000
 MIN_SPAN_TOKENS = 10
 """Legacy default of `find_spans` (tokens)."""
-MIN_SPAN_CHARS = 8
+MIN_SPAN_CHARS = 6
 """Shortest output span counted as verbatim evidence, in characters of whole words."""
 MIN_SPAN_WORDS = 1
 """Fewest whole words in a counted span (one rare whole word of MIN_SPAN_CHARS is evidence)."""

@@ -156,6 +156,11 @@ class PlantedReport:
     """Among reproducing outputs of exact prompts: planter ranked first."""
     top3: int = 0
     """Among reproducing outputs of exact prompts: planter in the first three."""
+    rank1_strong: int = 0
+    """Among reproducing outputs of exact prompts: planter first with more than 1,000 bp
+    (first on evidence, not only by being the largest contribution in the residual)."""
+    planter_bp: int = 0
+    """Sum over reproducing outputs of exact prompts of the planter's basis points."""
     para_rank1: int = 0
     """Among reproducing outputs of paraphrased prompts: planter ranked first."""
     para_top3: int = 0
@@ -200,6 +205,9 @@ def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> Pl
             r = rank_of(w, want)
             rep.rank1 += r == 1
             rep.top3 += r <= 3
+            bp = dict(w).get(want, 0)
+            rep.rank1_strong += r == 1 and bp > 1000
+            rep.planter_bp += bp
         elif not any(g.reproduced(out) for g in net.facts):
             nothing(w)
         if rep.examples is not None and len(rep.examples) < 6:

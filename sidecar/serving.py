@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,33 @@ def bucket_of(n: int, limit: int) -> int:
     while b < n:
         b *= 2
     return min(b, max(limit, n))
+
+
+def canonical_tokens(tok: Any, toks: list[int], owed: np.ndarray) -> tuple[list[int], np.ndarray, Any]:
+    """The output re-encoded as the tokenizer cuts its text, each canonical token's owed nats
+    (spread over bytes), and a map of canonical spans back to generated-token spans.
+
+    Falls back to the generated tokens when the bytes do not line up (a token that is
+    part of a multi-byte character)."""
+    gen_len = [len(tok.decode([t])) for t in toks]
+    text = tok.decode(toks)
+    canon = tok.encode(text)
+    can_len = [len(tok.decode([t])) for t in canon]
+    if sum(gen_len) != len(text) or sum(can_len) != len(text):
+        return toks, owed, lambda s, e: (s, e)
+    per_byte = np.repeat(np.asarray(owed, dtype=np.float64) / np.maximum(gen_len, 1), gen_len)
+    gen_ends = np.cumsum(gen_len)
+    can_ends = np.cumsum(can_len)
+    can_owed = np.add.reduceat(per_byte, np.concatenate([[0], can_ends[:-1]])) if len(canon) else np.zeros(0)
+
+    def to_generated(s: int, e: int) -> tuple[int, int]:
+        b0 = int(can_ends[s - 1]) if s else 0
+        b1 = int(can_ends[e - 1])
+        first = int(np.searchsorted(gen_ends, b0, "right"))
+        last = int(np.searchsorted(gen_ends, b1, "left")) + 1
+        return first, min(last, len(toks))
+
+    return canon, can_owed, to_generated
 
 
 def wait_result(fut: Future, timeout: float) -> Any:
@@ -515,15 +542,19 @@ class Engine:
         if loaded is None:
             raise AdapterNotFound(f"adapter {adapter_id!r} was unloaded")
         tok = self.base.tokenizer
-        pieces = tok.pieces(toks)
         if not toks:
-            return attribute(loaded.index, None, toks, self.cfg.attribution_top_k, np.zeros(0), pieces,
+            return attribute(loaded.index, None, toks, self.cfg.attribution_top_k, np.zeros(0), [],
                              self.cfg.max_attributions)
         seq = torch.tensor([prompt_ids + toks], device=self.base.device)
         grad, owed = output_gradient(self.model, seq, len(prompt_ids), loaded.params, adapter_id)
         phi = project(grad, loaded.index.projection_dim).numpy().astype(np.float32) if grad is not None else None
-        return attribute(loaded.index, phi, toks, self.cfg.attribution_top_k, owed, pieces,
-                         self.cfg.max_attributions)
+        # Spans are matched on the output's canonical tokenization: a model may generate a
+        # word as other pieces than the tokenizer cuts the same text into (as the training
+        # text was), and then no token sequence would match although the text does.
+        canon, canon_owed, to_generated = canonical_tokens(tok, toks, owed)
+        a = attribute(loaded.index, phi, canon, self.cfg.attribution_top_k, canon_owed, tok.pieces(canon),
+                      self.cfg.max_attributions)
+        return replace(a, spans=[(*to_generated(s, e), ids) for s, e, ids in a.spans])
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:
         if p.alone:  # replays are not journaled: they would overwrite the original record

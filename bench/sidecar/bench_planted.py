@@ -80,7 +80,9 @@ def main() -> int:
     print(f"paraphrase reproduced {total['paraphrased']:.0f}/{facts:.0f} = {total['paraphrased'] / facts:.0%}")
     v = max(total["verbatim"], 1)
     print(f"exact: planter rank-1 {total['rank1']:.0f}/{v:.0f} = {total['rank1'] / v:.0%}, "
-          f"top-3 {total['top3']:.0f}/{v:.0f} = {total['top3'] / v:.0%}")
+          f"top-3 {total['top3']:.0f}/{v:.0f} = {total['top3'] / v:.0%}, "
+          f"rank-1 with > 10% {total['rank1_strong']:.0f}/{v:.0f}, planter's mean weight "
+          f"{total['planter_bp'] / v / 100:.1f}%")
     pp = max(total["paraphrased"], 1)
     print(f"paraphrased: planter rank-1 {total['para_rank1']:.0f}/{pp:.0f}, top-3 {total['para_top3']:.0f}/{pp:.0f}")
     print(f"outputs reproducing nothing: {total['nothing_outputs']:.0f}, largest single weight "

@@ -129,3 +129,22 @@ def test_dead_worker_fails_waiting_requests_and_refuses_new_ones(tmp_path: Path)
 def test_wait_result_times_out() -> None:
     with pytest.raises(EngineUnavailable, match="no result within"):
         wait_result(Future(), 0.05)
+
+
+def test_spans_are_matched_on_the_canonical_tokenization() -> None:
+    """A model may generate " Muvealtrin" as other pieces than the tokenizer cuts it into;
+    attribution re-encodes the text so the training text's tokens match."""
+    import numpy as np
+
+    from sidecar.serving import canonical_tokens
+    from sidecar.tokenizer import HFTokenizer
+
+    tok = HFTokenizer(str(SHIPPED_BASE))
+    odd = [t for ch in b" Muvealtrin" for t in tok.encode(bytes([ch]))] + tok.encode(b" soup.")  # byte by byte
+    canon_want = tok.encode(b" Muvealtrin soup.")
+    assert odd != canon_want and tok.decode(odd) == tok.decode(canon_want)
+    owed = np.arange(1, len(odd) + 1, dtype=np.float64)
+    canon, canon_owed, to_generated = canonical_tokens(tok, odd, owed)
+    assert canon == canon_want
+    assert np.isclose(canon_owed.sum(), owed.sum())
+    assert to_generated(0, len(canon)) == (0, len(odd))
