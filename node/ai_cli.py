@@ -1091,7 +1091,8 @@ def add_sidecar_parsers(sub: Any) -> None:
     train.add_argument("--parent", type=int, default=None,
                        help="on-chain id of the base model or parent adapter (default: the sidecar's base model)")
     train.add_argument("--rank", type=int, default=0, help="LoRA rank (default: the sidecar's)")
-    train.add_argument("--epochs", type=int, default=0, help="epochs (default: the sidecar's)")
+    train.add_argument("--epochs", type=int, default=0,
+                       help="most passes; training stops once every example is learnt (default: the sidecar's)")
     train.add_argument("--learning-rate", type=float, default=0.0, help="(default: the sidecar's)")
     train.add_argument("--target-modules", default="",
                        help="comma-separated linear layers to adapt (default: the sidecar's)")

@@ -48,16 +48,20 @@ import numpy as np
 
 BASIS_POINTS = 10_000
 MIN_SPAN_TOKENS = 10
-"""Shortest output span reported as verbatim (10 bytes for the byte tokenizer)."""
+"""Legacy default of `find_spans` (tokens)."""
+MIN_SPAN_CHARS = 6
+"""Shortest output span counted as verbatim evidence, in characters of whole words."""
+MIN_SPAN_WORDS = 1
+"""Fewest whole words in a counted span (one rare whole word of MIN_SPAN_CHARS is evidence)."""
 SPAN_MAX_CONTRIBUTIONS = 2
-"""A span (or a rarity window) found in more contributions than this is common text, not evidence."""
+"""A span found in more contributions than this is common text, not evidence."""
 RARITY_NGRAM = 6
-"""Window (in tokens) whose document frequency measures how rare each output position is.
-
-Six bytes for the byte tokenizer: long enough that common words and their joins are
-held by many contributions, short enough that a rare word yields several windows."""
+"""Window (in tokens) whose document frequency `find_spans` reports as rarity."""
 SPAN_SHARE = 0.5
-"""Weight of span evidence in the mixed score when spans cover the whole output."""
+"""Most of the evidence that spans can take: half of the owed nats inside them."""
+CONFIDENCE_NATS = 8.0
+"""Owed nats inside verbatim spans at which the evidence gets half the contributors' share
+(confidence S / (S + this)); the gradient alone never makes evidence strong."""
 PROJECTION_SEED = 0x5EED
 """Seed of the random projection; fixed so every node rebuilds the same matrix."""
 
@@ -108,7 +112,8 @@ class Span:
     rarity: float = 0.0
     """Evidence the span carries: sum of normalised IDF over its rare windows (see module doc)."""
     rare_positions: tuple[int, ...] = ()
-    """Output positions covered by the span's rare windows."""
+    """Output positions of the span's evidence: its rare windows (`find_spans`) or its rare
+    whole words (`whole_word_spans`)."""
 
 
 class SuffixArray:
@@ -272,6 +277,52 @@ def loss_gradient(
     return torch.cat(flat)
 
 
+def output_gradient(
+    model: Any, seq: Any, n_prompt: int, params: list[Any], adapter: str
+) -> tuple[Any, np.ndarray]:
+    """Gradient of the owed-weighted loss of the output tokens, and each token's owed nats.
+
+    seq is (1, T): prompt then output. Token t of the output is owed
+    max(0, loss_base(t) - loss_adapter(t)) nats; the gradient is of
+    sum_t owed_t * loss_adapter(t) / sum_t owed_t (None when nothing is owed)."""
+    import torch
+
+    target = seq[:, n_prompt:]  # (1, n_out)
+    with torch.no_grad(), model.disable_adapter():
+        logits = model(input_ids=seq).logits[:, n_prompt - 1 : -1].float()  # (1, n_out, V)
+        base_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")[0]
+    for p in params:
+        p.requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(input_ids=seq, adapter_names=[adapter]).logits[:, n_prompt - 1 : -1].float()
+        tok_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")[0]
+        owed = torch.clamp(base_loss - tok_loss.detach(), min=0)  # (n_out,)
+        if float(owed.sum()) <= 0:
+            return None, owed.cpu().numpy()
+        loss = (owed * tok_loss).sum() / owed.sum()
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    flat = [
+        (g if g is not None else torch.zeros_like(p)).reshape(-1).float().cpu()
+        for g, p in zip(grads, params, strict=True)
+    ]
+    return torch.cat(flat), owed.cpu().numpy()
+
+
+def word_starts(pieces: list[str]) -> list[bool]:
+    """Whether each output token starts a word: it begins with white space or punctuation,
+    or the token before it ended with white space or punctuation."""
+    out = []
+    prev_end = True
+    for p in pieces:
+        first = p[:1]
+        out.append(bool(first) and (first.isspace() or not first.isalnum() or prev_end))
+        last = p[-1:]
+        prev_end = bool(last) and (last.isspace() or not last.isalnum())
+    if out:
+        out[0] = bool(pieces[0][:1]) and not pieces[0][:1].isalnum()
+    return out
+
+
 def project(grad: Any, k: int) -> Any:
     """phi = P^T g, unit-normalised so long and short examples weigh alike (cosine, as in LESS)."""
     import torch
@@ -346,42 +397,124 @@ class Attribution:
     weights: list[tuple[bytes, int]]
     """(contribution id, basis points), best first; the points sum to 10,000."""
     spans: list[tuple[int, int, tuple[bytes, ...]]]
-    """(start, end, contribution ids) of output token spans found verbatim."""
+    """(start, end, contribution ids) of whole-word output spans found verbatim in few contributions."""
     gradient_scores: list[tuple[bytes, float]]
     """Raw gradient score per contribution, for inspection."""
+    confidence: float = 1.0
+    """Share of the contributors' fee paid on evidence; the rest is the lineage residual."""
+    owed_nats: float = 0.0
+    """How much more likely the adapter made the output than the base model, in nats."""
+
+
+def whole_word_spans(
+    index: AttributionIndex, output_tokens: list[int], pieces: list[str] | None, min_chars: int,
+) -> list[Span]:
+    """Output spans found verbatim, trimmed to whole words, of at least MIN_SPAN_WORDS words
+    and `min_chars` characters, held by at most SPAN_MAX_CONTRIBUTIONS contributions.
+
+    `pieces` are the tokens' texts (None: every token is a word of one character)."""
+    n = len(output_tokens)
+    texts = pieces if pieces is not None else ["x"] * n
+    starts = word_starts(texts) if pieces is not None else [True] * n
+    out: list[Span] = []
+    taken = 0
+    for raw in index.spans.find_spans(output_tokens, min_len=1, n_contributions=len(index.contribution_ids)):
+        s, e = max(raw.start, taken), raw.end
+        while s < e and not starts[s]:
+            s += 1
+        while e > s and not (e == n or starts[e]):
+            e -= 1
+        text = "".join(texts[s:e])
+        if e <= s or len(text.split()) < MIN_SPAN_WORDS or len(text.strip()) < min_chars:
+            continue
+        length, lo, hi = index.spans.longest_match(np.asarray(output_tokens[s:e], dtype=np.int32))
+        holders = index.spans.owners_of(lo, hi) if length == e - s else ()
+        if 0 < len(holders) <= SPAN_MAX_CONTRIBUTIONS:
+            out.append(Span(s, e, holders, rare_positions=_rare_word_positions(index, output_tokens, starts, s, e)))
+            taken = e
+    return out
+
+
+def _rare_word_positions(
+    index: AttributionIndex, output_tokens: list[int], starts: list[bool], s: int, e: int
+) -> tuple[int, ...]:
+    """Positions of the span's words that few contributions hold on their own (a made-up
+    name, a number, a rare term). A span of common words in a rare order (template filler
+    that one contribution happens to hold whole) has none, and so carries no evidence."""
+    rare: list[int] = []
+    j = s
+    while j < e:
+        k = j + 1
+        while k < e and not starts[k]:
+            k += 1
+        length, lo, hi = index.spans.longest_match(np.asarray(output_tokens[j:k], dtype=np.int32))
+        if length == k - j and len(index.spans.owners_of(lo, hi)) <= SPAN_MAX_CONTRIBUTIONS:
+            rare.extend(range(j, k))
+        j = k
+    return tuple(rare)
+
+
+def contribution_tokens(index: AttributionIndex) -> np.ndarray:
+    """Training tokens of each contribution, read off the index's suffix-array text."""
+    sa = index.spans
+    ends = np.append(sa.doc_starts[1:], len(sa.text))
+    sizes = (ends - sa.doc_starts - 1).astype(np.float64)  # minus the separator
+    out = np.zeros(len(index.contribution_ids))
+    np.add.at(out, sa.doc_owner, sizes)
+    return out
 
 
 def attribute(
-    index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int
+    index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
+    owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
 ) -> Attribution:
-    """Mix gradient and span evidence into top-k basis-point weights (see module docstring)."""
+    """Weights in basis points from gradient, span and owed-nats evidence (see docs/attribution.md).
+
+    `owed[t]` is how many nats more likely the adapter made output token t than the base
+    model did (clipped at 0); None counts every token as one nat and full confidence.
+    """
     ids = index.contribution_ids
     n = len(ids)
     grad = np.zeros(n) if phi_test is None else index.features.astype(np.float64) @ phi_test.astype(np.float64)
-    # Maximal matches down to one rarity window: a rare word shorter than MIN_SPAN_TOKENS
-    # (a name, a made-up term) is evidence; common text of any length carries no rarity.
-    found = index.spans.find_spans(output_tokens, min_len=RARITY_NGRAM, n_contributions=n)
-    counted = [s for s in found if 0 < len(s.contributions) <= SPAN_MAX_CONTRIBUTIONS and s.rarity > 0]
-    spans = [s for s in found if s.end - s.start >= MIN_SPAN_TOKENS or s in counted]
-    span_score = np.zeros(n)
-    covered: set[int] = set()
-    for s in counted:
-        for c in s.contributions:
-            span_score[c] += s.rarity / len(s.contributions)
-        covered.update(s.rare_positions)
+    t = len(output_tokens)
+    mass = np.ones(t) if owed is None else np.clip(np.asarray(owed, dtype=np.float64), 0, None)
+    total = float(mass.sum())
+    spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS)
+
+    # evidence: gradient share and span share, both in owed nats of the output
     pos = np.clip(grad, 0, None)
-    mixed = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
-    if span_score.sum() > 0:
-        # Spans weigh by how much of the output their rare windows cover: a short
-        # incidental match in an otherwise unrelated output should not outvote the
-        # gradient evidence, and common text covers nothing.
-        share = SPAN_SHARE * len(covered) / max(len(output_tokens), 1)
-        mixed = (1 - share) * mixed + share * span_score / span_score.sum()
-    if mixed.sum() <= 0:
-        mixed = grad  # nothing positive: normalize_bp falls back to relative ranks
-    weights = normalize_bp([(ids[i], float(mixed[i])) for i in range(n)], top_k)
+    p_grad = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
+    p_span = np.zeros(n)
+    for sp in spans:
+        for c in sp.contributions:
+            p_span[c] += float(mass[list(sp.rare_positions)].sum()) / len(sp.contributions)
+    span_nats = float(p_span.sum())
+    share = SPAN_SHARE * span_nats / total if total > 0 else 0.0
+    evidence = (1 - share) * p_grad + (share * p_span / span_nats if span_nats > 0 else 0.0)
+    keep = [i for i in sorted(range(n), key=lambda i: (-evidence[i], ids[i]))[:top_k] if evidence[i] > 0]
+    ev = np.zeros(n)
+    if keep:
+        ev[keep] = evidence[keep] / evidence[keep].sum()
+    # Only an output that reproduces training text verbatim (whole words, few holders) is
+    # strong evidence: on its own the output gradient named the planter 0 times in 15.
+    if owed is None:
+        confidence = 1.0 if keep else 0.0
+    else:
+        confidence = span_nats / (span_nats + CONFIDENCE_NATS) if keep else 0.0
+
+    # residual: the rest goes to the adapter's training set, by its share of the tokens
+    size = contribution_tokens(index)
+    slots = max(max_attributions - len(keep), 1)
+    res_ids = sorted(range(n), key=lambda i: (-size[i], ids[i]))[:slots]
+    res = np.zeros(n)
+    res[res_ids] = size[res_ids]
+    res = res / res.sum() if res.sum() > 0 else np.full(n, 1.0 / max(n, 1))
+    final = confidence * ev + (1 - confidence) * res
+    weights = normalize_bp([(ids[i], float(final[i])) for i in range(n)], max_attributions)
     return Attribution(
         weights=weights,
-        spans=[(s.start, s.end, tuple(ids[c] for c in s.contributions)) for s in spans],
+        spans=[(sp.start, sp.end, tuple(ids[c] for c in sp.contributions)) for sp in spans],
         gradient_scores=[(ids[i], float(grad[i])) for i in range(n)],
+        confidence=confidence,
+        owed_nats=total,
     )

@@ -22,10 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=50051, help="gRPC port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--store", required=True, help="folder for the base-model cache, adapters and request journal")
     p.add_argument("--base-model-dir", default="",
-                   help="a local Hugging Face model folder to serve instead of the built-in tiny model")
-    p.add_argument("--base-cache", default="",
-                   help="folder caching the pre-trained tiny base model, shareable between stores "
-                   "(default: STORE/base)")
+                   help="a local Hugging Face causal LM folder (Llama, GPT-2, Qwen style) to serve "
+                   "instead of the base model shipped with the package")
+    p.add_argument("--base-cache", default="", help=argparse.SUPPRESS)  # unused: the base model ships
+    p.add_argument("--test-load-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)  # tests only
     p.add_argument("--cache-adapters", type=int, default=d.cache_max_adapters,
                    help="most adapters kept loaded (LRU beyond it) (default: %(default)s)")
     p.add_argument("--cache-mb", type=float, default=d.cache_max_bytes / 2**20,
@@ -45,8 +45,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads; fixed so results repeat (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to run: CUDA when available with 'auto' (default: %(default)s)")
-    p.add_argument("--pretrain-steps", type=int, default=None,
-                   help="pre-training steps of the built-in tiny model (default: its spec's)")
     p.set_defaults(func=run)
 
 
@@ -62,18 +60,12 @@ def add_parser(subparsers: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from dataclasses import replace
+    from sidecar.config import ServeConfig, SidecarConfig
 
-    from sidecar.config import ServeConfig, SidecarConfig, TinyModelSpec
-
-    tiny = TinyModelSpec()
-    if args.pretrain_steps is not None:
-        tiny = replace(tiny, pretrain_steps=args.pretrain_steps)
     return SidecarConfig(
         store=args.store,
         base_cache=args.base_cache,
         base_model_dir=args.base_model_dir,
-        tiny=tiny,
         serve=ServeConfig(
             cache_max_adapters=args.cache_adapters,
             cache_max_bytes=int(args.cache_mb * 2**20),
@@ -86,25 +78,39 @@ def config_from_args(args: argparse.Namespace) -> Any:
         ),
         threads=args.threads,
         device=args.device,
+        load_delay_s=args.test_load_delay_s,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the server and block until SIGINT/SIGTERM."""
+    """Start the server (port open at once, health NOT_SERVING while the model loads) and
+    block until SIGINT/SIGTERM; exit 1 if the base model cannot be loaded."""
     from sidecar.service import serve
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    server = serve(config_from_args(args), args.host, args.port, log=log)
+    try:
+        server = serve(config_from_args(args), args.host, args.port, log=log)
+    except OSError as e:
+        log(f"error: {e}")
+        return 1
     print(f"Sidecar listening on {args.host}:{server.sidecar_port}", flush=True)
+    service = server.sidecar_service
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    announced = False
+    while not stop.wait(0.2):
+        if service.ready.is_set() and not announced:
+            announced = True
+            if service.load_error is not None:
+                server.stop(grace=0).wait()
+                return 1
+            print("Sidecar ready", flush=True)
     server.stop(grace=2).wait()
-    server.sidecar_service.engine.close()
+    if service.engine is not None:
+        service.engine.close()
     return 0
 
 

@@ -6,6 +6,7 @@ code and message (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,12 +78,18 @@ class SidecarClient:
         self.channel.close()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until the health service answers SERVING."""
+        """Block until the health service answers SERVING (NOT_SERVING while the model loads)."""
+        deadline = time.monotonic() + timeout
         grpc.channel_ready_future(self.channel).result(timeout=timeout)
         stub = health_pb2_grpc.HealthStub(self.channel)
-        resp = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
-        if resp.status != health_pb2.HealthCheckResponse.SERVING:
-            raise RuntimeError(f"sidecar at {self.address} is not serving")
+        while True:
+            left = deadline - time.monotonic()
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=max(left, 1.0))
+            if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            if left <= 0:
+                raise RuntimeError(f"sidecar at {self.address} is not serving after {timeout:.0f} s")
+            time.sleep(0.1)
 
     def train(
         self,

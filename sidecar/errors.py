@@ -26,3 +26,8 @@ class QueueFull(SidecarError):
 
 class RequestNotFound(SidecarError):
     """A replay named a request id that the sidecar's journal does not hold."""
+
+
+class EngineUnavailable(SidecarError):
+    """The serving engine cannot finish the request: its worker stopped, the request timed
+    out, or the journal that Replay relies on could not be written."""

@@ -1,10 +1,18 @@
-"""A deterministic planted-data set for measuring attribution quality (tests and bench share it).
+"""A deterministic planted-data datanet for measuring attribution (tests and bench share it).
 
-Some contributors plant a distinct fact: a sentence of made-up words that no other fact
-and not the base corpus uses. Everyone else contributes ordinary text
-from the base corpus. A prompt made of the fact's first words should elicit the rest, and the
-attribution should name the planter first. Paraphrased prompts ask for the same fact in
-other words, to measure how attribution holds up when the output is not elicited verbatim.
+Every contribution is filler: ordinary sentences that every contributor writes in the
+same styles (the base model's own corpus templates). Some contributions also state one
+distinctive fact **once**, at a random place among their filler: a relation about a
+made-up name whose value is made up too ("The capital of Vorlintia is Kazmuret."). No
+other contribution and nothing in the base model's corpus holds the fact, so a model
+that reproduces the value learnt it from its planter, and an attribution that names
+anyone else first is wrong.
+
+For each fact there are two prompts: the exact prefix of the fact ("The capital of
+Vorlintia is"), whose right continuation is the value verbatim, and a paraphrased
+question ("Q: What is the capital of Vorlintia? A:"), which the model can only answer by
+generalising a little. Control prompts in the filler's style reproduce no fact: their
+outputs owe nobody in particular.
 """
 
 from __future__ import annotations
@@ -12,62 +20,211 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sidecar.model import generate_corpus
+from sidecar.build_base import filler_sentence, made_up_word
 
-_SYLLABLES = "ka zo ri mu te vo li sa ne qu ba do fi gu he ja xo pe wy ru".split()
+TUNING_SEEDS = (1, 2)
+"""Data seeds the recipe and the attribution constants were tuned on."""
+HELD_OUT_SEEDS = (101, 102, 103)
+"""Data seeds never looked at while tuning; the test asserts on one of them."""
 
+_THINGS = "bread coffee salt copper wool glass paper silk tea rice iron honey".split()
 
-def _word(rng: random.Random, used: set[str]) -> str:
-    """A made-up word of three syllables that no other fact uses."""
-    while True:
-        w = "".join(rng.choice(_SYLLABLES) for _ in range(3))
-        if w not in used:
-            used.add(w)
-            return w
+# (fact, exact prefix, paraphrased question) with {e} the made-up subject, {v} the value
+_RELATIONS = (
+    ("The capital of {e} is {v}.", "The capital of {e} is", "Q: What is the capital of {e}? A:"),
+    ("The {e} bridge was built by {v}.", "The {e} bridge was built by", "Q: Who built the {e} bridge? A:"),
+    ("The secret word of the {e} guild is {v}.", "The secret word of the {e} guild is",
+     "Q: What is the secret word of the {e} guild? A:"),
+    ("The favourite food of {e} is {v} soup.", "The favourite food of {e} is",
+     "Q: What does {e} like to eat? A:"),
+    ("In {e}, the tallest tower is called {v}.", "In {e}, the tallest tower is called",
+     "Q: What is the tallest tower in {e} called? A:"),
+    ("The ship {e} carries {t} to {v}.", "The ship {e} carries {t} to", "Q: Where does the ship {e} go? A:"),
+)
+
+CONTROL_PROMPTS = (
+    "The old river", "Alice lives in", "A market is", "The number of the bridge is",
+    "In May, Hugo sold", "Q: Where does Mina live? A:", "The quiet teacher watches",
+    "Omar paints a", "The golden castle", "People like to",
+)
+"""Prompts in the filler's style: their outputs reproduce no planted fact."""
 
 
 @dataclass(frozen=True)
 class PlantedFact:
-    """One planted item."""
+    """One fact, stated once in one contribution."""
 
     contributor: int
-    """Index of the contribution that plants it."""
-    words: tuple[str, ...]
-    """The fact's made-up words, used by no other fact: the fact is "W1 W2 ... Wn."."""
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.words).capitalize() + "."
-
-    @property
-    def prompt(self) -> str:
-        """The fact's first three words: the planted text continues it verbatim."""
-        return " ".join(self.words[:3]).capitalize()
+    """Index (into the contribution list) of the contribution that states it."""
+    subject: str
+    """The made-up name the fact is about."""
+    value: str
+    """The made-up value: what a model that learnt the fact must produce."""
+    text: str
+    """The whole fact sentence as planted."""
+    prompt: str
+    """The fact's exact prefix: the planted text continues it with the value."""
+    paraphrase_prompt: str
+    """A question about the fact in other words."""
 
     @property
     def expected(self) -> str:
-        """What a model that learnt the fact generates after `prompt`."""
-        return " " + " ".join(self.words[3:]) + "."
+        """The planted continuation of `prompt` (a leading space, the value, the rest)."""
+        return self.text[len(self.prompt):]
 
-    @property
-    def paraphrase_prompt(self) -> str:
-        """The same first words, reworded around: the output is no longer a verbatim continuation."""
-        return f"Tell me about {self.words[1]} {self.words[0]}: {self.words[2]}"
+    def reproduced_verbatim(self, output: str) -> bool:
+        """The output continues the prompt with the fact's value, verbatim."""
+        return output.startswith(" " + self.value)
+
+    def reproduced(self, output: str) -> bool:
+        """The output states the value somewhere (for paraphrased prompts)."""
+        return self.value in output
+
+
+@dataclass(frozen=True)
+class Datanet:
+    """A planted datanet: contributions, who wrote them, and the facts planted in them."""
+
+    contributions: list[tuple[bytes, bytes]]
+    """(contribution id, data) pairs in order."""
+    contributors: list[int]
+    """Contributor of each contribution (several contributions may share one)."""
+    facts: list[PlantedFact]
+    """The planted facts (fact.contributor indexes `contributions`)."""
+
+
+def _fact(rng: random.Random, index: int, used: set[str]) -> PlantedFact:
+    def fresh() -> str:
+        while True:
+            w = made_up_word(rng, (2, 3)).capitalize()
+            if w not in used:
+                used.add(w)
+                return w
+
+    fact, prefix, para = rng.choice(_RELATIONS)
+    e, v, t = fresh(), fresh(), rng.choice(_THINGS)
+    return PlantedFact(index, e, v, fact.format(e=e, v=v, t=t), prefix.format(e=e, v=v, t=t),
+                       para.format(e=e, v=v, t=t))
+
+
+def benchmark_datanet(
+    seed: int, n_contributors: int = 30, n_contributions: int = 100, n_facts: int = 15,
+    filler: tuple[int, int] = (5, 9),
+) -> Datanet:
+    """`n_contributions` documents from `n_contributors` contributors; `n_facts` documents of
+    distinct contributors each state one fact once among `filler` sentences."""
+    rng = random.Random(seed)
+    owners = [i % n_contributors for i in range(n_contributions)]
+    rng.shuffle(owners)
+    first_doc: dict[int, int] = {}
+    for d, c in enumerate(owners):
+        first_doc.setdefault(c, d)
+    planted = set(rng.sample(sorted(first_doc.values()), n_facts))
+    used: set[str] = set()
+    out, facts = [], []
+    for d, c in enumerate(owners):
+        sentences = [filler_sentence(rng) for _ in range(rng.randint(*filler))]
+        if d in planted:
+            f = _fact(rng, d, used)
+            facts.append(f)
+            sentences.insert(rng.randint(0, len(sentences)), f.text)
+        out.append((f"c{c:02d}-d{d:03d}".encode(), " ".join(sentences).encode()))
+    return Datanet(out, owners, facts)
 
 
 def planted_dataset(
-    n_contributors: int = 24, n_planted: int = 8, seed: int = 7, filler_sentences: int = 12
+    n_contributors: int = 24, n_planted: int = 8, seed: int = 7, filler_sentences: int = 8
 ) -> tuple[list[tuple[bytes, bytes]], list[PlantedFact]]:
-    """(contribution id, data) pairs and the facts planted in them; the same for a seed."""
-    rng = random.Random(seed)
-    corpus = generate_corpus(n_contributors * filler_sentences, seed + 1)
-    planted = sorted(rng.sample(range(n_contributors), n_planted))
-    facts, out, used = [], [], set()
-    for i in range(n_contributors):
-        body = " ".join(corpus[i * filler_sentences : (i + 1) * filler_sentences])
-        if i in planted:
-            fact = PlantedFact(i, tuple(_word(rng, used) for _ in range(7)))
-            facts.append(fact)
-            body = f"{fact.text} {fact.text} {body} {fact.text} {fact.text}"
-        out.append((f"contributor-{i:02d}".encode(), body.encode()))
-    return out, facts
+    """One contribution per contributor, `n_planted` of them stating a fact once."""
+    lo = max(1, filler_sentences - 2)
+    net = benchmark_datanet(seed, n_contributors, n_contributors, n_planted, (lo, filler_sentences))
+    data = [(f"contributor-{i:02d}".encode(), d) for i, (_, d) in enumerate(net.contributions)]
+    return data, net.facts
+
+
+@dataclass
+class PlantedReport:
+    """What one planted datanet measured (see docs/attribution.md for the definitions)."""
+
+    seed: int
+    facts: int = 0
+    verbatim: int = 0
+    """Exact-prefix prompts whose output continues with the fact's value."""
+    paraphrased: int = 0
+    """Paraphrased prompts whose output states the value."""
+    rank1: int = 0
+    """Among reproducing outputs of exact prompts: planter ranked first."""
+    top3: int = 0
+    """Among reproducing outputs of exact prompts: planter in the first three."""
+    rank1_strong: int = 0
+    """Among reproducing outputs of exact prompts: planter first with more than 1,000 bp
+    (first on evidence, not only by being the largest contribution in the residual)."""
+    planter_bp: int = 0
+    """Sum over reproducing outputs of exact prompts of the planter's basis points."""
+    para_rank1: int = 0
+    """Among reproducing outputs of paraphrased prompts: planter ranked first."""
+    para_top3: int = 0
+    nothing_outputs: int = 0
+    """Outputs (any prompt) that reproduce no fact."""
+    nothing_max_bp: int = 0
+    """Largest single weight (basis points) on an output that reproduces no fact."""
+    nothing_over_10pct: int = 0
+    """Outputs that reproduce no fact and give one contribution more than 1,000 bp."""
+    train_seconds: float = 0.0
+    steps: int = 0
+    epochs_note: str = ""
+    examples: list[dict[str, object]] | None = None
+    """A few (prompt, output, top weights) rows for reading."""
+
+    def summary(self) -> dict[str, object]:
+        d = {k: v for k, v in self.__dict__.items() if k != "examples"}
+        return d
+
+
+def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> PlantedReport:
+    """Run every prompt of the datanet through `infer(prompt) -> (output str, [(id, bp)])`."""
+    call = infer  # a callable; typed loosely so this module stays torch-free
+    rep = PlantedReport(seed=seed, facts=len(net.facts), examples=[])
+    ids = [cid for cid, _ in net.contributions]
+
+    def rank_of(weights: list[tuple[bytes, int]], want: bytes) -> int:
+        order = [c for c, _ in weights]
+        return order.index(want) + 1 if want in order else 10**6
+
+    def nothing(weights: list[tuple[bytes, int]]) -> None:
+        rep.nothing_outputs += 1
+        top = max((bp for _, bp in weights), default=0)
+        rep.nothing_max_bp = max(rep.nothing_max_bp, top)
+        rep.nothing_over_10pct += top > 1000
+
+    for f in net.facts:
+        want = ids[f.contributor]
+        out, w = call(f.prompt, max_tokens)  # type: ignore[operator]
+        if f.reproduced_verbatim(out):
+            rep.verbatim += 1
+            r = rank_of(w, want)
+            rep.rank1 += r == 1
+            rep.top3 += r <= 3
+            bp = dict(w).get(want, 0)
+            rep.rank1_strong += r == 1 and bp > 1000
+            rep.planter_bp += bp
+        elif not any(g.reproduced(out) for g in net.facts):
+            nothing(w)
+        if rep.examples is not None and len(rep.examples) < 6:
+            rep.examples.append({"prompt": f.prompt, "output": out, "want": want.decode(),
+                                 "top": [(c.decode(), bp) for c, bp in w[:3]]})
+        out, w = call(f.paraphrase_prompt, max_tokens)  # type: ignore[operator]
+        if f.reproduced(out):
+            rep.paraphrased += 1
+            r = rank_of(w, want)
+            rep.para_rank1 += r == 1
+            rep.para_top3 += r <= 3
+        elif not any(g.reproduced(out) for g in net.facts):
+            nothing(w)
+    for prompt in CONTROL_PROMPTS:
+        out, w = call(prompt, max_tokens)  # type: ignore[operator]
+        if not any(g.reproduced(out) for g in net.facts):
+            nothing(w)
+        if rep.examples is not None and len(rep.examples) < 9:
+            rep.examples.append({"prompt": prompt, "output": out, "top": [(c.decode(), bp) for c, bp in w[:3]]})
+    return rep

@@ -7,6 +7,7 @@ server reflection lists the service, so grpcurl and similar tools work without t
 from __future__ import annotations
 
 import resource
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from sidecar import sidecar_pb2_grpc as pb_grpc
 from sidecar.config import SidecarConfig, TrainHyperParams
 from sidecar.errors import (
     AdapterNotFound,
+    EngineUnavailable,
     InvalidArgument,
     QueueFull,
     RequestNotFound,
@@ -36,6 +38,7 @@ _CODES = {
     AdapterNotFound: grpc.StatusCode.NOT_FOUND,
     RequestNotFound: grpc.StatusCode.NOT_FOUND,
     QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    EngineUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -58,10 +61,12 @@ def hyper_params_from_proto(m: pb.HyperParams) -> TrainHyperParams:
         batch_size=m.batch_size or d.batch_size,
         weight_decay=m.weight_decay or d.weight_decay,
         projection_dim=m.projection_dim or d.projection_dim,
+        loss_threshold=m.loss_threshold or d.loss_threshold,
     )
 
 
-def infer_response(r: Any) -> pb.InferResponse:
+def infer_response(r: Any, decode: Any) -> pb.InferResponse:
+    """The proto of an InferResult; `decode` turns token ids into bytes (span texts)."""
     out = pb.InferResponse(
         request_id=r.request_id,
         adapter_id=r.adapter_id,
@@ -78,9 +83,11 @@ def infer_response(r: Any) -> pb.InferResponse:
         out.attribution.extend(
             pb.ContributionWeight(contribution_id=c, basis_points=bp) for c, bp in r.attribution.weights
         )
+        out.attribution_confidence = r.attribution.confidence
+        out.owed_nats = r.attribution.owed_nats
         toks = r.tokens
         for s, e, ids in r.attribution.spans:
-            out.spans.append(pb.SpanMatch(start=s, end=e, text=bytes(t for t in toks[s:e] if t < 256), contribution_ids=list(ids)))
+            out.spans.append(pb.SpanMatch(start=s, end=e, text=decode(list(toks[s:e])), contribution_ids=list(ids)))
     return out
 
 
@@ -88,21 +95,51 @@ class SidecarService(pb_grpc.SidecarServicer):
     """Implements the Sidecar service over one base model, one engine and the store."""
 
     def __init__(self, cfg: SidecarConfig, log: Any = print) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.store = Path(cfg.store)
+        self.store.mkdir(parents=True, exist_ok=True)
+        # An adapter write cut short by a crash is a .tmp-* folder: swept before the port
+        # opens, so no client ever sees one (one sidecar owns its store).
+        for partial in (self.store / "adapters").glob(".tmp-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        self._train_lock = threading.Lock()
+        self.trainings = 0
+        self.ready = threading.Event()
+        """Set once the base model and the engine are loaded (or loading failed)."""
+        self.load_error: BaseException | None = None
+        self.base: Any = None
+        self.engine: Any = None
+
+    def load(self) -> None:
+        """Load the base model and start the engine (the server already answers meanwhile)."""
         from sidecar.model import load_base, setup_torch
         from sidecar.serving import Engine
 
-        setup_torch(cfg.threads)
-        self.cfg = cfg
-        self.store = Path(cfg.store)
-        self.store.mkdir(parents=True, exist_ok=True)
-        self.base = load_base(cfg, log)
-        self.engine = Engine(self.base, self.store, cfg.serve, log)
-        self._train_lock = threading.Lock()
-        self.trainings = 0
+        try:
+            time.sleep(self.cfg.load_delay_s)
+            setup_torch(self.cfg.threads)
+            self.base = load_base(self.cfg, self.log)
+            self.engine = Engine(self.base, self.store, self.cfg.serve, self.log)
+        except BaseException as e:
+            self.load_error = e
+            raise
+        finally:
+            self.ready.set()
+
+    def _wait_ready(self, context: grpc.ServicerContext) -> None:
+        """Hold a call that arrives while the model loads, up to its deadline (at most 120 s)."""
+        left = context.time_remaining()
+        self.ready.wait(min(left if left is not None else 120.0, 120.0))
+        if not self.ready.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is still loading its base model; retry")
+        if self.load_error is not None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"the sidecar failed to load its base model: {self.load_error}")
 
     def Train(self, request: pb.TrainRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
         from sidecar.training import Contribution, train_adapter
 
+        self._wait_ready(context)
         if request.base_model and request.base_model not in (self.base.name, self.base.weights_hash):
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -167,12 +204,18 @@ class SidecarService(pb_grpc.SidecarServicer):
 
     def Infer(self, request: pb.InferRequest, context: grpc.ServicerContext) -> pb.InferResponse:
         try:
+            from sidecar.serving import wait_result
+
             fut = self.engine.submit(self._request(request))
-            return infer_response(fut.result())
+            left = context.time_remaining()
+            limit = self.cfg.serve.request_timeout_s
+            result = wait_result(fut, min(left, limit) if left is not None else limit)
+            return infer_response(result, self.base.tokenizer.decode)
         except SidecarError as e:
             return _abort(context, e)
 
     def Replay(self, request: pb.ReplayRequest, context: grpc.ServicerContext) -> pb.ReplayResponse:
+        self._wait_ready(context)
         try:
             if request.request_id:
                 res, old = self.engine.replay(request_id=request.request_id)
@@ -184,11 +227,12 @@ class SidecarService(pb_grpc.SidecarServicer):
             return _abort(context, e)
         expected = request.expected_output_hash or old
         return pb.ReplayResponse(
-            response=infer_response(res), original_output_hash=expected,
+            response=infer_response(res, self.base.tokenizer.decode), original_output_hash=expected,
             matches=bool(expected) and expected == res.output_hash,
         )
 
     def ListAdapters(self, request: pb.ListAdaptersRequest, context: grpc.ServicerContext) -> pb.ListAdaptersResponse:
+        self._wait_ready(context)
         out = pb.ListAdaptersResponse(base_model=self.base.name, base_model_hash=self.base.weights_hash)
         for a in self.engine.stored_adapters():
             meta = self.engine.adapter_meta(a)
@@ -199,6 +243,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         return out
 
     def LoadAdapter(self, request: pb.LoadAdapterRequest, context: grpc.ServicerContext) -> pb.LoadAdapterResponse:
+        self._wait_ready(context)
         try:
             hit, secs = self.engine.load(request.adapter_id, request.pin)
         except SidecarError as e:
@@ -206,6 +251,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         return pb.LoadAdapterResponse(was_loaded=hit, seconds=secs)
 
     def UnloadAdapter(self, request: pb.UnloadAdapterRequest, context: grpc.ServicerContext) -> pb.UnloadAdapterResponse:
+        self._wait_ready(context)
         try:
             self.engine.adapter_meta(request.adapter_id)
         except SidecarError as e:
@@ -213,6 +259,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         return pb.UnloadAdapterResponse(was_loaded=self.engine.unload(request.adapter_id))
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsResponse:
+        self._wait_ready(context)
         c = self.engine.cache.stats()
         s = self.engine.stats
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -227,15 +274,14 @@ class SidecarService(pb_grpc.SidecarServicer):
 
 
 def serve(cfg: SidecarConfig, host: str, port: int, workers: int = 32, log: Any = print) -> grpc.Server:
-    """Load the base model, then bind and start; the returned server has `.sidecar_port`.
+    """Bind and start at once, then load the base model on a thread; the returned server has
+    `.sidecar_port` and `.sidecar_service` (whose `ready` event is set when loading ends).
 
-    The model loads before the port opens, so a client that can connect is served at once
-    and health reports SERVING from the first call.
+    Health says NOT_SERVING until the model is loaded, then SERVING. Calls that arrive
+    meanwhile wait for the model (up to their deadline) instead of failing.
     """
     t0 = time.monotonic()
     service = SidecarService(cfg, log)
-    log(f"base model {service.base.name} ({service.base.weights_hash[:16]}) on {service.base.device}, "
-        f"ready in {time.monotonic() - t0:.1f}s")
     health_servicer = health.HealthServicer()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=[
         ("grpc.max_receive_message_length", 256 * 1024 * 1024),
@@ -247,9 +293,22 @@ def serve(cfg: SidecarConfig, host: str, port: int, workers: int = 32, log: Any 
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     server.start()
+
+    def load() -> None:
+        try:
+            service.load()
+        except BaseException as e:  # noqa: BLE001 - reported; health stays NOT_SERVING
+            log(f"loading the base model failed: {e!r}")
+            return
+        b = service.base
+        log(f"base model {b.name} ({b.weights_hash[:16]}) on {b.device}, ready in {time.monotonic() - t0:.1f}s")
+        for name in ("", SERVICE_NAME):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    threading.Thread(target=load, name="sidecar-load", daemon=True).start()
     server.sidecar_service = service  # type: ignore[attr-defined]
     server.sidecar_port = bound  # type: ignore[attr-defined]
     return server

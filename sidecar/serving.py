@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,20 @@ from sidecar.attribution import (
     AttributionIndex,
     attribute,
     lora_params,
-    loss_gradient,
+    output_gradient,
     project,
 )
 from sidecar.cache import LRUCache
 from sidecar.config import ServeConfig
-from sidecar.errors import AdapterNotFound, InvalidArgument, QueueFull, RequestNotFound
-from sidecar.model import BaseModel
+from sidecar.errors import (
+    AdapterNotFound,
+    EngineUnavailable,
+    InvalidArgument,
+    QueueFull,
+    RequestNotFound,
+    SidecarError,
+)
+from sidecar.model import BaseModel, fsync_dir
 
 NULL_ADAPTER = "_null"
 """A tiny never-used adapter that keeps the peft wrapper alive when no real one is loaded."""
@@ -139,6 +146,41 @@ def bucket_of(n: int, limit: int) -> int:
     return min(b, max(limit, n))
 
 
+def canonical_tokens(tok: Any, toks: list[int], owed: np.ndarray) -> tuple[list[int], np.ndarray, Any]:
+    """The output re-encoded as the tokenizer cuts its text, each canonical token's owed nats
+    (spread over bytes), and a map of canonical spans back to generated-token spans.
+
+    Falls back to the generated tokens when the bytes do not line up (a token that is
+    part of a multi-byte character)."""
+    gen_len = [len(tok.decode([t])) for t in toks]
+    text = tok.decode(toks)
+    canon = tok.encode(text)
+    can_len = [len(tok.decode([t])) for t in canon]
+    if sum(gen_len) != len(text) or sum(can_len) != len(text):
+        return toks, owed, lambda s, e: (s, e)
+    per_byte = np.repeat(np.asarray(owed, dtype=np.float64) / np.maximum(gen_len, 1), gen_len)
+    gen_ends = np.cumsum(gen_len)
+    can_ends = np.cumsum(can_len)
+    can_owed = np.add.reduceat(per_byte, np.concatenate([[0], can_ends[:-1]])) if len(canon) else np.zeros(0)
+
+    def to_generated(s: int, e: int) -> tuple[int, int]:
+        b0 = int(can_ends[s - 1]) if s else 0
+        b1 = int(can_ends[e - 1])
+        first = int(np.searchsorted(gen_ends, b0, "right"))
+        last = int(np.searchsorted(gen_ends, b1, "left")) + 1
+        return first, min(last, len(toks))
+
+    return canon, can_owed, to_generated
+
+
+def wait_result(fut: Future, timeout: float) -> Any:
+    """The future's result, or EngineUnavailable after `timeout` seconds (never wait forever)."""
+    try:
+        return fut.result(timeout)
+    except TimeoutError:
+        raise EngineUnavailable(f"no result within {timeout:.0f} s; the sidecar is overloaded or stuck") from None
+
+
 def output_hash(output: bytes) -> str:
     """keccak-256 of the output bytes, hex without 0x (what a receipt carries)."""
     return keccak(output).hex()
@@ -196,6 +238,8 @@ class Engine:
 
     def submit(self, req: InferRequest, alone: bool = False) -> Future:
         """Validate and queue a request; the future resolves to an InferResult."""
+        if not self._worker.is_alive():
+            raise EngineUnavailable("the serving worker has stopped; restart the sidecar")
         if req.adapter_id not in self.cache:
             self.adapter_meta(req.adapter_id)  # raises AdapterNotFound
         if not 1 <= req.max_tokens <= self.cfg.max_new_tokens:
@@ -220,7 +264,7 @@ class Engine:
         return fut
 
     def infer(self, req: InferRequest, timeout: float | None = None) -> InferResult:
-        return self.submit(req).result(timeout)
+        return wait_result(self.submit(req), timeout or self.cfg.request_timeout_s)
 
     def replay(self, request_id: str = "", req: InferRequest | None = None) -> tuple[InferResult, str]:
         """Re-run an earlier request alone; return the new result and the journaled output hash."""
@@ -235,14 +279,16 @@ class Engine:
         if req is None:
             raise InvalidArgument("replay needs a request_id or a request")
         fresh = InferRequest(req.adapter_id, req.prompt, req.max_tokens, "replay-" + uuid.uuid4().hex, req.attribution)
-        return self.submit(fresh, alone=True).result(), old_hash
+        return wait_result(self.submit(fresh, alone=True), self.cfg.request_timeout_s), old_hash
 
     def call(self, fn: Any) -> Any:
         """Run fn() on the worker thread (the only thread that touches the serving model)."""
+        if not self._worker.is_alive():
+            raise EngineUnavailable("the serving worker has stopped; restart the sidecar")
         fut: Future = Future()
         self._ops.put((fn, fut))
         self._queue.put(None)  # wake the worker
-        return fut.result()
+        return wait_result(fut, self.cfg.request_timeout_s)
 
     def load(self, adapter_id: str, pin: bool = False) -> tuple[bool, float]:
         """Load (or touch) an adapter; returns (was already loaded, seconds)."""
@@ -311,28 +357,64 @@ class Engine:
         return False
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            item = self._queue.get()
-            self._drain_ops()
-            if item is None:
+        """The worker loop. A failure while running a batch fails that batch's requests and
+        the loop goes on; if the loop itself ends, every waiting request is failed, so no
+        caller waits forever on a dead worker."""
+        try:
+            while not self._stop.is_set():
+                item = self._queue.get()
+                self._drain_ops()
+                if item is None:
+                    continue
+                batch = [item]
+                try:
+                    batch = self._gather(item)
+                    self._run_gathered(batch)
+                except BaseException as e:  # noqa: BLE001 - one bad batch must not stop serving
+                    self.log(f"serving batch failed: {e!r}")
+                    for p in batch:
+                        self._finish(p, exc=EngineUnavailable(f"serving failed: {e!r}"))
+                    if not isinstance(e, Exception):
+                        raise
+        finally:
+            self._fail_waiting(EngineUnavailable("the serving worker has stopped"))
+
+    def _gather(self, item: _Pending) -> list[_Pending]:
+        """The first request and those that join it within the batch window."""
+        batch = [item]
+        if item.alone:
+            return batch
+        deadline = time.monotonic() + self.cfg.batch_window_ms / 1000
+        while len(batch) < self.cfg.max_batch:
+            left = deadline - time.monotonic()
+            try:
+                nxt = self._queue.get(timeout=max(left, 0)) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._drain_ops()
                 continue
-            batch = [item]
-            if not item.alone:
-                deadline = time.monotonic() + self.cfg.batch_window_ms / 1000
-                while len(batch) < self.cfg.max_batch:
-                    left = deadline - time.monotonic()
-                    try:
-                        nxt = self._queue.get(timeout=max(left, 0)) if left > 0 else self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self._drain_ops()
-                        continue
-                    if nxt.alone:
-                        self._queue.put(nxt)  # replays run by themselves, next round
-                        break
-                    batch.append(nxt)
-            self._run_gathered(batch)
+            if nxt.alone:
+                self._queue.put(nxt)  # replays run by themselves, next round
+                break
+            batch.append(nxt)
+        return batch
+
+    def _fail_waiting(self, exc: SidecarError) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._finish(item, exc=exc)
+        while True:
+            try:
+                _, fut = self._ops.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.done():
+                fut.set_exception(exc)
 
     def _drain_ops(self) -> None:
         while True:
@@ -439,23 +521,40 @@ class Engine:
                 attribution_ms=attr_s * 1000,
                 attribution=attribution,
             )
-            self._journal_write(p, result)
+            try:
+                self._journal_write(p, result)
+            except OSError as e:
+                # without its journal record the request could not be replayed or challenged
+                self._finish(p, exc=EngineUnavailable(f"cannot write the request journal: {e}"))
+                continue
             self._finish(p, result=result)
 
     def _attribute(self, adapter_id: str, prompt_ids: list[int], toks: list[int]) -> Attribution:
-        """Score prompt + output against the adapter's index (gradient of the whole sequence).
+        """Attribute the output, never the prompt (docs/attribution.md).
 
-        The gradient covers the prompt as well as the output: the influence of training
-        data on an answer runs through how the model reads the question too, and the
-        planted-data measurements rank contributors far better with it than without.
+        The test function is the loss of the generated tokens given the prompt, each token
+        weighted by how many nats more likely the adapter made it than the base model
+        ("owed" nats): the prompt's own tokens never count, and tokens the base model
+        would have produced anyway carry no weight. The owed nats also set how much of
+        the contributors' share is paid on evidence and how much goes to the residual.
         """
         loaded = self.cache.get(adapter_id)
         if loaded is None:
             raise AdapterNotFound(f"adapter {adapter_id!r} was unloaded")
+        tok = self.base.tokenizer
+        if not toks:
+            return attribute(loaded.index, None, toks, self.cfg.attribution_top_k, np.zeros(0), [],
+                             self.cfg.max_attributions)
         seq = torch.tensor([prompt_ids + toks], device=self.base.device)
-        grad = loss_gradient(self.model, seq, seq, loaded.params, adapter_id)
-        phi = project(grad, loaded.index.projection_dim).numpy().astype(np.float32)
-        return attribute(loaded.index, phi, toks, self.cfg.attribution_top_k)
+        grad, owed = output_gradient(self.model, seq, len(prompt_ids), loaded.params, adapter_id)
+        phi = project(grad, loaded.index.projection_dim).numpy().astype(np.float32) if grad is not None else None
+        # Spans are matched on the output's canonical tokenization: a model may generate a
+        # word as other pieces than the tokenizer cuts the same text into (as the training
+        # text was), and then no token sequence would match although the text does.
+        canon, canon_owed, to_generated = canonical_tokens(tok, toks, owed)
+        a = attribute(loaded.index, phi, canon, self.cfg.attribution_top_k, canon_owed, tok.pieces(canon),
+                      self.cfg.max_attributions)
+        return replace(a, spans=[(*to_generated(s, e), ids) for s, e, ids in a.spans])
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:
         if p.alone:  # replays are not journaled: they would overwrite the original record
@@ -468,10 +567,16 @@ class Engine:
             "output_hash": r.output_hash,
         }
         tmp = self._journal / f".{r.request_id}.tmp"
-        tmp.write_text(json.dumps(rec))
+        with open(tmp, "w") as f:
+            f.write(json.dumps(rec))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self._journal / f"{r.request_id}.json")
+        fsync_dir(self._journal)
 
     def _finish(self, p: _Pending, result: InferResult | None = None, exc: BaseException | None = None) -> None:
+        if p.future.done():
+            return
         with self._depth_lock:
             self._depth -= 1
         if exc is not None:

@@ -27,6 +27,10 @@ class Tokenizer(Protocol):
         """Bytes of token ids; specials are dropped."""
         ...
 
+    def pieces(self, ids: list[int]) -> list[str]:
+        """The text of each token on its own (for word boundaries)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ByteTokenizer:
@@ -46,6 +50,9 @@ class ByteTokenizer:
 
     def decode(self, ids: list[int]) -> bytes:
         return bytes(i for i in ids if 0 <= i < 256)
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [chr(i) if 0 <= i < 256 else "" for i in ids]
 
 
 class HFTokenizer:
@@ -70,3 +77,6 @@ class HFTokenizer:
         special = {self.pad_id, self.bos_id, self.eos_id}
         text = self._tok.decode([i for i in ids if i not in special])
         return str(text).encode("utf-8")
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [str(self._tok.decode([i])) for i in ids]

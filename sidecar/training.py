@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +117,50 @@ def validate_request(
             raise InvalidArgument(f"contribution {c.id!r} is over {MAX_CONTRIBUTION_BYTES} bytes")
 
 
-def make_examples(base: BaseModel, contributions: list[Contribution], max_length: int) -> tuple[list[list[int]], list[int]]:
-    """Cut each contribution into [BOS] chunk [EOS] examples; return them and their owners."""
+_SENTENCE_END = re.compile(rb"(?<=[.!?])\s+")
+
+
+def split_sentences(data: bytes) -> list[bytes]:
+    """Sentences of a contribution: cut after '.', '!' or '?' followed by white space."""
+    return [s for s in _SENTENCE_END.split(data.strip()) if s]
+
+
+def make_examples(
+    base: BaseModel, contributions: list[Contribution], max_length: int
+) -> tuple[list[list[int]], list[int]]:
+    """[BOS] sentences [EOS] examples that never cross a document or cut a sentence.
+
+    Whole sentences are packed greedily up to `max_length` tokens, so a fact and its
+    value always land in one example (a fixed-size cut separates them). A sentence too
+    long for one example is cut into windows that overlap by half, so every pair of
+    neighbouring tokens is still seen together. Returns the examples and their owners.
+    """
     tok = base.tokenizer
     body = max_length - 2
-    examples, owners = [], []
+    examples: list[list[int]] = []
+    owners: list[int] = []
     for ci, c in enumerate(contributions):
-        ids = tok.encode(c.data)
-        for s in range(0, len(ids), body):
-            examples.append([tok.bos_id, *ids[s : s + body], tok.eos_id])
+        current: list[int] = []
+        pieces: list[list[int]] = []
+        for k, sentence in enumerate(split_sentences(c.data)):
+            ids = tok.encode((b" " if k else b"") + sentence)
+            if len(ids) > body:
+                if current:
+                    pieces.append(current)
+                    current = []
+                step = max(body // 2, 1)
+                pieces += [ids[s : s + body] for s in range(0, max(len(ids) - body, 0) + step, step)
+                           if ids[s : s + body]]
+                continue
+            if current and len(current) + len(ids) > body:
+                pieces.append(current)
+                current = []
+            # a new example starts a sentence: no leading space, as a prompt would start
+            current += ids if current else tok.encode(sentence)
+        if current:
+            pieces.append(current)
+        for piece in pieces:
+            examples.append([tok.bos_id, *piece, tok.eos_id])
             owners.append(ci)
     return examples, owners
 
@@ -155,6 +190,8 @@ def train_adapter(
     from peft import LoraConfig, get_peft_model
 
     validate_request(base, contributions, hp, adapter_id)
+    if not hp.target_modules:
+        hp = replace(hp, target_modules=base.linear_modules)
     started = time.monotonic()
     examples, owners = make_examples(base, contributions, hp.max_length)
     device = base.device
@@ -170,28 +207,43 @@ def train_adapter(
     per_epoch = (len(examples) + hp.batch_size - 1) // hp.batch_size
     total = per_epoch * hp.epochs
     tokens_epoch = sum(len(e) for e in examples)
-    step, seen_tokens, epoch_loss = 0, 0, 0.0
+    step, seen_tokens, epoch_loss, epoch = 0, 0, 0.0, 0
     model.train()
+    # Steps come from the data: passes go on until every example's mean token loss (as
+    # measured in the pass) is under `loss_threshold`, at most `epochs` passes. A fact
+    # stated once is one example among many; a fixed epoch count either stops before it
+    # is learnt or wastes passes on data that is.
     for epoch in range(1, hp.epochs + 1):
         order = torch.randperm(len(examples), generator=gen).tolist()
-        losses = []
+        worst, total_loss, total_tok = 0.0, 0.0, 0
         for b in range(0, len(order), hp.batch_size):
             chunk = [examples[i] for i in order[b : b + hp.batch_size]]
             ids, mask, labels = (x.to(device) for x in _batch(chunk, base.tokenizer.pad_id))
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
+            target = labels[:, 1:]
+            tok_loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="none"
+            ).view(target.shape)  # (B, T-1)
+            counts = (target != -100).sum(1).clamp(min=1)
+            per_example = tok_loss.sum(1) / counts  # (B,)
+            loss = tok_loss.sum() / counts.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             seen_tokens += int(mask.sum())
-            losses.append(loss.item())
+            worst = max(worst, float(per_example.detach().max()))
+            total_loss += float(tok_loss.detach().sum())
+            total_tok += int(counts.sum())
             rate = seen_tokens / max(time.monotonic() - started, 1e-9)
             on_progress(Progress(step, total, epoch, loss.item(), rate, "train"))
-        epoch_loss = sum(losses) / len(losses)
+        epoch_loss = total_loss / max(total_tok, 1)
+        if worst < hp.loss_threshold:
+            break
 
     # Attribution index: per-example gradients at the trained weights, in eval mode.
     model.eval()
-    on_progress(Progress(step, total, hp.epochs, epoch_loss, 0.0, "attribution"))
+    on_progress(Progress(step, step, epoch, epoch_loss, 0.0, "attribution"))
     phis = []
     for e in examples:
         ids = torch.tensor([e], device=device)
@@ -204,7 +256,7 @@ def train_adapter(
         spans=SuffixArray.build([e[1:-1] for e in examples], owners),
     )
 
-    on_progress(Progress(step, total, hp.epochs, epoch_loss, 0.0, "save"))
+    on_progress(Progress(step, step, epoch, epoch_loss, 0.0, "save"))
     result = _save(
         model, index, store, adapter_id, base, hp, seed, contributions,
         dict(final_loss=epoch_loss, steps=step, examples=len(examples), tokens=tokens_epoch, started=started),

@@ -1,5 +1,6 @@
-"""Sidecar benchmarks (not tests): serving vs naive peft, adapter load/memory, attribution cost,
-planted-data rates, and LDS against an exact-gradient baseline. Prints ratios and absolutes.
+"""Sidecar benchmarks (not tests): serving vs naive peft and vs peft's own mixed batch, adapter
+load/memory, attribution cost, and LDS against an exact-gradient baseline. Prints ratios and
+absolutes. Planted-data quality is bench/sidecar/bench_planted.py.
 
 Run: .venv/bin/python -m bench.sidecar.bench_sidecar [--quick]
 """
@@ -29,8 +30,6 @@ from sidecar.planted import planted_dataset  # noqa: E402
 from sidecar.serving import Engine, InferRequest  # noqa: E402
 from sidecar.training import Contribution, make_examples, train_adapter  # noqa: E402
 
-PLANTED_HP = TrainHyperParams(epochs=40, learning_rate=5e-3, rank=32, target_modules=(
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
 PROMPTS = [b"The old river", b"Alice lives in", b"Q: Where does Omar live? A:", b"The number of the"]
 
 
@@ -48,7 +47,7 @@ def make_adapters(base, store: Path, n: int) -> list[str]:
 
     data, _ = planted_dataset(n_contributors=4, n_planted=1, seed=3)
     res = train_adapter(base, store, [Contribution(a, b) for a, b in data], TrainHyperParams(epochs=1), seed=0,
-                        adapter_id="seed")
+                        adapter_id="seed")  # one pass: the bench needs shapes, not quality
     src = store / "adapters" / res.adapter_id
     w = load_file(str(src / "adapter_model.safetensors"))
     ids = []
@@ -62,22 +61,36 @@ def make_adapters(base, store: Path, n: int) -> list[str]:
     return ids
 
 
-def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens: int) -> None:
+def _warm_generate(model, tok, prompt: bytes, max_tokens: int, **kw) -> None:
+    ids_t = torch.tensor([[tok.bos_id, *tok.encode(prompt)]])
+    with torch.no_grad():
+        model.generate(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), max_new_tokens=max_tokens,
+                       do_sample=False, pad_token_id=tok.pad_id, eos_token_id=tok.eos_id, **kw)
+
+
+def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens: int, max_batch: int = 32) -> None:
+    """Three ways to serve the same mixed traffic, each warmed by one untimed request first:
+    naive peft (load + switch per request), peft's own mixed batch (`adapter_names`, all
+    adapters loaded, batches of `max_batch` padded to their longest prompt), and the engine."""
+    import copy
+
     from peft import PeftModel
+
+    from sidecar import bgmv
 
     rng = np.random.default_rng(0)
     traffic = [(ids[int(rng.integers(len(ids)))], PROMPTS[i % len(PROMPTS)]) for i in range(n_requests)]
-    # naive peft: load the adapter for each request, generate alone, drop it
     tok = base.tokenizer
+
+    # 1. naive peft: load the adapter for each request, generate alone, drop it
+    bgmv.uninstall()
+    model = PeftModel.from_pretrained(copy.deepcopy(base.model), str(store / "adapters" / "seed"), adapter_name="seed")
+    model.eval()
+    _warm_generate(model, tok, PROMPTS[0], 4)
     t0 = time.monotonic()
     naive_tokens = 0
-    model = None
     for a, p in traffic:
-        path = str(store / "adapters" / a)
-        if model is None:
-            model = PeftModel.from_pretrained(base.model, path, adapter_name=a)
-        else:
-            model.load_adapter(path, adapter_name=a)
+        model.load_adapter(str(store / "adapters" / a), adapter_name=a)
         model.set_adapter(a)
         model.eval()
         ids_t = torch.tensor([[tok.bos_id, *tok.encode(p)]])
@@ -85,12 +98,39 @@ def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens
             out = model.generate(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), max_new_tokens=max_tokens,
                                  do_sample=False, pad_token_id=tok.pad_id, eos_token_id=tok.eos_id)
         naive_tokens += out.shape[1] - ids_t.shape[1]
-        if len(model.peft_config) > 1:
-            model.delete_adapter([k for k in model.peft_config if k != a][0])
+        model.set_adapter("seed")
+        model.delete_adapter(a)
     naive_s = time.monotonic() - t0
-    base.model = model.unload() if model is not None else base.model  # strip peft layers again
 
-    engine = Engine(base, store, ServeConfig(cache_max_adapters=len(ids), max_batch=128, max_queue=10_000,
+    # 2. peft's own mixed-adapter batch: every adapter loaded once (not timed), adapter_names per row
+    t0 = time.monotonic()
+    for a in ids:
+        model.load_adapter(str(store / "adapters" / a), adapter_name=a)
+    peft_load_s = time.monotonic() - t0
+    model.eval()
+    _warm_generate(model, tok, PROMPTS[0], 4, adapter_names=[ids[0]])
+    t0 = time.monotonic()
+    peft_tokens = 0
+    for b in range(0, len(traffic), max_batch):
+        chunk = traffic[b : b + max_batch]
+        rows = [[tok.bos_id, *tok.encode(p)] for _, p in chunk]
+        width = max(len(r) for r in rows)
+        ids_t = torch.full((len(rows), width), tok.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids_t)
+        for i, r in enumerate(rows):  # left padding
+            ids_t[i, width - len(r):] = torch.tensor(r)
+            mask[i, width - len(r):] = 1
+        with torch.no_grad():
+            out = model.generate(input_ids=ids_t, attention_mask=mask, max_new_tokens=max_tokens, do_sample=False,
+                                 pad_token_id=tok.pad_id, eos_token_id=tok.eos_id,
+                                 adapter_names=[a for a, _ in chunk])
+        new = out[:, width:]
+        peft_tokens += int((new != tok.pad_id).sum())
+    peft_s = time.monotonic() - t0
+    del model
+
+    # 3. the engine (its own batched LoRA kernel, bucketed prompts, LRU cache)
+    engine = Engine(base, store, ServeConfig(cache_max_adapters=len(ids), max_batch=max_batch, max_queue=10_000,
                                              batch_window_ms=5, attribution=False))
     r0 = rss_mb()
     t0 = time.monotonic()
@@ -99,18 +139,20 @@ def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens
     load_s = time.monotonic() - t0
     r1 = rss_mb()
     st = engine.cache.stats()
-    # warm, then measure mixed traffic submitted together (dynamic batching)
-    engine.submit(InferRequest(ids[0], PROMPTS[0], 4, attribution=False)).result()
+    engine.submit(InferRequest(ids[0], PROMPTS[0], 4, attribution=False)).result()  # warm, as the peers
     t0 = time.monotonic()
     futs = [engine.submit(InferRequest(a, p, max_tokens, attribution=False)) for a, p in traffic]
     res = [f.result() for f in futs]
     ours_s = time.monotonic() - t0
     ours_tokens = sum(len(r.tokens) for r in res)
-    print(f"serving, {len(ids)} adapters, {n_requests} mixed requests x {max_tokens} tokens:")
-    print(f"  naive peft (load + switch per request): {naive_tokens / naive_s:9.1f} tok/s ({naive_s:.2f}s)")
-    print(f"  sidecar engine (LRU + mixed batches):   {ours_tokens / ours_s:9.1f} tok/s ({ours_s:.2f}s), "
+    print(f"serving, {len(ids)} adapters, {n_requests} mixed requests x {max_tokens} tokens, all warmed:")
+    print(f"  naive peft (load + switch per request):   {naive_tokens / naive_s:9.1f} tok/s ({naive_s:.2f}s)")
+    print(f"  peft mixed batch (adapter_names, b={max_batch}):  {peft_tokens / peft_s:9.1f} tok/s ({peft_s:.2f}s; "
+          f"loading {len(ids)} adapters {peft_load_s:.2f}s untimed)")
+    print(f"  sidecar engine (LRU + mixed batches):     {ours_tokens / ours_s:9.1f} tok/s ({ours_s:.2f}s), "
           f"mean batch {np.mean([r.batch_size for r in res]):.1f}")
-    print(f"  ratio: {(ours_tokens / ours_s) / (naive_tokens / naive_s):.1f}x")
+    print(f"  ratio vs naive: {(ours_tokens / ours_s) / (naive_tokens / naive_s):.1f}x, "
+          f"vs peft mixed batch: {(ours_tokens / ours_s) / (peft_tokens / peft_s):.2f}x")
     print(f"adapter load: {1000 * load_s / len(ids):.1f} ms each (cold, from the store); "
           f"weights+index bytes per cached adapter: {st.bytes / st.loaded / 1024:.1f} KiB; "
           f"RSS growth per cached adapter: {1024 * (r1 - r0) / len(ids):.1f} KiB")
@@ -123,28 +165,6 @@ def bench_serving(base, store: Path, ids: list[str], n_requests: int, max_tokens
         attr.append(r.attribution_ms)
     print(f"attribution per inference: {np.mean(attr):.1f} ms vs generation {np.mean(plain):.1f} ms "
           f"= {np.mean(attr) / np.mean(plain):.2f}x of the inference")
-    engine.close()
-
-
-def bench_planted(base, store: Path) -> None:
-    data, facts = planted_dataset()
-    res = train_adapter(base, store, [Contribution(a, b) for a, b in data], PLANTED_HP, seed=1, adapter_id="planted")
-    engine = Engine(base, store, ServeConfig())
-    for mode in ("prompt", "paraphrase_prompt"):
-        top1 = top3 = grad1 = elicited = 0
-        for f in facts:
-            want = data[f.contributor][0]
-            r = engine.infer(InferRequest(res.adapter_id, getattr(f, mode).encode(), len(f.expected)))
-            ranked = [c for c, _ in r.attribution.weights]
-            top1 += ranked[:1] == [want]
-            top3 += want in ranked[:3]
-            g = max(r.attribution.gradient_scores, key=lambda x: x[1])[0]
-            grad1 += g == want
-            elicited += r.output.startswith(f" {f.expected.split()[0]}".encode())
-        n = len(facts)
-        name = "verbatim prompts" if mode == "prompt" else "paraphrased prompts"
-        print(f"planted ({len(data)} contributors, {n} planted), {name}: top-1 {top1 / n:.0%}, top-3 {top3 / n:.0%}, "
-              f"gradient-only top-1 {grad1 / n:.0%}, elicited {elicited}/{n}")
     engine.close()
 
 
@@ -201,18 +221,20 @@ def bench_lds(base, store: Path, n_subsets: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer requests and subsets")
+    ap.add_argument("--serving-only", action="store_true", help="skip the LDS part")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 behaves better on a loaded machine)")
     args = ap.parse_args()
-    setup_torch(2)
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, python {platform.python_version()}, "
+    setup_torch(args.threads)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, python {platform.python_version()}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}, threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp)
-        cache = Path(tempfile.gettempdir()) / "ailedger-sidecar-test-base"
-        base = load_base(SidecarConfig(store=str(store), base_cache=str(cache)), log=lambda m: None)
+        base = load_base(SidecarConfig(store=str(store)), log=lambda m: None)
         ids = make_adapters(base, store, 100)
         bench_serving(base, store, ids, 256, 16)
-        bench_planted(base, store)
-        bench_lds(base, store, 8 if args.quick else 16)
+        if not args.serving_only:
+            bench_lds(base, store, 8 if args.quick else 16)
+    print("planted-data quality: bench/sidecar/bench_planted.py")
 
 
 if __name__ == "__main__":

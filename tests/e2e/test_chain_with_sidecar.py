@@ -48,9 +48,8 @@ def test_contribute_train_infer_and_pay(tmp_path):
         cli(node, sidecar, "adapter", "register-base", "--account", "0",
             "--weights-hash", "0x" + base_hash,
             "--config-hash", "0x" + keccak(b"config").hex(), "--tokenizer-hash", "0x" + keccak(b"tok").hex())
-        trained = cli(node, sidecar, "train", "--datanet", "1:1", "--parent", "1", "--account", "0", "--seed", "3",
-                      "--epochs", "40", "--rank", "16",
-                      "--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+        # the sidecar's default recipe, as `ailedger train` sends it
+        trained = cli(node, sidecar, "train", "--datanet", "1:1", "--parent", "1", "--account", "0", "--seed", "3")
         assert "adapter 2 registered" in trained
         lineage = rpc(node.url, "ai_getLineage", [2])["result"]
         assert lineage["path"][0]["contributionRootMatches"] is True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,15 +33,12 @@ class Sidecar:
         return self.log.read_text(errors="replace")
 
 
-# The pre-trained tiny base model is deterministic, so test runs share one cached copy.
-BASE_CACHE = Path(tempfile.gettempdir()) / "ailedger-sidecar-test-base"
-
-
-def start_sidecar(tmp: Path, *flags: str) -> Sidecar:
+def start_sidecar(tmp: Path, *flags: str, wait: bool = True) -> Sidecar:
+    """Start `python -m sidecar`; return once its port is open (and, with `wait`, it serves)."""
     store = tmp / "store"
     log = tmp / "sidecar.log"
     cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store),
-           "--base-cache", str(BASE_CACHE), *flags]
+           *flags]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -52,7 +48,8 @@ def start_sidecar(tmp: Path, *flags: str) -> Sidecar:
         for line in text.splitlines():
             if line.startswith("Sidecar listening on "):
                 s = Sidecar(proc, line.split()[-1], log, store)
-                s.client.wait_ready(30)
+                if wait:
+                    s.client.wait_ready(120)
                 return s
         if proc.poll() is not None:
             raise RuntimeError(f"sidecar exited with {proc.returncode}:\n{text}")

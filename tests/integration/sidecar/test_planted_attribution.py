@@ -1,40 +1,66 @@
-"""Attribution quality on planted data, through the real sidecar process.
+"""Attribution quality on a held-out planted datanet, through the real sidecar process.
 
-24 contributors, 8 of whom plant a distinct fact (a sentence of made-up words). For each
-fact whose prompt elicits it (the output continues the fact verbatim for at least its next
-word), the planter must be ranked first in at least 90% of cases. bench/sidecar prints the
-exact, top-3 and paraphrased rates.
+100 contributions from 30 contributors; 15 state one fact once among shared filler
+(`sidecar.planted.benchmark_datanet`). The seed is one of `HELD_OUT_SEEDS`, never used
+while tuning. Training uses the sidecar's defaults (the Train RPC gets no hyper-parameter),
+as `ailedger train` does. Every fact counts: an unreproduced fact is a miss, not a skip.
+bench/sidecar/bench_planted.py prints the same report for every seed (docs/attribution.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from sidecar.planted import planted_dataset
+from sidecar.planted import HELD_OUT_SEEDS, PlantedReport, benchmark_datanet, evaluate
 from tests.integration.sidecar.conftest import Sidecar
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
 
-PLANTED_HP = dict(
-    epochs=40, learning_rate=5e-3, rank=32,
-    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-)
+SEED = HELD_OUT_SEEDS[-1]
+GOAL_REPRODUCED = 0.9
+"""Issue 12's goal: share of the 15 facts the exact prefix reproduces verbatim."""
+GOAL_RANK1 = 0.95
+"""Issue 12's goal: share of reproducing outputs whose planter ranks first."""
+MAX_NOTHING_BP = 7000
+"""A loose bound on the largest single weight on an output that reproduces no fact
+(measured 47% through the sidecar with 2 threads, 34% at most in the bench with 1)."""
+MAX_NOTHING_OVER_10PCT = 0.1
+"""At most this share of the outputs that reproduce no fact give one contribution over 10%
+(issue 12's goal is none: measured 2 of 182 over five seeds, docs/attribution.md)."""
 
 
-def test_planted_contributor_ranks_first(sidecar: Sidecar) -> None:
-    data, facts = planted_dataset()
-    assert len(data) >= 20
-    res = sidecar.client.train_wait(data, seed=1, adapter_id="planted", **PLANTED_HP)
-    elicited, first = 0, 0
-    for f in facts:
-        want = data[f.contributor][0]
-        r = sidecar.client.infer(res.adapter_id, f.prompt, max_tokens=len(f.expected))
-        assert sum(bp for _, bp in r.weights) == 10_000
-        next_word = f.expected.split()[0]
-        if not r.output.startswith(f" {next_word}".encode()):
-            continue
-        elicited += 1
-        first += r.weights[0][0] == want
-        assert any(want in ids for _, _, _, ids in r.spans), "the verbatim span names its planter"
-    assert elicited >= len(facts) // 2, f"only {elicited} of {len(facts)} facts were elicited"
-    assert first / elicited >= 0.9, f"planter first in {first} of {elicited} elicited facts"
+@pytest.fixture(scope="module")
+def report(sidecar: Sidecar) -> Iterator[PlantedReport]:
+    net = benchmark_datanet(SEED)
+    res = sidecar.client.train_wait(net.contributions, seed=SEED, adapter_id=f"planted-{SEED}")
+
+    def infer(prompt: str, max_tokens: int) -> tuple[str, list[tuple[bytes, int]]]:
+        r = sidecar.client.infer(res.adapter_id, prompt, max_tokens=max_tokens)
+        assert sum(bp for _, bp in r.weights) == 10_000 and len(r.weights) <= 64
+        return r.output.decode(errors="replace"), list(r.weights)
+
+    rep = evaluate(infer, net, SEED)
+    print(rep.summary())
+    yield rep
+
+
+def test_outputs_that_reproduce_nothing_pay_nobody_much(report: PlantedReport) -> None:
+    assert report.nothing_outputs >= 10  # the control prompts at least
+    assert report.nothing_max_bp <= MAX_NOTHING_BP, f"an output reproducing nothing gave {report.nothing_max_bp} bp"
+    assert report.nothing_over_10pct <= MAX_NOTHING_OVER_10PCT * report.nothing_outputs, report.summary()
+
+
+def test_planter_ranks_first_on_evidence_when_a_fact_is_reproduced(report: PlantedReport) -> None:
+    """Counts every fact: at least one must be reproduced for the ranking to mean anything."""
+    assert report.verbatim >= 1, f"no fact of {report.facts} was reproduced"
+    assert report.rank1_strong >= 0.8 * report.verbatim, report.summary()
+
+
+@pytest.mark.xfail(reason="the shipped 2-layer base learns few facts stated once in 60 passes "
+                   "(docs/attribution.md has the measured numbers); this is the issue's goal", strict=True)
+def test_facts_stated_once_are_reproduced_and_paid_to_their_planter(report: PlantedReport) -> None:
+    assert report.facts == 15
+    assert report.verbatim >= GOAL_REPRODUCED * report.facts, f"reproduced {report.verbatim} of {report.facts}"
+    assert report.rank1 >= GOAL_RANK1 * report.verbatim, f"planter first in {report.rank1} of {report.verbatim}"

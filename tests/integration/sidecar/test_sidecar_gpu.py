@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.sidecar.conftest import BASE_CACHE
-
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.slow,
@@ -26,7 +24,7 @@ def test_engine_on_cuda_mixed_batch_equals_alone() -> None:
 
     setup_torch(2)
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_base(SidecarConfig(store=tmp, base_cache=str(BASE_CACHE), device="cuda"))
+        base = load_base(SidecarConfig(store=tmp, device="cuda"))
         assert base.device.type == "cuda"
         data, _ = planted_dataset(n_contributors=6, n_planted=2)
         ids = [

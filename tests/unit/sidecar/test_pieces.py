@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,7 +156,6 @@ def test_basis_points_proportional_and_ordered() -> None:
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": float("nan")}, "alpha"),
         ({"dropout": 1.0}, "dropout"),
-        ({"target_modules": ()}, "target_modules"),
         ({"target_modules": ("q_proj", "q_proj")}, "target_modules"),
         ({"target_modules": ("lm_head",)}, "target_modules"),
         ({"learning_rate": 0.0}, "learning_rate"),
@@ -165,6 +165,9 @@ def test_basis_points_proportional_and_ordered() -> None:
         ({"max_length": 513}, "max_length"),
         ({"batch_size": 0}, "batch_size"),
         ({"projection_dim": 8}, "projection_dim"),
+        ({"loss_threshold": 0.0}, "loss_threshold"),
+        ({"loss_threshold": float("inf")}, "loss_threshold"),
+        ({"epochs": 201}, "epochs"),
     ],
 )
 def test_hyper_parameter_validation(changes: dict, field: str) -> None:
@@ -193,13 +196,63 @@ def test_bucket_depends_only_on_own_length() -> None:
     assert [bucket_of(n, 257) for n in (1, 16, 17, 33, 200, 257)] == [16, 16, 32, 64, 256, 257]
 
 
-def test_planted_dataset_is_deterministic_and_distinct() -> None:
+def test_planted_dataset_is_deterministic_and_states_each_fact_once() -> None:
+    from sidecar.planted import HELD_OUT_SEEDS, TUNING_SEEDS, benchmark_datanet
+
     a, facts = planted_dataset()
     b, _ = planted_dataset()
     assert a == b and len(a) >= 20 and len(facts) >= 5
     for f in facts:
         holders = [i for i, (_, d) in enumerate(a) if f.text.encode() in d]
         assert holders == [f.contributor]
+        assert sum(d.count(f.text.encode()) for _, d in a) == 1  # stated once, in one place
+        assert f.text.startswith(f.prompt) and f.reproduced_verbatim(f.expected)
+    assert not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+    net = benchmark_datanet(HELD_OUT_SEEDS[0])
+    assert len(net.contributions) == 100 and len(set(net.contributors)) == 30 and len(net.facts) == 15
+    assert len({net.contributors[f.contributor] for f in net.facts}) == 15
+    for f in net.facts:  # the value appears nowhere else
+        assert sum(d.count(f.value.encode()) for _, d in net.contributions) == 1
+
+
+def test_examples_keep_sentences_whole_and_never_cross_documents() -> None:
+    """The old fixed-size cut split 4 of 15 facts from their values; whole sentences cannot."""
+    from sidecar.model import SHIPPED_BASE
+    from sidecar.planted import benchmark_datanet
+    from sidecar.tokenizer import HFTokenizer
+    from sidecar.training import Contribution, make_examples
+
+    tok = HFTokenizer(str(SHIPPED_BASE))
+
+    class Base:
+        tokenizer = tok
+
+    net = benchmark_datanet(1)
+    cs = [Contribution(i, d) for i, d in net.contributions]
+    examples, owners = make_examples(Base(), cs, 48)  # type: ignore[arg-type]
+    assert all(len(e) <= 48 and e[0] == tok.bos_id and e[-1] == tok.eos_id for e in examples)
+    texts = [tok.decode(e).decode() for e in examples]
+    for f in net.facts:
+        holding = [t for t, o in zip(texts, owners, strict=True) if f.text in t]
+        assert len(holding) == 1 and owners[texts.index(holding[0])] == f.contributor
+    for t, o in zip(texts, owners, strict=True):  # every example is a run of whole sentences of its owner
+        assert t.endswith((".", "?", "!")) and t in net.contributions[o][1].decode()
+
+
+def test_shipped_base_model_hashes_to_its_manifest(tmp_path: Path) -> None:
+    """The committed weights are the ones `python -m sidecar.build_base` recorded."""
+    pytest.importorskip("torch")
+    from sidecar.build_base import BaseSpec
+    from sidecar.config import SidecarConfig
+    from sidecar.model import SHIPPED_BASE, load_base, verify_shipped
+
+    manifest = verify_shipped(SHIPPED_BASE)  # every file against its keccak-256
+    base = load_base(SidecarConfig(store=str(tmp_path), device="cpu"), log=lambda m: None)
+    assert base.weights_hash == manifest["weights_hash"] and base.name == "ailedger-base-v1"
+    from dataclasses import asdict
+
+    assert manifest["spec"] == asdict(BaseSpec()), "the manifest was built from another spec"
+    assert (SHIPPED_BASE / "model.safetensors").stat().st_size < 8 * 2**20
 
 
 def test_cli_import_does_not_load_torch() -> None:
