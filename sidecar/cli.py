@@ -7,6 +7,7 @@ because the node imports it to build its own --help.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -41,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="most tokens one request may generate (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=d.attribution_top_k,
                    help="contributions named per attribution (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="torch threads; fixed so results repeat (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("AILEDGER_SIDECAR_THREADS") or 2),
+                   help="torch threads; fixed so results repeat (default: %(default)s; "
+                   "env AILEDGER_SIDECAR_THREADS)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to run: CUDA when available with 'auto' (default: %(default)s)")
     p.set_defaults(func=run)
