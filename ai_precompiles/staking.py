@@ -44,11 +44,10 @@ from typing import Any
 
 from eth_utils import to_canonical_address
 
-from .addresses import GOVERNANCE, STAKING
+from . import rewards
+from .addresses import GOVERNANCE, REWARDS, STAKING
 from .context import Ctx
 from .dispatch import Precompile
-from . import rewards
-from .addresses import REWARDS
 from .errors import InsufficientFunds, InvalidArgument, InvalidState, Unauthorized
 from .evidence import SIGNATURES_PER_EVIDENCE, decode_evidence
 from .params import BP, get_param

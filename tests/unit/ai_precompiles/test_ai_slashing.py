@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import rlp
+from ai_harness import CHAIN_ID, ETHER, AIChain, Reverted
 from eth.exceptions import Revert
 from eth.vm.message import Message
-from ai_harness import CHAIN_ID, ETHER, AIChain, Reverted
 from eth_utils import keccak
 
 import ai_precompiles as ap
