@@ -27,6 +27,11 @@ Rules:
   Exact for the current and the next epoch of the state it is read from (a candidate that left is
   pruned from the list once its last epoch is over): read an older epoch's set from a state of
   that epoch.
+- Evidence (:func:`submit_evidence`, docs/consensus.md §7): a proven double sign by a member of
+  the set of its height slashes ``staking.slash_fraction_bp`` of the stake it had then (to the
+  treasury, through the rewards escrow) and jails the validator for ``staking.jail_blocks``: a
+  jailed account counts as staking nothing for candidacy (it leaves at the next epoch and takes
+  no seat) until :func:`unjail`. One punishment per ``(validator, height)``.
 
 Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 ``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; ``slot("total")`` and arrays
@@ -35,7 +40,8 @@ Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 (first epoch in the set), ``slot("cand.until", a)`` (first epoch out of it, 0 while staying) and
 ``slot("cand.active")`` (count of those staying); ``slot("unbond.amount", a)``,
 ``slot("unbond.release", a)``; arrays ``slot("anchor.block")``, ``slot("anchor.epoch")``,
-``slot("anchor.length")``.
+``slot("anchor.length")``; ``slot("jail.until", a)`` (release block, 0 when free) and
+``slot("punished", a, h)``.
 """
 
 from __future__ import annotations
