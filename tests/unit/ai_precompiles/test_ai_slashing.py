@@ -349,3 +349,21 @@ def test_escrows_stay_covered_through_stakes_slashes_unbonding_and_withdrawals()
     treasury_due = c.call("Rewards", "claimable", DEFAULT_TREASURY)
     assert treasury_due == (STAKES[A] + STAKES[C]) * 500 // 10_000
     assert c.balance(REWARDS) >= treasury_due
+
+
+# -- the native path (a Ctx over a state) runs the same code as the ABI call ------------------------
+
+
+def test_native_call_equals_the_abi_call() -> None:
+    abi_chain, native_chain = staked_chain(), staked_chain()
+    raw = double_sign(abi_chain, A)
+    assert raw == double_sign(native_chain, A)  # same keys, same head: the same evidence
+    sent = abi_chain.send(ANYONE, "Staking", "submitEvidence", raw)
+    state = native_chain.state
+    ctx = ap.Ctx.for_state(state, sender=native_chain.addr(ANYONE))
+    assert ap.submit_evidence(ctx, raw) == sent.result
+    assert ctx.logs == [(lg.address, tuple(lg.topics), lg.data) for lg in sent.logs]
+    stake = ap.get_stake(state, native_chain.addr(A))["stake"]
+    assert stake == abi_chain.call("Staking", "stakeOf", abi_chain.addr(A))
+    with pytest.raises(AIError, match="already punished"):
+        ap.submit_evidence(ap.Ctx.for_state(state), raw)
