@@ -472,4 +472,5 @@ def get_stake(state: Any, account: bytes) -> dict[str, int]:
     store = Store(state, STAKING)
     return {"stake": store.get(slot("stake", account)),
             "unbonding": store.get(slot("unbond.amount", account)),
-            "releaseBlock": store.get(slot("unbond.release", account))}
+            "releaseBlock": store.get(slot("unbond.release", account)),
+            "jailedUntil": store.get(slot("jail.until", account))}

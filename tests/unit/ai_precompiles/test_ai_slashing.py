@@ -363,7 +363,8 @@ def test_native_call_equals_the_abi_call() -> None:
     ctx = ap.Ctx.for_state(state, sender=native_chain.addr(ANYONE))
     assert ap.submit_evidence(ctx, raw) == sent.result
     assert ctx.logs == [(lg.address, tuple(lg.topics), lg.data) for lg in sent.logs]
-    stake = ap.get_stake(state, native_chain.addr(A))["stake"]
-    assert stake == abi_chain.call("Staking", "stakeOf", abi_chain.addr(A))
+    read = ap.get_stake(state, native_chain.addr(A))
+    assert read["stake"] == abi_chain.call("Staking", "stakeOf", abi_chain.addr(A))
+    assert read["jailedUntil"] == abi_chain.call("Staking", "jailedUntil", abi_chain.addr(A)) > 0
     with pytest.raises(AIError, match="already punished"):
         ap.submit_evidence(ap.Ctx.for_state(state), raw)
