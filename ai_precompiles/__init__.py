@@ -55,7 +55,7 @@ from .registry import (
     retire_adapter,
 )
 from .rewards import claim, get_rewards, split_fee
-from .staking import get_epoch, get_stake, get_validator_set
+from .staking import get_epoch, get_stake, get_validator_set, submit_evidence, unjail
 
 MODULES: dict[str, Precompile] = {
     "Datanets": datanets.PRECOMPILE,
@@ -99,7 +99,7 @@ __all__ = [
     "typed_data", "register_base_model", "register_adapter", "retire_adapter", "get_model",
     "get_lineage", "deposit", "withdraw", "submit_receipt", "get_receipt", "get_inference",
     "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "split_fee",
-    "get_validator_set", "get_epoch", "get_stake", "propose", "vote", "execute", "get_proposal",
+    "get_validator_set", "get_epoch", "get_stake", "submit_evidence", "unjail", "propose", "vote", "execute", "get_proposal",
     "PRECOMPILES", "MODULES", "PARAMS", "Ctx", "addresses", "genesis_accounts", "load_abi",
     "sol_source", "get_param", "get_params", "DATANETS", "GOVERNANCE",
     "create_datanet", "contribute", "curate", "publish_version",

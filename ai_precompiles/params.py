@@ -50,6 +50,8 @@ _GAS = {
     "stake": (80_000, "stake"),
     "unstake": (80_000, "start unbonding"),
     "withdrawUnbonded": (30_000, "withdraw matured unbonding stake"),
+    "submitEvidence": (100_000, "check double-sign evidence and slash (+ 2 x gas.signature)"),
+    "unjail": (80_000, "leave jail after staking.jail_blocks and stand for the set again"),
     "propose": (150_000, "create a governance proposal"),
     "vote": (50_000, "vote on a proposal"),
     "execute": (60_000, "execute a passed proposal"),
@@ -79,6 +81,8 @@ PARAMS: dict[str, Param] = {
     "staking.max_validators": Param(100, 1, 1_000, "size of the validator set (largest stakes first)"),
     "staking.min_holding": Param(10**16, 1, 2**128, "smallest non-zero stake an account may hold (wei): a stake or unstake leaving less is refused"),
     "staking.max_candidates": Param(100, 1, 1_000, "accounts with at least staking.min_stake tracked as validator candidates; a newcomer with a larger stake takes the smallest one's seat"),
+    "staking.slash_fraction_bp": Param(500, 0, BP, "share of the offender's stake (at the offence's epoch) slashed for a proven double sign, basis points; it goes to the treasury"),
+    "staking.jail_blocks": Param(1000, 0, 10_000_000, "blocks a slashed validator stays jailed (out of the set from the next epoch) before unjail() may return it"),
     # governance
     "gov.voting_period": Param(100, 1, 10_000_000, "blocks a proposal is open for votes"),
     "gov.execution_delay": Param(20, 0, 10_000_000, "blocks after voting closes before execution"),

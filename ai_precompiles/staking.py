@@ -27,6 +27,11 @@ Rules:
   Exact for the current and the next epoch of the state it is read from (a candidate that left is
   pruned from the list once its last epoch is over): read an older epoch's set from a state of
   that epoch.
+- Evidence (:func:`submit_evidence`, docs/consensus.md §7): a proven double sign by a member of
+  the set of its height slashes ``staking.slash_fraction_bp`` of the stake it had then (to the
+  treasury, through the rewards escrow) and jails the validator for ``staking.jail_blocks``: a
+  jailed account counts as staking nothing for candidacy (it leaves at the next epoch and takes
+  no seat) until :func:`unjail`. One punishment per ``(validator, height)``.
 
 Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 ``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; ``slot("total")`` and arrays
@@ -35,7 +40,8 @@ Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 (first epoch in the set), ``slot("cand.until", a)`` (first epoch out of it, 0 while staying) and
 ``slot("cand.active")`` (count of those staying); ``slot("unbond.amount", a)``,
 ``slot("unbond.release", a)``; arrays ``slot("anchor.block")``, ``slot("anchor.epoch")``,
-``slot("anchor.length")``.
+``slot("anchor.length")``; ``slot("jail.until", a)`` (release block, 0 when free) and
+``slot("punished", a, h)``.
 """
 
 from __future__ import annotations
@@ -44,11 +50,13 @@ from typing import Any
 
 from eth_utils import to_canonical_address
 
-from .addresses import GOVERNANCE, STAKING
+from . import rewards
+from .addresses import GOVERNANCE, REWARDS, STAKING
 from .context import Ctx
 from .dispatch import Precompile
-from .errors import InsufficientFunds, InvalidArgument, InvalidState
-from .params import get_param
+from .errors import InsufficientFunds, InvalidArgument, InvalidState, Unauthorized
+from .evidence import SIGNATURES_PER_EVIDENCE, decode_evidence
+from .params import BP, get_param
 from .storage import Array, Store, data_slot, slot
 
 
@@ -165,7 +173,10 @@ def _remove_candidate(store: Store, cands: Array, account: bytes) -> None:
 
 
 def _update_candidacy(store: Store, gov: Store, account: bytes, new: int, current: int) -> None:
-    """Keep the candidate list in step with ``account``'s new stake (see module docstring)."""
+    """Keep the candidate list in step with ``account``'s new stake (see module docstring). A
+    jailed account counts as staking nothing: it leaves, and cannot take a seat until unjailed."""
+    if store.get(slot("jail.until", account)):
+        new = 0
     min_stake = get_param(gov, "staking.min_stake")
     listed = store.get(slot("cand.index", account)) != 0
     until_slot = slot("cand.until", account)
@@ -262,6 +273,108 @@ def withdraw_unbonded(ctx: Ctx) -> int:
     return amount
 
 
+# -- evidence, slashing and jail --
+
+#: Stake (wei) per unit of BFT voting power (docs/consensus.md §5; consensus.validator_set.POWER_UNIT).
+POWER_UNIT = 10**9
+
+
+def _in_set_power(store: Store, gov: Store, account: bytes, epoch: int) -> int:
+    """``account``'s stake in the validator set of ``epoch``, or 0 when it was not in it.
+
+    Constant work while the candidate list holds no more than ``staking.max_validators`` entries
+    (every active candidate with enough stake is then in the set); otherwise the set is rebuilt,
+    a walk bounded by ``2 * staking.max_candidates``. Like :func:`get_validator_set` it knows the
+    epochs the candidate list still remembers: a candidate pruned after leaving (or re-listed
+    since) is not found for its older epochs, and its evidence is refused (never a wrong slash).
+    """
+    p = power_at(store, account, epoch)
+    if p < get_param(gov, "staking.min_stake") or p // POWER_UNIT == 0:
+        return 0
+    if store.get(slot("cand.index", account)) == 0 or not _candidate_active_in(store, account, epoch):
+        return 0
+    if len(Array(store, slot("candidates"))) <= get_param(gov, "staking.max_validators"):
+        return p
+    return dict(validator_set(store, gov, epoch)).get(account, 0)
+
+
+def submit_evidence(ctx: Ctx, raw: bytes) -> int:
+    """Check double-sign evidence and punish the offender; returns the wei slashed.
+
+    Refused (revert, nothing changes): bytes that do not decode (caps first), votes that do not
+    conflict, a height not below this block or more than ``staking.unbonding_blocks`` behind it, a
+    signature that is not the validator's on this chain, an offender already punished for that
+    height (one punishment per ``(validator, height)``, whatever the round or step), and a signer
+    that was not in the validator set of that height. Then ``staking.slash_fraction_bp`` of the
+    stake it had in that height's epoch is taken, from its stake first and then from its
+    unbonding amount, and moved to the rewards escrow as the treasury's claimable balance; a stake
+    that would be left below ``staking.min_holding`` is taken whole. The validator is jailed for
+    ``staking.jail_blocks``: out of the candidates from the next epoch (the current set is fixed)
+    until it calls :func:`unjail`.
+    """
+    ev = decode_evidence(raw)
+    ev.check_shape()
+    gov = ctx.store(GOVERNANCE)
+    h = ev.height
+    if h >= ctx.block_number:
+        raise InvalidArgument(f"evidence: height {h} is not below the current block {ctx.block_number}")
+    if ctx.block_number - h > get_param(gov, "staking.unbonding_blocks"):
+        raise InvalidState(f"evidence: height {h} is older than staking.unbonding_blocks")
+    ctx.meter.charge_extra(SIGNATURES_PER_EVIDENCE * get_param(gov, "gas.signature"), "signature recovery")
+    ev.check_signatures(ctx.chain_id)
+    store = ctx.store(STAKING)
+    v = ev.validator
+    punished = slot("punished", v, h)
+    if store.get(punished):
+        raise InvalidState(f"evidence: 0x{v.hex()} was already punished for height {h}")
+    epoch = epoch_of(store, h)
+    power = _in_set_power(store, gov, v, epoch)
+    if power == 0:
+        raise Unauthorized(f"evidence: 0x{v.hex()} is not in the validator set of height {h}")
+    store.set(punished, 1)
+
+    due = power * get_param(gov, "staking.slash_fraction_bp") // BP
+    stake_now = store.get(slot("stake", v))
+    from_stake = min(due, stake_now)
+    if 0 < stake_now - from_stake < get_param(gov, "staking.min_holding"):
+        from_stake = stake_now
+    from_unbonding = min(due - min(due, from_stake), store.get(slot("unbond.amount", v)))
+    current = epoch_of(store, ctx.block_number)
+    release = ctx.block_number + get_param(gov, "staking.jail_blocks")
+    store.set(slot("jail.until", v), max(release, store.get(slot("jail.until", v))))
+    if from_stake:
+        _set_stake(ctx, store, v, stake_now - from_stake)
+    else:
+        _update_candidacy(store, gov, v, stake_now, current)
+    if from_unbonding:
+        store.set(slot("unbond.amount", v), store.get(slot("unbond.amount", v)) - from_unbonding)
+    amount = from_stake + from_unbonding
+    if amount:
+        treasury = get_param(gov, "treasury").to_bytes(20, "big")
+        ctx.transfer(STAKING, REWARDS, amount)
+        ctx.store(REWARDS).incr(slot("claimable.total"), amount)
+        rewards.credit(ctx, treasury, amount, 0, rewards.TREASURY)
+    _event(ctx, "Slashed", v, h, amount)
+    _event(ctx, "Jailed", v, h, store.get(slot("jail.until", v)))
+    return amount
+
+
+def unjail(ctx: Ctx) -> None:
+    """End the sender's jail once ``jail.until`` is reached; its stake stands for the set again
+    (a seat from the next epoch, as a new stake would get one)."""
+    store = ctx.store(STAKING)
+    until = store.get(slot("jail.until", ctx.sender))
+    if until == 0:
+        raise InvalidState("not jailed")
+    if ctx.block_number < until:
+        raise InvalidState(f"jail period not over (until block {until})")
+    store.set(slot("jail.until", ctx.sender), 0)
+    stake_now = store.get(slot("stake", ctx.sender))
+    _update_candidacy(store, ctx.store(GOVERNANCE), ctx.sender, stake_now,
+                      epoch_of(store, ctx.block_number))
+    _event(ctx, "Unjailed", ctx.sender, stake_now)
+
+
 def validator_set(store: Store, gov: Store | Any, epoch: int) -> list[tuple[bytes, int]]:
     min_stake = get_param(gov, "staking.min_stake")
     cap = get_param(gov, "staking.max_validators")
@@ -286,6 +399,10 @@ PRECOMPILE = Precompile("Staking", STAKING, {
     "stake": stake,
     "unstake": unstake,
     "withdrawUnbonded": withdraw_unbonded,
+    "submitEvidence": submit_evidence,
+    "unjail": unjail,
+    "jailedUntil": lambda ctx, a: ctx.store(STAKING).get(slot("jail.until", a)),
+    "isPunished": lambda ctx, a, h: bool(ctx.store(STAKING).get(slot("punished", a, h))),
     "stakeOf": lambda ctx, a: ctx.store(STAKING).get(slot("stake", a)),
     "unbondingOf": lambda ctx, a: (ctx.store(STAKING).get(slot("unbond.amount", a)),
                                    ctx.store(STAKING).get(slot("unbond.release", a))),
@@ -355,4 +472,5 @@ def get_stake(state: Any, account: bytes) -> dict[str, int]:
     store = Store(state, STAKING)
     return {"stake": store.get(slot("stake", account)),
             "unbonding": store.get(slot("unbond.amount", account)),
-            "releaseBlock": store.get(slot("unbond.release", account))}
+            "releaseBlock": store.get(slot("unbond.release", account)),
+            "jailedUntil": store.get(slot("jail.until", account))}
