@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -264,6 +265,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from node.service import NodeConfig
     from state import Ledger
 
+    # SIGTERM before the node's loop takes over must still stop the sidecar (the finally below).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     accounts = derive_accounts(args.mnemonic, args.accounts)
     validator_key = derive_validator_key(args.mnemonic)
     genesis: Genesis | None = dev_chain_genesis(
@@ -317,6 +320,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 sidecar.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 sidecar.kill()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _serve(config: Any, ready: Any) -> int:
@@ -388,9 +395,18 @@ def _start_sidecar(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
         return None
     store = (args.datadir / "sidecar") if args.datadir else Path(tempfile.mkdtemp(prefix="ailedger-sidecar-"))
     cmd = [sys.executable, "-m", "sidecar", "--host", args.host, "--port", str(args.sidecar_port), "--store", str(store)]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_die_with_parent)
     print(f"Sidecar starting on {args.host}:{args.sidecar_port} (store {store})", flush=True)
     return proc
+
+
+def _die_with_parent() -> None:
+    """In the sidecar child, before exec: ask Linux for SIGTERM when ``ailedger dev`` dies,
+    however it dies (kill -9 included), so no sidecar outlives its node."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _print_banner(args: argparse.Namespace, accounts: list[Any], ledger: Any) -> None:
