@@ -191,7 +191,7 @@ def test_bad_requests_are_refused_before_any_work(world):
 
 def test_sidecar_errors_reach_the_cli_as_one_line(world):
     w = world
-    out = w.cli("train", "--datanet", "1:1", "--account", "0", "--epochs", "150", ok=False)
+    out = w.cli("train", "--datanet", "1:1", "--account", "0", "--epochs", "5000", ok=False)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: the sidecar refused the request")
     out = w.cli("train", "--datanet", "1:1", "--account", "0", "--sidecar", "127.0.0.1:9", ok=False)
