@@ -19,8 +19,10 @@ def _exec_gas(sent: object) -> int:
 
 def test_contribute_native_equals_abi() -> None:
     a, b = AIChain(TEST_PARAMS, n_keys=3), AIChain(TEST_PARAMS, n_keys=3)
-    for c in (a, b):
+    for c in (a, b):  # the same block times: a contribution records its block's timestamp
+        c.next_timestamp = 1_800_000_000
         c.send(0, "Datanets", "createDatanet", "d", "x", "", "MIT", [c.addr(1)], 1, 1000)
+        c.next_timestamp = 1_800_000_012
     args = (1, keccak(text="blob"), 123, "MIT", keccak(text="meta"))
     abi = a.send(2, "Datanets", "contribute", *args)
     native = b.send_native(2, DataContributionTransaction, datanet_id=1, content_hash=args[1],
