@@ -17,6 +17,7 @@ from hypercorn.trio import serve
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
+from node.consensus_reactor import ConsensusConfig
 from node.core import FILTER_TIMEOUT, ChainCore
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
@@ -76,6 +77,9 @@ class NodeConfig:
     """Take blocks only from peers (never build them); needs ``p2p``."""
     progress_bar: bool = False
     """Show a sync progress bar on stderr."""
+    consensus: ConsensusConfig | None = None
+    """BFT timeouts; used when the genesis names several validators and ``validator_key`` is one
+    of them (None: the defaults)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -92,13 +96,17 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         raise ValueError("dev namespaces are served only by a dev chain")
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
-    validator = SingleValidator(config.validator_key, ledger.chain_id) if config.validator_key else None
+    bft_address = _bft_address(config, ledger)
+    validator = (SingleValidator(config.validator_key, ledger.chain_id)
+                 if config.validator_key and bft_address is None else None)
+    coinbase = bft_address or (validator.address if validator else b"\x00" * 20)
     core = worker.call_blocking(
-        ChainCore, ledger, config.dev_keys,
-        validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
+        ChainCore, ledger, config.dev_keys, coinbase, config.block_time is None, validator,
         config.dev, config.txpool,
     )
-    if config.follower:
+    if config.follower or bft_address is not None:
+        # A BFT validator's blocks come from consensus (node/consensus_reactor.py), never from
+        # automine or a block timer.
         core.produces_blocks = False
         core.automine = False
     core.rpc_gas_cap = config.rpc_gas_cap
@@ -132,7 +140,15 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)
-            if config.block_time is not None and not config.follower:
+                if bft_address is not None:
+                    from node.consensus_reactor import ConsensusReactor
+
+                    assert config.validator_key is not None and config.datadir is not None
+                    reactor = ConsensusReactor(core, worker, network, config.validator_key, config.datadir,
+                                               config.consensus)
+                    await nursery.start(reactor.run)
+                    print(f"Consensus: BFT validator 0x{bft_address.hex()}", flush=True)
+            if config.block_time is not None and not config.follower and bft_address is None:
                 nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)
@@ -142,6 +158,25 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         read_worker.stop()
         worker.call_blocking(ledger.close)
         worker.stop()
+
+
+def _bft_address(config: NodeConfig, ledger: Ledger) -> bytes | None:
+    """This node's validator address when it runs BFT consensus: the genesis names several
+    validators, this node has the key of one of them, and it is on the network."""
+    if config.validator_key is None or config.p2p is None or config.dev:
+        return None
+    validators = ledger.genesis.validators
+    if len(validators) <= 1:
+        return None  # one validator: the single-sealer path (SingleValidator)
+    from eth_keys import keys
+
+    address = bytes(keys.PrivateKey(config.validator_key).public_key.to_canonical_address())
+    if not any(bytes(v.address) == address for v in validators):
+        raise ValueError(f"validator key 0x{address.hex()} is not one of the genesis validators; "
+                         "run without --validator-key to follow the chain")
+    if config.datadir is None:
+        raise ValueError("a BFT validator needs a --datadir (its consensus WAL lives there)")
+    return address
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

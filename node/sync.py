@@ -96,6 +96,9 @@ def import_verified(
             "(it needs distinct signers with more than 2/3 of the validators' power)"
         ) from None
     ledger = core.ledger
+    held = ledger.header_by_number(header.block_number)
+    if held is not None and held.hash == header.hash:
+        return block  # already committed here (by consensus, between our head check and now)
     # Staged with the block: import_block commits both at once or discards both.
     ledger.staged[COMMIT_PREFIX + header.hash] = item.commit
     try:

@@ -177,6 +177,8 @@ class Ledger:
         timestamp: int,
         coinbase: bytes,
         seal: Callable[[int, bytes], bytes] | None = None,
+        persist: bool = True,
+        extra_data: bytes | None = None,
     ) -> BuiltBlock:
         """Build a block from ``transactions`` (candidates, in the order to try them) on the
         head, commit it, and return it.
@@ -188,6 +190,10 @@ class Ledger:
         out, its partial execution undone, and reported in ``rejected``. Either way its
         sender's later transactions wait. Nothing is retried: if the block still cannot be
         sealed, no transaction is to blame and :class:`BlockBuildError` says so.
+
+        ``persist=False`` builds the block and writes nothing (a BFT proposal: the block is
+        committed later, through :meth:`import_block`, once consensus decides it).
+        ``extra_data`` goes into the header (a BFT block names its signing set there).
         """
         head = self.head
         if timestamp <= head.timestamp:
@@ -195,11 +201,16 @@ class Ledger:
                 f"timestamp {timestamp} must be greater than the head's {head.timestamp}"
             )
         try:
-            block, receipts, computations, rejected, faulted = self._fill(head, list(transactions), timestamp, coinbase)
+            block, receipts, computations, rejected, faulted = self._fill(
+                head, list(transactions), timestamp, coinbase, extra_data)
         except Exception as e:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise BlockBuildError(f"block {head.block_number + 1} cannot be built: {type(e).__name__}: {e}") from e
+        if not persist:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
         if seal is not None:
             # The commit that makes the block final lands in the same atomic write.
             self.staged[COMMIT_PREFIX + block.header.hash] = seal(block.header.block_number, block.header.hash)
@@ -207,11 +218,14 @@ class Ledger:
         return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
 
     def _fill(
-        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
+        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes,
+        extra_data: bytes | None = None,
     ) -> tuple[BlockAPI, list[ReceiptAPI], list[ComputationAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
         """py-evm's ``MiningChain.mine_all``, with the choice of what goes in made per
         transaction on the block's own VM (so each executes once)."""
         base = self._pending_header(head, timestamp, coinbase)
+        if extra_data is not None:
+            base = base.copy(extra_data=extra_data)
         self.chain.header = base
         vm = self.chain.get_vm(base)
         header = base
@@ -325,9 +339,11 @@ class Ledger:
         self.staged[STATE_EDIT_PREFIX + head.hash] = state.state_root
         self._commit()
 
-    def import_block(self, block: BlockAPI) -> BlockAPI:
+    def import_block(self, block: BlockAPI, persist: bool = True) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the
-        resulting roots, and commit block, state and new head in one atomic write."""
+        resulting roots, and commit block, state and new head in one atomic write.
+        ``persist=False`` only checks: the same validation and execution, nothing written
+        (a BFT validator re-executing a proposal before it prevotes)."""
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
@@ -341,6 +357,10 @@ class Ledger:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise
+        if not persist:
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            return block
         self._commit()
         return block
 
