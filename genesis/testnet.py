@@ -197,7 +197,7 @@ def init_testnet(
             rpc_port=rpc_port + i, p2p_port=p2p_port + i, node_key=folder / "nodekey",
             peers=list(addrs), validator_key=key_file,
             block_time=block_time if i == 0 and not bft else None,
-            peer_id=peer_id, consensus=dict(consensus or {}) if bft else {},
+            peer_id=peer_id, consensus=dict(consensus or {}) if bft and key_file is not None else {},
         )
         (folder / "config.json").write_text(json.dumps(node.encode(folder), indent=2) + "\n")
         addrs.append(f"/ip4/{host}/tcp/{p2p_port + i}/p2p/{peer_id}")
