@@ -462,6 +462,7 @@ def _add_run(sub: Any) -> None:
                    help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer")
     p.add_argument("--inference-price", type=ai_cli.parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
+    p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
     _txpool_flags(p)
     p.set_defaults(func=cmd_run)
 
@@ -506,6 +507,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     block_time = args.block_time if args.block_time is not None else (node_file.block_time if node_file else None)
     from node.service import NodeConfig
 
+    consensus = _consensus_config(node_file)
+    if args.byzantine is not None:
+        from node.consensus_reactor import BYZANTINE_ENV, BYZANTINE_MODES
+
+        if not os.environ.get(BYZANTINE_ENV):
+            print(f"error: --byzantine is a test-only mode; it needs {BYZANTINE_ENV}=1", file=sys.stderr)
+            return 1
+        if args.byzantine not in BYZANTINE_MODES:
+            print(f"error: --byzantine must be one of {', '.join(BYZANTINE_MODES)}", file=sys.stderr)
+            return 1
+        consensus.byzantine = args.byzantine
     config = NodeConfig(
         host=host, port=port, datadir=datadir, genesis=genesis,
         block_time=block_time, validator_key=key, metrics_port=args.metrics_port,
@@ -513,7 +525,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         txpool=_txpool_config(args),
         sidecar=args.sidecar, inference_price=args.inference_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
-        consensus=_consensus_config(node_file),
+        consensus=consensus,
     )
 
     def ready(ledger: Any) -> None:

@@ -51,6 +51,7 @@ from consensus.engine import (
     Timer,
     decode_frame,
 )
+from consensus.engine import encode_frame as encode_engine_frame
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import MessageError, Vote
 from consensus.validator_set import ValidatorSet
@@ -102,6 +103,15 @@ class ConsensusConfig:
     """Round timeouts (they grow with the round) and the pause after a commit."""
     gossip_interval: float = 1.0
     """Seconds between re-sends of the current round's proposal and votes."""
+    byzantine: str | None = None
+    """Test-only misbehaviour (``BYZANTINE_MODES``); the CLI refuses it unless ``BYZANTINE_ENV`` is set."""
+
+
+#: Test-only byzantine behaviours: "double-sign" sends half the peers, for each of its votes, a
+#: second vote for another block at the same height, round and step (evidence for the others).
+BYZANTINE_MODES = ("double-sign",)
+#: The env var that must be set for a node to accept ``--byzantine``.
+BYZANTINE_ENV = "AILEDGER_ALLOW_BYZANTINE"
 
 
 def genesis_validator_set(core: ChainCore) -> ValidatorSet:
@@ -123,6 +133,9 @@ class ConsensusReactor:
         self.genesis_set = genesis_validator_set(core)
         self._set_cache: tuple[int, ValidatorSet] = (1, self.genesis_set)
         self.signer = GuardedSigner(key, self.chain_id, WAL(datadir / "consensus.wal"))
+        self._key = key
+        if self.config.byzantine is not None and self.config.byzantine not in BYZANTINE_MODES:
+            raise ValueError(f"unknown byzantine mode {self.config.byzantine!r}")
         self.address = self.signer.address
         self.engine: Engine | None = None
         self.evidence: collections.OrderedDict[tuple[bytes, int, int, int], DuplicateVoteEvidence] = (
@@ -198,6 +211,8 @@ class ConsensusReactor:
         for a in actions:
             if isinstance(a, Broadcast):
                 self._trace_frame(a.frame)
+                if self.config.byzantine == "double-sign" and self._double_sign(a.frame):
+                    continue
                 for peer in list(self._outboxes):
                     self._send(peer, a.frame)
             elif isinstance(a, SendTo):
@@ -453,6 +468,21 @@ class ConsensusReactor:
                 log.info("consensus: chain synced to %d; consensus moves from %d to %d", head, engine.height,
                          head + 1)
                 self._feed(engine.sync_to, head + 1, self.set_at(head + 1))
+
+    def _double_sign(self, frame: bytes) -> bool:
+        """Byzantine test mode: our vote to half the peers, a conflicting one to the others."""
+        kind, body, _ = decode_frame(frame)
+        if kind != FrameKind.VOTE:
+            return False
+        vote = Vote.decode(body)
+        if vote.validator != self.address:
+            return False
+        evil = Vote(vote.type, vote.height, vote.round, os.urandom(32), self.address).signed(self.chain_id, self._key)
+        evil_frame = encode_engine_frame(FrameKind.VOTE, evil.encode())
+        peers = sorted(self._outboxes)
+        for i, peer in enumerate(peers):
+            self._send(peer, frame if i % 2 == 0 else evil_frame)
+        return True
 
     # -- evidence and tracing --------------------------------------------------------------
 

@@ -40,11 +40,14 @@ class Net:
     def chain_id(self) -> int:
         return load_genesis(self.directory / "genesis.json").chain_id
 
+    extra: dict[int, list[str]] = field(default_factory=dict)
+    """Extra `ailedger run` flags per node (kept across restarts)."""
+
     def launch(self, i: int) -> Proc:
         path = self.directory / f"node{i}" / "config.json"
         log = self.tmp / f"node{i}-{time.monotonic_ns()}.log"
-        args = [str(VENV_BIN / "ailedger"), "run", "--config", str(path)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_TRACE_VOTES": "1"}
+        args = [str(VENV_BIN / "ailedger"), "run", "--config", str(path), *self.extra.get(i, [])]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1"}
         with open(log, "wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.tmp,
                                     start_new_session=True)
@@ -101,6 +104,16 @@ class Net:
             for number, (a, b) in enumerate(zip(first, chains[i], strict=True)):
                 assert a == b, f"node{nodes[0]} and node{i} differ at block {number}: {a} vs {b}"
         return upto
+
+    def address(self, i: int) -> str:
+        """Node ``i``'s validator address (lower-case hex, no 0x)."""
+        from eth_keys import keys
+
+        key = (self.directory / f"node{i}" / "validator.key").read_text().strip()
+        return bytes(keys.PrivateKey(bytes.fromhex(key[2:])).public_key.to_canonical_address()).hex()
+
+    def logs(self, i: int) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob(f"node{i}-*.log")))
 
     def votes(self) -> list[tuple[str, int, int, int, str]]:
         out = []

@@ -104,3 +104,28 @@ def test_validators_killed_at_random_moments_never_double_sign(net):
     net.wait_heads(h + 2, timeout=90)
     net.assert_agree()
     _assert_no_double_sign(net)
+
+
+def test_a_double_signing_validator_is_caught_and_causes_no_fork(net):
+    net.extra[3] = ["--byzantine", "double-sign"]
+    net.start()
+    net.wait_heads(6, [0, 1, 2], timeout=90)
+    evil = net.address(3)
+    doubles = wait_for(net.double_signs, 30, "double votes on the wire")
+    assert {k[0] for k in doubles} == {evil}, "only the byzantine validator may have signed two ways"
+    wait_for(lambda: all(f"EvidenceFound: validator 0x{evil}" in net.logs(i) for i in range(3)), 30,
+             "evidence found by every honest validator")
+    net.assert_agree()
+
+
+def test_byzantine_mode_is_refused_outside_tests(tmp_path):
+    import os
+    import subprocess
+
+    from tests.support.procs import VENV_BIN
+
+    net = init_net(tmp_path, validators=2)
+    env = {k: v for k, v in os.environ.items() if k != "AILEDGER_ALLOW_BYZANTINE"}
+    out = subprocess.run([str(VENV_BIN / "ailedger"), "run", "--config", str(net.directory / "node0" / "config.json"),
+                          "--byzantine", "double-sign"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 1 and "test-only" in out.stderr
