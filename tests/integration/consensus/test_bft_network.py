@@ -129,3 +129,33 @@ def test_byzantine_mode_is_refused_outside_tests(tmp_path):
     out = subprocess.run([str(VENV_BIN / "ailedger"), "run", "--config", str(net.directory / "node0" / "config.json"),
                           "--byzantine", "double-sign"], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 1 and "test-only" in out.stderr
+
+
+def test_testnet_up_runs_every_validator(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from tests.support.procs import VENV_BIN, rpc
+
+    net = init_net(tmp_path, validators=4)
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        up = subprocess.Popen([str(VENV_BIN / "ailedger"), "testnet", "up", "--dir", str(net.directory)],
+                              stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              start_new_session=True)
+    try:
+        urls = [net.url(i) for i in range(4)]
+        wait_for(lambda: all(int(rpc(u, "eth_blockNumber", timeout=2)["result"], 16) >= 3 for u in urls), 120,
+                 "all four validators deciding blocks")
+        assert log.read_text().count("validator") >= 4
+        # Blocks are proposed in turn: more than one validator's coinbase appears.
+        miners = {json.dumps(result(urls[0], "eth_getBlockByNumber", [hex(n), False])["miner"]) for n in range(1, 4)}
+        assert len(miners) >= 2
+        net.assert_agree()
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
