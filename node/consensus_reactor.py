@@ -55,7 +55,7 @@ from consensus.engine import encode_frame as encode_engine_frame
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import MessageError, Vote
 from consensus.validator_set import ValidatorSet
-from consensus.wal import WAL, DoubleSignRefused, GuardedSigner
+from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
 from node.core import ChainCore
 from node.sync import NetworkNode
@@ -310,7 +310,14 @@ class ConsensusReactor:
             if self._trace is not None:
                 self._trace_frame(frame)
             if self.engine is not None:
-                self._feed(self.engine.on_frame, peer, frame)
+                try:
+                    self._feed(self.engine.on_frame, peer, frame)
+                except WALError:
+                    raise  # our own disk failed: stop signing (the node stops)
+                except Exception as e:
+                    # A frame no decoder refused yet the engine could not take: never a crash.
+                    log.exception("consensus: frame from %s could not be handled", peer)
+                    self._misbehaved(peer, f"frame the engine could not handle: {type(e).__name__}")
 
     def _misbehaved(self, peer: str, reason: str) -> None:
         metrics.CONSENSUS_MISBEHAVIOUR.inc()
