@@ -14,6 +14,8 @@ docs/consensus.md §9 lists what a host must plumb; this is that host, on the no
 - when the head moves without consensus (block sync or a gossiped block with its commit), the
   engine jumps there with :meth:`Engine.sync_to`; ``Behind`` refreshes the peer's status, which
   wakes the range sync;
+- the validator set of each height comes from :class:`node.validators.ValidatorSets` (genesis,
+  then the staking precompile's set at each epoch boundary), kept with the chain;
 - the validator's key signs only through :class:`consensus.wal.GuardedSigner` over
   ``datadir/consensus.wal``.
 
@@ -59,6 +61,7 @@ from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
 from node.core import ChainCore
 from node.sync import NetworkNode
+from node.validators import ValidatorSets
 from node.worker import ChainWorker, Priority
 from p2p.host import PeerError
 from p2p.wire import MAX_FRAME, FrameReader, WireError, encode_frame
@@ -103,6 +106,9 @@ class ConsensusConfig:
     """Round timeouts (they grow with the round) and the pause after a commit."""
     gossip_interval: float = 1.0
     """Seconds between re-sends of the current round's proposal and votes."""
+    max_block_txs: int = 500
+    """Most transactions a proposal takes from the pool: building it, and every validator's
+    re-execution, must fit well inside timeout_propose on a loaded machine."""
     byzantine: str | None = None
     """Test-only misbehaviour (``BYZANTINE_MODES``); the CLI refuses it unless ``BYZANTINE_ENV`` is set."""
 
@@ -112,11 +118,6 @@ class ConsensusConfig:
 BYZANTINE_MODES = ("double-sign",)
 #: The env var that must be set for a node to accept ``--byzantine``.
 BYZANTINE_ENV = "AILEDGER_ALLOW_BYZANTINE"
-
-
-def genesis_validator_set(core: ChainCore) -> ValidatorSet:
-    """The set of height 1: the genesis ``validators`` with their powers."""
-    return ValidatorSet.new([(bytes(v.address), int(v.power)) for v in core.ledger.genesis.validators])
 
 
 class ConsensusReactor:
@@ -130,8 +131,9 @@ class ConsensusReactor:
         self.host = network.host
         self.config = config or ConsensusConfig()
         self.chain_id = core.ledger.chain_id
-        self.genesis_set = genesis_validator_set(core)
-        self._set_cache: tuple[int, ValidatorSet] = (1, self.genesis_set)
+        if core.validator_sets is None:
+            raise ValueError("a BFT chain's core keeps its validator sets (node.validators.ValidatorSets)")
+        self.sets: ValidatorSets = core.validator_sets
         self.signer = GuardedSigner(key, self.chain_id, WAL(datadir / "consensus.wal"))
         self._key = key
         if self.config.byzantine is not None and self.config.byzantine not in BYZANTINE_MODES:
@@ -151,20 +153,6 @@ class ConsensusReactor:
         if os.environ.get(TRACE_ENV):
             self._trace = open(datadir / "consensus-votes.log", "a", buffering=1)  # noqa: SIM115 - closed in run()
 
-    # -- validator sets --------------------------------------------------------------------
-
-    def set_at(self, height: int) -> ValidatorSet:
-        """The validator set of ``height`` (the genesis set, one proposer turn per height; epoch
-        changes from the staking precompile are not wired yet, docs/consensus.md §10)."""
-        cached_h, cached = self._set_cache
-        if height < cached_h:
-            cached_h, cached = 1, self.genesis_set
-        while cached_h < height:
-            cached = cached.next_height()
-            cached_h += 1
-        self._set_cache = (cached_h, cached)
-        return cached
-
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -172,11 +160,12 @@ class ConsensusReactor:
         self.host.add_stream_protocol(CONSENSUS_PROTOCOL, self._serve_peer)
         head = await self.worker.run(lambda: int(self.core.ledger.head.block_number))
         height = head + 1
-        self.engine = Engine(self.chain_id, height, self.set_at(height), self.signer, self.config.timeouts,
+        validators = await self.worker.run(self.sets.at, height)
+        self.engine = Engine(self.chain_id, height, validators, self.signer, self.config.timeouts,
                              self.config.gossip_interval)
         self.core.head_listeners.append(self._on_head_from_worker)
-        log.info("consensus: validator 0x%s starts at height %d (%d validators)", self.address.hex(), height,
-                 len(self.genesis_set))
+        log.info("consensus: validator 0x%s starts at height %d (%d validators%s)", self.address.hex(), height,
+                 len(validators), "" if self.address in validators else "; not one of them yet")
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -354,14 +343,13 @@ class ConsensusReactor:
     # -- the chain thread ------------------------------------------------------------------
 
     async def _build(self, height: int, round_: int) -> None:
-        set_hash = self.set_at(height).hash()
-
         def build() -> tuple[bytes, bytes] | None:
             core, ledger = self.core, self.core.ledger
             head = ledger.head
             if int(head.block_number) + 1 != height:
                 return None
-            txs = core.pool.select(head.gas_limit, core.next_base_fee(), budget=False)
+            set_hash = self.sets.at(height).hash()
+            txs = core.pool.select(head.gas_limit, core.next_base_fee(), budget=False)[:self.config.max_block_txs]
             timestamp = max(int(time.time()), int(head.timestamp) + 1)
             built = ledger.build_block(txs, timestamp, self.address, persist=False, extra_data=set_hash)
             for tx, reason in built.rejected:
@@ -379,8 +367,6 @@ class ConsensusReactor:
             self._feed(self.engine.on_block_built, height, round_, result[0], result[1])
 
     async def _check(self, action: CheckBlock) -> None:
-        set_hash = self.set_at(action.height).hash()
-
         def check() -> BlockVerdict:
             try:
                 block = rlp.decode(action.block, sedes=LedgerBlock)
@@ -391,8 +377,10 @@ class ConsensusReactor:
                 return BlockVerdict.MISMATCH
             ledger = self.core.ledger
             head = ledger.head
-            if (header.block_number != action.height or header.parent_hash != head.hash
-                    or header.extra_data != set_hash or header.timestamp > time.time() + MAX_FUTURE_SECONDS):
+            if header.block_number != action.height or header.parent_hash != head.hash:
+                return BlockVerdict.INVALID
+            if (header.extra_data != self.sets.at(action.height).hash()
+                    or header.timestamp > time.time() + MAX_FUTURE_SECONDS):
                 return BlockVerdict.INVALID
             try:
                 ledger.import_block(block, persist=False)
@@ -413,7 +401,7 @@ class ConsensusReactor:
             self._feed(self.engine.on_block_checked, action.height, action.block_hash, verdict)
 
     async def _commit(self, action: CommitBlock) -> None:
-        def commit() -> str:
+        def commit() -> tuple[str, ValidatorSet | None]:
             core, ledger = self.core, self.core.ledger
             head = ledger.head
             if head.block_number >= action.height:
@@ -421,26 +409,29 @@ class ConsensusReactor:
                 if held is None or held.hash != action.block_hash:
                     log.critical("consensus: decided block %d 0x%s but the chain holds 0x%s",
                                  action.height, action.block_hash.hex(), held.hash.hex() if held else "none")
-                    return "conflict"
-                return "held"
+                    return "conflict", None
+                return "held", self.sets.at(action.height + 1)
             block = rlp.decode(action.block, sedes=LedgerBlock)
             started = time.perf_counter()
-            ledger.staged[COMMIT_PREFIX + block.header.hash] = action.commit.encode()
-            ledger.import_block(block)
+            commit_key = COMMIT_PREFIX + block.header.hash
+            # Built or checked here already: its writes are held, no second execution.
+            if not ledger.commit_prepared(bytes(block.header.hash), {commit_key: action.commit.encode()}):
+                ledger.staged[commit_key] = action.commit.encode()
+                ledger.import_block(block)
             metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
             metrics.BLOCK_TXS.observe(len(block.transactions))
             core.adopt_block(block)
             for listener in core.listeners:
                 listener("block", block)  # gossip it, with its commit, to followers
-            return "committed"
+            return "committed", self.sets.at(action.height + 1)
 
         try:
             async with self.network._import_lock:
-                outcome = await self.worker.run(commit, priority=Priority.PRODUCE)
+                outcome, next_set = await self.worker.run(commit, priority=Priority.PRODUCE)
         except Exception:
             log.exception("consensus: committing block %d failed", action.height)
             return
-        if outcome == "conflict":
+        if outcome == "conflict" or next_set is None:
             return
         if outcome == "committed":
             metrics.CONSENSUS_COMMITS.inc()
@@ -449,7 +440,10 @@ class ConsensusReactor:
         if self._trace is not None:
             self._trace.write(f"commit {action.height} {action.block_hash.hex()}\n")
         if self.engine is not None:
-            self._feed(self.engine.on_committed, action.height, self.set_at(action.height + 1))
+            if next_set.hash() != self.engine.driver.validators.hash():
+                log.info("consensus: the validator set changes at height %d: %d validators", action.height + 1,
+                         len(next_set))
+            self._feed(self.engine.on_committed, action.height, next_set)
 
     def _on_head_from_worker(self, number: int) -> None:
         """Runs on the chain worker whenever a block becomes the head."""
@@ -472,9 +466,10 @@ class ConsensusReactor:
             if engine is None:
                 continue
             if head >= engine.height and (engine.driver.decision is None or head > engine.height):
+                validators = await self.worker.run(self.sets.at, head + 1)
                 log.info("consensus: chain synced to %d; consensus moves from %d to %d", head, engine.height,
                          head + 1)
-                self._feed(engine.sync_to, head + 1, self.set_at(head + 1))
+                self._feed(engine.sync_to, head + 1, validators)
 
     def _double_sign(self, frame: bytes) -> bool:
         """Byzantine test mode: our vote to half the peers, a conflicting one to the others."""

@@ -39,6 +39,7 @@ from node.errors import (
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolConfig, PoolError, TxPool
+from node.validators import ValidatorSets
 from state import (
     AccountOverride,
     BuiltBlock,
@@ -154,6 +155,9 @@ class ChainCore:
         #: Called on this thread with ("transaction", tx) for each admitted transaction and
         #: ("block", block) for each block built here: the network layer gossips them.
         self.listeners: list[Callable[[str, Any], None]] = []
+        #: The validator set of every height, on a chain run by BFT consensus (several genesis
+        #: validators); None on a single-validator chain, whose commits the genesis set signs.
+        self.validator_sets: ValidatorSets | None = None
         #: Called on this thread with the new head's number whenever a block from elsewhere
         #: (a peer, or BFT consensus) becomes the head (the consensus reactor follows it).
         self.head_listeners: list[Callable[[int], None]] = []

@@ -104,6 +104,10 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         ChainCore, ledger, config.dev_keys, coinbase, config.block_time is None, validator,
         config.dev, config.txpool,
     )
+    if len(ledger.genesis.validators) > 1:
+        from node.validators import ValidatorSets
+
+        core.validator_sets = worker.call_blocking(ValidatorSets, ledger)
     if config.follower or bft_address is not None:
         # A BFT validator's blocks come from consensus (node/consensus_reactor.py), never from
         # automine or a block timer.
@@ -170,10 +174,9 @@ def _bft_address(config: NodeConfig, ledger: Ledger) -> bytes | None:
         return None  # one validator: the single-sealer path (SingleValidator)
     from eth_keys import keys
 
+    # A key outside the genesis set is a candidate: it follows consensus and votes from the
+    # epoch its stake puts it in the set.
     address = bytes(keys.PrivateKey(config.validator_key).public_key.to_canonical_address())
-    if not any(bytes(v.address) == address for v in validators):
-        raise ValueError(f"validator key 0x{address.hex()} is not one of the genesis validators; "
-                         "run without --validator-key to follow the chain")
     if config.datadir is None:
         raise ValueError("a BFT validator needs a --datadir (its consensus WAL lives there)")
     return address

@@ -88,6 +88,18 @@ def import_verified(
         raise InvalidBlock(f"undecodable commit of block {header.block_number}: {e}") from None
     if commit.height != header.block_number or commit.block_hash != header.hash:
         raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
+    held = core.ledger.header_by_number(header.block_number)
+    if held is not None and held.hash == header.hash:
+        return block  # already committed here (by consensus, between our head check and now)
+    if core.validator_sets is not None:
+        # A BFT chain: the commit is checked against the set of its own height, which the
+        # header names (docs/consensus.md §5), whatever epoch changes came before.
+        if header.block_number != core.ledger.head.block_number + 1:
+            raise InvalidBlock(f"block {header.block_number} is not the next block")
+        validators = core.validator_sets.at(header.block_number)
+        if header.extra_data != validators.hash():
+            raise InvalidBlock(f"block {header.block_number} names another validator set than its height's")
+        powers = validators.powers
     try:
         commit.check(powers, chain_id=core.ledger.chain_id, height=header.block_number, block_hash=header.hash)
     except InvalidCommit as e:
@@ -96,9 +108,6 @@ def import_verified(
             "(it needs distinct signers with more than 2/3 of the validators' power)"
         ) from None
     ledger = core.ledger
-    held = ledger.header_by_number(header.block_number)
-    if held is not None and held.hash == header.hash:
-        return block  # already committed here (by consensus, between our head check and now)
     # Staged with the block: import_block commits both at once or discards both.
     ledger.staged[COMMIT_PREFIX + header.hash] = item.commit
     try:

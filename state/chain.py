@@ -7,6 +7,7 @@ dedicated worker thread.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +57,9 @@ _MIN_TX_GAS = 21_000
 MAX_BLOCK_BYTES = 896 * 1024
 #: Room kept for the header and the body's list framing.
 _BLOCK_OVERHEAD = 4 * 1024
+#: Blocks executed without being written (BFT proposals built or checked) whose writes are kept,
+#: so that the one consensus decides is committed without executing it again.
+MAX_PREPARED = 8
 
 
 class ChainMismatch(RuntimeError):
@@ -133,6 +137,9 @@ class Ledger:
         self.store = store
         self.staged = StagedDB(store)
         self.db = AtomicDB(self.staged)
+        #: block hash -> (parent hash, its staged writes), for :meth:`commit_prepared`.
+        self._prepared: collections.OrderedDict[bytes, tuple[bytes, dict[bytes, bytes | None]]] = (
+            collections.OrderedDict())
         stored = store.get(GENESIS_KEY)
         if stored is None:
             if genesis is None:
@@ -208,6 +215,7 @@ class Ledger:
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise BlockBuildError(f"block {head.block_number + 1} cannot be built: {type(e).__name__}: {e}") from e
         if not persist:
+            self._prepare(block)
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
@@ -358,14 +366,34 @@ class Ledger:
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise
         if not persist:
+            self._prepare(block)
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             return block
         self._commit()
         return block
 
+    def _prepare(self, block: BlockAPI) -> None:
+        self._prepared[bytes(block.header.hash)] = (bytes(block.header.parent_hash), self.staged.staged_writes())
+        while len(self._prepared) > MAX_PREPARED:
+            self._prepared.popitem(last=False)
+
+    def commit_prepared(self, block_hash: bytes, extra: dict[bytes, bytes]) -> bool:
+        """Commit a block built or checked with ``persist=False`` (and ``extra`` beside it, its
+        commit) in one atomic write, without executing it again. False when it is not held or
+        its parent is no longer the head: the caller imports it instead."""
+        entry = self._prepared.pop(block_hash, None)
+        if entry is None or entry[0] != self.head.hash or self.staged.has_staged:
+            return False
+        writes = dict(entry[1])
+        writes.update(extra)
+        self.staged.restage(writes)
+        self._commit()
+        return True
+
     def _commit(self) -> None:
         self.staged.commit()
+        self._prepared.clear()
         self.chain.header = self.chain.create_header_from_parent(self.head)
 
     def rewind(self, block_hash: bytes) -> None:

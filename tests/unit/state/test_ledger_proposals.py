@@ -36,6 +36,35 @@ def test_a_proposal_is_built_without_writing_and_imports_elsewhere(tmp_path):
         other.close()
 
 
+def test_a_checked_or_built_block_commits_without_executing_again(tmp_path):
+    proposer = Ledger(LevelDBStore(tmp_path / "a"), GENESIS)
+    other = Ledger(LevelDBStore(tmp_path / "b"), GENESIS)
+    try:
+        built = proposer.build_block([transfer(0, 0, value=9)], GENESIS.timestamp + 1, b"\x11" * 20, persist=False)
+        block_hash = built.block.header.hash
+        other.import_block(rlp.decode(rlp.encode(built.block), sedes=LedgerBlock), persist=False)
+        assert not other.commit_prepared(b"\x44" * 32, {})  # never checked: the caller imports it
+        assert other.commit_prepared(block_hash, {COMMIT_PREFIX + block_hash: b"commit"})
+        assert proposer.commit_prepared(block_hash, {COMMIT_PREFIX + block_hash: b"commit"})
+        for ledger in (proposer, other):
+            assert ledger.head.hash == block_hash and ledger.commit_of(block_hash) == b"commit"
+            assert ledger.state_at(ledger.head).get_balance(addr(1)) > 0
+        assert proposer.head.state_root == other.head.state_root
+        # A second block on top works, and a prepared block whose parent is gone is refused.
+        nxt = other.build_block([transfer(0, 1)], GENESIS.timestamp + 2, b"\x11" * 20, persist=False)
+        stale = other.build_block([transfer(0, 1, value=2)], GENESIS.timestamp + 2, b"\x11" * 20, persist=False)
+        assert other.commit_prepared(nxt.block.header.hash, {})
+        assert not other.commit_prepared(stale.block.header.hash, {})
+    finally:
+        proposer.close()
+        other.close()
+    reopened = Ledger(LevelDBStore(tmp_path / "b"), GENESIS)
+    try:
+        assert reopened.head.block_number == 2 and reopened.commit_of(block_hash) == b"commit"
+    finally:
+        reopened.close()
+
+
 def test_a_tampered_proposal_fails_its_check_and_writes_nothing(tmp_path):
     proposer = Ledger(LevelDBStore(tmp_path / "a"), GENESIS)
     other = Ledger(LevelDBStore(tmp_path / "b"), GENESIS)
