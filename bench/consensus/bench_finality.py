@@ -62,18 +62,24 @@ def throughput(urls: list[str], chain_id: int, count: int, nonces: list[int]) ->
         raw = transfer(chain_id, sender, nonces[sender], SINK)
         nonces[sender] += 1
         raws[sender % len(urls)].append(raw)  # each account's transfers go to one node, in nonce order
+    before = int(result(urls[0], "eth_getBalance", [SINK, "latest"]), 16)
     started = time.perf_counter()
     hashes = []
     for url, items in zip(urls, raws, strict=True):
         for i in range(0, len(items), 100):
             answers = batch(url, [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in items[i:i + 100]])
             hashes += [a["result"] for a in answers if "result" in a]
-    def all_in() -> bool:
-        answers = batch(urls[0], [("eth_getTransactionReceipt", [h]) for h in hashes])
-        return all(a.get("result") for a in answers)
-
-    wait_for(all_in, 300, "every receipt", interval=0.2)
-    return time.perf_counter() - started, len(hashes)
+    # Each transfer pays the sink 1 wei: its balance counts the included ones, in one cheap call.
+    wait_for(lambda: int(result(urls[0], "eth_getBalance", [SINK, "latest"]), 16) >= before + len(hashes), 600,
+             "every transfer included", interval=0.1)
+    elapsed = time.perf_counter() - started
+    # A sample has its receipt on every node (eth_getTransactionReceipt costs ~0.2 s in a block of
+    # 500 transfers: all of them would take minutes).
+    sample = hashes[:: max(1, len(hashes) // 20)]
+    for url in urls:
+        answers = batch(url, [("eth_getTransactionReceipt", [h]) for h in sample])
+        assert all(a.get("result") and a["result"]["status"] == "0x1" for a in answers)
+    return elapsed, len(hashes)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -99,7 +105,8 @@ def main() -> int:
             nonces = [0] * len(ACCOUNTS)
             bft_lat = latency(urls, net.chain_id, args.latency, nonces)
             bft_secs, bft_n = throughput(urls, net.chain_id, args.transfers, nonces)
-            net.assert_agree()
+            upto = net.assert_agree([0, 3])  # the full pairwise check is the tests' job
+            print(f"nodes 0 and 3 agree on all {upto} blocks")
         finally:
             net.stop_all()
         dev = start_ailedger([], tmp)
