@@ -114,8 +114,9 @@ class ConsensusConfig:
 
 
 #: Test-only byzantine behaviours: "double-sign" sends half the peers, for each of its votes, a
-#: second vote for another block at the same height, round and step (evidence for the others).
-BYZANTINE_MODES = ("double-sign",)
+#: second vote for another block at the same height, round and step (evidence for the others);
+#: "garbage" sends every peer three frames of random bytes beside each honest broadcast.
+BYZANTINE_MODES = ("double-sign", "garbage")
 #: The env var that must be set for a node to accept ``--byzantine``.
 BYZANTINE_ENV = "AILEDGER_ALLOW_BYZANTINE"
 
@@ -202,6 +203,10 @@ class ConsensusReactor:
                 self._trace_frame(a.frame)
                 if self.config.byzantine == "double-sign" and self._double_sign(a.frame):
                     continue
+                if self.config.byzantine == "garbage":
+                    for peer in list(self._outboxes):
+                        for _ in range(3):
+                            self._send(peer, os.urandom(1 + os.urandom(1)[0]))
                 for peer in list(self._outboxes):
                     self._send(peer, a.frame)
             elif isinstance(a, SendTo):

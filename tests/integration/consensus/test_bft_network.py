@@ -159,3 +159,15 @@ def test_testnet_up_runs_every_validator(tmp_path):
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+def test_a_validator_sending_garbage_is_scored_and_banned_and_nobody_crashes(net):
+    net.extra[3] = ["--byzantine", "garbage"]
+    net.start()
+    net.wait_heads(3, [0, 1, 2], timeout=90)
+    wait_for(lambda: all("banning peer" in net.logs(i) and "misbehaved" in net.logs(i) for i in range(3)), 90,
+             "every honest validator banning the garbage sender")
+    h = max(net.heads([0, 1, 2]))
+    net.wait_heads(h + 2, [0, 1, 2], timeout=60)  # three of four go on without it
+    assert all(net.procs[i].proc.poll() is None for i in range(4)), "a node crashed"
+    net.assert_agree([0, 1, 2])
