@@ -33,7 +33,17 @@ from node.errors import NodeError
 from node.rpc.errors import ServerError
 from node.worker import ChainWorker
 from p2p.host import P2PConfig, P2PHost, PeerError, Verdict
-from p2p.wire import MAX_BLOCKS_PER_REQUEST, MAX_FRAME, BlocksRequest, BlockWithCommit, Status
+from p2p.wire import (
+    MAX_BLOCKS_PER_REQUEST,
+    MAX_FRAME,
+    MAX_TX_BATCH,
+    BlocksRequest,
+    BlockWithCommit,
+    Status,
+    WireError,
+    decode_tx_batch,
+    encode_tx_batch,
+)
 from state import TransactionError, decode_transaction
 from state.chain import COMMIT_PREFIX
 from state.vm import LedgerBlock
@@ -51,6 +61,10 @@ BLOB_ATTEMPTS = 20
 #: has taken yet (gossip is best effort: the mesh may not have formed, or the block
 #: producer may have been away), and how many times at most.
 REBROADCAST_SECONDS = 3.0
+#: Bytes of transactions batched into one gossip message (under the host's 128 KiB message cap).
+TX_BATCH_BYTES = 96 * 1024
+#: Gossiped transactions admitted per chain-worker job.
+ADMIT_CHUNK = 50
 REBROADCAST_TIMES = 10
 
 
@@ -232,7 +246,17 @@ class NetworkNode:
         self._wake.set()
 
     async def on_transaction(self, raw: bytes, peer: str) -> Verdict:
-        return await self.worker.run(self._admit_gossiped, raw)
+        try:
+            raws = decode_tx_batch(raw)
+        except WireError:
+            return Verdict.REJECT
+        verdicts: list[Verdict] = []
+        for i in range(0, len(raws), ADMIT_CHUNK):  # small jobs: block building never waits long
+            verdicts += await self.worker.run(lambda chunk: [self._admit_gossiped(r) for r in chunk],
+                                              raws[i:i + ADMIT_CHUNK])
+            if Verdict.REJECT in verdicts:
+                return Verdict.REJECT
+        return Verdict.ACCEPT if Verdict.ACCEPT in verdicts else Verdict.IGNORE
 
     def _admit_gossiped(self, raw: bytes) -> Verdict:
         try:
@@ -318,11 +342,27 @@ class NetworkNode:
             pass
 
     async def _publisher(self) -> None:
-        async for kind, payload in self._outbox[1]:
-            if kind == "transaction":
-                await self.host.publish_transaction(payload)
-            else:
+        """Publish what the chain thread hands over. Transactions waiting together go out as one
+        gossip message (gossipsub holds only tens of messages a second, NOTES.md)."""
+        receive = self._outbox[1]
+        async for kind, payload in receive:
+            if kind != "transaction":
                 await self.host.publish_block(payload)
+                continue
+            txs, size, later = [payload], len(payload), []
+            while len(txs) < MAX_TX_BATCH and size < TX_BATCH_BYTES:
+                try:
+                    item = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if item[0] == "transaction":
+                    txs.append(item[1])
+                    size += len(item[1]) + 4
+                else:
+                    later.append(item[1])
+            await self.host.publish_transaction(encode_tx_batch(txs))
+            for block in later:
+                await self.host.publish_block(block)
 
     async def _rebroadcast(self) -> None:
         while True:
