@@ -85,6 +85,8 @@ NOT_VALIDATOR_RETRY = 30.0
 BAN_SCORE = 50
 #: Pieces of double-sign evidence kept (docs/consensus.md §7): another part submits them.
 MAX_EVIDENCE = 1024
+#: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
+PROPOSE_GRACE = 10.0
 #: A proposal timestamp may lead our clock by at most this much (seconds).
 MAX_FUTURE_SECONDS = 30
 #: Env var: when set, every distinct vote sent or received is appended to
@@ -149,6 +151,7 @@ class ConsensusReactor:
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._head_moved = trio.Event()
+        self._building: tuple[int, int] | None = None
         self._trace: Any = None
         self._traced: set[tuple[bytes, int, int, int, bytes]] = set()
         if os.environ.get(TRACE_ENV):
@@ -342,12 +345,32 @@ class ConsensusReactor:
 
     async def _timer(self, timer: Timer, seconds: float) -> None:
         await trio.sleep(seconds)
+        # timeout_propose waits for the proposal; a proposal that came in time but is still being
+        # built (ours) or re-executed (theirs) on a busy machine gets up to PROPOSE_GRACE more,
+        # instead of a nil prevote that costs the whole round (a local choice: safety is untouched).
+        waited = 0.0
+        while timer.kind == "propose" and waited < PROPOSE_GRACE and self._proposal_in_work(timer):
+            await trio.sleep(0.05)
+            waited += 0.05
         if self.engine is not None:
             self._feed(self.engine.on_timer, timer)
+
+    def _proposal_in_work(self, timer: Timer) -> bool:
+        engine = self.engine
+        if engine is None or engine.height != timer.height or engine.driver.state.round != timer.round:
+            return False
+        return engine.checking or self._building == (timer.height, timer.round)
 
     # -- the chain thread ------------------------------------------------------------------
 
     async def _build(self, height: int, round_: int) -> None:
+        self._building = (height, round_)
+        try:
+            await self._build_block(height, round_)
+        finally:
+            self._building = None
+
+    async def _build_block(self, height: int, round_: int) -> None:
         def build() -> tuple[bytes, bytes] | None:
             core, ledger = self.core, self.core.ledger
             head = ledger.head
