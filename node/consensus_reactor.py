@@ -108,7 +108,7 @@ class ConsensusConfig:
     """Round timeouts (they grow with the round) and the pause after a commit."""
     gossip_interval: float = 1.0
     """Seconds between re-sends of the current round's proposal and votes."""
-    max_block_txs: int = 500
+    max_block_txs: int = 200
     """Most transactions a proposal takes from the pool: building it, and every validator's
     re-execution, must fit well inside timeout_propose on a loaded machine."""
     byzantine: str | None = None
