@@ -311,6 +311,12 @@ class Engine:
         self.blocks[block_hash] = block
         return [CheckBlock(self.height, block_hash, block)]
 
+    @property
+    def checking(self) -> bool:
+        """A block of this height is with the node's check (the host may let timeout_propose wait
+        for it: the proposal came in time, only its re-execution is slow)."""
+        return bool(self._pending)
+
     def on_block_checked(self, height: int, block_hash: bytes, verdict: BlockVerdict) -> list[Action]:
         """The node's verdict on a block asked by :class:`CheckBlock`."""
         if height != self.height:

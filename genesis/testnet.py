@@ -8,6 +8,10 @@
     DIR/node0/nodekey           node 0's libp2p identity
     DIR/node1/...               followers: no validator key
 
+``--validators N`` makes nodes 0..N-1 validators instead, each with its own key and an equal
+stake in genesis (the genesis ``validators`` list, powers in gwei of stake, and the staking
+precompile's genesis stakes); they run BFT consensus (docs/consensus.md) and the others follow.
+
 The config file is JSON; paths in it are relative to the config file's folder.
 """
 
@@ -28,6 +32,17 @@ from genesis.format import GenesisError, GenesisValidator, save_genesis
 
 #: The testnet's chain id differs from the dev chain's, so wallets keep them apart.
 TESTNET_CHAIN_ID = DEV_CHAIN_ID + 1
+#: Stake of each BFT testnet validator in genesis (wei): 1,000 ETH.
+VALIDATOR_STAKE = 1000 * 10**18
+#: Stake per unit of voting power (consensus.validator_set.POWER_UNIT: gwei).
+_POWER_UNIT = 10**9
+#: The consensus timeouts a config file may set (seconds), by their JSON names.
+TIMEOUT_FIELDS = {
+    "timeoutPropose": "propose", "timeoutProposeDelta": "propose_delta",
+    "timeoutPrevote": "prevote", "timeoutPrevoteDelta": "prevote_delta",
+    "timeoutPrecommit": "precommit", "timeoutPrecommitDelta": "precommit_delta",
+    "timeoutCommit": "commit",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,9 @@ class NodeFile:
     """Seconds between blocks on the validator; None mines one per transaction."""
     peer_id: str = ""
     """This node's peer id (informative: it follows from ``node_key``)."""
+    consensus: dict[str, float] = field(default_factory=dict)
+    """BFT timeouts in seconds by the names of ``TIMEOUT_FIELDS`` (``consensus.driver.TimeoutConfig``
+    field names); missing ones take the node's defaults."""
 
     def encode(self, base: Path) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -64,6 +82,7 @@ class NodeFile:
             "rpcPort": self.rpc_port, "p2pPort": self.p2p_port, "nodeKey": rel(self.node_key),
             "peers": self.peers, "validatorKey": rel(self.validator_key),
             "blockTime": self.block_time, "peerId": self.peer_id,
+            **({"consensus": {k: v for k, v in self.consensus.items()}} if self.consensus else {}),
         }
 
 
@@ -105,11 +124,20 @@ def load_node_file(path: Path) -> NodeFile:
     host = doc.get("host", "127.0.0.1")
     if not isinstance(host, str):
         raise GenesisError(f"{path}: host must be a string")
+    consensus = doc.get("consensus", {})
+    if not isinstance(consensus, dict):
+        raise GenesisError(f"{path}: consensus must be an object of timeouts")
+    for name, value in consensus.items():
+        if name not in TIMEOUT_FIELDS:
+            raise GenesisError(f"{path}: consensus.{name}: unknown (known: {', '.join(sorted(TIMEOUT_FIELDS))})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
+            raise GenesisError(f"{path}: consensus.{name} must be a number of seconds in 0..600")
     return NodeFile(
         genesis=genesis, datadir=datadir, host=host,
         rpc_port=integer("rpcPort", 8545), p2p_port=integer("p2pPort", 30303),
         node_key=opt_path("nodeKey"), peers=list(peers), validator_key=opt_path("validatorKey"),
         block_time=None if block_time is None else float(block_time), peer_id=str(doc.get("peerId", "")),
+        consensus={k: float(v) for k, v in consensus.items()},
     )
 
 
@@ -122,22 +150,35 @@ def init_testnet(
     rpc_port: int = 8545,
     p2p_port: int = 30303,
     block_time: float | None = 1.0,
+    validators: int = 0,
+    consensus: dict[str, float] | None = None,
 ) -> list[NodeFile]:
-    """Write a testnet of ``nodes`` nodes into ``directory``: node 0 is the only validator.
+    """Write a testnet of ``nodes`` nodes into ``directory``: node 0 is the only validator, or,
+    with ``validators`` > 0, nodes 0..validators-1 are BFT validators with equal stakes.
 
     ``make_node_key(path)`` creates a libp2p identity at ``path`` and returns its peer id
     (the p2p layer owns that format). Each node dials all lower-numbered nodes.
     """
     if nodes < 1:
         raise GenesisError("a testnet needs at least one node")
+    if validators < 0 or validators > nodes:
+        raise GenesisError(f"--validators must be between 1 and the number of nodes ({nodes})")
     if directory.exists() and any(directory.iterdir()):
         raise GenesisError(f"{directory} is not empty; choose a new --dir")
     directory.mkdir(parents=True, exist_ok=True)
-    validator_key = keys.PrivateKey(os.urandom(32))
+    bft = validators > 0
+    validator_keys = [keys.PrivateKey(os.urandom(32)) for _ in range(max(validators, 1))]
+    addresses = [bytes(k.public_key.to_canonical_address()) for k in validator_keys]
     genesis = dev_genesis(chain_id=chain_id)
-    genesis = dataclasses.replace(
-        genesis, validators=(GenesisValidator(bytes(validator_key.public_key.to_canonical_address()), 1),)
-    )
+    if bft:
+        # Power is stake in gwei (docs/consensus.md §5); the staking precompile holds the same
+        # stakes, so ai_getValidatorSet reports this set.
+        genesis = dataclasses.replace(
+            genesis, validators=tuple(GenesisValidator(a, VALIDATOR_STAKE // _POWER_UNIT) for a in addresses),
+            ai={**genesis.ai, "validators": {"0x" + a.hex(): VALIDATOR_STAKE for a in addresses}},
+        )
+    else:
+        genesis = dataclasses.replace(genesis, validators=(GenesisValidator(addresses[0], 1),))
     genesis_path = directory / "genesis.json"
     save_genesis(genesis, genesis_path)
     out: list[NodeFile] = []
@@ -147,15 +188,16 @@ def init_testnet(
         folder.mkdir()
         peer_id = make_node_key(folder / "nodekey")
         key_file = None
-        if i == 0:
+        if i < len(validator_keys) and (bft or i == 0):
             key_file = folder / "validator.key"
-            key_file.write_text("0x" + validator_key.to_bytes().hex() + "\n")
+            key_file.write_text("0x" + validator_keys[i].to_bytes().hex() + "\n")
             key_file.chmod(0o600)
         node = NodeFile(
             genesis=genesis_path, datadir=folder / "chain", host=host,
             rpc_port=rpc_port + i, p2p_port=p2p_port + i, node_key=folder / "nodekey",
-            peers=list(addrs), validator_key=key_file, block_time=block_time if i == 0 else None,
-            peer_id=peer_id,
+            peers=list(addrs), validator_key=key_file,
+            block_time=block_time if i == 0 and not bft else None,
+            peer_id=peer_id, consensus=dict(consensus or {}) if bft and key_file is not None else {},
         )
         (folder / "config.json").write_text(json.dumps(node.encode(folder), indent=2) + "\n")
         addrs.append(f"/ip4/{host}/tcp/{p2p_port + i}/p2p/{peer_id}")

@@ -483,6 +483,7 @@ def _add_run(sub: Any) -> None:
                    help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer")
     p.add_argument("--inference-price", type=ai_cli.parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
+    p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
     _txpool_flags(p)
     p.set_defaults(func=cmd_run)
 
@@ -527,6 +528,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     block_time = args.block_time if args.block_time is not None else (node_file.block_time if node_file else None)
     from node.service import NodeConfig
 
+    consensus = _consensus_config(node_file)
+    if args.byzantine is not None:
+        from node.consensus_reactor import BYZANTINE_ENV, BYZANTINE_MODES
+
+        if not os.environ.get(BYZANTINE_ENV):
+            print(f"error: --byzantine is a test-only mode; it needs {BYZANTINE_ENV}=1", file=sys.stderr)
+            return 1
+        if args.byzantine not in BYZANTINE_MODES:
+            print(f"error: --byzantine must be one of {', '.join(BYZANTINE_MODES)}", file=sys.stderr)
+            return 1
+        consensus.byzantine = args.byzantine
     config = NodeConfig(
         host=host, port=port, datadir=datadir, genesis=genesis,
         block_time=block_time, validator_key=key, metrics_port=args.metrics_port,
@@ -534,6 +546,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         txpool=_txpool_config(args),
         sidecar=args.sidecar, inference_price=args.inference_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
+        consensus=consensus,
     )
 
     def ready(ledger: Any) -> None:
@@ -544,13 +557,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _serve(config, ready)
 
 
+def _consensus_config(node_file: Any) -> Any:
+    """BFT timeouts: the defaults, with what the node's config file sets."""
+    import dataclasses
+
+    from genesis.testnet import TIMEOUT_FIELDS
+    from node.consensus_reactor import ConsensusConfig
+
+    config = ConsensusConfig()
+    if node_file is None or not node_file.consensus:
+        return config
+    changes = {TIMEOUT_FIELDS[name]: value for name, value in node_file.consensus.items()}
+    return ConsensusConfig(dataclasses.replace(config.timeouts, **changes), config.gossip_interval)
+
+
 def _add_testnet(sub: Any) -> None:
     p = sub.add_parser("testnet", help="create and run a local multi-node testnet",
                        description="A local network of nodes: one validator and followers, "
                        "each a separate process talking libp2p on loopback.")
     ts = p.add_subparsers(title="testnet commands", metavar="ACTION")
     init = ts.add_parser("init", help="write a genesis, and a key and a config per node")
-    init.add_argument("--nodes", type=int, default=4, help="number of nodes; node0 is the validator (default: %(default)s)")
+    init.add_argument("--nodes", type=int, default=None, help="number of nodes; node0 is the validator unless --validators (default: 4, or --validators)")
+    init.add_argument("--validators", type=int, default=0, metavar="N",
+                      help="nodes 0..N-1 are validators with equal stakes in genesis and run BFT consensus; "
+                      "the others follow (default: one validator, node0, sealing alone)")
     init.add_argument("--dir", type=Path, required=True, help="new directory for the testnet")
     init.add_argument("--chain-id", type=int, default=None, help="chain id (default: the dev chain id + 1)")
     init.add_argument("--rpc-port", type=int, default=8545, help="RPC port of node0; node i uses +i (default: %(default)s)")
@@ -567,9 +597,11 @@ def cmd_testnet_init(args: argparse.Namespace) -> int:
     from genesis.testnet import TESTNET_CHAIN_ID, init_testnet
     from p2p.host import peer_id_of_key
 
+    count = args.nodes if args.nodes is not None else max(4, args.validators)
     nodes = init_testnet(
-        args.dir, args.nodes, peer_id_of_key, chain_id=args.chain_id or TESTNET_CHAIN_ID,
+        args.dir, count, peer_id_of_key, chain_id=args.chain_id or TESTNET_CHAIN_ID,
         rpc_port=args.rpc_port, p2p_port=args.p2p_port, block_time=args.block_time,
+        validators=args.validators,
     )
     print(f"Testnet of {len(nodes)} nodes in {args.dir} (genesis {args.dir / 'genesis.json'})")
     for i, node in enumerate(nodes):

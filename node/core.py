@@ -45,6 +45,7 @@ from node.errors import (
 from node.rpc.format import d, format_header, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolConfig, PoolError, TxPool
+from node.validators import ValidatorSets
 from state import (
     AccountOverride,
     BuiltBlock,
@@ -162,6 +163,12 @@ class ChainCore:
         #: Called on this thread with ("transaction", tx) for each admitted transaction and
         #: ("block", block) for each block built here: the network layer gossips them.
         self.listeners: list[Callable[[str, Any], None]] = []
+        #: The validator set of every height, on a chain run by BFT consensus (several genesis
+        #: validators); None on a single-validator chain, whose commits the genesis set signs.
+        self.validator_sets: ValidatorSets | None = None
+        #: Called on this thread with the new head's number whenever a block from elsewhere
+        #: (a peer, or BFT consensus) becomes the head (the consensus reactor follows it).
+        self.head_listeners: list[Callable[[int], None]] = []
         #: False on a follower: its blocks come from the network, never from itself.
         self.produces_blocks = True
         #: While syncing: startingBlock/currentBlock/highestBlock for eth_syncing.
@@ -327,6 +334,8 @@ class ChainCore:
         self.pool.remove({tx.hash for tx in block.transactions})
         self._after_head_change()
         self._publish_block(block)
+        for listener in self.head_listeners:
+            listener(int(block.header.block_number))
 
     def _after_head_change(self) -> None:
         if len(self.pool):

@@ -38,3 +38,17 @@ BLOCK_TXS = Histogram(
 def serve(host: str, port: int) -> None:
     """Serve /metrics on ``host:port`` from a daemon thread."""
     start_http_server(port, addr=host, registry=REGISTRY)
+
+# -- BFT consensus (node/consensus_reactor.py) --
+CONSENSUS_HEIGHT = Gauge("ailedger_consensus_height", "Height consensus works on", registry=REGISTRY)
+CONSENSUS_ROUND = Gauge("ailedger_consensus_round", "Round of the current height", registry=REGISTRY)
+CONSENSUS_VOTES = Counter("ailedger_consensus_frames_received", "Consensus frames received from validator peers",
+                          registry=REGISTRY)
+CONSENSUS_MISBEHAVIOUR = Counter("ailedger_consensus_peer_misbehaviour",
+                                 "Malformed or badly signed consensus frames from peers", registry=REGISTRY)
+CONSENSUS_EVIDENCE = Gauge("ailedger_consensus_evidence_pending",
+                           "Double-sign evidence found and held in the evidence pool", registry=REGISTRY)
+CONSENSUS_COMMITS = Counter("ailedger_consensus_blocks_committed", "Blocks this node committed by consensus",
+                            registry=REGISTRY)
+CONSENSUS_DROPPED = Counter("ailedger_consensus_frames_dropped",
+                            "Outgoing consensus frames dropped because a peer's queue was full", registry=REGISTRY)

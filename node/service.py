@@ -18,6 +18,7 @@ from hypercorn.trio import serve
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
+from node.consensus_reactor import ConsensusConfig
 from node.core import FILTER_TIMEOUT, ChainCore
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
@@ -77,6 +78,9 @@ class NodeConfig:
     """Take blocks only from peers (never build them); needs ``p2p``."""
     progress_bar: bool = False
     """Show a sync progress bar on stderr."""
+    consensus: ConsensusConfig | None = None
+    """BFT timeouts; used when the genesis names several validators and ``validator_key`` is one
+    of them (None: the defaults)."""
 
 
 def open_ledger(config: NodeConfig) -> Ledger:
@@ -93,14 +97,22 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         raise ValueError("dev namespaces are served only by a dev chain")
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
-    validator = SingleValidator(config.validator_key, ledger.chain_id) if config.validator_key else None
+    bft_address = _bft_address(config, ledger)
+    validator = (SingleValidator(config.validator_key, ledger.chain_id)
+                 if config.validator_key and bft_address is None else None)
+    coinbase = bft_address or (validator.address if validator else b"\x00" * 20)
     core = worker.call_blocking(functools.partial(
-        ChainCore, ledger, config.dev_keys,
-        validator.address if validator else b"\x00" * 20, config.block_time is None, validator,
+        ChainCore, ledger, config.dev_keys, coinbase, config.block_time is None, validator,
         dev=config.dev, pool_config=config.txpool,
         rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
     ))
-    if config.follower:
+    if len(ledger.genesis.validators) > 1:
+        from node.validators import ValidatorSets
+
+        core.validator_sets = worker.call_blocking(ValidatorSets, ledger)
+    if config.follower or bft_address is not None:
+        # A BFT validator's blocks come from consensus (node/consensus_reactor.py), never from
+        # automine or a block timer.
         core.produces_blocks = False
         core.automine = False
     # eth_call and long reads run here, on committed state, beside the chain thread.
@@ -132,7 +144,15 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)
-            if config.block_time is not None and not config.follower:
+                if bft_address is not None:
+                    from node.consensus_reactor import ConsensusReactor
+
+                    assert config.validator_key is not None and config.datadir is not None
+                    reactor = ConsensusReactor(core, worker, network, config.validator_key, config.datadir,
+                                               config.consensus)
+                    await nursery.start(reactor.run)
+                    print(f"Consensus: BFT validator 0x{bft_address.hex()}", flush=True)
+            if config.block_time is not None and not config.follower and bft_address is None:
                 nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)
@@ -142,6 +162,24 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         read_worker.stop()
         worker.call_blocking(ledger.close)
         worker.stop()
+
+
+def _bft_address(config: NodeConfig, ledger: Ledger) -> bytes | None:
+    """This node's validator address when it runs BFT consensus: the genesis names several
+    validators, this node has the key of one of them, and it is on the network."""
+    if config.validator_key is None or config.p2p is None or config.dev:
+        return None
+    validators = ledger.genesis.validators
+    if len(validators) <= 1:
+        return None  # one validator: the single-sealer path (SingleValidator)
+    from eth_keys import keys
+
+    # A key outside the genesis set is a candidate: it follows consensus and votes from the
+    # epoch its stake puts it in the set.
+    address = bytes(keys.PrivateKey(config.validator_key).public_key.to_canonical_address())
+    if config.datadir is None:
+        raise ValueError("a BFT validator needs a --datadir (its consensus WAL lives there)")
+    return address
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

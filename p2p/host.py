@@ -503,6 +503,42 @@ class P2PHost:
 
         self.host.set_stream_handler(TProtocol(protocol), serve)
 
+    def add_stream_protocol(self, protocol: str, handle: Callable[[str, Any], Awaitable[None]]) -> None:
+        """Serve ``protocol`` as a long-lived stream: ``handle(peer, stream)`` reads it (with its
+        own frames) until it returns; the stream is then closed. Consensus uses one such stream
+        per direction between two validators (DESIGN.md: direct, persistent streams)."""
+        from libp2p.custom_types import TProtocol
+
+        async def serve(stream: Any) -> None:
+            peer = self._stream_peer(stream)
+            if self.is_banned(peer):
+                await _reset(stream)
+                return
+            try:
+                await handle(peer, stream)
+            except Exception as e:
+                log.debug("%s stream from %s ended: %s", protocol, peer, e)
+            finally:
+                await _reset(stream)
+
+        self.host.set_stream_handler(TProtocol(protocol), serve)
+
+    async def open_stream(self, peer: str, protocol: str) -> Any:
+        """A new outbound stream to ``peer`` on ``protocol``; :class:`PeerError` if the peer is
+        unreachable or does not speak it."""
+        from libp2p.custom_types import TProtocol
+        from libp2p.peer.id import ID
+
+        try:
+            with trio.fail_after(REQUEST_TIMEOUT):
+                return await self.host.new_stream(ID.from_base58(peer), [TProtocol(protocol)])
+        except trio.TooSlowError:
+            raise PeerError(f"{protocol}: no stream within {REQUEST_TIMEOUT}s") from None
+        except trio.Cancelled:
+            raise
+        except Exception as e:
+            raise PeerError(f"{protocol}: {type(e).__name__}: {e}") from None
+
     async def request(self, peer: str, protocol: str, payload: bytes, limit: int = MAX_FRAME) -> bytes | None:
         """Send one frame on ``protocol`` to ``peer``; its one-frame answer, or None."""
 

@@ -223,6 +223,34 @@ class BlobRequest:
         return cls(_hash(content_hash, "blob request"))
 
 
+#: First byte of a gossip message that carries several transactions: no transaction starts with
+#: it (a typed one starts with its type, 0x01-0x7f; a legacy one with an RLP list, >= 0xc0).
+TX_BATCH_PREFIX = b"\x00"
+#: Most transactions in one gossip message.
+MAX_TX_BATCH = 1000
+
+
+def encode_tx_batch(raws: list[bytes]) -> bytes:
+    """Several raw transactions as one gossip message (a single one stays as it is)."""
+    if len(raws) == 1:
+        return raws[0]
+    return TX_BATCH_PREFIX + bytes(rlp.encode(raws))
+
+
+def decode_tx_batch(raw: bytes) -> list[bytes]:
+    """The raw transactions of a gossip message (one, or a batch)."""
+    if not raw.startswith(TX_BATCH_PREFIX):
+        return [raw]
+    try:
+        items = rlp.decode(raw[1:])
+    except Exception as e:
+        raise WireError(f"transaction batch: undecodable rlp ({e})") from None
+    if not isinstance(items, list) or not 1 < len(items) <= MAX_TX_BATCH or not all(
+            isinstance(i, bytes) and i for i in items):
+        raise WireError(f"transaction batch: expected 2..{MAX_TX_BATCH} non-empty byte strings")
+    return items
+
+
 def encode_size(size: int) -> bytes:
     return rlp.encode(size)
 

@@ -7,6 +7,7 @@ dedicated worker thread.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +57,9 @@ _MIN_TX_GAS = 21_000
 MAX_BLOCK_BYTES = 896 * 1024
 #: Room kept for the header and the body's list framing.
 _BLOCK_OVERHEAD = 4 * 1024
+#: Blocks executed without being written (BFT proposals built or checked) whose writes are kept,
+#: so that the one consensus decides is committed without executing it again.
+MAX_PREPARED = 8
 
 
 class ChainMismatch(RuntimeError):
@@ -133,6 +137,9 @@ class Ledger:
         self.store = store
         self.staged = StagedDB(store)
         self.db = AtomicDB(self.staged)
+        #: block hash -> (parent hash, its staged writes), for :meth:`commit_prepared`.
+        self._prepared: collections.OrderedDict[bytes, tuple[bytes, dict[bytes, bytes | None]]] = (
+            collections.OrderedDict())
         stored = store.get(GENESIS_KEY)
         if stored is None:
             if genesis is None:
@@ -177,6 +184,8 @@ class Ledger:
         timestamp: int,
         coinbase: bytes,
         seal: Callable[[int, bytes], bytes] | None = None,
+        persist: bool = True,
+        extra_data: bytes | None = None,
     ) -> BuiltBlock:
         """Build a block from ``transactions`` (candidates, in the order to try them) on the
         head, commit it, and return it.
@@ -188,6 +197,10 @@ class Ledger:
         out, its partial execution undone, and reported in ``rejected``. Either way its
         sender's later transactions wait. Nothing is retried: if the block still cannot be
         sealed, no transaction is to blame and :class:`BlockBuildError` says so.
+
+        ``persist=False`` builds the block and writes nothing (a BFT proposal: the block is
+        committed later, through :meth:`import_block`, once consensus decides it).
+        ``extra_data`` goes into the header (a BFT block names its signing set there).
         """
         head = self.head
         if timestamp <= head.timestamp:
@@ -195,11 +208,17 @@ class Ledger:
                 f"timestamp {timestamp} must be greater than the head's {head.timestamp}"
             )
         try:
-            block, receipts, computations, rejected, faulted = self._fill(head, list(transactions), timestamp, coinbase)
+            block, receipts, computations, rejected, faulted = self._fill(
+                head, list(transactions), timestamp, coinbase, extra_data)
         except Exception as e:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise BlockBuildError(f"block {head.block_number + 1} cannot be built: {type(e).__name__}: {e}") from e
+        if not persist:
+            self._prepare(block)
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
         if seal is not None:
             # The commit that makes the block final lands in the same atomic write.
             self.staged[COMMIT_PREFIX + block.header.hash] = seal(block.header.block_number, block.header.hash)
@@ -207,11 +226,14 @@ class Ledger:
         return BuiltBlock(block, tuple(receipts), tuple(computations), tuple(rejected), tuple(faulted))
 
     def _fill(
-        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes
+        self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes,
+        extra_data: bytes | None = None,
     ) -> tuple[BlockAPI, list[ReceiptAPI], list[ComputationAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
         """py-evm's ``MiningChain.mine_all``, with the choice of what goes in made per
         transaction on the block's own VM (so each executes once)."""
         base = self._pending_header(head, timestamp, coinbase)
+        if extra_data is not None:
+            base = base.copy(extra_data=extra_data)
         self.chain.header = base
         vm = self.chain.get_vm(base)
         header = base
@@ -325,9 +347,11 @@ class Ledger:
         self.staged[STATE_EDIT_PREFIX + head.hash] = state.state_root
         self._commit()
 
-    def import_block(self, block: BlockAPI) -> BlockAPI:
+    def import_block(self, block: BlockAPI, persist: bool = True) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the
-        resulting roots, and commit block, state and new head in one atomic write."""
+        resulting roots, and commit block, state and new head in one atomic write.
+        ``persist=False`` only checks: the same validation and execution, nothing written
+        (a BFT validator re-executing a proposal before it prevotes)."""
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
@@ -341,11 +365,35 @@ class Ledger:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise
+        if not persist:
+            self._prepare(block)
+            self.staged.discard()
+            self.chain.header = self.chain.create_header_from_parent(self.head)
+            return block
         self._commit()
         return block
 
+    def _prepare(self, block: BlockAPI) -> None:
+        self._prepared[bytes(block.header.hash)] = (bytes(block.header.parent_hash), self.staged.staged_writes())
+        while len(self._prepared) > MAX_PREPARED:
+            self._prepared.popitem(last=False)
+
+    def commit_prepared(self, block_hash: bytes, extra: dict[bytes, bytes]) -> bool:
+        """Commit a block built or checked with ``persist=False`` (and ``extra`` beside it, its
+        commit) in one atomic write, without executing it again. False when it is not held or
+        its parent is no longer the head: the caller imports it instead."""
+        entry = self._prepared.pop(block_hash, None)
+        if entry is None or entry[0] != self.head.hash or self.staged.has_staged:
+            return False
+        writes = dict(entry[1])
+        writes.update(extra)
+        self.staged.restage(writes)
+        self._commit()
+        return True
+
     def _commit(self) -> None:
         self.staged.commit()
+        self._prepared.clear()
         self.chain.header = self.chain.create_header_from_parent(self.head)
 
     def rewind(self, block_hash: bytes) -> None:

@@ -171,3 +171,11 @@ class StagedDB(BaseDB):
 
     def discard(self) -> None:
         self._staged = {}
+
+    def staged_writes(self) -> dict[bytes, bytes | None]:
+        """A copy of what is staged (to stage it again later with :meth:`restage`)."""
+        return dict(self._staged)
+
+    def restage(self, writes: dict[bytes, bytes | None]) -> None:
+        """Stage ``writes`` (from :meth:`staged_writes`) again, in place of what is staged."""
+        self._staged = dict(writes)

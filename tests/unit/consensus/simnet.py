@@ -342,7 +342,10 @@ class ByzantineNode(Node):
             p = Proposal.decode(body)
             if p.proposer == self.address:
                 twin = b"twin %d %d" % (p.height, p.round)
-                if rng.random() < 0.5:
+                # A twin's validity is drawn once: re-gossip of the same proposal re-sends the same
+                # twin, and a block judged valid must not turn invalid later (that made a decided
+                # block look invalid to check_safety).
+                if keccak(twin) not in sim.proposed_blocks and rng.random() < 0.5:
                     sim.invalid_blocks.add(keccak(twin))
                 sim.proposed_blocks.add(keccak(twin))
                 other = encode_frame(FrameKind.PROPOSAL, Proposal(p.height, p.round, p.pol_round, keccak(twin),

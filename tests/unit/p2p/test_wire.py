@@ -86,3 +86,18 @@ def test_bad_requests_are_wire_errors():
         BlockWithCommit.decode(rlp.encode([[b"a"], b"b"]))
     with pytest.raises(WireError):
         decode_size(encode_size(3000), 2000)
+
+
+def test_transaction_batches_round_trip_and_bad_ones_are_wire_errors():
+    import rlp
+
+    from p2p.wire import MAX_TX_BATCH, decode_tx_batch, encode_tx_batch
+
+    typed, legacy = b"\x02" + b"x" * 100, rlp.encode([b"a", b"b"])
+    assert encode_tx_batch([typed]) == typed and decode_tx_batch(typed) == [typed]
+    assert decode_tx_batch(legacy) == [legacy]
+    assert decode_tx_batch(encode_tx_batch([typed, legacy, typed])) == [typed, legacy, typed]
+    for bad in (b"\x00", b"\x00\xff", b"\x00" + rlp.encode([typed]), b"\x00" + rlp.encode([typed, b""]),
+                b"\x00" + rlp.encode([typed, [b"x"]]), b"\x00" + rlp.encode([typed] * (MAX_TX_BATCH + 1))):
+        with pytest.raises(WireError):
+            decode_tx_batch(bad)
