@@ -31,7 +31,8 @@ Rules:
   the set of its height slashes ``staking.slash_fraction_bp`` of the stake it had then (to the
   treasury, through the rewards escrow) and jails the validator for ``staking.jail_blocks``: a
   jailed account counts as staking nothing for candidacy (it leaves at the next epoch and takes
-  no seat) until :func:`unjail`. One punishment per ``(validator, height)``.
+  no seat) until :func:`unjail`. One punishment per ``(validator, height)``, and none more while
+  the validator is jailed (it may go on signing until the next epoch).
 
 Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 ``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; ``slot("total")`` and arrays
@@ -327,6 +328,10 @@ def submit_evidence(ctx: Ctx, raw: bytes) -> int:
     punished = slot("punished", v, h)
     if store.get(punished):
         raise InvalidState(f"evidence: 0x{v.hex()} was already punished for height {h}")
+    if store.get(slot("jail.until", v)):
+        # CometBFT's tombstone, for the length of a jail: a validator that keeps double-signing
+        # until the next epoch takes it out of the set is punished once, not at every height.
+        raise InvalidState(f"evidence: 0x{v.hex()} is jailed already (one punishment per jail)")
     epoch = epoch_of(store, h)
     power = _in_set_power(store, gov, v, epoch)
     if power == 0:

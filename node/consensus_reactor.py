@@ -25,7 +25,6 @@ actions are dispatched before the next call, so one task at a time owns the roun
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import rlp
 import trio
 
+import ai_precompiles
 from consensus.driver import EvidenceFound, TimeoutConfig
 from consensus.engine import (
     Action,
@@ -54,12 +54,14 @@ from consensus.engine import (
     decode_frame,
 )
 from consensus.engine import encode_frame as encode_engine_frame
-from consensus.evidence import DuplicateVoteEvidence
+from consensus.evidence import DuplicateVoteEvidence, InvalidEvidence
 from consensus.messages import MessageError, Vote
 from consensus.validator_set import ValidatorSet
 from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
 from node.core import ChainCore
+from node.errors import Refused
+from node.evidence_pool import EvidencePool, submit_evidence_transaction
 from node.sync import NetworkNode
 from node.validators import ValidatorSets
 from node.worker import ChainWorker, Priority
@@ -83,8 +85,14 @@ NOT_VALIDATOR_RETRY = 30.0
 #: Misbehaviour points after which a peer is banned (each malformed or badly signed frame is one;
 #: they decay by one per second, so a burst of honest-but-stale frames does not ban).
 BAN_SCORE = 50
-#: Pieces of double-sign evidence kept (docs/consensus.md §7): another part submits them.
+#: Offences kept in the evidence pool (docs/consensus.md §7).
 MAX_EVIDENCE = 1024
+#: Priority fee of a submitEvidence transaction (wei per gas).
+EVIDENCE_TIP = 10**9
+#: Evidence found while its height is being decided waits for that height's block: this many
+#: checks, this far apart.
+EVIDENCE_WAIT_TRIES, EVIDENCE_WAIT_SECONDS = 120, 0.5
+LATER = b"later"
 #: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
 PROPOSE_GRACE = 10.0
 #: A proposal timestamp may lead our clock by at most this much (seconds).
@@ -143,8 +151,9 @@ class ConsensusReactor:
             raise ValueError(f"unknown byzantine mode {self.config.byzantine!r}")
         self.address = self.signer.address
         self.engine: Engine | None = None
-        self.evidence: collections.OrderedDict[tuple[bytes, int, int, int], DuplicateVoteEvidence] = (
-            collections.OrderedDict())
+        #: Double signs seen, by offence, until their submitEvidence transaction is pooled
+        #: (docs/consensus.md §7); filled with the chain's unbonding window in run().
+        self.evidence = EvidencePool(self.chain_id, unbonding_blocks=1, capacity=MAX_EVIDENCE)
         self._outboxes: dict[str, trio.MemorySendChannel[bytes]] = {}
         self._not_validator: dict[str, float] = {}
         self._scores: dict[str, tuple[float, float]] = {}
@@ -517,15 +526,53 @@ class ConsensusReactor:
     # -- evidence and tracing --------------------------------------------------------------
 
     def _evidence(self, evidence: DuplicateVoteEvidence) -> None:
-        key = evidence.key()
-        if key in self.evidence:
-            return
-        self.evidence[key] = evidence
-        while len(self.evidence) > MAX_EVIDENCE:
-            self.evidence.popitem(last=False)
-        metrics.CONSENSUS_EVIDENCE.set(len(self.evidence))
         log.warning("consensus: EvidenceFound: validator 0x%s signed two votes at height %d round %d type %d",
                     evidence.validator.hex(), evidence.height, evidence.vote_a.round, int(evidence.vote_a.type))
+        if self._nursery is not None:
+            self._nursery.start_soon(self._submit_evidence, evidence)
+
+    async def _submit_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        """Pool the evidence once per offence and put a ``Staking.submitEvidence`` transaction
+        signed by this validator in the transaction pool, which gossips it like any other: the
+        next proposer includes it and the chain slashes (docs/consensus.md §7). Every honest
+        validator that saw the double sign does so; the first transaction mined punishes, later
+        ones revert ("already punished") at their sender's cost, one per validator at most."""
+        core = self.core
+
+        def submit() -> bytes | None:
+            head = int(core.ledger.head.block_number)
+            if evidence.height > head:
+                return LATER  # found while its height is decided: the chain refuses it until then
+            state = core.ledger.state_at(core.ledger.head)
+            if ai_precompiles.get_stake(state, evidence.validator)["jailedUntil"]:
+                return None  # punished already: the chain would refuse it
+            params = ai_precompiles.get_params(state)
+            self.evidence.unbonding_blocks = int(params["staking.unbonding_blocks"])
+            powers = {v.address: v.power for v in self.sets.at(evidence.height).validators}
+            if not self.evidence.add(evidence, powers, head):
+                return None
+            metrics.CONSENSUS_EVIDENCE.set(len(self.evidence))
+            nonce = core.pool.next_nonce(self.address, core.account(self.address).nonce)
+            gas_price = 2 * core.next_base_fee() + EVIDENCE_TIP
+            raw = submit_evidence_transaction(evidence, self._key, nonce, gas_price, self.chain_id)
+            return core.submit_raw(raw)
+
+        try:
+            for _ in range(EVIDENCE_WAIT_TRIES):
+                tx_hash = await self.worker.run(submit, priority=Priority.PRODUCE)
+                if tx_hash != LATER:
+                    break
+                await trio.sleep(EVIDENCE_WAIT_SECONDS)
+            else:
+                log.warning("consensus: evidence against 0x%s dropped: height %d never committed here",
+                            evidence.validator.hex(), evidence.height)
+                return
+        except (Refused, InvalidEvidence) as e:
+            log.warning("consensus: evidence against 0x%s not submitted: %s", evidence.validator.hex(), e)
+            return
+        if tx_hash is not None:
+            log.warning("consensus: evidence against 0x%s at height %d submitted in transaction 0x%s",
+                        evidence.validator.hex(), evidence.height, tx_hash.hex())
 
     def _trace_frame(self, frame: bytes) -> None:
         if self._trace is None:

@@ -11,9 +11,15 @@ import signal
 import time
 
 import pytest
+from eth_utils import keccak, to_checksum_address
 
+import ai_precompiles
+from ai_precompiles.addresses import BY_NAME
+from genesis.testnet import VALIDATOR_STAKE
 from tests.integration.consensus.bftnet import Net, init_net
 from tests.integration.p2p.netsupport import result, transfer, wait_for
+
+STAKING = to_checksum_address(BY_NAME["Staking"])
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bft-network"), pytest.mark.timeout(240)]
 
@@ -120,7 +126,32 @@ def test_a_double_signing_validator_is_caught_and_causes_no_fork(net):
              "evidence found by an honest validator")
     for i in range(3):
         assert "EvidenceFound: validator 0x" not in net.logs(i).replace(f"EvidenceFound: validator 0x{evil}", "")
-    net.assert_agree()
+    # The finder puts a submitEvidence transaction in its pool; a proposer includes it and the
+    # staking precompile slashes and jails the double signer, on every node alike.
+    slashed_topic = "0x" + keccak(text="Slashed(address,uint256,uint256)").hex()
+
+    def slashes(i: int) -> list:
+        return list(result(net.url(i), "eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest",
+                                                         "address": STAKING, "topics": [slashed_topic]}]))
+
+    logs = wait_for(lambda: slashes(0), 90, "a Slashed log on chain")
+    assert len(logs) == 1 and logs[0]["topics"][1][-40:] == evil, logs
+    amount = int(logs[0]["data"][-64:], 16)
+    assert amount == VALIDATOR_STAKE * 500 // 10_000  # staking.slash_fraction_bp's default: 5 %
+    net.wait_heads(int(logs[0]["blockNumber"], 16) + 1, [0, 1, 2], timeout=60)
+    for i in range(3):
+        assert slashes(i) == logs
+        stake = _call(net.url(i), "stakeOf", evil)
+        assert stake == VALIDATOR_STAKE - amount
+        assert _call(net.url(i), "jailedUntil", evil) > 0
+    net.assert_agree([0, 1, 2])
+
+
+def _call(url: str, function: str, address: str) -> int:
+    fn = ai_precompiles.load_abi("Staking").by_name[function]
+    data = "0x" + bytes(fn.encode_args("0x" + address)).hex()
+    out = result(url, "eth_call", [{"to": STAKING, "data": data}, "latest"])
+    return int(str(out), 16)
 
 
 def test_byzantine_mode_is_refused_outside_tests(tmp_path):

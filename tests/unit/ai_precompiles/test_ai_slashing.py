@@ -238,6 +238,10 @@ def test_old_evidence_and_a_replay_are_refused() -> None:
         with pytest.raises(Reverted, match="already punished for height"):
             c.send(ANYONE, "Staking", "submitEvidence", raw)
     assert c.ai_snapshot() == before
+    # a double signer goes on signing until the next epoch removes it: punished once per jail
+    with pytest.raises(Reverted, match="jailed already"):
+        c.send(ANYONE, "Staking", "submitEvidence", double_sign(c, A, height=c.head.block_number))
+    assert c.ai_snapshot() == before
     c.mine(40 - (c.head.block_number - h))  # h + unbonding_blocks + 1 is the first block refusing it
     with pytest.raises(Reverted, match="older than staking.unbonding_blocks"):
         c.send(ANYONE, "Staking", "submitEvidence", old)
