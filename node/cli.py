@@ -612,7 +612,6 @@ def cmd_testnet_init(args: argparse.Namespace) -> int:
 
 
 def cmd_testnet_up(args: argparse.Namespace) -> int:
-    import signal
     import time
 
     from genesis.testnet import load_node_file
@@ -622,6 +621,7 @@ def cmd_testnet_up(args: argparse.Namespace) -> int:
         print(f"error: no node*/config.json in {args.dir}; run `ailedger testnet init --dir {args.dir}` first", file=sys.stderr)
         return 1
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # SIGTERM stops the nodes as Ctrl-C does
     try:
         for path in configs:
             node = load_node_file(path)
@@ -629,6 +629,7 @@ def cmd_testnet_up(args: argparse.Namespace) -> int:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "node.cli", "run", "--config", str(path)],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_die_with_parent,  # a killed `testnet up` leaves no node behind
             )
             procs.append((path.parent.name, proc))
             role = "validator" if node.validator_key else "follower"
@@ -641,7 +642,7 @@ def cmd_testnet_up(args: argparse.Namespace) -> int:
                     print(f"{name} exited with {proc.returncode}; stopping the others", file=sys.stderr, flush=True)
                     return 1
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         return 0
     finally:
         for _, proc in procs:

@@ -57,3 +57,37 @@ def test_up_starts_all_and_ctrl_c_stops_all(tmp_path):
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_up_stopped_or_killed_leaves_no_node_behind(tmp_path, sig):
+    directory = init_testnet(tmp_path, 2, block_time=0.5)
+    configs = [json.loads((directory / f"node{i}" / "config.json").read_text()) for i in range(2)]
+    with open(tmp_path / "up.log", "wb") as out:
+        up = subprocess.Popen([str(VENV_BIN / "ailedger"), "testnet", "up", "--dir", str(directory)],
+                              stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              start_new_session=True)
+    urls = [f"http://127.0.0.1:{c['rpcPort']}" for c in configs]
+    try:
+        for url in urls:
+            wait_for(lambda url=url: "result" in rpc(url, "eth_blockNumber", timeout=2), 90, f"{url} answering")
+        up.send_signal(sig)  # the launcher only, never its process group
+        up.wait(timeout=60)
+
+        def all_down() -> bool:
+            for url in urls:
+                try:
+                    rpc(url, "eth_blockNumber", timeout=2)
+                    return False
+                except OSError:
+                    pass
+            return True
+
+        wait_for(all_down, 30, "every node stopped with its launcher")
+    finally:
+        if up.poll() is None:
+            up.kill()
+        try:
+            os.killpg(up.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
