@@ -181,8 +181,13 @@ class PlantedReport:
         return d
 
 
-def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> PlantedReport:
-    """Run every prompt of the datanet through `infer(prompt) -> (output str, [(id, bp)])`."""
+def evaluate(
+    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 32
+) -> PlantedReport:
+    """Run every prompt of the datanet through `infer(prompt, max_tokens) -> (output str, [(id, bp)])`.
+
+    Exact prefixes and control prompts get `max_tokens`; a paraphrased question gets
+    `answer_tokens`, room for an answer that restates the fact before its value."""
     call = infer  # a callable; typed loosely so this module stays torch-free
     rep = PlantedReport(seed=seed, facts=len(net.facts), examples=[])
     ids = [cid for cid, _ in net.contributions]
@@ -213,7 +218,7 @@ def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> Pl
         if rep.examples is not None and len(rep.examples) < 6:
             rep.examples.append({"prompt": f.prompt, "output": out, "want": want.decode(),
                                  "top": [(c.decode(), bp) for c, bp in w[:3]]})
-        out, w = call(f.paraphrase_prompt, max_tokens)  # type: ignore[operator]
+        out, w = call(f.paraphrase_prompt, answer_tokens)  # type: ignore[operator]
         if f.reproduced(out):
             rep.paraphrased += 1
             r = rank_of(w, want)
