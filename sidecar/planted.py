@@ -182,12 +182,13 @@ class PlantedReport:
 
 
 def evaluate(
-    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 32
+    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 12
 ) -> PlantedReport:
     """Run every prompt of the datanet through `infer(prompt, max_tokens) -> (output str, [(id, bp)])`.
 
     Exact prefixes and control prompts get `max_tokens`; a paraphrased question gets
-    `answer_tokens`, room for an answer that restates the fact before its value."""
+    `answer_tokens` (32 leaves room for an answer that restates the fact before its value:
+    it reproduced no more values than 12 on the planted bench, 0 of 75)."""
     call = infer  # a callable; typed loosely so this module stays torch-free
     rep = PlantedReport(seed=seed, facts=len(net.facts), examples=[])
     ids = [cid for cid, _ in net.contributions]
@@ -196,11 +197,14 @@ def evaluate(
         order = [c for c, _ in weights]
         return order.index(want) + 1 if want in order else 10**6
 
-    def nothing(weights: list[tuple[bytes, int]]) -> None:
+    def nothing(prompt: str, output: str, weights: list[tuple[bytes, int]]) -> None:
         rep.nothing_outputs += 1
         top = max((bp for _, bp in weights), default=0)
         rep.nothing_max_bp = max(rep.nothing_max_bp, top)
         rep.nothing_over_10pct += top > 1000
+        if top > 1000 and rep.examples is not None:  # every violation is shown for reading
+            rep.examples.append({"over_10pct": prompt, "output": output,
+                                 "top": [(c.decode(), bp) for c, bp in weights[:3]]})
 
     for f in net.facts:
         want = ids[f.contributor]
@@ -214,7 +218,7 @@ def evaluate(
             rep.rank1_strong += r == 1 and bp > 1000
             rep.planter_bp += bp
         elif not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(f.prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 6:
             rep.examples.append({"prompt": f.prompt, "output": out, "want": want.decode(),
                                  "top": [(c.decode(), bp) for c, bp in w[:3]]})
@@ -225,11 +229,11 @@ def evaluate(
             rep.para_rank1 += r == 1
             rep.para_top3 += r <= 3
         elif not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(f.paraphrase_prompt, out, w)
     for prompt in CONTROL_PROMPTS:
         out, w = call(prompt, max_tokens)  # type: ignore[operator]
         if not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 9:
             rep.examples.append({"prompt": prompt, "output": out, "top": [(c.decode(), bp) for c, bp in w[:3]]})
     return rep
