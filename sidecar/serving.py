@@ -38,8 +38,8 @@ from sidecar.attribution import (
     attribute,
     lora_params,
     output_gradient,
-    prompt_words,
     project,
+    prompt_words,
 )
 from sidecar.cache import LRUCache
 from sidecar.config import ServeConfig
