@@ -180,6 +180,10 @@ class PlantedReport:
     sentence's number): they owe that contribution, so they are not counted below."""
     copied_top_is_source: int = 0
     """Of those, outputs whose first-ranked contribution is one they copy from."""
+    copied_over_10pct: int = 0
+    """Copying outputs that give one contribution more than 1,000 bp."""
+    copied_over_10pct_to_source: int = 0
+    """Of those, outputs whose contribution over 1,000 bp is one they copy from."""
     nothing_outputs: int = 0
     """Outputs (any prompt) that reproduce no fact and copy no contribution's rare text."""
     nothing_max_bp: int = 0
@@ -243,6 +247,8 @@ def evaluate(
         if copied:  # it reproduces someone's rare text: paying them is right, not a violation
             rep.copied_outputs += 1
             rep.copied_top_is_source += bool(weights) and ids.index(weights[0][0]) in copied
+            rep.copied_over_10pct += top > 1000
+            rep.copied_over_10pct_to_source += top > 1000 and ids.index(weights[0][0]) in copied
             return
         rep.nothing_outputs += 1
         rep.nothing_max_bp = max(rep.nothing_max_bp, top)

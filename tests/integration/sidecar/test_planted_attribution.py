@@ -54,10 +54,10 @@ def test_outputs_that_reproduce_nothing_pay_nobody_much(report: PlantedReport) -
     assert report.nothing_over_10pct <= MAX_NOTHING_OVER_10PCT * report.nothing_outputs, report.summary()
 
 
-def test_outputs_that_copy_a_contribution_pay_it_first(report: PlantedReport) -> None:
+def test_outputs_that_copy_a_contribution_pay_only_it_much(report: PlantedReport) -> None:
     """An output that copies one contribution's rare filler (a sentence with its number)
-    owes that contribution: it must rank first, as a planter does for its fact."""
-    assert report.copied_top_is_source == report.copied_outputs, report.summary()
+    owes that contribution: if anyone gets more than 10% of it, that is the one copied."""
+    assert report.copied_over_10pct_to_source == report.copied_over_10pct, report.summary()
 
 
 def test_planter_ranks_first_on_evidence_when_a_fact_is_reproduced(report: PlantedReport) -> None:
