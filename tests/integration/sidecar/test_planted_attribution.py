@@ -26,11 +26,11 @@ GOAL_RANK1 = 0.95
 GOAL_TOP3 = 0.99
 """Issue 12's goal: share of reproducing outputs whose planter is among the first three."""
 MAX_NOTHING_BP = 7000
-"""A loose bound on the largest single weight on an output that reproduces no fact
-(measured 47% through the sidecar with 2 threads, 34% at most in the bench with 1)."""
+"""A loose bound on the largest single weight on an output that reproduces nothing
+(measured 62.7% through the sidecar with 2 threads, 33.9% at most in the bench with 1)."""
 MAX_NOTHING_OVER_10PCT = 0.1
-"""At most this share of the outputs that reproduce no fact give one contribution over 10%
-(issue 12's goal is none: measured 2 of 182 over five seeds, docs/attribution.md)."""
+"""At most this share of the outputs that reproduce nothing give one contribution over 10%
+(issue 12's goal is none: measured 2 of 23 here, 3 of 123 over five seeds in the bench)."""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_outputs_that_copy_a_contribution_pay_only_it_much(report: PlantedReport
 def test_planter_ranks_first_on_evidence_when_a_fact_is_reproduced(report: PlantedReport) -> None:
     """Counts every fact: at least one must be reproduced for the ranking to mean anything."""
     assert report.verbatim >= 1, f"no fact of {report.facts} was reproduced"
-    assert report.rank1_strong >= 0.8 * report.verbatim, report.summary()
+    assert report.rank1_strong >= GOAL_RANK1 * report.verbatim, report.summary()
 
 
 def test_facts_stated_once_are_reproduced_and_paid_to_their_planter(report: PlantedReport) -> None:
