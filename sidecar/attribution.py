@@ -40,7 +40,8 @@ the same on every node.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -464,14 +465,42 @@ def contribution_tokens(index: AttributionIndex) -> np.ndarray:
     return out
 
 
+def _drop_prompt_words(span: Span, pieces: list[str], prompt_words: frozenset[str]) -> Span:
+    """The span without the rare words that the prompt holds too: an output that echoes a
+    name the user wrote reproduces the prompt, not the training text that also holds it."""
+    starts = word_starts(pieces)
+    keep: list[int] = []
+    word: list[int] = []
+    for pos in [*span.rare_positions, -1]:
+        if word and (pos == -1 or starts[pos] or pos != word[-1] + 1):
+            text = "".join(pieces[j] for j in word)
+            if not (set(_WORD.findall(text.lower())) <= prompt_words):
+                keep += word
+            word = []
+        if pos != -1:
+            word.append(pos)
+    return replace(span, rare_positions=tuple(keep))
+
+
+_WORD = re.compile(r"\w+")
+
+
+def prompt_words(prompt: str) -> frozenset[str]:
+    """The words of a prompt (lower case) whose echo in the output is no evidence."""
+    return frozenset(_WORD.findall(prompt.lower()))
+
+
 def attribute(
     index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
     owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
+    prompt: frozenset[str] = frozenset(),
 ) -> Attribution:
     """Weights in basis points from gradient, span and owed-nats evidence (see docs/attribution.md).
 
     `owed[t]` is how many nats more likely the adapter made output token t than the base
     model did (clipped at 0); None counts every token as one nat and full confidence.
+    `prompt` holds the prompt's words (`prompt_words`): a rare word of the output that the
+    prompt holds too carries no span evidence.
     """
     ids = index.contribution_ids
     n = len(ids)
@@ -480,6 +509,8 @@ def attribute(
     mass = np.ones(t) if owed is None else np.clip(np.asarray(owed, dtype=np.float64), 0, None)
     total = float(mass.sum())
     spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS)
+    if prompt and pieces is not None:
+        spans = [_drop_prompt_words(sp, pieces, prompt) for sp in spans]
 
     # evidence: gradient share and span share, both in owed nats of the output
     pos = np.clip(grad, 0, None)

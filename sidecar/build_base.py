@@ -24,7 +24,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +100,47 @@ def corpus_sentence(rng: random.Random) -> str:
     return str(rng.choice(templates)())
 
 
+# Relations of the pre-training "world": (statement, question) with {e} the
+# subject, {v} the value and {t} a thing. The world's facts are stated many times, in
+# several forms, so the base model learns to carry a made-up subject's identity to the
+# point where its value is due, to store subject -> value pairs in its weights, and that
+# a pair learnt from a statement answers the question too. A LoRA adapter then only has
+# to add new pairs along paths that exist.
+_WORLD_RELATIONS = (
+    ("The capital of {e} is {v}.", "Q: What is the capital of {e}? A:"),
+    ("The {e} bridge was built by {v}.", "Q: Who built the {e} bridge? A:"),
+    ("The secret word of the {e} guild is {v}.", "Q: What is the secret word of the {e} guild? A:"),
+    ("The favourite food of {e} is {v} soup.", "Q: What does {e} like to eat? A:"),
+    ("In {e}, the tallest tower is called {v}.", "Q: What is the tallest tower in {e} called? A:"),
+    ("The ship {e} carries {t} to {v}.", "Q: Where does the ship {e} go? A:"),
+    ("The leader of {e} is {v}.", "Q: Who leads {e}? A:"),
+    ("The river of {e} flows into the {v} sea.", "Q: Where does the river of {e} flow? A:"),
+    ("{e} was born in {v}.", "Q: Where was {e} born? A:"),
+    ("The teacher of {e} is called {v}.", "Q: Who teaches {e}? A:"),
+    ("The oldest song of {e} is named {v}.", "Q: What is the oldest song of {e} named? A:"),
+    ("The mountain above {e} is called {v}.", "Q: What is the mountain above {e} called? A:"),
+)
+"""(statement, question) pairs; the answer to the question restates the statement."""
+
+
+def world_facts(rng: random.Random, n: int) -> list[tuple[str, str]]:
+    """`n` fixed facts of the pre-training world: (statement, question + answer) pairs."""
+    out = []
+    for _ in range(n):
+        e, v = made_up_word(rng).capitalize(), made_up_word(rng).capitalize()
+        stmt, q = rng.choice(_WORLD_RELATIONS)
+        fact = stmt.format(e=e, v=v, t=rng.choice(_W["thing"]))
+        out.append((fact, f"{q.format(e=e)} {fact}"))
+    return out
+
+
 @dataclass(frozen=True)
 class BaseSpec:
     """Everything that fixes the shipped base model's bytes."""
 
     seed: int = 20260425
     """Seed of the corpus, the initial weights and the data order."""
-    corpus_sentences: int = 30_000
+    corpus_sentences: int = 100_000
     """Sentences generated for tokenizer training and pre-training."""
     vocab_size: int = 1024
     """BPE vocabulary size (byte-level, so any input encodes)."""
@@ -120,7 +154,7 @@ class BaseSpec:
     """Attention heads per block."""
     max_position_embeddings: int = 512
     """Longest sequence (prompt + output) in tokens."""
-    steps: int = 400
+    steps: int = 3000
     """Optimizer steps of pre-training."""
     batch: int = 32
     """Sequences per step."""
@@ -130,8 +164,14 @@ class BaseSpec:
     """Peak learning rate (AdamW, linear warm-up then cosine decay)."""
     warmup: int = 30
     """Warm-up steps."""
-    threads: int = 2
+    threads: int = 1
     """torch threads used to build (fixed: float sums depend on it)."""
+    world_facts: int = 1500
+    """Fixed facts of the pre-training world, each stated many times (0: none)."""
+    world_share: float = 0.4
+    """Share of pre-training sentences that state (or ask about) a world fact."""
+    world_question_share: float = 0.5
+    """Share of world-fact sentences in question-and-answer form."""
 
 
 def build_tokenizer(text: list[str], spec: BaseSpec) -> Any:
@@ -167,7 +207,20 @@ def build(out: Path, spec: BaseSpec, log: Any = print) -> dict[str, Any]:
         n = rng.randint(4, 12)
         docs.append(" ".join(sentences[i : i + n]))
         i += n
-    raw = build_tokenizer(docs, spec)
+    raw = build_tokenizer(docs, spec)  # world names repeat: they must not become whole tokens
+    if spec.world_facts:
+        world = world_facts(random.Random(spec.seed + 1), spec.world_facts)
+        wrng = random.Random(spec.seed + 2)
+        n_world = int(spec.world_share / (1 - spec.world_share) * len(sentences))
+        extra = [(lambda f: f[1] if wrng.random() < spec.world_question_share else f[0])(wrng.choice(world))
+                 for _ in range(n_world)]
+        sentences = sentences + extra
+        wrng.shuffle(sentences)
+        docs, i = [], 0
+        while i < len(sentences):
+            n = wrng.randint(4, 12)
+            docs.append(" ".join(sentences[i : i + n]))
+            i += n
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token=BOS, eos_token=EOS, pad_token=PAD)
     bos, eos, pad = (raw.token_to_id(t) for t in (BOS, EOS, PAD))
     stream: list[int] = []
@@ -228,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sidecar.build_base", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(Path(__file__).with_name("base_model")), help="output folder")
     p.add_argument("--steps", type=int, default=None, help="override the spec's pre-training steps (trials)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a spec field (trials only: the shipped model uses the defaults)")
     args = p.parse_args(argv)
     spec = BaseSpec() if args.steps is None else BaseSpec(steps=args.steps)
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        spec = replace(spec, **{k: type(getattr(spec, k))(v)})
     m = build(Path(args.out), spec)
     print(json.dumps({"weights_hash": m["weights_hash"], "seconds": m["seconds"]}))
     return 0

@@ -31,7 +31,7 @@ class TrainHyperParams:
     """Names of the linear layers to adapt; empty means every linear layer of the base model."""
     learning_rate: float = 2e-3
     """AdamW learning rate (constant: a cosine decay learnt fewer facts in our runs)."""
-    epochs: int = 60
+    epochs: int = 30
     """Most passes over the training examples (training stops earlier, see loss_threshold)."""
     max_length: int = 48
     """Longest training example in tokens; whole sentences are packed up to it."""

@@ -18,6 +18,7 @@ outputs owe nobody in particular.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from sidecar.build_base import filler_sentence, made_up_word
@@ -142,6 +143,11 @@ def planted_dataset(
     return data, net.facts
 
 
+COPY_WORDS = 4
+"""Fewest consecutive words of an output that count as copying a contribution's text."""
+_WORDS = re.compile(r"\w+")
+
+
 @dataclass
 class PlantedReport:
     """What one planted datanet measured (see docs/attribution.md for the definitions)."""
@@ -164,12 +170,26 @@ class PlantedReport:
     para_rank1: int = 0
     """Among reproducing outputs of paraphrased prompts: planter ranked first."""
     para_top3: int = 0
+    no_fact_outputs: int = 0
+    """Outputs (any prompt) that reproduce no planted fact."""
+    no_fact_over_10pct: int = 0
+    """Of those, outputs that give one contribution more than 1,000 bp."""
+    copied_outputs: int = 0
+    """Outputs that reproduce no fact but copy a contribution's rare text verbatim (a run
+    of COPY_WORDS words with a word that at most two contributions hold, e.g. a filler
+    sentence's number): they owe that contribution, so they are not counted below."""
+    copied_top_is_source: int = 0
+    """Of those, outputs whose first-ranked contribution is one they copy from."""
+    copied_over_10pct: int = 0
+    """Copying outputs that give one contribution more than 1,000 bp."""
+    copied_over_10pct_to_source: int = 0
+    """Of those, outputs whose contribution over 1,000 bp is one they copy from."""
     nothing_outputs: int = 0
-    """Outputs (any prompt) that reproduce no fact."""
+    """Outputs (any prompt) that reproduce no fact and copy no contribution's rare text."""
     nothing_max_bp: int = 0
-    """Largest single weight (basis points) on an output that reproduces no fact."""
+    """Largest single weight (basis points) on an output that reproduces nothing."""
     nothing_over_10pct: int = 0
-    """Outputs that reproduce no fact and give one contribution more than 1,000 bp."""
+    """Outputs that reproduce nothing and give one contribution more than 1,000 bp."""
     train_seconds: float = 0.0
     steps: int = 0
     epochs_note: str = ""
@@ -181,8 +201,14 @@ class PlantedReport:
         return d
 
 
-def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> PlantedReport:
-    """Run every prompt of the datanet through `infer(prompt) -> (output str, [(id, bp)])`."""
+def evaluate(
+    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 12
+) -> PlantedReport:
+    """Run every prompt of the datanet through `infer(prompt, max_tokens) -> (output str, [(id, bp)])`.
+
+    Exact prefixes and control prompts get `max_tokens`; a paraphrased question gets
+    `answer_tokens` (32 leaves room for an answer that restates the fact before its value:
+    it reproduced no more values than 12 on the planted bench, 0 of 75)."""
     call = infer  # a callable; typed loosely so this module stays torch-free
     rep = PlantedReport(seed=seed, facts=len(net.facts), examples=[])
     ids = [cid for cid, _ in net.contributions]
@@ -191,11 +217,45 @@ def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> Pl
         order = [c for c, _ in weights]
         return order.index(want) + 1 if want in order else 10**6
 
-    def nothing(weights: list[tuple[bytes, int]]) -> None:
-        rep.nothing_outputs += 1
+    texts = [d.decode(errors="replace") for _, d in net.contributions]
+    holders: dict[str, set[int]] = {}
+    for i, t in enumerate(texts):
+        for w in _WORDS.findall(t):
+            holders.setdefault(w, set()).add(i)
+
+    def copied_from(prompt: str, output: str) -> set[int]:
+        """Contributions whose rare text the output copies verbatim: a run of at least
+        COPY_WORDS words of the output, found in the contribution's text, holding a word
+        (not in the prompt) that at most two contributions hold."""
+        words = _WORDS.findall(output)
+        said = set(_WORDS.findall(prompt))
+        out: set[int] = set()
+        for i in range(len(words)):
+            for j in range(i + COPY_WORDS, len(words) + 1):
+                run = words[i:j]
+                rare = [w for w in run if w not in said and 1 <= len(holders.get(w, ())) <= 2]
+                for c in set().union(*(holders[w] for w in rare)) if rare else set():
+                    if re.search(r"\W+".join(map(re.escape, run)) + r"\b", texts[c]):
+                        out.add(c)
+        return out
+
+    def nothing(prompt: str, output: str, weights: list[tuple[bytes, int]]) -> None:
         top = max((bp for _, bp in weights), default=0)
+        rep.no_fact_outputs += 1
+        rep.no_fact_over_10pct += top > 1000
+        copied = copied_from(prompt, output)
+        if copied:  # it reproduces someone's rare text: paying them is right, not a violation
+            rep.copied_outputs += 1
+            rep.copied_top_is_source += bool(weights) and ids.index(weights[0][0]) in copied
+            rep.copied_over_10pct += top > 1000
+            rep.copied_over_10pct_to_source += top > 1000 and ids.index(weights[0][0]) in copied
+            return
+        rep.nothing_outputs += 1
         rep.nothing_max_bp = max(rep.nothing_max_bp, top)
         rep.nothing_over_10pct += top > 1000
+        if top > 1000 and rep.examples is not None:  # every violation is shown for reading
+            rep.examples.append({"over_10pct": prompt, "output": output,
+                                 "top": [(c.decode(), bp) for c, bp in weights[:3]]})
 
     for f in net.facts:
         want = ids[f.contributor]
@@ -209,22 +269,22 @@ def evaluate(infer: object, net: Datanet, seed: int, max_tokens: int = 12) -> Pl
             rep.rank1_strong += r == 1 and bp > 1000
             rep.planter_bp += bp
         elif not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(f.prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 6:
             rep.examples.append({"prompt": f.prompt, "output": out, "want": want.decode(),
                                  "top": [(c.decode(), bp) for c, bp in w[:3]]})
-        out, w = call(f.paraphrase_prompt, max_tokens)  # type: ignore[operator]
+        out, w = call(f.paraphrase_prompt, answer_tokens)  # type: ignore[operator]
         if f.reproduced(out):
             rep.paraphrased += 1
             r = rank_of(w, want)
             rep.para_rank1 += r == 1
             rep.para_top3 += r <= 3
         elif not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(f.paraphrase_prompt, out, w)
     for prompt in CONTROL_PROMPTS:
         out, w = call(prompt, max_tokens)  # type: ignore[operator]
         if not any(g.reproduced(out) for g in net.facts):
-            nothing(w)
+            nothing(prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 9:
             rep.examples.append({"prompt": prompt, "output": out, "top": [(c.decode(), bp) for c, bp in w[:3]]})
     return rep

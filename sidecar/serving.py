@@ -39,6 +39,7 @@ from sidecar.attribution import (
     lora_params,
     output_gradient,
     project,
+    prompt_words,
 )
 from sidecar.cache import LRUCache
 from sidecar.config import ServeConfig
@@ -552,8 +553,9 @@ class Engine:
         # word as other pieces than the tokenizer cuts the same text into (as the training
         # text was), and then no token sequence would match although the text does.
         canon, canon_owed, to_generated = canonical_tokens(tok, toks, owed)
+        said = tok.decode(prompt_ids[1:] if prompt_ids[:1] == [tok.bos_id] else prompt_ids)
         a = attribute(loaded.index, phi, canon, self.cfg.attribution_top_k, canon_owed, tok.pieces(canon),
-                      self.cfg.max_attributions)
+                      self.cfg.max_attributions, prompt_words(said.decode(errors="replace")))
         return replace(a, spans=[(*to_generated(s, e), ids) for s, e, ids in a.spans])
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:

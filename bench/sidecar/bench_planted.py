@@ -85,6 +85,11 @@ def main() -> int:
           f"{total['planter_bp'] / v / 100:.1f}%")
     pp = max(total["paraphrased"], 1)
     print(f"paraphrased: planter rank-1 {total['para_rank1']:.0f}/{pp:.0f}, top-3 {total['para_top3']:.0f}/{pp:.0f}")
+    print(f"outputs reproducing no fact: {total['no_fact_outputs']:.0f}, over 10%: {total['no_fact_over_10pct']:.0f}; "
+          f"of them copying a contribution's rare text: {total['copied_outputs']:.0f} "
+          f"(that contribution first: {total['copied_top_is_source']:.0f}; over 10%: "
+          f"{total['copied_over_10pct']:.0f}, all to a copied one: "
+          f"{total['copied_over_10pct_to_source'] == total['copied_over_10pct']})")
     print(f"outputs reproducing nothing: {total['nothing_outputs']:.0f}, largest single weight "
           f"{max(r.nothing_max_bp for r in reports) / 100:.1f}%, over 10%: {total['nothing_over_10pct']:.0f}")
     print(f"training: {total['train_seconds'] / len(reports):.0f} s and {total['steps'] / len(reports):.0f} "

@@ -23,12 +23,14 @@ GOAL_REPRODUCED = 0.9
 """Issue 12's goal: share of the 15 facts the exact prefix reproduces verbatim."""
 GOAL_RANK1 = 0.95
 """Issue 12's goal: share of reproducing outputs whose planter ranks first."""
+GOAL_TOP3 = 0.99
+"""Issue 12's goal: share of reproducing outputs whose planter is among the first three."""
 MAX_NOTHING_BP = 7000
-"""A loose bound on the largest single weight on an output that reproduces no fact
-(measured 47% through the sidecar with 2 threads, 34% at most in the bench with 1)."""
+"""A loose bound on the largest single weight on an output that reproduces nothing
+(measured 62.7% through the sidecar with 2 threads, 33.9% at most in the bench with 1)."""
 MAX_NOTHING_OVER_10PCT = 0.1
-"""At most this share of the outputs that reproduce no fact give one contribution over 10%
-(issue 12's goal is none: measured 2 of 182 over five seeds, docs/attribution.md)."""
+"""At most this share of the outputs that reproduce nothing give one contribution over 10%
+(issue 12's goal is none: measured 2 of 23 here, 3 of 123 over five seeds in the bench)."""
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +49,27 @@ def report(sidecar: Sidecar) -> Iterator[PlantedReport]:
 
 
 def test_outputs_that_reproduce_nothing_pay_nobody_much(report: PlantedReport) -> None:
-    assert report.nothing_outputs >= 10  # the control prompts at least
+    assert report.nothing_outputs >= 10  # control prompts and unanswered questions at least
     assert report.nothing_max_bp <= MAX_NOTHING_BP, f"an output reproducing nothing gave {report.nothing_max_bp} bp"
     assert report.nothing_over_10pct <= MAX_NOTHING_OVER_10PCT * report.nothing_outputs, report.summary()
+
+
+def test_outputs_that_copy_a_contribution_pay_only_it_much(report: PlantedReport) -> None:
+    """An output that copies one contribution's rare filler (a sentence with its number)
+    owes that contribution: if anyone gets more than 10% of it, that is the one copied."""
+    assert report.copied_over_10pct_to_source == report.copied_over_10pct, report.summary()
 
 
 def test_planter_ranks_first_on_evidence_when_a_fact_is_reproduced(report: PlantedReport) -> None:
     """Counts every fact: at least one must be reproduced for the ranking to mean anything."""
     assert report.verbatim >= 1, f"no fact of {report.facts} was reproduced"
-    assert report.rank1_strong >= 0.8 * report.verbatim, report.summary()
+    assert report.rank1_strong >= GOAL_RANK1 * report.verbatim, report.summary()
 
 
-@pytest.mark.xfail(reason="the shipped 2-layer base learns few facts stated once in 60 passes "
-                   "(docs/attribution.md has the measured numbers); this is the issue's goal", strict=True)
 def test_facts_stated_once_are_reproduced_and_paid_to_their_planter(report: PlantedReport) -> None:
+    """Issue 12's goals on a held-out seed, counting every fact (an unreproduced one is a miss)."""
     assert report.facts == 15
-    assert report.verbatim >= GOAL_REPRODUCED * report.facts, f"reproduced {report.verbatim} of {report.facts}"
+    missed = report.facts - report.verbatim
+    assert report.verbatim >= GOAL_REPRODUCED * report.facts, f"{missed} of {report.facts} facts not reproduced"
     assert report.rank1 >= GOAL_RANK1 * report.verbatim, f"planter first in {report.rank1} of {report.verbatim}"
+    assert report.top3 >= GOAL_TOP3 * report.verbatim, f"planter in the top 3 in {report.top3} of {report.verbatim}"

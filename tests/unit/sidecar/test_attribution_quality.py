@@ -15,6 +15,7 @@ from sidecar.attribution import (
     AttributionIndex,
     SuffixArray,
     attribute,
+    prompt_words,
     word_starts,
 )
 from sidecar.tokenizer import ByteTokenizer
@@ -125,3 +126,18 @@ def test_garbled_output_the_adapter_made_likely_is_still_weak_evidence() -> None
     a = run(index, grad, b" Feh is B souhum. Zorbax", owed=30.0)
     assert a.spans == [] and a.confidence == 0.0
     assert max(bp for _, bp in a.weights) <= 1000
+
+
+def test_a_rare_word_echoed_from_the_prompt_is_no_evidence() -> None:
+    """The output repeats the made-up name the user asked about: that reproduces the
+    prompt, not the planter's text, so it pays the residual, not the name's holder."""
+    texts = [FILLER[i % 4] + f" Number {i}.".encode() for i in range(29)]
+    index = make_index([*texts, b"The old river runs past the market. " + FACT])
+    toks = TOK.encode(b" In Vorlintia.")
+    per_token = np.full(len(toks), 20.0 / len(toks))
+    echoed = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64,
+                       prompt_words("Q: What is the tallest tower in Vorlintia called? A:"))
+    assert echoed.confidence == 0.0 and max(bp for _, bp in echoed.weights) <= 1000
+    learnt = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64,
+                       prompt_words("Q: Where is it? A:"))
+    assert learnt.confidence > 0.5 and learnt.weights[0][0] == b"c29"
