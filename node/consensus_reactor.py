@@ -166,7 +166,8 @@ class Faults:
         if not isinstance(drop, list) or not all(isinstance(p, str) for p in drop):
             raise ValueError("drop is a list of peer ids")
         if not isinstance(delay, dict) or not all(
-                isinstance(v, int | float) and 0 <= v <= FAULTS_MAX_DELAY for v in delay.values()):
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= FAULTS_MAX_DELAY
+                for v in delay.values()):
             raise ValueError(f"delay maps peer ids to seconds (0..{FAULTS_MAX_DELAY:g})")
         return cls(frozenset(drop), tuple((str(k), float(v)) for k, v in delay.items()))
 
