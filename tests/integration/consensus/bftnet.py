@@ -166,9 +166,11 @@ class Net:
     def logs(self, i: int) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob(f"node{i}-*.log")))
 
-    def votes(self) -> list[tuple[str, int, int, int, str]]:
+    def votes(self, nodes: list[int] | None = None) -> list[tuple[str, int, int, int, str]]:
+        """(validator, height, round, type, block hash) of every vote the nodes (all by default)
+        sent or received."""
         out = []
-        for i in range(self.n):
+        for i in (nodes if nodes is not None else range(self.n)):
             path = self.directory / f"node{i}" / "chain" / "consensus-votes.log"
             if not path.exists():
                 continue

@@ -37,15 +37,17 @@ def net(tmp_path):
         network.stop_all()
 
 
-def _settled_heads(net: Net, nodes: list[int], quiet: float = 3.0) -> list[int]:
-    """The heads once nothing in flight lands any more (unchanged for ``quiet`` seconds)."""
+def _settled_heads(net: Net, nodes: list[int], quiet: float = 3.0, tries: int = 10) -> list[int]:
+    """The heads once nothing in flight lands any more (unchanged for ``quiet`` seconds; after
+    ``tries`` the last heads, for the caller's assertion to refuse)."""
     before = net.heads(nodes)
-    while True:
+    for _ in range(tries):
         time.sleep(quiet)
         now = net.heads(nodes)
         if now == before:
-            return now
+            break
         before = now
+    return before
 
 
 def _assert_single_commit_per_height(net: Net) -> None:
@@ -73,6 +75,29 @@ def test_a_partition_of_two_and_two_halts_safely_and_healing_resumes(net):
     _assert_single_commit_per_height(net)
     assert net.double_signs() == {}
     assert all(p.proc.poll() is None for p in net.procs.values()), "a node crashed"
+
+
+@pytest.mark.timeout(240)
+def test_a_validator_cut_off_from_consensus_follows_by_block_sync_and_votes_again_when_healed(net):
+    net.start()
+    net.wait_heads(2, timeout=90)
+    net.partition([0], [1, 2, 3])
+    wait_for(lambda: all("faults now drop" in net.logs(i) for i in range(4)), 30, "every node taking the cut")
+    cut = max(net.heads()) + 1  # votes for heights above this were signed after the cut
+    net.wait_heads(cut + 3, [1, 2, 3], timeout=90)  # three of four hold more than 2/3
+    net.wait_heads(cut + 3, [0], timeout=60)  # blocks with their commits still reach node0
+    node0 = net.address(0)
+    during = max(net.heads())
+    heard = {h for v, h, _, _, _ in net.votes([1, 2, 3]) if v == node0}
+    assert not heard & set(range(cut + 1, during + 1)), "a vote crossed the cut"
+    assert any(v == node0 and h > cut for v, h, _, _, _ in net.votes([0])), "node0 stopped voting while cut off"
+    net.heal()
+    wait_for(lambda: any(v == node0 and h > during for v, h, _, _, _ in net.votes([1, 2, 3])), 60,
+             "node0's votes reaching the others again")
+    net.wait_heads(during + 2, timeout=60)
+    net.assert_agree()
+    _assert_single_commit_per_height(net)
+    assert net.double_signs() == {}
 
 
 def test_fault_injection_is_refused_outside_tests(tmp_path):
@@ -150,6 +175,7 @@ def test_transfers_sent_to_every_node_through_faults_are_final_exactly_once(net)
         time.sleep(5)
         net.heal()
         net.set_faults(2, delay={0: 0.4, 1: 0.4, 3: 0.4})  # slow links from one validator
+        wait_for(lambda: "delay {" in net.logs(2), 30, "node2 taking the delays")
         time.sleep(4)
         net.set_faults(2)
         time.sleep(3)
