@@ -484,6 +484,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--inference-price", type=ai_cli.parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
     p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
+    p.add_argument("--faults", action="store_true", help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_FAULTS
     _txpool_flags(p)
     p.set_defaults(func=cmd_run)
 
@@ -539,6 +540,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: --byzantine must be one of {', '.join(BYZANTINE_MODES)}", file=sys.stderr)
             return 1
         consensus.byzantine = args.byzantine
+    if args.faults:
+        from node.consensus_reactor import FAULTS_ENV
+
+        if not os.environ.get(FAULTS_ENV):
+            print(f"error: --faults is a test-only mode; it needs {FAULTS_ENV}=1", file=sys.stderr)
+            return 1
+        consensus.faults = True
     config = NodeConfig(
         host=host, port=port, datadir=datadir, genesis=genesis,
         block_time=block_time, validator_key=key, metrics_port=args.metrics_port,

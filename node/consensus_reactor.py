@@ -25,6 +25,7 @@ actions are dispatched before the next call, so one task at a time owns the roun
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ from typing import Any
 
 import rlp
 import trio
+from eth_utils import keccak
 
 import ai_precompiles
 from consensus.driver import EvidenceFound, TimeoutConfig
@@ -55,7 +57,7 @@ from consensus.engine import (
 )
 from consensus.engine import encode_frame as encode_engine_frame
 from consensus.evidence import DuplicateVoteEvidence, InvalidEvidence
-from consensus.messages import MessageError, Vote
+from consensus.messages import MessageError, Proposal, Vote
 from consensus.validator_set import ValidatorSet
 from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
@@ -121,14 +123,59 @@ class ConsensusConfig:
     re-execution, must fit well inside timeout_propose on a loaded machine."""
     byzantine: str | None = None
     """Test-only misbehaviour (``BYZANTINE_MODES``); the CLI refuses it unless ``BYZANTINE_ENV`` is set."""
+    faults: bool = False
+    """Test-only network faults: re-read ``datadir/FAULTS_FILE`` every ``FAULTS_POLL`` seconds and
+    drop or delay consensus frames to and from the peers it names; the CLI refuses it unless
+    ``FAULTS_ENV`` is set."""
 
 
 #: Test-only byzantine behaviours: "double-sign" sends half the peers, for each of its votes, a
 #: second vote for another block at the same height, round and step (evidence for the others);
-#: "garbage" sends every peer three frames of random bytes beside each honest broadcast.
-BYZANTINE_MODES = ("double-sign", "garbage")
+#: "garbage" sends every peer three frames of random bytes beside each honest broadcast;
+#: "invalid-proposal" proposes blocks with a wrong state root (their re-execution fails);
+#: "equivocate" sends half the peers its proposal and the other half a second, different block
+#: signed for the same height and round.
+BYZANTINE_MODES = ("double-sign", "garbage", "invalid-proposal", "equivocate")
 #: The env var that must be set for a node to accept ``--byzantine``.
 BYZANTINE_ENV = "AILEDGER_ALLOW_BYZANTINE"
+#: The env var that must be set for a node to accept ``--faults``.
+FAULTS_ENV = "AILEDGER_ALLOW_FAULTS"
+#: The fault control file in the datadir: ``{"drop": [peer id, ...], "delay": {peer id: seconds}}``;
+#: ``drop`` loses every consensus frame to and from those peers, ``delay`` holds each frame to that
+#: peer so long before it is queued. A missing file means no faults.
+FAULTS_FILE = "consensus-faults.json"
+#: Seconds between two reads of the fault file; the most bytes read of it; the most frames held
+#: by delays at once (more are dropped); the longest delay honoured.
+FAULTS_POLL, FAULTS_MAX_BYTES, FAULTS_MAX_HELD, FAULTS_MAX_DELAY = 0.5, 64 * 1024, 4096, 60.0
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Test-only network faults of one node (``--faults``): what to drop or delay, by peer id."""
+
+    drop: frozenset[str] = frozenset()
+    delay: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Faults:
+        doc = json.loads(raw) if raw.strip() else {}
+        if not isinstance(doc, dict):
+            raise ValueError("the fault file holds a JSON object")
+        drop = doc.get("drop", [])
+        delay = doc.get("delay", {})
+        if not isinstance(drop, list) or not all(isinstance(p, str) for p in drop):
+            raise ValueError("drop is a list of peer ids")
+        if not isinstance(delay, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= FAULTS_MAX_DELAY
+                for v in delay.values()):
+            raise ValueError(f"delay maps peer ids to seconds (0..{FAULTS_MAX_DELAY:g})")
+        return cls(frozenset(drop), tuple((str(k), float(v)) for k, v in delay.items()))
+
+    def delay_of(self, peer: str) -> float:
+        for p, seconds in self.delay:
+            if p == peer:
+                return seconds
+        return 0.0
 
 
 class ConsensusReactor:
@@ -163,6 +210,9 @@ class ConsensusReactor:
         self._building: tuple[int, int] | None = None
         self._trace: Any = None
         self._traced: set[tuple[bytes, int, int, int, bytes]] = set()
+        self._datadir = datadir
+        self._faults = Faults()
+        self._held = 0
         if os.environ.get(TRACE_ENV):
             self._trace = open(datadir / "consensus-votes.log", "a", buffering=1)  # noqa: SIM115 - closed in run()
 
@@ -184,6 +234,8 @@ class ConsensusReactor:
                 self._nursery = nursery
                 nursery.start_soon(self._connect_peers)
                 nursery.start_soon(self._follow_head)
+                if self.config.faults:
+                    nursery.start_soon(self._watch_faults)
                 task_status.started()
                 self._feed(self.engine.start)
                 await trio.sleep_forever()
@@ -215,6 +267,8 @@ class ConsensusReactor:
                 self._trace_frame(a.frame)
                 if self.config.byzantine == "double-sign" and self._double_sign(a.frame):
                     continue
+                if self.config.byzantine == "equivocate" and self._equivocate(a.frame):
+                    continue
                 if self.config.byzantine == "garbage":
                     for peer in list(self._outboxes):
                         for _ in range(3):
@@ -241,6 +295,49 @@ class ConsensusReactor:
     # -- network ---------------------------------------------------------------------------
 
     def _send(self, peer: str, frame: bytes) -> None:
+        if self.config.faults:
+            if peer in self._faults.drop:
+                metrics.CONSENSUS_DROPPED.inc()
+                return
+            delay = self._faults.delay_of(peer)
+            if delay > 0 and self._nursery is not None:
+                if self._held >= FAULTS_MAX_HELD:
+                    metrics.CONSENSUS_DROPPED.inc()
+                    return
+                self._held += 1
+                self._nursery.start_soon(self._send_later, peer, frame, delay)
+                return
+        self._queue(peer, frame)
+
+    async def _send_later(self, peer: str, frame: bytes, delay: float) -> None:
+        try:
+            await trio.sleep(delay)
+        finally:
+            self._held -= 1
+        self._queue(peer, frame)
+
+    async def _watch_faults(self) -> None:
+        """Test-only (``--faults``): follow the fault file; a bad one keeps the faults before it."""
+        path = self._datadir / FAULTS_FILE
+        while True:
+            try:
+                with open(path, "rb") as f:
+                    raw = f.read(FAULTS_MAX_BYTES + 1)
+                if len(raw) > FAULTS_MAX_BYTES:
+                    raise ValueError(f"above {FAULTS_MAX_BYTES} bytes")
+                faults = Faults.parse(raw)
+            except FileNotFoundError:
+                faults = Faults()
+            except (OSError, ValueError) as e:
+                log.warning("consensus: fault file %s ignored: %s", path, e)
+                faults = self._faults
+            if faults != self._faults:
+                log.warning("consensus: faults now drop %s, delay %s", sorted(faults.drop) or "nothing",
+                            dict(faults.delay) or "nothing")
+                self._faults = faults
+            await trio.sleep(FAULTS_POLL)
+
+    def _queue(self, peer: str, frame: bytes) -> None:
         outbox = self._outboxes.get(peer)
         if outbox is None:
             return
@@ -312,6 +409,9 @@ class ConsensusReactor:
                 return
             if frame is None:
                 return
+            if self.config.faults and peer in self._faults.drop:
+                metrics.CONSENSUS_DROPPED.inc()
+                continue
             metrics.CONSENSUS_VOTES.inc()
             if self._trace is not None:
                 self._trace_frame(frame)
@@ -399,6 +499,9 @@ class ConsensusReactor:
         except Exception:
             log.exception("consensus: building block %d failed", height)
             return
+        if result is not None and self.config.byzantine == "invalid-proposal":
+            result = _tampered(result[1], state_root=keccak(b"invalid-proposal" + result[0]))
+            log.warning("byzantine: proposing block %d round %d with a wrong state root", height, round_)
         if result is not None and self.engine is not None:
             log.debug("consensus: built block %d round %d with %d bytes", height, round_, len(result[1]))
             self._feed(self.engine.on_block_built, height, round_, result[0], result[1])
@@ -523,6 +626,26 @@ class ConsensusReactor:
             self._send(peer, frame if i % 2 == 0 else evil_frame)
         return True
 
+    def _equivocate(self, frame: bytes) -> bool:
+        """Byzantine test mode: our proposal to half the peers, a second block (one second
+        later, so another hash) signed for the same height and round to the others."""
+        kind, body, block = decode_frame(frame)
+        if kind != FrameKind.PROPOSAL:
+            return False
+        proposal = Proposal.decode(body)
+        if proposal.proposer != self.address or proposal.pol_round != -1:
+            return False
+        other_hash, other_block = _tampered(block, timestamp_delta=1)
+        other = Proposal(proposal.height, proposal.round, -1, other_hash, self.address).signed(self.chain_id,
+                                                                                               self._key)
+        other_frame = encode_engine_frame(FrameKind.PROPOSAL, other.encode(), other_block)
+        self._trace_frame(other_frame)
+        log.warning("byzantine: equivocating at height %d round %d: 0x%s and 0x%s", proposal.height,
+                    proposal.round, proposal.block_hash.hex()[:16], other_hash.hex()[:16])
+        for i, peer in enumerate(sorted(self._outboxes)):
+            self._send(peer, frame if i % 2 == 0 else other_frame)
+        return True
+
     # -- evidence and tracing --------------------------------------------------------------
 
     def _evidence(self, evidence: DuplicateVoteEvidence) -> None:
@@ -579,6 +702,9 @@ class ConsensusReactor:
             return
         try:
             kind, body, _ = decode_frame(frame)
+            if kind == FrameKind.PROPOSAL:
+                self._trace_proposal(Proposal.decode(body))
+                return
             if kind != FrameKind.VOTE:
                 return
             v = Vote.decode(body)
@@ -594,3 +720,24 @@ class ConsensusReactor:
         self._traced.add(key)
         self._trace.write(f"vote {v.validator.hex()} {v.height} {v.round} {int(v.type)} {v.block_hash.hex()} "
                           f"{v.signature.hex()}\n")
+
+    def _trace_proposal(self, p: Proposal) -> None:
+        if self._trace is None or not p.verify(self.chain_id):
+            return
+        key = (p.proposer, p.height, p.round, -1, p.block_hash)
+        if key in self._traced:
+            return
+        self._traced.add(key)
+        self._trace.write(f"proposal {p.proposer.hex()} {p.height} {p.round} {p.block_hash.hex()}\n")
+
+
+def _tampered(block: bytes, state_root: bytes | None = None, timestamp_delta: int = 0) -> tuple[bytes, bytes]:
+    """Byzantine test modes: ``block`` with another state root or timestamp; (hash, bytes)."""
+    decoded = rlp.decode(block, sedes=LedgerBlock)
+    changes: dict[str, Any] = {}
+    if state_root is not None:
+        changes["state_root"] = state_root
+    if timestamp_delta:
+        changes["timestamp"] = decoded.header.timestamp + timestamp_delta
+    header = decoded.header.copy(**changes)
+    return bytes(header.hash), bytes(rlp.encode(decoded.copy(header=header)))

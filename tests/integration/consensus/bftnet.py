@@ -47,7 +47,8 @@ class Net:
         path = self.directory / f"node{i}" / "config.json"
         log = self.tmp / f"node{i}-{time.monotonic_ns()}.log"
         args = [str(VENV_BIN / "ailedger"), "run", "--config", str(path), *self.extra.get(i, [])]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1",
+               "AILEDGER_ALLOW_FAULTS": "1"}
         with open(log, "wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.tmp,
                                     start_new_session=True)
@@ -112,12 +113,64 @@ class Net:
         key = (self.directory / f"node{i}" / "validator.key").read_text().strip()
         return bytes(keys.PrivateKey(bytes.fromhex(key[2:])).public_key.to_canonical_address()).hex()
 
+    def peer_id(self, i: int) -> str:
+        return str(self.config(i)["peerId"])
+
+    def set_faults(self, i: int, drop: list[int] | None = None, delay: dict[int, float] | None = None) -> None:
+        """Node ``i`` (started with ``--faults``) drops every consensus frame to and from the nodes
+        ``drop`` and holds each frame to the nodes of ``delay`` so many seconds (picked up within
+        half a second)."""
+        doc = {"drop": [self.peer_id(j) for j in drop or []],
+               "delay": {self.peer_id(j): s for j, s in (delay or {}).items()}}
+        path = self.directory / f"node{i}" / "chain" / "consensus-faults.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(path)  # atomic: the node never reads half a file
+
+    def partition(self, *sides: list[int]) -> None:
+        """Cut the consensus links between the sides (each node drops the other sides' frames)."""
+        for side in sides:
+            others = [j for other in sides if other is not side for j in other]
+            for i in side:
+                self.set_faults(i, drop=others)
+
+    def heal(self) -> None:
+        for i in range(self.n):
+            self.set_faults(i)
+
+    def commits(self) -> dict[int, set[str]]:
+        """Height -> block hashes that any node's consensus committed (from the vote traces)."""
+        out: dict[int, set[str]] = {}
+        for i in range(self.n):
+            path = self.directory / f"node{i}" / "chain" / "consensus-votes.log"
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) == 3 and parts[0] == "commit":
+                        out.setdefault(int(parts[1]), set()).add(parts[2])
+        return out
+
+    def proposals(self, nodes: list[int] | None = None) -> dict[tuple[str, int, int], set[str]]:
+        """(proposer, height, round) -> block hashes of every signed proposal the nodes (all by
+        default) sent or received."""
+        out: dict[tuple[str, int, int], set[str]] = {}
+        for i in (nodes if nodes is not None else range(self.n)):
+            path = self.directory / f"node{i}" / "chain" / "consensus-votes.log"
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) == 5 and parts[0] == "proposal":
+                        out.setdefault((parts[1], int(parts[2]), int(parts[3])), set()).add(parts[4])
+        return out
+
     def logs(self, i: int) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob(f"node{i}-*.log")))
 
-    def votes(self) -> list[tuple[str, int, int, int, str]]:
+    def votes(self, nodes: list[int] | None = None) -> list[tuple[str, int, int, int, str]]:
+        """(validator, height, round, type, block hash) of every vote the nodes (all by default)
+        sent or received."""
         out = []
-        for i in range(self.n):
+        for i in (nodes if nodes is not None else range(self.n)):
             path = self.directory / f"node{i}" / "chain" / "consensus-votes.log"
             if not path.exists():
                 continue
