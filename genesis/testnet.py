@@ -46,6 +46,8 @@ TIMEOUT_FIELDS = {
     "timeoutPrecommit": "precommit", "timeoutPrecommitDelta": "precommit_delta",
     "timeoutCommit": "commit",
 }
+#: ``consensus.maxBlockTxs`` (most transactions a proposal takes from the pool) is at most this.
+MAX_BLOCK_TXS_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,13 @@ def load_node_file(path: Path) -> NodeFile:
     if not isinstance(consensus, dict):
         raise GenesisError(f"{path}: consensus must be an object of timeouts")
     for name, value in consensus.items():
+        if name == "maxBlockTxs":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BLOCK_TXS_LIMIT:
+                raise GenesisError(f"{path}: consensus.maxBlockTxs must be a whole number in 1..{MAX_BLOCK_TXS_LIMIT}")
+            continue
         if name not in TIMEOUT_FIELDS:
-            raise GenesisError(f"{path}: consensus.{name}: unknown (known: {', '.join(sorted(TIMEOUT_FIELDS))})")
+            known = ", ".join(sorted([*TIMEOUT_FIELDS, "maxBlockTxs"]))
+            raise GenesisError(f"{path}: consensus.{name}: unknown (known: {known})")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
             raise GenesisError(f"{path}: consensus.{name} must be a number of seconds in 0..600")
     return NodeFile(
@@ -140,7 +147,7 @@ def load_node_file(path: Path) -> NodeFile:
         rpc_port=integer("rpcPort", 8545), p2p_port=integer("p2pPort", 30303),
         node_key=opt_path("nodeKey"), peers=list(peers), validator_key=opt_path("validatorKey"),
         block_time=None if block_time is None else float(block_time), peer_id=str(doc.get("peerId", "")),
-        consensus={k: float(v) for k, v in consensus.items()},
+        consensus={k: int(v) if k == "maxBlockTxs" else float(v) for k, v in consensus.items()},
     )
 
 

@@ -575,8 +575,9 @@ def _consensus_config(node_file: Any) -> Any:
     config = ConsensusConfig()
     if node_file is None or not node_file.consensus:
         return config
-    changes = {TIMEOUT_FIELDS[name]: value for name, value in node_file.consensus.items()}
-    return ConsensusConfig(dataclasses.replace(config.timeouts, **changes), config.gossip_interval)
+    changes = {TIMEOUT_FIELDS[name]: value for name, value in node_file.consensus.items() if name in TIMEOUT_FIELDS}
+    max_txs = int(node_file.consensus.get("maxBlockTxs", config.max_block_txs))
+    return ConsensusConfig(dataclasses.replace(config.timeouts, **changes), config.gossip_interval, max_txs)
 
 
 def _add_testnet(sub: Any) -> None:

@@ -91,13 +91,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--latency", type=int, default=40, help="transfers timed one at a time")
     ap.add_argument("--transfers", type=int, default=1000, help="transfers for the throughput run")
+    ap.add_argument("--timeout-commit", type=float, default=1.0, help="consensus timeoutCommit, seconds")
+    ap.add_argument("--max-block-txs", type=int, default=0,
+                    help="consensus maxBlockTxs: most transactions per proposal (0: the node's default)")
     args = ap.parse_args()
+    consensus: dict[str, float] = {"timeoutCommit": args.timeout_commit}
+    if args.max_block_txs:
+        consensus["maxBlockTxs"] = args.max_block_txs
+    print(f"consensus settings: {consensus}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus, {platform.python_implementation()} "
           f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "bft").mkdir()
-        net = init_net(tmp / "bft", validators=4, consensus={"timeoutCommit": 1.0})
+        net = init_net(tmp / "bft", validators=4, consensus=consensus)
         net.start()
         try:
             net.wait_heads(2, timeout=120)
