@@ -40,7 +40,8 @@ def test_single_validator_testnet_is_unchanged(tmp_path):
 
 @pytest.mark.parametrize("consensus, message", [
     ({"timeoutPropse": 1}, "unknown"), ({"timeoutCommit": -1}, "0..600"), ({"timeoutCommit": True}, "0..600"),
-    ([1], "object"),
+    ([1], "object"), ({"maxBlockTxs": 0}, "1..10000"), ({"maxBlockTxs": 2.5}, "whole number"),
+    ({"maxBlockTxs": True}, "whole number"), ({"maxBlockTxs": 10**6}, "1..10000"),
 ])
 def test_bad_consensus_timeouts_are_refused_by_name(tmp_path, consensus, message):
     init_testnet(tmp_path / "net", 2, _ids, validators=2)
@@ -55,3 +56,13 @@ def test_bad_consensus_timeouts_are_refused_by_name(tmp_path, consensus, message
 def test_more_validators_than_nodes_is_refused(tmp_path):
     with pytest.raises(GenesisError, match="--validators"):
         init_testnet(tmp_path / "net", 2, _ids, validators=3)
+
+
+def test_max_block_txs_reaches_the_reactor_config(tmp_path):
+    from node.cli import _consensus_config
+
+    init_testnet(tmp_path / "net", 2, _ids, validators=2, consensus={"maxBlockTxs": 500, "timeoutCommit": 0.5})
+    node = load_node_file(tmp_path / "net" / "node0" / "config.json")
+    config = _consensus_config(node)
+    assert config.max_block_txs == 500 and config.timeouts.commit == 0.5
+    assert _consensus_config(None).max_block_txs == 200
