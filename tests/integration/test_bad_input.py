@@ -14,6 +14,7 @@ import json
 import secrets
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -729,3 +730,50 @@ def test_zz_good_transaction_after_all_bad_input(node: Proc) -> None:
     assert got["status"] == "0x1"
     assert int(call(node, "eth_getBalance", [SINK, "latest"])["result"], 16) == before + value
     assert nonce_of(node, acct.address) == nonce + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "argument"),
+    [
+        ("ai_listModels", ["offset"], "argument 0"),
+        ("ai_listModels", [{"offset": -1}], "argument 0.offset"),
+        ("ai_listModels", [{"limit": True}], "argument 0.limit"),
+        ("ai_listModels", [{"offset": "0xzz"}], "argument 0.offset"),
+        ("ai_listModels", [{}, 1], "too many"),
+        ("ai_listDatanets", [[0, 10]], "argument 0"),
+        ("ai_listDatanets", [{"limit": -5}], "argument 0.limit"),
+        ("ai_getDeposit", [], "argument 0"),
+        ("ai_getDeposit", ["0x1234"], "argument 0"),
+        ("ai_getDeposit", [ACCOUNTS[0].address, "newest"], "argument 1"),
+        ("ai_getReceipt", [], "argument 0"),
+        ("ai_getReceipt", [-1], "argument 0"),
+        ("ai_getReceipt", [{"id": 1}], "argument 0"),
+        ("ai_getReceipt", [1, "latest", 3], "too many"),
+    ],
+)
+def test_ai_reads_refuse_bad_parameters(node: Proc, method: str, params: Any, argument: str) -> None:
+    err = error_of(call(node, method, params), -32602)
+    assert argument in err["message"], err
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("ai_listModels", [{"offset": 2**256, "limit": 2**256}]),
+        ("ai_listModels", [{"offset": 10**77, "limit": 100}]),
+        ("ai_listDatanets", [{"offset": hex(2**255), "limit": hex(2**255)}]),
+        ("ai_getReceipt", [2**256]),
+        ("ai_getReceipt", [hex(2**255)]),
+    ],
+)
+def test_ai_reads_with_huge_ids_answer_at_once(node: Proc, method: str, params: Any) -> None:
+    """Ids and offsets past anything stored (up to and beyond 2**256) page nothing or find
+    nothing, quickly: never an internal error, never a walk."""
+    started = time.monotonic()
+    reply = call(node, method, params)
+    assert time.monotonic() - started < 5
+    if "error" in reply:
+        assert reply["error"]["code"] in (-32602, -32001), reply
+    else:
+        listed = reply["result"].get("models", reply["result"].get("datanets"))
+        assert listed == [], reply
