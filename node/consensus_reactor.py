@@ -87,6 +87,8 @@ NOT_VALIDATOR_RETRY = 30.0
 #: Misbehaviour points after which a peer is banned (each malformed or badly signed frame is one;
 #: they decay by one per second, so a burst of honest-but-stale frames does not ban).
 BAN_SCORE = 50
+#: Peers whose misbehaviour score is kept before decayed scores are forgotten.
+MAX_SCORED_PEERS = 1024
 #: Offences kept in the evidence pool (docs/consensus.md §7).
 MAX_EVIDENCE = 1024
 #: Priority fee of a submitEvidence transaction (wei per gas).
@@ -94,7 +96,6 @@ EVIDENCE_TIP = 10**9
 #: Evidence found while its height is being decided waits for that height's block: this many
 #: checks, this far apart.
 EVIDENCE_WAIT_TRIES, EVIDENCE_WAIT_SECONDS = 120, 0.5
-LATER = b"later"
 #: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
 PROPOSE_GRACE = 10.0
 #: A proposal timestamp may lead our clock by at most this much (seconds).
@@ -430,6 +431,9 @@ class ConsensusReactor:
         now = time.monotonic()
         score, at = self._scores.get(peer, (0.0, now))
         score = max(0.0, score - (now - at)) + 1
+        if peer not in self._scores and len(self._scores) >= MAX_SCORED_PEERS:
+            # scores decay by one a second: forget those that have decayed to nothing
+            self._scores = {p: (s, t) for p, (s, t) in self._scores.items() if s - (now - t) > 0}
         self._scores[peer] = (score, now)
         log.info("consensus: peer %s misbehaved (%s), score %.0f", peer, reason, score)
         if score >= BAN_SCORE and self._nursery is not None:
@@ -664,8 +668,6 @@ class ConsensusReactor:
 
         def submit() -> bytes | None:
             head = int(core.ledger.head.block_number)
-            if evidence.height > head:
-                return LATER  # found while its height is decided: the chain refuses it until then
             state = core.ledger.state_at(core.ledger.head)
             if ai_precompiles.get_stake(state, evidence.validator)["jailedUntil"]:
                 return None  # punished already: the chain would refuse it
@@ -680,16 +682,17 @@ class ConsensusReactor:
             raw = submit_evidence_transaction(evidence, self._key, nonce, gas_price, self.chain_id)
             return core.submit_raw(raw)
 
+        # Found while its height is decided: the chain refuses it until that block is committed.
+        for _ in range(EVIDENCE_WAIT_TRIES):
+            if await self.worker.run(lambda: int(core.ledger.head.block_number)) >= evidence.height:
+                break
+            await trio.sleep(EVIDENCE_WAIT_SECONDS)
+        else:
+            log.warning("consensus: evidence against 0x%s dropped: height %d never committed here",
+                        evidence.validator.hex(), evidence.height)
+            return
         try:
-            for _ in range(EVIDENCE_WAIT_TRIES):
-                tx_hash = await self.worker.run(submit, priority=Priority.PRODUCE)
-                if tx_hash != LATER:
-                    break
-                await trio.sleep(EVIDENCE_WAIT_SECONDS)
-            else:
-                log.warning("consensus: evidence against 0x%s dropped: height %d never committed here",
-                            evidence.validator.hex(), evidence.height)
-                return
+            tx_hash = await self.worker.run(submit, priority=Priority.PRODUCE)
         except (Refused, InvalidEvidence) as e:
             log.warning("consensus: evidence against 0x%s not submitted: %s", evidence.validator.hex(), e)
             return

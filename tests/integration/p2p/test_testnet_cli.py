@@ -31,18 +31,28 @@ def test_init_writes_one_genesis_and_a_config_per_node(tmp_path):
     assert again.returncode == 1 and "not empty" in again.stderr
 
 
+def _start_up(directory, log):
+    """`ailedger testnet up` in a session of its own (the test may kill the whole group)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([str(VENV_BIN / "ailedger"), "testnet", "up", "--dir", str(directory)],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                start_new_session=True)
+
+
+def _wait_answering(configs):
+    urls = [f"http://127.0.0.1:{c['rpcPort']}" for c in configs]
+    for url in urls:
+        wait_for(lambda url=url: "result" in rpc(url, "eth_blockNumber", timeout=2), 90, f"{url} answering")
+    return urls
+
+
 def test_up_starts_all_and_ctrl_c_stops_all(tmp_path):
     directory = init_testnet(tmp_path, 3, block_time=0.5)
     configs = [json.loads((directory / f"node{i}" / "config.json").read_text()) for i in range(3)]
     log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        up = subprocess.Popen([str(VENV_BIN / "ailedger"), "testnet", "up", "--dir", str(directory)],
-                              stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              start_new_session=True)
+    up = _start_up(directory, log)
     try:
-        urls = [f"http://127.0.0.1:{c['rpcPort']}" for c in configs]
-        for url in urls:
-            wait_for(lambda url=url: "result" in rpc(url, "eth_blockNumber", timeout=2), 90, f"{url} answering")
+        urls = _wait_answering(configs)
         text = log.read_text()
         for c, url in zip(configs, urls, strict=True):
             assert url in text and c["peerId"] in text
@@ -63,14 +73,9 @@ def test_up_starts_all_and_ctrl_c_stops_all(tmp_path):
 def test_up_stopped_or_killed_leaves_no_node_behind(tmp_path, sig):
     directory = init_testnet(tmp_path, 2, block_time=0.5)
     configs = [json.loads((directory / f"node{i}" / "config.json").read_text()) for i in range(2)]
-    with open(tmp_path / "up.log", "wb") as out:
-        up = subprocess.Popen([str(VENV_BIN / "ailedger"), "testnet", "up", "--dir", str(directory)],
-                              stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              start_new_session=True)
-    urls = [f"http://127.0.0.1:{c['rpcPort']}" for c in configs]
+    up = _start_up(directory, tmp_path / "up.log")
     try:
-        for url in urls:
-            wait_for(lambda url=url: "result" in rpc(url, "eth_blockNumber", timeout=2), 90, f"{url} answering")
+        urls = _wait_answering(configs)
         up.send_signal(sig)  # the launcher only, never its process group
         up.wait(timeout=60)
 
