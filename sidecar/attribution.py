@@ -409,21 +409,29 @@ class Attribution:
 
 def whole_word_spans(
     index: AttributionIndex, output_tokens: list[int], pieces: list[str] | None, min_chars: int,
+    complete: bool = True,
 ) -> list[Span]:
     """Output spans found verbatim, trimmed to whole words, of at least MIN_SPAN_WORDS words
     and `min_chars` characters, held by at most SPAN_MAX_CONTRIBUTIONS contributions.
 
-    `pieces` are the tokens' texts (None: every token is a word of one character)."""
+    `pieces` are the tokens' texts (None: every token is a word of one character).
+    `complete` says the output ended by itself (EOS); an output cut by its token limit may
+    end inside a word ("...is 47" of 4731, "Plodethf" of a longer name), so its last word
+    is not a whole word and never counts."""
     n = len(output_tokens)
     texts = pieces if pieces is not None else ["x"] * n
     starts = word_starts(texts) if pieces is not None else [True] * n
+    if not complete and pieces is not None:
+        last = max((i for i in range(n) if starts[i]), default=0)
+        n = last  # spans stop before the last (maybe cut) word
+        output_tokens = output_tokens[:n]
     out: list[Span] = []
     taken = 0
     for raw in index.spans.find_spans(output_tokens, min_len=1, n_contributions=len(index.contribution_ids)):
         s, e = max(raw.start, taken), raw.end
         while s < e and not starts[s]:
             s += 1
-        while e > s and not (e == n or starts[e]):
+        while e > s and not (e == len(texts) or starts[e]):
             e -= 1
         text = "".join(texts[s:e])
         if e <= s or len(text.split()) < MIN_SPAN_WORDS or len(text.strip()) < min_chars:
@@ -493,14 +501,15 @@ def prompt_words(prompt: str) -> frozenset[str]:
 def attribute(
     index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
     owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
-    prompt: frozenset[str] = frozenset(),
+    prompt: frozenset[str] = frozenset(), complete: bool = True,
 ) -> Attribution:
     """Weights in basis points from gradient, span and owed-nats evidence (see docs/attribution.md).
 
     `owed[t]` is how many nats more likely the adapter made output token t than the base
     model did (clipped at 0); None counts every token as one nat and full confidence.
     `prompt` holds the prompt's words (`prompt_words`): a rare word of the output that the
-    prompt holds too carries no span evidence.
+    prompt holds too carries no span evidence. `complete` is False for an output cut by its
+    token limit: its last word may be cut too and carries no span evidence.
     """
     ids = index.contribution_ids
     n = len(ids)
@@ -508,7 +517,7 @@ def attribute(
     t = len(output_tokens)
     mass = np.ones(t) if owed is None else np.clip(np.asarray(owed, dtype=np.float64), 0, None)
     total = float(mass.sum())
-    spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS)
+    spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS, complete)
     if prompt and pieces is not None:
         spans = [_drop_prompt_words(sp, pieces, prompt) for sp in spans]
 

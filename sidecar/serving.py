@@ -494,7 +494,8 @@ class Engine:
         rows = out[:, width:].cpu().tolist()  # (B, new)
         for p, row in zip(batch, rows, strict=True):
             toks = row[: p.request.max_tokens]
-            if tok.eos_id in toks:
+            complete = tok.eos_id in toks  # ended by itself, not cut by max_tokens
+            if complete:
                 toks = toks[: toks.index(tok.eos_id)]
             toks = [t for t in toks if t != tok.pad_id]
             self.stats.tokens += len(toks)
@@ -503,7 +504,7 @@ class Engine:
             attribution = None
             try:
                 if p.request.attribution:
-                    attribution = self._attribute(p.request.adapter_id, p.prompt_ids, toks)
+                    attribution = self._attribute(p.request.adapter_id, p.prompt_ids, toks, complete)
             except Exception as e:  # noqa: BLE001
                 self._finish(p, exc=e)
                 continue
@@ -530,7 +531,7 @@ class Engine:
                 continue
             self._finish(p, result=result)
 
-    def _attribute(self, adapter_id: str, prompt_ids: list[int], toks: list[int]) -> Attribution:
+    def _attribute(self, adapter_id: str, prompt_ids: list[int], toks: list[int], complete: bool) -> Attribution:
         """Attribute the output, never the prompt (docs/attribution.md).
 
         The test function is the loss of the generated tokens given the prompt, each token
@@ -555,7 +556,7 @@ class Engine:
         canon, canon_owed, to_generated = canonical_tokens(tok, toks, owed)
         said = tok.decode(prompt_ids[1:] if prompt_ids[:1] == [tok.bos_id] else prompt_ids)
         a = attribute(loaded.index, phi, canon, self.cfg.attribution_top_k, canon_owed, tok.pieces(canon),
-                      self.cfg.max_attributions, prompt_words(said.decode(errors="replace")))
+                      self.cfg.max_attributions, prompt_words(said.decode(errors="replace")), complete)
         return replace(a, spans=[(*to_generated(s, e), ids) for s, e, ids in a.spans])
 
     def _journal_write(self, p: _Pending, r: InferResult) -> None:

@@ -141,3 +141,23 @@ def test_a_rare_word_echoed_from_the_prompt_is_no_evidence() -> None:
     learnt = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64,
                        prompt_words("Q: Where is it? A:"))
     assert learnt.confidence > 0.5 and learnt.weights[0][0] == b"c29"
+
+
+def test_a_word_cut_by_the_token_limit_is_no_evidence() -> None:
+    """An output cut by max_tokens may end inside a word: "The number of the tower is 47" of
+    a contribution's 4731 (or the first syllables of a made-up name) is a fragment, not a
+    whole word held by that contribution. The same word in an output that ended by itself
+    (EOS) is whole and counts."""
+    texts = [FILLER[i % 4] + f" Number {i}.".encode() for i in range(29)]
+    index = make_index([*texts, b"The old river runs past the market. " + FACT])
+    toks = TOK.encode(b" The old river is Kazmuret")
+    per_token = np.full(len(toks), 40.0 / len(toks))
+    cut = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64, complete=False)
+    assert cut.spans == [] and cut.confidence == 0.0 and max(bp for _, bp in cut.weights) <= 1000
+    ended = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64, complete=True)
+    assert ended.confidence > 0.5 and ended.weights[0][0] == b"c29"
+    # the words before the last still count when the output was cut
+    toks = TOK.encode(b" Kazmuret. The old")
+    per_token = np.full(len(toks), 40.0 / len(toks))
+    before = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64, complete=False)
+    assert before.confidence > 0.5 and before.weights[0][0] == b"c29"
