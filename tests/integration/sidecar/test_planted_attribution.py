@@ -25,12 +25,9 @@ GOAL_RANK1 = 0.95
 """Issue 12's goal: share of reproducing outputs whose planter ranks first."""
 GOAL_TOP3 = 0.99
 """Issue 12's goal: share of reproducing outputs whose planter is among the first three."""
-MAX_NOTHING_BP = 7000
-"""A loose bound on the largest single weight on an output that reproduces nothing
-(measured 62.7% through the sidecar with 2 threads, 33.9% at most in the bench with 1)."""
-MAX_NOTHING_OVER_10PCT = 0.1
-"""At most this share of the outputs that reproduce nothing give one contribution over 10%
-(issue 12's goal is none: measured 2 of 23 here, 3 of 123 over five seeds in the bench)."""
+GOAL_NOTHING_BP = 1000
+"""Issue 12's goal: no single contribution above 10% of an output that reproduces nothing
+(measured 2.1% at most on this seed, 2.4% over five seeds in the bench)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +45,9 @@ def report(sidecar: Sidecar) -> Iterator[PlantedReport]:
     yield rep
 
 
-def test_outputs_that_reproduce_nothing_pay_nobody_much(report: PlantedReport) -> None:
+def test_outputs_that_reproduce_nothing_give_no_one_over_10pct(report: PlantedReport) -> None:
     assert report.nothing_outputs >= 10  # control prompts and unanswered questions at least
-    assert report.nothing_max_bp <= MAX_NOTHING_BP, f"an output reproducing nothing gave {report.nothing_max_bp} bp"
-    assert report.nothing_over_10pct <= MAX_NOTHING_OVER_10PCT * report.nothing_outputs, report.summary()
+    assert report.nothing_max_bp <= GOAL_NOTHING_BP, f"an output reproducing nothing gave {report.nothing_max_bp} bp"
 
 
 def test_outputs_that_copy_a_contribution_pay_only_it_much(report: PlantedReport) -> None:
