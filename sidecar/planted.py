@@ -148,6 +148,15 @@ COPY_WORDS = 4
 _WORDS = re.compile(r"\w+")
 
 
+def ordinary_words() -> frozenset[str]:
+    """Every word the filler and the relation templates use: the shared language of the
+    datanet. A word outside it is a datum (a made-up name or value); so is a number."""
+    rng = random.Random(0)
+    text = " ".join(filler_sentence(rng) for _ in range(5_000))
+    text += " ".join(" ".join(r) for r in _RELATIONS) + " " + " ".join(_THINGS)
+    return frozenset(_WORDS.findall(text)) - {w for w in _WORDS.findall(text) if w.isdigit()}
+
+
 @dataclass
 class PlantedReport:
     """What one planted datanet measured (see docs/attribution.md for the definitions)."""
@@ -177,13 +186,14 @@ class PlantedReport:
     copied_outputs: int = 0
     """Outputs that reproduce no fact but copy a contribution's rare text verbatim (a run
     of COPY_WORDS words with a word that at most two contributions hold, e.g. a filler
-    sentence's number): they owe that contribution, so they are not counted below."""
+    sentence with its number) or a rare datum of it (a number or made-up word that at most
+    two contributions hold): they owe that contribution, so they are not counted below."""
     copied_top_is_source: int = 0
     """Of those, outputs whose first-ranked contribution is one they copy from."""
     copied_over_10pct: int = 0
-    """Copying outputs that give one contribution more than 1,000 bp."""
+    """Copying outputs that give some contribution more than 1,000 bp."""
     copied_over_10pct_to_source: int = 0
-    """Of those, outputs whose contribution over 1,000 bp is one they copy from."""
+    """Of those, outputs whose every contribution over 1,000 bp is one they copy from."""
     nothing_outputs: int = 0
     """Outputs (any prompt) that reproduce no fact and copy no contribution's rare text."""
     nothing_max_bp: int = 0
@@ -202,13 +212,13 @@ class PlantedReport:
 
 
 def evaluate(
-    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 12
+    infer: object, net: Datanet, seed: int, max_tokens: int = 12, answer_tokens: int = 32
 ) -> PlantedReport:
     """Run every prompt of the datanet through `infer(prompt, max_tokens) -> (output str, [(id, bp)])`.
 
     Exact prefixes and control prompts get `max_tokens`; a paraphrased question gets
-    `answer_tokens` (32 leaves room for an answer that restates the fact before its value:
-    it reproduced no more values than 12 on the planted bench, 0 of 75)."""
+    `answer_tokens`: an answer that restates the fact before its value (" The favourite
+    food of Thumleasfos is Barstaith soup.") takes up to 26 tokens."""
     call = infer  # a callable; typed loosely so this module stays torch-free
     rep = PlantedReport(seed=seed, facts=len(net.facts), examples=[])
     ids = [cid for cid, _ in net.contributions]
@@ -223,13 +233,19 @@ def evaluate(
         for w in _WORDS.findall(t):
             holders.setdefault(w, set()).add(i)
 
+    ordinary = ordinary_words()
+
     def copied_from(prompt: str, output: str) -> set[int]:
         """Contributions whose rare text the output copies verbatim: a run of at least
         COPY_WORDS words of the output, found in the contribution's text, holding a word
-        (not in the prompt) that at most two contributions hold."""
+        (not in the prompt) that at most two contributions hold; or a rare datum (a number
+        or a made-up word, not in the prompt) that at most two contributions hold."""
         words = _WORDS.findall(output)
         said = set(_WORDS.findall(prompt))
         out: set[int] = set()
+        for w in words:
+            if w not in said and w not in ordinary and 1 <= len(holders.get(w, ())) <= 2:
+                out |= holders[w]
         for i in range(len(words)):
             for j in range(i + COPY_WORDS, len(words) + 1):
                 run = words[i:j]
@@ -245,10 +261,14 @@ def evaluate(
         rep.no_fact_over_10pct += top > 1000
         copied = copied_from(prompt, output)
         if copied:  # it reproduces someone's rare text: paying them is right, not a violation
+            over = {ids.index(c) for c, bp in weights if bp > 1000}
             rep.copied_outputs += 1
             rep.copied_top_is_source += bool(weights) and ids.index(weights[0][0]) in copied
-            rep.copied_over_10pct += top > 1000
-            rep.copied_over_10pct_to_source += top > 1000 and ids.index(weights[0][0]) in copied
+            rep.copied_over_10pct += bool(over)
+            rep.copied_over_10pct_to_source += bool(over) and over <= copied
+            if over - copied and rep.examples is not None:
+                rep.examples.append({"copied_over_10pct_to_other": prompt, "output": output,
+                                     "top": [(c.decode(), bp) for c, bp in weights[:3]]})
             return
         rep.nothing_outputs += 1
         rep.nothing_max_bp = max(rep.nothing_max_bp, top)

@@ -27,7 +27,8 @@ GOAL_TOP3 = 0.99
 """Issue 12's goal: share of reproducing outputs whose planter is among the first three."""
 GOAL_NOTHING_BP = 1000
 """Issue 12's goal: no single contribution above 10% of an output that reproduces nothing
-(measured 2.1% at most on this seed, 2.4% over five seeds in the bench)."""
+(measured 2.1% at most on this seed, 6.2% over five seeds in the bench, with 32-token
+answers)."""
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,8 @@ def test_outputs_that_reproduce_nothing_give_no_one_over_10pct(report: PlantedRe
 
 
 def test_outputs_that_copy_a_contribution_pay_only_it_much(report: PlantedReport) -> None:
-    """An output that copies one contribution's rare filler (a sentence with its number)
-    owes that contribution: if anyone gets more than 10% of it, that is the one copied."""
+    """An output that copies one contribution's rare text (a sentence with its number, a
+    made-up word) owes that contribution: whoever gets more than 10% of it is one copied."""
     assert report.copied_over_10pct_to_source == report.copied_over_10pct, report.summary()
 
 

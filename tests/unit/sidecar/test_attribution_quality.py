@@ -161,3 +161,23 @@ def test_a_word_cut_by_the_token_limit_is_no_evidence() -> None:
     per_token = np.full(len(toks), 40.0 / len(toks))
     before = attribute(index, np.zeros(30), toks, 5, per_token, TOK.pieces(toks), 64, complete=False)
     assert before.confidence > 0.5 and before.weights[0][0] == b"c29"
+
+
+def test_top_k_evidence_is_not_renormalised() -> None:
+    """The gradient spreads thin over every contribution; keeping its top five must not
+    blow a favourite's few per cent of the evidence up to a fifth of the confident share.
+    What the contributions outside the top five had goes to the residual."""
+    texts = [FILLER[i % 4] + f" Number {i}.".encode() for i in range(29)]
+    index = make_index([*texts, b"The old river runs past the market. " + FACT])
+    toks = TOK.encode(b" Kazmuret. The old river runs")
+    pieces = TOK.pieces(toks)
+    word = len(TOK.encode(b" Kazmuret"))
+    owed = np.array([20.0 / word] * word + [20.0 / (len(toks) - word)] * (len(toks) - word))
+    grad = np.ones(30)
+    grad[3] = 2.0  # the gradient's favourite: 2/31 of the gradient evidence
+    a = attribute(index, grad, toks, 5, owed, pieces, 64, complete=True)
+    w = dict(a.weights)
+    assert a.weights[0][0] == b"c29" and a.confidence > 0.6
+    evidence_c03 = (1 - SPAN_SHARE * 20 / 40) * 2 / 31
+    assert w[b"c03"] <= (a.confidence * evidence_c03 + 1 / 30) * BASIS_POINTS + 1
+    assert w[b"c03"] < 1000
