@@ -525,7 +525,7 @@ def run_setup(setup: Setup, args: argparse.Namespace) -> dict[str, Row]:
         index_s = marks["save"] - marks["attribution"]
         queries = make_queries(base, store, full.adapter_id, facts, setup)
         print(f"setup: data seed {setup.data_seed}, {n} contributions ({len(facts)} planted), {len(examples)} examples, LoRA r={setup.hp.rank} "
-              f"on {'/'.join(setup.hp.target_modules)}, {setup.hp.epochs} epochs ({full.steps} steps, {train_s:.1f}s "
+              f"on {'/'.join(setup.hp.target_modules) or 'every linear layer'}, {setup.hp.epochs} epochs ({full.steps} steps, {train_s:.1f}s "
               f"of which index {index_s:.1f}s); {len(queries)} queries ({len(facts)} planted prompts, "
               f"{setup.held_out_queries} held-out); {setup.subsets} subsets of {setup.subset_fraction:.0%}")
 
