@@ -421,17 +421,16 @@ def whole_word_spans(
     n = len(output_tokens)
     texts = pieces if pieces is not None else ["x"] * n
     starts = word_starts(texts) if pieces is not None else [True] * n
-    if not complete and pieces is not None:
-        last = max((i for i in range(n) if starts[i]), default=0)
-        n = last  # spans stop before the last (maybe cut) word
-        output_tokens = output_tokens[:n]
+    # spans are searched up to `end`, a word boundary: the output's end, or the start of its
+    # last word when that word may be cut
+    end = n if complete or pieces is None else max((i for i in range(n) if starts[i]), default=0)
     out: list[Span] = []
     taken = 0
-    for raw in index.spans.find_spans(output_tokens, min_len=1, n_contributions=len(index.contribution_ids)):
+    for raw in index.spans.find_spans(output_tokens[:end], min_len=1, n_contributions=len(index.contribution_ids)):
         s, e = max(raw.start, taken), raw.end
         while s < e and not starts[s]:
             s += 1
-        while e > s and not (e == len(texts) or starts[e]):
+        while e > s and not (e == n or starts[e]):
             e -= 1
         text = "".join(texts[s:e])
         if e <= s or len(text.split()) < MIN_SPAN_WORDS or len(text.strip()) < min_chars:

@@ -17,6 +17,7 @@ outputs owe nobody in particular.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ COPY_WORDS = 4
 _WORDS = re.compile(r"\w+")
 
 
+@functools.cache
 def ordinary_words() -> frozenset[str]:
     """Every word the filler and the relation templates use: the shared language of the
     datanet. A word outside it is a datum (a made-up name or value); so is a number."""
