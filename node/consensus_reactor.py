@@ -61,7 +61,9 @@ from consensus.messages import MessageError, Proposal, Vote
 from consensus.validator_set import ValidatorSet
 from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
-from node.core import ChainCore
+from node.chain.core import ChainCore
+from node.chain.events import BlockCommitted, ChainEvent, Origin
+from node.chain.pipeline import BlockPipeline
 from node.errors import Refused
 from node.evidence_pool import EvidencePool, submit_evidence_transaction
 from node.sync import NetworkNode
@@ -69,8 +71,6 @@ from node.validators import ValidatorSets
 from node.worker import ChainWorker, Priority
 from p2p.host import PeerError
 from p2p.wire import MAX_FRAME, FrameReader, WireError, encode_frame
-from state import BlockImportError
-from state.chain import COMMIT_PREFIX
 from state.vm import LedgerBlock
 
 log = logging.getLogger("ailedger.consensus")
@@ -98,8 +98,6 @@ EVIDENCE_TIP = 10**9
 EVIDENCE_WAIT_TRIES, EVIDENCE_WAIT_SECONDS = 120, 0.5
 #: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
 PROPOSE_GRACE = 10.0
-#: A proposal timestamp may lead our clock by at most this much (seconds).
-MAX_FUTURE_SECONDS = 30
 #: Env var: when set, every distinct vote sent or received is appended to
 #: ``datadir/consensus-votes.log`` (tests check that nobody signs two votes for one step).
 TRACE_ENV = "AILEDGER_TRACE_VOTES"
@@ -182,9 +180,11 @@ class Faults:
 class ConsensusReactor:
     """One BFT validator's consensus, on the node's trio loop."""
 
-    def __init__(self, core: ChainCore, worker: ChainWorker, network: NetworkNode, key: bytes,
+    def __init__(self, pipeline: BlockPipeline, worker: ChainWorker, network: NetworkNode, key: bytes,
                  datadir: Path, config: ConsensusConfig | None = None) -> None:
-        self.core = core
+        self.pipeline = pipeline
+        self.core: ChainCore = pipeline.core
+        core = self.core
         self.worker = worker
         self.network = network
         self.host = network.host
@@ -227,7 +227,7 @@ class ConsensusReactor:
         validators = await self.worker.run(self.sets.at, height)
         self.engine = Engine(self.chain_id, height, validators, self.signer, self.config.timeouts,
                              self.config.gossip_interval)
-        self.core.head_listeners.append(self._on_head_from_worker)
+        self.core.events.subscribe(self._on_chain_event)
         log.info("consensus: validator 0x%s starts at height %d (%d validators%s)", self.address.hex(), height,
                  len(validators), "" if self.address in validators else "; not one of them yet")
         try:
@@ -485,17 +485,12 @@ class ConsensusReactor:
 
     async def _build_block(self, height: int, round_: int) -> None:
         def build() -> tuple[bytes, bytes] | None:
-            core, ledger = self.core, self.core.ledger
-            head = ledger.head
+            head = self.core.ledger.head
             if int(head.block_number) + 1 != height:
                 return None
-            set_hash = self.sets.at(height).hash()
-            txs = core.pool.select(head.gas_limit, core.next_base_fee(), budget=False)[:self.config.max_block_txs]
             timestamp = max(int(time.time()), int(head.timestamp) + 1)
-            built = ledger.build_block(txs, timestamp, self.address, persist=False, extra_data=set_hash)
-            for tx, reason in built.rejected:
-                log.warning("dropped transaction 0x%s from the pool: %s", tx.hash.hex(), reason)
-            core.pool.remove({tx.hash for tx, _ in built.rejected})
+            built = self.pipeline.propose(timestamp, self.address, self.sets.at(height).hash(),
+                                          self.config.max_block_txs)
             return bytes(built.block.header.hash), bytes(rlp.encode(built.block))
 
         try:
@@ -516,23 +511,15 @@ class ConsensusReactor:
                 block = rlp.decode(action.block, sedes=LedgerBlock)
             except Exception:
                 return BlockVerdict.MISMATCH
-            header = block.header
-            if header.hash != action.block_hash:
+            if block.header.hash != action.block_hash:
                 return BlockVerdict.MISMATCH
-            ledger = self.core.ledger
-            head = ledger.head
-            if header.block_number != action.height or header.parent_hash != head.hash:
-                return BlockVerdict.INVALID
-            if (header.extra_data != self.sets.at(action.height).hash()
-                    or header.timestamp > time.time() + MAX_FUTURE_SECONDS):
-                return BlockVerdict.INVALID
             try:
-                ledger.import_block(block, persist=False)
-            except BlockImportError as e:
-                log.info("consensus: proposed block %d is invalid: %s", action.height, e)
-                return BlockVerdict.INVALID
+                fault = self.pipeline.check(block, action.height, self.sets.at(action.height), time.time())
             except Exception:
                 log.exception("consensus: checking proposed block %d failed", action.height)
+                return BlockVerdict.INVALID
+            if fault is not None:
+                log.info("consensus: proposed block %d is invalid: %s", action.height, fault)
                 return BlockVerdict.INVALID
             return BlockVerdict.VALID
 
@@ -546,32 +533,14 @@ class ConsensusReactor:
 
     async def _commit(self, action: CommitBlock) -> None:
         def commit() -> tuple[str, ValidatorSet | None]:
-            core, ledger = self.core, self.core.ledger
-            head = ledger.head
-            if head.block_number >= action.height:
-                held = ledger.header_by_number(action.height)
-                if held is None or held.hash != action.block_hash:
-                    log.critical("consensus: decided block %d 0x%s but the chain holds 0x%s",
-                                 action.height, action.block_hash.hex(), held.hash.hex() if held else "none")
-                    return "conflict", None
-                return "held", self.sets.at(action.height + 1)
             block = rlp.decode(action.block, sedes=LedgerBlock)
-            started = time.perf_counter()
-            commit_key = COMMIT_PREFIX + block.header.hash
-            # Built or checked here already: its writes are held, no second execution.
-            if not ledger.commit_prepared(bytes(block.header.hash), {commit_key: action.commit.encode()}):
-                ledger.staged[commit_key] = action.commit.encode()
-                ledger.import_block(block)
-            metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
-            metrics.BLOCK_TXS.observe(len(block.transactions))
-            core.adopt_block(block)
-            for listener in core.listeners:
-                listener("block", block)  # gossip it, with its commit, to followers
-            return "committed", self.sets.at(action.height + 1)
+            done = self.pipeline.commit(block, action.commit.encode(), Origin.CONSENSUS)
+            if done.outcome == "conflict":
+                return "conflict", None
+            return done.outcome, self.sets.at(action.height + 1)
 
         try:
-            async with self.network._import_lock:
-                outcome, next_set = await self.worker.run(commit, priority=Priority.PRODUCE)
+            outcome, next_set = await self.worker.run(commit, priority=Priority.PRODUCE)
         except Exception:
             log.exception("consensus: committing block %d failed", action.height)
             return
@@ -589,8 +558,10 @@ class ConsensusReactor:
                          len(next_set))
             self._feed(self.engine.on_committed, action.height, next_set)
 
-    def _on_head_from_worker(self, number: int) -> None:
-        """Runs on the chain worker whenever a block becomes the head."""
+    def _on_chain_event(self, event: ChainEvent) -> None:
+        """Runs on the chain worker: a block became the head (block sync, gossip, consensus)."""
+        if not isinstance(event, BlockCommitted):
+            return
         token = self._token
         if token is None:
             return

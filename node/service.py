@@ -18,12 +18,14 @@ from hypercorn.trio import serve
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
+from node.chain.assembly import assemble
+from node.chain.core import FILTER_TIMEOUT, ChainCore
+from node.chain.producers import mine_every
 from node.consensus_reactor import ConsensusConfig
-from node.core import FILTER_TIMEOUT, ChainCore
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.txpool import PoolConfig
-from node.worker import ChainWorker, Priority
+from node.worker import ChainWorker
 from p2p.host import P2PConfig
 from state import Ledger, LevelDBStore, MemoryStore
 
@@ -101,20 +103,14 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     validator = (SingleValidator(config.validator_key, ledger.chain_id)
                  if config.validator_key and bft_address is None else None)
     coinbase = bft_address or (validator.address if validator else b"\x00" * 20)
-    core = worker.call_blocking(functools.partial(
-        ChainCore, ledger, config.dev_keys, coinbase, config.block_time is None, validator,
-        dev=config.dev, pool_config=config.txpool,
-        rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
+    # A BFT validator's blocks come from consensus (node/consensus_reactor.py) and a follower's
+    # from its peers: neither has a producer (no automine, no block timer).
+    chain = worker.call_blocking(functools.partial(
+        assemble, ledger, produces_blocks=not config.follower and bft_address is None, coinbase=coinbase,
+        validator=validator, automine=config.block_time is None, dev=config.dev, dev_keys=config.dev_keys,
+        pool_config=config.txpool, rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
     ))
-    if len(ledger.genesis.validators) > 1:
-        from node.validators import ValidatorSets
-
-        core.validator_sets = worker.call_blocking(ValidatorSets, ledger)
-    if config.follower or bft_address is not None:
-        # A BFT validator's blocks come from consensus (node/consensus_reactor.py), never from
-        # automine or a block timer.
-        core.produces_blocks = False
-        core.automine = False
+    core = chain.core
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
@@ -140,7 +136,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             if config.p2p is not None:
                 from node.sync import NetworkNode
 
-                network = NetworkNode(core, worker, config.p2p, config.progress_bar)
+                network = NetworkNode(chain.pipeline, worker, config.p2p, config.progress_bar)
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)
@@ -148,12 +144,12 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                     from node.consensus_reactor import ConsensusReactor
 
                     assert config.validator_key is not None and config.datadir is not None
-                    reactor = ConsensusReactor(core, worker, network, config.validator_key, config.datadir,
-                                               config.consensus)
+                    reactor = ConsensusReactor(chain.pipeline, worker, network, config.validator_key,
+                                               config.datadir, config.consensus)
                     await nursery.start(reactor.run)
                     print(f"Consensus: BFT validator 0x{bft_address.hex()}", flush=True)
-            if config.block_time is not None and not config.follower and bft_address is None:
-                nursery.start_soon(_interval_mining, core, worker, server, config.block_time)
+            if config.block_time is not None and chain.producer is not None:
+                nursery.start_soon(mine_every, chain.producer, worker, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)
             await shutdown.wait()
@@ -187,30 +183,6 @@ async def _watch_signals(shutdown: trio.Event) -> None:
         async for _ in signals:
             shutdown.set()
             return
-
-
-async def _interval_mining(core: ChainCore, worker: ChainWorker, server: RPCServer, block_time: float) -> None:
-    """Build a block every ``block_time`` seconds. A transaction that breaks block building is
-    dropped by the builder itself; a failure with no transaction to blame (nothing left to
-    drop) is logged in full once, then counted, so that a stuck validator is loud but a
-    retry every interval does not flood the log."""
-    next_at = trio.current_time() + block_time
-    failures = 0
-    while True:
-        await trio.sleep_until(next_at)
-        next_at = max(next_at + block_time, trio.current_time())
-        try:
-            await worker.run(core.mine, priority=Priority.PRODUCE)
-        except Exception as e:
-            failures += 1
-            if failures == 1:
-                log.exception("block production failed; retrying each interval")
-            elif failures % 10 == 0:
-                log.error("block production failed %d times in a row: %s: %s", failures, type(e).__name__, e)
-        else:
-            if failures:
-                log.warning("block production recovered after %d failures", failures)
-            failures = 0
 
 
 async def _expire_filters(core: ChainCore, worker: ChainWorker) -> None:

@@ -25,10 +25,10 @@ import rlp
 import trio
 from eth.abc import BlockAPI, SignedTransactionAPI
 
-from consensus import Commit
-from consensus.commit import InvalidCommit
 from node.blobstore import MAX_BLOB_SIZE
-from node.core import ChainCore, contribution_fields
+from node.chain.core import ChainCore, contribution_fields
+from node.chain.events import BlockCommitted, ChainEvent, Origin, TransactionAdmitted
+from node.chain.pipeline import BlockPipeline, InvalidBlock, decode_block
 from node.errors import NodeError
 from node.rpc.errors import ServerError
 from node.worker import ChainWorker
@@ -45,8 +45,6 @@ from p2p.wire import (
     encode_tx_batch,
 )
 from state import TransactionError, decode_transaction
-from state.chain import COMMIT_PREFIX
-from state.vm import LedgerBlock
 
 log = logging.getLogger("ailedger.sync")
 
@@ -66,70 +64,6 @@ TX_BATCH_BYTES = 96 * 1024
 #: Gossiped transactions admitted per chain-worker job.
 ADMIT_CHUNK = 50
 REBROADCAST_TIMES = 10
-
-
-class InvalidBlock(ValueError):
-    """A block or its commit does not verify; nothing was written."""
-
-
-def validator_powers(core: ChainCore) -> dict[bytes, int]:
-    """The validator set that signs commits: the genesis validators (a single validator
-    until the BFT work moves the set into state at epoch boundaries)."""
-    return {bytes(v.address): int(v.power) for v in core.ledger.genesis.validators}
-
-
-def decode_block(raw: bytes) -> BlockAPI:
-    try:
-        block: BlockAPI = rlp.decode(raw, sedes=LedgerBlock)
-    except Exception as e:
-        raise InvalidBlock(f"undecodable block: {type(e).__name__}: {e}") from None
-    return block
-
-
-def import_verified(
-    core: ChainCore, powers: dict[bytes, int], item: BlockWithCommit, expected: int | None = None
-) -> BlockAPI:
-    """Verify ``item``'s commit, re-execute its block on the head and commit both in one
-    atomic write. Runs on the chain worker. Raises :class:`InvalidBlock` on any fault,
-    including a block other than number ``expected`` when one was asked for."""
-    block = decode_block(item.block)
-    header = block.header
-    if expected is not None and header.block_number != expected:
-        raise InvalidBlock(f"served block {header.block_number} where block {expected} was asked for")
-    try:
-        commit = Commit.decode(item.commit)
-    except Exception as e:
-        raise InvalidBlock(f"undecodable commit of block {header.block_number}: {e}") from None
-    if commit.height != header.block_number or commit.block_hash != header.hash:
-        raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
-    held = core.ledger.header_by_number(header.block_number)
-    if held is not None and held.hash == header.hash:
-        return block  # already committed here (by consensus, between our head check and now)
-    if core.validator_sets is not None:
-        # A BFT chain: the commit is checked against the set of its own height, which the
-        # header names (docs/consensus.md §5), whatever epoch changes came before.
-        if header.block_number != core.ledger.head.block_number + 1:
-            raise InvalidBlock(f"block {header.block_number} is not the next block")
-        validators = core.validator_sets.at(header.block_number)
-        if header.extra_data != validators.hash():
-            raise InvalidBlock(f"block {header.block_number} names another validator set than its height's")
-        powers = validators.powers
-    try:
-        commit.check(powers, chain_id=core.ledger.chain_id, height=header.block_number, block_hash=header.hash)
-    except InvalidCommit as e:
-        raise InvalidBlock(
-            f"the commit of block {header.block_number} is refused: {e} "
-            "(it needs distinct signers with more than 2/3 of the validators' power)"
-        ) from None
-    ledger = core.ledger
-    # Staged with the block: import_block commits both at once or discards both.
-    ledger.staged[COMMIT_PREFIX + header.hash] = item.commit
-    try:
-        ledger.import_block(block)
-    except Exception as e:
-        raise InvalidBlock(f"block {header.block_number} does not verify: {e}") from None
-    core.adopt_block(block)
-    return block
 
 
 def encode_block(core: ChainCore, block: BlockAPI) -> BlockWithCommit | None:
@@ -159,10 +93,12 @@ class Progress:
 class NetworkNode:
     """The node on the network: serves its chain, follows its peers', gossips its own."""
 
-    def __init__(self, core: ChainCore, worker: ChainWorker, config: P2PConfig, progress_bar: bool = False) -> None:
-        self.core = core
+    def __init__(self, pipeline: BlockPipeline, worker: ChainWorker, config: P2PConfig,
+                 progress_bar: bool = False) -> None:
+        self.pipeline = pipeline
+        self.core: ChainCore = pipeline.core
+        core = self.core
         self.worker = worker
-        self.powers = validator_powers(core)
         genesis = core.ledger.header_by_number(0)
         assert genesis is not None
         self.genesis_hash = bytes(genesis.hash)
@@ -178,7 +114,6 @@ class NetworkNode:
         self._blobs: tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]] = (
             trio.open_memory_channel(100_000)
         )
-        self._relaying = False
         #: Transactions sent to this node's RPC: hash -> (raw, announcements so far).
         self._own_txs: dict[bytes, tuple[bytes, int]] = {}
         self._token: trio.lowlevel.TrioToken | None = None
@@ -188,7 +123,7 @@ class NetworkNode:
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._token = trio.lowlevel.current_trio_token()
-        self.core.listeners.append(self._on_local_event)
+        self.core.events.subscribe(self._on_chain_event)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.host.run)
             nursery.start_soon(self._publisher)
@@ -268,15 +203,10 @@ class NetworkNode:
             return Verdict.REJECT
         # A gossiped contribution names a blob its first node holds; this node fetches it
         # in the background rather than refusing the transaction.
-        require_blobs, self.core.require_blobs = self.core.require_blobs, False
-        self._relaying = True
         try:
-            self.core.submit(tx)
+            self.core.submit(tx, Origin.PEER)
         except (NodeError, ServerError):
             return Verdict.IGNORE  # known, nonce used, underpriced: no fault of the relayer
-        finally:
-            self.core.require_blobs = require_blobs
-            self._relaying = False
         return Verdict.ACCEPT
 
     async def on_block(self, raw: bytes, peer: str) -> Verdict:
@@ -295,7 +225,7 @@ class NetworkNode:
                 self._wake.set()  # a gap: the range sync fetches what is missing
                 return Verdict.IGNORE
             try:
-                block = await self.worker.run(import_verified, self.core, self.powers, item)
+                block = await self.worker.run(self.pipeline.import_verified, item.block, item.commit)
             except InvalidBlock as e:
                 log.warning("gossiped block %d from %s refused: %s", number, peer, e)
                 return Verdict.REJECT
@@ -305,19 +235,20 @@ class NetworkNode:
 
     # -- gossip out ------------------------------------------------------------------------
 
-    def _on_local_event(self, kind: str, obj: Any) -> None:
-        """Runs on the chain worker: hand a transaction or block to the publisher."""
-        if kind == "transaction" and not self._relaying:
-            item: tuple[str, Any] = ("transaction", _encode_transaction(obj))
+    def _on_chain_event(self, event: ChainEvent) -> None:
+        """Runs on the chain worker: hand what this node admitted from its users, built, or
+        decided by consensus to the publisher (what came from peers is theirs to gossip)."""
+        if isinstance(event, TransactionAdmitted) and event.origin is Origin.LOCAL:
+            item: tuple[str, Any] = ("transaction", _encode_transaction(event.tx))
             if len(self._own_txs) < 10_000:
-                self._own_txs[bytes(obj.hash)] = (item[1], 1)
-        elif kind == "block":
-            encoded = encode_block(self.core, obj)
+                self._own_txs[bytes(event.tx.hash)] = (item[1], 1)
+        elif isinstance(event, BlockCommitted) and event.origin in (Origin.LOCAL, Origin.CONSENSUS):
+            encoded = encode_block(self.core, event.block)
             if encoded is None:
                 return
             item = ("block", encoded)
             # A contribution relayed to this validator names a blob held elsewhere.
-            for tx in obj.transactions:
+            for tx in event.block.transactions:
                 fields = contribution_fields(tx)
                 if fields is not None and self.core.blobs.size(fields[0]) is None:
                     self._hand_over(self._blobs[0], fields[0])
@@ -443,7 +374,7 @@ class NetworkNode:
             for item in batch:
                 expected = (self.progress.current + 1) if self.progress is not None else None
                 try:
-                    block = await self.worker.run(import_verified, self.core, self.powers, item, expected)
+                    block = await self.worker.run(self.pipeline.import_verified, item.block, item.commit, expected)
                 except InvalidBlock as e:
                     await self.host.ban(peer, str(e))
                     return False

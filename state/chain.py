@@ -347,11 +347,16 @@ class Ledger:
         self.staged[STATE_EDIT_PREFIX + head.hash] = state.state_root
         self._commit()
 
-    def import_block(self, block: BlockAPI, persist: bool = True) -> BlockAPI:
+    def import_block(self, block: BlockAPI, commit: bytes | None = None, persist: bool = True) -> BlockAPI:
         """Validate ``block``'s header against its parent, apply its body, check the
-        resulting roots, and commit block, state and new head in one atomic write.
-        ``persist=False`` only checks: the same validation and execution, nothing written
-        (a BFT validator re-executing a proposal before it prevotes)."""
+        resulting roots, and commit block, state, new head and ``commit`` (the signatures that
+        made it final) in one atomic write. A block this ledger built or checked with
+        ``persist=False`` on the current head is committed from its kept writes, without
+        executing it again. ``persist=False`` only checks: the same validation and execution,
+        nothing written (a BFT validator re-executing a proposal before it prevotes)."""
+        extra = {} if commit is None else {COMMIT_PREFIX + bytes(block.header.hash): commit}
+        if persist and self.commit_prepared(bytes(block.header.hash), extra):
+            return block
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
@@ -370,6 +375,8 @@ class Ledger:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             return block
+        for key, value in extra.items():
+            self.staged[key] = value
         self._commit()
         return block
 

@@ -33,15 +33,15 @@ def local_reimport(directory: Path, scratch: Path) -> tuple[int, float]:
     """Import node0's blocks into a fresh ledger exactly as sync does, from disk."""
     from consensus import SingleValidator  # noqa: F401 - the commit type sync verifies
     from genesis import load_genesis
-    from node.core import ChainCore
-    from node.sync import encode_block, import_verified, validator_powers
+    from node.chain.assembly import assemble
+    from node.sync import encode_block
     from state import Ledger, LevelDBStore
 
     genesis = load_genesis(directory / "genesis.json")
     source = Ledger(LevelDBStore(directory / "node0" / "chain"), genesis)
     target = Ledger(LevelDBStore(scratch), genesis)
-    src_core, dst_core = ChainCore(source), ChainCore(target)
-    powers = validator_powers(dst_core)
+    src_core = assemble(source, produces_blocks=False).core
+    pipeline = assemble(target, produces_blocks=False).pipeline
     n = int(source.head.block_number)
     items = []
     for number in range(1, n + 1):
@@ -52,7 +52,7 @@ def local_reimport(directory: Path, scratch: Path) -> tuple[int, float]:
         items.append(item)
     started = time.perf_counter()
     for item in items:
-        import_verified(dst_core, powers, item)
+        pipeline.import_verified(item.block, item.commit)
     elapsed = time.perf_counter() - started
     source.close()
     target.close()

@@ -16,7 +16,7 @@ from ai_precompiles import datanets, registry
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.blobstore import BlobError
-from node.core import ChainCore
+from node.chain.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound, ServerError
 from node.rpc.methods import READ, args, current_client, rpc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.core import ChainCore
+from node.chain.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
 from node.rpc.methods import MINE_STEP, Continue, args, rpc

@@ -15,7 +15,7 @@ from typing import Any
 from eth.exceptions import Revert
 from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
-from node.core import ChainCore
+from node.chain.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, ServerError
 from node.rpc.format import d

@@ -13,7 +13,7 @@ import rlp
 from eth.abc import SignedTransactionAPI
 from eth_utils import to_checksum_address
 
-from node.core import ChainCore
+from node.chain.core import ChainCore
 from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError, ServerError

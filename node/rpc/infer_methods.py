@@ -29,7 +29,7 @@ from ai_precompiles.datanets import Datanet
 from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
 from ai_precompiles.storage import Store, slot
-from node.core import ChainCore
+from node.chain.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import (
     InvalidParams,

@@ -25,7 +25,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from node.core import MAX_MINE_BLOCKS, ChainCore
+from node.chain.core import MAX_MINE_BLOCKS, ChainCore
 from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError

@@ -28,7 +28,8 @@ import trio
 
 from node import errors as node_errors
 from node import metrics
-from node.core import ChainCore, matches
+from node.chain.core import ChainCore, matches
+from node.chain.events import ChainEvent, TransactionAdmitted
 from node.errors import NodeError
 
 # Imported for their side effect: each module registers its namespace's methods.
@@ -45,7 +46,7 @@ from node.rpc.errors import (
     RPCError,
     from_node_error,
 )
-from node.rpc.format import d, format_transaction
+from node.rpc.format import d, format_header, format_transaction
 from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
 from node.rpc.methods import (
     CHAIN,
@@ -431,10 +432,23 @@ class RPCServer:
 
     def _sync_listener(self) -> None:
         # The chain formats events only while someone listens.
-        self.core.listener = self._on_event if self.subscriptions else None
+        if self.subscriptions:
+            self.core.events.subscribe(self._on_chain_event)
+        else:
+            self.core.events.unsubscribe(self._on_chain_event)
+
+    def _on_chain_event(self, event: ChainEvent) -> None:
+        """Called on the chain thread: format the event (a block's logs are read here, where
+        the ledger lives) and hand it to the trio loop, never blocking."""
+        if isinstance(event, TransactionAdmitted):
+            self._on_event("newPendingTransactions", event.tx)
+            return
+        self._on_event("newHeads", format_header(event.block.header))
+        logs = self.core.block_logs(event.block, receipts=event.receipts)
+        if logs:
+            self._on_event("logs", logs)
 
     def _on_event(self, kind: str, payload: Any) -> None:
-        """Called on the chain thread: hand the event to the trio loop, never blocking."""
         if self._token is None:
             return
         try:

@@ -17,7 +17,7 @@ if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from genesis import DEV_MNEMONIC, derive_accounts, dev_genesis  # noqa: E402
-from node.core import ChainCore  # noqa: E402
+from node.chain.assembly import assemble  # noqa: E402
 from node.rpc.server import RPCServer  # noqa: E402
 from state import Ledger, MemoryStore  # noqa: E402
 
@@ -54,7 +54,7 @@ json_values = st.recursive(
 
 def _server() -> RPCServer:
     ledger = Ledger(MemoryStore(), dev_genesis(accounts=2))
-    core = ChainCore(ledger, dev_keys=[a.private_key for a in ACCOUNTS])
+    core = assemble(ledger, dev_keys=[a.private_key for a in ACCOUNTS]).core
     return RPCServer(core, worker=None)  # type: ignore[arg-type]  # dispatch runs in this thread
 
 

@@ -20,7 +20,8 @@ import trio
 
 from consensus import Commit, SingleValidator
 from genesis import load_genesis
-from node.core import ChainCore
+from node.chain.assembly import assemble
+from node.chain.core import ChainCore
 from node.sync import encode_block
 from p2p.host import P2PConfig, P2PHost, Verdict
 from p2p.wire import BlocksRequest, BlockWithCommit, Status
@@ -90,7 +91,7 @@ class EvilChain:
 
 async def main(datadir: Path, genesis_path: Path, key_file: Path, keydir: Path, modes: list[str]) -> None:
     ledger = Ledger(LevelDBStore(datadir), load_genesis(genesis_path))
-    core = ChainCore(ledger)
+    core = assemble(ledger, produces_blocks=False).core
     validator = SingleValidator(bytes.fromhex(key_file.read_text().strip()[2:]), ledger.chain_id)
     async with trio.open_nursery() as nursery:
         for mode in modes:

@@ -8,7 +8,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from genesis import DEV_MNEMONIC, derive_accounts, dev_genesis
-from node.core import ChainCore
+from node.chain.assembly import assemble
 from node.errors import Refused
 from state import Ledger, MemoryStore, decode_transaction
 from state.vm import LedgerComputation
@@ -34,7 +34,7 @@ def boom(i, nonce):
 
 
 def test_automine_refuses_the_faulting_transaction_and_keeps_mining(caplog):
-    core = ChainCore(Ledger(MemoryStore(), GENESIS), automine=True)
+    core = assemble(Ledger(MemoryStore(), GENESIS), automine=True).core
     bad = boom(0, 0)
     with caplog.at_level(logging.WARNING), pytest.raises(Refused, match="transaction dropped: execution fault: RuntimeError"):
         core.submit(bad)
@@ -50,7 +50,7 @@ def test_automine_refuses_the_faulting_transaction_and_keeps_mining(caplog):
 
 
 def test_interval_blocks_drop_the_faulting_transaction_once_and_requeue_its_successors():
-    core = ChainCore(Ledger(MemoryStore(), GENESIS), automine=False)
+    core = assemble(Ledger(MemoryStore(), GENESIS), automine=False).core
     bad, after_bad, other = boom(0, 0), sign(0, 1), sign(1, 0)
     for tx in (bad, after_bad, other):
         core.submit(tx)

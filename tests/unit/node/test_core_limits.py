@@ -10,9 +10,10 @@ import pytest
 from eth_account import Account
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts, dev_genesis
-from node import core as core_module
 from node import errors
-from node.core import ChainCore
+from node.chain import core as core_module
+from node.chain.assembly import assemble
+from node.chain.core import ChainCore
 from node.rpc import server  # noqa: F401 - imports every namespace's module
 from node.rpc.errors import from_node_error
 from node.rpc.methods import NAMESPACES, method_table
@@ -23,7 +24,7 @@ LOOP = bytes.fromhex("5b600056")
 
 
 def make_core(dev: bool = True) -> ChainCore:
-    return ChainCore(Ledger(MemoryStore(), dev_genesis(accounts=2)), dev=dev)
+    return assemble(Ledger(MemoryStore(), dev_genesis(accounts=2)), dev=dev).core
 
 
 def transfer(core: ChainCore, nonce: int) -> bytes:
@@ -65,7 +66,7 @@ def test_filters_expire_on_the_timer_least_recently_polled_first() -> None:
 
 def test_pending_filters_share_one_log_and_each_sees_its_own_window() -> None:
     core = make_core()
-    core.automine = False
+    core.set_automine(False)
     first = core.new_filter("pending")
     h0 = transfer(core, 0)
     second = core.new_filter("pending")

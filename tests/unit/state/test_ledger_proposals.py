@@ -24,8 +24,7 @@ def test_a_proposal_is_built_without_writing_and_imports_elsewhere(tmp_path):
         block = rlp.decode(rlp.encode(built.block), sedes=LedgerBlock)
         other.import_block(block, persist=False)
         assert other.head.block_number == 0 and other.header_by_hash(header.hash) is None
-        other.staged[COMMIT_PREFIX + header.hash] = b"commit"
-        other.import_block(block)
+        other.import_block(block, commit=b"commit")
         assert other.head.hash == header.hash and other.commit_of(header.hash) == b"commit"
         # The proposer commits the same bytes: the same block, the same state root.
         proposer.import_block(rlp.decode(rlp.encode(built.block), sedes=LedgerBlock))

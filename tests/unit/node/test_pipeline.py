@@ -1,4 +1,4 @@
-"""Sync's one import step (node.sync.import_verified) on in-memory ledgers: a block enters
+"""Block sync's step through the block pipeline (BlockPipeline.import_verified) on in-memory ledgers: a block enters
 only with its exact commit signed by the validator set, and only if it re-executes to its
 own roots; a refused block leaves the head and the store as they were."""
 
@@ -8,8 +8,9 @@ from eth_keys import keys
 
 from consensus import Commit, SingleValidator
 from genesis import DEV_CHAIN_ID, GenesisValidator, dev_genesis
-from node.core import ChainCore
-from node.sync import InvalidBlock, encode_block, import_verified, validator_powers
+from node.chain.assembly import assemble
+from node.chain.pipeline import InvalidBlock
+from node.sync import encode_block
 from p2p.wire import BlockWithCommit
 from state import Ledger, MemoryStore, decode_transaction
 from state.vm import LedgerBlock
@@ -28,29 +29,29 @@ def source():
         tx = decode_transaction(transfer(genesis.chain_id, 0, b, ACCOUNTS[1].address))
         ledger.build_block([tx], genesis.timestamp + b + 1, validator.address,
                            lambda h, bh: validator.commit(h, bh).encode())
-    core = ChainCore(ledger)
+    core = assemble(ledger, produces_blocks=False).core
     items = [encode_block(core, ledger.block(ledger.header_by_number(n))) for n in (1, 2, 3)]
     return genesis, validator, items
 
 
 def fresh(genesis):
-    core = ChainCore(Ledger(MemoryStore(), genesis))
-    return core, validator_powers(core)
+    chain = assemble(Ledger(MemoryStore(), genesis), produces_blocks=False)
+    return chain.core, chain.pipeline
 
 
 def test_good_blocks_import_with_their_commits(source):
     genesis, _, items = source
-    core, powers = fresh(genesis)
+    core, pipeline = fresh(genesis)
     for n, item in enumerate(items, start=1):
-        import_verified(core, powers, item, expected=n)
+        pipeline.import_verified(item.block, item.commit, expected=n)
     assert core.ledger.head.block_number == 3
     assert core.ledger.commit_of(core.ledger.head.hash) == items[2].commit
 
 
 def refused(genesis, item, match, expected=1):
-    core, powers = fresh(genesis)
+    core, pipeline = fresh(genesis)
     with pytest.raises(InvalidBlock, match=match):
-        import_verified(core, powers, item, expected)
+        pipeline.import_verified(item.block, item.commit, expected)
     assert core.ledger.head.block_number == 0
     try:
         block_hash = rlp.decode(item.block, sedes=LedgerBlock).header.hash

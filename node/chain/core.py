@@ -19,9 +19,9 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth_account import Account
@@ -29,9 +29,10 @@ from eth_utils import to_canonical_address
 
 import ai_precompiles
 from ai_precompiles.addresses import DATANETS
-from consensus import SingleValidator
 from node import metrics
 from node.blobstore import BlobStore
+from node.chain.clock import Clock
+from node.chain.events import ChainEvents, Origin, TransactionAdmitted
 from node.errors import (
     ExecutionTimeout,
     InvalidInput,
@@ -42,7 +43,7 @@ from node.errors import (
     UnknownBlock,
     UnknownFutureBlock,
 )
-from node.rpc.format import d, format_header, format_log
+from node.rpc.format import d, format_log
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolConfig, PoolError, TxPool
 from node.validators import ValidatorSets
@@ -79,9 +80,14 @@ MAX_FILTER_BLOCKS = 10_000
 #: thousands); the RPC layer builds them a few per job, so others interleave.
 MAX_MINE_BLOCKS = 10_000
 
-#: A listener for chain events (kind, payload): 'newHeads', 'logs',
-#: 'newPendingTransactions'. Called on the chain thread; must not block.
-EventListener = Callable[[str, Any], None]
+
+class Producer(Protocol):
+    """What admission needs of the node's block producer (``node.chain.producers``)."""
+
+    automine: bool
+    """Build a block as soon as a transaction is executable."""
+
+    def mine(self, timestamp: int | None = None) -> BuiltBlock: ...
 
 
 @dataclass
@@ -114,8 +120,6 @@ class ChainCore:
         ledger: Ledger,
         dev_keys: Iterable[bytes] = (),
         coinbase: bytes = b"\x00" * 20,
-        automine: bool = True,
-        validator: SingleValidator | None = None,
         dev: bool = False,
         pool_config: PoolConfig | None = None,
         rpc_gas_cap: int | None = None,
@@ -130,17 +134,16 @@ class ChainCore:
         self.rpc_gas_cap = rpc_gas_cap
         #: Wall-clock budget of one eth_call / eth_estimateGas, seconds (--rpc.evmtimeout).
         self.rpc_evm_timeout = rpc_evm_timeout
-        self.validator = validator
+        #: Who this node's blocks pay (eth_coinbase): its validator, or nobody on a follower.
+        self.coinbase = coinbase
         self.pool = TxPool(ledger.chain_id, pool_config or PoolConfig())
         self.blobs = BlobStore(ledger.store)
-        #: Refuse a direct contribution whose bytes are not in this node's blob store.
-        self.require_blobs = True
-        self.coinbase = coinbase
-        self.automine = automine
-        self.time_offset = 0
-        self.next_timestamp: int | None = None
-        #: evm_increaseTime's promise: the next block is at least this late.
-        self.min_next_timestamp: int | None = None
+        #: The one way out for chain events (node.chain.events).
+        self.events = ChainEvents()
+        #: Builds this node's blocks on a chain with one validator; None on a follower and a
+        #: BFT validator, whose blocks come from the network (node.chain.producers).
+        self.producer: Producer | None = None
+        self.clock = Clock()
         self._head_cache: tuple[bytes, Any, int] | None = None
         self.dev_keys: dict[bytes, bytes] = {}
         for key in dev_keys:
@@ -158,19 +161,9 @@ class ChainCore:
         self._pending_seq = 0
         self.snapshots: dict[int, Snapshot] = {}
         self._next_snapshot_id = 1
-        #: Receives chain events (the RPC server's subscriptions); None drops them.
-        self.listener: EventListener | None = None
-        #: Called on this thread with ("transaction", tx) for each admitted transaction and
-        #: ("block", block) for each block built here: the network layer gossips them.
-        self.listeners: list[Callable[[str, Any], None]] = []
         #: The validator set of every height, on a chain run by BFT consensus (several genesis
         #: validators); None on a single-validator chain, whose commits the genesis set signs.
         self.validator_sets: ValidatorSets | None = None
-        #: Called on this thread with the new head's number whenever a block from elsewhere
-        #: (a peer, or BFT consensus) becomes the head (the consensus reactor follows it).
-        self.head_listeners: list[Callable[[int], None]] = []
-        #: False on a follower: its blocks come from the network, never from itself.
-        self.produces_blocks = True
         #: While syncing: startingBlock/currentBlock/highestBlock for eth_syncing.
         self.sync_status: dict[str, int] | None = None
         #: Connected peers, for net_peerCount.
@@ -181,26 +174,29 @@ class ChainCore:
         self.auto_impersonate = False
         metrics.HEAD.set(ledger.head.block_number)
 
+    @property
+    def produces_blocks(self) -> bool:
+        """False on a follower and a BFT validator: their blocks come from the network."""
+        return self.producer is not None
+
+    @property
+    def automine(self) -> bool:
+        return self.producer is not None and self.producer.automine
+
     # -- time -----------------------------------------------------------------------------
 
     def now(self) -> int:
-        return int(time.time()) + self.time_offset
-
-    def block_timestamp(self) -> int:
-        head = self.ledger.head
-        if self.next_timestamp is not None:
-            ts, self.next_timestamp = self.next_timestamp, None
-            return max(ts, head.timestamp + 1)
-        return max(self.now(), head.timestamp + 1, self.min_next_timestamp or 0)
+        return self.clock.now()
 
     def increase_time(self, seconds: int) -> int:
         """Move the clock forward: the next block is at least ``seconds`` after the head (or
         after the previous promise), even when blocks have run ahead of the wall clock."""
         self._require_dev("evm_increaseTime")
-        self.time_offset += seconds
-        base = self.min_next_timestamp if self.min_next_timestamp is not None else self.ledger.head.timestamp
-        self.min_next_timestamp = base + seconds
-        return self.time_offset
+        clock = self.clock
+        clock.offset += seconds
+        base = clock.min_next_timestamp if clock.min_next_timestamp is not None else self.ledger.head.timestamp
+        clock.min_next_timestamp = base + seconds
+        return clock.offset
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -232,9 +228,12 @@ class ChainCore:
             raise Refused(str(e)) from None
         return self.submit(tx)
 
-    def submit(self, tx: SignedTransactionAPI) -> bytes:
+    def submit(self, tx: SignedTransactionAPI, origin: Origin = Origin.LOCAL) -> bytes:
+        """Admit ``tx`` to the pool (and, under automine, mine it); returns its hash. A
+        transaction from this node's users must name contribution bytes this node holds; one
+        relayed by a peer may name bytes its first node holds (fetched in the background)."""
         head = self.ledger.head
-        if self.require_blobs:
+        if origin is Origin.LOCAL:
             self._check_contribution_blob(tx)
         try:
             executable = self.pool.add(
@@ -244,9 +243,9 @@ class ChainCore:
             metrics.TX_REJECTED.inc()
             raise Refused(str(e)) from None
         metrics.TX_ACCEPTED.inc()
-        self._publish_pending(tx)
-        if self.automine and executable and self.produces_blocks:
-            built = self.mine()
+        self._publish_pending(tx, origin)
+        if executable and self.producer is not None and self.producer.automine:
+            built = self.producer.mine()
             if tx.hash in built.faulted:
                 reason = next(r for t, r in built.rejected if t.hash == tx.hash)
                 raise Refused(f"transaction dropped: {reason}")
@@ -271,17 +270,10 @@ class ChainCore:
         if stored != size:
             raise Refused(f"contribution refused: size {size} does not match the blob's {stored} bytes")
 
-    def _publish_pending(self, tx: SignedTransactionAPI) -> None:
+    def _publish_pending(self, tx: SignedTransactionAPI, origin: Origin) -> None:
         self._pending_seq += 1
         self._pending_log.append((self._pending_seq, bytes(tx.hash)))
-        # Formatted by the subscriber side, and only for subscribers that want full objects.
-        self._emit("newPendingTransactions", tx)
-        for listener in self.listeners:
-            listener("transaction", tx)
-
-    def _emit(self, kind: str, payload: Any) -> None:
-        if self.listener is not None:
-            self.listener(kind, payload)
+        self.events.publish(TransactionAdmitted(tx, origin))
 
     def _update_pool_metrics(self) -> None:
         metrics.POOL_PENDING.set(self.pool.pending_count)
@@ -290,67 +282,23 @@ class ChainCore:
     # -- blocks ---------------------------------------------------------------------------
 
     def mine(self, timestamp: int | None = None) -> BuiltBlock:
-        """Build one block from the pool (the whole pool that fits) and commit it.
-
-        A transaction the block builder leaves out (invalid at its turn, or its execution
-        failed inside the node) is dropped from the pool with a log line, so that one bad
-        transaction cannot stop block production.
-        """
-        if not self.produces_blocks:
+        """Build one block from the pool and commit it (dev mining, interval mining)."""
+        if self.producer is None:
             raise Refused("this node follows the chain from its peers; it does not produce blocks")
-        head = self.ledger.head
-        # Every executable transaction, best first: the builder counts the gas each really
-        # uses, so one that declares the whole block does not keep the others out.
-        txs = self.pool.select(head.gas_limit, self.next_base_fee(), budget=False)
-        ts = timestamp if timestamp is not None else self.block_timestamp()
-        if ts <= head.timestamp:
-            raise Refused(
-                f"timestamp error: {ts} is lower than or equal to previous block's timestamp {head.timestamp}"
-            )
-        self.blobs.expire()  # each block is a tick of the idle-upload timer
-        started = time.perf_counter()
-        seal = None
-        if self.validator is not None:
-            validator = self.validator
-            seal = lambda height, block_hash: validator.commit(height, block_hash).encode()  # noqa: E731
-        built = self.ledger.build_block(txs, ts, self.coinbase, seal)
-        self.min_next_timestamp = None
-        metrics.BLOCK_SECONDS.observe(time.perf_counter() - started)
-        metrics.BLOCK_TXS.observe(len(built.block.transactions))
-        metrics.HEAD.set(built.block.header.block_number)
-        self.pool.remove({tx.hash for tx in built.block.transactions})
-        for tx, reason in built.rejected:
-            log.warning("dropped transaction 0x%s from the pool: %s", tx.hash.hex(), reason)
-        self.pool.remove({tx.hash for tx, _ in built.rejected})
-        self._after_head_change()
-        self._publish_block(built.block, built.receipts)
-        for listener in self.listeners:
-            listener("block", built.block)
-        return built
+        return self.producer.mine(timestamp)
 
-    def adopt_block(self, block: BlockAPI) -> None:
-        """Bring the pool, metrics and subscribers up to a block imported from a peer."""
+    def block_committed(self, block: BlockAPI) -> None:
+        """Bring the pool and metrics up to a block that became the head (the block pipeline
+        calls this once per block, whoever built it)."""
         metrics.HEAD.set(block.header.block_number)
         self.pool.remove({tx.hash for tx in block.transactions})
         self._after_head_change()
-        self._publish_block(block)
-        for listener in self.head_listeners:
-            listener(int(block.header.block_number))
 
     def _after_head_change(self) -> None:
         if len(self.pool):
             state, _ = self._head_view()
             self.pool.reset(state.get_nonce, state.get_balance, self.ledger.head.gas_limit)
         self._update_pool_metrics()
-
-    def _publish_block(self, block: BlockAPI, receipts: tuple[Any, ...] | None = None) -> None:
-        header = block.header
-        if self.listener is None:
-            return
-        self._emit("newHeads", format_header(header))
-        logs = self.block_logs(block, receipts=receipts)
-        if logs:
-            self._emit("logs", logs)
 
     def block_logs(
         self, block: BlockAPI, removed: bool = False, receipts: tuple[Any, ...] | None = None
@@ -463,7 +411,8 @@ class ChainCore:
 
     def set_automine(self, on: bool) -> None:
         self._require_dev("evm_setAutomine")
-        self.automine = on
+        if self.producer is not None:
+            self.producer.automine = on
 
     def set_next_timestamp(self, timestamp: int) -> None:
         """evm_setNextBlockTimestamp: the next block carries ``timestamp``."""
@@ -473,8 +422,8 @@ class ChainCore:
             raise Refused(
                 f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
-        self.next_timestamp = timestamp
-        self.time_offset = timestamp - int(time.time())
+        self.clock.next_timestamp = timestamp
+        self.clock.offset = timestamp - int(time.time())
 
     def edit_state(
         self, address: bytes, balance: int | None = None, nonce: int | None = None,
@@ -490,7 +439,7 @@ class ChainCore:
         sid = self._next_snapshot_id
         self._next_snapshot_id += 1
         head = self.ledger.head
-        self.snapshots[sid] = Snapshot(head.hash, self.time_offset, self.ledger.state_edit(head.hash))
+        self.snapshots[sid] = Snapshot(head.hash, self.clock.offset, self.ledger.state_edit(head.hash))
         return sid
 
     def revert(self, sid: int) -> bool:
@@ -504,9 +453,9 @@ class ChainCore:
             del self.snapshots[later]
         self.ledger.rewind(snap.head_hash)
         self.ledger.restore_state_edit(snap.head_hash, snap.state_edit)
-        self.time_offset = snap.time_offset
-        self.next_timestamp = None
-        self.min_next_timestamp = None
+        self.clock.offset = snap.time_offset
+        self.clock.next_timestamp = None
+        self.clock.min_next_timestamp = None
         self._after_head_change()
         return True
 
@@ -523,9 +472,7 @@ class ChainCore:
         self._filters_per_client.clear()
         self._pending_log.clear()
         self.snapshots.clear()
-        self.time_offset = 0
-        self.next_timestamp = None
-        self.min_next_timestamp = None
+        self.clock.reset()
         # anvil keeps impersonations across a reset; so do we.
         self._head_cache = None
         self._after_head_change()
