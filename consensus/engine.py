@@ -59,11 +59,11 @@ class FrameKind(enum.IntEnum):
     COMMIT = 3
 
 
-def encode_frame(kind: FrameKind, body: bytes, block: bytes = b"") -> bytes:
+def encode_message(kind: FrameKind, body: bytes, block: bytes = b"") -> bytes:
     return bytes(rlp.encode([int(kind), body, block]))
 
 
-def decode_frame(raw: bytes) -> tuple[FrameKind, bytes, bytes]:
+def decode_message(raw: bytes) -> tuple[FrameKind, bytes, bytes]:
     """``(kind, body, block)`` of a frame; :class:`MessageError` for anything malformed."""
     if len(raw) > MAX_FRAME_BYTES:
         raise MessageError(f"frame of {len(raw)} bytes is above the cap")
@@ -240,7 +240,7 @@ class Engine:
     def on_frame(self, peer: Hashable, raw: bytes) -> list[Action]:
         """A frame from a validator peer."""
         try:
-            kind, body, block = decode_frame(raw)
+            kind, body, block = decode_message(raw)
             msg: Proposal | Vote | Commit = (Proposal.decode(body) if kind == FrameKind.PROPOSAL else
                                              Vote.decode(body) if kind == FrameKind.VOTE else Commit.decode(body))
             if len(block) > MAX_BLOCK_BYTES:
@@ -370,7 +370,7 @@ class Engine:
             return []
         if self.signer is not None:
             self.signer.mark_decided(height)
-        frame = encode_frame(FrameKind.COMMIT, decision.commit.encode(), self.blocks[decision.block_hash])
+        frame = encode_message(FrameKind.COMMIT, decision.commit.encode(), self.blocks[decision.block_hash])
         self._recent[height] = frame
         for old in [h for h in self._recent if h <= height - RECENT_HEIGHTS]:
             del self._recent[old]
@@ -414,7 +414,7 @@ class Engine:
             if isinstance(e, SignVote):
                 assert self.signer is not None  # the driver asks only a validator to vote
                 vote = self.signer.sign_vote(e.vote)
-                actions.append(Broadcast(encode_frame(FrameKind.VOTE, vote.encode())))
+                actions.append(Broadcast(encode_message(FrameKind.VOTE, vote.encode())))
                 queue += self.driver.on_vote(vote)
             elif isinstance(e, SignProposal):
                 assert self.signer is not None
@@ -424,7 +424,7 @@ class Engine:
                     # our votes, not blocks): skip the proposal; the round times out instead.
                     continue
                 proposal = self.signer.sign_proposal(e.proposal)
-                actions.append(Broadcast(encode_frame(FrameKind.PROPOSAL, proposal.encode(), block)))
+                actions.append(Broadcast(encode_message(FrameKind.PROPOSAL, proposal.encode(), block)))
                 queue += self.driver.on_proposal(proposal, True)
             elif isinstance(e, GetValue):
                 actions.append(BuildBlock(e.height, e.round))
@@ -448,8 +448,8 @@ class Engine:
         for r in rounds:
             p = d.proposals.get(r)
             if p is not None and p.block_hash in self.blocks:
-                actions.append(Broadcast(encode_frame(FrameKind.PROPOSAL, p.encode(), self.blocks[p.block_hash])))
+                actions.append(Broadcast(encode_message(FrameKind.PROPOSAL, p.encode(), self.blocks[p.block_hash])))
             for t in (1, 2):
                 for v in d.keeper.votes(r, t):  # type: ignore[arg-type]
-                    actions.append(Broadcast(encode_frame(FrameKind.VOTE, v.encode())))
+                    actions.append(Broadcast(encode_message(FrameKind.VOTE, v.encode())))
         return actions

@@ -531,7 +531,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     consensus = _consensus_config(node_file)
     if args.byzantine is not None:
-        from node.consensus_reactor import BYZANTINE_ENV, BYZANTINE_MODES
+        from node.bft.faults import BYZANTINE_ENV, BYZANTINE_MODES
 
         if not os.environ.get(BYZANTINE_ENV):
             print(f"error: --byzantine is a test-only mode; it needs {BYZANTINE_ENV}=1", file=sys.stderr)
@@ -541,7 +541,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
         consensus.byzantine = args.byzantine
     if args.faults:
-        from node.consensus_reactor import FAULTS_ENV
+        from node.bft.faults import FAULTS_ENV
 
         if not os.environ.get(FAULTS_ENV):
             print(f"error: --faults is a test-only mode; it needs {FAULTS_ENV}=1", file=sys.stderr)
@@ -570,7 +570,7 @@ def _consensus_config(node_file: Any) -> Any:
     import dataclasses
 
     from genesis.testnet import TIMEOUT_FIELDS
-    from node.consensus_reactor import ConsensusConfig
+    from node.bft.reactor import ConsensusConfig
 
     config = ConsensusConfig()
     if node_file is None or not node_file.consensus:

@@ -39,7 +39,7 @@ def serve(host: str, port: int) -> None:
     """Serve /metrics on ``host:port`` from a daemon thread."""
     start_http_server(port, addr=host, registry=REGISTRY)
 
-# -- BFT consensus (node/consensus_reactor.py) --
+# -- BFT consensus (node/bft/reactor.py) --
 CONSENSUS_HEIGHT = Gauge("ailedger_consensus_height", "Height consensus works on", registry=REGISTRY)
 CONSENSUS_ROUND = Gauge("ailedger_consensus_round", "Round of the current height", registry=REGISTRY)
 CONSENSUS_VOTES = Counter("ailedger_consensus_frames_received", "Consensus frames received from validator peers",

@@ -18,10 +18,10 @@ from hypercorn.trio import serve
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
+from node.bft.reactor import ConsensusConfig
 from node.chain.assembly import assemble
 from node.chain.core import FILTER_TIMEOUT, ChainCore
 from node.chain.producers import mine_every
-from node.consensus_reactor import ConsensusConfig
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.txpool import PoolConfig
@@ -103,7 +103,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     validator = (SingleValidator(config.validator_key, ledger.chain_id)
                  if config.validator_key and bft_address is None else None)
     coinbase = bft_address or (validator.address if validator else b"\x00" * 20)
-    # A BFT validator's blocks come from consensus (node/consensus_reactor.py) and a follower's
+    # A BFT validator's blocks come from consensus (node/bft/reactor.py) and a follower's
     # from its peers: neither has a producer (no automine, no block timer).
     chain = worker.call_blocking(functools.partial(
         assemble, ledger, produces_blocks=not config.follower and bft_address is None, coinbase=coinbase,
@@ -141,11 +141,14 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)
                 if bft_address is not None:
-                    from node.consensus_reactor import ConsensusReactor
+                    from node.bft.faults import testing_transport
+                    from node.bft.reactor import ConsensusReactor
 
                     assert config.validator_key is not None and config.datadir is not None
+                    consensus = config.consensus or ConsensusConfig()
+                    wrap = testing_transport(core, consensus, config.validator_key, bft_address, config.datadir)
                     reactor = ConsensusReactor(chain.pipeline, worker, network, config.validator_key,
-                                               config.datadir, config.consensus)
+                                               config.datadir, consensus, wrap)
                     await nursery.start(reactor.run)
                     print(f"Consensus: BFT validator 0x{bft_address.hex()}", flush=True)
             if config.block_time is not None and chain.producer is not None:

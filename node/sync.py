@@ -175,6 +175,16 @@ class NetworkNode:
 
         return await self.worker.run(read)
 
+    async def refresh_peer(self, peer: str) -> None:
+        """Ask ``peer`` for its head now (consensus saw it work on a later height): a higher
+        head wakes the range sync."""
+        try:
+            status = await self.host.request_status(peer)
+        except PeerError as e:
+            log.debug("status of %s failed: %s", peer, e)
+            return
+        await self.on_status(peer, status)
+
     async def on_status(self, peer: str, status: Status) -> None:
         view = self.peers.setdefault(peer, PeerView())
         view.head = status.head_number

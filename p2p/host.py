@@ -84,6 +84,10 @@ class ChainHandler(Protocol):
     async def on_block(self, raw: bytes, peer: str) -> Verdict: ...
 
 
+#: Serves one inbound stream of a protocol: ``(peer id, stream)``.
+StreamHandler = Callable[[str, Any], Awaitable[None]]
+
+
 class PeerError(Exception):
     """A peer failed a request: timed out, reset the stream, or sent invalid bytes."""
 
@@ -203,12 +207,11 @@ class P2PHost:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, join the topics, dial the static peers; runs until cancelled."""
         import multiaddr
-        from libp2p.custom_types import TProtocol
         from libp2p.tools.anyio_service import background_trio_service
 
-        self.host.set_stream_handler(TProtocol(STATUS_PROTOCOL), self._serve_status)
-        self.host.set_stream_handler(TProtocol(BLOCKS_PROTOCOL), self._serve_blocks)
-        self.host.set_stream_handler(TProtocol(BLOBS_PROTOCOL), self._serve_blob)
+        self.add_protocol(STATUS_PROTOCOL, self._serve_status)
+        self.add_protocol(BLOCKS_PROTOCOL, self.answer_requests(BLOCKS_PROTOCOL, self._answer_blocks))
+        self.add_protocol(BLOBS_PROTOCOL, self.answer_requests(BLOBS_PROTOCOL, self._answer_blob))
         self.host.get_network().register_notifee(_make_notifee(self))
         listen = multiaddr.Multiaddr(f"/ip4/{self.config.listen_host}/tcp/{self.config.port}")
         async with self.host.run([listen]), background_trio_service(self.pubsub), \
@@ -325,11 +328,7 @@ class P2PHost:
         await self.handler.on_status(peer, status)
         return True
 
-    async def _serve_status(self, stream: Any) -> None:
-        peer = self._stream_peer(stream)
-        if self.is_banned(peer):
-            await _reset(stream)
-            return
+    async def _serve_status(self, peer: str, stream: Any) -> None:
         try:
             with trio.fail_after(REQUEST_TIMEOUT):
                 theirs = Status.decode(await FrameReader(stream, MAX_REQUEST).one())
@@ -337,12 +336,10 @@ class P2PHost:
                 await stream.write(encode_frame(ours.encode()))
                 await stream.close()
         except WireError as e:
-            await _reset(stream)
             await self.ban(peer, f"undecodable status: {e}")
             return
         except Exception as e:
             log.debug("status from %s failed: %s", peer, e)
-            await _reset(stream)
             return
         await self._accept_status(peer, theirs)
 
@@ -433,95 +430,76 @@ class P2PHost:
         result: bytes | None = await self._request(peer, BLOBS_PROTOCOL, exchange)
         return result
 
-    async def _serve_blocks(self, stream: Any) -> None:
-        async def answer(raw: bytes) -> list[bytes]:
-            request = BlocksRequest.decode(raw)
-            return [encode_frame(item.encode()) for item in await self.handler.serve_blocks(request)]
+    async def _answer_blocks(self, peer: str, raw: bytes) -> list[bytes]:
+        request = BlocksRequest.decode(raw)
+        return [item.encode() for item in await self.handler.serve_blocks(request)]
 
-        await self._serve(stream, BLOCKS_PROTOCOL, answer)
+    async def _answer_blob(self, peer: str, raw: bytes) -> list[bytes]:
+        request = BlobRequest.decode(raw)
+        data = await self.handler.serve_blob(request.content_hash)
+        if data is None:
+            return []
+        return [encode_size(len(data))] + [data[o : o + BLOB_CHUNK] for o in range(0, len(data), BLOB_CHUNK)]
 
-    async def _serve_blob(self, stream: Any) -> None:
-        async def answer(raw: bytes) -> list[bytes]:
-            request = BlobRequest.decode(raw)
-            data = await self.handler.serve_blob(request.content_hash)
-            if data is None:
-                return []
-            frames = [encode_frame(encode_size(len(data)))]
-            frames += [encode_frame(data[o : o + BLOB_CHUNK]) for o in range(0, len(data), BLOB_CHUNK)]
-            return frames
+    # -- protocols: the one way to add one --------------------------------------------------
 
-        await self._serve(stream, BLOBS_PROTOCOL, answer)
-
-    async def _serve(self, stream: Any, protocol: str, answer: Callable[[bytes], Awaitable[list[bytes]]],
-                     limit: int = MAX_REQUEST) -> None:
-        peer = self._stream_peer(stream)
-        if self.is_banned(peer) or self._inflight.get(peer, 0) >= MAX_INFLIGHT_PER_PEER:
-            await _reset(stream)
-            return
-        self._inflight[peer] = self._inflight.get(peer, 0) + 1
-        try:
-            with trio.fail_after(REQUEST_TIMEOUT):
-                frames = await answer(await FrameReader(stream, limit).one())
-                batch = bytearray()
-                for frame in frames:
-                    batch += frame
-                    if len(batch) >= WRITE_BATCH:
-                        await stream.write(bytes(batch))
-                        batch.clear()
-                if batch:
-                    await stream.write(bytes(batch))
-                await stream.close()
-        except WireError as e:
-            await _reset(stream)
-            await self.ban(peer, f"undecodable {protocol} request: {e}")
-        except Exception as e:
-            log.debug("%s request from %s failed: %s", protocol, peer, e)
-            await _reset(stream)
-        finally:
-            left = self._inflight.get(peer, 1) - 1
-            if left > 0:
-                self._inflight[peer] = left
-            else:
-                self._inflight.pop(peer, None)
-
-    # -- direct protocols (consensus votes and proposals between validators) ----------------
-
-    def add_protocol(self, protocol: str, handle: Callable[[str, bytes], Awaitable[bytes | None]],
-                     limit: int = MAX_FRAME) -> None:
-        """Serve ``protocol``: one request frame of at most ``limit`` bytes in, ``handle(peer,
-        request)``'s answer (if any) out. Validators send votes and proposals this way, over
-        direct streams rather than gossipsub (NOTES.md: gossipsub holds ~30-40 messages/s).
-        ``handle`` raises :class:`WireError` on bytes it cannot decode: the sender is banned."""
+    def add_protocol(self, protocol: str, serve: StreamHandler) -> None:
+        """Serve ``protocol``: ``serve(peer, stream)`` owns each inbound stream until it returns
+        (reading its own frames, with its own size caps); a banned peer's stream is reset
+        before it runs, and every stream is reset after. Every protocol of the node, built in
+        or not, is registered this way; :meth:`answer_requests` makes a request/response one."""
         from libp2p.custom_types import TProtocol
 
-        async def serve(stream: Any) -> None:
-            async def answer(raw: bytes) -> list[bytes]:
-                reply = await handle(self._stream_peer(stream), raw)
-                return [] if reply is None else [encode_frame(reply)]
-
-            await self._serve(stream, protocol, answer, limit)
-
-        self.host.set_stream_handler(TProtocol(protocol), serve)
-
-    def add_stream_protocol(self, protocol: str, handle: Callable[[str, Any], Awaitable[None]]) -> None:
-        """Serve ``protocol`` as a long-lived stream: ``handle(peer, stream)`` reads it (with its
-        own frames) until it returns; the stream is then closed. Consensus uses one such stream
-        per direction between two validators (DESIGN.md: direct, persistent streams)."""
-        from libp2p.custom_types import TProtocol
-
-        async def serve(stream: Any) -> None:
+        async def serve_stream(stream: Any) -> None:
             peer = self._stream_peer(stream)
             if self.is_banned(peer):
                 await _reset(stream)
                 return
             try:
-                await handle(peer, stream)
+                await serve(peer, stream)
             except Exception as e:
                 log.debug("%s stream from %s ended: %s", protocol, peer, e)
             finally:
                 await _reset(stream)
 
-        self.host.set_stream_handler(TProtocol(protocol), serve)
+        self.host.set_stream_handler(TProtocol(protocol), serve_stream)
+
+    def answer_requests(self, protocol: str, answer: Callable[[str, bytes], Awaitable[list[bytes]]],
+                        limit: int = MAX_REQUEST) -> StreamHandler:
+        """A request/response handler for :meth:`add_protocol`: one request frame of at most
+        ``limit`` bytes in, ``answer(peer, request)``'s payloads out as frames (batched into
+        writes), within :data:`REQUEST_TIMEOUT`, at most :data:`MAX_INFLIGHT_PER_PEER` at once
+        per peer (more are reset unanswered). ``answer`` raises :class:`WireError` on bytes it
+        cannot decode: the sender is banned."""
+
+        async def serve(peer: str, stream: Any) -> None:
+            if self._inflight.get(peer, 0) >= MAX_INFLIGHT_PER_PEER:
+                return
+            self._inflight[peer] = self._inflight.get(peer, 0) + 1
+            try:
+                with trio.fail_after(REQUEST_TIMEOUT):
+                    payloads = await answer(peer, await FrameReader(stream, limit).one())
+                    batch = bytearray()
+                    for payload in payloads:
+                        batch += encode_frame(payload)
+                        if len(batch) >= WRITE_BATCH:
+                            await stream.write(bytes(batch))
+                            batch.clear()
+                    if batch:
+                        await stream.write(bytes(batch))
+                    await stream.close()
+            except WireError as e:
+                await self.ban(peer, f"undecodable {protocol} request: {e}")
+            except Exception as e:
+                log.debug("%s request from %s failed: %s", protocol, peer, e)
+            finally:
+                left = self._inflight.get(peer, 1) - 1
+                if left > 0:
+                    self._inflight[peer] = left
+                else:
+                    self._inflight.pop(peer, None)
+
+        return serve
 
     async def open_stream(self, peer: str, protocol: str) -> Any:
         """A new outbound stream to ``peer`` on ``protocol``; :class:`PeerError` if the peer is

@@ -24,6 +24,10 @@ MAX_REQUEST = 256
 STATUS_PROTOCOL = "/ailedger/status/1"
 BLOCKS_PROTOCOL = "/ailedger/blocks-by-range/1"
 BLOBS_PROTOCOL = "/ailedger/blob-by-hash/1"
+#: Consensus frames between validators, over one long-lived stream per direction
+#: (``p2p.links.StreamLinks``); frames of at most :data:`MAX_FRAME`, each one engine message
+#: (``consensus.engine.encode_message``).
+CONSENSUS_PROTOCOL = "/ailedger/consensus/1"
 WIRE_VERSION = 1
 
 

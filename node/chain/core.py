@@ -33,6 +33,7 @@ from node import metrics
 from node.blobstore import BlobStore
 from node.chain.clock import Clock
 from node.chain.events import ChainEvents, Origin, TransactionAdmitted
+from node.chain.own_tx import sign_call, suggested_fees
 from node.errors import (
     ExecutionTimeout,
     InvalidInput,
@@ -219,6 +220,23 @@ class ChainCore:
 
     def next_base_fee(self) -> int:
         return self._head_view()[1]
+
+    def next_nonce(self, address: bytes) -> int:
+        """The nonce ``address``'s next transaction takes, counting its pooled ones."""
+        return self.pool.next_nonce(address, self.account(address).nonce)
+
+    def fees(self) -> tuple[int, int]:
+        """``(maxFeePerGas, maxPriorityFeePerGas)`` the node suggests and signs with."""
+        return suggested_fees(self.next_base_fee())
+
+    def submit_call(self, private_key: bytes, to: bytes, data: bytes, gas: int, value: int = 0) -> bytes:
+        """Sign a call with the node's fee rule and the next nonce, and submit it (the node's
+        own transactions: evidence, receipts); returns its hash."""
+        sender = bytes(to_canonical_address(Account.from_key(private_key).address))
+        max_fee, tip = self.fees()
+        raw = sign_call(private_key, self.ledger.chain_id, self.next_nonce(sender), to, data, gas, max_fee,
+                        tip, value)
+        return self.submit_raw(raw)
 
     def submit_raw(self, raw: bytes) -> bytes:
         """Decode, admit and (under automine) mine one raw transaction; returns its hash."""

@@ -1,7 +1,7 @@
 """Block producers of a chain with one validator: automine (a block as soon as a transaction is
 executable), interval mining (``--block-time``) and dev mining (``evm_mine``) all build through
 one :class:`SoloProducer`, which seals each block with the single validator's commit. A BFT
-validator's blocks come from consensus instead (``node/consensus_reactor.py``), and a follower
+validator's blocks come from consensus instead (``node/bft/reactor.py``), and a follower
 builds none.
 """
 

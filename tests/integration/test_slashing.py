@@ -27,7 +27,7 @@ import ai_precompiles
 from ai_precompiles.addresses import BY_NAME, DEFAULT_TREASURY
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import Vote, VoteType
-from node.evidence_pool import submit_evidence_calldata, submit_evidence_transaction
+from node.bft.evidence import submit_evidence_calldata, submit_evidence_transaction
 from tests.integration.ai.client import ADDR, CHAIN_ID, ETHER, KEY, AINode, RPCFailure
 from tests.support.procs import start_ailedger
 
@@ -87,7 +87,7 @@ def revert_reason(err: RPCFailure) -> str:
 
 def send_evidence(node: AINode, ev: DuplicateVoteEvidence, who: int = SUBMITTER) -> dict[str, Any]:
     raw = submit_evidence_transaction(ev, KEY[who], nonce=node.nonce(who),
-                                      gas_price=int(node.rpc("eth_gasPrice"), 16), chain_id=CHAIN_ID)
+                                      max_fee=int(node.rpc("eth_gasPrice"), 16), chain_id=CHAIN_ID)
     tx_hash = node.rpc("eth_sendRawTransaction", "0x" + raw.hex())
     receipt = node.rpc("eth_getTransactionReceipt", tx_hash)
     assert receipt is not None

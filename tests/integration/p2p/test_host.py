@@ -227,9 +227,9 @@ def test_direct_protocol_for_consensus_messages(tmp_path):
             if not raw.startswith(b"vote"):
                 raise WireError("not a vote")
             seen.append((peer, raw))
-            return b"ack:" + raw
+            return [b"ack:" + raw]
 
-        a.add_protocol("/ailedger/test-votes/1", on_vote)
+        a.add_protocol("/ailedger/test-votes/1", a.answer_requests("/ailedger/test-votes/1", on_vote))
         async with trio.open_nursery() as nursery:
             await nursery.start(a.run)
             b, _ = make_host(tmp_path, "vb", peers=[a.listen_addr])

@@ -35,8 +35,8 @@ from consensus.engine import (
     PeerMisbehaved,
     SendTo,
     SetTimer,
-    decode_frame,
-    encode_frame,
+    decode_message,
+    encode_message,
 )
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import MessageError, Proposal, Vote
@@ -127,7 +127,7 @@ class Sim:
     def _record(self, raw: bytes) -> None:
         """Keep every vote that goes on the wire (the double-sign check reads them)."""
         try:
-            kind, body, _ = decode_frame(raw)
+            kind, body, _ = decode_message(raw)
             if kind == FrameKind.VOTE:
                 vote = Vote.decode(body)
                 if (vote.validator, vote.height, vote.round, vote.type, vote.block_hash) not in self._seen_votes:
@@ -328,7 +328,7 @@ class ByzantineNode(Node):
 
     def _twist(self, frame: bytes) -> None:
         sim, rng = self.sim, self.sim.rng
-        kind, body, block = decode_frame(frame)
+        kind, body, block = decode_message(frame)
         peers = [i for i in range(len(sim.nodes)) if i != self.index]
         rng.shuffle(peers)
         other = frame
@@ -336,7 +336,7 @@ class ByzantineNode(Node):
             v = Vote.decode(body)
             if v.validator == self.address:
                 evil = keccak(b"evil %d %d %d" % (v.height, v.round, rng.randrange(3)))
-                other = encode_frame(FrameKind.VOTE, Vote(v.type, v.height, v.round, evil, self.address)
+                other = encode_message(FrameKind.VOTE, Vote(v.type, v.height, v.round, evil, self.address)
                                      .signed(CHAIN_ID, self.key).encode())
         elif kind == FrameKind.PROPOSAL:
             p = Proposal.decode(body)
@@ -348,7 +348,7 @@ class ByzantineNode(Node):
                 if keccak(twin) not in sim.proposed_blocks and rng.random() < 0.5:
                     sim.invalid_blocks.add(keccak(twin))
                 sim.proposed_blocks.add(keccak(twin))
-                other = encode_frame(FrameKind.PROPOSAL, Proposal(p.height, p.round, p.pol_round, keccak(twin),
+                other = encode_message(FrameKind.PROPOSAL, Proposal(p.height, p.round, p.pol_round, keccak(twin),
                                                                   self.address).signed(CHAIN_ID, self.key).encode(), twin)
         for i, dst in enumerate(peers):
             sim.send(self.index, dst, frame if i < len(peers) // 2 else other)

@@ -21,8 +21,8 @@ from consensus.engine import (
     SendTo,
     SetTimer,
     Timer,
-    decode_frame,
-    encode_frame,
+    decode_message,
+    encode_message,
 )
 from consensus.messages import Proposal, Vote, VoteType
 from consensus.validator_set import ValidatorSet
@@ -47,18 +47,18 @@ def engine(tmp_path: Path, me: int | None) -> Engine:
 
 def proposal_frame(block: bytes = BLOCK, block_hash: bytes = HASH, r: int = 0) -> bytes:
     p = Proposal(1, r, -1, block_hash, ADDRS[proposer(r)]).signed(CHAIN, KEYS[proposer(r)])
-    return encode_frame(FrameKind.PROPOSAL, p.encode(), block)
+    return encode_message(FrameKind.PROPOSAL, p.encode(), block)
 
 
 def vote_frame(i: int, t: VoteType, block_hash: bytes = HASH, h: int = 1) -> bytes:
-    return encode_frame(FrameKind.VOTE, Vote(t, h, 0, block_hash, ADDRS[i]).signed(CHAIN, KEYS[i]).encode())
+    return encode_message(FrameKind.VOTE, Vote(t, h, 0, block_hash, ADDRS[i]).signed(CHAIN, KEYS[i]).encode())
 
 
 def sent_votes(actions: list) -> list[Vote]:
     out = []
     for a in actions:
         if isinstance(a, Broadcast):
-            kind, body, _ = decode_frame(a.frame)
+            kind, body, _ = decode_message(a.frame)
             if kind == FrameKind.VOTE:
                 out.append(Vote.decode(body))
     return out
@@ -74,9 +74,9 @@ def test_bad_frames_are_reported_never_raised(tmp_path: Path):
     wrong = next(i for i in range(4) if i != proposer(0))
     forged = Proposal(1, 0, -1, HASH, ADDRS[wrong]).signed(CHAIN, KEYS[wrong])
     for raw in (b"", b"\xc0", b"\x00" * (MAX_FRAME_BYTES + 1), rlp.encode([9, b"", b""]),
-                encode_frame(FrameKind.VOTE, vote_frame(0, VoteType.PREVOTE), b"x"),
-                encode_frame(FrameKind.PROPOSAL, forged.encode(), BLOCK),
-                encode_frame(FrameKind.VOTE, Vote(VoteType.PREVOTE, 1, 0, HASH, ADDRS[0], b"\x01" * 65).encode())):
+                encode_message(FrameKind.VOTE, vote_frame(0, VoteType.PREVOTE), b"x"),
+                encode_message(FrameKind.PROPOSAL, forged.encode(), BLOCK),
+                encode_message(FrameKind.VOTE, Vote(VoteType.PREVOTE, 1, 0, HASH, ADDRS[0], b"\x01" * 65).encode())):
         actions = e.on_frame("peer", raw)
         assert len(actions) == 1 and isinstance(actions[0], PeerMisbehaved), raw[:20]
 
@@ -106,7 +106,7 @@ def test_proposer_builds_and_broadcasts_its_block(tmp_path: Path):
     actions = e.start()
     assert BuildBlock(1, 0) in actions and any(isinstance(a, SetTimer) for a in actions)
     out = e.on_block_built(1, 0, HASH, BLOCK)
-    frames = [decode_frame(a.frame) for a in out if isinstance(a, Broadcast)]
+    frames = [decode_message(a.frame) for a in out if isinstance(a, Broadcast)]
     assert (FrameKind.PROPOSAL, BLOCK) in [(k, b) for k, _, b in frames]
     assert [v.block_hash for v in sent_votes(out)] == [HASH]  # it prevotes its own block
 
@@ -145,7 +145,7 @@ def test_an_observer_follows_by_commits_and_asks_for_sync_when_behind(tmp_path: 
     e = engine(tmp_path, None)
     e.start()
     votes = [Vote(VoteType.PRECOMMIT, 1, 0, HASH, ADDRS[i]).signed(CHAIN, KEYS[i]) for i in range(3)]
-    frame = encode_frame(FrameKind.COMMIT, Commit.from_votes(votes).encode(), BLOCK)
+    frame = encode_message(FrameKind.COMMIT, Commit.from_votes(votes).encode(), BLOCK)
     assert e.on_frame("v", frame) == [CheckBlock(1, HASH, BLOCK)]
     out = e.on_block_checked(1, HASH, BlockVerdict.VALID)
     assert [type(a) for a in out] == [CommitBlock] and not sent_votes(out)
@@ -181,4 +181,4 @@ def test_far_future_round_proposals_are_dropped_unchecked(tmp_path: Path):
     e = engine(tmp_path, not_proposer())
     e.start()
     far = Proposal(1, 2**31 - 2, -1, HASH, ADDRS[0], b"\x01" * 65)  # finding its proposer would loop 2^31 times
-    assert e.on_frame("p", encode_frame(FrameKind.PROPOSAL, far.encode(), BLOCK)) == []
+    assert e.on_frame("p", encode_message(FrameKind.PROPOSAL, far.encode(), BLOCK)) == []

@@ -1,4 +1,4 @@
-"""The node's evidence pool (node/evidence_pool.py): verification, one entry per offence, expiry,
+"""The node's evidence pool (node/bft/evidence.py): verification, one entry per offence, expiry,
 caps and per-block picks; and the transaction it builds, mined on the node's own VM, slashes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from eth_utils import keccak
 from ai_precompiles.addresses import STAKING
 from consensus.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, InvalidEvidence
 from consensus.messages import Vote, VoteType
-from node.evidence_pool import (
+from node.bft.evidence import (
     EvidencePool,
     offence_of,
     submit_evidence_calldata,
@@ -90,7 +90,7 @@ def test_the_built_transaction_slashes_on_the_nodes_vm() -> None:
     b = Vote(VoteType.PRECOMMIT, h, 1, keccak(text="y"), offender).signed(CHAIN_ID, bytes(c.keys[1].key))
     ev = DuplicateVoteEvidence.of(a, b)
     assert submit_evidence_calldata(ev)[4:] != b""
-    raw = submit_evidence_transaction(ev, bytes(c.keys[2].key), nonce=0, gas_price=100 * GWEI,
+    raw = submit_evidence_transaction(ev, bytes(c.keys[2].key), nonce=0, max_fee=100 * GWEI,
                                       chain_id=CHAIN_ID)
     tx = c.chain.get_vm().get_transaction_builder().decode(raw)
     assert tx.to == STAKING and tx.sender == bytes.fromhex(c.keys[2].address[2:])

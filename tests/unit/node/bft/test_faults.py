@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.consensus_reactor import FAULTS_MAX_DELAY, Faults
+from node.bft.faults import FAULTS_MAX_DELAY, Faults
 
 
 def test_drop_and_delay_by_peer_id():

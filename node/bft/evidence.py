@@ -1,4 +1,5 @@
-"""The node's pool of double-sign evidence waiting to go on chain, and the transaction that carries it.
+"""The node's pool of double-sign evidence waiting to go on chain, the transaction that carries
+it, and the reporter that takes what consensus finds there.
 
 Consensus finds evidence (two conflicting votes of one validator, ``EvidenceFound``); the pool
 keeps it until a block includes it as a ``Staking.submitEvidence`` call. Its rules mirror what
@@ -17,23 +18,37 @@ the chain accepts, so the node never spends gas on evidence the chain refuses:
 - Offences seen on chain (:meth:`EvidencePool.mark_committed`) are remembered until they would
   expire anyway, so gossip cannot bring them back.
 
-Pure (no I/O, no clock): the node feeds it heights and calls it from its own loop.
+The pool is pure (no I/O, no clock): the reporter feeds it heights from its own loop.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from eth_account import Account
-from eth_utils import to_checksum_address
+import trio
 
+import ai_precompiles
 from ai_precompiles import load_abi
 from ai_precompiles.addresses import STAKING
 from consensus.evidence import MAX_EVIDENCE_PER_BLOCK, DuplicateVoteEvidence, InvalidEvidence
+from node import metrics
+from node.chain.core import ChainCore
+from node.chain.own_tx import NODE_TIP, sign_call
+from node.errors import Refused
+from node.validators import ValidatorSets
+from node.worker import ChainWorker, Priority
+
+log = logging.getLogger("ailedger.consensus")
 
 #: Default most pieces of evidence the pool holds.
 DEFAULT_CAPACITY = 1_000
+#: Offences a validator's reporter keeps in its pool (docs/consensus.md §7).
+MAX_EVIDENCE = 1024
+#: Evidence found while its height is being decided waits for that height's block: this many
+#: checks, this far apart.
+EVIDENCE_WAIT_TRIES, EVIDENCE_WAIT_SECONDS = 120, 0.5
 #: Gas limit of one ``submitEvidence`` transaction: about 310,000 are used when the candidate
 #: list is no longer than ``staking.max_validators``; a longer list costs about 11,000 more per
 #: candidate (docs/ai_precompiles.md), so a node with such parameters passes a higher limit.
@@ -126,9 +141,62 @@ def submit_evidence_calldata(evidence: DuplicateVoteEvidence) -> bytes:
 
 
 def submit_evidence_transaction(evidence: DuplicateVoteEvidence, private_key: bytes, nonce: int,
-                                gas_price: int, chain_id: int, gas: int = SUBMIT_EVIDENCE_GAS) -> bytes:
-    """A signed legacy (EIP-155) transaction to the staking precompile carrying ``evidence``: the
-    raw bytes a node puts in its pool (``eth_sendRawTransaction`` form)."""
-    tx = {"to": to_checksum_address(STAKING), "value": 0, "data": submit_evidence_calldata(evidence),
-          "gas": gas, "gasPrice": gas_price, "nonce": nonce, "chainId": chain_id}
-    return bytes(Account.sign_transaction(tx, private_key).raw_transaction)
+                                max_fee: int, chain_id: int, tip: int = NODE_TIP,
+                                gas: int = SUBMIT_EVIDENCE_GAS) -> bytes:
+    """A signed EIP-1559 transaction to the staking precompile carrying ``evidence``: the raw bytes
+    a node puts in its pool (``eth_sendRawTransaction`` form)."""
+    return sign_call(private_key, chain_id, nonce, STAKING, submit_evidence_calldata(evidence), gas, max_fee, tip)
+
+
+# -- putting found evidence on chain ---------------------------------------------------------------
+
+
+class EvidenceReporter:
+    """Takes the double signs consensus finds (``EvidenceFound``) to the chain: pooled once per
+    offence, then a ``Staking.submitEvidence`` transaction signed by this validator goes into the
+    transaction pool, which gossips it like any other; the next proposer includes it and the
+    chain slashes (docs/consensus.md §7). Every honest validator that saw the double sign does
+    so; the first transaction mined punishes, later ones revert ("already punished") at their
+    sender's cost, one per validator at most."""
+
+    def __init__(self, core: ChainCore, worker: ChainWorker, sets: ValidatorSets, key: bytes) -> None:
+        self.core, self.worker, self.sets, self._key = core, worker, sets, key
+        #: Double signs seen, by offence, until their transaction is pooled; its window is the
+        #: chain's unbonding period, read at each report.
+        self.pool = EvidencePool(core.ledger.chain_id, unbonding_blocks=1, capacity=MAX_EVIDENCE)
+
+    async def report(self, evidence: DuplicateVoteEvidence) -> None:
+        log.warning("consensus: EvidenceFound: validator 0x%s signed two votes at height %d round %d type %d",
+                    evidence.validator.hex(), evidence.height, evidence.vote_a.round, int(evidence.vote_a.type))
+        core = self.core
+        # Found while its height is decided: the chain refuses it until that block is committed.
+        for _ in range(EVIDENCE_WAIT_TRIES):
+            if await self.worker.run(lambda: int(core.ledger.head.block_number)) >= evidence.height:
+                break
+            await trio.sleep(EVIDENCE_WAIT_SECONDS)
+        else:
+            log.warning("consensus: evidence against 0x%s dropped: height %d never committed here",
+                        evidence.validator.hex(), evidence.height)
+            return
+        try:
+            tx_hash = await self.worker.run(self._submit, evidence, priority=Priority.PRODUCE)
+        except (Refused, InvalidEvidence) as e:
+            log.warning("consensus: evidence against 0x%s not submitted: %s", evidence.validator.hex(), e)
+            return
+        if tx_hash is not None:
+            log.warning("consensus: evidence against 0x%s at height %d submitted in transaction 0x%s",
+                        evidence.validator.hex(), evidence.height, tx_hash.hex())
+
+    def _submit(self, evidence: DuplicateVoteEvidence) -> bytes | None:
+        """On the chain worker: pool the offence and submit its transaction, unless punished."""
+        core = self.core
+        head = int(core.ledger.head.block_number)
+        state = core.ledger.state_at(core.ledger.head)
+        if ai_precompiles.get_stake(state, evidence.validator)["jailedUntil"]:
+            return None  # punished already: the chain would refuse it
+        self.pool.unbonding_blocks = int(ai_precompiles.get_params(state)["staking.unbonding_blocks"])
+        powers = {v.address: v.power for v in self.sets.at(evidence.height).validators}
+        if not self.pool.add(evidence, powers, head):
+            return None
+        metrics.CONSENSUS_EVIDENCE.set(len(self.pool))
+        return core.submit_call(self._key, STAKING, submit_evidence_calldata(evidence), SUBMIT_EVIDENCE_GAS)
