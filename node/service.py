@@ -134,7 +134,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
             nursery.start_soon(_expire_filters, core, worker)
             if config.p2p is not None:
-                from node.sync import NetworkNode
+                from node.network import NetworkNode
 
                 network = NetworkNode(chain.pipeline, worker, config.p2p, config.progress_bar)
                 await nursery.start(network.run)

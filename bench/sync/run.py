@@ -34,7 +34,7 @@ def local_reimport(directory: Path, scratch: Path) -> tuple[int, float]:
     from consensus import SingleValidator  # noqa: F401 - the commit type sync verifies
     from genesis import load_genesis
     from node.chain.assembly import assemble
-    from node.sync import encode_block
+    from node.network import encode_block
     from state import Ledger, LevelDBStore
 
     genesis = load_genesis(directory / "genesis.json")

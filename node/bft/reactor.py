@@ -56,7 +56,7 @@ from node.bft.evidence import EvidenceReporter
 from node.chain.core import ChainCore
 from node.chain.events import BlockCommitted, ChainEvent, Origin
 from node.chain.pipeline import BlockPipeline
-from node.sync import NetworkNode
+from node.network import NetworkNode
 from node.validators import ValidatorSets
 from node.worker import ChainWorker, Priority
 from p2p.links import StreamLinks

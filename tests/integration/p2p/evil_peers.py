@@ -22,7 +22,7 @@ from consensus import Commit, SingleValidator
 from genesis import load_genesis
 from node.chain.assembly import assemble
 from node.chain.core import ChainCore
-from node.sync import encode_block
+from node.network import encode_block
 from p2p.host import P2PConfig, P2PHost, Verdict
 from p2p.wire import BlocksRequest, BlockWithCommit, Status
 from state import Ledger, LevelDBStore

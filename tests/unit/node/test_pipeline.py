@@ -10,7 +10,7 @@ from consensus import Commit, SingleValidator
 from genesis import DEV_CHAIN_ID, GenesisValidator, dev_genesis
 from node.chain.assembly import assemble
 from node.chain.pipeline import InvalidBlock
-from node.sync import encode_block
+from node.network import encode_block
 from p2p.wire import BlockWithCommit
 from state import Ledger, MemoryStore, decode_transaction
 from state.vm import LedgerBlock
