@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI
@@ -207,6 +207,44 @@ def _str(raw: bytes) -> str:
         raise ValidationError("text field is not UTF-8") from None
 
 
+def native_payload(tx: SignedTransactionAPI) -> NativeTransaction | None:
+    """The native transaction inside a typed envelope (as blocks and the pool carry it), or None
+    for an Ethereum transaction."""
+    inner = getattr(tx, "_inner", None)
+    return inner if isinstance(inner, NativeTransaction) else None
+
+
+#: type byte -> native transaction class; filled by :func:`native_type`.
+NATIVE_TYPES: dict[int, type[NativeTransaction]] = {}
+#: type byte -> decoder of its payload, as py-evm's typed transactions look them up.
+DECODERS: dict[int, Any] = {}
+#: type byte -> receipt codec (native types have Ethereum receipts).
+RECEIPT_CODECS: dict[int, Any] = {}
+
+N = TypeVar("N", bound=type[NativeTransaction])
+
+
+def native_type(cls: N) -> N:
+    """Register a native transaction type (class decorator): the chain decodes, executes and
+    shows it from then on (``state/vm.py`` looks these tables up live). Its type byte must be
+    new and outside Ethereum's (0-4)."""
+    type_id = cls._type_id
+    if type_id in NATIVE_TYPES or type_id <= 0x04:
+        raise ValueError(f"transaction type 0x{type_id:02x} is taken")
+
+    class Decoder:
+        @classmethod
+        def decode(cls_, payload: bytes) -> SignedTransactionAPI:
+            return rlp.decode(payload, sedes=cls)  # type: ignore[no-any-return]
+
+    Decoder.__name__ = f"{cls.__name__}Decoder"
+    NATIVE_TYPES[type_id] = cls
+    DECODERS[type_id] = Decoder
+    RECEIPT_CODECS[type_id] = Receipt
+    return cls
+
+
+@native_type
 class DataContributionTransaction(NativeTransaction):
     """Records a contribution to a datanet (``Datanets.contribute``)."""
 
@@ -227,6 +265,7 @@ class DataContributionTransaction(NativeTransaction):
         return (self.datanet_id, self.content_hash, self.size, _str(self.license), self.metadata_hash)
 
 
+@native_type
 class AdapterRegistrationTransaction(NativeTransaction):
     """Registers a LoRA adapter with its lineage (``ModelRegistry.registerAdapter``)."""
 
@@ -255,6 +294,7 @@ class AdapterRegistrationTransaction(NativeTransaction):
         ),)
 
 
+@native_type
 class InferenceReceiptTransaction(NativeTransaction):
     """Records an inference with its attribution and pays it out (``Inference.submitReceipt``)."""
 
@@ -285,22 +325,3 @@ class InferenceReceiptTransaction(NativeTransaction):
                    self.deadline, self.request_chain_id)
         return (request, self.user_signature, self.output_hash, list(self.contribution_ids),
                 list(self.weights_bp), self.fee, self.validator, self.validator_signature)
-
-
-NATIVE_TYPES: dict[int, type[NativeTransaction]] = {
-    t._type_id: t
-    for t in (DataContributionTransaction, AdapterRegistrationTransaction, InferenceReceiptTransaction)
-}
-
-
-def _decoder(cls: type[NativeTransaction]) -> Any:
-    class Decoder:
-        @classmethod
-        def decode(cls_, payload: bytes) -> SignedTransactionAPI:
-            return rlp.decode(payload, sedes=cls)  # type: ignore[no-any-return]
-
-    Decoder.__name__ = f"{cls.__name__}Decoder"
-    return Decoder
-
-
-DECODERS = {type_id: _decoder(cls) for type_id, cls in NATIVE_TYPES.items()}

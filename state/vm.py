@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import ChainMap
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
-from eth.rlp.receipts import Receipt
 from eth.validation import validate_gas_limit
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague import PragueVM
@@ -26,11 +26,12 @@ from eth_utils import ValidationError
 from rlp.sedes import CountableList
 
 import ai_precompiles
-from state.native import DECODERS, NATIVE_TYPES, NativeTransaction
+from state.native import DECODERS, RECEIPT_CODECS, NativeTransaction
 
 
 class LedgerTypedReceipt(PragueTypedReceipt):
-    codecs = {**PragueTypedReceipt.codecs, **{t: Receipt for t in NATIVE_TYPES}}
+    # Live views: a native type registered later (state.native.native_type) is known at once.
+    codecs = ChainMap(RECEIPT_CODECS, PragueTypedReceipt.codecs)  # type: ignore[assignment]
 
 
 class LedgerReceiptBuilder(PragueReceiptBuilder):
@@ -40,7 +41,7 @@ class LedgerReceiptBuilder(PragueReceiptBuilder):
 class LedgerTypedTransaction(PragueTypedTransaction):
     """Prague's typed transactions plus the native AI types (see state/native.py)."""
 
-    decoders = {**PragueTypedTransaction.decoders, **DECODERS}
+    decoders = ChainMap(DECODERS, PragueTypedTransaction.decoders)  # type: ignore[assignment]
     receipt_builder = LedgerReceiptBuilder
 
 

@@ -57,7 +57,7 @@ from state import (
     TransactionError,
     decode_transaction,
 )
-from state.native import DataContributionTransaction
+from state.native import DataContributionTransaction, native_payload
 from state.vm import LedgerVM, call_deadline
 
 log = logging.getLogger("ailedger")
@@ -626,7 +626,7 @@ class ChainCore:
 
 def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
     """(content hash, size) when ``tx`` directly records a contribution, else None."""
-    inner = getattr(tx, "_inner", None)
+    inner = native_payload(tx)
     if isinstance(inner, DataContributionTransaction):
         return bytes(inner.content_hash), int(inner.size)
     if tx.to == DATANETS and tx.data[:4] == _CONTRIBUTE.selector:
