@@ -321,20 +321,21 @@ class VoteTrace(_Wrapper):
 def testing_transport(core: ChainCore, config: ConsensusConfig, key: bytes, address: bytes,
                    datadir: Path) -> Callable[[Transport], Transport] | None:
     """The test-only wrappers this node was started with (``--faults``, ``--byzantine``,
-    :data:`TRACE_ENV`), innermost the trace (it sees exactly what crosses the wire); None when
-    none applies, which is every production node."""
+    :data:`TRACE_ENV`): the trace records everything this validator sends (a byzantine one's
+    misbehaviour included) before the faults drop or delay it, and what it receives after
+    them; None when none applies, which is every production node."""
     chain_id = core.ledger.chain_id
     trace = bool(os.environ.get(TRACE_ENV))
     if not (config.faults or config.byzantine or trace):
         return None
 
     def wrap(transport: Transport) -> Transport:
+        if config.faults:
+            transport = FaultyTransport(transport, datadir)
         if trace:
             tracer = VoteTrace(transport, datadir / "consensus-votes.log", chain_id)
             core.events.subscribe(tracer.on_chain_event)
             transport = tracer
-        if config.faults:
-            transport = FaultyTransport(transport, datadir)
         if config.byzantine is not None:
             transport = ByzantineTransport(transport, config.byzantine, key, chain_id, address)
         return transport
