@@ -19,7 +19,7 @@ from node.blobstore import BlobError
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound, ServerError
-from node.rpc.methods import READ, args, current_client, rpc
+from node.rpc.registry import READ, args, current_client, rpc
 
 #: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
 MAX_BLOB_READ = 2 * 1024 * 1024
@@ -52,14 +52,14 @@ def _found(value: Any, what: str) -> Any:
     return value
 
 
-@rpc("ai_getDatanet")
+@rpc("ai_getDatanet", max_params=2)
 def ai_get_datanet(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     datanet_id, ref = args(params, 1, 1)
     d = ai_precompiles.get_datanet(_state(core, ref, 1), _id(datanet_id, "0"))
     return dict(_found(d, "datanet").to_json())
 
 
-@rpc("ai_getContribution")
+@rpc("ai_getContribution", max_params=2)
 def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     contribution_id, ref = args(params, 1, 1)
     c = ai_precompiles.get_contribution(_state(core, ref, 1), _id(contribution_id, "0"))
@@ -80,7 +80,7 @@ def _page(options: dict[str, Any], name: str) -> tuple[int, int]:
     return offset, min(limit, MAX_PAGE)
 
 
-@rpc("ai_listContributions", lane=READ)
+@rpc("ai_listContributions", max_params=3, lane=READ)
 def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     """One page of a datanet's contributions (``{status, offset, limit}``, limit <= 1000);
     with status ``accepted`` in acceptance (leaf) order, otherwise in submission order."""
@@ -88,13 +88,14 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
     options = options or {}
     if not isinstance(options, dict):
         raise InvalidParams("invalid argument 1: expected {status, offset, limit}")
-    status = options.get("status")
+    raw_status = options.get("status")
     statuses = {"pending": 0, "accepted": 1, "rejected": 2}
-    if isinstance(status, str):
-        if status not in statuses:
-            raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
-        status = statuses[status]
-    if status is not None and status not in statuses.values():
+    status: int | None = None
+    if isinstance(raw_status, str) and raw_status in statuses:
+        status = statuses[raw_status]
+    elif isinstance(raw_status, (int, float)) and raw_status in statuses.values():
+        status = int(raw_status)
+    elif raw_status is not None:
         raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
     offset, limit = _page(options, "1")
     did = _id(datanet_id, "0")
@@ -107,19 +108,19 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
     return [c.to_json() for c in items]
 
 
-@rpc("ai_getLineage", lane=READ)
+@rpc("ai_getLineage", max_params=2, lane=READ)
 def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_lineage(_state(core, ref, 1), _id(model_id, "0")), "model"))
 
 
-@rpc("ai_getModel")
+@rpc("ai_getModel", max_params=2)
 def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_model(_state(core, ref, 1), _id(model_id, "0")), "model").to_json())
 
 
-@rpc("ai_getInferenceAncestry", lane=READ)
+@rpc("ai_getInferenceAncestry", max_params=1, lane=READ)
 def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Which datasets, contributions, contributors, adapter path and weights produced the
     output of inference-receipt transaction ``txHash``."""
@@ -149,7 +150,7 @@ def _topic(t: Any) -> int:
     return t if isinstance(t, int) else int.from_bytes(t, "big")
 
 
-@rpc("ai_getContributionProof", lane=READ)
+@rpc("ai_getContributionProof", max_params=4, lane=READ)
 def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     datanet_id, version, contribution_id, ref = args(params, 3, 1)
     state = _state(core, ref, 3)
@@ -163,7 +164,7 @@ def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, A
         raise ResourceNotFound(str(e)) from None
 
 
-@rpc("ai_getTrainingSet", lane=READ)
+@rpc("ai_getTrainingSet", max_params=3, lane=READ)
 def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """The exact contribution set of some datanet versions, in leaf order, and the Merkle
     root an adapter trained on them commits to (``[[datanetId, version], ...]``).
@@ -178,7 +179,7 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         raise InvalidParams("invalid argument 0: expected [[datanetId, version], ...]")
     if len(versions_raw) > MAX_TRAINING_PAIRS:
         raise InvalidParams(f"invalid argument 0: at most {MAX_TRAINING_PAIRS} [datanetId, version] pairs")
-    pairs = [(_id(d, "0"), _id(v, "0")) for d, v in versions_raw]
+    pairs = [(_id(pair[0], "0"), _id(pair[1], "0")) for pair in versions_raw if isinstance(pair, list)]
     if len(set(pairs)) != len(pairs):
         raise InvalidParams("invalid argument 0: a [datanetId, version] pair is repeated")
     options = options or {}
@@ -204,27 +205,27 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {"contributionRoot": "0x" + root.hex(), "contributions": page, "total": len(ids), "offset": offset}
 
 
-@rpc("ai_getRewards")
+@rpc("ai_getRewards", max_params=2)
 def ai_get_rewards(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     who, ref = args(params, 1, 1)
     rewards = ai_precompiles.get_rewards(_state(core, ref, 1), p.address(who, "0"))
     return {k: hex(v) for k, v in rewards.items()}
 
 
-@rpc("ai_getParams")
+@rpc("ai_getParams", max_params=1)
 def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (ref,) = args(params, 0, 1)
     return {k: hex(v) for k, v in ai_precompiles.get_params(_state(core, ref, 0)).items()}
 
 
-@rpc("ai_getProposal")
+@rpc("ai_getProposal", max_params=2)
 def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     proposal_id, ref = args(params, 1, 1)
     proposal = ai_precompiles.get_proposal(_state(core, ref, 1), _id(proposal_id, "0"))
     return dict(_found(proposal, "proposal").to_json())
 
 
-@rpc("ai_getValidatorSet", lane=READ)
+@rpc("ai_getValidatorSet", max_params=1, lane=READ)
 def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (ref,) = args(params, 0, 1)
     header = core.resolve(p.block_ref(ref, "0"))
@@ -242,7 +243,7 @@ def _blob_call(fn: Any, *a: Any) -> Any:
         raise ServerError(str(e)) from None
 
 
-@rpc("ai_putBlob")
+@rpc("ai_putBlob", max_params=2)
 def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     data_raw, expected = args(params, 1, 1)
     data = p.data(data_raw, "0")
@@ -250,14 +251,14 @@ def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {"hash": "0x" + digest.hex(), "size": hex(len(data))}
 
 
-@rpc("ai_beginBlob")
+@rpc("ai_beginBlob", max_params=2)
 def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
     """Open a chunked upload; only the client (remote address) that opened it may use it."""
     size, content_hash = args(params, 2)
     return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
 
 
-@rpc("ai_putBlobChunk")
+@rpc("ai_putBlobChunk", max_params=3)
 def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
     upload, offset, data = args(params, 3)
     return hex(_blob_call(
@@ -265,21 +266,21 @@ def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
     ))
 
 
-@rpc("ai_finishBlob")
+@rpc("ai_finishBlob", max_params=1)
 def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (upload,) = args(params, 1)
     digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), current_client() or None)
     return {"hash": "0x" + digest.hex(), "size": hex(core.blobs.size(digest) or 0)}
 
 
-@rpc("ai_abortBlob")
+@rpc("ai_abortBlob", max_params=1)
 def ai_abort_blob(core: ChainCore, params: list[Any]) -> bool:
     """Drop an unfinished upload (its bytes are freed); False when there is none to drop."""
     (upload,) = args(params, 1)
     return bool(core.blobs.abort(p.quantity(upload, "0"), current_client() or None))
 
 
-@rpc("ai_getBlob")
+@rpc("ai_getBlob", max_params=3)
 def ai_get_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     digest_raw, offset, length = args(params, 1, 2)
     digest = p.hash32(digest_raw, "0")

@@ -11,7 +11,8 @@ from typing import Any
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
-from node.rpc.methods import MINE_STEP, Continue, args, rpc
+from node.rpc.methods import MINE_STEP
+from node.rpc.registry import Continue, args, rpc
 
 #: Most blocks one anvil_mine may build: each block is built on the chain worker, which
 #: serves no other call meanwhile.
@@ -22,7 +23,7 @@ def _count(value: Any, name: str) -> int:
     return p.quantity(value, name)
 
 
-@rpc("anvil_mine", "hardhat_mine")
+@rpc("anvil_mine", "hardhat_mine", max_params=2)
 def anvil_mine(core: ChainCore, params: list[Any]) -> Continue | None:
     """Mine ``blocks`` blocks (default 1); with ``interval``, each block comes ``interval``
     seconds after the one before, as if evm_increaseTime(interval) preceded it."""
@@ -51,28 +52,28 @@ def _mine_steps(core: ChainCore, remaining: int, interval: int | None) -> Contin
     return Continue(lambda: _mine_steps(core, remaining - step, interval))
 
 
-@rpc("anvil_impersonateAccount", "hardhat_impersonateAccount")
+@rpc("anvil_impersonateAccount", "hardhat_impersonateAccount", max_params=1)
 def anvil_impersonate_account(core: ChainCore, params: list[Any]) -> None:
     (who,) = args(params, 1)
     core.impersonated.add(p.address(who, "0"))
     return None
 
 
-@rpc("anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount")
+@rpc("anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount", max_params=1)
 def anvil_stop_impersonating_account(core: ChainCore, params: list[Any]) -> None:
     (who,) = args(params, 1)
     core.impersonated.discard(p.address(who, "0"))
     return None
 
 
-@rpc("anvil_autoImpersonateAccount")
+@rpc("anvil_autoImpersonateAccount", max_params=1)
 def anvil_auto_impersonate_account(core: ChainCore, params: list[Any]) -> None:
     (on,) = args(params, 1)
     core.auto_impersonate = p.boolean(on, "0")
     return None
 
 
-@rpc("anvil_reset", "hardhat_reset")
+@rpc("anvil_reset", "hardhat_reset", max_params=1)
 def anvil_reset(core: ChainCore, params: list[Any]) -> None:
     """Back to the genesis of the dev chain. Forking is not supported: a reset with options
     (anvil's ``{forking: ...}``) is refused, as anvil refuses one when it was not forked."""

@@ -19,7 +19,7 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, ServerError
 from node.rpc.format import d
-from node.rpc.methods import args, rpc
+from node.rpc.registry import args, rpc
 from state.tracing import (
     CallTracer,
     FourByteTracer,
@@ -105,7 +105,7 @@ def _result(
     return {"failed": failed, "gas": run.gas_used, "returnValue": d(output), "structLogs": tracer.logs}
 
 
-@rpc("debug_traceTransaction")
+@rpc("debug_traceTransaction", max_params=2)
 def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     h, config = args(params, 1, 1)
     tx_hash = p.hash32(h, "0")
@@ -131,7 +131,7 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
     )
 
 
-@rpc("debug_traceCall")
+@rpc("debug_traceCall", max_params=3)
 def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     req_raw, ref, config = args(params, 1, 2)
     req = p.call_request(req_raw)

@@ -18,7 +18,7 @@ from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError, ServerError
 from node.rpc.format import d, format_header, q
-from node.rpc.methods import args, rpc
+from node.rpc.registry import args, rpc
 from state.chain import CallResult
 from state.proofs import MAX_PROOF_SLOTS, prove_account
 from state.simulation import (
@@ -49,7 +49,7 @@ def _raw_at(core: ChainCore, header: Any, index: int) -> str | None:
     return d(encode_transaction(block.transactions[index]))
 
 
-@rpc("eth_getRawTransactionByHash")
+@rpc("eth_getRawTransactionByHash", max_params=1)
 def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str | None:
     (h,) = args(params, 1)
     tx_hash = p.hash32(h, "0")
@@ -60,7 +60,7 @@ def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str |
     return d(encode_transaction(entry.tx)) if entry is not None else None
 
 
-@rpc("eth_getRawTransactionByBlockNumberAndIndex")
+@rpc("eth_getRawTransactionByBlockNumberAndIndex", max_params=2)
 def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> str | None:
     ref, index = args(params, 2)
     block_ref = p.block_ref(ref, "0")
@@ -72,7 +72,7 @@ def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> st
     return _raw_at(core, header, index_value)
 
 
-@rpc("eth_getRawTransactionByBlockHashAndIndex")
+@rpc("eth_getRawTransactionByBlockHashAndIndex", max_params=2)
 def eth_get_raw_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> str | None:
     h, index = args(params, 2)
     block_hash = p.hash32(h, "0")
@@ -83,7 +83,7 @@ def eth_get_raw_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> str 
 # -- proofs ---------------------------------------------------------------------------------
 
 
-@rpc("eth_getProof")
+@rpc("eth_getProof", max_params=3)
 def eth_get_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     who, keys_raw, ref = args(params, 2, 1)
     address = p.address(who, "0")
@@ -130,7 +130,7 @@ def _access_list_runs(core: ChainCore, header: Any, sender: bytes, req: Any, tra
     return first, access_list, run
 
 
-@rpc("eth_createAccessList")
+@rpc("eth_createAccessList", max_params=2)
 def eth_create_access_list(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """The accounts and slots a call touches, and the gas it uses with them listed.
 
@@ -244,7 +244,7 @@ def _sim_blocks(payload: Any) -> list[SimBlock]:
     return blocks
 
 
-@rpc("eth_simulateV1")
+@rpc("eth_simulateV1", max_params=2)
 def eth_simulate_v1(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     payload, ref = args(params, 1, 1)
     blocks = _sim_blocks(payload)

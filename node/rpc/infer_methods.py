@@ -38,7 +38,7 @@ from node.rpc.errors import (
     ResourceNotFound,
     ServerError,
 )
-from node.rpc.methods import args, rpc
+from node.rpc.registry import args, rpc
 
 if TYPE_CHECKING:
     from node.rpc.server import RPCServer
@@ -344,7 +344,7 @@ def _page(options: Any, position: str) -> tuple[int, int]:
     return offset, min(limit, MAX_LIST)
 
 
-@rpc("ai_listModels")
+@rpc("ai_listModels", max_params=1)
 def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Base models and adapters, ``{offset, limit}`` (at most 100 a page), oldest first."""
     (options,) = args(params, 0, 1)
@@ -361,7 +361,7 @@ def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {"total": count, "models": models}
 
 
-@rpc("ai_listDatanets")
+@rpc("ai_listDatanets", max_params=1)
 def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Datanets, ``{offset, limit}`` (at most 100 a page), oldest first."""
     (options,) = args(params, 0, 1)
@@ -373,7 +373,7 @@ def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {"total": count, "datanets": items}
 
 
-@rpc("ai_getDeposit")
+@rpc("ai_getDeposit", max_params=2)
 def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """An account's inference deposit and its withdrawal lock."""
     who, ref = args(params, 1, 1)
@@ -382,7 +382,7 @@ def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {k: hex(v) for k, v in inference.get_deposit_info(state, address).items()}
 
 
-@rpc("ai_getReceipt")
+@rpc("ai_getReceipt", max_params=2)
 def ai_get_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
     this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""

@@ -15,9 +15,6 @@ The dev namespaces (:data:`DEV_NAMESPACES`) rewrite state and history and exist 
 from __future__ import annotations
 
 import platform
-import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
@@ -37,122 +34,41 @@ from node.rpc.format import (
     format_transaction,
     q,
 )
+from node.rpc.registry import READ, Continue, args, current_client, rpc
 from node.txpool import max_fee, max_tip
 from state.impersonation import impersonated_transaction
 
-Handler = Callable[[ChainCore, list[Any]], Any]
-
-#: Where a method runs: on the chain thread (everything that touches the pool, filters
-#: or writes), or on the read worker beside it (execution and long reads of committed
-#: state), so that slow reads never hold up transactions and blocks.
-CHAIN, READ = "chain", "read"
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    handler: Handler
-    lane: str = CHAIN
-    """CHAIN or READ."""
-
-
-@dataclass(frozen=True)
-class Continue:
-    """What a handler returns when its work goes on in another job: the server runs
-    ``step()`` as a new job on the same worker (other callers' jobs and block production
-    go first), until a step returns a plain result. Keeps every job short."""
-
-    step: Callable[[], Any]
-
-
-#: namespace -> method name -> method, filled by ``@rpc``.
-NAMESPACES: dict[str, dict[str, Method]] = {}
-#: Every registered method's handler, whatever its namespace (tools and tests).
-METHODS: dict[str, Handler] = {}
 #: Default priority fee, as anvil's eth_maxPriorityFeePerGas (1 gwei).
 DEFAULT_TIP = 10**9
 CLIENT_VERSION = f"ailedger/v0.1.0/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"
 
 
-def namespace_of(name: str) -> str:
-    return name.split("_", 1)[0]
-
-
-def rpc(*names: str, lane: str = CHAIN) -> Callable[[Handler], Handler]:
-    """Register ``fn`` as the methods ``names``, each in the namespace its prefix names."""
-
-    def register(fn: Handler) -> Handler:
-        for name in names:
-            NAMESPACES.setdefault(namespace_of(name), {})[name] = Method(name, fn, lane)
-            METHODS[name] = fn
-        return fn
-
-    return register
-
-
-def method_table(namespaces: Iterable[str]) -> dict[str, Method]:
-    """The methods a node serves when it enables ``namespaces``."""
-    table: dict[str, Method] = {}
-    for namespace in namespaces:
-        table.update(NAMESPACES.get(namespace, {}))
-    return table
-
-
-_request = threading.local()
-
-
-class client_context:  # noqa: N801 - a context manager, named like contextlib's
-    """Who is calling (the peer's address), for per-client limits, while a call runs."""
-
-    def __init__(self, client: str) -> None:
-        self.client = client
-
-    def __enter__(self) -> None:
-        _request.client = self.client
-
-    def __exit__(self, *exc: object) -> None:
-        _request.client = ""
-
-
-def current_client() -> str:
-    return str(getattr(_request, "client", ""))
-
-
-def args(params: list[Any], required: int, optional: int = 0) -> list[Any]:
-    """``params`` padded with None to ``required + optional``; -32602 on a wrong count."""
-    if len(params) < required:
-        raise InvalidParams(f"missing value for required argument {len(params)}")
-    if len(params) > required + optional:
-        raise InvalidParams(f"too many arguments, want at most {required + optional}")
-    return list(params) + [None] * (required + optional - len(params))
-
-
 # -- web3, net ------------------------------------------------------------------------------
 
 
-@rpc("web3_clientVersion")
+@rpc("web3_clientVersion", max_params=0)
 def web3_client_version(core: ChainCore, params: list[Any]) -> str:
     args(params, 0)
     return CLIENT_VERSION
 
 
-@rpc("web3_sha3")
+@rpc("web3_sha3", max_params=1)
 def web3_sha3(core: ChainCore, params: list[Any]) -> str:
     (payload,) = args(params, 1)
     return d(keccak(p.data(payload, "0")))
 
 
-@rpc("net_version")
+@rpc("net_version", max_params=0)
 def net_version(core: ChainCore, params: list[Any]) -> str:
     return str(core.ledger.chain_id)
 
 
-@rpc("net_listening")
+@rpc("net_listening", max_params=0)
 def net_listening(core: ChainCore, params: list[Any]) -> bool:
     return True
 
 
-@rpc("net_peerCount")
+@rpc("net_peerCount", max_params=0)
 def net_peer_count(core: ChainCore, params: list[Any]) -> str:
     return q(core.peer_count)
 
@@ -160,53 +76,53 @@ def net_peer_count(core: ChainCore, params: list[Any]) -> str:
 # -- chain ------------------------------------------------------------------------------------
 
 
-@rpc("eth_chainId")
+@rpc("eth_chainId", max_params=0)
 def eth_chain_id(core: ChainCore, params: list[Any]) -> str:
     return q(core.ledger.chain_id)
 
 
-@rpc("eth_blockNumber")
+@rpc("eth_blockNumber", max_params=0)
 def eth_block_number(core: ChainCore, params: list[Any]) -> str:
     return q(core.ledger.head.block_number)
 
 
-@rpc("eth_syncing")
+@rpc("eth_syncing", max_params=0)
 def eth_syncing(core: ChainCore, params: list[Any]) -> bool | dict[str, str]:
     status = core.sync_status
     return False if status is None else {k: q(v) for k, v in status.items()}
 
 
-@rpc("eth_mining")
+@rpc("eth_mining", max_params=0)
 def eth_mining(core: ChainCore, params: list[Any]) -> bool:
     return core.produces_blocks
 
 
-@rpc("eth_hashrate")
+@rpc("eth_hashrate", max_params=0)
 def eth_hashrate(core: ChainCore, params: list[Any]) -> str:
     return q(0)
 
 
-@rpc("eth_coinbase")
+@rpc("eth_coinbase", max_params=0)
 def eth_coinbase(core: ChainCore, params: list[Any]) -> str:
     return d(core.coinbase)
 
 
-@rpc("eth_accounts")
+@rpc("eth_accounts", max_params=0)
 def eth_accounts(core: ChainCore, params: list[Any]) -> list[str]:
     return [d(a) for a in core.dev_keys]
 
 
-@rpc("eth_gasPrice")
+@rpc("eth_gasPrice", max_params=0)
 def eth_gas_price(core: ChainCore, params: list[Any]) -> str:
     return q(core.next_base_fee() + DEFAULT_TIP)
 
 
-@rpc("eth_maxPriorityFeePerGas")
+@rpc("eth_maxPriorityFeePerGas", max_params=0)
 def eth_max_priority_fee(core: ChainCore, params: list[Any]) -> str:
     return q(DEFAULT_TIP)
 
 
-@rpc("eth_blobBaseFee")
+@rpc("eth_blobBaseFee", max_params=0)
 def eth_blob_base_fee(core: ChainCore, params: list[Any]) -> str:
     return q(1)
 
@@ -216,7 +132,7 @@ MAX_FEE_HISTORY = 1024
 MAX_REWARD_PERCENTILES = 100
 
 
-@rpc("eth_feeHistory", lane=READ)
+@rpc("eth_feeHistory", max_params=3, lane=READ)
 def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     count_raw, newest_raw, percentiles = args(params, 2, 1)
     count = p.quantity(count_raw, "0") if not isinstance(count_raw, int) else count_raw
@@ -224,15 +140,18 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         return {"oldestBlock": q(0), "baseFeePerGas": [], "gasUsedRatio": [], "reward": []}
     count = min(count, MAX_FEE_HISTORY)
     newest = core.resolve(p.block_ref(newest_raw, "1")).block_number
+    reward_percentiles: list[float] | None = None
     if percentiles is not None:
         if isinstance(percentiles, list) and len(percentiles) > MAX_REWARD_PERCENTILES:
             raise InvalidParams(
                 f"invalid argument 2: at most {MAX_REWARD_PERCENTILES} reward percentiles"
             )
-        if not isinstance(percentiles, list) or any(
-            not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles
-        ) or percentiles != sorted(percentiles):
+        numbers = [x for x in percentiles if isinstance(x, (int, float))] if isinstance(percentiles, list) else []
+        if not isinstance(percentiles, list) or len(numbers) != len(percentiles) or any(
+            not 0 <= x <= 100 for x in numbers
+        ) or numbers != sorted(numbers):
             raise InvalidParams("invalid argument 2: reward percentiles must be ascending numbers in [0, 100]")
+        reward_percentiles = numbers
     oldest = max(0, newest - count + 1)
     base_fees, ratios, rewards = [], [], []
     for n in range(oldest, newest + 1):
@@ -240,8 +159,8 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         assert header is not None
         base_fees.append(q(header.base_fee_per_gas or 0))
         ratios.append(header.gas_used / header.gas_limit)
-        if percentiles is not None:
-            rewards.append([q(r) for r in _block_rewards(core, header, percentiles)])
+        if reward_percentiles is not None:
+            rewards.append([q(r) for r in _block_rewards(core, header, reward_percentiles)])
     from state.vm import LedgerVM
 
     newest_header = core.ledger.header_by_number(newest)
@@ -255,7 +174,7 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         "baseFeePerBlobGas": [q(1)] * len(base_fees),
         "blobGasUsedRatio": [0.0] * len(ratios),
     }
-    if percentiles is not None:
+    if reward_percentiles is not None:
         out["reward"] = rewards
     return out
 
@@ -295,14 +214,14 @@ def _state(core: ChainCore, ref_raw: Any, position: int) -> Any:
     return core.ledger.state_at(core.resolve(p.block_ref(ref_raw, str(position))))
 
 
-@rpc("eth_getBalance")
+@rpc("eth_getBalance", max_params=2)
 def eth_get_balance(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     return q(_state(core, ref, 1).get_balance(address))
 
 
-@rpc("eth_getTransactionCount")
+@rpc("eth_getTransactionCount", max_params=2)
 def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
@@ -311,14 +230,14 @@ def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
     return q(_state(core, ref, 1).get_nonce(address))
 
 
-@rpc("eth_getCode")
+@rpc("eth_getCode", max_params=2)
 def eth_get_code(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     return d(_state(core, ref, 1).get_code(address))
 
 
-@rpc("eth_getStorageAt")
+@rpc("eth_getStorageAt", max_params=3)
 def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
     who, slot_raw, ref = args(params, 2, 1)
     address = p.address(who, "0")
@@ -375,12 +294,12 @@ def _raise_on_failure(result: Any) -> None:
     raise ServerError(result.error)
 
 
-@rpc("eth_call", lane=READ)
+@rpc("eth_call", max_params=4, lane=READ)
 def eth_call(core: ChainCore, params: list[Any]) -> str:
     return str(_call(core, params, estimate=False))
 
 
-@rpc("eth_estimateGas", lane=READ)
+@rpc("eth_estimateGas", max_params=4, lane=READ)
 def eth_estimate_gas(core: ChainCore, params: list[Any]) -> str:
     return str(_call(core, params, estimate=True))
 
@@ -388,7 +307,7 @@ def eth_estimate_gas(core: ChainCore, params: list[Any]) -> str:
 # -- transactions ---------------------------------------------------------------------------
 
 
-@rpc("eth_sendRawTransaction")
+@rpc("eth_sendRawTransaction", max_params=1)
 def eth_send_raw_transaction(core: ChainCore, params: list[Any]) -> str:
     (raw,) = args(params, 1)
     return d(core.submit_raw(p.data(raw, "0")))
@@ -404,7 +323,7 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
     return key
 
 
-@rpc("eth_sendTransaction")
+@rpc("eth_sendTransaction", max_params=1)
 def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
     (req_raw,) = args(params, 1)
     req = p.call_request(req_raw)
@@ -467,7 +386,7 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
     return d(core.submit_raw(bytes(signed.raw_transaction)))
 
 
-@rpc("eth_sign")
+@rpc("eth_sign", max_params=2)
 def eth_sign(core: ChainCore, params: list[Any]) -> str:
     who, message = args(params, 2)
     key = _dev_key(core, p.address(who, "0"))
@@ -475,13 +394,13 @@ def eth_sign(core: ChainCore, params: list[Any]) -> str:
     return d(signed.signature)
 
 
-@rpc("personal_sign")
+@rpc("personal_sign", max_params=2)
 def personal_sign(core: ChainCore, params: list[Any]) -> str:
     message, who = args(params, 2)
     return eth_sign(core, [who, message])
 
 
-@rpc("eth_signTypedData_v4", "eth_signTypedData")
+@rpc("eth_signTypedData_v4", "eth_signTypedData", max_params=2)
 def eth_sign_typed_data(core: ChainCore, params: list[Any]) -> str:
     who, typed = args(params, 2)
     key = _dev_key(core, p.address(who, "0"))
@@ -513,7 +432,7 @@ def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
     return out
 
 
-@rpc("eth_getTransactionByHash")
+@rpc("eth_getTransactionByHash", max_params=1)
 def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     (h,) = args(params, 1)
     tx_hash = p.hash32(h, "0")
@@ -524,14 +443,14 @@ def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str,
     return format_transaction(entry.tx) if entry is not None else None
 
 
-@rpc("eth_getTransactionByBlockNumberAndIndex")
+@rpc("eth_getTransactionByBlockNumberAndIndex", max_params=2)
 def eth_get_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     ref, index = args(params, 2)
     header = core.resolve(p.block_ref(ref, "0"))
     return _tx_at(core, header.block_number, p.quantity(index, "1"))
 
 
-@rpc("eth_getTransactionByBlockHashAndIndex")
+@rpc("eth_getTransactionByBlockHashAndIndex", max_params=2)
 def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     h, index = args(params, 2)
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
@@ -540,7 +459,7 @@ def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str
     return _tx_at(core, header.block_number, p.quantity(index, "1"))
 
 
-@rpc("eth_getTransactionReceipt")
+@rpc("eth_getTransactionReceipt", max_params=1)
 def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     (h,) = args(params, 1)
     where = core.ledger.transaction_location(p.hash32(h, "0"))
@@ -553,7 +472,7 @@ def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str,
     return receipts[where[1]]
 
 
-@rpc("eth_getBlockReceipts")
+@rpc("eth_getBlockReceipts", max_params=1)
 def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
     (ref,) = args(params, 1)
     block_ref = p.block_ref(ref, "0")
@@ -572,7 +491,7 @@ def _block_json(core: ChainCore, header: Any, full: bool) -> dict[str, Any]:
     return format_block(core.ledger.block(header), full)
 
 
-@rpc("eth_getBlockByNumber")
+@rpc("eth_getBlockByNumber", max_params=2)
 def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     ref, full = args(params, 1, 1)
     full = p.boolean(full, "1") if full is not None else False
@@ -599,7 +518,7 @@ def _pending_block(core: ChainCore, full: bool) -> dict[str, Any]:
     return out
 
 
-@rpc("eth_getBlockByHash")
+@rpc("eth_getBlockByHash", max_params=2)
 def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
     h, full = args(params, 1, 1)
     full = p.boolean(full, "1") if full is not None else False
@@ -607,7 +526,7 @@ def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] 
     return None if header is None else _block_json(core, header, full)
 
 
-@rpc("eth_getBlockTransactionCountByNumber")
+@rpc("eth_getBlockTransactionCountByNumber", max_params=1)
 def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | None:
     (ref,) = args(params, 1)
     try:
@@ -617,19 +536,19 @@ def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | No
     return q(len(core.ledger.block(header).transactions))
 
 
-@rpc("eth_getBlockTransactionCountByHash")
+@rpc("eth_getBlockTransactionCountByHash", max_params=1)
 def eth_block_tx_count_by_hash(core: ChainCore, params: list[Any]) -> str | None:
     (h,) = args(params, 1)
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
     return None if header is None else q(len(core.ledger.block(header).transactions))
 
 
-@rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash")
+@rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash", max_params=1)
 def eth_uncle_count(core: ChainCore, params: list[Any]) -> str:
     return q(0)
 
 
-@rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex")
+@rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex", max_params=2)
 def eth_uncle(core: ChainCore, params: list[Any]) -> None:
     return None
 
@@ -637,41 +556,41 @@ def eth_uncle(core: ChainCore, params: list[Any]) -> None:
 # -- logs and filters -----------------------------------------------------------------------
 
 
-@rpc("eth_getLogs", lane=READ)
+@rpc("eth_getLogs", max_params=1, lane=READ)
 def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (criteria,) = args(params, 1)
     return core.logs(p.log_filter(criteria))
 
 
-@rpc("eth_newFilter")
+@rpc("eth_newFilter", max_params=1)
 def eth_new_filter(core: ChainCore, params: list[Any]) -> str:
     (criteria,) = args(params, 1)
     return q(core.new_filter("logs", p.log_filter(criteria), client=current_client()))
 
 
-@rpc("eth_newBlockFilter")
+@rpc("eth_newBlockFilter", max_params=0)
 def eth_new_block_filter(core: ChainCore, params: list[Any]) -> str:
     return q(core.new_filter("block", client=current_client()))
 
 
-@rpc("eth_newPendingTransactionFilter")
+@rpc("eth_newPendingTransactionFilter", max_params=0)
 def eth_new_pending_filter(core: ChainCore, params: list[Any]) -> str:
     return q(core.new_filter("pending", client=current_client()))
 
 
-@rpc("eth_getFilterChanges")
+@rpc("eth_getFilterChanges", max_params=1)
 def eth_get_filter_changes(core: ChainCore, params: list[Any]) -> list[Any]:
     (fid,) = args(params, 1)
     return core.filter_changes(p.quantity(fid, "0"))
 
 
-@rpc("eth_getFilterLogs", lane=READ)
+@rpc("eth_getFilterLogs", max_params=1, lane=READ)
 def eth_get_filter_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
     (fid,) = args(params, 1)
     return core.filter_logs(p.quantity(fid, "0"))
 
 
-@rpc("eth_uninstallFilter")
+@rpc("eth_uninstallFilter", max_params=1)
 def eth_uninstall_filter(core: ChainCore, params: list[Any]) -> bool:
     (fid,) = args(params, 1)
     return core.uninstall_filter(p.quantity(fid, "0"))
@@ -680,12 +599,12 @@ def eth_uninstall_filter(core: ChainCore, params: list[Any]) -> bool:
 # -- txpool ---------------------------------------------------------------------------------
 
 
-@rpc("txpool_status")
+@rpc("txpool_status", max_params=0)
 def txpool_status(core: ChainCore, params: list[Any]) -> dict[str, str]:
     return {"pending": q(core.pool.pending_count), "queued": q(core.pool.queued_count)}
 
 
-@rpc("txpool_content")
+@rpc("txpool_content", max_params=0)
 def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     pending, queued = core.pool.content()
 
@@ -700,7 +619,7 @@ def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return {"pending": shape(pending), "queued": shape(queued)}
 
 
-@rpc("txpool_inspect")
+@rpc("txpool_inspect", max_params=0)
 def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     pending, queued = core.pool.content()
 
@@ -733,7 +652,7 @@ def _mine_steps(core: ChainCore, remaining: int, timestamp: int | None) -> str |
     return Continue(lambda: _mine_steps(core, remaining - step, None))
 
 
-@rpc("evm_mine")
+@rpc("evm_mine", max_params=1)
 def evm_mine(core: ChainCore, params: list[Any]) -> str | Continue:
     first = params[0] if params else None
     blocks, timestamp = 1, None
@@ -753,25 +672,25 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str | Continue:
     return _mine_steps(core, blocks, timestamp)
 
 
-@rpc("evm_snapshot", "anvil_snapshot")
+@rpc("evm_snapshot", "anvil_snapshot", max_params=0)
 def evm_snapshot(core: ChainCore, params: list[Any]) -> str:
     return q(core.snapshot())
 
 
-@rpc("evm_revert", "anvil_revert")
+@rpc("evm_revert", "anvil_revert", max_params=1)
 def evm_revert(core: ChainCore, params: list[Any]) -> bool:
     (sid,) = args(params, 1)
     return core.revert(p.quantity(sid, "0"))
 
 
-@rpc("evm_increaseTime", "anvil_increaseTime")
+@rpc("evm_increaseTime", "anvil_increaseTime", max_params=1)
 def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
     (seconds,) = args(params, 1)
     amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
     return q(core.increase_time(amount))
 
 
-@rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp")
+@rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp", max_params=1)
 def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
     (ts,) = args(params, 1)
     timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
@@ -784,14 +703,14 @@ def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
     return None
 
 
-@rpc("evm_setAutomine", "anvil_setAutomine")
+@rpc("evm_setAutomine", "anvil_setAutomine", max_params=1)
 def evm_set_automine(core: ChainCore, params: list[Any]) -> None:
     (on,) = args(params, 1)
     core.set_automine(p.boolean(on, "0"))
     return None
 
 
-@rpc("anvil_getAutomine", "hardhat_getAutomine")
+@rpc("anvil_getAutomine", "hardhat_getAutomine", max_params=0)
 def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
     return core.automine
 
@@ -800,25 +719,25 @@ def _edit(core: ChainCore, **kw: Any) -> None:
     core.edit_state(**kw)
 
 
-@rpc("anvil_setBalance", "hardhat_setBalance")
+@rpc("anvil_setBalance", "hardhat_setBalance", max_params=2)
 def anvil_set_balance(core: ChainCore, params: list[Any]) -> None:
     who, amount = args(params, 2)
     _edit(core, address=p.address(who, "0"), balance=p.quantity(amount, "1"))
 
 
-@rpc("anvil_setNonce", "hardhat_setNonce")
+@rpc("anvil_setNonce", "hardhat_setNonce", max_params=2)
 def anvil_set_nonce(core: ChainCore, params: list[Any]) -> None:
     who, nonce = args(params, 2)
     _edit(core, address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
 
 
-@rpc("anvil_setCode", "hardhat_setCode")
+@rpc("anvil_setCode", "hardhat_setCode", max_params=2)
 def anvil_set_code(core: ChainCore, params: list[Any]) -> None:
     who, code = args(params, 2)
     _edit(core, address=p.address(who, "0"), code=p.data(code, "1"))
 
 
-@rpc("anvil_setStorageAt", "hardhat_setStorageAt")
+@rpc("anvil_setStorageAt", "hardhat_setStorageAt", max_params=3)
 def anvil_set_storage_at(core: ChainCore, params: list[Any]) -> bool:
     who, slot, value = args(params, 3)
     _edit(

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import trio
@@ -30,11 +30,7 @@ from node import errors as node_errors
 from node import metrics
 from node.core import ChainCore, matches
 from node.errors import NodeError
-
-# Imported for their side effect: each module registers its namespace's methods.
-from node.rpc import ai_methods, anvil_methods, debug_methods, eth_extra  # noqa: F401
 from node.rpc import params as p
-from node.rpc.arity import MAX_PARAMS
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
@@ -47,16 +43,17 @@ from node.rpc.errors import (
 )
 from node.rpc.format import d, format_transaction
 from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
-from node.rpc.methods import (
+from node.rpc.namespaces import ALL_NAMESPACES, DEFAULT_API, DEV_NAMESPACES
+from node.rpc.registry import (
     CHAIN,
-    NAMESPACES,
     READ,
     Continue,
+    Handler,
+    Lane,
     Method,
     client_context,
     method_table,
 )
-from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.worker import ChainWorker
 from state import ReadTimeout, read_deadline
 
@@ -106,9 +103,9 @@ def parse_api(value: str | Iterable[str], dev: bool) -> tuple[str, ...]:
     """The namespaces of a ``--http-api`` value, checked: each must exist, and the dev
     namespaces only on a dev chain. Raises ValueError with a message for the operator."""
     names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
-    known = sorted(NAMESPACES)
+    known = sorted(ALL_NAMESPACES)
     for name in names:
-        if name not in NAMESPACES:
+        if name not in ALL_NAMESPACES:
             raise ValueError(f"unknown API namespace {name!r}; known: {', '.join(known)}")
         if name in DEV_NAMESPACES and not dev:
             raise ValueError(
@@ -251,12 +248,12 @@ class RPCServer:
                     size += len(responses[-1])
         return "[" + ", ".join(responses) + "]" if responses else None
 
-    def _lane_of(self, call: Any) -> str:
+    def _lane_of(self, call: Any) -> Lane:
         name = call.get("method") if isinstance(call, dict) else None
         method = self.methods.get(name) if isinstance(name, str) else None
         return method.lane if method is not None else CHAIN
 
-    def _dispatch_run(self, calls: list[Any], start: int, lane: str, client: str) -> list[dict[str, Any] | _Resume | None]:
+    def _dispatch_run(self, calls: list[Any], start: int, lane: Lane, client: str) -> list[dict[str, Any] | _Resume | None]:
         """On a worker: answer ``calls[start:]`` while they belong to ``lane`` and the job
         is younger than JOB_SECONDS (at least one call)."""
         began = time.perf_counter()
@@ -299,12 +296,12 @@ class RPCServer:
             metrics.RPC_REQUESTS.labels("unknown", "error").inc()
             error = MethodNotFound(f"the method {method} does not exist/is not available")
             return _error(call_id, error) if "id" in call else None
-        limit = MAX_PARAMS.get(method)
-        if limit is not None and len(params) > limit:
+        if len(params) > entry.max_params:
             metrics.RPC_REQUESTS.labels(method, "error").inc()
-            too_many = InvalidParams(f"too many arguments, want at most {limit}")
+            too_many = InvalidParams(f"too many arguments, want at most {entry.max_params}")
             return _error(call_id, too_many) if "id" in call else None
-        return self._answer(entry, call_id, "id" in call, client, lambda: entry.handler(self.core, params))
+        handler = cast("Handler", entry.handler)
+        return self._answer(entry, call_id, "id" in call, client, lambda: handler(self.core, params))
 
     def _answer(
         self, entry: Method, call_id: Any, wants_reply: bool, client: str, work: Callable[[], Any]

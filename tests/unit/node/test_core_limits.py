@@ -13,11 +13,12 @@ from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts, dev_genesis
 from node import core as core_module
 from node import errors
 from node.core import ChainCore
-from node.rpc import server  # noqa: F401 - imports every namespace's module
+from node.rpc import load_methods
 from node.rpc.errors import from_node_error
-from node.rpc.methods import NAMESPACES, method_table
+from node.rpc.registry import NAMESPACES, method_table
 from state import Ledger, MemoryStore
 
+load_methods()
 A = derive_accounts(DEV_MNEMONIC, 2)
 LOOP = bytes.fromhex("5b600056")
 

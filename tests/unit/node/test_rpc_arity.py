@@ -1,28 +1,26 @@
-"""Every JSON-RPC method declares how many parameters it takes, and the dispatcher holds
-calls to it (the table in node/rpc/arity.py)."""
+"""Every JSON-RPC method declares how many parameters it takes (``@rpc(max_params=...)``),
+and the dispatcher holds calls to it."""
 
 from __future__ import annotations
 
-from node.rpc.arity import MAX_PARAMS
-from node.rpc.methods import METHODS, Method
+from node.rpc import load_methods
+from node.rpc.registry import METHODS, Method
 from node.rpc.server import RPCServer
 
 
 def test_every_registered_method_has_a_parameter_limit() -> None:
-    missing = sorted(set(METHODS) - set(MAX_PARAMS))
-    assert not missing, f"add these to node/rpc/arity.py: {missing}"
+    load_methods()
+    missing = sorted(name for name, method in METHODS.items()
+                     if not isinstance(method.max_params, int) or method.max_params < 0)
+    assert METHODS and not missing, f"give these a max_params on @rpc: {missing}"
 
 
 def test_one_param_too_many_is_refused_before_the_method_runs() -> None:
     ran = []
-    MAX_PARAMS["test_probe"] = 1
-    try:
-        server = RPCServer(core=None, worker=None)  # type: ignore[arg-type]
-        server.methods["test_probe"] = Method("test_probe", lambda core, params: ran.append(params))
-        ok = server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "test_probe", "params": ["a"]})
-        refused = server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "test_probe", "params": ["a", "b"]})
-    finally:
-        del MAX_PARAMS["test_probe"]
+    server = RPCServer(core=None, worker=None)  # type: ignore[arg-type]
+    server.methods["test_probe"] = Method("test_probe", lambda core, params: ran.append(params), max_params=1)
+    ok = server.dispatch({"jsonrpc": "2.0", "id": 1, "method": "test_probe", "params": ["a"]})
+    refused = server.dispatch({"jsonrpc": "2.0", "id": 2, "method": "test_probe", "params": ["a", "b"]})
     assert ok is not None and "result" in ok
     assert refused is not None and refused["error"]["code"] == -32602
     assert ran == [["a"]]
