@@ -120,7 +120,7 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     server = RPCServer(core, worker, settings, read_worker)
     if config.sidecar and config.validator_key:
-        from node.rpc.infer_methods import InferenceService
+        from node.rpc.ai_infer import InferenceService
 
         server.inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
     hc = HypercornConfig()

@@ -9,12 +9,24 @@ import importlib
 #: namespace is a new module and one line here. Kept free of imports: the CLI reads the
 #: namespaces from it without loading the chain.
 METHOD_MODULES: dict[str, tuple[str, ...]] = {
-    "node.rpc.methods": ("web3", "net", "eth", "personal", "txpool", "evm", "anvil", "hardhat"),
-    "node.rpc.eth_extra": ("eth",),
-    "node.rpc.anvil_methods": ("anvil", "hardhat"),
-    "node.rpc.debug_methods": ("debug",),
-    "node.rpc.ai_methods": ("ai",),
-    "node.rpc.infer_methods": ("ai",),
+    "node.rpc.web3": ("web3",),
+    "node.rpc.net": ("net",),
+    "node.rpc.eth.chain": ("eth",),
+    "node.rpc.eth.blocks": ("eth",),
+    "node.rpc.eth.accounts": ("eth",),
+    "node.rpc.eth.transactions": ("eth",),
+    "node.rpc.eth.sign": ("eth",),
+    "node.rpc.eth.call": ("eth",),
+    "node.rpc.eth.simulate": ("eth",),
+    "node.rpc.eth.fees": ("eth",),
+    "node.rpc.eth.filters": ("eth",),
+    "node.rpc.personal": ("personal",),
+    "node.rpc.txpool": ("txpool",),
+    "node.rpc.debug": ("debug",),
+    "node.rpc.dev": ("evm", "anvil", "hardhat"),
+    "node.rpc.ai": ("ai",),
+    "node.rpc.ai_blobs": ("ai",),
+    "node.rpc.ai_infer": ("ai",),
 }
 
 

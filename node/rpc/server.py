@@ -31,6 +31,7 @@ from node import metrics
 from node.core import ChainCore, matches
 from node.errors import NodeError
 from node.rpc import params as p
+from node.rpc.ai_infer import ASYNC_METHODS, InferenceService
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
@@ -42,7 +43,6 @@ from node.rpc.errors import (
     from_node_error,
 )
 from node.rpc.format import d, format_transaction
-from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
 from node.rpc.namespaces import ALL_NAMESPACES, DEFAULT_API, DEV_NAMESPACES
 from node.rpc.registry import (
     CHAIN,

@@ -1,6 +1,6 @@
-"""Inference asked of a validator's node over JSON-RPC: ``ai_inferQuote`` and ``ai_infer``,
-plus the listing reads a newcomer needs (``ai_listModels``, ``ai_listDatanets``,
-``ai_getDeposit``).
+"""Inference asked of a validator's node over JSON-RPC: ``ai_inferQuote`` and ``ai_infer``
+(the reads a newcomer needs first, ``ai_listModels``, ``ai_getDeposit`` and the like, are in
+``node.rpc.ai``).
 
 A user who holds no validator key asks a validator's node for a quote (its validator address
 and price), signs an EIP-712 ``InferenceRequest`` bound to that validator and price, and sends
@@ -24,8 +24,7 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 
 from ai_precompiles import inference, registry, typed_data
-from ai_precompiles.addresses import DATANETS, GOVERNANCE, MODEL_REGISTRY, STAKING
-from ai_precompiles.datanets import Datanet
+from ai_precompiles.addresses import GOVERNANCE, STAKING
 from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
 from ai_precompiles.storage import Store, slot
@@ -38,7 +37,7 @@ from node.rpc.errors import (
     ResourceNotFound,
     ServerError,
 )
-from node.rpc.registry import args, rpc
+from node.rpc.registry import args
 
 if TYPE_CHECKING:
     from node.rpc.server import RPCServer
@@ -47,8 +46,6 @@ log = logging.getLogger("ailedger.infer")
 
 #: Longest prompt ``ai_infer`` takes, in UTF-8 bytes.
 MAX_PROMPT_BYTES = 8 * 1024
-#: Entries one list read returns at most.
-MAX_LIST = 100
 #: A request whose deadline is sooner than this (seconds) is refused: its receipt could not land.
 MIN_DEADLINE_MARGIN = 30
 
@@ -155,12 +152,6 @@ def _service(server: RPCServer) -> InferenceService:
     return service
 
 
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return p.quantity(value, name)
-
-
 def _parse_request(raw: Any, service: InferenceService) -> tuple[dict[str, Any], bytes]:
     if not isinstance(raw, dict):
         raise InvalidParams("invalid argument 0: expected the request object")
@@ -173,12 +164,12 @@ def _parse_request(raw: Any, service: InferenceService) -> tuple[dict[str, Any],
     request: dict[str, Any] = {
         "user": p.address(raw.get("user"), "0.user"),
         "validator": p.address(raw.get("validator"), "0.validator"),
-        "adapter_id": _int(raw.get("adapterId"), "0.adapterId"),
+        "adapter_id": p.quantity(raw.get("adapterId"), "0.adapterId"),
         "prompt_hash": keccak(prompt_bytes),
-        "max_fee": _int(raw.get("maxFee"), "0.maxFee"),
-        "nonce": _int(raw.get("nonce"), "0.nonce"),
-        "deadline": _int(raw.get("deadline"), "0.deadline"),
-        "chain_id": _int(raw.get("chainId"), "0.chainId"),
+        "max_fee": p.quantity(raw.get("maxFee"), "0.maxFee"),
+        "nonce": p.quantity(raw.get("nonce"), "0.nonce"),
+        "deadline": p.quantity(raw.get("deadline"), "0.deadline"),
+        "chain_id": p.quantity(raw.get("chainId"), "0.chainId"),
     }
     if raw.get("promptHash") is not None and p.hash32(raw["promptHash"], "0.promptHash") != request["prompt_hash"]:
         raise InvalidParams("invalid argument 0: promptHash is not the keccak-256 of prompt")
@@ -305,7 +296,7 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
     options = options or {}
     if not isinstance(options, dict):
         raise InvalidParams("invalid argument 2: expected {maxTokens}")
-    max_tokens = _int(options.get("maxTokens", 32), "2.maxTokens")
+    max_tokens = p.quantity(options.get("maxTokens", 32), "2.maxTokens")
     if not 0 < max_tokens <= service.max_tokens:
         raise InvalidParams(f"invalid argument 2: maxTokens must be within [1, {service.max_tokens}]")
     user = request["user"]
@@ -330,67 +321,3 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
         service.reserved[user] -= service.price
         if not service.reserved[user]:
             del service.reserved[user]
-
-
-# -- listing reads --------------------------------------------------------------------------------
-
-
-def _page(options: Any, position: str) -> tuple[int, int]:
-    options = options or {}
-    if not isinstance(options, dict):
-        raise InvalidParams(f"invalid argument {position}: expected {{offset, limit}}")
-    offset = _int(options.get("offset", 0), f"{position}.offset")
-    limit = _int(options.get("limit", MAX_LIST), f"{position}.limit")
-    return offset, min(limit, MAX_LIST)
-
-
-@rpc("ai_listModels", max_params=1)
-def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    """Base models and adapters, ``{offset, limit}`` (at most 100 a page), oldest first."""
-    (options,) = args(params, 0, 1)
-    offset, limit = _page(options, "0")
-    state: Any = core.ledger.state_at(core.ledger.head)
-    count = Store(state, MODEL_REGISTRY).get(slot("model.count"))
-    models = []
-    for model_id in range(offset + 1, min(count, offset + limit) + 1):
-        m = registry.get_model(state, model_id)
-        if m is not None:
-            entry = m.to_json()
-            entry.pop("children", None)  # unbounded: ai_getModel has it
-            models.append(entry)
-    return {"total": count, "models": models}
-
-
-@rpc("ai_listDatanets", max_params=1)
-def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    """Datanets, ``{offset, limit}`` (at most 100 a page), oldest first."""
-    (options,) = args(params, 0, 1)
-    offset, limit = _page(options, "0")
-    state: Any = core.ledger.state_at(core.ledger.head)
-    store = Store(state, DATANETS)
-    count = store.get(slot("datanet.count"))
-    items = [Datanet.decode(store, i).to_json() for i in range(offset + 1, min(count, offset + limit) + 1)]
-    return {"total": count, "datanets": items}
-
-
-@rpc("ai_getDeposit", max_params=2)
-def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    """An account's inference deposit and its withdrawal lock."""
-    who, ref = args(params, 1, 1)
-    address = p.address(who, "0")
-    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
-    return {k: hex(v) for k, v in inference.get_deposit_info(state, address).items()}
-
-
-@rpc("ai_getReceipt", max_params=2)
-def ai_get_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
-    this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""
-    receipt_id, ref = args(params, 1, 1)
-    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
-    found = inference.get_inference(state, _int(receipt_id, "0"))
-    if found is None:
-        raise ResourceNotFound("receipt not found")
-    out = dict(found)
-    out["outputAvailable"] = core.blobs.size(bytes(inference.get_receipt(state, _int(receipt_id, "0")).output_hash)) is not None  # type: ignore[union-attr]
-    return out

@@ -1,5 +1,6 @@
-"""The ``ai_`` JSON-RPC namespace: reads that would be awkward through eth_call (lineage,
-the ancestry of an inference, proofs) and the blob store.
+"""The ``ai_`` JSON-RPC namespace's reads: what would be awkward through eth_call (lineage,
+the ancestry of an inference, proofs, training sets, listings of models and datanets,
+deposits and receipts). The blob store is in ``ai_blobs``, inference in ``ai_infer``.
 
 Reads take an optional block reference as their last argument (default ``latest``), as
 the ``eth_`` state reads do. Every read does work bounded by its answer: lists are pages
@@ -12,17 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import ai_precompiles
-from ai_precompiles import datanets, registry
-from ai_precompiles.addresses import INFERENCE
+from ai_precompiles import datanets, inference, registry
+from ai_precompiles.addresses import DATANETS, INFERENCE, MODEL_REGISTRY
+from ai_precompiles.datanets import Datanet
 from ai_precompiles.errors import AIError
-from node.blobstore import BlobError
+from ai_precompiles.storage import Store, slot
 from node.core import ChainCore
 from node.rpc import params as p
-from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound, ServerError
-from node.rpc.registry import READ, args, current_client, rpc
+from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound
+from node.rpc.registry import READ, args, rpc
 
-#: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
-MAX_BLOB_READ = 2 * 1024 * 1024
 #: Page size of list answers (ai_listContributions, ai_getTrainingSet's contributions).
 MAX_PAGE = 1000
 #: Most records a status-filtered listing examines to fill one page.
@@ -33,17 +33,9 @@ MAX_TRAINING_PAIRS = 32
 MAX_TRAINING_SET = 20_000
 #: Most leaves ai_getContributionProof hashes to build a proof.
 MAX_PROOF_LEAVES = 20_000
+#: Entries one model or datanet listing returns at most.
+MAX_LIST = 100
 _INFERENCE_RECORDED = ai_precompiles.MODULES["Inference"].abi.events["InferenceRecorded"].topic0
-
-
-def _state(core: ChainCore, ref: Any, position: int) -> Any:
-    return core.ledger.state_at(core.resolve(p.block_ref(ref, str(position))))
-
-
-def _id(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return p.quantity(value, name)
 
 
 def _found(value: Any, what: str) -> Any:
@@ -55,14 +47,14 @@ def _found(value: Any, what: str) -> Any:
 @rpc("ai_getDatanet", max_params=2)
 def ai_get_datanet(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     datanet_id, ref = args(params, 1, 1)
-    d = ai_precompiles.get_datanet(_state(core, ref, 1), _id(datanet_id, "0"))
+    d = ai_precompiles.get_datanet(p.state_at(core, ref, 1), p.quantity(datanet_id, "0"))
     return dict(_found(d, "datanet").to_json())
 
 
 @rpc("ai_getContribution", max_params=2)
 def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     contribution_id, ref = args(params, 1, 1)
-    c = ai_precompiles.get_contribution(_state(core, ref, 1), _id(contribution_id, "0"))
+    c = ai_precompiles.get_contribution(p.state_at(core, ref, 1), p.quantity(contribution_id, "0"))
     found = _found(c, "contribution")
     out = dict(found.to_json())
     out["blobAvailable"] = core.blobs.size(found.content_hash) is not None
@@ -73,8 +65,8 @@ def _page(options: dict[str, Any], name: str) -> tuple[int, int]:
     """(offset, limit) of a paged read; limit defaults to and is capped at MAX_PAGE."""
     offset = options.get("offset", 0)
     limit = options.get("limit", MAX_PAGE)
-    offset = _id(offset, f"{name}.offset")
-    limit = _id(limit, f"{name}.limit")
+    offset = p.quantity(offset, f"{name}.offset")
+    limit = p.quantity(limit, f"{name}.limit")
     if offset > 2**63:
         raise InvalidParams(f"invalid argument {name}.offset: too large")
     return offset, min(limit, MAX_PAGE)
@@ -98,8 +90,8 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
     elif raw_status is not None:
         raise InvalidParams(f"invalid argument 1: status must be one of {sorted(statuses)}")
     offset, limit = _page(options, "1")
-    did = _id(datanet_id, "0")
-    state = _state(core, ref, 2)
+    did = p.quantity(datanet_id, "0")
+    state = p.state_at(core, ref, 2)
     _found(ai_precompiles.get_datanet(state, did), "datanet")
     try:
         items = ai_precompiles.list_contributions(state, did, status, offset, limit, MAX_SCAN)
@@ -111,13 +103,13 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
 @rpc("ai_getLineage", max_params=2, lane=READ)
 def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
-    return dict(_found(ai_precompiles.get_lineage(_state(core, ref, 1), _id(model_id, "0")), "model"))
+    return dict(_found(ai_precompiles.get_lineage(p.state_at(core, ref, 1), p.quantity(model_id, "0")), "model"))
 
 
 @rpc("ai_getModel", max_params=2)
 def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
-    return dict(_found(ai_precompiles.get_model(_state(core, ref, 1), _id(model_id, "0")), "model").to_json())
+    return dict(_found(ai_precompiles.get_model(p.state_at(core, ref, 1), p.quantity(model_id, "0")), "model").to_json())
 
 
 @rpc("ai_getInferenceAncestry", max_params=1, lane=READ)
@@ -153,13 +145,13 @@ def _topic(t: Any) -> int:
 @rpc("ai_getContributionProof", max_params=4, lane=READ)
 def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     datanet_id, version, contribution_id, ref = args(params, 3, 1)
-    state = _state(core, ref, 3)
-    did, ver = _id(datanet_id, "0"), _id(version, "1")
+    state = p.state_at(core, ref, 3)
+    did, ver = p.quantity(datanet_id, "0"), p.quantity(version, "1")
     v = ai_precompiles.get_version(state, did, ver)
     if v is not None and v.count > MAX_PROOF_LEAVES:
         raise LimitExceeded(f"version {ver} has {v.count} leaves; this node builds proofs over at most {MAX_PROOF_LEAVES}")
     try:
-        return dict(ai_precompiles.get_contribution_proof(state, did, ver, _id(contribution_id, "2")))
+        return dict(ai_precompiles.get_contribution_proof(state, did, ver, p.quantity(contribution_id, "2")))
     except AIError as e:
         raise ResourceNotFound(str(e)) from None
 
@@ -179,14 +171,14 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         raise InvalidParams("invalid argument 0: expected [[datanetId, version], ...]")
     if len(versions_raw) > MAX_TRAINING_PAIRS:
         raise InvalidParams(f"invalid argument 0: at most {MAX_TRAINING_PAIRS} [datanetId, version] pairs")
-    pairs = [(_id(pair[0], "0"), _id(pair[1], "0")) for pair in versions_raw if isinstance(pair, list)]
+    pairs = [(p.quantity(pair[0], "0"), p.quantity(pair[1], "0")) for pair in versions_raw if isinstance(pair, list)]
     if len(set(pairs)) != len(pairs):
         raise InvalidParams("invalid argument 0: a [datanetId, version] pair is repeated")
     options = options or {}
     if not isinstance(options, dict):
         raise InvalidParams("invalid argument 2: expected {offset, limit}")
     offset, limit = _page(options, "2")
-    state = _state(core, ref, 1)
+    state = p.state_at(core, ref, 1)
     try:
         ids: list[int] = []
         for d, v in pairs:
@@ -208,20 +200,20 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 @rpc("ai_getRewards", max_params=2)
 def ai_get_rewards(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     who, ref = args(params, 1, 1)
-    rewards = ai_precompiles.get_rewards(_state(core, ref, 1), p.address(who, "0"))
+    rewards = ai_precompiles.get_rewards(p.state_at(core, ref, 1), p.address(who, "0"))
     return {k: hex(v) for k, v in rewards.items()}
 
 
 @rpc("ai_getParams", max_params=1)
 def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (ref,) = args(params, 0, 1)
-    return {k: hex(v) for k, v in ai_precompiles.get_params(_state(core, ref, 0)).items()}
+    return {k: hex(v) for k, v in ai_precompiles.get_params(p.state_at(core, ref, 0)).items()}
 
 
 @rpc("ai_getProposal", max_params=2)
 def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     proposal_id, ref = args(params, 1, 1)
-    proposal = ai_precompiles.get_proposal(_state(core, ref, 1), _id(proposal_id, "0"))
+    proposal = ai_precompiles.get_proposal(p.state_at(core, ref, 1), p.quantity(proposal_id, "0"))
     return dict(_found(proposal, "proposal").to_json())
 
 
@@ -233,61 +225,66 @@ def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, A
     return [{"address": "0x" + a.hex(), "power": hex(power)} for a, power in validators]
 
 
-# -- blobs --------------------------------------------------------------------------------------
+# -- listings ---------------------------------------------------------------------------------
 
 
-def _blob_call(fn: Any, *a: Any) -> Any:
-    try:
-        return fn(*a)
-    except BlobError as e:
-        raise ServerError(str(e)) from None
+def _list_page(options: Any, position: str) -> tuple[int, int]:
+    """(offset, limit) of a list read; limit defaults to and is capped at MAX_LIST."""
+    options = options or {}
+    if not isinstance(options, dict):
+        raise InvalidParams(f"invalid argument {position}: expected {{offset, limit}}")
+    offset = p.quantity(options.get("offset", 0), f"{position}.offset")
+    limit = p.quantity(options.get("limit", MAX_LIST), f"{position}.limit")
+    return offset, min(limit, MAX_LIST)
 
 
-@rpc("ai_putBlob", max_params=2)
-def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    data_raw, expected = args(params, 1, 1)
-    data = p.data(data_raw, "0")
-    digest = _blob_call(core.blobs.put, data, p.hash32(expected, "1") if expected is not None else None)
-    return {"hash": "0x" + digest.hex(), "size": hex(len(data))}
+@rpc("ai_listModels", max_params=1)
+def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """Base models and adapters, ``{offset, limit}`` (at most 100 a page), oldest first."""
+    (options,) = args(params, 0, 1)
+    offset, limit = _list_page(options, "0")
+    state: Any = core.ledger.state_at(core.ledger.head)
+    count = Store(state, MODEL_REGISTRY).get(slot("model.count"))
+    models = []
+    for model_id in range(offset + 1, min(count, offset + limit) + 1):
+        m = registry.get_model(state, model_id)
+        if m is not None:
+            entry = m.to_json()
+            entry.pop("children", None)  # unbounded: ai_getModel has it
+            models.append(entry)
+    return {"total": count, "models": models}
 
 
-@rpc("ai_beginBlob", max_params=2)
-def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
-    """Open a chunked upload; only the client (remote address) that opened it may use it."""
-    size, content_hash = args(params, 2)
-    return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
+@rpc("ai_listDatanets", max_params=1)
+def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """Datanets, ``{offset, limit}`` (at most 100 a page), oldest first."""
+    (options,) = args(params, 0, 1)
+    offset, limit = _list_page(options, "0")
+    state: Any = core.ledger.state_at(core.ledger.head)
+    store = Store(state, DATANETS)
+    count = store.get(slot("datanet.count"))
+    items = [Datanet.decode(store, i).to_json() for i in range(offset + 1, min(count, offset + limit) + 1)]
+    return {"total": count, "datanets": items}
 
 
-@rpc("ai_putBlobChunk", max_params=3)
-def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
-    upload, offset, data = args(params, 3)
-    return hex(_blob_call(
-        core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2"), current_client() or None
-    ))
+@rpc("ai_getDeposit", max_params=2)
+def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """An account's inference deposit and its withdrawal lock."""
+    who, ref = args(params, 1, 1)
+    address = p.address(who, "0")
+    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
+    return {k: hex(v) for k, v in inference.get_deposit_info(state, address).items()}
 
 
-@rpc("ai_finishBlob", max_params=1)
-def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    (upload,) = args(params, 1)
-    digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), current_client() or None)
-    return {"hash": "0x" + digest.hex(), "size": hex(core.blobs.size(digest) or 0)}
-
-
-@rpc("ai_abortBlob", max_params=1)
-def ai_abort_blob(core: ChainCore, params: list[Any]) -> bool:
-    """Drop an unfinished upload (its bytes are freed); False when there is none to drop."""
-    (upload,) = args(params, 1)
-    return bool(core.blobs.abort(p.quantity(upload, "0"), current_client() or None))
-
-
-@rpc("ai_getBlob", max_params=3)
-def ai_get_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
-    digest_raw, offset, length = args(params, 1, 2)
-    digest = p.hash32(digest_raw, "0")
-    size = core.blobs.size(digest)
-    if size is None:
-        raise ResourceNotFound(f"unknown blob {digest_raw}")
-    start = p.quantity(offset, "1") if offset is not None else 0
-    n = min(p.quantity(length, "2") if length is not None else size, MAX_BLOB_READ)
-    return {"hash": "0x" + digest.hex(), "size": hex(size), "offset": hex(start),
-            "data": "0x" + _blob_call(core.blobs.get, digest, start, n).hex()}
+@rpc("ai_getReceipt", max_params=2)
+def ai_get_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
+    this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""
+    receipt_id, ref = args(params, 1, 1)
+    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
+    found = inference.get_inference(state, p.quantity(receipt_id, "0"))
+    if found is None:
+        raise ResourceNotFound("receipt not found")
+    out = dict(found)
+    out["outputAvailable"] = core.blobs.size(bytes(inference.get_receipt(state, p.quantity(receipt_id, "0")).output_hash)) is not None  # type: ignore[union-attr]
+    return out

@@ -1,0 +1,189 @@
+"""The dev namespaces ``evm_``, ``anvil_`` and ``hardhat_``: what scripts and test suites
+drive a dev chain with (anvil's and Hardhat's names; a ``hardhat_`` method is its ``anvil_``
+twin): mining on demand, snapshots and reverts, the clock, automine, state edits,
+impersonation and reset.
+
+They rewrite state and history, so only ``ailedger dev`` serves them
+(``namespaces.DEV_NAMESPACES``), and the chain core refuses them on any other chain too.
+Mining many blocks is bounded (MAX_MINE_BLOCKS a call) and runs MINE_STEP blocks per worker
+job, so block production and other callers interleave with a long ``evm_mine``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import MAX_MINE_BLOCKS, ChainCore
+from node.rpc import params as p
+from node.rpc.errors import InvalidParams
+from node.rpc.format import q
+from node.rpc.registry import Continue, args, rpc
+
+#: Blocks one worker job builds; a larger count continues in further jobs.
+MINE_STEP = 50
+
+
+def _mine_steps(
+    core: ChainCore, remaining: int, done: str | None, timestamp: int | None = None, interval: int | None = None
+) -> str | None | Continue:
+    """Build ``remaining`` blocks, at most MINE_STEP in this job, then answer ``done``.
+    ``timestamp`` is the first block's (evm_mine); with ``interval``, each block comes
+    ``interval`` seconds after the one before, as if evm_increaseTime(interval) preceded it
+    (anvil_mine)."""
+    step = min(remaining, MINE_STEP)
+    if interval is None:
+        core.mine_blocks(step, timestamp)
+    else:
+        for _ in range(step):
+            core.increase_time(interval)
+            core.mine_blocks(1)
+    if remaining == step:
+        return done
+    return Continue(lambda: _mine_steps(core, remaining - step, done, interval=interval))
+
+
+@rpc("evm_mine", max_params=1)
+def evm_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
+    first = params[0] if params else None
+    blocks, timestamp = 1, None
+    if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
+        blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
+        timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
+    elif first is not None:  # evm_mine(timestamp)
+        timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
+    head_timestamp = core.ledger.head.timestamp
+    if timestamp is not None and timestamp <= head_timestamp:
+        # anvil's code and words for a timestamp in the past
+        raise InvalidParams(f"Timestamp error: {timestamp} is lower than previous block's timestamp {head_timestamp}")
+    if blocks > MAX_MINE_BLOCKS:
+        raise InvalidParams(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks at once")
+    if blocks == 0:
+        return "0x0"
+    return _mine_steps(core, blocks, "0x0", timestamp=timestamp)
+
+
+@rpc("anvil_mine", "hardhat_mine", max_params=2)
+def anvil_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
+    """Mine ``blocks`` blocks (default 1); with ``interval``, each block comes ``interval``
+    seconds after the one before, as if evm_increaseTime(interval) preceded it."""
+    blocks_raw, interval_raw = args(params, 0, 2)
+    blocks = 1 if blocks_raw is None else p.quantity(blocks_raw, "0")
+    interval = None if interval_raw is None else p.quantity(interval_raw, "1")
+    if blocks > MAX_MINE_BLOCKS:
+        raise InvalidParams(f"invalid argument 0: at most {MAX_MINE_BLOCKS} blocks per call, got {blocks}")
+    if interval is not None and interval > 2**32:
+        raise InvalidParams("invalid argument 1: interval too large")
+    if blocks == 0:
+        return None
+    return _mine_steps(core, blocks, None, interval=interval)
+
+
+@rpc("evm_snapshot", "anvil_snapshot", max_params=0)
+def evm_snapshot(core: ChainCore, params: list[Any]) -> str:
+    return q(core.snapshot())
+
+
+@rpc("evm_revert", "anvil_revert", max_params=1)
+def evm_revert(core: ChainCore, params: list[Any]) -> bool:
+    (sid,) = args(params, 1)
+    return core.revert(p.quantity(sid, "0"))
+
+
+@rpc("evm_increaseTime", "anvil_increaseTime", max_params=1)
+def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
+    (seconds,) = args(params, 1)
+    amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
+    return q(core.increase_time(amount))
+
+
+@rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp", max_params=1)
+def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
+    (ts,) = args(params, 1)
+    timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
+    head = core.ledger.head
+    if timestamp <= head.timestamp:
+        raise InvalidParams(
+            f"Timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
+        )
+    core.set_next_timestamp(timestamp)
+    return None
+
+
+@rpc("evm_setAutomine", "anvil_setAutomine", max_params=1)
+def evm_set_automine(core: ChainCore, params: list[Any]) -> None:
+    (on,) = args(params, 1)
+    core.set_automine(p.boolean(on, "0"))
+    return None
+
+
+@rpc("anvil_getAutomine", "hardhat_getAutomine", max_params=0)
+def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
+    return core.automine
+
+
+def _edit(core: ChainCore, **kw: Any) -> None:
+    core.edit_state(**kw)
+
+
+@rpc("anvil_setBalance", "hardhat_setBalance", max_params=2)
+def anvil_set_balance(core: ChainCore, params: list[Any]) -> None:
+    who, amount = args(params, 2)
+    _edit(core, address=p.address(who, "0"), balance=p.quantity(amount, "1"))
+
+
+@rpc("anvil_setNonce", "hardhat_setNonce", max_params=2)
+def anvil_set_nonce(core: ChainCore, params: list[Any]) -> None:
+    who, nonce = args(params, 2)
+    _edit(core, address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
+
+
+@rpc("anvil_setCode", "hardhat_setCode", max_params=2)
+def anvil_set_code(core: ChainCore, params: list[Any]) -> None:
+    who, code = args(params, 2)
+    _edit(core, address=p.address(who, "0"), code=p.data(code, "1"))
+
+
+@rpc("anvil_setStorageAt", "hardhat_setStorageAt", max_params=3)
+def anvil_set_storage_at(core: ChainCore, params: list[Any]) -> bool:
+    who, slot, value = args(params, 3)
+    _edit(
+        core,
+        address=p.address(who, "0"),
+        storage={p.quantity(slot, "1"): int.from_bytes(p.hash32(value, "2"), "big")},
+    )
+    return True
+
+
+# -- impersonation and reset ----------------------------------------------------------------
+
+
+@rpc("anvil_impersonateAccount", "hardhat_impersonateAccount", max_params=1)
+def anvil_impersonate_account(core: ChainCore, params: list[Any]) -> None:
+    (who,) = args(params, 1)
+    core.impersonated.add(p.address(who, "0"))
+    return None
+
+
+@rpc("anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount", max_params=1)
+def anvil_stop_impersonating_account(core: ChainCore, params: list[Any]) -> None:
+    (who,) = args(params, 1)
+    core.impersonated.discard(p.address(who, "0"))
+    return None
+
+
+@rpc("anvil_autoImpersonateAccount", max_params=1)
+def anvil_auto_impersonate_account(core: ChainCore, params: list[Any]) -> None:
+    (on,) = args(params, 1)
+    core.auto_impersonate = p.boolean(on, "0")
+    return None
+
+
+@rpc("anvil_reset", "hardhat_reset", max_params=1)
+def anvil_reset(core: ChainCore, params: list[Any]) -> None:
+    """Back to the genesis of the dev chain. Forking is not supported: a reset with options
+    (anvil's ``{forking: ...}``) is refused, as anvil refuses one when it was not forked."""
+    (options,) = args(params, 0, 1)
+    if options is not None:
+        raise InvalidParams("Forking not enabled and RPC URL not provided to start forking")
+    core.reset()
+    return None

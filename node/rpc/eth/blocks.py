@@ -1,0 +1,79 @@
+"""``eth_`` block methods: blocks by number or hash (with transaction hashes or whole
+transactions), the pending block the node would build next, transaction counts, and the
+uncle methods (this chain has no uncles)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import ChainCore
+from node.errors import UnknownBlock
+from node.rpc import params as p
+from node.rpc.format import d, format_block, format_header, format_transaction, q
+from node.rpc.registry import args, rpc
+
+
+def _block_json(core: ChainCore, header: Any, full: bool) -> dict[str, Any]:
+    return format_block(core.ledger.block(header), full)
+
+
+@rpc("eth_getBlockByNumber", max_params=2)
+def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    ref, full = args(params, 1, 1)
+    full = p.boolean(full, "1") if full is not None else False
+    if ref == "pending":
+        return _pending_block(core, full)
+    try:
+        header = core.resolve(p.block_ref(ref, "0"))
+    except UnknownBlock:
+        return None
+    return _block_json(core, header, full)
+
+
+def _pending_block(core: ChainCore, full: bool) -> dict[str, Any]:
+    """The block the node would build next, as geth shows it: no hash, nonce or miner yet."""
+    from state.vm import LedgerVM
+
+    head = core.ledger.head
+    header = LedgerVM.create_header_from_parent(head, timestamp=max(core.now(), head.timestamp + 1))
+    out = format_header(header)
+    txs = core.pool.select(head.gas_limit)
+    out.update(hash=None, nonce=None, miner=None, uncles=[], size=q(0), withdrawals=[])
+    out["gasUsed"] = q(sum(tx.gas for tx in txs))
+    out["transactions"] = [format_transaction(tx) for tx in txs] if full else [d(tx.hash) for tx in txs]
+    return out
+
+
+@rpc("eth_getBlockByHash", max_params=2)
+def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    h, full = args(params, 1, 1)
+    full = p.boolean(full, "1") if full is not None else False
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    return None if header is None else _block_json(core, header, full)
+
+
+@rpc("eth_getBlockTransactionCountByNumber", max_params=1)
+def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | None:
+    (ref,) = args(params, 1)
+    try:
+        header = core.resolve(p.block_ref(ref, "0"))
+    except UnknownBlock:
+        return None
+    return q(len(core.ledger.block(header).transactions))
+
+
+@rpc("eth_getBlockTransactionCountByHash", max_params=1)
+def eth_block_tx_count_by_hash(core: ChainCore, params: list[Any]) -> str | None:
+    (h,) = args(params, 1)
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    return None if header is None else q(len(core.ledger.block(header).transactions))
+
+
+@rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash", max_params=1)
+def eth_uncle_count(core: ChainCore, params: list[Any]) -> str:
+    return q(0)
+
+
+@rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex", max_params=2)
+def eth_uncle(core: ChainCore, params: list[Any]) -> None:
+    return None

@@ -1,0 +1,41 @@
+"""``eth_`` methods about the chain and this node: chain id, head number, sync status,
+whether it builds blocks, and its coinbase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import ChainCore
+from node.rpc.format import d, q
+from node.rpc.registry import rpc
+
+
+@rpc("eth_chainId", max_params=0)
+def eth_chain_id(core: ChainCore, params: list[Any]) -> str:
+    return q(core.ledger.chain_id)
+
+
+@rpc("eth_blockNumber", max_params=0)
+def eth_block_number(core: ChainCore, params: list[Any]) -> str:
+    return q(core.ledger.head.block_number)
+
+
+@rpc("eth_syncing", max_params=0)
+def eth_syncing(core: ChainCore, params: list[Any]) -> bool | dict[str, str]:
+    status = core.sync_status
+    return False if status is None else {k: q(v) for k, v in status.items()}
+
+
+@rpc("eth_mining", max_params=0)
+def eth_mining(core: ChainCore, params: list[Any]) -> bool:
+    return core.produces_blocks
+
+
+@rpc("eth_hashrate", max_params=0)
+def eth_hashrate(core: ChainCore, params: list[Any]) -> str:
+    return q(0)
+
+
+@rpc("eth_coinbase", max_params=0)
+def eth_coinbase(core: ChainCore, params: list[Any]) -> str:
+    return d(core.coinbase)

@@ -1,0 +1,129 @@
+"""``eth_`` methods that sign with the node's dev accounts: ``eth_accounts``,
+``eth_sendTransaction``, ``eth_sign`` and ``eth_signTypedData``.
+
+Only a dev chain holds keys (``ChainCore.dev_keys``); any other account gets anvil's
+-32602 "No Signer available", unless it is impersonated (``anvil_impersonateAccount``), in
+which case ``eth_sendTransaction`` sends without a signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_utils import to_checksum_address
+
+from node.core import ChainCore
+from node.rpc import params as p
+from node.rpc.errors import InvalidParams
+from node.rpc.eth.call import call_authorizations, raise_on_failure
+from node.rpc.eth.fees import DEFAULT_TIP
+from node.rpc.format import d
+from node.rpc.registry import args, rpc
+from state.impersonation import impersonated_transaction
+
+
+def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
+    if who is None:
+        raise InvalidParams("invalid argument 0: missing \"from\"")
+    key = core.dev_keys.get(who)
+    if key is None:
+        # anvil's code and words: -32602 "No Signer available".
+        raise InvalidParams(f"No Signer available: {d(who)} is not a dev account of this node (impersonate it first)")
+    return key
+
+
+@rpc("eth_accounts", max_params=0)
+def eth_accounts(core: ChainCore, params: list[Any]) -> list[str]:
+    return [d(a) for a in core.dev_keys]
+
+
+@rpc("eth_sendTransaction", max_params=1)
+def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
+    (req_raw,) = args(params, 1)
+    req = p.call_request(req_raw)
+    impersonated = req.sender is not None and (core.auto_impersonate or req.sender in core.impersonated)
+    key = None if impersonated else _dev_key(core, req.sender)
+    assert req.sender is not None
+    head = core.ledger.head
+    nonce = req.nonce
+    if nonce is None:
+        nonce = core.pool.next_nonce(req.sender, core.account(req.sender).nonce)
+    gas = req.gas
+    if gas is None:
+        gas, result = core.estimate_gas(
+            head, req.sender, req.to, req.data, req.value, authorizations=call_authorizations(req)
+        )
+        raise_on_failure(result)
+    tx: dict[str, Any] = {
+        "chainId": core.ledger.chain_id,
+        "nonce": nonce,
+        "gas": gas,
+        "value": req.value,
+        "data": req.data,
+    }
+    if req.to is not None:
+        tx["to"] = req.to
+    if req.access_list is not None:
+        tx["accessList"] = [
+            {"address": d(a), "storageKeys": ["0x" + k.to_bytes(32, "big").hex() for k in ks]}
+            for a, ks in req.access_list
+        ]
+    if req.gas_price is not None and req.max_fee_per_gas is None:
+        tx["gasPrice"] = req.gas_price
+        if req.access_list is not None:
+            tx["type"] = 1
+    else:
+        tip = req.max_priority_fee_per_gas if req.max_priority_fee_per_gas is not None else DEFAULT_TIP
+        tx["maxPriorityFeePerGas"] = tip
+        # geth's rule: room for the base fee to double before the transaction is mined.
+        tx["maxFeePerGas"] = (
+            req.max_fee_per_gas if req.max_fee_per_gas is not None else 2 * core.next_base_fee() + tip
+        )
+        tx["type"] = 2
+    if req.authorization_list is not None:
+        if req.to is None:
+            raise InvalidParams("invalid argument 0: a set-code transaction (authorizationList) needs \"to\"")
+        tx["type"] = 4
+        tx["authorizationList"] = [
+            {"chainId": a.chain_id, "address": to_checksum_address(a.address), "nonce": a.nonce,
+             "yParity": a.y_parity, "r": a.r, "s": a.s}
+            for a in req.authorization_list
+        ]
+        tx.setdefault("accessList", [])
+    if key is None:
+        if req.authorization_list is not None:
+            raise InvalidParams("invalid argument 0: an impersonated account cannot send a set-code transaction")
+        unsigned = impersonated_transaction(tx, req.sender)
+        core.ledger.record_impersonated(unsigned.hash, req.sender)
+        return d(core.submit(unsigned))
+    signed = Account.sign_transaction(tx, key)
+    return d(core.submit_raw(bytes(signed.raw_transaction)))
+
+
+@rpc("eth_sign", max_params=2)
+def eth_sign(core: ChainCore, params: list[Any]) -> str:
+    who, message = args(params, 2)
+    key = _dev_key(core, p.address(who, "0"))
+    signed = Account.sign_message(encode_defunct(p.data(message, "1")), key)
+    return d(signed.signature)
+
+
+@rpc("eth_signTypedData_v4", "eth_signTypedData", max_params=2)
+def eth_sign_typed_data(core: ChainCore, params: list[Any]) -> str:
+    who, typed = args(params, 2)
+    key = _dev_key(core, p.address(who, "0"))
+    if isinstance(typed, str):
+        import json
+
+        try:
+            typed = json.loads(typed)
+        except ValueError:
+            raise InvalidParams("invalid argument 1: typed data is not JSON") from None
+    if not isinstance(typed, dict):
+        raise InvalidParams("invalid argument 1: expected EIP-712 typed data")
+    try:
+        message = encode_typed_data(full_message=typed)
+    except Exception as e:
+        raise InvalidParams(f"invalid argument 1: {e}") from None
+    return d(Account.sign_message(message, key).signature)

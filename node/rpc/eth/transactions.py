@@ -1,0 +1,138 @@
+"""``eth_`` transaction methods: submitting a signed transaction, finding one by hash or by
+block and index (decoded or as its raw EIP-2718 bytes), and receipts.
+
+A transaction still in the pool is found by hash, with no block; a block the node does not
+have answers null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rlp
+from eth.abc import SignedTransactionAPI
+
+from node.core import ChainCore
+from node.errors import NotFound, UnknownBlock
+from node.rpc import params as p
+from node.rpc.format import d, format_receipts, format_transaction, q
+from node.rpc.registry import args, rpc
+
+
+@rpc("eth_sendRawTransaction", max_params=1)
+def eth_send_raw_transaction(core: ChainCore, params: list[Any]) -> str:
+    (raw,) = args(params, 1)
+    return d(core.submit_raw(p.data(raw, "0")))
+
+
+def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
+    header = core.ledger.header_by_number(number)
+    if header is None:
+        return None
+    block = core.ledger.block(header)
+    if index >= len(block.transactions):
+        return None
+    out = format_transaction(block.transactions[index], header, index)
+    out["blockTimestamp"] = q(header.timestamp)
+    return out
+
+
+@rpc("eth_getTransactionByHash", max_params=1)
+def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    (h,) = args(params, 1)
+    tx_hash = p.hash32(h, "0")
+    where = core.ledger.transaction_location(tx_hash)
+    if where is not None:
+        return _tx_at(core, *where)
+    entry = core.pool.by_hash.get(tx_hash)
+    return format_transaction(entry.tx) if entry is not None else None
+
+
+@rpc("eth_getTransactionByBlockNumberAndIndex", max_params=2)
+def eth_get_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    ref, index = args(params, 2)
+    header = core.resolve(p.block_ref(ref, "0"))
+    return _tx_at(core, header.block_number, p.quantity(index, "1"))
+
+
+@rpc("eth_getTransactionByBlockHashAndIndex", max_params=2)
+def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    h, index = args(params, 2)
+    header = core.ledger.header_by_hash(p.hash32(h, "0"))
+    if header is None:
+        return None
+    return _tx_at(core, header.block_number, p.quantity(index, "1"))
+
+
+@rpc("eth_getTransactionReceipt", max_params=1)
+def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+    (h,) = args(params, 1)
+    where = core.ledger.transaction_location(p.hash32(h, "0"))
+    if where is None:
+        return None
+    header = core.ledger.header_by_number(where[0])
+    assert header is not None
+    block = core.ledger.block(header)
+    receipts = format_receipts(block, core.ledger.receipts(block))
+    return receipts[where[1]]
+
+
+@rpc("eth_getBlockReceipts", max_params=1)
+def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
+    (ref,) = args(params, 1)
+    block_ref = p.block_ref(ref, "0")
+    try:
+        header = core.resolve(block_ref)
+    except (UnknownBlock, NotFound):
+        return None  # an unknown block, by number or by hash, has no receipts (anvil: null)
+    block = core.ledger.block(header)
+    return format_receipts(block, core.ledger.receipts(block))
+
+
+# -- raw transactions -----------------------------------------------------------------------
+
+
+def encode_transaction(tx: SignedTransactionAPI) -> bytes:
+    """The EIP-2718 bytes of a signed transaction, as eth_sendRawTransaction takes them."""
+    if getattr(tx, "type_id", None) is not None:
+        return bytes(tx.encode())
+    return bytes(rlp.encode(tx))
+
+
+def _raw_at(core: ChainCore, header: Any, index: int) -> str | None:
+    if header is None:
+        return None
+    block = core.ledger.block(header)
+    if index >= len(block.transactions):
+        return None
+    return d(encode_transaction(block.transactions[index]))
+
+
+@rpc("eth_getRawTransactionByHash", max_params=1)
+def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str | None:
+    (h,) = args(params, 1)
+    tx_hash = p.hash32(h, "0")
+    where = core.ledger.transaction_location(tx_hash)
+    if where is not None:
+        return _raw_at(core, core.ledger.header_by_number(where[0]), where[1])
+    entry = core.pool.by_hash.get(tx_hash)
+    return d(encode_transaction(entry.tx)) if entry is not None else None
+
+
+@rpc("eth_getRawTransactionByBlockNumberAndIndex", max_params=2)
+def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> str | None:
+    ref, index = args(params, 2)
+    block_ref = p.block_ref(ref, "0")
+    index_value = p.quantity(index, "1")
+    try:
+        header = core.resolve(block_ref)
+    except (UnknownBlock, NotFound):
+        return None  # anvil: null for a block it does not have, future ones included
+    return _raw_at(core, header, index_value)
+
+
+@rpc("eth_getRawTransactionByBlockHashAndIndex", max_params=2)
+def eth_get_raw_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> str | None:
+    h, index = args(params, 2)
+    block_hash = p.hash32(h, "0")
+    index_value = p.quantity(index, "1")
+    return _raw_at(core, core.ledger.header_by_hash(block_hash), index_value)

@@ -1,0 +1,25 @@
+"""The ``net_`` namespace: the network id (the chain id, as geth answers on a chain that has
+no separate one), whether the node listens, and how many peers it has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import ChainCore
+from node.rpc.format import q
+from node.rpc.registry import rpc
+
+
+@rpc("net_version", max_params=0)
+def net_version(core: ChainCore, params: list[Any]) -> str:
+    return str(core.ledger.chain_id)
+
+
+@rpc("net_listening", max_params=0)
+def net_listening(core: ChainCore, params: list[Any]) -> bool:
+    return True
+
+
+@rpc("net_peerCount", max_params=0)
+def net_peer_count(core: ChainCore, params: list[Any]) -> str:
+    return q(core.peer_count)

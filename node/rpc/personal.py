@@ -1,0 +1,16 @@
+"""The ``personal_`` namespace: ``personal_sign``, which is ``eth_sign`` with its parameters
+the other way round (wallets call it); dev accounts only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import ChainCore
+from node.rpc.eth.sign import eth_sign
+from node.rpc.registry import args, rpc
+
+
+@rpc("personal_sign", max_params=2)
+def personal_sign(core: ChainCore, params: list[Any]) -> str:
+    message, who = args(params, 2)
+    return eth_sign(core, [who, message])

@@ -1,0 +1,49 @@
+"""The ``txpool_`` namespace, as geth serves it: counts, contents and a one-line summary per
+transaction of the pending (executable) and queued (waiting on a nonce gap) transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.core import ChainCore
+from node.rpc.format import d, format_transaction, q
+from node.rpc.registry import rpc
+from node.txpool import max_fee
+
+
+@rpc("txpool_status", max_params=0)
+def txpool_status(core: ChainCore, params: list[Any]) -> dict[str, str]:
+    return {"pending": q(core.pool.pending_count), "queued": q(core.pool.queued_count)}
+
+
+@rpc("txpool_content", max_params=0)
+def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    pending, queued = core.pool.content()
+
+    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+        from eth_utils import to_checksum_address
+
+        return {
+            to_checksum_address(s): {str(tx.nonce): format_transaction(tx) for tx in txs}
+            for s, txs in table.items()
+        }
+
+    return {"pending": shape(pending), "queued": shape(queued)}
+
+
+@rpc("txpool_inspect", max_params=0)
+def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+    pending, queued = core.pool.content()
+
+    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+        from eth_utils import to_checksum_address
+
+        return {
+            to_checksum_address(s): {
+                str(tx.nonce): f"{d(tx.to) if tx.to else 'contract creation'}: {tx.value} wei + {tx.gas} gas × {max_fee(tx)} wei"
+                for tx in txs
+            }
+            for s, txs in table.items()
+        }
+
+    return {"pending": shape(pending), "queued": shape(queued)}
