@@ -53,7 +53,7 @@ class NodeConfig:
     dev: bool = False
     """A dev chain: dev namespaces may be served, state edits and rewinds allowed."""
     api: tuple[str, ...] = DEFAULT_API
-    """JSON-RPC namespaces served (checked by ``node.rpc.server.parse_api``)."""
+    """JSON-RPC namespaces served (checked by ``node.rpc.namespaces.parse_api``)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call; empty allows none."""
     rpc_gas_cap: int | None = 50_000_000
@@ -118,11 +118,12 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
-    server = RPCServer(core, worker, settings, read_worker)
+    inference = None
     if config.sidecar and config.validator_key:
-        from node.rpc.ai_infer import InferenceService
+        from node.inference import InferenceService
 
-        server.inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+        inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+    server = RPCServer(core, worker, settings, read_worker, inference)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None

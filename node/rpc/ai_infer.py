@@ -14,14 +14,11 @@ while a prompt is served.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 from eth_hash.auto import keccak
-from eth_keys import keys
 
 from ai_precompiles import inference, registry, typed_data
 from ai_precompiles.addresses import GOVERNANCE, STAKING
@@ -29,6 +26,7 @@ from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
 from ai_precompiles.storage import Store, slot
 from node.core import ChainCore
+from node.inference import InferenceService
 from node.rpc import params as p
 from node.rpc.errors import (
     InvalidParams,
@@ -37,101 +35,12 @@ from node.rpc.errors import (
     ResourceNotFound,
     ServerError,
 )
-from node.rpc.registry import args
-
-if TYPE_CHECKING:
-    from node.rpc.server import RPCServer
-
-log = logging.getLogger("ailedger.infer")
+from node.rpc.registry import ASYNC, Params, RPCContext, args, rpc
 
 #: Longest prompt ``ai_infer`` takes, in UTF-8 bytes.
 MAX_PROMPT_BYTES = 8 * 1024
 #: A request whose deadline is sooner than this (seconds) is refused: its receipt could not land.
 MIN_DEADLINE_MARGIN = 30
-
-AsyncHandler = Callable[["RPCServer", list[Any]], Awaitable[Any]]
-#: Methods that wait on something other than the chain (the sidecar): they run on the trio
-#: loop and hand only their chain steps to the chain worker.
-ASYNC_METHODS: dict[str, AsyncHandler] = {}
-
-
-def async_rpc(name: str) -> Callable[[AsyncHandler], AsyncHandler]:
-    def register(fn: AsyncHandler) -> AsyncHandler:
-        ASYNC_METHODS[name] = fn
-        return fn
-
-    return register
-
-
-@dataclass
-class InferenceService:
-    """What a validator's node needs to serve ``ai_infer``: its sidecar, key and price."""
-
-    sidecar: str
-    """gRPC address of the sidecar that runs prompts."""
-    validator_key: bytes
-    """Key the receipts are signed and sent with (the node's validator key)."""
-    price: int
-    """Wei charged per request (the quote; a request's maxFee must cover it)."""
-    max_tokens: int = 128
-    """Most tokens one request may generate."""
-    concurrency: int = 4
-    """Prompts in flight on the sidecar at once; more wait (the sidecar batches them)."""
-    timeout: float = 300.0
-    """Seconds one sidecar call may take."""
-    slots: trio.Semaphore = field(init=False)
-    max_waiting: int = 64
-    """Requests waiting for a slot beyond which new ones are refused (busy)."""
-    in_flight: set[bytes] = field(default_factory=set)
-    """Request hashes being served now: the same signed request is not run twice at once."""
-    reserved: dict[bytes, int] = field(default_factory=dict)
-    """Per user, the fees of their requests being served now: a deposit covers them all."""
-    adapter_ids: dict[str, str] = field(default_factory=dict)
-    """On-chain weights hash -> the sidecar's adapter id (learnt from ListAdapters)."""
-
-    def __post_init__(self) -> None:
-        self.slots = trio.Semaphore(self.concurrency)
-        self.address = keys.PrivateKey(self.validator_key).public_key.to_canonical_address()
-
-    # -- the sidecar (blocking; run in a thread) --
-
-    def _sidecar_adapter(self, client: Any, weights_hash: str) -> str:
-        if weights_hash not in self.adapter_ids:
-            for info in client.list_adapters().adapters:
-                self.adapter_ids["0x" + info.weights_hash.lower().removeprefix("0x")] = info.adapter_id
-        if weights_hash not in self.adapter_ids:
-            raise ResourceNotFound(f"this node's sidecar does not hold the adapter with weights {weights_hash}")
-        return self.adapter_ids[weights_hash]
-
-    def run_prompt(self, weights_hash: str, prompt: bytes, max_tokens: int) -> Any:
-        import grpc
-
-        from sidecar.client import SidecarClient
-
-        try:
-            with SidecarClient(self.sidecar, timeout=self.timeout) as client:
-                adapter = self._sidecar_adapter(client, weights_hash)
-                return client.infer(adapter, prompt, max_tokens)
-        except grpc.RpcError as e:
-            code = e.code() if hasattr(e, "code") else None
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise LimitExceeded(f"the sidecar is busy: {e.details()}") from None
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise ServerError("this node's sidecar is not serving yet; try again shortly") from None
-            raise ServerError(f"sidecar: {e.details() if hasattr(e, 'details') else e}") from None
-
-    def sidecar_ready(self) -> bool:
-        try:
-            from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-            from sidecar.client import SidecarClient
-
-            with SidecarClient(self.sidecar, timeout=2) as client:
-                reply = health_pb2_grpc.HealthStub(client.channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=2)
-                return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-        except Exception:
-            return False
 
 
 @dataclass(frozen=True)
@@ -145,8 +54,8 @@ class CheckedRequest:
     max_tokens: int
 
 
-def _service(server: RPCServer) -> InferenceService:
-    service: InferenceService | None = getattr(server, "inference", None)
+def _service(ctx: RPCContext) -> InferenceService:
+    service = ctx.inference
     if service is None:
         raise MethodNotFound("this node serves no inference: it runs no sidecar or has no validator key")
     return service
@@ -275,22 +184,22 @@ def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest,
     return out
 
 
-@async_rpc("ai_inferQuote")
-async def ai_infer_quote(server: RPCServer, params: list[Any]) -> dict[str, Any]:
+@rpc("ai_inferQuote", max_params=0, lane=ASYNC)
+async def ai_infer_quote(ctx: RPCContext, params: Params) -> dict[str, Any]:
     """Who serves inference on this node and at what price: sign requests for these."""
     args(params, 0)
-    service = _service(server)
+    service = _service(ctx)
     ready = await trio.to_thread.run_sync(service.sidecar_ready)
     return {"validator": "0x" + service.address.hex(), "price": hex(service.price),
-            "chainId": hex(server.core.ledger.chain_id), "maxTokens": service.max_tokens,
+            "chainId": hex(ctx.core.ledger.chain_id), "maxTokens": service.max_tokens,
             "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready}
 
 
-@async_rpc("ai_infer")
-async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
+@rpc("ai_infer", max_params=3, lane=ASYNC)
+async def ai_infer(ctx: RPCContext, params: Params) -> dict[str, Any]:
     """Serve the user's signed request ``[request, signature, {maxTokens}]`` and record it."""
     raw_request, raw_signature, options = args(params, 2, 1)
-    service = _service(server)
+    service = _service(ctx)
     request, prompt = _parse_request(raw_request, service)
     signature = p.data(raw_signature, "1")
     options = options or {}
@@ -302,8 +211,8 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
     user = request["user"]
     if len(service.in_flight) >= service.concurrency + service.max_waiting:
         raise LimitExceeded("this node is serving too many inferences; try again shortly")
-    request_hash, weights_hash = await server.worker.run(
-        _check_on_chain, server.core, service, request, signature, service.reserved.get(user, 0))
+    request_hash, weights_hash = await ctx.worker.run(
+        _check_on_chain, ctx.core, service, request, signature, service.reserved.get(user, 0))
     if request_hash in service.in_flight:
         raise InvalidParams("this request is being served already")
     service.in_flight.add(request_hash)
@@ -313,9 +222,9 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
         async with service.slots:
             result = await trio.to_thread.run_sync(service.run_prompt, weights_hash, prompt, max_tokens)
         # Re-checked on the chain thread: the deposit or nonce may have moved meanwhile.
-        await server.worker.run(_check_on_chain, server.core, service, request, signature,
+        await ctx.worker.run(_check_on_chain, ctx.core, service, request, signature,
                                 service.reserved[user] - service.price)
-        return await server.worker.run(_record, server.core, service, checked, result)
+        return await ctx.worker.run(_record, ctx.core, service, checked, result)
     finally:
         service.in_flight.discard(request_hash)
         service.reserved[user] -= service.price
