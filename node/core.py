@@ -42,7 +42,7 @@ from node.errors import (
     UnknownBlock,
     UnknownFutureBlock,
 )
-from node.rpc.format import d, format_header, format_log
+from node.rpc.format import format_header, format_log, hex_data
 from node.rpc.params import BlockRef, LogFilter
 from node.txpool import AccountView, PoolConfig, PoolError, TxPool
 from node.validators import ValidatorSets
@@ -265,7 +265,7 @@ class ChainCore:
         stored = self.blobs.size(content_hash)
         if stored is None:
             raise Refused(
-                f"contribution refused: no blob with content hash {d(content_hash)} in the blob "
+                f"contribution refused: no blob with content hash {hex_data(content_hash)} in the blob "
                 "store; upload the bytes with ai_putBlob first"
             )
         if stored != size:
@@ -370,7 +370,7 @@ class ChainCore:
         if ref.block_hash is not None:
             header = self.ledger.header_by_hash(ref.block_hash)
             if header is None:
-                raise NotFound(f"header for hash {d(ref.block_hash)} not found")
+                raise NotFound(f"header for hash {hex_data(ref.block_hash)} not found")
             return header
         if ref.tag == "earliest":
             number = 0
@@ -596,7 +596,7 @@ class ChainCore:
             if not log or f.next_pending > log[-1][0]:
                 return []
             skip = max(0, f.next_pending - log[0][0])
-            out = [d(h) for _, h in itertools.islice(log, skip, None)]
+            out = [hex_data(h) for _, h in itertools.islice(log, skip, None)]
             f.next_pending = log[-1][0] + 1
             return out
         if f.kind == "block":
@@ -605,7 +605,7 @@ class ChainCore:
             for n in range(f.next_block, last + 1):
                 header = self.ledger.header_by_number(n)
                 if header is not None:
-                    hashes.append(d(header.hash))
+                    hashes.append(hex_data(header.hash))
             f.next_block = max(f.next_block, last + 1)
             return hashes
         assert f.criteria is not None
@@ -678,8 +678,8 @@ def _wanted(criteria: LogFilter) -> tuple[frozenset[str], tuple[frozenset[str] |
     """A filter's addresses and topics as sets of the formatted hex, built once per
     filter rather than once per log (a filter may name 1,000 of each)."""
     return (
-        frozenset(d(a) for a in criteria.addresses),
-        tuple(None if t is None else frozenset(d(x) for x in t) for t in criteria.topics),
+        frozenset(hex_data(a) for a in criteria.addresses),
+        tuple(None if t is None else frozenset(hex_data(x) for x in t) for t in criteria.topics),
     )
 
 

@@ -21,6 +21,7 @@ from ai_precompiles.storage import Store, slot
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import READ, args, rpc
 
 #: Page size of list answers (ai_listContributions, ai_getTrainingSet's contributions).
@@ -133,8 +134,8 @@ def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, A
         raise ResourceNotFound("the transaction recorded no inference")
     state = core.ledger.state_at(header)
     out = dict(_found(ai_precompiles.get_inference(state, receipt_ids[0]), "inference"))
-    out["transactionHash"] = "0x" + tx_hash.hex()
-    out["blockNumber"] = hex(header.block_number)
+    out["transactionHash"] = hex_data(tx_hash)
+    out["blockNumber"] = hex_quantity(header.block_number)
     return out
 
 
@@ -194,20 +195,20 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         root = registry.adapter_contribution_root(state, [d for d, _ in pairs], [v for _, v in pairs])
     except AIError as e:
         raise ResourceNotFound(str(e)) from None
-    return {"contributionRoot": "0x" + root.hex(), "contributions": page, "total": len(ids), "offset": offset}
+    return {"contributionRoot": hex_data(root), "contributions": page, "total": len(ids), "offset": offset}
 
 
 @rpc("ai_getRewards", max_params=2)
 def ai_get_rewards(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     who, ref = args(params, 1, 1)
     rewards = ai_precompiles.get_rewards(p.state_at(core, ref, 1), p.address(who, "0"))
-    return {k: hex(v) for k, v in rewards.items()}
+    return {k: hex_quantity(v) for k, v in rewards.items()}
 
 
 @rpc("ai_getParams", max_params=1)
 def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (ref,) = args(params, 0, 1)
-    return {k: hex(v) for k, v in ai_precompiles.get_params(p.state_at(core, ref, 0)).items()}
+    return {k: hex_quantity(v) for k, v in ai_precompiles.get_params(p.state_at(core, ref, 0)).items()}
 
 
 @rpc("ai_getProposal", max_params=2)
@@ -222,7 +223,7 @@ def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, A
     (ref,) = args(params, 0, 1)
     header = core.resolve(p.block_ref(ref, "0"))
     validators = ai_precompiles.get_validator_set(core.ledger.state_at(header), block=header.block_number)
-    return [{"address": "0x" + a.hex(), "power": hex(power)} for a, power in validators]
+    return [{"address": hex_data(a), "power": hex_quantity(power)} for a, power in validators]
 
 
 # -- listings ---------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
-    return {k: hex(v) for k, v in inference.get_deposit_info(state, address).items()}
+    return {k: hex_quantity(v) for k, v in inference.get_deposit_info(state, address).items()}
 
 
 @rpc("ai_getReceipt", max_params=2)

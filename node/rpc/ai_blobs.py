@@ -15,6 +15,7 @@ from node.blobstore import BlobError
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import ResourceNotFound, ServerError
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import args, current_client, rpc
 
 #: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
@@ -33,20 +34,20 @@ def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     data_raw, expected = args(params, 1, 1)
     data = p.data(data_raw, "0")
     digest = _blob_call(core.blobs.put, data, p.hash32(expected, "1") if expected is not None else None)
-    return {"hash": "0x" + digest.hex(), "size": hex(len(data))}
+    return {"hash": hex_data(digest), "size": hex_quantity(len(data))}
 
 
 @rpc("ai_beginBlob", max_params=2)
 def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
     """Open a chunked upload; only the client (remote address) that opened it may use it."""
     size, content_hash = args(params, 2)
-    return hex(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
+    return hex_quantity(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
 
 
 @rpc("ai_putBlobChunk", max_params=3)
 def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
     upload, offset, data = args(params, 3)
-    return hex(_blob_call(
+    return hex_quantity(_blob_call(
         core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2"), current_client() or None
     ))
 
@@ -55,7 +56,7 @@ def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
 def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (upload,) = args(params, 1)
     digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), current_client() or None)
-    return {"hash": "0x" + digest.hex(), "size": hex(core.blobs.size(digest) or 0)}
+    return {"hash": hex_data(digest), "size": hex_quantity(core.blobs.size(digest) or 0)}
 
 
 @rpc("ai_abortBlob", max_params=1)
@@ -74,5 +75,5 @@ def ai_get_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         raise ResourceNotFound(f"unknown blob {digest_raw}")
     start = p.quantity(offset, "1") if offset is not None else 0
     n = min(p.quantity(length, "2") if length is not None else size, MAX_BLOB_READ)
-    return {"hash": "0x" + digest.hex(), "size": hex(size), "offset": hex(start),
-            "data": "0x" + _blob_call(core.blobs.get, digest, start, n).hex()}
+    return {"hash": hex_data(digest), "size": hex_quantity(size), "offset": hex_quantity(start),
+            "data": hex_data(_blob_call(core.blobs.get, digest, start, n))}

@@ -35,6 +35,7 @@ from node.rpc.errors import (
     ResourceNotFound,
     ServerError,
 )
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import ASYNC, Params, RPCContext, args, rpc
 
 #: Longest prompt ``ai_infer`` takes, in UTF-8 bytes.
@@ -129,7 +130,7 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     if deposit - reserved < service.price:
         raise InvalidParams(f"the user's deposit {deposit} wei is below the price {service.price} wei"
                             + (f" with {reserved} wei promised to requests in flight" if reserved else ""))
-    return request_hash, "0x" + model.weights_hash.hex()
+    return request_hash, hex_data(model.weights_hash)
 
 
 def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest, result: Any) -> dict[str, Any]:
@@ -190,8 +191,8 @@ async def ai_infer_quote(ctx: RPCContext, params: Params) -> dict[str, Any]:
     args(params, 0)
     service = _service(ctx)
     ready = await trio.to_thread.run_sync(service.sidecar_ready)
-    return {"validator": "0x" + service.address.hex(), "price": hex(service.price),
-            "chainId": hex(ctx.core.ledger.chain_id), "maxTokens": service.max_tokens,
+    return {"validator": hex_data(service.address), "price": hex_quantity(service.price),
+            "chainId": hex_quantity(ctx.core.ledger.chain_id), "maxTokens": service.max_tokens,
             "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready}
 
 

@@ -18,7 +18,7 @@ from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, ServerError
-from node.rpc.format import d
+from node.rpc.format import hex_data
 from node.rpc.registry import args, rpc
 from state.tracing import (
     CallTracer,
@@ -102,7 +102,7 @@ def _result(
         return {}  # noopTracer
     failed = c.is_error
     output = c.output if not failed or isinstance(c.error, Revert) else b""
-    return {"failed": failed, "gas": run.gas_used, "returnValue": d(output), "structLogs": tracer.logs}
+    return {"failed": failed, "gas": run.gas_used, "returnValue": hex_data(output), "structLogs": tracer.logs}
 
 
 @rpc("debug_traceTransaction", max_params=2)
@@ -112,7 +112,7 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
     tracer, options = _tracer(config, "1")
     where = core.ledger.transaction_location(tx_hash)
     if where is None:
-        raise ServerError(f"transaction {d(tx_hash)} not found")
+        raise ServerError(f"transaction {hex_data(tx_hash)} not found")
     header = core.ledger.header_by_number(where[0])
     assert header is not None
     block = core.ledger.block(header)

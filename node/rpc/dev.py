@@ -16,7 +16,7 @@ from typing import Any
 from node.core import MAX_MINE_BLOCKS, ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
-from node.rpc.format import q
+from node.rpc.format import hex_quantity
 from node.rpc.registry import Continue, args, rpc
 
 #: Blocks one worker job builds; a larger count continues in further jobs.
@@ -80,7 +80,7 @@ def anvil_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
 
 @rpc("evm_snapshot", "anvil_snapshot", max_params=0)
 def evm_snapshot(core: ChainCore, params: list[Any]) -> str:
-    return q(core.snapshot())
+    return hex_quantity(core.snapshot())
 
 
 @rpc("evm_revert", "anvil_revert", max_params=1)
@@ -93,7 +93,7 @@ def evm_revert(core: ChainCore, params: list[Any]) -> bool:
 def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
     (seconds,) = args(params, 1)
     amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
-    return q(core.increase_time(amount))
+    return hex_quantity(core.increase_time(amount))
 
 
 @rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp", max_params=1)

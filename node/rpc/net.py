@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.core import ChainCore
-from node.rpc.format import q
+from node.rpc.format import hex_quantity
 from node.rpc.registry import rpc
 
 
@@ -22,4 +22,4 @@ def net_listening(core: ChainCore, params: list[Any]) -> bool:
 
 @rpc("net_peerCount", max_params=0)
 def net_peer_count(core: ChainCore, params: list[Any]) -> str:
-    return q(core.peer_count)
+    return hex_quantity(core.peer_count)

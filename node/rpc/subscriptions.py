@@ -18,7 +18,7 @@ import trio
 from node.core import ChainCore, matches
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, MethodNotFound
-from node.rpc.format import d, format_transaction
+from node.rpc.format import format_transaction, hex_data
 from node.rpc.registry import Params
 
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
@@ -130,7 +130,7 @@ class Subscriptions:
                     if matches(entry, sub.options):
                         _notify(sub, entry)
             elif kind == "newPendingTransactions":
-                _notify(sub, format_transaction(payload) if sub.options else d(payload.hash))
+                _notify(sub, format_transaction(payload) if sub.options else hex_data(payload.hash))
             else:
                 _notify(sub, payload)
 

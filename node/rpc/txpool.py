@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from node.core import ChainCore
-from node.rpc.format import d, format_transaction, q
+from node.rpc.format import format_transaction, hex_data, hex_quantity
 from node.rpc.registry import rpc
 from node.txpool import max_fee
 
 
 @rpc("txpool_status", max_params=0)
 def txpool_status(core: ChainCore, params: list[Any]) -> dict[str, str]:
-    return {"pending": q(core.pool.pending_count), "queued": q(core.pool.queued_count)}
+    return {"pending": hex_quantity(core.pool.pending_count), "queued": hex_quantity(core.pool.queued_count)}
 
 
 @rpc("txpool_content", max_params=0)
@@ -40,7 +40,7 @@ def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
         return {
             to_checksum_address(s): {
-                str(tx.nonce): f"{d(tx.to) if tx.to else 'contract creation'}: {tx.value} wei + {tx.gas} gas × {max_fee(tx)} wei"
+                str(tx.nonce): f"{hex_data(tx.to) if tx.to else 'contract creation'}: {tx.value} wei + {tx.gas} gas × {max_fee(tx)} wei"
                 for tx in txs
             }
             for s, txs in table.items()

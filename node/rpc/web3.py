@@ -10,7 +10,7 @@ from eth_hash.auto import keccak
 
 from node.core import ChainCore
 from node.rpc import params as p
-from node.rpc.format import d
+from node.rpc.format import hex_data
 from node.rpc.registry import args, rpc
 
 CLIENT_VERSION = f"ailedger/v0.1.0/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"
@@ -25,4 +25,4 @@ def web3_client_version(core: ChainCore, params: list[Any]) -> str:
 @rpc("web3_sha3", max_params=1)
 def web3_sha3(core: ChainCore, params: list[Any]) -> str:
     (payload,) = args(params, 1)
-    return d(keccak(p.data(payload, "0")))
+    return hex_data(keccak(p.data(payload, "0")))

@@ -11,7 +11,7 @@ from typing import Any
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
-from node.rpc.format import d, q
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import args, rpc
 from state.proofs import MAX_PROOF_SLOTS, prove_account
 
@@ -20,7 +20,7 @@ from state.proofs import MAX_PROOF_SLOTS, prove_account
 def eth_get_balance(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
-    return q(p.state_at(core, ref, 1).get_balance(address))
+    return hex_quantity(p.state_at(core, ref, 1).get_balance(address))
 
 
 @rpc("eth_getTransactionCount", max_params=2)
@@ -28,15 +28,15 @@ def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     if ref == "pending":
-        return q(core.pool.next_nonce(address, core.account(address).nonce))
-    return q(p.state_at(core, ref, 1).get_nonce(address))
+        return hex_quantity(core.pool.next_nonce(address, core.account(address).nonce))
+    return hex_quantity(p.state_at(core, ref, 1).get_nonce(address))
 
 
 @rpc("eth_getCode", max_params=2)
 def eth_get_code(core: ChainCore, params: list[Any]) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
-    return d(p.state_at(core, ref, 1).get_code(address))
+    return hex_data(p.state_at(core, ref, 1).get_code(address))
 
 
 @rpc("eth_getStorageAt", max_params=3)
@@ -66,14 +66,14 @@ def eth_get_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     root = core.ledger.state_header(header).state_root
     proof = prove_account(core.ledger.chain.chaindb.db, root, address, [int.from_bytes(k, "big") for k in keys])
     return {
-        "address": d(address),
-        "balance": q(proof.balance),
-        "codeHash": d(proof.code_hash),
-        "nonce": q(proof.nonce),
-        "storageHash": d(proof.storage_root),
-        "accountProof": [d(node) for node in proof.proof],
+        "address": hex_data(address),
+        "balance": hex_quantity(proof.balance),
+        "codeHash": hex_data(proof.code_hash),
+        "nonce": hex_quantity(proof.nonce),
+        "storageHash": hex_data(proof.storage_root),
+        "accountProof": [hex_data(node) for node in proof.proof],
         "storageProof": [
-            {"key": d(key), "value": q(s.value), "proof": [d(node) for node in s.proof]}
+            {"key": hex_data(key), "value": hex_quantity(s.value), "proof": [hex_data(node) for node in s.proof]}
             for key, s in zip(keys, proof.storage, strict=True)
         ],
     }

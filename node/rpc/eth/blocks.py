@@ -9,7 +9,7 @@ from typing import Any
 from node.core import ChainCore
 from node.errors import UnknownBlock
 from node.rpc import params as p
-from node.rpc.format import d, format_block, format_header, format_transaction, q
+from node.rpc.format import format_block, format_header, format_transaction, hex_data, hex_quantity
 from node.rpc.registry import args, rpc
 
 
@@ -38,9 +38,9 @@ def _pending_block(core: ChainCore, full: bool) -> dict[str, Any]:
     header = LedgerVM.create_header_from_parent(head, timestamp=max(core.now(), head.timestamp + 1))
     out = format_header(header)
     txs = core.pool.select(head.gas_limit)
-    out.update(hash=None, nonce=None, miner=None, uncles=[], size=q(0), withdrawals=[])
-    out["gasUsed"] = q(sum(tx.gas for tx in txs))
-    out["transactions"] = [format_transaction(tx) for tx in txs] if full else [d(tx.hash) for tx in txs]
+    out.update(hash=None, nonce=None, miner=None, uncles=[], size=hex_quantity(0), withdrawals=[])
+    out["gasUsed"] = hex_quantity(sum(tx.gas for tx in txs))
+    out["transactions"] = [format_transaction(tx) for tx in txs] if full else [hex_data(tx.hash) for tx in txs]
     return out
 
 
@@ -59,19 +59,19 @@ def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | No
         header = core.resolve(p.block_ref(ref, "0"))
     except UnknownBlock:
         return None
-    return q(len(core.ledger.block(header).transactions))
+    return hex_quantity(len(core.ledger.block(header).transactions))
 
 
 @rpc("eth_getBlockTransactionCountByHash", max_params=1)
 def eth_block_tx_count_by_hash(core: ChainCore, params: list[Any]) -> str | None:
     (h,) = args(params, 1)
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
-    return None if header is None else q(len(core.ledger.block(header).transactions))
+    return None if header is None else hex_quantity(len(core.ledger.block(header).transactions))
 
 
 @rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash", max_params=1)
 def eth_uncle_count(core: ChainCore, params: list[Any]) -> str:
-    return q(0)
+    return hex_quantity(0)
 
 
 @rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex", max_params=2)

@@ -17,7 +17,7 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
 from node.rpc.eth.simulate import SimulationRefused, parse_block_overrides
-from node.rpc.format import d, q
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import READ, args, rpc
 from state.chain import CallResult
 from state.simulation import SimBlock, SimCall, SimulationError, simulate
@@ -35,17 +35,17 @@ def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
     if block_overrides not in (None, {}):
         result = call_in_overridden_block(core, header, req, overrides, block_overrides)
         raise_on_failure(result)
-        return d(result.output)
+        return hex_data(result.output)
     auths = call_authorizations(req)
     if estimate:
         gas, result = core.estimate_gas(
             header, sender, req.to, req.data, req.value, req.gas, overrides, authorizations=auths
         )
         raise_on_failure(result)
-        return q(gas)
+        return hex_quantity(gas)
     result = core.call(header, sender, req.to, req.data, req.value, req.gas, overrides, authorizations=auths)
     raise_on_failure(result)
-    return d(result.output)
+    return hex_data(result.output)
 
 
 def call_authorizations(req: p.CallRequest) -> list[Any] | None:
@@ -145,7 +145,7 @@ def eth_create_access_list(core: ChainCore, params: list[Any]) -> dict[str, Any]
             }
             for address, slots in access_list
         ],
-        "gasUsed": q(run.gas_used),
+        "gasUsed": hex_quantity(run.gas_used),
     }
     if run.computation.is_error:
         from eth.exceptions import Revert

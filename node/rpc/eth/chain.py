@@ -6,24 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from node.core import ChainCore
-from node.rpc.format import d, q
+from node.rpc.format import hex_data, hex_quantity
 from node.rpc.registry import rpc
 
 
 @rpc("eth_chainId", max_params=0)
 def eth_chain_id(core: ChainCore, params: list[Any]) -> str:
-    return q(core.ledger.chain_id)
+    return hex_quantity(core.ledger.chain_id)
 
 
 @rpc("eth_blockNumber", max_params=0)
 def eth_block_number(core: ChainCore, params: list[Any]) -> str:
-    return q(core.ledger.head.block_number)
+    return hex_quantity(core.ledger.head.block_number)
 
 
 @rpc("eth_syncing", max_params=0)
 def eth_syncing(core: ChainCore, params: list[Any]) -> bool | dict[str, str]:
     status = core.sync_status
-    return False if status is None else {k: q(v) for k, v in status.items()}
+    return False if status is None else {k: hex_quantity(v) for k, v in status.items()}
 
 
 @rpc("eth_mining", max_params=0)
@@ -33,9 +33,9 @@ def eth_mining(core: ChainCore, params: list[Any]) -> bool:
 
 @rpc("eth_hashrate", max_params=0)
 def eth_hashrate(core: ChainCore, params: list[Any]) -> str:
-    return q(0)
+    return hex_quantity(0)
 
 
 @rpc("eth_coinbase", max_params=0)
 def eth_coinbase(core: ChainCore, params: list[Any]) -> str:
-    return d(core.coinbase)
+    return hex_data(core.coinbase)

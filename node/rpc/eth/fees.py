@@ -11,7 +11,7 @@ from typing import Any
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
-from node.rpc.format import q
+from node.rpc.format import hex_quantity
 from node.rpc.registry import READ, args, rpc
 from node.txpool import max_fee, max_tip
 
@@ -21,17 +21,17 @@ DEFAULT_TIP = 10**9
 
 @rpc("eth_gasPrice", max_params=0)
 def eth_gas_price(core: ChainCore, params: list[Any]) -> str:
-    return q(core.next_base_fee() + DEFAULT_TIP)
+    return hex_quantity(core.next_base_fee() + DEFAULT_TIP)
 
 
 @rpc("eth_maxPriorityFeePerGas", max_params=0)
 def eth_max_priority_fee(core: ChainCore, params: list[Any]) -> str:
-    return q(DEFAULT_TIP)
+    return hex_quantity(DEFAULT_TIP)
 
 
 @rpc("eth_blobBaseFee", max_params=0)
 def eth_blob_base_fee(core: ChainCore, params: list[Any]) -> str:
-    return q(1)
+    return hex_quantity(1)
 
 
 #: geth's limits on eth_feeHistory: blocks per query and reward percentiles.
@@ -46,7 +46,7 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     count_raw, newest_raw, percentiles = args(params, 2, 1)
     count = p.quantity(count_raw, "0") if not isinstance(count_raw, int) else count_raw
     if count < 1:
-        return {"oldestBlock": q(0), "baseFeePerGas": [], "gasUsedRatio": [], "reward": []}
+        return {"oldestBlock": hex_quantity(0), "baseFeePerGas": [], "gasUsedRatio": [], "reward": []}
     count = min(count, MAX_FEE_HISTORY)
     newest = core.resolve(p.block_ref(newest_raw, "1")).block_number
     reward_percentiles: list[float] | None = None
@@ -66,21 +66,21 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     for n in range(oldest, newest + 1):
         header = core.ledger.header_by_number(n)
         assert header is not None
-        base_fees.append(q(header.base_fee_per_gas or 0))
+        base_fees.append(hex_quantity(header.base_fee_per_gas or 0))
         ratios.append(header.gas_used / header.gas_limit)
         if reward_percentiles is not None:
-            rewards.append([q(r) for r in _block_rewards(core, header, reward_percentiles)])
+            rewards.append([hex_quantity(r) for r in _block_rewards(core, header, reward_percentiles)])
     from state.vm import LedgerVM
 
     newest_header = core.ledger.header_by_number(newest)
     assert newest_header is not None
     child = LedgerVM.create_header_from_parent(newest_header, timestamp=newest_header.timestamp + 1)
-    base_fees.append(q(child.base_fee_per_gas or 0))
+    base_fees.append(hex_quantity(child.base_fee_per_gas or 0))
     out: dict[str, Any] = {
-        "oldestBlock": q(oldest),
+        "oldestBlock": hex_quantity(oldest),
         "baseFeePerGas": base_fees,
         "gasUsedRatio": ratios,
-        "baseFeePerBlobGas": [q(1)] * len(base_fees),
+        "baseFeePerBlobGas": [hex_quantity(1)] * len(base_fees),
         "blobGasUsedRatio": [0.0] * len(ratios),
     }
     if reward_percentiles is not None:

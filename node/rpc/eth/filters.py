@@ -11,7 +11,7 @@ from typing import Any
 
 from node.core import ChainCore
 from node.rpc import params as p
-from node.rpc.format import q
+from node.rpc.format import hex_quantity
 from node.rpc.registry import READ, args, current_client, rpc
 
 
@@ -24,17 +24,17 @@ def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
 @rpc("eth_newFilter", max_params=1)
 def eth_new_filter(core: ChainCore, params: list[Any]) -> str:
     (criteria,) = args(params, 1)
-    return q(core.new_filter("logs", p.log_filter(criteria), client=current_client()))
+    return hex_quantity(core.new_filter("logs", p.log_filter(criteria), client=current_client()))
 
 
 @rpc("eth_newBlockFilter", max_params=0)
 def eth_new_block_filter(core: ChainCore, params: list[Any]) -> str:
-    return q(core.new_filter("block", client=current_client()))
+    return hex_quantity(core.new_filter("block", client=current_client()))
 
 
 @rpc("eth_newPendingTransactionFilter", max_params=0)
 def eth_new_pending_filter(core: ChainCore, params: list[Any]) -> str:
-    return q(core.new_filter("pending", client=current_client()))
+    return hex_quantity(core.new_filter("pending", client=current_client()))
 
 
 @rpc("eth_getFilterChanges", max_params=1)

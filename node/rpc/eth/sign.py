@@ -18,7 +18,7 @@ from node.rpc import params as p
 from node.rpc.errors import InvalidParams
 from node.rpc.eth.call import call_authorizations, raise_on_failure
 from node.rpc.eth.fees import DEFAULT_TIP
-from node.rpc.format import d
+from node.rpc.format import hex_data
 from node.rpc.registry import args, rpc
 from state.impersonation import impersonated_transaction
 
@@ -29,13 +29,13 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
     key = core.dev_keys.get(who)
     if key is None:
         # anvil's code and words: -32602 "No Signer available".
-        raise InvalidParams(f"No Signer available: {d(who)} is not a dev account of this node (impersonate it first)")
+        raise InvalidParams(f"No Signer available: {hex_data(who)} is not a dev account of this node (impersonate it first)")
     return key
 
 
 @rpc("eth_accounts", max_params=0)
 def eth_accounts(core: ChainCore, params: list[Any]) -> list[str]:
-    return [d(a) for a in core.dev_keys]
+    return [hex_data(a) for a in core.dev_keys]
 
 
 @rpc("eth_sendTransaction", max_params=1)
@@ -66,7 +66,7 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
         tx["to"] = req.to
     if req.access_list is not None:
         tx["accessList"] = [
-            {"address": d(a), "storageKeys": ["0x" + k.to_bytes(32, "big").hex() for k in ks]}
+            {"address": hex_data(a), "storageKeys": ["0x" + k.to_bytes(32, "big").hex() for k in ks]}
             for a, ks in req.access_list
         ]
     if req.gas_price is not None and req.max_fee_per_gas is None:
@@ -96,9 +96,9 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
             raise InvalidParams("invalid argument 0: an impersonated account cannot send a set-code transaction")
         unsigned = impersonated_transaction(tx, req.sender)
         core.ledger.record_impersonated(unsigned.hash, req.sender)
-        return d(core.submit(unsigned))
+        return hex_data(core.submit(unsigned))
     signed = Account.sign_transaction(tx, key)
-    return d(core.submit_raw(bytes(signed.raw_transaction)))
+    return hex_data(core.submit_raw(bytes(signed.raw_transaction)))
 
 
 @rpc("eth_sign", max_params=2)
@@ -106,7 +106,7 @@ def eth_sign(core: ChainCore, params: list[Any]) -> str:
     who, message = args(params, 2)
     key = _dev_key(core, p.address(who, "0"))
     signed = Account.sign_message(encode_defunct(p.data(message, "1")), key)
-    return d(signed.signature)
+    return hex_data(signed.signature)
 
 
 @rpc("eth_signTypedData_v4", "eth_signTypedData", max_params=2)
@@ -126,4 +126,4 @@ def eth_sign_typed_data(core: ChainCore, params: list[Any]) -> str:
         message = encode_typed_data(full_message=typed)
     except Exception as e:
         raise InvalidParams(f"invalid argument 1: {e}") from None
-    return d(Account.sign_message(message, key).signature)
+    return hex_data(Account.sign_message(message, key).signature)

@@ -12,7 +12,7 @@ from typing import Any
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError
-from node.rpc.format import d, format_header, q
+from node.rpc.format import format_header, hex_data, hex_quantity
 from node.rpc.registry import args, rpc
 from state.simulation import (
     MAX_BLOCKS,
@@ -123,27 +123,27 @@ def eth_simulate_v1(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
             logs = []
             for address, topics, data in call.logs:
                 logs.append({
-                    "address": d(address),
+                    "address": hex_data(address),
                     "topics": [f"0x{t:064x}" for t in topics],
-                    "data": d(data),
+                    "data": hex_data(data),
                     "blockHash": shown["hash"],
                     "blockNumber": shown["number"],
                     "blockTimestamp": shown["timestamp"],
-                    "transactionHash": d(call.tx_hash),
-                    "transactionIndex": q(i),
-                    "logIndex": q(log_index),
+                    "transactionHash": hex_data(call.tx_hash),
+                    "transactionIndex": hex_quantity(i),
+                    "logIndex": hex_quantity(log_index),
                     "removed": False,
                 })
                 log_index += 1
             entry: dict[str, Any] = {
-                "returnData": d(call.return_data), "logs": logs, "gasUsed": q(call.gas_used), "status": q(call.status),
+                "returnData": hex_data(call.return_data), "logs": logs, "gasUsed": hex_quantity(call.gas_used), "status": hex_quantity(call.status),
             }
             if call.error is not None:
                 code, message, revert_data = call.error
                 entry["error"] = {"code": code, "message": message}
                 if revert_data is not None:
-                    entry["error"]["data"] = d(revert_data)
+                    entry["error"]["data"] = hex_data(revert_data)
             calls.append(entry)
-        shown.update(uncles=[], withdrawals=[], transactions=[d(c.tx_hash) for c in block.calls], calls=calls)
+        shown.update(uncles=[], withdrawals=[], transactions=[hex_data(c.tx_hash) for c in block.calls], calls=calls)
         out.append(shown)
     return out

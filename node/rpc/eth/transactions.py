@@ -14,14 +14,14 @@ from eth.abc import SignedTransactionAPI
 from node.core import ChainCore
 from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
-from node.rpc.format import d, format_receipts, format_transaction, q
+from node.rpc.format import format_receipts, format_transaction, hex_data, hex_quantity
 from node.rpc.registry import args, rpc
 
 
 @rpc("eth_sendRawTransaction", max_params=1)
 def eth_send_raw_transaction(core: ChainCore, params: list[Any]) -> str:
     (raw,) = args(params, 1)
-    return d(core.submit_raw(p.data(raw, "0")))
+    return hex_data(core.submit_raw(p.data(raw, "0")))
 
 
 def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
@@ -32,7 +32,7 @@ def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
     if index >= len(block.transactions):
         return None
     out = format_transaction(block.transactions[index], header, index)
-    out["blockTimestamp"] = q(header.timestamp)
+    out["blockTimestamp"] = hex_quantity(header.timestamp)
     return out
 
 
@@ -104,7 +104,7 @@ def _raw_at(core: ChainCore, header: Any, index: int) -> str | None:
     block = core.ledger.block(header)
     if index >= len(block.transactions):
         return None
-    return d(encode_transaction(block.transactions[index]))
+    return hex_data(encode_transaction(block.transactions[index]))
 
 
 @rpc("eth_getRawTransactionByHash", max_params=1)
@@ -115,7 +115,7 @@ def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str |
     if where is not None:
         return _raw_at(core, core.ledger.header_by_number(where[0]), where[1])
     entry = core.pool.by_hash.get(tx_hash)
-    return d(encode_transaction(entry.tx)) if entry is not None else None
+    return hex_data(encode_transaction(entry.tx)) if entry is not None else None
 
 
 @rpc("eth_getRawTransactionByBlockNumberAndIndex", max_params=2)
