@@ -14,10 +14,8 @@ from typing import Any
 
 import ai_precompiles
 from ai_precompiles import datanets, inference, registry
-from ai_precompiles.addresses import DATANETS, INFERENCE, MODEL_REGISTRY
-from ai_precompiles.datanets import Datanet
+from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
-from ai_precompiles.storage import Store, slot
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound
@@ -245,7 +243,7 @@ def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (options,) = args(params, 0, 1)
     offset, limit = _list_page(options, "0")
     state: Any = core.ledger.state_at(core.ledger.head)
-    count = Store(state, MODEL_REGISTRY).get(slot("model.count"))
+    count = registry.get_model_count(state)
     models = []
     for model_id in range(offset + 1, min(count, offset + limit) + 1):
         m = registry.get_model(state, model_id)
@@ -262,9 +260,12 @@ def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     (options,) = args(params, 0, 1)
     offset, limit = _list_page(options, "0")
     state: Any = core.ledger.state_at(core.ledger.head)
-    store = Store(state, DATANETS)
-    count = store.get(slot("datanet.count"))
-    items = [Datanet.decode(store, i).to_json() for i in range(offset + 1, min(count, offset + limit) + 1)]
+    count = datanets.get_datanet_count(state)
+    items = []
+    for datanet_id in range(offset + 1, min(count, offset + limit) + 1):
+        datanet = datanets.get_datanet(state, datanet_id)
+        assert datanet is not None  # ids 1..count exist
+        items.append(datanet.to_json())
     return {"total": count, "datanets": items}
 
 

@@ -20,11 +20,9 @@ from typing import Any
 import trio
 from eth_hash.auto import keccak
 
-from ai_precompiles import inference, registry, typed_data
-from ai_precompiles.addresses import GOVERNANCE, STAKING
+from ai_precompiles import inference, registry, staking, typed_data
 from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
-from ai_precompiles.storage import Store, slot
 from node.core import ChainCore
 from node.inference import InferenceService
 from node.rpc import params as p
@@ -110,11 +108,10 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     if signer != request["user"]:
         raise InvalidParams("bad user signature: it does not recover to request.user "
                             "(was it signed for this validator, price and chain?)")
-    if inference.receipt_id_for_request(state, request_hash) is not None or Store(state, inference.INFERENCE).get(
-            slot("nonce", request["user"], request["nonce"])):
+    if (inference.receipt_id_for_request(state, request_hash) is not None
+            or inference.request_nonce_used(state, request["user"], request["nonce"])):
         raise InvalidParams("the request's nonce was already used")
-    gov = Store(state, GOVERNANCE)
-    if Store(state, STAKING).get(slot("stake", service.address)) < get_param(gov, "staking.min_stake"):
+    if staking.get_stake(state, service.address)["stake"] < get_param(state, "staking.min_stake"):
         raise ServerError("this node's validator is not staked; it cannot record receipts")
     model = registry.get_model(state, request["adapter_id"])
     if model is None:
