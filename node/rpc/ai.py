@@ -10,7 +10,7 @@ grows with a datanet run on the read worker, off the chain thread.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import ai_precompiles
 from ai_precompiles import datanets, inference, registry
@@ -20,7 +20,9 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound
 from node.rpc.format import hex_data, hex_quantity
-from node.rpc.registry import READ, args, rpc
+from node.rpc.registry import READ, Json, Params, args, rpc
+
+T = TypeVar("T")
 
 #: Page size of list answers (ai_listContributions, ai_getTrainingSet's contributions).
 MAX_PAGE = 1000
@@ -37,21 +39,21 @@ MAX_LIST = 100
 _INFERENCE_RECORDED = ai_precompiles.MODULES["Inference"].abi.events["InferenceRecorded"].topic0
 
 
-def _found(value: Any, what: str) -> Any:
+def _found(value: T | None, what: str) -> T:
     if value is None:
         raise ResourceNotFound(f"{what} not found")
     return value
 
 
 @rpc("ai_getDatanet", max_params=2)
-def ai_get_datanet(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_datanet(core: ChainCore, params: Params) -> dict[str, Any]:
     datanet_id, ref = args(params, 1, 1)
     d = ai_precompiles.get_datanet(p.state_at(core, ref, 1), p.quantity(datanet_id, "0"))
     return dict(_found(d, "datanet").to_json())
 
 
 @rpc("ai_getContribution", max_params=2)
-def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_contribution(core: ChainCore, params: Params) -> dict[str, Any]:
     contribution_id, ref = args(params, 1, 1)
     c = ai_precompiles.get_contribution(p.state_at(core, ref, 1), p.quantity(contribution_id, "0"))
     found = _found(c, "contribution")
@@ -60,7 +62,7 @@ def ai_get_contribution(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _page(options: dict[str, Any], name: str) -> tuple[int, int]:
+def _page(options: dict[str, Json], name: str) -> tuple[int, int]:
     """(offset, limit) of a paged read; limit defaults to and is capped at MAX_PAGE."""
     offset = options.get("offset", 0)
     limit = options.get("limit", MAX_PAGE)
@@ -72,7 +74,7 @@ def _page(options: dict[str, Any], name: str) -> tuple[int, int]:
 
 
 @rpc("ai_listContributions", max_params=3, lane=READ)
-def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+def ai_list_contributions(core: ChainCore, params: Params) -> list[dict[str, Any]]:
     """One page of a datanet's contributions (``{status, offset, limit}``, limit <= 1000);
     with status ``accepted`` in acceptance (leaf) order, otherwise in submission order."""
     datanet_id, options, ref = args(params, 1, 2)
@@ -100,19 +102,19 @@ def ai_list_contributions(core: ChainCore, params: list[Any]) -> list[dict[str, 
 
 
 @rpc("ai_getLineage", max_params=2, lane=READ)
-def ai_get_lineage(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_lineage(core: ChainCore, params: Params) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_lineage(p.state_at(core, ref, 1), p.quantity(model_id, "0")), "model"))
 
 
 @rpc("ai_getModel", max_params=2)
-def ai_get_model(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_model(core: ChainCore, params: Params) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     return dict(_found(ai_precompiles.get_model(p.state_at(core, ref, 1), p.quantity(model_id, "0")), "model").to_json())
 
 
 @rpc("ai_getInferenceAncestry", max_params=1, lane=READ)
-def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_inference_ancestry(core: ChainCore, params: Params) -> dict[str, Any]:
     """Which datasets, contributions, contributors, adapter path and weights produced the
     output of inference-receipt transaction ``txHash``."""
     (tx_hash_raw,) = args(params, 1)
@@ -137,12 +139,12 @@ def ai_get_inference_ancestry(core: ChainCore, params: list[Any]) -> dict[str, A
     return out
 
 
-def _topic(t: Any) -> int:
+def _topic(t: int | bytes) -> int:
     return t if isinstance(t, int) else int.from_bytes(t, "big")
 
 
 @rpc("ai_getContributionProof", max_params=4, lane=READ)
-def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_contribution_proof(core: ChainCore, params: Params) -> dict[str, Any]:
     datanet_id, version, contribution_id, ref = args(params, 3, 1)
     state = p.state_at(core, ref, 3)
     did, ver = p.quantity(datanet_id, "0"), p.quantity(version, "1")
@@ -156,7 +158,7 @@ def ai_get_contribution_proof(core: ChainCore, params: list[Any]) -> dict[str, A
 
 
 @rpc("ai_getTrainingSet", max_params=3, lane=READ)
-def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_training_set(core: ChainCore, params: Params) -> dict[str, Any]:
     """The exact contribution set of some datanet versions, in leaf order, and the Merkle
     root an adapter trained on them commits to (``[[datanetId, version], ...]``).
 
@@ -197,27 +199,27 @@ def ai_get_training_set(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
 
 @rpc("ai_getRewards", max_params=2)
-def ai_get_rewards(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_rewards(core: ChainCore, params: Params) -> dict[str, Any]:
     who, ref = args(params, 1, 1)
     rewards = ai_precompiles.get_rewards(p.state_at(core, ref, 1), p.address(who, "0"))
     return {k: hex_quantity(v) for k, v in rewards.items()}
 
 
 @rpc("ai_getParams", max_params=1)
-def ai_get_params(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_params(core: ChainCore, params: Params) -> dict[str, Any]:
     (ref,) = args(params, 0, 1)
     return {k: hex_quantity(v) for k, v in ai_precompiles.get_params(p.state_at(core, ref, 0)).items()}
 
 
 @rpc("ai_getProposal", max_params=2)
-def ai_get_proposal(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_proposal(core: ChainCore, params: Params) -> dict[str, Any]:
     proposal_id, ref = args(params, 1, 1)
     proposal = ai_precompiles.get_proposal(p.state_at(core, ref, 1), p.quantity(proposal_id, "0"))
     return dict(_found(proposal, "proposal").to_json())
 
 
 @rpc("ai_getValidatorSet", max_params=1, lane=READ)
-def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+def ai_get_validator_set(core: ChainCore, params: Params) -> list[dict[str, Any]]:
     (ref,) = args(params, 0, 1)
     header = core.resolve(p.block_ref(ref, "0"))
     validators = ai_precompiles.get_validator_set(core.ledger.state_at(header), block=header.block_number)
@@ -227,7 +229,7 @@ def ai_get_validator_set(core: ChainCore, params: list[Any]) -> list[dict[str, A
 # -- listings ---------------------------------------------------------------------------------
 
 
-def _list_page(options: Any, position: str) -> tuple[int, int]:
+def _list_page(options: Json, position: str) -> tuple[int, int]:
     """(offset, limit) of a list read; limit defaults to and is capped at MAX_LIST."""
     options = options or {}
     if not isinstance(options, dict):
@@ -238,11 +240,11 @@ def _list_page(options: Any, position: str) -> tuple[int, int]:
 
 
 @rpc("ai_listModels", max_params=1)
-def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_list_models(core: ChainCore, params: Params) -> dict[str, Any]:
     """Base models and adapters, ``{offset, limit}`` (at most 100 a page), oldest first."""
     (options,) = args(params, 0, 1)
     offset, limit = _list_page(options, "0")
-    state: Any = core.ledger.state_at(core.ledger.head)
+    state = core.ledger.state_at(core.ledger.head)
     count = registry.get_model_count(state)
     models = []
     for model_id in range(offset + 1, min(count, offset + limit) + 1):
@@ -255,11 +257,11 @@ def ai_list_models(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
 
 @rpc("ai_listDatanets", max_params=1)
-def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_list_datanets(core: ChainCore, params: Params) -> dict[str, Any]:
     """Datanets, ``{offset, limit}`` (at most 100 a page), oldest first."""
     (options,) = args(params, 0, 1)
     offset, limit = _list_page(options, "0")
-    state: Any = core.ledger.state_at(core.ledger.head)
+    state = core.ledger.state_at(core.ledger.head)
     count = datanets.get_datanet_count(state)
     items = []
     for datanet_id in range(offset + 1, min(count, offset + limit) + 1):
@@ -270,20 +272,20 @@ def ai_list_datanets(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
 
 @rpc("ai_getDeposit", max_params=2)
-def ai_get_deposit(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_deposit(core: ChainCore, params: Params) -> dict[str, Any]:
     """An account's inference deposit and its withdrawal lock."""
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
-    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
+    state = p.state_at(core, ref, 1)
     return {k: hex_quantity(v) for k, v in inference.get_deposit_info(state, address).items()}
 
 
 @rpc("ai_getReceipt", max_params=2)
-def ai_get_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_receipt(core: ChainCore, params: Params) -> dict[str, Any]:
     """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
     this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""
     receipt_id, ref = args(params, 1, 1)
-    state: Any = core.ledger.state_at(core.resolve(p.block_ref(ref, "1")))
+    state = p.state_at(core, ref, 1)
     found = inference.get_inference(state, p.quantity(receipt_id, "0"))
     if found is None:
         raise ResourceNotFound("receipt not found")

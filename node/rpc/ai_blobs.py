@@ -9,20 +9,24 @@ refusals are -32000. ``ai_getBlob`` reads at most MAX_BLOB_READ bytes a call.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from node.blobstore import BlobError
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import ResourceNotFound, ServerError
 from node.rpc.format import hex_data, hex_quantity
-from node.rpc.registry import args, current_client, rpc
+from node.rpc.registry import Params, args, current_client, rpc
+
+T = TypeVar("T")
 
 #: Largest blob slice one ai_getBlob answer carries (hex doubles it; the body limit is 5 MiB).
 MAX_BLOB_READ = 2 * 1024 * 1024
 
 
-def _blob_call(fn: Any, *a: Any) -> Any:
+def _blob_call(fn: Callable[..., T], *a: object) -> T:
+    """``fn(*a)`` with the blob store's refusal as -32000."""
     try:
         return fn(*a)
     except BlobError as e:
@@ -30,7 +34,7 @@ def _blob_call(fn: Any, *a: Any) -> Any:
 
 
 @rpc("ai_putBlob", max_params=2)
-def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_put_blob(core: ChainCore, params: Params) -> dict[str, Any]:
     data_raw, expected = args(params, 1, 1)
     data = p.data(data_raw, "0")
     digest = _blob_call(core.blobs.put, data, p.hash32(expected, "1") if expected is not None else None)
@@ -38,14 +42,14 @@ def ai_put_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
 
 @rpc("ai_beginBlob", max_params=2)
-def ai_begin_blob(core: ChainCore, params: list[Any]) -> str:
+def ai_begin_blob(core: ChainCore, params: Params) -> str:
     """Open a chunked upload; only the client (remote address) that opened it may use it."""
     size, content_hash = args(params, 2)
     return hex_quantity(_blob_call(core.blobs.begin, p.quantity(size, "0"), p.hash32(content_hash, "1"), current_client() or None))
 
 
 @rpc("ai_putBlobChunk", max_params=3)
-def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
+def ai_put_blob_chunk(core: ChainCore, params: Params) -> str:
     upload, offset, data = args(params, 3)
     return hex_quantity(_blob_call(
         core.blobs.put_chunk, p.quantity(upload, "0"), p.quantity(offset, "1"), p.data(data, "2"), current_client() or None
@@ -53,21 +57,21 @@ def ai_put_blob_chunk(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("ai_finishBlob", max_params=1)
-def ai_finish_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_finish_blob(core: ChainCore, params: Params) -> dict[str, Any]:
     (upload,) = args(params, 1)
     digest = _blob_call(core.blobs.finish, p.quantity(upload, "0"), current_client() or None)
     return {"hash": hex_data(digest), "size": hex_quantity(core.blobs.size(digest) or 0)}
 
 
 @rpc("ai_abortBlob", max_params=1)
-def ai_abort_blob(core: ChainCore, params: list[Any]) -> bool:
+def ai_abort_blob(core: ChainCore, params: Params) -> bool:
     """Drop an unfinished upload (its bytes are freed); False when there is none to drop."""
     (upload,) = args(params, 1)
     return bool(core.blobs.abort(p.quantity(upload, "0"), current_client() or None))
 
 
 @rpc("ai_getBlob", max_params=3)
-def ai_get_blob(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def ai_get_blob(core: ChainCore, params: Params) -> dict[str, Any]:
     digest_raw, offset, length = args(params, 1, 2)
     digest = p.hash32(digest_raw, "0")
     size = core.blobs.size(digest)

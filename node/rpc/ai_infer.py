@@ -34,7 +34,7 @@ from node.rpc.errors import (
     ServerError,
 )
 from node.rpc.format import hex_data, hex_quantity
-from node.rpc.registry import ASYNC, Params, RPCContext, args, rpc
+from node.rpc.registry import ASYNC, Json, Params, RPCContext, args, rpc
 
 #: Longest prompt ``ai_infer`` takes, in UTF-8 bytes.
 MAX_PROMPT_BYTES = 8 * 1024
@@ -60,7 +60,7 @@ def _service(ctx: RPCContext) -> InferenceService:
     return service
 
 
-def _parse_request(raw: Any, service: InferenceService) -> tuple[dict[str, Any], bytes]:
+def _parse_request(raw: Json, service: InferenceService) -> tuple[dict[str, Any], bytes]:
     if not isinstance(raw, dict):
         raise InvalidParams("invalid argument 0: expected the request object")
     prompt = raw.get("prompt")
@@ -95,7 +95,7 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     """What the receipt would be refused for, checked on the head state before any work
     (``reserved``: the user's deposit already promised to requests in flight). Returns
     (request hash, adapter weights hash)."""
-    state: Any = core.ledger.state_at(core.ledger.head)
+    state = core.ledger.state_at(core.ledger.head)
     if request["chain_id"] != core.ledger.chain_id:
         raise InvalidParams(f"the request is for chain {request['chain_id']}, this is {core.ledger.chain_id}")
     if request["deadline"] < core.now() + MIN_DEADLINE_MARGIN:

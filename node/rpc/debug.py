@@ -10,8 +10,10 @@ spends its memory on one trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from eth.abc import BlockHeaderAPI, StateAPI
 from eth.exceptions import Revert
 from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
@@ -19,7 +21,8 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, ServerError
 from node.rpc.format import hex_data
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Json, Params, args, rpc
+from state import AccountOverride
 from state.tracing import (
     CallTracer,
     FourByteTracer,
@@ -40,7 +43,7 @@ from state.tracing import (
 TRACERS = ("callTracer", "prestateTracer", "4byteTracer", "noopTracer")
 
 
-def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
+def _tracer(config_raw: Json, name: str) -> tuple[Tracer, dict[str, Any]]:
     if config_raw is None:
         config_raw = {}
     if not isinstance(config_raw, dict):
@@ -79,11 +82,16 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
 
 
 def _result(
-    tracer: Tracer, run: TracedRun, options: dict[str, Any], pre_state: Any = None, post_state: Any = None
+    tracer: Tracer, run: TracedRun, options: dict[str, Any],
+    pre_state: Callable[[], StateAPI], post_state: Callable[[], StateAPI] | None = None,
 ) -> dict[str, Any]:
+    """The answer of a finished trace, shaped by its tracer. ``pre_state`` and ``post_state``
+    open the states before and after the run, read only by the prestate tracer (a traced
+    call makes its diff while it runs, so it has no ``post_state``)."""
     c = run.computation
     if isinstance(tracer, PrestateTracer):
         if options.get("diffMode"):
+            assert post_state is not None
             return format_prestate_diff(pre_state(), post_state(), tracer.touched, tracer.created)
         return format_prestate(pre_state(), tracer.touched)
     if isinstance(tracer, FourByteTracer):
@@ -106,7 +114,7 @@ def _result(
 
 
 @rpc("debug_traceTransaction", max_params=2)
-def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def debug_trace_transaction(core: ChainCore, params: Params) -> dict[str, Any]:
     h, config = args(params, 1, 1)
     tx_hash = p.hash32(h, "0")
     tracer, options = _tracer(config, "1")
@@ -132,7 +140,7 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
 
 
 @rpc("debug_traceCall", max_params=3)
-def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def debug_trace_call(core: ChainCore, params: Params) -> dict[str, Any]:
     req_raw, ref, config = args(params, 1, 2)
     req = p.call_request(req_raw)
     header = core.resolve(p.block_ref(ref, "1"))
@@ -157,12 +165,16 @@ def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return _result(tracer, run, options, lambda: _call_pre_state(core, header, overrides))
 
 
-def _diff_now(core: ChainCore, header: Any, overrides: Any, tracer: Any, post: Any) -> dict[str, Any]:
+def _diff_now(
+    core: ChainCore, header: BlockHeaderAPI, overrides: dict[bytes, AccountOverride], tracer: Tracer,
+    post: StateAPI,
+) -> dict[str, Any]:
+    assert isinstance(tracer, PrestateTracer)  # diffMode is the prestate tracer's
     tracer.touched.setdefault(bytes(header.coinbase), set())
     return format_prestate_diff(_call_pre_state(core, header, overrides), post, tracer.touched, tracer.created)
 
 
-def _call_pre_state(core: ChainCore, header: Any, overrides: Any) -> Any:
+def _call_pre_state(core: ChainCore, header: BlockHeaderAPI, overrides: dict[bytes, AccountOverride]) -> StateAPI:
     """The state a traced call starts from: the block's, with the call's overrides."""
     from state.chain import _apply_overrides
 

@@ -11,13 +11,11 @@ job, so block production and other callers interleave with a long ``evm_mine``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from node.core import MAX_MINE_BLOCKS, ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
 from node.rpc.format import hex_quantity
-from node.rpc.registry import Continue, args, rpc
+from node.rpc.registry import Continue, Params, args, rpc
 
 #: Blocks one worker job builds; a larger count continues in further jobs.
 MINE_STEP = 50
@@ -43,14 +41,15 @@ def _mine_steps(
 
 
 @rpc("evm_mine", max_params=1)
-def evm_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
+def evm_mine(core: ChainCore, params: Params) -> str | None | Continue:
     first = params[0] if params else None
     blocks, timestamp = 1, None
     if isinstance(first, dict):  # ganache/anvil {timestamp, blocks}
         blocks = p.quantity(first.get("blocks", 1), "0.blocks") if "blocks" in first else 1
         timestamp = p.quantity(first["timestamp"], "0.timestamp") if "timestamp" in first else None
     elif first is not None:  # evm_mine(timestamp)
-        timestamp = p.quantity(first, "0") if isinstance(first, str) else int(first)
+        # a JSON number is the timestamp itself; an array is a typed -32602, not a crash
+        timestamp = int(first) if isinstance(first, (int, float)) else p.quantity(first, "0")
     head_timestamp = core.ledger.head.timestamp
     if timestamp is not None and timestamp <= head_timestamp:
         # anvil's code and words for a timestamp in the past
@@ -63,7 +62,7 @@ def evm_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
 
 
 @rpc("anvil_mine", "hardhat_mine", max_params=2)
-def anvil_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
+def anvil_mine(core: ChainCore, params: Params) -> str | None | Continue:
     """Mine ``blocks`` blocks (default 1); with ``interval``, each block comes ``interval``
     seconds after the one before, as if evm_increaseTime(interval) preceded it."""
     blocks_raw, interval_raw = args(params, 0, 2)
@@ -79,25 +78,25 @@ def anvil_mine(core: ChainCore, params: list[Any]) -> str | None | Continue:
 
 
 @rpc("evm_snapshot", "anvil_snapshot", max_params=0)
-def evm_snapshot(core: ChainCore, params: list[Any]) -> str:
+def evm_snapshot(core: ChainCore, params: Params) -> str:
     return hex_quantity(core.snapshot())
 
 
 @rpc("evm_revert", "anvil_revert", max_params=1)
-def evm_revert(core: ChainCore, params: list[Any]) -> bool:
+def evm_revert(core: ChainCore, params: Params) -> bool:
     (sid,) = args(params, 1)
     return core.revert(p.quantity(sid, "0"))
 
 
 @rpc("evm_increaseTime", "anvil_increaseTime", max_params=1)
-def evm_increase_time(core: ChainCore, params: list[Any]) -> str:
+def evm_increase_time(core: ChainCore, params: Params) -> str:
     (seconds,) = args(params, 1)
     amount = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else p.quantity(seconds, "0")
     return hex_quantity(core.increase_time(amount))
 
 
 @rpc("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp", max_params=1)
-def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
+def evm_set_next_block_timestamp(core: ChainCore, params: Params) -> None:
     (ts,) = args(params, 1)
     timestamp = ts if isinstance(ts, int) and not isinstance(ts, bool) else p.quantity(ts, "0")
     head = core.ledger.head
@@ -110,44 +109,39 @@ def evm_set_next_block_timestamp(core: ChainCore, params: list[Any]) -> None:
 
 
 @rpc("evm_setAutomine", "anvil_setAutomine", max_params=1)
-def evm_set_automine(core: ChainCore, params: list[Any]) -> None:
+def evm_set_automine(core: ChainCore, params: Params) -> None:
     (on,) = args(params, 1)
     core.set_automine(p.boolean(on, "0"))
     return None
 
 
 @rpc("anvil_getAutomine", "hardhat_getAutomine", max_params=0)
-def anvil_get_automine(core: ChainCore, params: list[Any]) -> bool:
+def anvil_get_automine(core: ChainCore, params: Params) -> bool:
     return core.automine
 
 
-def _edit(core: ChainCore, **kw: Any) -> None:
-    core.edit_state(**kw)
-
-
 @rpc("anvil_setBalance", "hardhat_setBalance", max_params=2)
-def anvil_set_balance(core: ChainCore, params: list[Any]) -> None:
+def anvil_set_balance(core: ChainCore, params: Params) -> None:
     who, amount = args(params, 2)
-    _edit(core, address=p.address(who, "0"), balance=p.quantity(amount, "1"))
+    core.edit_state(address=p.address(who, "0"), balance=p.quantity(amount, "1"))
 
 
 @rpc("anvil_setNonce", "hardhat_setNonce", max_params=2)
-def anvil_set_nonce(core: ChainCore, params: list[Any]) -> None:
+def anvil_set_nonce(core: ChainCore, params: Params) -> None:
     who, nonce = args(params, 2)
-    _edit(core, address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
+    core.edit_state(address=p.address(who, "0"), nonce=p.quantity(nonce, "1"))
 
 
 @rpc("anvil_setCode", "hardhat_setCode", max_params=2)
-def anvil_set_code(core: ChainCore, params: list[Any]) -> None:
+def anvil_set_code(core: ChainCore, params: Params) -> None:
     who, code = args(params, 2)
-    _edit(core, address=p.address(who, "0"), code=p.data(code, "1"))
+    core.edit_state(address=p.address(who, "0"), code=p.data(code, "1"))
 
 
 @rpc("anvil_setStorageAt", "hardhat_setStorageAt", max_params=3)
-def anvil_set_storage_at(core: ChainCore, params: list[Any]) -> bool:
+def anvil_set_storage_at(core: ChainCore, params: Params) -> bool:
     who, slot, value = args(params, 3)
-    _edit(
-        core,
+    core.edit_state(
         address=p.address(who, "0"),
         storage={p.quantity(slot, "1"): int.from_bytes(p.hash32(value, "2"), "big")},
     )
@@ -158,28 +152,28 @@ def anvil_set_storage_at(core: ChainCore, params: list[Any]) -> bool:
 
 
 @rpc("anvil_impersonateAccount", "hardhat_impersonateAccount", max_params=1)
-def anvil_impersonate_account(core: ChainCore, params: list[Any]) -> None:
+def anvil_impersonate_account(core: ChainCore, params: Params) -> None:
     (who,) = args(params, 1)
     core.impersonated.add(p.address(who, "0"))
     return None
 
 
 @rpc("anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount", max_params=1)
-def anvil_stop_impersonating_account(core: ChainCore, params: list[Any]) -> None:
+def anvil_stop_impersonating_account(core: ChainCore, params: Params) -> None:
     (who,) = args(params, 1)
     core.impersonated.discard(p.address(who, "0"))
     return None
 
 
 @rpc("anvil_autoImpersonateAccount", max_params=1)
-def anvil_auto_impersonate_account(core: ChainCore, params: list[Any]) -> None:
+def anvil_auto_impersonate_account(core: ChainCore, params: Params) -> None:
     (on,) = args(params, 1)
     core.auto_impersonate = p.boolean(on, "0")
     return None
 
 
 @rpc("anvil_reset", "hardhat_reset", max_params=1)
-def anvil_reset(core: ChainCore, params: list[Any]) -> None:
+def anvil_reset(core: ChainCore, params: Params) -> None:
     """Back to the genesis of the dev chain. Forking is not supported: a reset with options
     (anvil's ``{forking: ...}``) is refused, as anvil refuses one when it was not forked."""
     (options,) = args(params, 0, 1)

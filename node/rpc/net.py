@@ -3,23 +3,21 @@ no separate one), whether the node listens, and how many peers it has."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from node.core import ChainCore
 from node.rpc.format import hex_quantity
-from node.rpc.registry import rpc
+from node.rpc.registry import Params, rpc
 
 
 @rpc("net_version", max_params=0)
-def net_version(core: ChainCore, params: list[Any]) -> str:
+def net_version(core: ChainCore, params: Params) -> str:
     return str(core.ledger.chain_id)
 
 
 @rpc("net_listening", max_params=0)
-def net_listening(core: ChainCore, params: list[Any]) -> bool:
+def net_listening(core: ChainCore, params: Params) -> bool:
     return True
 
 
 @rpc("net_peerCount", max_params=0)
-def net_peer_count(core: ChainCore, params: list[Any]) -> str:
+def net_peer_count(core: ChainCore, params: Params) -> str:
     return hex_quantity(core.peer_count)

@@ -3,14 +3,12 @@ the other way round (wallets call it); dev accounts only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from node.core import ChainCore
 from node.rpc.eth.sign import eth_sign
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Params, args, rpc
 
 
 @rpc("personal_sign", max_params=2)
-def personal_sign(core: ChainCore, params: list[Any]) -> str:
+def personal_sign(core: ChainCore, params: Params) -> str:
     message, who = args(params, 2)
     return eth_sign(core, [who, message])

@@ -19,6 +19,7 @@ from node.core import ChainCore, matches
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, LimitExceeded, MethodNotFound
 from node.rpc.format import format_transaction, hex_data
+from node.rpc.params import LogFilter
 from node.rpc.registry import Params
 
 #: Notifications a slow WebSocket client may leave unread before it is dropped.
@@ -28,7 +29,7 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
 
 
 class Subscription:
-    def __init__(self, sid: str, kind: str, conn: WebSocketConnection, options: Any) -> None:
+    def __init__(self, sid: str, kind: str, conn: WebSocketConnection, options: LogFilter | bool | None) -> None:
         self.id = sid
         self.kind = kind
         self.conn = conn
@@ -71,7 +72,7 @@ class Subscriptions:
         if not params or not isinstance(params[0], str):
             raise InvalidParams("invalid argument 0: expected a subscription name")
         kind = params[0]
-        options: Any = None
+        options: LogFilter | bool | None = None
         if kind == "logs":
             options = p.log_filter(params[1] if len(params) > 1 else {}, "1")
         elif kind == "newPendingTransactions":
@@ -126,6 +127,7 @@ class Subscriptions:
             if sub.kind != kind:
                 continue
             if kind == "logs":
+                assert isinstance(sub.options, LogFilter)  # what subscribe parsed for "logs"
                 for entry in payload:
                     if matches(entry, sub.options):
                         _notify(sub, entry)

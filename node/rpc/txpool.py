@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.abc import SignedTransactionAPI
+
 from node.core import ChainCore
 from node.rpc.format import format_transaction, hex_data, hex_quantity
-from node.rpc.registry import rpc
+from node.rpc.registry import Params, rpc
 from node.txpool import max_fee
 
 
 @rpc("txpool_status", max_params=0)
-def txpool_status(core: ChainCore, params: list[Any]) -> dict[str, str]:
+def txpool_status(core: ChainCore, params: Params) -> dict[str, str]:
     return {"pending": hex_quantity(core.pool.pending_count), "queued": hex_quantity(core.pool.queued_count)}
 
 
 @rpc("txpool_content", max_params=0)
-def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def txpool_content(core: ChainCore, params: Params) -> dict[str, Any]:
     pending, queued = core.pool.content()
 
-    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+    def shape(table: dict[bytes, list[SignedTransactionAPI]]) -> dict[str, Any]:
         from eth_utils import to_checksum_address
 
         return {
@@ -32,10 +34,10 @@ def txpool_content(core: ChainCore, params: list[Any]) -> dict[str, Any]:
 
 
 @rpc("txpool_inspect", max_params=0)
-def txpool_inspect(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def txpool_inspect(core: ChainCore, params: Params) -> dict[str, Any]:
     pending, queued = core.pool.content()
 
-    def shape(table: dict[bytes, list[Any]]) -> dict[str, Any]:
+    def shape(table: dict[bytes, list[SignedTransactionAPI]]) -> dict[str, Any]:
         from eth_utils import to_checksum_address
 
         return {

@@ -12,19 +12,19 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
 from node.rpc.format import hex_data, hex_quantity
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Params, args, rpc
 from state.proofs import MAX_PROOF_SLOTS, prove_account
 
 
 @rpc("eth_getBalance", max_params=2)
-def eth_get_balance(core: ChainCore, params: list[Any]) -> str:
+def eth_get_balance(core: ChainCore, params: Params) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     return hex_quantity(p.state_at(core, ref, 1).get_balance(address))
 
 
 @rpc("eth_getTransactionCount", max_params=2)
-def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
+def eth_get_transaction_count(core: ChainCore, params: Params) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     if ref == "pending":
@@ -33,14 +33,14 @@ def eth_get_transaction_count(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("eth_getCode", max_params=2)
-def eth_get_code(core: ChainCore, params: list[Any]) -> str:
+def eth_get_code(core: ChainCore, params: Params) -> str:
     who, ref = args(params, 1, 1)
     address = p.address(who, "0")
     return hex_data(p.state_at(core, ref, 1).get_code(address))
 
 
 @rpc("eth_getStorageAt", max_params=3)
-def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
+def eth_get_storage_at(core: ChainCore, params: Params) -> str:
     who, slot_raw, ref = args(params, 2, 1)
     address = p.address(who, "0")
     slot = p.quantity(slot_raw, "1") if isinstance(slot_raw, str) and len(slot_raw) <= 66 else None
@@ -54,7 +54,7 @@ def eth_get_storage_at(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("eth_getProof", max_params=3)
-def eth_get_proof(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def eth_get_proof(core: ChainCore, params: Params) -> dict[str, Any]:
     who, keys_raw, ref = args(params, 2, 1)
     address = p.address(who, "0")
     if not isinstance(keys_raw, list):

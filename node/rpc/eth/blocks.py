@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.abc import BlockHeaderAPI
+
 from node.core import ChainCore
 from node.errors import UnknownBlock
 from node.rpc import params as p
 from node.rpc.format import format_block, format_header, format_transaction, hex_data, hex_quantity
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Params, args, rpc
 
 
-def _block_json(core: ChainCore, header: Any, full: bool) -> dict[str, Any]:
+def _block_json(core: ChainCore, header: BlockHeaderAPI, full: bool) -> dict[str, Any]:
     return format_block(core.ledger.block(header), full)
 
 
 @rpc("eth_getBlockByNumber", max_params=2)
-def eth_get_block_by_number(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_block_by_number(core: ChainCore, params: Params) -> dict[str, Any] | None:
     ref, full = args(params, 1, 1)
     full = p.boolean(full, "1") if full is not None else False
     if ref == "pending":
@@ -45,7 +47,7 @@ def _pending_block(core: ChainCore, full: bool) -> dict[str, Any]:
 
 
 @rpc("eth_getBlockByHash", max_params=2)
-def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_block_by_hash(core: ChainCore, params: Params) -> dict[str, Any] | None:
     h, full = args(params, 1, 1)
     full = p.boolean(full, "1") if full is not None else False
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
@@ -53,7 +55,7 @@ def eth_get_block_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] 
 
 
 @rpc("eth_getBlockTransactionCountByNumber", max_params=1)
-def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | None:
+def eth_block_tx_count_by_number(core: ChainCore, params: Params) -> str | None:
     (ref,) = args(params, 1)
     try:
         header = core.resolve(p.block_ref(ref, "0"))
@@ -63,17 +65,17 @@ def eth_block_tx_count_by_number(core: ChainCore, params: list[Any]) -> str | No
 
 
 @rpc("eth_getBlockTransactionCountByHash", max_params=1)
-def eth_block_tx_count_by_hash(core: ChainCore, params: list[Any]) -> str | None:
+def eth_block_tx_count_by_hash(core: ChainCore, params: Params) -> str | None:
     (h,) = args(params, 1)
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
     return None if header is None else hex_quantity(len(core.ledger.block(header).transactions))
 
 
 @rpc("eth_getUncleCountByBlockNumber", "eth_getUncleCountByBlockHash", max_params=1)
-def eth_uncle_count(core: ChainCore, params: list[Any]) -> str:
+def eth_uncle_count(core: ChainCore, params: Params) -> str:
     return hex_quantity(0)
 
 
 @rpc("eth_getUncleByBlockNumberAndIndex", "eth_getUncleByBlockHashAndIndex", max_params=2)
-def eth_uncle(core: ChainCore, params: list[Any]) -> None:
+def eth_uncle(core: ChainCore, params: Params) -> None:
     return None

@@ -9,8 +9,9 @@ as the only call of one simulated block (:func:`call_in_overridden_block`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eth.abc import BlockHeaderAPI
 from eth_utils import to_checksum_address
 
 from node.core import ChainCore
@@ -18,13 +19,17 @@ from node.rpc import params as p
 from node.rpc.errors import ExecutionReverted, InvalidParams, ServerError
 from node.rpc.eth.simulate import SimulationRefused, parse_block_overrides
 from node.rpc.format import hex_data, hex_quantity
-from node.rpc.registry import READ, args, rpc
+from node.rpc.registry import READ, Json, Params, args, rpc
+from state import AccountOverride
 from state.chain import CallResult
 from state.simulation import SimBlock, SimCall, SimulationError, simulate
-from state.tracing import AccessListTracer, TraceLimitExceeded, run_call
+from state.tracing import AccessListTracer, TracedRun, TraceLimitExceeded, run_call
+
+if TYPE_CHECKING:
+    from eth.vm.forks.prague.transactions import Authorization
 
 
-def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
+def _call(core: ChainCore, params: Params, estimate: bool) -> str:
     req_raw, ref_raw, overrides_raw, block_overrides = args(params, 1, 3)
     if estimate and block_overrides not in (None, {}):
         raise InvalidParams("invalid argument 3: block overrides are not supported by eth_estimateGas")
@@ -48,7 +53,7 @@ def _call(core: ChainCore, params: list[Any], estimate: bool) -> Any:
     return hex_data(result.output)
 
 
-def call_authorizations(req: p.CallRequest) -> list[Any] | None:
+def call_authorizations(req: p.CallRequest) -> list[Authorization] | None:
     """The request's EIP-7702 authorizations as py-evm builds set-code transactions."""
     if req.authorization_list is None:
         return None
@@ -57,7 +62,8 @@ def call_authorizations(req: p.CallRequest) -> list[Any] | None:
     return [Authorization(a.chain_id, a.address, a.nonce, a.y_parity, a.r, a.s) for a in req.authorization_list]
 
 
-def raise_on_failure(result: Any) -> None:
+def raise_on_failure(result: CallResult) -> None:
+    """A failed call as its typed error: a revert is code 3 with its bytes, else -32000."""
     if result.success:
         return
     if result.reverted:
@@ -66,17 +72,18 @@ def raise_on_failure(result: Any) -> None:
 
 
 @rpc("eth_call", max_params=4, lane=READ)
-def eth_call(core: ChainCore, params: list[Any]) -> str:
+def eth_call(core: ChainCore, params: Params) -> str:
     return str(_call(core, params, estimate=False))
 
 
 @rpc("eth_estimateGas", max_params=4, lane=READ)
-def eth_estimate_gas(core: ChainCore, params: list[Any]) -> str:
+def eth_estimate_gas(core: ChainCore, params: Params) -> str:
     return str(_call(core, params, estimate=True))
 
 
 def call_in_overridden_block(
-    core: ChainCore, header: Any, req: p.CallRequest, overrides: dict[bytes, Any], block_overrides: Any
+    core: ChainCore, header: BlockHeaderAPI, req: p.CallRequest, overrides: dict[bytes, AccountOverride],
+    block_overrides: Json,
 ) -> CallResult:
     """eth_call's fourth parameter: the call runs as the only call of one simulated block
     with these header fields (number, time, gasLimit, feeRecipient, baseFeePerGas)."""
@@ -101,7 +108,9 @@ def call_in_overridden_block(
 # -- access lists ---------------------------------------------------------------------------
 
 
-def _access_list_runs(core: ChainCore, header: Any, sender: bytes, req: Any, tracer: AccessListTracer) -> tuple[Any, list[tuple[bytes, list[int]]], Any]:
+def _access_list_runs(
+    core: ChainCore, header: BlockHeaderAPI, sender: bytes, req: p.CallRequest, tracer: AccessListTracer
+) -> tuple[TracedRun, list[tuple[bytes, list[int]]], TracedRun]:
     """Run the call once to collect what it touches, then again with that access list."""
     first = run_call(
         core.ledger, header, sender, req.to, req.data, req.value, req.gas, None, req.access_list, tracer
@@ -120,7 +129,7 @@ def _access_list_runs(core: ChainCore, header: Any, sender: bytes, req: Any, tra
 
 
 @rpc("eth_createAccessList", max_params=2)
-def eth_create_access_list(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def eth_create_access_list(core: ChainCore, params: Params) -> dict[str, Any]:
     """The accounts and slots a call touches, and the gas it uses with them listed.
 
     As anvil: the sender and precompiles are left out, the recipient stays in.

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.abc import BlockHeaderAPI
+
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams
 from node.rpc.format import hex_quantity
-from node.rpc.registry import READ, args, rpc
+from node.rpc.registry import READ, Params, args, rpc
 from node.txpool import max_fee, max_tip
 
 #: Default priority fee, as anvil's eth_maxPriorityFeePerGas (1 gwei).
@@ -20,17 +22,17 @@ DEFAULT_TIP = 10**9
 
 
 @rpc("eth_gasPrice", max_params=0)
-def eth_gas_price(core: ChainCore, params: list[Any]) -> str:
+def eth_gas_price(core: ChainCore, params: Params) -> str:
     return hex_quantity(core.next_base_fee() + DEFAULT_TIP)
 
 
 @rpc("eth_maxPriorityFeePerGas", max_params=0)
-def eth_max_priority_fee(core: ChainCore, params: list[Any]) -> str:
+def eth_max_priority_fee(core: ChainCore, params: Params) -> str:
     return hex_quantity(DEFAULT_TIP)
 
 
 @rpc("eth_blobBaseFee", max_params=0)
-def eth_blob_base_fee(core: ChainCore, params: list[Any]) -> str:
+def eth_blob_base_fee(core: ChainCore, params: Params) -> str:
     return hex_quantity(1)
 
 
@@ -42,7 +44,7 @@ MAX_REWARD_PERCENTILES = 100
 
 
 @rpc("eth_feeHistory", max_params=3, lane=READ)
-def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+def eth_fee_history(core: ChainCore, params: Params) -> dict[str, Any]:
     count_raw, newest_raw, percentiles = args(params, 2, 1)
     count = p.quantity(count_raw, "0") if not isinstance(count_raw, int) else count_raw
     if count < 1:
@@ -88,12 +90,13 @@ def eth_fee_history(core: ChainCore, params: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _block_rewards(core: ChainCore, header: Any, percentiles: list[float]) -> list[int]:
+def _block_rewards(core: ChainCore, header: BlockHeaderAPI, percentiles: list[float]) -> list[int]:
     block = core.ledger.block(header)
     if not block.transactions:
         return [0] * len(percentiles)
     receipts = core.ledger.receipts(block)
     base = header.base_fee_per_gas
+    assert base is not None  # every block of this chain has a base fee
     items = []
     previous = 0
     for tx, r in zip(block.transactions, receipts, strict=True):

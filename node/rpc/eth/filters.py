@@ -12,44 +12,44 @@ from typing import Any
 from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.format import hex_quantity
-from node.rpc.registry import READ, args, current_client, rpc
+from node.rpc.registry import READ, Params, args, current_client, rpc
 
 
 @rpc("eth_getLogs", max_params=1, lane=READ)
-def eth_get_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+def eth_get_logs(core: ChainCore, params: Params) -> list[dict[str, Any]]:
     (criteria,) = args(params, 1)
     return core.logs(p.log_filter(criteria))
 
 
 @rpc("eth_newFilter", max_params=1)
-def eth_new_filter(core: ChainCore, params: list[Any]) -> str:
+def eth_new_filter(core: ChainCore, params: Params) -> str:
     (criteria,) = args(params, 1)
     return hex_quantity(core.new_filter("logs", p.log_filter(criteria), client=current_client()))
 
 
 @rpc("eth_newBlockFilter", max_params=0)
-def eth_new_block_filter(core: ChainCore, params: list[Any]) -> str:
+def eth_new_block_filter(core: ChainCore, params: Params) -> str:
     return hex_quantity(core.new_filter("block", client=current_client()))
 
 
 @rpc("eth_newPendingTransactionFilter", max_params=0)
-def eth_new_pending_filter(core: ChainCore, params: list[Any]) -> str:
+def eth_new_pending_filter(core: ChainCore, params: Params) -> str:
     return hex_quantity(core.new_filter("pending", client=current_client()))
 
 
 @rpc("eth_getFilterChanges", max_params=1)
-def eth_get_filter_changes(core: ChainCore, params: list[Any]) -> list[Any]:
+def eth_get_filter_changes(core: ChainCore, params: Params) -> list[Any]:
     (fid,) = args(params, 1)
     return core.filter_changes(p.quantity(fid, "0"))
 
 
 @rpc("eth_getFilterLogs", max_params=1, lane=READ)
-def eth_get_filter_logs(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+def eth_get_filter_logs(core: ChainCore, params: Params) -> list[dict[str, Any]]:
     (fid,) = args(params, 1)
     return core.filter_logs(p.quantity(fid, "0"))
 
 
 @rpc("eth_uninstallFilter", max_params=1)
-def eth_uninstall_filter(core: ChainCore, params: list[Any]) -> bool:
+def eth_uninstall_filter(core: ChainCore, params: Params) -> bool:
     (fid,) = args(params, 1)
     return core.uninstall_filter(p.quantity(fid, "0"))

@@ -19,7 +19,7 @@ from node.rpc.errors import InvalidParams
 from node.rpc.eth.call import call_authorizations, raise_on_failure
 from node.rpc.eth.fees import DEFAULT_TIP
 from node.rpc.format import hex_data
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Params, args, rpc
 from state.impersonation import impersonated_transaction
 
 
@@ -34,12 +34,12 @@ def _dev_key(core: ChainCore, who: bytes | None) -> bytes:
 
 
 @rpc("eth_accounts", max_params=0)
-def eth_accounts(core: ChainCore, params: list[Any]) -> list[str]:
+def eth_accounts(core: ChainCore, params: Params) -> list[str]:
     return [hex_data(a) for a in core.dev_keys]
 
 
 @rpc("eth_sendTransaction", max_params=1)
-def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
+def eth_send_transaction(core: ChainCore, params: Params) -> str:
     (req_raw,) = args(params, 1)
     req = p.call_request(req_raw)
     impersonated = req.sender is not None and (core.auto_impersonate or req.sender in core.impersonated)
@@ -102,7 +102,7 @@ def eth_send_transaction(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("eth_sign", max_params=2)
-def eth_sign(core: ChainCore, params: list[Any]) -> str:
+def eth_sign(core: ChainCore, params: Params) -> str:
     who, message = args(params, 2)
     key = _dev_key(core, p.address(who, "0"))
     signed = Account.sign_message(encode_defunct(p.data(message, "1")), key)
@@ -110,7 +110,7 @@ def eth_sign(core: ChainCore, params: list[Any]) -> str:
 
 
 @rpc("eth_signTypedData_v4", "eth_signTypedData", max_params=2)
-def eth_sign_typed_data(core: ChainCore, params: list[Any]) -> str:
+def eth_sign_typed_data(core: ChainCore, params: Params) -> str:
     who, typed = args(params, 2)
     key = _dev_key(core, p.address(who, "0"))
     if isinstance(typed, str):

@@ -13,7 +13,7 @@ from node.core import ChainCore
 from node.rpc import params as p
 from node.rpc.errors import InvalidParams, RPCError
 from node.rpc.format import format_header, hex_data, hex_quantity
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Json, Params, args, rpc
 from state.simulation import (
     MAX_BLOCKS,
     MAX_CALLS,
@@ -39,7 +39,7 @@ _BLOCK_OVERRIDE_KEYS = {"number", "time", "gasLimit", "feeRecipient", "baseFeePe
 _PAYLOAD_KEYS = {"blockStateCalls", "validation", "traceTransfers", "returnFullTransactions"}
 
 
-def parse_block_overrides(value: Any, name: str) -> BlockOverrides:
+def parse_block_overrides(value: Json, name: str) -> BlockOverrides:
     if value is None:
         return BlockOverrides()
     if not isinstance(value, dict):
@@ -61,7 +61,7 @@ def parse_block_overrides(value: Any, name: str) -> BlockOverrides:
     )
 
 
-def _sim_blocks(payload: Any) -> list[SimBlock]:
+def _sim_blocks(payload: Json) -> list[SimBlock]:
     if not isinstance(payload, dict):
         raise InvalidParams("invalid argument 0: expected a simulation payload object")
     unknown = set(payload) - _PAYLOAD_KEYS
@@ -104,7 +104,7 @@ def _sim_blocks(payload: Any) -> list[SimBlock]:
 
 
 @rpc("eth_simulateV1", max_params=2)
-def eth_simulate_v1(core: ChainCore, params: list[Any]) -> list[dict[str, Any]]:
+def eth_simulate_v1(core: ChainCore, params: Params) -> list[dict[str, Any]]:
     payload, ref = args(params, 1, 1)
     blocks = _sim_blocks(payload)
     base = core.resolve(p.block_ref(ref, "1"))

@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import rlp
-from eth.abc import SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 
 from node.core import ChainCore
 from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.format import format_receipts, format_transaction, hex_data, hex_quantity
-from node.rpc.registry import args, rpc
+from node.rpc.registry import Params, args, rpc
 
 
 @rpc("eth_sendRawTransaction", max_params=1)
-def eth_send_raw_transaction(core: ChainCore, params: list[Any]) -> str:
+def eth_send_raw_transaction(core: ChainCore, params: Params) -> str:
     (raw,) = args(params, 1)
     return hex_data(core.submit_raw(p.data(raw, "0")))
 
@@ -37,7 +37,7 @@ def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
 
 
 @rpc("eth_getTransactionByHash", max_params=1)
-def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_transaction_by_hash(core: ChainCore, params: Params) -> dict[str, Any] | None:
     (h,) = args(params, 1)
     tx_hash = p.hash32(h, "0")
     where = core.ledger.transaction_location(tx_hash)
@@ -48,14 +48,14 @@ def eth_get_transaction_by_hash(core: ChainCore, params: list[Any]) -> dict[str,
 
 
 @rpc("eth_getTransactionByBlockNumberAndIndex", max_params=2)
-def eth_get_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_tx_by_number_and_index(core: ChainCore, params: Params) -> dict[str, Any] | None:
     ref, index = args(params, 2)
     header = core.resolve(p.block_ref(ref, "0"))
     return _tx_at(core, header.block_number, p.quantity(index, "1"))
 
 
 @rpc("eth_getTransactionByBlockHashAndIndex", max_params=2)
-def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_tx_by_hash_and_index(core: ChainCore, params: Params) -> dict[str, Any] | None:
     h, index = args(params, 2)
     header = core.ledger.header_by_hash(p.hash32(h, "0"))
     if header is None:
@@ -64,7 +64,7 @@ def eth_get_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> dict[str
 
 
 @rpc("eth_getTransactionReceipt", max_params=1)
-def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str, Any] | None:
+def eth_get_transaction_receipt(core: ChainCore, params: Params) -> dict[str, Any] | None:
     (h,) = args(params, 1)
     where = core.ledger.transaction_location(p.hash32(h, "0"))
     if where is None:
@@ -77,7 +77,7 @@ def eth_get_transaction_receipt(core: ChainCore, params: list[Any]) -> dict[str,
 
 
 @rpc("eth_getBlockReceipts", max_params=1)
-def eth_get_block_receipts(core: ChainCore, params: list[Any]) -> list[dict[str, Any]] | None:
+def eth_get_block_receipts(core: ChainCore, params: Params) -> list[dict[str, Any]] | None:
     (ref,) = args(params, 1)
     block_ref = p.block_ref(ref, "0")
     try:
@@ -98,7 +98,7 @@ def encode_transaction(tx: SignedTransactionAPI) -> bytes:
     return bytes(rlp.encode(tx))
 
 
-def _raw_at(core: ChainCore, header: Any, index: int) -> str | None:
+def _raw_at(core: ChainCore, header: BlockHeaderAPI | None, index: int) -> str | None:
     if header is None:
         return None
     block = core.ledger.block(header)
@@ -108,7 +108,7 @@ def _raw_at(core: ChainCore, header: Any, index: int) -> str | None:
 
 
 @rpc("eth_getRawTransactionByHash", max_params=1)
-def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str | None:
+def eth_get_raw_transaction_by_hash(core: ChainCore, params: Params) -> str | None:
     (h,) = args(params, 1)
     tx_hash = p.hash32(h, "0")
     where = core.ledger.transaction_location(tx_hash)
@@ -119,7 +119,7 @@ def eth_get_raw_transaction_by_hash(core: ChainCore, params: list[Any]) -> str |
 
 
 @rpc("eth_getRawTransactionByBlockNumberAndIndex", max_params=2)
-def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> str | None:
+def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: Params) -> str | None:
     ref, index = args(params, 2)
     block_ref = p.block_ref(ref, "0")
     index_value = p.quantity(index, "1")
@@ -131,7 +131,7 @@ def eth_get_raw_tx_by_number_and_index(core: ChainCore, params: list[Any]) -> st
 
 
 @rpc("eth_getRawTransactionByBlockHashAndIndex", max_params=2)
-def eth_get_raw_tx_by_hash_and_index(core: ChainCore, params: list[Any]) -> str | None:
+def eth_get_raw_tx_by_hash_and_index(core: ChainCore, params: Params) -> str | None:
     h, index = args(params, 2)
     block_hash = p.hash32(h, "0")
     index_value = p.quantity(index, "1")
