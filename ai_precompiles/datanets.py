@@ -317,6 +317,11 @@ def _reader(state: Any) -> Store:
     return Store(state, DATANETS)
 
 
+def get_datanet_count(state: Any) -> int:
+    """How many datanets exist: ids run 1..count."""
+    return _reader(state).get(slot("datanet.count"))
+
+
 def get_datanet(state: Any, datanet_id: int) -> Datanet | None:
     store = _reader(state)
     if not 0 < datanet_id <= store.get(slot("datanet.count")):

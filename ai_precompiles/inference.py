@@ -242,6 +242,11 @@ def get_deposit_info(state: Any, account: bytes) -> dict[str, int]:
             "unlockTime": store.get(slot("withdraw.unlock", account))}
 
 
+def request_nonce_used(state: Any, user: bytes, nonce: int) -> bool:
+    """Whether ``user``'s request nonce is spent (a receipt recorded it)."""
+    return bool(Store(state, INFERENCE).get(slot("nonce", user, nonce)))
+
+
 def receipt_id_for_request(state: Any, request_hash: bytes) -> int | None:
     rid = Store(state, INFERENCE).get(slot("receipt.request", request_hash))
     return rid or None

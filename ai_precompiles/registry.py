@@ -226,6 +226,11 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
 
 # -- read helpers (read-only StateAPI, no gas) --
 
+def get_model_count(state: Any) -> int:
+    """How many models (base models and adapters) are registered: ids run 1..count."""
+    return Store(state, MODEL_REGISTRY).get(slot("model.count"))
+
+
 def get_model(state: Any, model_id: int) -> Model | None:
     store = Store(state, MODEL_REGISTRY)
     return Model.decode(store, model_id) if _exists(store, model_id) else None

@@ -163,7 +163,7 @@ def _rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
 
 def _rpc_config(args: argparse.Namespace, dev: bool) -> dict[str, Any]:
     """The NodeConfig fields the RPC flags set; exits with a message on a bad value."""
-    from node.rpc.server import parse_api, parse_origins
+    from node.rpc.namespaces import parse_api, parse_origins
 
     try:
         api = parse_api(args.http_api, dev)

@@ -20,6 +20,7 @@ from node.blobstore import MAX_BLOB_SIZE
 from node.chain.core import ChainCore, contribution_fields
 from node.chain.events import BlockCommitted, ChainEvent, Origin, TransactionAdmitted
 from node.chain.pipeline import BlockPipeline, InvalidBlock, decode_block
+from node.chain.reader import NetworkStatus
 from node.errors import NodeError
 from node.sync import BlockSync
 from node.worker import ChainWorker
@@ -64,7 +65,8 @@ class NetworkNode:
     """The node on the network: serves its chain, follows its peers', gossips its own."""
 
     def __init__(self, pipeline: BlockPipeline, worker: ChainWorker, config: P2PConfig,
-                 progress_bar: bool = False) -> None:
+                 status: NetworkStatus | None = None, progress_bar: bool = False) -> None:
+        """``status`` is kept up to date for the RPC (peers, sync progress)."""
         self.pipeline = pipeline
         self.core: ChainCore = pipeline.core
         self.worker = worker
@@ -72,7 +74,8 @@ class NetworkNode:
         assert genesis is not None
         self.genesis_hash = bytes(genesis.hash)
         self.host = P2PHost(config, self, self.core.ledger.chain_id, self.genesis_hash)
-        self.sync = BlockSync(self.host, pipeline, worker, self._queue_blobs, progress_bar)
+        self.status = status or NetworkStatus()
+        self.sync = BlockSync(self.host, pipeline, worker, self._queue_blobs, self.status, progress_bar)
         self._outbox: tuple[trio.MemorySendChannel[tuple[str, Any]], trio.MemoryReceiveChannel[tuple[str, Any]]] = (
             trio.open_memory_channel(10_000)
         )
@@ -99,7 +102,7 @@ class NetworkNode:
 
     async def _count_peers(self) -> None:
         while True:
-            self.core.peer_count = len(self.host.peers)
+            self.status.peer_count = len(self.host.peers)
             await trio.sleep(1.0)
 
     # -- what the host asks (p2p.host.ChainHandler) --------------------------------------

@@ -20,8 +20,9 @@ from genesis import Genesis
 from node import metrics
 from node.bft.reactor import ConsensusConfig
 from node.chain.assembly import assemble
-from node.chain.core import FILTER_TIMEOUT, ChainCore
 from node.chain.producers import mine_every
+from node.chain.reader import NetworkStatus
+from node.rpc.filters import FILTER_TIMEOUT, FilterRegistry
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.txpool import PoolConfig
@@ -55,7 +56,7 @@ class NodeConfig:
     dev: bool = False
     """A dev chain: dev namespaces may be served, state edits and rewinds allowed."""
     api: tuple[str, ...] = DEFAULT_API
-    """JSON-RPC namespaces served (checked by ``node.rpc.server.parse_api``)."""
+    """JSON-RPC namespaces served (checked by ``node.rpc.namespaces.parse_api``)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call; empty allows none."""
     rpc_gas_cap: int | None = 50_000_000
@@ -114,11 +115,13 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
-    server = RPCServer(core, worker, settings, read_worker)
+    inference = None
     if config.sidecar and config.validator_key:
-        from node.rpc.infer_methods import InferenceService
+        from node.inference import InferenceService
 
-        server.inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+        inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+    network_status = NetworkStatus()
+    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None
@@ -132,11 +135,11 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
-            nursery.start_soon(_expire_filters, core, worker)
+            nursery.start_soon(_expire_filters, server.filters, worker)
             if config.p2p is not None:
                 from node.network import NetworkNode
 
-                network = NetworkNode(chain.pipeline, worker, config.p2p, config.progress_bar)
+                network = NetworkNode(chain.pipeline, worker, config.p2p, network_status, config.progress_bar)
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)
@@ -188,11 +191,11 @@ async def _watch_signals(shutdown: trio.Event) -> None:
             return
 
 
-async def _expire_filters(core: ChainCore, worker: ChainWorker) -> None:
+async def _expire_filters(filters: FilterRegistry, worker: ChainWorker) -> None:
     """Drop unpolled filters on a timer, so an idle node frees them too."""
     while True:
         await trio.sleep(FILTER_TIMEOUT / 10)
-        await worker.run(core.expire_filters)
+        await worker.run(filters.expire_filters)
 
 
 def main_loop(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = None) -> int:

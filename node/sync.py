@@ -23,6 +23,7 @@ from eth.abc import BlockAPI
 
 from node.chain.core import ChainCore
 from node.chain.pipeline import BlockPipeline, InvalidBlock
+from node.chain.reader import NetworkStatus
 from node.worker import ChainWorker
 from p2p.host import P2PHost, PeerError, Verdict
 from p2p.wire import MAX_BLOCKS_PER_REQUEST, BlockWithCommit
@@ -55,13 +56,16 @@ class BlockSync:
     """Follows the peers' heads: range sync while behind, gossiped blocks at the head."""
 
     def __init__(self, host: P2PHost, pipeline: BlockPipeline, worker: ChainWorker,
-                 imported: Callable[[list[BlockAPI]], Awaitable[None]], progress_bar: bool = False) -> None:
-        """``imported`` is told of every block sync brings in (its blobs are fetched next)."""
+                 imported: Callable[[list[BlockAPI]], Awaitable[None]], status: NetworkStatus,
+                 progress_bar: bool = False) -> None:
+        """``imported`` is told of every block sync brings in (its blobs are fetched next);
+        ``status.syncing`` shows the progress (eth_syncing)."""
         self.host = host
         self.pipeline = pipeline
         self.core: ChainCore = pipeline.core
         self.worker = worker
         self._imported = imported
+        self.status = status
         self.peers: dict[str, PeerView] = {}
         self.progress_bar = progress_bar
         self.progress: Progress | None = None
@@ -179,7 +183,7 @@ class BlockSync:
     def _publish_progress(self) -> None:
         p = self.progress
         if p is not None:
-            self.core.sync_status = {"startingBlock": p.starting, "currentBlock": p.current, "highestBlock": p.highest}
+            self.status.syncing = {"startingBlock": p.starting, "currentBlock": p.current, "highestBlock": p.highest}
 
     def _end_progress(self) -> None:
         if self.progress is not None:
@@ -189,7 +193,7 @@ class BlockSync:
             log.info("synced to block %d: %d blocks in %.1fs (%.1f blocks/s)", p.current, n, elapsed, n / max(elapsed, 1e-9))
             self._close_bar()
         self.progress = None
-        self.core.sync_status = None
+        self.status.syncing = None
 
     _bar: Any = None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from consensus import SingleValidator
 from node.chain.core import ChainCore
+from node.chain.dev import DevControls
 from node.chain.pipeline import BlockPipeline
 from node.chain.producers import SoloProducer
 from node.txpool import PoolConfig
@@ -23,6 +24,8 @@ class LocalChain:
     core: ChainCore
     pipeline: BlockPipeline
     producer: SoloProducer | None
+    dev: DevControls | None
+    """A dev chain's controls (``ailedger dev`` only)."""
 
 
 def assemble(
@@ -40,8 +43,9 @@ def assemble(
 ) -> LocalChain:
     """The chain parts of a node over ``ledger``. A chain whose genesis names several validators
     keeps the validator set of every height (BFT); ``produces_blocks=False`` (a follower, a BFT
-    validator) builds no producer."""
-    core = ChainCore(ledger, dev_keys, coinbase, dev=dev, pool_config=pool_config, rpc_gas_cap=rpc_gas_cap,
+    validator) builds no producer; ``dev=True`` (``ailedger dev``, and nothing else) builds the
+    dev controls, with the dev accounts' keys."""
+    core = ChainCore(ledger, coinbase, pool_config=pool_config, rpc_gas_cap=rpc_gas_cap,
                      rpc_evm_timeout=rpc_evm_timeout)
     if len(ledger.genesis.validators) > 1:
         core.validator_sets = ValidatorSets(ledger)
@@ -50,4 +54,9 @@ def assemble(
     if produces_blocks:
         producer = SoloProducer(pipeline, validator, automine)
         core.producer = producer
-    return LocalChain(core, pipeline, producer)
+    controls = None
+    if dev:
+        if producer is None:
+            raise ValueError("a dev chain produces its own blocks")
+        controls = DevControls(core, producer, dev_keys)
+    return LocalChain(core, pipeline, producer, controls)

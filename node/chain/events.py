@@ -51,7 +51,13 @@ class BlockCommitted:
     means read them from the ledger if needed."""
 
 
-ChainEvent = TransactionAdmitted | BlockCommitted
+@dataclass(frozen=True)
+class ChainReset:
+    """A dev chain went back to its genesis (anvil_reset): the pool is empty and every block
+    after genesis is gone, so whatever was derived from them goes too."""
+
+
+ChainEvent = TransactionAdmitted | BlockCommitted | ChainReset
 Subscriber = Callable[[ChainEvent], None]
 
 

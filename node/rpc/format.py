@@ -14,12 +14,12 @@ from state.native import NativeTransaction
 ZERO_HASH = "0x" + "00" * 32
 
 
-def q(value: int) -> str:
+def hex_quantity(value: int) -> str:
     """A JSON-RPC quantity: minimal hex."""
     return hex(value)
 
 
-def d(value: bytes) -> str:
+def hex_data(value: bytes) -> str:
     """JSON-RPC data: 0x-hex of the bytes."""
     return "0x" + bytes(value).hex()
 
@@ -36,23 +36,23 @@ def tx_type(tx: SignedTransactionAPI) -> int:
 
 def format_header(header: BlockHeaderAPI) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "number": q(header.block_number),
-        "hash": d(header.hash),
-        "parentHash": d(header.parent_hash),
-        "nonce": d(header.nonce),
-        "sha3Uncles": d(header.uncles_hash),
-        "logsBloom": d(header.bloom.to_bytes(256, "big")),
-        "transactionsRoot": d(header.transaction_root),
-        "stateRoot": d(header.state_root),
-        "receiptsRoot": d(header.receipt_root),
+        "number": hex_quantity(header.block_number),
+        "hash": hex_data(header.hash),
+        "parentHash": hex_data(header.parent_hash),
+        "nonce": hex_data(header.nonce),
+        "sha3Uncles": hex_data(header.uncles_hash),
+        "logsBloom": hex_data(header.bloom.to_bytes(256, "big")),
+        "transactionsRoot": hex_data(header.transaction_root),
+        "stateRoot": hex_data(header.state_root),
+        "receiptsRoot": hex_data(header.receipt_root),
         "miner": addr(header.coinbase) or "0x" + "00" * 20,
-        "difficulty": q(header.difficulty),
-        "totalDifficulty": q(header.difficulty),
-        "extraData": d(header.extra_data),
-        "gasLimit": q(header.gas_limit),
-        "gasUsed": q(header.gas_used),
-        "timestamp": q(header.timestamp),
-        "mixHash": d(header.mix_hash),
+        "difficulty": hex_quantity(header.difficulty),
+        "totalDifficulty": hex_quantity(header.difficulty),
+        "extraData": hex_data(header.extra_data),
+        "gasLimit": hex_quantity(header.gas_limit),
+        "gasUsed": hex_quantity(header.gas_used),
+        "timestamp": hex_quantity(header.timestamp),
+        "mixHash": hex_data(header.mix_hash),
     }
     for field, key in (
         ("base_fee_per_gas", "baseFeePerGas"),
@@ -60,14 +60,14 @@ def format_header(header: BlockHeaderAPI) -> dict[str, Any]:
         ("excess_blob_gas", "excessBlobGas"),
     ):
         if hasattr(header, field):
-            out[key] = q(getattr(header, field))
+            out[key] = hex_quantity(getattr(header, field))
     for field, key in (
         ("withdrawals_root", "withdrawalsRoot"),
         ("parent_beacon_block_root", "parentBeaconBlockRoot"),
         ("requests_hash", "requestsHash"),
     ):
         if hasattr(header, field):
-            out[key] = d(getattr(header, field))
+            out[key] = hex_data(getattr(header, field))
     return out
 
 
@@ -79,40 +79,40 @@ def format_transaction(
     """A transaction as eth_getTransactionByHash returns it (pending when header is None)."""
     kind = tx_type(tx)
     out: dict[str, Any] = {
-        "hash": d(tx.hash),
-        "type": q(kind),
-        "nonce": q(tx.nonce),
-        "blockHash": d(header.hash) if header is not None else None,
-        "blockNumber": q(header.block_number) if header is not None else None,
-        "transactionIndex": q(index) if index is not None else None,
+        "hash": hex_data(tx.hash),
+        "type": hex_quantity(kind),
+        "nonce": hex_quantity(tx.nonce),
+        "blockHash": hex_data(header.hash) if header is not None else None,
+        "blockNumber": hex_quantity(header.block_number) if header is not None else None,
+        "transactionIndex": hex_quantity(index) if index is not None else None,
         "from": addr(tx.sender),
         "to": addr(tx.to),
-        "value": q(tx.value),
-        "gas": q(tx.gas),
-        "input": d(tx.data),
-        "r": q(tx.r),
-        "s": q(tx.s),
+        "value": hex_quantity(tx.value),
+        "gas": hex_quantity(tx.gas),
+        "input": hex_data(tx.data),
+        "r": hex_quantity(tx.r),
+        "s": hex_quantity(tx.s),
     }
     if kind == 0:
-        out["gasPrice"] = q(tx.gas_price)
-        out["v"] = q(tx.v)  # type: ignore[attr-defined]  # legacy transactions carry v
+        out["gasPrice"] = hex_quantity(tx.gas_price)
+        out["v"] = hex_quantity(tx.v)  # type: ignore[attr-defined]  # legacy transactions carry v
         if tx.chain_id is not None:
-            out["chainId"] = q(tx.chain_id)
+            out["chainId"] = hex_quantity(tx.chain_id)
     else:
-        out["chainId"] = q(tx.chain_id or 0)
-        out["v"] = q(tx.y_parity)
-        out["yParity"] = q(tx.y_parity)
+        out["chainId"] = hex_quantity(tx.chain_id or 0)
+        out["v"] = hex_quantity(tx.y_parity)
+        out["yParity"] = hex_quantity(tx.y_parity)
         out["accessList"] = [
             {"address": addr(a), "storageKeys": ["0x" + k.to_bytes(32, "big").hex() for k in keys]}
             for a, keys in tx.access_list
         ]
         if kind == 1:
-            out["gasPrice"] = q(tx.gas_price)
+            out["gasPrice"] = hex_quantity(tx.gas_price)
         else:
-            out["maxFeePerGas"] = q(max_fee(tx))
-            out["maxPriorityFeePerGas"] = q(max_tip(tx))
+            out["maxFeePerGas"] = hex_quantity(max_fee(tx))
+            out["maxPriorityFeePerGas"] = hex_quantity(max_tip(tx))
             base_fee = getattr(header, "base_fee_per_gas", None) if header is not None else None
-            out["gasPrice"] = q(
+            out["gasPrice"] = hex_quantity(
                 min(max_fee(tx), base_fee + max_tip(tx)) if base_fee is not None else max_fee(tx)
             )
         inner = getattr(tx, "_inner", None)
@@ -121,12 +121,12 @@ def format_transaction(
         if kind == 4:
             out["authorizationList"] = [
                 {
-                    "chainId": q(a.chain_id),
+                    "chainId": hex_quantity(a.chain_id),
                     "address": addr(a.address),
-                    "nonce": q(a.nonce),
-                    "yParity": q(a.y_parity),
-                    "r": q(a.r),
-                    "s": q(a.s),
+                    "nonce": hex_quantity(a.nonce),
+                    "yParity": hex_quantity(a.y_parity),
+                    "r": hex_quantity(a.r),
+                    "s": hex_quantity(a.s),
                 }
                 for a in tx.authorization_list
             ]
@@ -138,14 +138,14 @@ def format_block(
 ) -> dict[str, Any]:
     header = block.header
     out = format_header(header)
-    out["size"] = q(len(rlp.encode(block)))
+    out["size"] = hex_quantity(len(rlp.encode(block)))
     out["uncles"] = []
     if full_transactions:
         out["transactions"] = [
             format_transaction(tx, header, i) for i, tx in enumerate(block.transactions)
         ]
     else:
-        out["transactions"] = [d(tx.hash) for tx in block.transactions]
+        out["transactions"] = [hex_data(tx.hash) for tx in block.transactions]
     if hasattr(block, "withdrawals"):
         out["withdrawals"] = []
     return out
@@ -161,14 +161,14 @@ def format_log(
 ) -> dict[str, Any]:
     return {
         "address": addr(log.address),
-        "topics": ["0x" + t.to_bytes(32, "big").hex() if isinstance(t, int) else d(t) for t in log.topics],
-        "data": d(log.data),
-        "blockNumber": q(header.block_number),
-        "blockHash": d(header.hash),
-        "blockTimestamp": q(header.timestamp),
-        "transactionHash": d(tx.hash),
-        "transactionIndex": q(tx_index),
-        "logIndex": q(log_index),
+        "topics": ["0x" + t.to_bytes(32, "big").hex() if isinstance(t, int) else hex_data(t) for t in log.topics],
+        "data": hex_data(log.data),
+        "blockNumber": hex_quantity(header.block_number),
+        "blockHash": hex_data(header.hash),
+        "blockTimestamp": hex_quantity(header.timestamp),
+        "transactionHash": hex_data(tx.hash),
+        "transactionIndex": hex_quantity(tx_index),
+        "logIndex": hex_quantity(log_index),
         "removed": removed,
     }
 
@@ -194,20 +194,20 @@ def format_receipts(block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> list[d
             contract = addr(generate_contract_address(tx.sender, tx.nonce))
         out.append(
             {
-                "transactionHash": d(tx.hash),
-                "transactionIndex": q(i),
-                "blockHash": d(header.hash),
-                "blockNumber": q(header.block_number),
+                "transactionHash": hex_data(tx.hash),
+                "transactionIndex": hex_quantity(i),
+                "blockHash": hex_data(header.hash),
+                "blockNumber": hex_quantity(header.block_number),
                 "from": addr(tx.sender),
                 "to": addr(tx.to),
-                "cumulativeGasUsed": q(receipt.gas_used),
-                "gasUsed": q(receipt.gas_used - previous_gas),
-                "effectiveGasPrice": q(price),
+                "cumulativeGasUsed": hex_quantity(receipt.gas_used),
+                "gasUsed": hex_quantity(receipt.gas_used - previous_gas),
+                "effectiveGasPrice": hex_quantity(price),
                 "contractAddress": contract,
                 "logs": logs,
-                "logsBloom": d(receipt.bloom.to_bytes(256, "big")),
-                "type": q(kind),
-                "status": q(1 if receipt.state_root == b"\x01" else 0),
+                "logsBloom": hex_data(receipt.bloom.to_bytes(256, "big")),
+                "type": hex_quantity(kind),
+                "status": hex_quantity(1 if receipt.state_root == b"\x01" else 0),
             }
         )
         previous_gas = receipt.gas_used

@@ -7,12 +7,19 @@ Each parser raises :class:`InvalidParams` naming the argument, so a wrong type g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eth_typing import Address
 from eth_utils import is_hex_address, to_canonical_address
 
+from node.chain.reader import BlockRef, LogFilter
 from node.rpc.errors import InvalidParams
 from state import AccountOverride
+
+if TYPE_CHECKING:
+    from eth.abc import StateAPI
+
+    from node.chain.core import ChainCore
 
 BLOCK_TAGS = ("latest", "pending", "earliest", "safe", "finalized")
 #: geth's caps on a log filter: addresses, and alternatives per topic position.
@@ -57,10 +64,10 @@ def data(value: Any, name: str = "argument") -> bytes:
         raise InvalidParams(f"invalid argument {name}: invalid hex string") from None
 
 
-def address(value: Any, name: str = "argument") -> bytes:
+def address(value: Any, name: str = "argument") -> Address:
     if not isinstance(value, str) or not is_hex_address(value):
         raise InvalidParams(f"invalid argument {name}: expected a 20-byte hex address")
-    return bytes(to_canonical_address(value))
+    return Address(bytes(to_canonical_address(value)))
 
 
 def hash32(value: Any, name: str = "argument") -> bytes:
@@ -76,16 +83,6 @@ def boolean(value: Any, name: str = "argument") -> bool:
     if not isinstance(value, bool):
         raise InvalidParams(f"invalid argument {name}: expected bool, got {type(value).__name__}")
     return value
-
-
-@dataclass(frozen=True)
-class BlockRef:
-    """A block named by tag, number or hash (EIP-1898)."""
-
-    tag: str | None = None
-    number: int | None = None
-    block_hash: bytes | None = None
-    require_canonical: bool = False
 
 
 def block_ref(value: Any, name: str = "argument") -> BlockRef:
@@ -108,6 +105,12 @@ def block_ref(value: Any, name: str = "argument") -> BlockRef:
     if isinstance(value, str):
         return BlockRef(number=quantity(value, name))
     raise InvalidParams(f"invalid argument {name}: expected block number, tag or hash")
+
+
+def state_at(core: ChainCore, value: Any, position: int) -> StateAPI:
+    """The state at the block that parameter ``position`` names (``latest`` when absent):
+    the last parameter of every state read."""
+    return core.ledger.state_at(core.resolve(block_ref(value, str(position))))
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def call_request(value: Any, name: str = "argument 0") -> CallRequest:
         raise InvalidParams(
             f"invalid argument {name}: both \"data\" and \"input\" are set and not equal"
         )
-    access_list = None
+    access_list: list[tuple[bytes, list[int]]] | None = None
     if value.get("accessList") is not None:
         if not isinstance(value["accessList"], list):
             raise InvalidParams(f"invalid argument {name}.accessList: expected a list")
@@ -220,7 +223,7 @@ def state_overrides(value: Any, name: str = "argument 2") -> dict[bytes, Account
         raise InvalidParams(f"invalid argument {name}: expected an object of address -> override")
     if len(value) > MAX_OVERRIDE_ACCOUNTS:
         raise InvalidParams(f"invalid argument {name}: at most {MAX_OVERRIDE_ACCOUNTS} accounts")
-    out = {}
+    out: dict[bytes, AccountOverride] = {}
     for key, o in value.items():
         if not isinstance(o, dict):
             raise InvalidParams(f"invalid argument {name}: override of {key} is not an object")
@@ -247,18 +250,6 @@ def state_overrides(value: Any, name: str = "argument 2") -> dict[bytes, Account
             state_diff=slots(o.get("stateDiff")),
         )
     return out
-
-
-@dataclass(frozen=True)
-class LogFilter:
-    """eth_getLogs / eth_newFilter criteria."""
-
-    from_block: BlockRef
-    to_block: BlockRef
-    block_hash: bytes | None
-    addresses: tuple[bytes, ...]
-    topics: tuple[tuple[bytes, ...] | None, ...]
-    """Per position: None matches anything, otherwise any of the listed topics."""
 
 
 def log_filter(value: Any, name: str = "argument 0") -> LogFilter:

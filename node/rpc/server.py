@@ -9,9 +9,12 @@ does not exist), and the browser origins it answers. A request that carries an
 HTTP 403 and runs nothing: CORS alone would only hide the answer from the page, after
 the call had already run.
 
-Each call of a batch is its own job on the worker, so other callers' work and block
-production interleave with a long batch. Chain events reach subscriptions through the
-trio token as they happen.
+Every call, alone or in a batch, is looked up in one table (``registry.method_table``) and
+runs on its method's lane: the chain worker, the read worker, or the trio loop for ASYNC
+methods. Each call of a batch is its own job on its worker, so other callers' work and
+block production interleave with a long batch. What a method raises is mapped to a
+JSON-RPC error in one place (:meth:`RPCServer._rpc_error`). Chain events reach
+subscriptions (``subscriptions.py``) through the trio token as they happen.
 """
 
 from __future__ import annotations
@@ -19,23 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
-
-import trio
+from typing import Any, cast
 
 from node import errors as node_errors
 from node import metrics
-from node.chain.core import ChainCore, matches
-from node.chain.events import ChainEvent, TransactionAdmitted
+from node.chain.core import ChainCore
+from node.chain.dev import DevControls
+from node.chain.reader import NetworkStatus
 from node.errors import NodeError
-
-# Imported for their side effect: each module registers its namespace's methods.
-from node.rpc import ai_methods, anvil_methods, debug_methods, eth_extra  # noqa: F401
-from node.rpc import params as p
-from node.rpc.arity import MAX_PARAMS
+from node.inference import InferenceService
+from node.rpc.asgi import MAX_BODY, Receive, Send, serve_asgi
+from node.rpc.context import NodeContext
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
@@ -46,40 +45,37 @@ from node.rpc.errors import (
     RPCError,
     from_node_error,
 )
-from node.rpc.format import d, format_header, format_transaction
-from node.rpc.infer_methods import ASYNC_METHODS, InferenceService
-from node.rpc.methods import (
+from node.rpc.filters import FilterRegistry
+from node.rpc.namespaces import DEFAULT_API
+from node.rpc.registry import (
+    ASYNC,
     CHAIN,
-    NAMESPACES,
     READ,
+    AsyncHandler,
     Continue,
+    Handler,
+    Json,
+    Lane,
     Method,
+    Params,
     client_context,
     method_table,
 )
-from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
+from node.rpc.subscriptions import Subscriptions, WebSocketConnection
 from node.worker import ChainWorker
 from state import ReadTimeout, read_deadline
 
+__all__ = ["MAX_BATCH", "MAX_BODY", "RPCServer", "RPCSettings"]
+
 log = logging.getLogger("ailedger.rpc")
 
-MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
 #: A batch's bounds as a whole (geth: --rpc.batch-response-max-size 25 MB): wall time,
 #: and bytes of answers; calls past either are answered -32005 without running.
 BATCH_SECONDS = 60.0
 MAX_BATCH_RESPONSE = 25 * 1024 * 1024
-#: An oversized body up to this size is read and dropped before the 413 is sent; a larger
-#: one is answered at once and the connection closed.
-MAX_DRAIN = 64 * 1024 * 1024
 #: How long one worker job may keep taking calls of a batch before it hands back.
 JOB_SECONDS = 0.05
-#: Notifications a slow WebSocket client may leave unread before it is dropped.
-SUBSCRIPTION_BUFFER = 10_000
-#: Subscriptions one WebSocket connection may hold.
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
-#: Browser origins a dev chain answers unless told otherwise: pages served from this
-#: machine (a dApp's dev server), on any port. Never a remote site's page.
 
 
 @dataclass(frozen=True)
@@ -96,107 +92,36 @@ class RPCSettings:
     """Wall-clock budget of one read-lane call (long reads, eth_call's state reads)."""
 
 
+Reply = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class _Resume:
-    """A call whose next step runs as a new worker job (see methods.Continue)."""
+    """A call whose next step runs as a new worker job (see registry.Continue)."""
 
-    run: Callable[[], dict[str, Any] | _Resume | None]
-
-
-def parse_api(value: str | Iterable[str], dev: bool) -> tuple[str, ...]:
-    """The namespaces of a ``--http-api`` value, checked: each must exist, and the dev
-    namespaces only on a dev chain. Raises ValueError with a message for the operator."""
-    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
-    known = sorted(NAMESPACES)
-    for name in names:
-        if name not in NAMESPACES:
-            raise ValueError(f"unknown API namespace {name!r}; known: {', '.join(known)}")
-        if name in DEV_NAMESPACES and not dev:
-            raise ValueError(
-                f"the {name} namespace edits state or rewinds blocks and is served only by "
-                "`ailedger dev`; a node on a real chain never serves it"
-            )
-    return tuple(dict.fromkeys(names))
-
-
-def parse_origins(value: str | Iterable[str]) -> tuple[str, ...]:
-    items = [o.strip().rstrip("/") for o in (value.split(",") if isinstance(value, str) else value) if o.strip()]
-    for origin in items:
-        if origin != "*" and not urlsplit(origin).scheme:
-            raise ValueError(f"bad CORS origin {origin!r}: expected scheme://host[:port], scheme://host:* or *")
-    return tuple(items)
-
-
-def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
-    """Whether a browser ``Origin`` matches an entry: ``*``, the exact origin, or
-    ``scheme://host:*`` (that host on any port)."""
-    origin = origin.rstrip("/")
-    for entry in allowed:
-        if entry == "*" or entry == origin:
-            return True
-        if entry.endswith(":*"):
-            want, got = urlsplit(entry[:-2]), urlsplit(origin)
-            try:
-                got.port  # noqa: B018 - raises on a malformed port
-            except ValueError:
-                continue
-            same_host = (want.scheme, want.hostname) == (got.scheme, got.hostname)
-            if same_host and not got.path and not got.username and not got.query:
-                return True
-    return False
-
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-
-
-class Subscription:
-    def __init__(self, sid: str, kind: str, conn: WebSocketConnection, options: Any) -> None:
-        self.id = sid
-        self.kind = kind
-        self.conn = conn
-        self.options = options
-
-
-class WebSocketConnection:
-    def __init__(self) -> None:
-        self.outbox, self.inbox = trio.open_memory_channel[str](SUBSCRIPTION_BUFFER)
-        self.subscriptions: dict[str, Subscription] = {}
-        self.closed = False
-
-    def push(self, message: dict[str, Any]) -> None:
-        if self.closed:
-            return
-        try:
-            self.outbox.send_nowait(json.dumps(message))
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            self.closed = True  # a client that stops reading loses its subscriptions
+    run: Callable[[], Reply | _Resume | None]
 
 
 class RPCServer:
-    """Dispatches JSON-RPC payloads to the chain worker and feeds subscriptions."""
+    """Dispatches JSON-RPC payloads to the methods' lanes and feeds subscriptions; handlers get
+    the node's parts as a :class:`node.rpc.context.NodeContext`, never the server."""
 
     def __init__(
         self, core: ChainCore, worker: ChainWorker, settings: RPCSettings | None = None,
-        read_worker: ChainWorker | None = None,
+        read_worker: ChainWorker | None = None, inference: InferenceService | None = None,
+        dev: DevControls | None = None, network: NetworkStatus | None = None,
     ) -> None:
+        """``read_worker`` runs READ-lane methods (eth_call, long reads) beside the chain
+        thread; ``inference`` serves ai_infer (a sidecar and a validator key); ``dev`` are a dev
+        chain's controls; ``network`` is the network side's status (peers, sync)."""
         self.core = core
         self.worker = worker
-        #: Runs READ-lane methods (eth_call, long reads) beside the chain thread.
-        self.read_worker = read_worker or worker
         self.settings = settings or RPCSettings()
         self.methods: dict[str, Method] = method_table(self.settings.namespaces)
-        #: Set when this node serves ai_infer (a sidecar and a validator key).
-        self.inference: InferenceService | None = None
-        self.subscriptions: dict[str, Subscription] = {}
-        self._next_sub = 1
-        #: The trio loop chain events are handed to (None outside one: tools and tests
-        #: that only dispatch calls).
-        self._token: trio.lowlevel.TrioToken | None = None
-        try:
-            self._token = trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
+        self.filters = FilterRegistry(core)
+        self.context = NodeContext(core, self.filters, worker, read_worker or worker,
+                                   network or NetworkStatus(), dev, inference)
+        self.subscriptions = Subscriptions(core)
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -216,33 +141,36 @@ class RPCServer:
         response = await self.handle_call(payload, conn, client)
         return json.dumps(response) if response is not None else None
 
-    async def _handle_batch(self, calls: list[Any], conn: WebSocketConnection | None, client: str) -> str | None:
+    async def _handle_batch(self, calls: list[Json], conn: WebSocketConnection | None, client: str) -> str | None:
         """Answer a batch. Consecutive calls for one worker share a job, but a job stops
         taking calls after JOB_SECONDS, so a long batch never holds a worker for long and
-        other callers' jobs and block production run in between. The batch as a whole
-        has geth's bounds, a time budget and a response size: calls past either get an
-        error instead of running."""
+        other callers' jobs and block production run in between. An ASYNC call is awaited
+        on the loop as it would be alone. The batch as a whole has geth's bounds, a time
+        budget and a response size: calls past either get an error instead of running."""
         deadline = time.monotonic() + BATCH_SECONDS
         responses: list[str] = []
         size = 0
         i = 0
         while i < len(calls):
             call = calls[i]
-            worker = self.read_worker if self._lane_of(call) == READ else self.worker
-            replies: list[dict[str, Any] | _Resume | None]
+            lane = self._lane_of(call)
+            worker = self.context.read_worker if lane is READ else self.worker
+            replies: list[Reply | _Resume | None]
             if time.monotonic() > deadline or size > MAX_BATCH_RESPONSE:
                 reason = "time budget" if size <= MAX_BATCH_RESPONSE else "response size limit"
                 replies = [_error(
-                    call.get("id") if isinstance(call, dict) else None,
+                    _id_of(call),
                     LimitExceeded(f"batch {reason} exceeded ({BATCH_SECONDS:g} s, {MAX_BATCH_RESPONSE} bytes); call not run"),
                 )]
-            elif isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
+            elif _is_connection_call(call):
                 replies = [await self._connection_call(call, conn)]
+            elif lane is ASYNC:
+                replies = [await self._async_call(call)]
             else:
                 try:
-                    replies = await worker.run(self._dispatch_run, calls, i, self._lane_of(call), client)
+                    replies = await worker.run(self._dispatch_run, calls, i, lane, client)
                 except NodeError as e:  # the worker refused the job (busy)
-                    replies = [_error(call.get("id") if isinstance(call, dict) else None, from_node_error(e))]
+                    replies = [_error(_id_of(call), self._rpc_error("", e))]
             i += len(replies)
             for reply in replies:
                 while isinstance(reply, _Resume):  # only a group's last reply; same worker
@@ -252,12 +180,15 @@ class RPCServer:
                     size += len(responses[-1])
         return "[" + ", ".join(responses) + "]" if responses else None
 
-    def _lane_of(self, call: Any) -> str:
+    def _method_of(self, call: Json) -> Method | None:
         name = call.get("method") if isinstance(call, dict) else None
-        method = self.methods.get(name) if isinstance(name, str) else None
+        return self.methods.get(name) if isinstance(name, str) else None
+
+    def _lane_of(self, call: Json) -> Lane:
+        method = self._method_of(call)
         return method.lane if method is not None else CHAIN
 
-    def _dispatch_run(self, calls: list[Any], start: int, lane: str, client: str) -> list[dict[str, Any] | _Resume | None]:
+    def _dispatch_run(self, calls: list[Json], start: int, lane: Lane, client: str) -> list[Reply | _Resume | None]:
         """On a worker: answer ``calls[start:]`` while they belong to ``lane`` and the job
         is younger than JOB_SECONDS (at least one call)."""
         began = time.perf_counter()
@@ -265,55 +196,67 @@ class RPCServer:
         j = start + 1
         while j < len(calls) and time.perf_counter() - began < JOB_SECONDS and not isinstance(out[-1], _Resume):
             call = calls[j]
-            if (isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS) or self._lane_of(call) != lane:
+            if _is_connection_call(call) or self._lane_of(call) != lane:
                 break
             out.append(self.dispatch(call, client))
             j += 1
         return out
 
-    async def handle_call(
-        self, call: Any, conn: WebSocketConnection | None, client: str = ""
-    ) -> dict[str, Any] | None:
-        if isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS:
+    async def handle_call(self, call: Json, conn: WebSocketConnection | None, client: str = "") -> Reply | None:
+        if _is_connection_call(call):
             return await self._connection_call(call, conn)
-        if isinstance(call, dict) and call.get("method") in ASYNC_METHODS and self._serves(call["method"]):
+        lane = self._lane_of(call)
+        if lane is ASYNC:
             return await self._async_call(call)
-        name = call.get("method") if isinstance(call, dict) else None
-        method = self.methods.get(name) if isinstance(name, str) else None
-        worker = self.read_worker if method is not None and method.lane == READ else self.worker
+        worker = self.context.read_worker if lane is READ else self.worker
         try:
             reply = await worker.run(self.dispatch, call, client)
             while isinstance(reply, _Resume):  # long work, one short job at a time
                 reply = await worker.run(reply.run)
         except NodeError as e:  # the worker refused the job (busy)
-            return _error(call.get("id") if isinstance(call, dict) else None, from_node_error(e))
+            return _error(_id_of(call), self._rpc_error("", e))
         return reply
 
-    def dispatch(self, call: Any, client: str = "") -> dict[str, Any] | _Resume | None:
-        """Answer one call (on a worker thread): validate, run, shape the response."""
+    def _prepare(self, call: Json) -> tuple[Json, Method, Params] | Reply | None:
+        """(id, method, params) of a call this node serves with acceptable parameters, or
+        the answer that refuses it (None for a refused notification)."""
         checked = _check_call(call)
         if isinstance(checked, dict):
             return checked
         call_id, method, params = checked
+        wants_reply = isinstance(call, dict) and "id" in call
         entry = self.methods.get(method)
         if entry is None:
             metrics.RPC_REQUESTS.labels("unknown", "error").inc()
             error = MethodNotFound(f"the method {method} does not exist/is not available")
-            return _error(call_id, error) if "id" in call else None
-        limit = MAX_PARAMS.get(method)
-        if limit is not None and len(params) > limit:
+            return _error(call_id, error) if wants_reply else None
+        if len(params) > entry.max_params:
             metrics.RPC_REQUESTS.labels(method, "error").inc()
-            too_many = InvalidParams(f"too many arguments, want at most {limit}")
-            return _error(call_id, too_many) if "id" in call else None
-        return self._answer(entry, call_id, "id" in call, client, lambda: entry.handler(self.core, params))
+            too_many = InvalidParams(f"too many arguments, want at most {entry.max_params}")
+            return _error(call_id, too_many) if wants_reply else None
+        return call_id, entry, params
+
+    def dispatch(self, call: Json, client: str = "") -> Reply | _Resume | None:
+        """Answer one CHAIN or READ call (on a worker thread): validate, run, shape the
+        response."""
+        prepared = self._prepare(call)
+        if not isinstance(prepared, tuple):
+            return prepared
+        call_id, entry, params = prepared
+        wants_reply = isinstance(call, dict) and "id" in call
+        if entry.lane is ASYNC:  # a caller outside the loop (a tool, a test) cannot await it
+            return _error(call_id, InternalError(f"{entry.name} runs on the event loop: use handle_call"))
+        handler = cast(Handler, entry.handler)
+        context = self.context
+        return self._answer(entry, call_id, wants_reply, client, lambda: handler(context, params))
 
     def _answer(
-        self, entry: Method, call_id: Any, wants_reply: bool, client: str, work: Callable[[], Any]
-    ) -> dict[str, Any] | _Resume | None:
-        """Run one step of a call under its limits and map what it raises, once."""
+        self, entry: Method, call_id: Json, wants_reply: bool, client: str, work: Callable[[], object]
+    ) -> Reply | _Resume | None:
+        """Run one step of a call under its limits and map what it raises."""
         started = time.perf_counter()
         deadline = None
-        if entry.lane == READ and self.settings.read_timeout:
+        if entry.lane is READ and self.settings.read_timeout:
             deadline = time.monotonic() + self.settings.read_timeout
         try:
             with client_context(client), read_deadline(deadline):
@@ -321,284 +264,83 @@ class RPCServer:
             if isinstance(result, Continue):
                 step = result.step
                 return _Resume(lambda: self._answer(entry, call_id, wants_reply, client, step))
-            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id, "result": result}
+            response: Reply = {"jsonrpc": "2.0", "id": call_id, "result": result}
             outcome = "ok"
-        except RPCError as e:
+        except Exception as e:
             outcome = "error"
-            response = _error(call_id, e)
-        except NodeError as e:
-            outcome = "error"
-            response = _error(call_id, from_node_error(e))
-        except ReadTimeout:
-            outcome = "error"
-            response = _error(call_id, from_node_error(node_errors.LimitExceeded(
-                f"request aborted: it read past the node's {self.settings.read_timeout:g} s budget; "
-                "ask for less (fewer blocks, a smaller page)"
-            )))
-        except Exception as e:  # a bug must not take the node down: report it as -32603
-            log.exception("internal error in %s", entry.name)
-            outcome = "error"
-            response = _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
+            response = _error(call_id, self._rpc_error(entry.name, e))
         metrics.RPC_REQUESTS.labels(entry.name, outcome).inc()
         metrics.RPC_SECONDS.labels(entry.name).observe(time.perf_counter() - started)
         return response if wants_reply else None  # notifications get no response
 
-    async def _connection_call(self, call: dict[str, Any], conn: WebSocketConnection | None) -> dict[str, Any] | None:
+    async def _async_call(self, call: Json) -> Reply | None:
+        """An ASYNC method (ai_infer): it runs on the trio loop and hands only its chain
+        steps to a worker, so blocks keep coming meanwhile."""
+        prepared = self._prepare(call)
+        if not isinstance(prepared, tuple):
+            return prepared
+        call_id, entry, params = prepared
+        handler = cast(AsyncHandler, entry.handler)
+        started = time.perf_counter()
+        try:
+            response: Reply = {"jsonrpc": "2.0", "id": call_id, "result": await handler(self.context, params)}
+            outcome = "ok"
+        except Exception as e:
+            outcome, response = "error", _error(call_id, self._rpc_error(entry.name, e))
+        metrics.RPC_REQUESTS.labels(entry.name, outcome).inc()
+        metrics.RPC_SECONDS.labels(entry.name).observe(time.perf_counter() - started)
+        return response if isinstance(call, dict) and "id" in call else None
+
+    def _rpc_error(self, method: str, error: Exception) -> RPCError:
+        """The JSON-RPC error that reports what a call raised, for every lane: typed errors
+        keep their codes, a read past its budget is -32005, and anything else is a bug,
+        logged in full and reported as -32603 (it must not take the node down)."""
+        if isinstance(error, RPCError):
+            return error
+        if isinstance(error, NodeError):
+            return from_node_error(error)
+        if isinstance(error, ReadTimeout):
+            return from_node_error(node_errors.LimitExceeded(
+                f"request aborted: it read past the node's {self.settings.read_timeout:g} s budget; "
+                "ask for less (fewer blocks, a smaller page)"
+            ))
+        log.exception("internal error in %s", method)
+        return InternalError(f"internal error: {type(error).__name__}: {error}")
+
+    async def _connection_call(self, call: Json, conn: WebSocketConnection | None) -> Reply | None:
         checked = _check_call(call)
         if isinstance(checked, dict):
             return checked
         call_id, method, params = checked
         try:
             if method == "eth_subscribe":
-                result: Any = await self.subscribe(params, conn)
+                result: Json = await self.subscriptions.subscribe(params, conn)
             else:
-                result = self.unsubscribe(params, conn)
+                result = self.subscriptions.unsubscribe(params, conn)
         except RPCError as e:
             metrics.RPC_REQUESTS.labels(method, "error").inc()
             return _error(call_id, e)
         metrics.RPC_REQUESTS.labels(method, "ok").inc()
-        return {"jsonrpc": "2.0", "id": call_id, "result": result} if "id" in call else None
-
-    def _serves(self, method: str) -> bool:
-        """Whether this node serves ``method``'s namespace (``--http-api``)."""
-        return method.split("_", 1)[0] in self.settings.namespaces
-
-    async def _async_call(self, call: dict[str, Any]) -> dict[str, Any] | None:
-        """A method that waits on more than the chain (ai_infer): it runs on the trio loop and
-        hands only its chain steps to the worker, so blocks keep coming meanwhile."""
-        checked = _check_call(call)
-        if isinstance(checked, dict):
-            return checked
-        call_id, method, params = checked
-        started = time.perf_counter()
-        try:
-            response: dict[str, Any] = {"jsonrpc": "2.0", "id": call_id,
-                                        "result": await ASYNC_METHODS[method](self, params)}
-            outcome = "ok"
-        except RPCError as e:
-            outcome, response = "error", _error(call_id, e)
-        except NodeError as e:
-            outcome, response = "error", _error(call_id, from_node_error(e))
-        except Exception as e:
-            log.exception("internal error in %s", method)
-            outcome, response = "error", _error(call_id, InternalError(f"internal error: {type(e).__name__}: {e}"))
-        metrics.RPC_REQUESTS.labels(method, outcome).inc()
-        metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
-        return response if "id" in call else None
-
-    # -- subscriptions --------------------------------------------------------------------
-
-    async def subscribe(self, params: list[Any], conn: WebSocketConnection | None) -> str:
-        if conn is None:
-            raise MethodNotFound("notifications not supported")
-        if not params or not isinstance(params[0], str):
-            raise InvalidParams("invalid argument 0: expected a subscription name")
-        kind = params[0]
-        options: Any = None
-        if kind == "logs":
-            options = p.log_filter(params[1] if len(params) > 1 else {}, "1")
-        elif kind == "newPendingTransactions":
-            options = bool(params[1]) if len(params) > 1 else False
-        elif kind == "syncing":
-            options = None
-        elif kind != "newHeads":
-            raise InvalidParams(f"invalid argument 0: no \"{kind}\" subscription in eth namespace")
-        if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
-            raise LimitExceeded(f"too many subscriptions: at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} per connection")
-        sid = "0x" + (self._next_sub).to_bytes(16, "big").hex()
-        self._next_sub += 1
-        sub = Subscription(sid, kind, conn, options)
-        conn.subscriptions[sid] = sub
-        self.subscriptions[sid] = sub
-        self._sync_listener()
-        return sid
-
-    def unsubscribe(self, params: list[Any], conn: WebSocketConnection | None) -> bool:
-        if conn is None:
-            raise MethodNotFound("notifications not supported")
-        if not params or not isinstance(params[0], str):
-            raise InvalidParams("invalid argument 0: expected a subscription id")
-        sub = conn.subscriptions.pop(params[0], None)
-        self.subscriptions.pop(params[0], None)
-        self._sync_listener()
-        return sub is not None
-
-    def drop_connection(self, conn: WebSocketConnection) -> None:
-        for sid in conn.subscriptions:
-            self.subscriptions.pop(sid, None)
-        conn.subscriptions.clear()
-        conn.closed = True
-        self._sync_listener()
-
-    def _sync_listener(self) -> None:
-        # The chain formats events only while someone listens.
-        if self.subscriptions:
-            self.core.events.subscribe(self._on_chain_event)
-        else:
-            self.core.events.unsubscribe(self._on_chain_event)
-
-    def _on_chain_event(self, event: ChainEvent) -> None:
-        """Called on the chain thread: format the event (a block's logs are read here, where
-        the ledger lives) and hand it to the trio loop, never blocking."""
-        if isinstance(event, TransactionAdmitted):
-            self._on_event("newPendingTransactions", event.tx)
-            return
-        self._on_event("newHeads", format_header(event.block.header))
-        logs = self.core.block_logs(event.block, receipts=event.receipts)
-        if logs:
-            self._on_event("logs", logs)
-
-    def _on_event(self, kind: str, payload: Any) -> None:
-        if self._token is None:
-            return
-        try:
-            self._token.run_sync_soon(self.deliver, kind, payload)
-        except trio.RunFinishedError:
-            pass
-
-    def deliver(self, kind: str, payload: Any) -> None:
-        """Deliver one chain event to subscribers (runs on the trio loop)."""
-        for sub in list(self.subscriptions.values()):
-            if sub.kind != kind:
-                continue
-            if kind == "logs":
-                for entry in payload:
-                    if matches(entry, sub.options):
-                        _notify(sub, entry)
-            elif kind == "newPendingTransactions":
-                _notify(sub, format_transaction(payload) if sub.options else d(payload.hash))
-            else:
-                _notify(sub, payload)
-
-    # -- ASGI -----------------------------------------------------------------------------
+        return {"jsonrpc": "2.0", "id": call_id, "result": result} if isinstance(call, dict) and "id" in call else None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-
-    def _cors(self, scope: dict[str, Any]) -> tuple[bool, list[tuple[bytes, bytes]]]:
-        """(allowed, CORS response headers) for a request: allowed when it carries no
-        Origin (not a browser) or a listed one; headers grant only a listed origin."""
-        origin_raw = dict(scope.get("headers", [])).get(b"origin")
-        if origin_raw is None:
-            return True, []
-        origin = origin_raw.decode("latin-1")
-        if not origin_allowed(origin, self.settings.cors_origins):
-            return False, []
-        return True, [
-            (b"access-control-allow-origin", origin_raw),
-            (b"vary", b"Origin"),
-            (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
-            (b"access-control-allow-headers", b"content-type"),
-            (b"access-control-max-age", b"600"),
-        ]
-
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        allowed, cors = self._cors(scope)
-        if not allowed:
-            await _respond(send, 403, b"origin not allowed; start the node with --cors-origins to allow it\n", "text/plain")
-            return
-        if scope["method"] == "OPTIONS":
-            await _respond(send, 204, b"", extra=cors)
-            return
-        if scope["method"] != "POST":
-            await _respond(send, 405, b"JSON-RPC: send a POST with a JSON body\n", "text/plain", cors)
-            return
-        headers = dict(scope.get("headers", []))
-        length = headers.get(b"content-length")
-        declared = int(length) if length is not None and length.isdigit() else None
-        if declared is not None and declared > MAX_DRAIN:
-            await _respond(send, 413, f"content length too large: {declared} > {MAX_BODY}\n".encode(), "text/plain", cors)
-            return
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_DRAIN:
-                break
-            if size <= MAX_BODY:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        if size > MAX_BODY:
-            # The body was read (up to MAX_DRAIN) before answering, so that a client still
-            # writing it reads the 413 instead of a reset connection.
-            await _respond(send, 413, f"content length too large: {size} > {MAX_BODY}\n".encode(), "text/plain", cors)
-            return
-        response = None
-        hung_up = False
-        # A client that hangs up cancels its request: jobs not yet started never run.
-        async with trio.open_nursery() as nursery:
-
-            async def watch_disconnect() -> None:
-                nonlocal hung_up
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                hung_up = True
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(watch_disconnect)
-            response = await self.handle_text(b"".join(chunks), None, _client_of(scope))
-            nursery.cancel_scope.cancel()
-        if hung_up:
-            return
-        await _respond(send, 200, (response or "").encode(), extra=cors)
-
-    async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        if not self._cors(scope)[0]:
-            # Browsers open WebSockets to any origin without asking: the check is ours.
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        await send({"type": "websocket.accept"})
-        client = _client_of(scope)
-        conn = WebSocketConnection()
-
-        async def writer() -> None:
-            async for text in conn.inbox:
-                await send({"type": "websocket.send", "text": text})
-
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(writer)
-                while True:
-                    message = await receive()
-                    if message["type"] == "websocket.disconnect":
-                        break
-                    body = message.get("text")
-                    if body is None:
-                        body = message.get("bytes") or b""
-                    if len(body) > MAX_BODY:
-                        conn.push(_error(None, InvalidRequest("message too large")))
-                        continue
-                    response = await self.handle_text(body, conn, client)
-                    if response is not None and not conn.closed:
-                        await conn.outbox.send(response)
-                nursery.cancel_scope.cancel()
-        finally:
-            self.drop_connection(conn)
+        """The ASGI app hypercorn serves (``asgi.py``: HTTP, WebSocket, CORS, body limits)."""
+        await serve_asgi(self, scope, receive, send)
 
 
 _CONNECTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
 
 
-def _check_call(call: Any) -> tuple[Any, str, list[Any]] | dict[str, Any]:
+def _is_connection_call(call: Json) -> bool:
+    """eth_subscribe and eth_unsubscribe: answered by the connection, not by a method."""
+    return isinstance(call, dict) and call.get("method") in _CONNECTION_METHODS
+
+
+def _id_of(call: Json) -> Json:
+    return call.get("id") if isinstance(call, dict) else None
+
+
+def _check_call(call: Json) -> tuple[Json, str, Params] | Reply:
     """(id, method, params) of a well-formed call, or the error response for a bad one."""
     if not isinstance(call, dict):
         return _error(None, InvalidRequest("invalid request: expected an object"))
@@ -616,35 +358,5 @@ def _check_call(call: Any) -> tuple[Any, str, list[Any]] | dict[str, Any]:
     return call_id, method, params
 
 
-def _notify(sub: Subscription, result: Any) -> None:
-    sub.conn.push(
-        {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": sub.id, "result": result}}
-    )
-
-
-def _error(call_id: Any, error: RPCError) -> dict[str, Any]:
+def _error(call_id: Json, error: RPCError) -> Reply:
     return {"jsonrpc": "2.0", "id": call_id, "error": error.to_json()}
-
-
-def _client_of(scope: dict[str, Any]) -> str:
-    """The caller's address, for per-client limits."""
-    client = scope.get("client")
-    return str(client[0]) if client else ""
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, content_type: str = "application/json",
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-                *(extra or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

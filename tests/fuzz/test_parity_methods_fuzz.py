@@ -54,8 +54,8 @@ json_values = st.recursive(
 
 def _server() -> RPCServer:
     ledger = Ledger(MemoryStore(), dev_genesis(accounts=2))
-    core = assemble(ledger, dev_keys=[a.private_key for a in ACCOUNTS]).core
-    return RPCServer(core, worker=None)  # type: ignore[arg-type]  # dispatch runs in this thread
+    chain = assemble(ledger, dev_keys=[a.private_key for a in ACCOUNTS], dev=True)
+    return RPCServer(chain.core, worker=None, dev=chain.dev)  # type: ignore[arg-type]  # dispatch runs in this thread
 
 
 SERVER = _server()

@@ -32,9 +32,10 @@ if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts  # noqa: E402
+from node.rpc import load_methods  # noqa: E402
 from node.rpc import params as rpc_params  # noqa: E402
 from node.rpc.errors import InvalidParams  # noqa: E402
-from node.rpc.methods import METHODS  # noqa: E402
+from node.rpc.registry import METHODS  # noqa: E402
 from state import TransactionError, decode_transaction  # noqa: E402
 from tests.support.procs import Proc, start_ailedger  # noqa: E402
 
@@ -173,6 +174,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
+load_methods()
 safe_methods = sorted(set(METHODS) - STATEFUL) + [
     "eth_subscribe",
     "eth_unsubscribe",

@@ -1,7 +1,8 @@
 """Inference asked of a validator's node over JSON-RPC (``ai_infer``), on a real dev node and
 sidecar: a user with no validator key is served and the attributed contributors are paid; a
 request signed for validator A cannot be redeemed by a staked account B (issue 8's attack);
-bad requests are refused before any work; sidecar errors reach the CLI as one line."""
+bad requests are refused before any work; both methods answer inside a JSON-RPC batch;
+sidecar errors reach the CLI as one line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from eth_hash.auto import keccak
@@ -187,6 +189,24 @@ def test_bad_requests_are_refused_before_any_work(world):
     assert w.rpc("ai_getDeposit", user.address) == deposit_before
     assert w.rpc("ai_getDeposit", poor.address) == poor_before
     assert w.rpc("eth_blockNumber") == head_before
+
+
+def test_inference_methods_answer_inside_a_batch(world):
+    """viem and ethers batch calls by default: ai_inferQuote and ai_infer answer in a batch as
+    they do alone (they once answered -32601 there)."""
+    w = world
+    alone = w.rpc("ai_inferQuote")
+    calls = [{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+             {"jsonrpc": "2.0", "id": 2, "method": "ai_inferQuote", "params": []},
+             {"jsonrpc": "2.0", "id": 3, "method": "ai_infer", "params": [{"prompt": ""}, "0x00"]},
+             {"jsonrpc": "2.0", "id": 4, "method": "eth_blockNumber", "params": []}]
+    req = urllib.request.Request(w.node.url, json.dumps(calls).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        replies = json.loads(resp.read())
+    assert [r["id"] for r in replies] == [1, 2, 3, 4]
+    assert replies[1]["result"] == alone and alone["chainId"] == replies[0]["result"]
+    assert replies[2]["error"]["code"] == -32602 and "prompt" in replies[2]["error"]["message"]
+    assert int(replies[3]["result"], 16) > 0
 
 
 def test_sidecar_errors_reach_the_cli_as_one_line(world):

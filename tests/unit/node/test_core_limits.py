@@ -1,5 +1,5 @@
-"""ChainCore's limits and domain errors, on an in-memory ledger: filter caps, expiry and
-the shared pending log; dev controls refused on a production core; the eth_call time
+"""The node's limits and domain errors, on an in-memory ledger: filter caps, expiry and
+the shared pending log; dev controls refused on a production node; the eth_call time
 budget; and the one mapping from node errors to JSON-RPC codes."""
 
 from __future__ import annotations
@@ -11,20 +11,33 @@ from eth_account import Account
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts, dev_genesis
 from node import errors
-from node.chain import core as core_module
-from node.chain.assembly import assemble
+from node.chain import dev as dev_module
+from node.chain.assembly import LocalChain, assemble
 from node.chain.core import ChainCore
-from node.rpc import server  # noqa: F401 - imports every namespace's module
+from node.rpc import filters as filters_module
+from node.rpc import load_methods
+from node.rpc.context import NodeContext
 from node.rpc.errors import from_node_error
-from node.rpc.methods import NAMESPACES, method_table
+from node.rpc.filters import FilterRegistry
+from node.rpc.registry import NAMESPACES, method_table
 from state import Ledger, MemoryStore
 
+load_methods()
 A = derive_accounts(DEV_MNEMONIC, 2)
 LOOP = bytes.fromhex("5b600056")
 
 
+def make_chain(dev: bool = True) -> LocalChain:
+    return assemble(Ledger(MemoryStore(), dev_genesis(accounts=2)), dev=dev)
+
+
 def make_core(dev: bool = True) -> ChainCore:
-    return assemble(Ledger(MemoryStore(), dev_genesis(accounts=2)), dev=dev).core
+    return make_chain(dev).core
+
+
+def context(chain: LocalChain) -> NodeContext:
+    """What RPC handlers get, for a chain (its dev controls only on a dev chain)."""
+    return NodeContext(chain.core, FilterRegistry(chain.core), None, None, dev=chain.dev)  # type: ignore[arg-type]
 
 
 def transfer(core: ChainCore, nonce: int) -> bytes:
@@ -35,9 +48,9 @@ def transfer(core: ChainCore, nonce: int) -> bytes:
 
 
 def test_filter_caps_per_client_and_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core_module, "MAX_FILTERS_PER_CLIENT", 3)
-    monkeypatch.setattr(core_module, "MAX_FILTERS", 5)
-    core = make_core()
+    monkeypatch.setattr(filters_module, "MAX_FILTERS_PER_CLIENT", 3)
+    monkeypatch.setattr(filters_module, "MAX_FILTERS", 5)
+    core = FilterRegistry(make_core())
     ids = [core.new_filter("block", client="1.1.1.1") for _ in range(3)]
     with pytest.raises(errors.LimitExceeded, match="per client"):
         core.new_filter("pending", client="1.1.1.1")
@@ -51,11 +64,11 @@ def test_filter_caps_per_client_and_per_node(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_filters_expire_on_the_timer_least_recently_polled_first() -> None:
-    core = make_core()
+    core = FilterRegistry(make_core())
     old = core.new_filter("block", client="a")
     fresh = core.new_filter("block", client="a")
-    core.filters[old].last_poll -= core_module.FILTER_TIMEOUT + 1
-    core.filters[fresh].last_poll -= core_module.FILTER_TIMEOUT + 1
+    core.filters[old].last_poll -= filters_module.FILTER_TIMEOUT + 1
+    core.filters[fresh].last_poll -= filters_module.FILTER_TIMEOUT + 1
     core.filter_changes(fresh)  # polling renews it
     assert core.expire_filters() == 1
     assert set(core.filters) == {fresh}
@@ -65,53 +78,61 @@ def test_filters_expire_on_the_timer_least_recently_polled_first() -> None:
 
 
 def test_pending_filters_share_one_log_and_each_sees_its_own_window() -> None:
-    core = make_core()
-    core.set_automine(False)
-    first = core.new_filter("pending")
-    h0 = transfer(core, 0)
-    second = core.new_filter("pending")
-    h1 = transfer(core, 1)
-    assert core.filter_changes(first) == ["0x" + h0.hex(), "0x" + h1.hex()]
-    assert core.filter_changes(second) == ["0x" + h1.hex()]
-    assert core.filter_changes(first) == []
+    chain = make_chain()
+    assert chain.dev is not None
+    chain.dev.set_automine(False)
+    filters = FilterRegistry(chain.core)
+    first = filters.new_filter("pending")
+    h0 = transfer(chain.core, 0)
+    second = filters.new_filter("pending")
+    h1 = transfer(chain.core, 1)
+    assert filters.filter_changes(first) == ["0x" + h0.hex(), "0x" + h1.hex()]
+    assert filters.filter_changes(second) == ["0x" + h1.hex()]
+    assert filters.filter_changes(first) == []
     # a transaction costs no per-filter work: nothing is stored in the filters
-    assert all(not hasattr(f, "pending_hashes") for f in core.filters.values())
+    assert all(not hasattr(f, "pending_hashes") for f in filters.filters.values())
 
 
 def test_block_filter_answers_one_page_per_poll(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core_module, "MAX_FILTER_BLOCKS", 2)
-    core = make_core()
-    fid = core.new_filter("block")
-    core.mine_blocks(5)
-    pages = [core.filter_changes(fid) for _ in range(4)]
+    monkeypatch.setattr(filters_module, "MAX_FILTER_BLOCKS", 2)
+    chain = make_chain()
+    assert chain.dev is not None
+    filters = FilterRegistry(chain.core)
+    fid = filters.new_filter("block")
+    chain.dev.mine_blocks(5)
+    pages = [filters.filter_changes(fid) for _ in range(4)]
     assert [len(p) for p in pages] == [2, 2, 1, 0]
     assert len({h for p in pages for h in p}) == 5
 
 
 def test_dev_controls_are_refused_on_a_production_core() -> None:
-    core = make_core(dev=False)
+    chain = make_chain(dev=False)
+    assert chain.dev is None  # only `ailedger dev` builds them
+    core, ctx = chain.core, context(chain)
     head = core.ledger.head
+    table = method_table(tuple(NAMESPACES))
     refused = [
-        lambda: core.snapshot(),
-        lambda: core.revert(1),
-        lambda: core.mine_blocks(1),
-        lambda: core.set_automine(False),
-        lambda: core.set_next_timestamp(head.timestamp + 100),
-        lambda: core.increase_time(100),
-        lambda: core.edit_state(bytes.fromhex(A[1].address[2:]), balance=1),
+        ("evm_snapshot", []),
+        ("evm_revert", ["0x1"]),
+        ("evm_mine", []),
+        ("evm_setAutomine", [False]),
+        ("evm_setNextBlockTimestamp", [hex(head.timestamp + 100)]),
+        ("evm_increaseTime", ["0x64"]),
+        ("anvil_setBalance", [A[1].address, "0x1"]),
     ]
-    for attempt in refused:
+    for method, params in refused:
         with pytest.raises(errors.NotAvailable):
-            attempt()
+            table[method].handler(ctx, params)
     assert core.ledger.head == head
     assert from_node_error(errors.NotAvailable("x")).code == -32601
 
 
 def test_evm_mine_count_is_capped() -> None:
-    core = make_core()
+    chain = make_chain()
+    assert chain.dev is not None
     with pytest.raises(errors.InvalidInput):
-        core.mine_blocks(core_module.MAX_MINE_BLOCKS + 1)
-    assert core.ledger.head.block_number == 0
+        chain.dev.mine_blocks(dev_module.MAX_MINE_BLOCKS + 1)
+    assert chain.core.ledger.head.block_number == 0
 
 
 def test_call_time_budget_interrupts_a_loop() -> None:
@@ -168,8 +189,10 @@ def test_read_lane_calls_stop_at_the_read_budget() -> None:
     from node.worker import ChainWorker
     from state import ReadTimeout, read_deadline
 
-    core = make_core()
-    core.mine_blocks(3)
+    chain = make_chain()
+    core = chain.core
+    assert chain.dev is not None
+    chain.dev.mine_blocks(3)
     with pytest.raises(ReadTimeout), read_deadline(time.monotonic() - 1):
         core.ledger.state_at(core.ledger.head).get_balance(b"\x22" * 20)
     worker = ChainWorker("unit")
@@ -198,10 +221,10 @@ def test_read_lane_calls_stop_at_the_read_budget() -> None:
 def test_traces_and_simulations_stop_at_the_time_budget(method: str, params: list) -> None:
     """The other read-only executions share eth_call's time budget: a loop ends in a timeout
     instead of holding the chain thread for the whole gas limit."""
-    core = make_core()
-    core.rpc_evm_timeout = 0.3
+    chain = make_chain()
+    chain.core.rpc_evm_timeout = 0.3
     handler = method_table(tuple(NAMESPACES))[method].handler
     started = time.monotonic()
     with pytest.raises(errors.ExecutionTimeout):
-        handler(core, params)
+        handler(context(chain), params)
     assert time.monotonic() - started < 10

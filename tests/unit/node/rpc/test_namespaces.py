@@ -1,8 +1,9 @@
 """The CLI's light list of namespaces is exactly what the method modules register."""
 
-from node.rpc import namespaces
-from node.rpc.methods import NAMESPACES
-from node.rpc.server import RPCServer  # noqa: F401  (imports every method module)
+from node.rpc import load_methods, namespaces
+from node.rpc.registry import NAMESPACES
+
+load_methods()
 
 
 def test_all_namespaces_matches_the_registry():

@@ -10,16 +10,20 @@ spends its memory on one trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from eth.abc import BlockHeaderAPI, StateAPI
 from eth.exceptions import Revert
 from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
 from node.chain.core import ChainCore
 from node.rpc import params as p
+from node.rpc.context import NodeContext
 from node.rpc.errors import InvalidParams, ServerError
-from node.rpc.format import d
-from node.rpc.methods import args, rpc
+from node.rpc.format import hex_data
+from node.rpc.registry import Json, Params, args, rpc
+from state import AccountOverride
 from state.tracing import (
     CallTracer,
     FourByteTracer,
@@ -40,7 +44,7 @@ from state.tracing import (
 TRACERS = ("callTracer", "prestateTracer", "4byteTracer", "noopTracer")
 
 
-def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
+def _tracer(config_raw: Json, name: str) -> tuple[Tracer, dict[str, Any]]:
     if config_raw is None:
         config_raw = {}
     if not isinstance(config_raw, dict):
@@ -79,11 +83,16 @@ def _tracer(config_raw: Any, name: str) -> tuple[Tracer, dict[str, Any]]:
 
 
 def _result(
-    tracer: Tracer, run: TracedRun, options: dict[str, Any], pre_state: Any = None, post_state: Any = None
+    tracer: Tracer, run: TracedRun, options: dict[str, Any],
+    pre_state: Callable[[], StateAPI], post_state: Callable[[], StateAPI] | None = None,
 ) -> dict[str, Any]:
+    """The answer of a finished trace, shaped by its tracer. ``pre_state`` and ``post_state``
+    open the states before and after the run, read only by the prestate tracer (a traced
+    call makes its diff while it runs, so it has no ``post_state``)."""
     c = run.computation
     if isinstance(tracer, PrestateTracer):
         if options.get("diffMode"):
+            assert post_state is not None
             return format_prestate_diff(pre_state(), post_state(), tracer.touched, tracer.created)
         return format_prestate(pre_state(), tracer.touched)
     if isinstance(tracer, FourByteTracer):
@@ -102,23 +111,23 @@ def _result(
         return {}  # noopTracer
     failed = c.is_error
     output = c.output if not failed or isinstance(c.error, Revert) else b""
-    return {"failed": failed, "gas": run.gas_used, "returnValue": d(output), "structLogs": tracer.logs}
+    return {"failed": failed, "gas": run.gas_used, "returnValue": hex_data(output), "structLogs": tracer.logs}
 
 
-@rpc("debug_traceTransaction")
-def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+@rpc("debug_traceTransaction", max_params=2)
+def debug_trace_transaction(ctx: NodeContext, params: Params) -> dict[str, Any]:
     h, config = args(params, 1, 1)
     tx_hash = p.hash32(h, "0")
     tracer, options = _tracer(config, "1")
-    where = core.ledger.transaction_location(tx_hash)
+    where = ctx.core.ledger.transaction_location(tx_hash)
     if where is None:
-        raise ServerError(f"transaction {d(tx_hash)} not found")
-    header = core.ledger.header_by_number(where[0])
+        raise ServerError(f"transaction {hex_data(tx_hash)} not found")
+    header = ctx.core.ledger.header_by_number(where[0])
     assert header is not None
-    block = core.ledger.block(header)
+    block = ctx.core.ledger.block(header)
     try:
-        with core.execution_budget():
-            run = replay_transaction(core.ledger, block, where[1], tracer)
+        with ctx.core.execution_budget():
+            run = replay_transaction(ctx.core.ledger, block, where[1], tracer)
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
     if isinstance(tracer, PrestateTracer):
@@ -126,27 +135,27 @@ def debug_trace_transaction(core: ChainCore, params: list[Any]) -> dict[str, Any
     index = where[1]
     return _result(
         tracer, run, options,
-        lambda: state_before_transaction(core.ledger, block, index),
-        lambda: state_before_transaction(core.ledger, block, index + 1),
+        lambda: state_before_transaction(ctx.core.ledger, block, index),
+        lambda: state_before_transaction(ctx.core.ledger, block, index + 1),
     )
 
 
-@rpc("debug_traceCall")
-def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
+@rpc("debug_traceCall", max_params=3)
+def debug_trace_call(ctx: NodeContext, params: Params) -> dict[str, Any]:
     req_raw, ref, config = args(params, 1, 2)
     req = p.call_request(req_raw)
-    header = core.resolve(p.block_ref(ref, "1"))
+    header = ctx.core.resolve(p.block_ref(ref, "1"))
     tracer, options = _tracer(config, "2")
     overrides = p.state_overrides(config.get("stateOverrides"), "2.stateOverrides") if isinstance(config, dict) else {}
     sender = req.sender or b"\x00" * 20
     diff = isinstance(tracer, PrestateTracer) and bool(options.get("diffMode"))
     try:
-        with core.execution_budget():
+        with ctx.core.execution_budget():
             run = run_call(
-                core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list,
+                ctx.core.ledger, header, sender, req.to, req.data, req.value, req.gas, overrides, req.access_list,
                 tracer,
                 # the call's state is gone once it returns: the diff is made while it exists
-                inspect=(lambda post: _diff_now(core, header, overrides, tracer, post)) if diff else None,
+                inspect=(lambda post: _diff_now(ctx.core, header, overrides, tracer, post)) if diff else None,
             )
     except TraceLimitExceeded as e:
         raise ServerError(str(e)) from None
@@ -154,15 +163,19 @@ def debug_trace_call(core: ChainCore, params: list[Any]) -> dict[str, Any]:
         return dict(run.inspected)
     if isinstance(tracer, PrestateTracer):
         tracer.touched.setdefault(bytes(header.coinbase), set())
-    return _result(tracer, run, options, lambda: _call_pre_state(core, header, overrides))
+    return _result(tracer, run, options, lambda: _call_pre_state(ctx.core, header, overrides))
 
 
-def _diff_now(core: ChainCore, header: Any, overrides: Any, tracer: Any, post: Any) -> dict[str, Any]:
+def _diff_now(
+    core: ChainCore, header: BlockHeaderAPI, overrides: dict[bytes, AccountOverride], tracer: Tracer,
+    post: StateAPI,
+) -> dict[str, Any]:
+    assert isinstance(tracer, PrestateTracer)  # diffMode is the prestate tracer's
     tracer.touched.setdefault(bytes(header.coinbase), set())
     return format_prestate_diff(_call_pre_state(core, header, overrides), post, tracer.touched, tracer.created)
 
 
-def _call_pre_state(core: ChainCore, header: Any, overrides: Any) -> Any:
+def _call_pre_state(core: ChainCore, header: BlockHeaderAPI, overrides: dict[bytes, AccountOverride]) -> StateAPI:
     """The state a traced call starts from: the block's, with the call's overrides."""
     from state.chain import _apply_overrides
 

@@ -1,0 +1,1 @@
+"""The ``eth_`` namespace, one module per subject: chain, blocks, accounts, transactions, sign, call, simulate, fees, filters."""
