@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from genesis import DEV_MNEMONIC
+
 # Heavy modules (eth_account, py-evm through ai_precompiles, grpc, tqdm) are imported inside
 # the functions that need them: `ailedger --help` and a read command start in well under 0.5 s.
 
@@ -24,7 +26,6 @@ from typing import Any
 UPLOAD_CHUNK = 1024 * 1024
 #: The precompile modules, by name (``ai_precompiles.MODULES`` without importing py-evm).
 MODULE_NAMES = ("Datanets", "Governance", "Inference", "ModelRegistry", "Rewards", "Staking")
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
 STATUS = {0: "pending", 1: "accepted", 2: "rejected"}
 KIND = {1: "base model", 2: "adapter"}
 #: Parameters holding an address rather than a number.

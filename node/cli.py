@@ -15,17 +15,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from genesis import DEV_BALANCE_ETH, DEV_BASE_FEE, DEV_CHAIN_ID, DEV_GAS_LIMIT, DEV_MNEMONIC
 from node import ai_cli
 
 # Heavy modules (eth_account, py-evm, trio, hypercorn) are imported inside the commands that
-# need them, so `ailedger --help` and the read commands start fast.
-
-#: Defaults of the dev chain (as genesis.dev has them; checked equal by a unit test).
-DEV_CHAIN_ID = 31415
-DEV_MNEMONIC = ai_cli.DEV_MNEMONIC
-DEV_BALANCE_ETH = 10_000
-DEV_GAS_LIMIT = 30_000_000
-DEV_BASE_FEE = 1_000_000_000
+# need them, so `ailedger --help` and the read commands start fast. `genesis` is light.
 #: What `ailedger dev` gives its own validator so that it can serve ai_infer out of the box.
 DEV_VALIDATOR_FUNDS = 100 * 10**18
 DEV_VALIDATOR_STAKE = 2 * 10**18
