@@ -16,6 +16,7 @@ from genesis.dev import (
     dev_genesis,
 )
 from genesis.format import (
+    POWER_UNIT,
     Genesis,
     GenesisAccount,
     GenesisError,
@@ -27,6 +28,6 @@ from genesis.format import (
 
 __all__ = [
     "DEV_BALANCE_ETH", "DEV_BASE_FEE", "DEV_CHAIN_ID", "DEV_GAS_LIMIT", "DEV_MNEMONIC", "DEV_PATH",
-    "DevAccount", "Genesis", "GenesisAccount", "GenesisError", "GenesisValidator", "decode_genesis",
+    "POWER_UNIT", "DevAccount", "Genesis", "GenesisAccount", "GenesisError", "GenesisValidator", "decode_genesis",
     "derive_accounts", "derive_validator_key", "dev_genesis", "load_genesis", "save_genesis",
 ]

@@ -33,6 +33,11 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
+#: Stake (wei) per unit of BFT voting power: gwei, so realistic stakes keep the total power under
+#: CometBFT's cap (``consensus.validator_set.MAX_TOTAL_VOTING_POWER``). Consensus, the staking
+#: precompile and the testnet's genesis all divide by this one value (docs/consensus.md §5).
+POWER_UNIT = 10**9
+
 #: Largest value an EVM word can hold.
 UINT256_MAX = 2**256 - 1
 
