@@ -1315,18 +1315,11 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
     ids = [int(cid) for cid, _ in result.weights]
     weights = [bp for _, bp in result.weights]
     output_hash = _hash(result.output_hash)
-    validator_signature = typed_data.sign(
-        typed_data.receipt_digest(request_hash, output_hash, ids, weights, args.fee, vaddr, chain_id), vkey)
     tip, max_fee = validator.fees()
-    inner = InferenceReceiptTransaction.sign(
-        vkey, chain_id=chain_id, nonce=validator.nonce(),
-        max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee, gas=3_000_000,
-        user=request["user"], adapter_id=args.adapter, prompt_hash=request["prompt_hash"],
-        max_fee=args.fee, request_nonce=request["nonce"], deadline=request["deadline"],
-        request_chain_id=chain_id, user_signature=user_signature, output_hash=output_hash,
-        contribution_ids=ids, weights_bp=weights, fee=args.fee, validator=vaddr,
-        validator_signature=validator_signature,
-    )
+    inner = InferenceReceiptTransaction.for_request(
+        vkey, request, user_signature, output_hash=output_hash, contribution_ids=ids, weights_bp=weights,
+        fee=args.fee, chain_id=chain_id, nonce=validator.nonce(), max_priority_fee_per_gas=tip,
+        max_fee_per_gas=max_fee)
     receipt = validator.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
     out = {
         "output": result.output.decode("utf-8", errors="replace"),
