@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-#: Packages that cost a second or more to import, none of which a constant needs.
-HEAVY = ("eth_account", "eth", "trio", "plyvel", "torch")
+#: Packages that cost from a tenth of a second (eth_utils) to seconds to import, none of which
+#: a constant needs.
+HEAVY = ("eth_utils", "eth_account", "eth", "trio", "plyvel", "torch")
 
 
 def modules_after(statement: str) -> set[str]:
