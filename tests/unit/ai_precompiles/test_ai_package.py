@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 import ai_precompiles as ap
 from ai_precompiles.addresses import BY_NAME
 from ai_precompiles.build_abi import MODULES as ABI_MODULES
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def modules_after(statement: str) -> set[str]:
-    """Top-level packages loaded by ``statement`` in a fresh interpreter."""
-    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=REPO)
-    return {name.split(".")[0] for name in json.loads(out.stdout.splitlines()[-1])}
+from tests.support.imports import modules_after
 
 
 def test_addresses_load_nothing_heavy_and_typed_data_no_py_evm():

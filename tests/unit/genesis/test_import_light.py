@@ -3,24 +3,11 @@ of keeping copies: eth-account and py-evm load only when a key is derived."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.support.imports import modules_after
 
-REPO = Path(__file__).resolve().parents[3]
 #: Packages that cost from a tenth of a second (eth_utils) to seconds to import, none of which
 #: a constant needs.
 HEAVY = ("eth_utils", "eth_account", "eth", "trio", "plyvel", "torch")
-
-
-def modules_after(statement: str) -> set[str]:
-    """Top-level packages loaded by ``statement`` in a fresh interpreter."""
-    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=REPO)
-    return {name.split(".")[0] for name in json.loads(out.stdout.splitlines()[-1])}
 
 
 def test_importing_genesis_loads_no_eth_account_or_py_evm():
