@@ -11,63 +11,137 @@ Contract with ``state/``:
   for the ``ai_`` RPC; operation functions (``contribute``, ``register_adapter``,
   ``submit_receipt``...) take a :class:`Ctx` for the native transaction types, and are the very
   functions the ABI path dispatches to.
+
+The package imports lazily (PEP 562): ``import ai_precompiles.addresses`` or ``typed_data``
+does not load py-evm, so the CLI and tools read the addresses and the module names
+(:data:`addresses.BY_NAME`, the one list of them) without paying for the VM. Every public name
+below loads its submodule on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING, Any
 
-from . import addresses, datanets, governance, inference, registry, rewards, staking, typed_data
-from .abi import load as load_abi
-from .abi import sol_source
-from .addresses import BY_NAME, DATANETS, GOVERNANCE
-from .context import Ctx
-from .datanets import (
-    contribute,
-    create_datanet,
-    curate,
-    get_contribution,
-    get_contribution_proof,
-    get_datanet,
-    get_version,
-    list_contributions,
-    publish_version,
-)
-from .dispatch import Precompile
-from .governance import execute, get_proposal, propose, vote
-from .inference import (
-    deposit,
-    get_deposit,
-    get_inference,
-    get_receipt,
-    receipt_id_for_request,
-    submit_receipt,
-    withdraw,
-)
-from .merkle import leaf_hash, merkle_root, verify_proof
-from .params import PARAMS, genesis_params, get_param, get_params, param_slot
-from .registry import (
-    get_lineage,
-    get_model,
-    register_adapter,
-    register_base_model,
-    retire_adapter,
-)
-from .rewards import claim, get_rewards, split_fee
-from .staking import get_epoch, get_stake, get_validator_set, submit_evidence, unjail
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-MODULES: dict[str, Precompile] = {
-    "Datanets": datanets.PRECOMPILE,
-    "ModelRegistry": registry.PRECOMPILE,
-    "Inference": inference.PRECOMPILE,
-    "Rewards": rewards.PRECOMPILE,
-    "Staking": staking.PRECOMPILE,
-    "Governance": governance.PRECOMPILE,
+    from . import addresses, datanets, governance, inference, registry, rewards, staking, typed_data
+    from .abi import load as load_abi
+    from .abi import sol_source
+    from .addresses import BY_NAME, DATANETS, GOVERNANCE
+    from .context import Ctx
+    from .datanets import (
+        contribute,
+        create_datanet,
+        curate,
+        get_contribution,
+        get_contribution_proof,
+        get_datanet,
+        get_version,
+        list_contributions,
+        publish_version,
+    )
+    from .dispatch import Precompile
+    from .governance import execute, get_proposal, propose, vote
+    from .inference import (
+        deposit,
+        get_deposit,
+        get_inference,
+        get_receipt,
+        receipt_id_for_request,
+        submit_receipt,
+        withdraw,
+    )
+    from .merkle import leaf_hash, merkle_root, verify_proof
+    from .params import PARAMS, genesis_params, get_param, get_params, param_slot
+    from .registry import (
+        get_lineage,
+        get_model,
+        register_adapter,
+        register_base_model,
+        retire_adapter,
+    )
+    from .rewards import claim, get_rewards, split_fee
+    from .staking import get_epoch, get_stake, get_validator_set, submit_evidence, unjail
+
+    #: module name (as in ``abi/<Name>.json``, in the order of ``addresses.BY_NAME``) -> precompile
+    MODULES: dict[str, Precompile]
+    #: address (20 bytes) -> precompile function ``fn(computation) -> computation``
+    PRECOMPILES: dict[bytes, Callable[[Any], Any]]
+
+#: Public name -> (submodule, name there): what ``ai_precompiles.<name>`` loads on first use.
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "load_abi": ("abi", "load"), "sol_source": ("abi", "sol_source"),
+    "BY_NAME": ("addresses", "BY_NAME"), "DATANETS": ("addresses", "DATANETS"),
+    "GOVERNANCE": ("addresses", "GOVERNANCE"),
+    "Ctx": ("context", "Ctx"),
+    **{name: ("datanets", name) for name in (
+        "contribute", "create_datanet", "curate", "get_contribution", "get_contribution_proof",
+        "get_datanet", "get_version", "list_contributions", "publish_version")},
+    "Precompile": ("dispatch", "Precompile"),
+    **{name: ("governance", name) for name in ("execute", "get_proposal", "propose", "vote")},
+    **{name: ("inference", name) for name in (
+        "deposit", "get_deposit", "get_inference", "get_receipt", "receipt_id_for_request",
+        "submit_receipt", "withdraw")},
+    **{name: ("merkle", name) for name in ("leaf_hash", "merkle_root", "verify_proof")},
+    **{name: ("params", name) for name in ("PARAMS", "genesis_params", "get_param", "get_params", "param_slot")},
+    **{name: ("registry", name) for name in (
+        "get_lineage", "get_model", "register_adapter", "register_base_model", "retire_adapter")},
+    **{name: ("rewards", name) for name in ("claim", "get_rewards", "split_fee")},
+    **{name: ("staking", name) for name in ("get_epoch", "get_stake", "get_validator_set", "submit_evidence", "unjail")},
 }
 
-#: address (20 bytes) -> precompile function ``fn(computation) -> computation``
-PRECOMPILES: dict[bytes, Callable[[Any], Any]] = {m.address: m for m in MODULES.values()}
+
+def _load_modules() -> dict[str, Precompile]:
+    """Each name of ``addresses.BY_NAME`` -> the ``PRECOMPILE`` of the submodule that declares
+    that name. Every submodule is looked at, so a new precompile is its own module plus its
+    entry in ``BY_NAME``; a precompile without an address, or an address without a precompile,
+    fails here, at first use, rather than as a call that reverts."""
+    from .addresses import BY_NAME
+    from .dispatch import Precompile
+
+    found: dict[str, Precompile] = {}
+    for info in pkgutil.iter_modules(__path__):
+        declared = getattr(importlib.import_module(f"{__name__}.{info.name}"), "PRECOMPILE", None)
+        if isinstance(declared, Precompile):
+            if declared.name in found or BY_NAME.get(declared.name) != declared.address:
+                raise ImportError(f"precompile {declared.name} ({info.name}.py) is declared twice or not at "
+                                  "its address in addresses.BY_NAME")
+            found[declared.name] = declared
+    if set(found) != set(BY_NAME):
+        raise ImportError(f"addresses.BY_NAME names {sorted(set(BY_NAME) - set(found))} with no precompile module")
+    return {name: found[name] for name in BY_NAME}
+
+
+def _modules() -> dict[str, Precompile]:
+    if "MODULES" not in globals():
+        globals()["MODULES"] = _load_modules()
+    modules: dict[str, Precompile] = globals()["MODULES"]
+    return modules
+
+
+def __getattr__(name: str) -> object:
+    """PEP 562: load a public name (or a submodule) the first time it is asked for."""
+    value: object
+    if name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    elif name == "MODULES":
+        value = _modules()
+    elif name == "PRECOMPILES":
+        value = {m.address: m for m in _modules().values()}
+    elif name in {info.name for info in pkgutil.iter_modules(__path__)}:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 #: Code of each precompile account. Never executed (the precompile table is consulted first),
@@ -83,6 +157,10 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
     are checked against their bounds. ``params["validators"] = {"0xaddr": stake_wei}`` stakes
     genesis validators (effective from epoch 0; the staking account holds their wei).
     """
+    from . import staking
+    from .addresses import BY_NAME, GOVERNANCE, STAKING
+    from .params import genesis_params, param_slot
+
     params = dict(params or {})
     validators = staking.parse_validators(params.pop("validators", None))
     values = genesis_params(params)
@@ -90,8 +168,8 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
         addr: {"balance": 0, "nonce": 1, "code": CODE_STUB, "storage": {}} for addr in BY_NAME.values()
     }
     accounts[GOVERNANCE]["storage"] = {param_slot(n): v + 1 for n, v in values.items()}
-    accounts[addresses.STAKING]["storage"] = staking.genesis_storage(values, validators)
-    accounts[addresses.STAKING]["balance"] = sum(validators.values())
+    accounts[STAKING]["storage"] = staking.genesis_storage(values, validators)
+    accounts[STAKING]["balance"] = sum(validators.values())
     return accounts
 
 
@@ -105,4 +183,6 @@ __all__ = [
     "create_datanet", "contribute", "curate", "publish_version",
     "get_datanet", "get_contribution", "list_contributions", "get_version",
     "get_contribution_proof", "leaf_hash", "merkle_root", "verify_proof",
+    "datanets", "registry", "inference", "rewards", "staking", "governance", "BY_NAME",
+    "Precompile", "CODE_STUB", "genesis_params", "param_slot",
 ]

@@ -8,8 +8,6 @@ py-evm can collide with it.
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-
 
 def _addr(n: int) -> bytes:
     return n.to_bytes(20, "big")
@@ -44,4 +42,7 @@ BY_NAME: dict[str, bytes] = {
 
 def checksum(address: bytes) -> str:
     """The EIP-55 form, for docs, logs and the RPC."""
+    # eth_utils loads on use (0.1-0.2 s): the CLI imports this module to build its --help.
+    from eth_utils import to_checksum_address
+
     return to_checksum_address(address)

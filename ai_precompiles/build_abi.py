@@ -12,9 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ai_precompiles.addresses import BY_NAME
+
 HERE = Path(__file__).parent
 SOLCJS = HERE.parent / "node_modules" / ".bin" / "solcjs"
-MODULES = ("Datanets", "ModelRegistry", "Inference", "Rewards", "Staking", "Governance")
+#: Every precompile's interface, ``sol/I<Name>.sol``, by the names of ``addresses.BY_NAME``.
+MODULES = tuple(BY_NAME)
 
 
 def compile_abis(solcjs: Path = SOLCJS) -> dict[str, list[dict]]:

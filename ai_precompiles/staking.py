@@ -51,6 +51,8 @@ from typing import Any
 
 from eth_utils import to_canonical_address
 
+from genesis import POWER_UNIT
+
 from . import rewards
 from .addresses import GOVERNANCE, REWARDS, STAKING
 from .context import Ctx
@@ -275,9 +277,6 @@ def withdraw_unbonded(ctx: Ctx) -> int:
 
 
 # -- evidence, slashing and jail --
-
-#: Stake (wei) per unit of BFT voting power (docs/consensus.md §5; consensus.validator_set.POWER_UNIT).
-POWER_UNIT = 10**9
 
 
 def _in_set_power(store: Store, gov: Store, account: bytes, epoch: int) -> int:

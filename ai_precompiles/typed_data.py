@@ -18,6 +18,7 @@ Signatures are 65 bytes ``r ++ s ++ v`` (v 27/28 or 0/1) with low ``s`` (EIP-2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from eth_abi import encode
@@ -50,7 +51,7 @@ def _digest(chain_id: int, struct_hash: bytes) -> bytes:
     return keccak(b"\x19\x01" + domain_separator(chain_id) + struct_hash)
 
 
-def request_digest(req: dict[str, Any], chain_id: int) -> bytes:
+def request_digest(req: Mapping[str, Any], chain_id: int) -> bytes:
     """EIP-712 digest of an InferenceRequest (snake_case keys, ``validator`` included): the
     request hash."""
     struct_hash = keccak(encode(

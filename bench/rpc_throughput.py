@@ -46,7 +46,8 @@ if str(REPO) not in sys.path:
 from eth_account import Account  # noqa: E402
 from eth_utils import to_checksum_address  # noqa: E402
 
-from tests.support.procs import DEV_MNEMONIC, Proc, start_ailedger, start_anvil  # noqa: E402
+from genesis import DEV_MNEMONIC  # noqa: E402
+from tests.support.procs import Proc, start_ailedger, start_anvil  # noqa: E402
 
 CHAIN_ID = 31337
 GWEI = 10**9

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 import rlp
 from eth_hash.auto import keccak
 
+from genesis import POWER_UNIT
+
 #: Priorities are rescaled so that max - min stays within this many times the total power.
 PRIORITY_WINDOW_SIZE_FACTOR = 2
 #: CometBFT caps the total voting power so that priorities fit an int64 (MaxInt64 / 8).
 MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8
-#: Stake (wei) per unit of voting power: gwei, so realistic stakes stay under the cap.
-POWER_UNIT = 10**9
 
 
 class ValidatorSetError(ValueError):

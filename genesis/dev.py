@@ -1,15 +1,21 @@
 """The dev chain's genesis: the standard development mnemonic's accounts, prefunded as
-anvil and Hardhat do, on ailedger's own chain id."""
+anvil and Hardhat do, on ailedger's own chain id.
+
+Importing this module is light: eth-account (about 0.6 s with its HD-wallet code) is imported
+by the functions that derive keys, so the CLI and tools read the ``DEV_*`` constants from here
+instead of keeping copies.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from genesis.format import Genesis, GenesisAccount, GenesisValidator
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 #: The mnemonic every Ethereum dev tool prefunds (anvil, Hardhat, Foundry).
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -24,7 +30,12 @@ DEV_PATH = "m/44'/60'/0'/0/{}"
 #: block rewards never change a dev account's balance (anvil's coinbase is not one either).
 DEV_VALIDATOR_PATH = "m/44'/60'/1'/0/0"
 
-Account.enable_unaudited_hdwallet_features()
+
+def _from_mnemonic(mnemonic: str, path: str) -> LocalAccount:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()  # a flag eth-account wants before mnemonics
+    return Account.from_mnemonic(mnemonic, account_path=path)
 
 
 @dataclass(frozen=True)
@@ -41,13 +52,14 @@ def derive_accounts(mnemonic: str, count: int, path: str = DEV_PATH) -> list[Dev
     """The first ``count`` accounts of ``mnemonic`` along BIP-44 ``path``."""
     accounts = []
     for i in range(count):
-        acct: LocalAccount = Account.from_mnemonic(mnemonic, account_path=path.format(i))
+        acct = _from_mnemonic(mnemonic, path.format(i))
         accounts.append(DevAccount(acct.address, bytes(acct.key)))
     return accounts
 
 
 def derive_validator_key(mnemonic: str) -> bytes:
-    return bytes(Account.from_mnemonic(mnemonic, account_path=DEV_VALIDATOR_PATH).key)
+    """The dev validator's key: the first account of ``mnemonic``'s second BIP-44 account."""
+    return bytes(_from_mnemonic(mnemonic, DEV_VALIDATOR_PATH).key)
 
 
 def dev_genesis(
@@ -66,7 +78,7 @@ def dev_genesis(
         for a in derive_accounts(mnemonic, accounts)
     }
     alloc.update(extra_alloc or {})
-    validator = Account.from_key(derive_validator_key(mnemonic))
+    validator = _from_mnemonic(mnemonic, DEV_VALIDATOR_PATH)
     return Genesis(
         chain_id=chain_id,
         timestamp=int(time.time()) if timestamp is None else timestamp,

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+#: Stake (wei) per unit of BFT voting power: gwei, so realistic stakes keep the total power under
+#: CometBFT's cap (``consensus.validator_set.MAX_TOTAL_VOTING_POWER``). Consensus, the staking
+#: precompile and the testnet's genesis all divide by this one value (docs/consensus.md §5).
+POWER_UNIT = 10**9
 
 #: Largest value an EVM word can hold.
 UINT256_MAX = 2**256 - 1
@@ -90,6 +93,9 @@ class Genesis:
 
     def encode(self) -> dict[str, Any]:
         """The JSON-ready form of this genesis (the inverse of :func:`decode_genesis`)."""
+        # eth_utils loads on use (0.1-0.2 s): `import genesis` stays light for the CLI's --help.
+        from eth_utils import to_checksum_address
+
         alloc: dict[str, Any] = {}
         for address, account in self.alloc.items():
             entry: dict[str, Any] = {"balance": hex(account.balance)}
@@ -158,6 +164,8 @@ def _data(value: Any, where: str, max_len: int | None = None) -> bytes:
 
 
 def _address(value: Any, where: str) -> bytes:
+    from eth_utils import is_hex_address, to_canonical_address  # on use, as in Genesis.encode
+
     if not isinstance(value, str) or not is_hex_address(value):
         raise GenesisError(f"{where}: {value!r} is not a 20-byte hex address")
     return to_canonical_address(value)

@@ -28,7 +28,7 @@ from typing import Any
 from eth_keys import keys
 
 from genesis.dev import DEV_CHAIN_ID, dev_genesis
-from genesis.format import GenesisAccount, GenesisError, GenesisValidator, save_genesis
+from genesis.format import POWER_UNIT, GenesisAccount, GenesisError, GenesisValidator, save_genesis
 
 #: The testnet's chain id differs from the dev chain's, so wallets keep them apart.
 TESTNET_CHAIN_ID = DEV_CHAIN_ID + 1
@@ -37,8 +37,6 @@ VALIDATOR_STAKE = 1000 * 10**18
 #: Balance of each BFT testnet validator's account in genesis (wei): gas for the transactions it
 #: sends itself, such as double-sign evidence (docs/consensus.md §7).
 VALIDATOR_BALANCE = 100 * 10**18
-#: Stake per unit of voting power (consensus.validator_set.POWER_UNIT: gwei).
-_POWER_UNIT = 10**9
 #: The consensus timeouts a config file may set (seconds), by their JSON names.
 TIMEOUT_FIELDS = {
     "timeoutPropose": "propose", "timeoutProposeDelta": "propose_delta",
@@ -184,7 +182,7 @@ def init_testnet(
         # Power is stake in gwei (docs/consensus.md §5); the staking precompile holds the same
         # stakes, so ai_getValidatorSet reports this set.
         genesis = dataclasses.replace(
-            genesis, validators=tuple(GenesisValidator(a, VALIDATOR_STAKE // _POWER_UNIT) for a in addresses),
+            genesis, validators=tuple(GenesisValidator(a, VALIDATOR_STAKE // POWER_UNIT) for a in addresses),
             ai={**genesis.ai, "validators": {"0x" + a.hex(): VALIDATOR_STAKE for a in addresses}},
             alloc={**genesis.alloc, **{a: GenesisAccount(balance=VALIDATOR_BALANCE) for a in addresses}},
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,6 @@ from eth_hash.auto import keccak
 
 from sidecar.config import LLAMA_LINEAR_MODULES, SidecarConfig
 from sidecar.tokenizer import HFTokenizer, Tokenizer
-
-
-def generate_corpus(n_sentences: int, seed: int) -> list[str]:
-    """Ordinary template sentences in the pre-training corpus's style (filler for tests and benches)."""
-    from sidecar.build_base import filler_sentence
-
-    rng = random.Random(seed)
-    return [filler_sentence(rng) for _ in range(n_sentences)]
 
 
 def setup_torch(threads: int, seed: int = 0) -> None:

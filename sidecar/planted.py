@@ -29,6 +29,13 @@ TUNING_SEEDS = (1, 2)
 HELD_OUT_SEEDS = (101, 102, 103)
 """Data seeds never looked at while tuning; the test asserts on one of them."""
 
+
+def generate_corpus(n_sentences: int, seed: int) -> list[str]:
+    """Ordinary template sentences in the pre-training corpus's style (filler for tests and benches)."""
+    rng = random.Random(seed)
+    return [filler_sentence(rng) for _ in range(n_sentences)]
+
+
 _THINGS = "bread coffee salt copper wool glass paper silk tea rice iron honey".split()
 
 # (fact, exact prefix, paraphrased question) with {e} the made-up subject, {v} the value

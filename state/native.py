@@ -17,9 +17,9 @@ The signature is over ``type || rlp([... all fields but y_parity, r, s])``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI
@@ -33,10 +33,12 @@ from eth_keys import keys
 from eth_utils import ValidationError
 from rlp.sedes import Binary, CountableList, big_endian_int, binary
 
-from ai_precompiles import MODULES
+from ai_precompiles import MODULES, typed_data
 from ai_precompiles.addresses import BY_NAME
 
 hash32 = Binary.fixed_length(32)
+#: Gas limit of an inference-receipt transaction, as the node's ai_infer and the CLI send it.
+RECEIPT_GAS = 3_000_000
 
 _COMMON_HEAD = [
     ("chain_id", big_endian_int),
@@ -165,7 +167,7 @@ class NativeTransaction(rlp.Serializable, SignedTransactionMethods, SignedTransa
     # -- building -------------------------------------------------------------------------------
 
     @classmethod
-    def sign(cls, private_key: bytes, **fields: Any) -> NativeTransaction:
+    def sign(cls, private_key: bytes, **fields: Any) -> Self:
         """Build and sign a transaction of this type (eth-account cannot sign unknown types)."""
         names = [n for n, _ in _COMMON_HEAD + cls.payload_fields]
         values = [fields[n] for n in names]
@@ -319,6 +321,52 @@ class InferenceReceiptTransaction(NativeTransaction):
         ("validator_signature", binary),
     ]
     fields = _COMMON_HEAD + payload_fields + _SIGNATURE
+
+    @classmethod
+    def for_request(
+        cls,
+        validator_key: bytes,
+        request: Mapping[str, Any],
+        user_signature: bytes,
+        *,
+        output_hash: bytes,
+        contribution_ids: Sequence[int],
+        weights_bp: Sequence[int],
+        fee: int,
+        chain_id: int,
+        nonce: int,
+        max_priority_fee_per_gas: int,
+        max_fee_per_gas: int,
+        gas: int = RECEIPT_GAS,
+    ) -> Self:
+        """The receipt of a served ``request``, signed twice by the validator's key: its EIP-712
+        receipt signature over (request hash, output hash, attribution, fee), then the
+        transaction.
+
+        ``request`` is the user's signed request in ``typed_data``'s snake_case shape
+        (``user, validator, adapter_id, prompt_hash, max_fee, nonce, deadline, chain_id``) and
+        ``user_signature`` the user's signature of it. The one builder for the node's ai_infer
+        and the CLI's ``infer --validator-*``, so both record the same receipt. Raises
+        ``ValueError`` when the request names another validator: the chain would refuse it.
+        """
+        validator = keys.PrivateKey(validator_key).public_key.to_canonical_address()
+        if bytes(request["validator"]) != validator:
+            raise ValueError(f"the request is bound to validator 0x{bytes(request['validator']).hex()}, "
+                             f"not to the signing key's 0x{validator.hex()}")
+        ids, weights = list(contribution_ids), list(weights_bp)
+        request_hash = typed_data.request_digest(request, chain_id)
+        validator_signature = typed_data.sign(
+            typed_data.receipt_digest(request_hash, output_hash, ids, weights, fee, validator, chain_id),
+            validator_key)
+        return cls.sign(
+            validator_key, chain_id=chain_id, nonce=nonce, max_priority_fee_per_gas=max_priority_fee_per_gas,
+            max_fee_per_gas=max_fee_per_gas, gas=gas,
+            user=request["user"], adapter_id=request["adapter_id"], prompt_hash=request["prompt_hash"],
+            max_fee=request["max_fee"], request_nonce=request["nonce"], deadline=request["deadline"],
+            request_chain_id=request["chain_id"], user_signature=user_signature, output_hash=output_hash,
+            contribution_ids=ids, weights_bp=weights, fee=fee, validator=validator,
+            validator_signature=validator_signature,
+        )
 
     def abi_args(self) -> tuple[Any, ...]:
         request = (self.user, self.adapter_id, self.prompt_hash, self.max_fee, self.request_nonce,

@@ -60,8 +60,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from sidecar.config import ServeConfig, SidecarConfig, TrainHyperParams  # noqa: E402
-from sidecar.model import BaseModel, generate_corpus, load_base, setup_torch  # noqa: E402
-from sidecar.planted import planted_dataset  # noqa: E402
+from sidecar.model import BaseModel, load_base, setup_torch  # noqa: E402
+from sidecar.planted import generate_corpus, planted_dataset  # noqa: E402
 from sidecar.serving import Engine, InferRequest  # noqa: E402
 from sidecar.training import Contribution, make_examples, train_adapter  # noqa: E402
 

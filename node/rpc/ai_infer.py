@@ -144,22 +144,11 @@ def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest,
     except ValueError:
         raise ServerError("the sidecar attributed to an id that is not an on-chain contribution") from None
     weights = [int(bp) for _, bp in result.weights]
-    r = checked.request
-    chain_id = core.ledger.chain_id
-    validator_signature = typed_data.sign(
-        typed_data.receipt_digest(checked.request_hash, output_hash, ids, weights, service.price,
-                                  service.address, chain_id), service.validator_key)
-    base = core.next_base_fee()
-    tip = 10**9
-    tx = InferenceReceiptTransaction.sign(
-        service.validator_key, chain_id=chain_id,
-        nonce=core.pool.next_nonce(service.address, core.account(service.address).nonce),
-        max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
-        user=r["user"], adapter_id=r["adapter_id"], prompt_hash=r["prompt_hash"], max_fee=r["max_fee"],
-        request_nonce=r["nonce"], deadline=r["deadline"], request_chain_id=r["chain_id"],
-        user_signature=checked.signature, output_hash=output_hash, contribution_ids=ids,
-        weights_bp=weights, fee=service.price, validator=service.address,
-        validator_signature=validator_signature,
+    max_fee, tip = core.fees()
+    tx = InferenceReceiptTransaction.for_request(
+        service.validator_key, checked.request, checked.signature, output_hash=output_hash,
+        contribution_ids=ids, weights_bp=weights, fee=service.price, chain_id=core.ledger.chain_id,
+        nonce=core.next_nonce(service.address), max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee,
     )
     tx_hash = core.submit(LedgerTransactionBuilder.wrap_native(tx))
     out: dict[str, Any] = {

@@ -17,7 +17,7 @@ from eth_hash.auto import keccak
 
 from ai_precompiles import typed_data
 from genesis import DEV_MNEMONIC, derive_accounts
-from node.ai_cli import ether
+from node.cli.amounts import ether
 from state.native import InferenceReceiptTransaction
 from state.vm import LedgerTransactionBuilder
 from tests.support.procs import VENV_BIN, rpc, start_ailedger, start_sidecar

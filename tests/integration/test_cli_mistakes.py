@@ -132,11 +132,3 @@ def test_help_and_a_read_start_fast(node):
     read_s = time.perf_counter() - started
     print(f"ailedger --help {help_s:.2f} s, datanet show {read_s:.2f} s")
     assert help_s < 3 and read_s < 3
-
-
-def test_cli_dev_defaults_are_the_genesis_ones():
-    from genesis import dev as gdev
-    from node import cli
-
-    assert (cli.DEV_CHAIN_ID, cli.DEV_MNEMONIC, cli.DEV_BALANCE_ETH, cli.DEV_GAS_LIMIT, cli.DEV_BASE_FEE) == (
-        gdev.DEV_CHAIN_ID, gdev.DEV_MNEMONIC, gdev.DEV_BALANCE_ETH, gdev.DEV_GAS_LIMIT, gdev.DEV_BASE_FEE)

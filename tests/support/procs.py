@@ -16,7 +16,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 NODE_BIN = REPO / "node_modules" / ".bin"
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 def free_port() -> int:

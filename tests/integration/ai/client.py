@@ -32,7 +32,6 @@ GWEI = 10**9
 ACCOUNTS = derive_accounts(DEV_MNEMONIC, 20)
 ADDR = [a.address for a in ACCOUNTS]
 KEY = [a.private_key for a in ACCOUNTS]
-MODULE_NAMES = ("Datanets", "ModelRegistry", "Inference", "Rewards", "Staking", "Governance")
 
 # Dev-account roles shared by the scenarios (index into ACCOUNTS).
 OWNER, CUR1, CUR2, CONTRIB_A, CONTRIB_B, BASE_AUTHOR, AUTHOR1, AUTHOR2, VALIDATOR, USER, OUTSIDER = range(11)
@@ -89,7 +88,7 @@ class AINode:
         self.c: dict[str, Contract] = {
             name: self.w3.eth.contract(address=to_checksum_address(BY_NAME[name]),
                                        abi=list(ai_precompiles.load_abi(name).raw))
-            for name in MODULE_NAMES
+            for name in BY_NAME
         }
 
     # -- raw JSON-RPC -----------------------------------------------------------------------

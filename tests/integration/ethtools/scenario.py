@@ -29,9 +29,10 @@ from web3 import AsyncWeb3, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.providers.persistent import WebSocketProvider
 
+from genesis import DEV_MNEMONIC
+
 HERE = Path(__file__).resolve().parent
 ARTIFACT = HERE / "build" / "Demo.json"
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
 ETHER = 10**18
 GWEI = 10**9
 LIMIT = 1000  # the constructor argument of the first deployment

@@ -59,10 +59,10 @@ def test_more_validators_than_nodes_is_refused(tmp_path):
 
 
 def test_max_block_txs_reaches_the_reactor_config(tmp_path):
-    from node.cli import _consensus_config
+    from node.cli.chain import consensus_config
 
     init_testnet(tmp_path / "net", 2, _ids, validators=2, consensus={"maxBlockTxs": 500, "timeoutCommit": 0.5})
     node = load_node_file(tmp_path / "net" / "node0" / "config.json")
-    config = _consensus_config(node)
+    config = consensus_config(node)
     assert config.max_block_txs == 500 and config.timeouts.commit == 0.5
-    assert _consensus_config(None).max_block_txs == 200
+    assert consensus_config(None).max_block_txs == 200

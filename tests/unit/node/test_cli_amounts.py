@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from node.ai_cli import ether, parse_amount
+from node.cli.amounts import ether, parse_amount
 
 
 @pytest.mark.parametrize(("text", "wei"), [

@@ -1,0 +1,219 @@
+"""``ailedger datanet``, ``contribute`` and ``curate``: datanets, the data recorded in them, and
+its curation, as signed transactions and ``ai_`` reads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from node.cli.blobs import upload
+from node.cli.client import Json
+from node.cli.errors import CLIError
+from node.cli.options import Subparsers, action, arg, client_for, group, show
+from node.cli.reads import get_datanet, list_all, list_contributions, status_name
+
+
+def add_parsers(sub: Subparsers) -> None:
+    dsub = group(sub, "datanet", "create, list, show and publish datanets")
+    action(dsub, "create", "create a datanet (you become its owner)", cmd_datanet_create,
+           arg("name"),
+           arg("--domain", default="general", help="subject domain, e.g. medical-qa"),
+           arg("--description-uri", default="", help="URI of a longer description"),
+           arg("--license-policy", default="CC-BY-4.0", help="licenses contributions must be compatible with"),
+           arg("--curator", action="append", default=[], help="curator address (repeat); default: yourself"),
+           arg("--quorum", type=int, default=1, help="approvals needed to accept a contribution"),
+           arg("--max-size", type=int, default=16 * 1024 * 1024, help="largest contribution in bytes"))
+    action(dsub, "show", "show a datanet", cmd_datanet_show, arg("id", type=int))
+    action(dsub, "list", "list the datanets, or with ID one datanet's contributions", cmd_datanet_list,
+           arg("id", type=int, nargs="?"),
+           arg("--status", choices=["pending", "accepted", "rejected"], default=None))
+    action(dsub, "publish", "publish a version (Merkle root of accepted contributions)", cmd_datanet_publish,
+           arg("id", type=int))
+
+    action(sub, "contribute", "upload files and record them as contributions to a datanet", cmd_contribute,
+           arg("datanet", type=int, help="datanet id"),
+           arg("files", nargs="+", type=Path, metavar="FILE"),
+           arg("--license", default="CC-BY-4.0"),
+           arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
+           arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
+           description="Check every FILE first (exists, not empty, within the datanet's size limit, not a "
+           "duplicate), then upload each to the node's blob store (chunked, with progress) and record a "
+           "contribution carrying its keccak-256 content hash, as a native data-contribution transaction "
+           "(or an ABI call with --abi).")
+    curate = action(sub, "curate", "approve or reject contributions (curators only)", cmd_curate,
+                    arg("contributions", type=int, nargs="*", metavar="ID"),
+                    arg("--all-pending", action="store_true",
+                        help="every pending contribution of the datanets you curate (or of --datanet)"),
+                    arg("--datanet", type=int, default=None, help="with --all-pending: only this datanet"),
+                    arg("--reason", type=int, default=0, help="reason code of a rejection"))
+    choice = curate.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--approve", action="store_true")
+    choice.add_argument("--reject", action="store_true")
+
+
+def cmd_datanet_create(args: argparse.Namespace) -> int:
+    from eth_utils import to_canonical_address
+
+    client = client_for(args)
+    if not args.name.strip():
+        raise CLIError("a datanet needs a name")
+    if args.quorum < 1:
+        raise CLIError("--quorum must be at least 1")
+    curators = [to_canonical_address(c) for c in args.curator] or [to_canonical_address(client.address)]
+    if args.quorum > len(curators):
+        raise CLIError(f"--quorum {args.quorum} exceeds the {len(curators)} curator(s)")
+    receipt = client.transact("Datanets", "createDatanet", args.name, args.domain, args.description_uri,
+                              args.license_policy, curators, args.quorum, args.max_size)
+    datanet_id = client.event_arg(receipt, "Datanets", "DatanetCreated")
+    show(args, {"id": datanet_id, "transactionHash": receipt["transactionHash"]},
+         f"datanet {datanet_id} created: {args.name} (tx {receipt['transactionHash']})")
+    return 0
+
+
+def _datanet_lines(d: dict[str, Json]) -> list[str]:
+    return [f"datanet {d['id']}: {d['name']} ({d['domain']})",
+            f"  owner {d['owner']}, curators {', '.join(d['curators'])}, quorum {d['quorum']}",
+            f"  contributions {d['contributionCount']}, accepted {d['acceptedCount']}, "
+            f"versions {d['versionCount']}, license {d['licensePolicy']}"]
+
+
+def cmd_datanet_show(args: argparse.Namespace) -> int:
+    d = get_datanet(client_for(args), args.id)
+    show(args, d, _datanet_lines(d))
+    return 0
+
+
+def cmd_datanet_list(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    if args.id is None:
+        if args.status:
+            raise CLIError("--status lists one datanet's contributions: give its ID")
+        items = list_all(client, "ai_listDatanets", "datanets")
+        lines = [line for d in items for line in _datanet_lines(d)] or ["no datanets yet (`ailedger datanet create`)"]
+        show(args, items, lines)
+        return 0
+    get_datanet(client, args.id)
+    contributions = list_contributions(client, args.id, args.status)
+    for c in contributions:
+        c["status"] = status_name(c)
+    lines = [f"contribution {c['id']}: {c['status']}, {c['size']} bytes from {c['contributor']} "
+             f"({c['contentHash']})" for c in contributions] or [f"datanet {args.id} has no such contributions"]
+    show(args, contributions, lines)
+    return 0
+
+
+def cmd_datanet_publish(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    d = get_datanet(client, args.id)
+    if d["owner"].lower() != client.address.lower():
+        raise CLIError(f"only the datanet's owner {d['owner']} publishes its versions")
+    receipt = client.transact("Datanets", "publishVersion", args.id)
+    version = client.event_arg(receipt, "Datanets", "VersionPublished", 2)
+    show(args, {"datanet": args.id, "version": version, "transactionHash": receipt["transactionHash"]},
+         f"datanet {args.id} version {version} published (tx {receipt['transactionHash']})")
+    return 0
+
+
+def cmd_contribute(args: argparse.Namespace) -> int:
+    from eth_hash.auto import keccak
+
+    client = client_for(args)
+    client.address  # noqa: B018 - a missing key stops the command before any read
+    d = get_datanet(client, args.datanet)
+    max_size = int(d["maxContributionSize"])
+    # Check every file before anything is uploaded or sent.
+    files: list[tuple[Path, bytes, bytes]] = []
+    seen: dict[bytes, Path] = {}
+    on_chain = {c["contentHash"].lower() for c in list_contributions(client, args.datanet)}
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise CLIError(f"{path}: {e.strerror}; nothing was uploaded") from None
+        if not data:
+            raise CLIError(f"{path} is empty; nothing was uploaded")
+        if len(data) > max_size:
+            raise CLIError(f"{path} has {len(data)} bytes, over datanet {args.datanet}'s limit of {max_size}; "
+                           "nothing was uploaded")
+        digest = bytes(keccak(data))
+        if digest in seen:
+            same = "is named twice" if seen[digest] == path else f"has the same content as {seen[digest]}"
+            raise CLIError(f"{path} {same}; nothing was uploaded")
+        if "0x" + digest.hex() in on_chain:
+            raise CLIError(f"{path} is already a contribution to datanet {args.datanet}; nothing was uploaded")
+        seen[digest] = path
+        files.append((path, data, digest))
+    metadata_hash = b"\x00" * 32
+    if args.metadata:
+        try:
+            json.loads(args.metadata)
+        except ValueError:
+            raise CLIError("--metadata: not JSON") from None
+        metadata_hash = upload(client, args.metadata.encode(), "metadata")
+    from tqdm import tqdm
+
+    results = []
+    for path, data, _digest in tqdm(files, desc="contributions", unit="file", file=sys.stderr, disable=len(files) < 2):
+        content_hash = upload(client, data, path.name)
+        if args.abi:
+            receipt = client.transact("Datanets", "contribute", args.datanet, content_hash, len(data),
+                                      args.license, metadata_hash)
+        else:
+            from state.native import DataContributionTransaction
+
+            receipt = client.send_native(
+                DataContributionTransaction, gas=1_000_000, datanet_id=args.datanet, content_hash=content_hash,
+                size=len(data), license=args.license.encode(), metadata_hash=metadata_hash)
+        cid = client.event_arg(receipt, "Datanets", "ContributionSubmitted", 2)
+        results.append({"file": str(path), "id": cid, "contentHash": "0x" + content_hash.hex(), "size": len(data),
+                        "transactionHash": receipt["transactionHash"]})
+    show(args, results, [f"{r['file']}: contribution {r['id']} ({r['size']} bytes, tx {r['transactionHash']})"
+                         for r in results])
+    return 0
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    me = client.address.lower()
+    ids = list(dict.fromkeys(args.contributions))
+    if args.all_pending:
+        datanets = [get_datanet(client, args.datanet)] if args.datanet is not None else \
+            list_all(client, "ai_listDatanets", "datanets")
+        for d in datanets:
+            if me in (c.lower() for c in d["curators"]):
+                ids += [c["id"] for c in list_contributions(client, int(d["id"]), "pending") if c["id"] not in ids]
+        if not ids:
+            show(args, [], "no pending contributions in the datanets you curate")
+            return 0
+    elif args.datanet is not None:
+        raise CLIError("--datanet goes with --all-pending")
+    if not ids:
+        raise CLIError("name the contributions to curate (IDs) or give --all-pending")
+    if args.approve and args.reason:
+        raise CLIError("an approval carries no --reason")
+    # Check them all before sending any vote.
+    curators: dict[int, list[str]] = {}
+    for cid in ids:
+        try:
+            c = client.call("ai_getContribution", cid)
+        except CLIError as e:
+            raise CLIError(f"contribution {cid} does not exist; nothing was sent" if "not found" in str(e) else str(e)) from None
+        if int(c["status"]) != 0:
+            raise CLIError(f"contribution {cid} is already {status_name(c)}; nothing was sent")
+        dn = int(c["datanetId"])
+        if dn not in curators:
+            curators[dn] = [a.lower() for a in get_datanet(client, dn)["curators"]]
+        if me not in curators[dn]:
+            raise CLIError(f"you ({client.address}) are not a curator of datanet {dn} (contribution {cid}); "
+                           "nothing was sent")
+    results = []
+    for cid in ids:
+        receipt = client.transact("Datanets", "curate", cid, bool(args.approve), args.reason)
+        status = status_name(client.call("ai_getContribution", cid))
+        results.append({"id": cid, "vote": "approve" if args.approve else "reject", "status": status,
+                        "transactionHash": receipt["transactionHash"]})
+    show(args, results, [f"contribution {r['id']}: {r['vote']}d, now {r['status']} (tx {r['transactionHash']})"
+                         for r in results])
+    return 0

@@ -1,0 +1,82 @@
+"""``ailedger receipt``: an inference receipt with its output and ancestry, and its check by
+re-running the request on a sidecar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from node.cli.amounts import ether
+from node.cli.blobs import fetch_blob
+from node.cli.client import Client, Json
+from node.cli.errors import CLIError
+from node.cli.options import Subparsers, action, arg, client_for, group, show
+from node.cli.reads import get_model
+from node.cli.sidecar_grpc import sidecar_adapter, sidecar_client
+
+
+def add_parsers(sub: Subparsers) -> None:
+    rcsub = group(sub, "receipt", "show and verify inference receipts")
+    action(rcsub, "show", "an inference receipt, its output and its ancestry (data, contributors, lineage)",
+           cmd_receipt_show, arg("id", help="receipt id, or the hash of its transaction"))
+    action(rcsub, "verify", "re-run a receipt's request on a sidecar and compare the output hash",
+           cmd_receipt_verify, arg("id", help="receipt id, or the hash of its transaction"),
+           arg("--prompt", required=True, help="the prompt (its hash must be the receipt's)"),
+           arg("--max-tokens", type=int, default=32),
+           arg("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+               help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)"))
+
+
+def _receipt(client: Client, ref: str) -> dict[str, Json]:
+    try:
+        if ref.startswith("0x") and len(ref) == 66:
+            return dict(client.call("ai_getInferenceAncestry", ref))
+        return dict(client.call("ai_getReceipt", int(ref)))
+    except ValueError:
+        raise CLIError(f"{ref}: expected a receipt id or a transaction hash") from None
+    except CLIError as e:
+        if "not found" in str(e) or "recorded no inference" in str(e):
+            raise CLIError(f"no inference receipt {ref}") from None
+        raise
+
+
+def cmd_receipt_show(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    found = _receipt(client, args.id)
+    r = found["receipt"]
+    try:
+        found["output"] = fetch_blob(client, r["outputHash"]).decode("utf-8", errors="replace")
+    except CLIError:
+        found["output"] = None
+    lines = [f"receipt {r['id']}: adapter {r['adapterId']} for {r['user']}, fee {ether(r['fee'])}, "
+             f"validator {r['validator']}, block {r['blockNumber']}",
+             f"  output: {found['output']!r}" if found["output"] is not None else
+             f"  output {r['outputHash']} (not in this node's blob store)"]
+    lines += [f"  {a['weightBp'] / 100:.2f}% contribution {a['contributionId']} (datanet {a['datanetId']}) "
+              f"by {a['contributor']}" for a in found["attributions"]]
+    lines += ["  lineage: " + " <- ".join(f"{m['id']}" for m in found["lineage"]["path"])]
+    show(args, found, lines)
+    return 0
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    from eth_hash.auto import keccak
+
+    client = client_for(args)
+    found = _receipt(client, args.id)
+    r = found["receipt"]
+    if "0x" + keccak(args.prompt.encode()).hex() != r["promptHash"].lower():
+        raise CLIError("that prompt is not the one this receipt was for (its hash differs)")
+    model = get_model(client, int(r["adapterId"]))
+    with sidecar_client(args.sidecar) as sidecar:
+        adapter = sidecar_adapter(sidecar, model["weightsHash"])
+        answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=args.prompt.encode(),
+                                            max_tokens=args.max_tokens,
+                                            expected_output_hash=r["outputHash"].removeprefix("0x"))
+    ok = "0x" + answer.output_hash.lower().removeprefix("0x") == r["outputHash"].lower()
+    out = {"receiptId": r["id"], "matches": ok, "outputHash": r["outputHash"],
+           "replayedOutputHash": "0x" + answer.output_hash.removeprefix("0x"),
+           "output": answer.output.decode("utf-8", errors="replace")}
+    show(args, out, f"receipt {r['id']}: " + ("verified, the replay gives the same output" if ok else
+                                             f"MISMATCH: the replay gives {out['replayedOutputHash']}"))
+    return 0 if ok else 1

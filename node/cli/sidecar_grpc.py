@@ -1,0 +1,125 @@
+"""The CLI's side of a sidecar's gRPC: a client whose errors read as one line saying what to do,
+the health wait, finding an adapter by its weights, and the sidecar's base model on chain.
+
+grpc and the sidecar's client load only when a command talks to a sidecar.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from node.cli.client import Client
+from node.cli.errors import CLIError
+from node.cli.options import parse_hash
+from node.cli.reads import list_all
+
+if TYPE_CHECKING:
+    import grpc
+
+    from sidecar.client import SidecarClient
+
+
+class sidecar_client:  # noqa: N801 - used as a context manager, like open()
+    """A sidecar gRPC client whose errors come out as one CLIError line saying what to do."""
+
+    def __init__(self, address: str, timeout: float = 3600.0) -> None:
+        from sidecar.client import SidecarClient
+
+        self.address = address
+        self.client = SidecarClient(address, timeout=timeout)
+
+    def __enter__(self) -> SidecarClient:
+        return self.client
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.client.close()
+        if exc is not None:
+            import grpc
+
+            if isinstance(exc, grpc.RpcError):
+                raise CLIError(grpc_message(exc, self.address)) from None
+
+
+def grpc_message(exc: grpc.RpcError, address: str) -> str:
+    """One line for a gRPC error: what happened and what to do."""
+    import grpc
+
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return (f"the sidecar at {address} is not serving (yet): start `ailedger dev` (it starts one) or "
+                "`ailedger sidecar`, wait for \"sidecar ready\", or give --sidecar / AILEDGER_SIDECAR")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return f"the sidecar refused the request: {details}"
+    if code == grpc.StatusCode.NOT_FOUND:
+        return f"the sidecar does not have it: {details}"
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return f"the sidecar is busy ({details}); try again shortly"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"the sidecar at {address} did not answer in time"
+    return f"sidecar error {code.name if code else ''}: {details}"
+
+
+def wait_sidecar(address: str, timeout: float, progress: Callable[[float], None] | None = None) -> None:
+    """Block until the sidecar's health check says SERVING; ``progress(seconds)`` every ~10 s."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    started = time.monotonic()
+    last = started
+    channel = grpc.insecure_channel(address)
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            now = time.monotonic()
+            if now - started > timeout:
+                raise CLIError(f"the sidecar at {address} was not ready after {timeout:.0f} s")
+            if progress is not None and now - last >= 10:
+                progress(now - started)
+                last = now
+            time.sleep(0.5)
+    finally:
+        channel.close()
+
+
+def sidecar_adapter(sidecar: SidecarClient, weights_hash: str) -> str:
+    """The sidecar's id of the adapter whose weights hash to ``weights_hash`` (0x hex)."""
+    for info in sidecar.list_adapters().adapters:
+        if "0x" + info.weights_hash.lower().removeprefix("0x") == weights_hash.lower():
+            return str(info.adapter_id)
+    raise CLIError(f"the sidecar holds no adapter with weights {weights_hash}")
+
+
+def base_model_id(client: Client, weights_hash: str) -> int | None:
+    """On-chain id of the base model with these weights, if registered."""
+    wanted = "0x" + weights_hash.lower().removeprefix("0x")
+    for m in list_all(client, "ai_listModels", "models"):
+        if int(m["kind"]) == 1 and m["weightsHash"].lower() == wanted:
+            return int(m["id"])
+    return None
+
+
+def register_sidecar_base(client: Client, sidecar_address: str) -> tuple[int, str, bool]:
+    """Register the sidecar's base model on chain unless it is: (id, weights hash, new?)."""
+    from eth_hash.auto import keccak
+
+    with sidecar_client(sidecar_address) as sidecar:
+        listing = sidecar.list_adapters()
+    weights = "0x" + listing.base_model_hash.lower().removeprefix("0x")
+    existing = base_model_id(client, weights)
+    if existing is not None:
+        return existing, weights, False
+    name = listing.base_model.encode()
+    receipt = client.transact("ModelRegistry", "registerBaseModel", parse_hash(weights), keccak(b"config:" + name),
+                              keccak(b"tokenizer:" + name), "apache-2.0")
+    return client.event_arg(receipt, "ModelRegistry", "BaseModelRegistered"), weights, True

@@ -1,0 +1,99 @@
+"""``ailedger testnet``: a local network of nodes, each a separate process talking libp2p on
+loopback, written by ``init`` and started together by ``up``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from node.cli.options import Subparsers, help_only
+from node.cli.serving import die_with_parent, exit_on_sigterm
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser("testnet", help="create and run a local multi-node testnet",
+                       description="A local network of nodes: one validator and followers, "
+                       "each a separate process talking libp2p on loopback.")
+    ts = p.add_subparsers(title="testnet commands", metavar="ACTION")
+    init = ts.add_parser("init", help="write a genesis, and a key and a config per node")
+    init.add_argument("--nodes", type=int, default=None, help="number of nodes; node0 is the validator unless --validators (default: 4, or --validators)")
+    init.add_argument("--validators", type=int, default=0, metavar="N",
+                      help="nodes 0..N-1 are validators with equal stakes in genesis and run BFT consensus; "
+                      "the others follow (default: one validator, node0, sealing alone)")
+    init.add_argument("--dir", type=Path, required=True, help="new directory for the testnet")
+    init.add_argument("--chain-id", type=int, default=None, help="chain id (default: the dev chain id + 1)")
+    init.add_argument("--rpc-port", type=int, default=8545, help="RPC port of node0; node i uses +i (default: %(default)s)")
+    init.add_argument("--p2p-port", type=int, default=30303, help="p2p port of node0; node i uses +i (default: %(default)s)")
+    init.add_argument("--block-time", type=float, default=1.0, help="seconds between the validator's blocks (default: %(default)s)")
+    init.set_defaults(func=cmd_testnet_init)
+    up = ts.add_parser("up", help="start every node of a testnet; Ctrl-C stops them all")
+    up.add_argument("--dir", type=Path, required=True, help="directory written by `testnet init`")
+    up.set_defaults(func=cmd_testnet_up)
+    p.set_defaults(func=help_only(p))
+
+
+def cmd_testnet_init(args: argparse.Namespace) -> int:
+    from genesis.testnet import TESTNET_CHAIN_ID, init_testnet
+    from p2p.host import peer_id_of_key
+
+    count = args.nodes if args.nodes is not None else max(4, args.validators)
+    nodes = init_testnet(
+        args.dir, count, peer_id_of_key, chain_id=args.chain_id or TESTNET_CHAIN_ID,
+        rpc_port=args.rpc_port, p2p_port=args.p2p_port, block_time=args.block_time,
+        validators=args.validators,
+    )
+    print(f"Testnet of {len(nodes)} nodes in {args.dir} (genesis {args.dir / 'genesis.json'})")
+    for i, node in enumerate(nodes):
+        role = "validator" if node.validator_key else "follower"
+        print(f"  node{i} {role:9} rpc http://{node.host}:{node.rpc_port}  p2p {node.p2p_port}  peer {node.peer_id}")
+    print(f"Start it with: ailedger testnet up --dir {args.dir}")
+    return 0
+
+
+def cmd_testnet_up(args: argparse.Namespace) -> int:
+    import time
+
+    from genesis.testnet import load_node_file
+
+    configs = sorted(args.dir.glob("node*/config.json"), key=lambda p: int(p.parent.name[4:] or 0))
+    if not configs:
+        print(f"error: no node*/config.json in {args.dir}; run `ailedger testnet init --dir {args.dir}` first", file=sys.stderr)
+        return 1
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    signal.signal(signal.SIGTERM, exit_on_sigterm)  # SIGTERM stops the nodes as Ctrl-C does
+    try:
+        for path in configs:
+            node = load_node_file(path)
+            log = open(path.parent / "node.log", "ab")  # noqa: SIM115 - owned by the child
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "run", "--config", str(path)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=die_with_parent,  # a killed `testnet up` leaves no node behind
+            )
+            procs.append((path.parent.name, proc))
+            role = "validator" if node.validator_key else "follower"
+            print(f"{path.parent.name} {role:9} RPC http://{node.host}:{node.rpc_port}  peer {node.peer_id}  "
+                  f"(log {path.parent / 'node.log'})", flush=True)
+        print("Ctrl-C stops all nodes.", flush=True)
+        while True:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping the others", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.5)
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    finally:
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,55 @@
+"""``InferenceReceiptTransaction.for_request``, the one builder of a validator's receipt (the
+node's ai_infer and the CLI's ``infer --validator-*``): what it builds is the very call a
+validator would make by hand, and the chain records it."""
+
+from __future__ import annotations
+
+import pytest
+from ai_harness import CHAIN_ID, GWEI, Sent
+from ai_world import USER, VALIDATOR, World
+from eth_utils import keccak
+
+import ai_precompiles as ap
+from state.native import RECEIPT_GAS, InferenceReceiptTransaction
+from state.vm import LedgerTransactionBuilder
+
+
+def _build(world: World, req: dict, key_index: int = VALIDATOR, fee: int = 700) -> InferenceReceiptTransaction:
+    c = world.c
+    return InferenceReceiptTransaction.for_request(
+        bytes(c.keys[key_index].key), req, world.sign_request(req), output_hash=keccak(text="output"),
+        contribution_ids=world.contributions[:2], weights_bp=[6000, 4000], fee=fee, chain_id=CHAIN_ID,
+        nonce=c.nonces.get(c.keys[key_index].address, 0), max_priority_fee_per_gas=GWEI,
+        max_fee_per_gas=100 * GWEI)
+
+
+def test_the_receipt_is_the_call_a_validator_makes_by_hand(world: World) -> None:
+    req = world.request(world.adapter1, max_fee=1000)
+    tx = _build(world, req)
+    by_hand = world.receipt_args(req, world.contributions[:2], [6000, 4000], 700, output=keccak(text="output"))
+    request, user_sig, output, ids, weights, fee, vaddr, vsig = by_hand
+    assert tx.abi_args() == ((req["user"], req["adapter_id"], req["prompt_hash"], req["max_fee"], req["nonce"],
+                              req["deadline"], req["chain_id"]), user_sig, output, ids, weights, fee, vaddr, vsig)
+    assert tx.get_sender() == world.c.addr(VALIDATOR) and tx.gas == RECEIPT_GAS
+
+
+def test_the_chain_records_the_built_receipt(world: World) -> None:
+    c = world.c
+    req = world.request(world.adapter1, max_fee=1000)
+    before = c.call("Inference", "depositOf", c.addr(USER))
+    tx = _build(world, req)
+    evm_tx = c.chain.get_vm().get_transaction_builder().decode(LedgerTransactionBuilder.wrap_native(tx).encode())
+    result, receipts, computations = c.chain.mine_all([evm_tx])
+    c.nonces[c.keys[VALIDATOR].address] = tx.nonce + 1
+    sent = Sent(None, receipts[0], computations[0], result.imported_block)
+    assert not sent.computation.is_error
+    assert c.call("Inference", "depositOf", c.addr(USER)) == before - 700
+    assert c.call("Inference", "nonceUsed", c.addr(USER), req["nonce"]) is True
+    ev = ap.load_abi("Inference").events["InferenceRecorded"]
+    assert any(lg.topics[0] == ev.topic0 for lg in sent.logs)
+
+
+def test_a_request_for_another_validator_is_refused_before_signing(world: World) -> None:
+    req = world.request(world.adapter1, max_fee=1000)  # bound to VALIDATOR
+    with pytest.raises(ValueError, match="bound to validator"):
+        _build(world, req, key_index=USER)
