@@ -151,8 +151,12 @@ class ModuleAbi:
 
 @cache
 def load(name: str) -> ModuleAbi:
-    """ABI of module ``name`` (``Datanets``, ``ModelRegistry``, ...)."""
-    raw = json.loads((ABI_DIR / f"{name}.json").read_text())
+    """ABI of module ``name`` (``Datanets``, ``ModelRegistry``, ...), as shipped in ``abi/``."""
+    return parse(name, json.loads((ABI_DIR / f"{name}.json").read_text()))
+
+
+def parse(name: str, raw: list[dict[str, Any]]) -> ModuleAbi:
+    """Module ``name``'s ABI from its JSON entries (what ``solc --abi`` writes)."""
     functions: dict[bytes, AbiFunction] = {}
     by_name: dict[str, AbiFunction] = {}
     events: dict[str, AbiEvent] = {}

@@ -45,10 +45,12 @@ class Precompile:
     function's ABI outputs.
     """
 
-    def __init__(self, name: str, address: bytes, handlers: dict[str, Handler]) -> None:
+    def __init__(self, name: str, address: bytes, handlers: dict[str, Handler],
+                 abi: abimod.ModuleAbi | None = None) -> None:
+        """``abi`` defaults to the shipped ``abi/<name>.json``."""
         self.name = name
         self.address = address
-        self.abi = abimod.load(name)
+        self.abi = abi if abi is not None else abimod.load(name)
         missing = set(handlers) - set(self.abi.by_name)
         if missing:
             raise ValueError(f"{name}: handlers without ABI entry: {sorted(missing)}")
