@@ -8,8 +8,6 @@ test that passes here would pass against any node speaking the same RPC.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,7 @@ from ai_precompiles.addresses import BY_NAME, INFERENCE
 from genesis import DEV_MNEMONIC, derive_accounts
 from state.native import NativeTransaction
 from state.vm import LedgerTransactionBuilder
+from tests.support import procs
 from tests.support.procs import Proc
 
 CHAIN_ID = 31415
@@ -95,10 +94,7 @@ class AINode:
 
     def rpc(self, method: str, *params: Any) -> Any:
         """Result of ``method``; an error answer raises :class:`RPCFailure`."""
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-        req = urllib.request.Request(self.url, body.encode(), {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            answer = json.loads(resp.read())
+        answer = procs.rpc(self.url, method, list(params), timeout=30)
         if "error" in answer:
             raise RPCFailure(method, answer["error"])
         return answer["result"]

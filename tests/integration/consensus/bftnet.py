@@ -17,7 +17,7 @@ from pathlib import Path
 
 from genesis import load_genesis
 from tests.integration.p2p.netsupport import free_port_range, head, result, wait_for
-from tests.support.procs import VENV_BIN, Proc, wait_rpc
+from tests.support.procs import VENV_BIN, Proc, start_ailedger, wait_rpc
 
 #: Timeouts for tests on a loaded 2-core machine: the defaults, with a shorter commit pause.
 TEST_CONSENSUS = {"timeoutCommit": 0.5}
@@ -45,14 +45,9 @@ class Net:
 
     def launch(self, i: int) -> Proc:
         path = self.directory / f"node{i}" / "config.json"
-        log = self.tmp / f"node{i}-{time.monotonic_ns()}.log"
-        args = [str(VENV_BIN / "ailedger"), "run", "--config", str(path), *self.extra.get(i, [])]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1",
-               "AILEDGER_ALLOW_FAULTS": "1"}
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.tmp,
-                                    start_new_session=True)
-        p = Proc(proc, self.url(i), self.config(i)["rpcPort"], log, args)
+        env = {"AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1", "AILEDGER_ALLOW_FAULTS": "1"}
+        p = start_ailedger(["--config", str(path), *self.extra.get(i, [])], self.tmp, command="run", env=env,
+                           url=self.url(i), wait=False, log_name=f"node{i}-{time.monotonic_ns()}.log")
         self.procs[i] = p
         return p
 

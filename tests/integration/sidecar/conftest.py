@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +10,9 @@ import pytest
 
 from sidecar.client import SidecarClient
 from sidecar.planted import planted_dataset
+from tests.support import procs
+from tests.support.procs import Proc
 
-REPO = Path(__file__).resolve().parents[3]
 MAX_PROMPT_TOKENS = 64
 MAX_QUEUE = 6
 
@@ -22,40 +20,24 @@ MAX_QUEUE = 6
 class Sidecar:
     """A started sidecar process and a client to it."""
 
-    def __init__(self, proc: subprocess.Popen, address: str, log: Path, store: Path) -> None:
-        self.proc = proc
-        self.address = address
-        self.log = log
-        self.store = store
-        self.client = SidecarClient(address, timeout=800)
+    def __init__(self, started: Proc) -> None:
+        self.proc = started.proc
+        self.address = started.url
+        self.log = started.log
+        assert started.store is not None
+        self.store = started.store
+        self.client = SidecarClient(self.address, timeout=800)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
 def start_sidecar(tmp: Path, *flags: str, wait: bool = True) -> Sidecar:
-    """Start `python -m sidecar`; return once its port is open (and, with `wait`, it serves)."""
-    store = tmp / "store"
-    log = tmp / "sidecar.log"
-    cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store),
-           *flags]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        for line in text.splitlines():
-            if line.startswith("Sidecar listening on "):
-                s = Sidecar(proc, line.split()[-1], log, store)
-                if wait:
-                    s.client.wait_ready(120)
-                return s
-        if proc.poll() is not None:
-            raise RuntimeError(f"sidecar exited with {proc.returncode}:\n{text}")
-        time.sleep(0.1)
-    proc.kill()
-    raise TimeoutError(f"sidecar did not start:\n{log.read_text(errors='replace')}")
+    """``tests.support.procs.start_sidecar`` with a client; with ``wait``, once it serves."""
+    s = Sidecar(procs.start_sidecar(tmp, *flags, store=tmp / "store"))
+    if wait:
+        s.client.wait_ready(120)
+    return s
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-if str(Path(__file__).resolve().parents[2]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if str(Path(__file__).resolve().parents[3]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts  # noqa: E402
 from genesis.dev import DEV_BALANCE_ETH  # noqa: E402

@@ -1,5 +1,5 @@
 """anvil parity of the dev and debug methods: one raw JSON-RPC scenario
-(tests/integration/ethtools/parity.py), run on a fresh anvil and a fresh `ailedger dev`,
+(tests/integration/rpc/ethtools/parity.py), run on a fresh anvil and a fresh `ailedger dev`,
 must give equal facts; plus the transport limits a raw client sees.
 
 anvil runs with `--steps-tracing`: without it, its debug_traceTransaction returns no
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 
-if str(Path(__file__).resolve().parents[2]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if str(Path(__file__).resolve().parents[3]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.integration.ethtools.parity import STRANGER, WRITER, run_parity  # noqa: E402
-from tests.integration.test_ethtools import AILEDGER_ARGS, ANVIL_ARGS, _diff  # noqa: E402
+from tests.integration.rpc.ethtools.parity import STRANGER, WRITER, run_parity  # noqa: E402
+from tests.integration.rpc.test_ethtools import AILEDGER_ARGS, ANVIL_ARGS, _diff  # noqa: E402
 from tests.support.procs import rpc, start_ailedger, start_anvil  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ethtools")]

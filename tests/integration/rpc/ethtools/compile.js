@@ -3,7 +3,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const solc = require(path.resolve(__dirname, "../../../node_modules/solc"));
+const solc = require(path.resolve(__dirname, "../../../../node_modules/solc"));
 
 const here = __dirname;
 const sources = {};

@@ -49,7 +49,7 @@ from tests.support.procs import start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ai-rpc")]
 
-BUILD = Path(__file__).resolve().parent / "ai" / "build"
+BUILD = Path(__file__).resolve().parent / "build"
 ATTACKER, VOTER, DELEGATOR = 13, 12, 14
 WRONG_KIND = "only CALL and STATICCALL may reach a precompile"
 FEE = 10**15

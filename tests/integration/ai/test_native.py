@@ -60,7 +60,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ai-rpc")]
 GAS = 3_000_000
 TIP = 1 * GWEI
 MAX_FEE = 20 * GWEI
-HERE = Path(__file__).resolve().parent / "ai"
+HERE = Path(__file__).resolve().parent
 NATIVE_KEYS = {"contribute": "contribution", "registerAdapter": "adapter", "submitReceipt": "inference"}
 
 

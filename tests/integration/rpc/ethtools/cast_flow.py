@@ -6,7 +6,7 @@ transfer, a deployment with a constructor argument, a state-changing call, a vie
 mined transaction), and reverts (reason string and custom error) through
 `cast call` and `cast send`, decoding the custom error with `cast decode-error`. It returns
 the facts it read; the test asserts them. Run directly for a look:
-`python tests/integration/ethtools/cast_flow.py http://127.0.0.1:8545`.
+`python tests/integration/rpc/ethtools/cast_flow.py http://127.0.0.1:8545`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CAST = HERE.parents[2] / "node_modules" / ".bin" / "cast"
+CAST = HERE.parents[3] / "node_modules" / ".bin" / "cast"
 # Dev account 0 of the standard mnemonic (anvil prints the same key at start-up).
 KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ADDR0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

@@ -3,8 +3,6 @@ addresses (127.0.0.2 is the attacker, 127.0.0.1 the honest uploader): overlappin
 begin-only lockout, touching another client's upload, finishing with a gap. Each fails
 with a clear error, the node stays up, and an honest upload works throughout."""
 
-import http.client
-import json
 
 import pytest
 from eth_hash.auto import keccak
@@ -27,13 +25,7 @@ def node(tmp_path_factory):
 
 def call(node, source, method, *params):
     """One JSON-RPC call from the local address ``source``; returns the whole response."""
-    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60, source_address=(source, 0))
-    try:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-        conn.request("POST", "/", body, {"Content-Type": "application/json"})
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
+    return rpc(node.url, method, list(params), timeout=60, source=source)
 
 
 def ok(node, source, method, *params):

@@ -11,9 +11,7 @@ and error messages (anvil's are serde's wording; codes are compared).
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import rlp
@@ -21,7 +19,8 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from trie import HexaryTrie
 
-from tests.integration.ethtools.scenario import dev_key, load_artifact
+from tests.integration.rpc.ethtools.scenario import dev_key, load_artifact
+from tests.support.procs import rpc
 
 GWEI = 10**9
 ETHER = 10**18
@@ -40,11 +39,8 @@ class Node:
         self.url = url
 
     def raw(self, method: str, params: list[Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-        req = urllib.request.Request(self.url, body.encode(), {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            out: dict[str, Any] = json.loads(resp.read())
-            return out
+        out: dict[str, Any] = rpc(self.url, method, params, timeout=60)
+        return out
 
     def __call__(self, method: str, *params: Any) -> Any:
         out = self.raw(method, list(params))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import VENV_BIN, free_port, wait_rpc
+from tests.support.procs import free_port, start_ailedger, wait_rpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
 
@@ -38,18 +38,14 @@ def _alive(pid: int) -> bool:
 
 
 def _start_dev(tmp: Path) -> tuple[subprocess.Popen, int, int]:
-    port = free_port()
-    cmd = [str(VENV_BIN / "ailedger"), "dev", "--host", "127.0.0.1", "--port", str(port),
-           "--sidecar-port", str(free_port()), "--silent"]
-    log = open(tmp / f"dev-{port}.log", "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    node = start_ailedger(["--sidecar-port", str(free_port()), "--silent"], tmp, sidecar=True, wait=False)
+    proc = node.proc
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         kids = _children(proc.pid)
         if kids:
-            return proc, port, kids[0]
-        assert proc.poll() is None, (tmp / f"dev-{port}.log").read_text()
+            return proc, node.port, kids[0]
+        assert proc.poll() is None, node.output()
         time.sleep(0.05)
     raise AssertionError("ailedger dev started no sidecar")
 

@@ -6,7 +6,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { ethers } = require(path.resolve(__dirname, "../../../node_modules/ethers"));
+const { ethers } = require(path.resolve(__dirname, "../../../../node_modules/ethers"));
 
 const MNEMONIC = "test test test test test test test test test test test junk";
 

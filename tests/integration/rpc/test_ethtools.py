@@ -1,6 +1,6 @@
 """Real Ethereum tools against `ailedger dev`, with anvil as the reference.
 
-- The web3.py scenario (tests/integration/ethtools/scenario.py) runs against a fresh anvil
+- The web3.py scenario (tests/integration/rpc/ethtools/scenario.py) runs against a fresh anvil
   and a fresh `ailedger dev` in the same test run; the two fact dicts must be equal.
 - The ethers v6 script and the `cast` flow run against `ailedger dev` (and against anvil,
   which proves the scripts themselves) and their outputs are asserted.
@@ -26,11 +26,11 @@ from eth_account.messages import encode_defunct, encode_typed_data
 
 # `.venv/bin/pytest` puts tests/integration (no __init__.py) on sys.path, not the repository
 # root; the root is needed to import the shared helpers as `tests.support`.
-if str(Path(__file__).resolve().parents[2]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if str(Path(__file__).resolve().parents[3]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.integration.ethtools.cast_flow import run_cast_flow  # noqa: E402
-from tests.integration.ethtools.scenario import LIMIT, TYPED_DATA, run_scenario  # noqa: E402
+from tests.integration.rpc.ethtools.cast_flow import run_cast_flow  # noqa: E402
+from tests.integration.rpc.ethtools.scenario import LIMIT, TYPED_DATA, run_scenario  # noqa: E402
 from tests.support.procs import REPO, Proc, rpc, start_ailedger, start_anvil  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ethtools")]

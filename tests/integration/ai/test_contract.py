@@ -37,7 +37,7 @@ from tests.support.procs import REPO, start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ai-rpc")]
 
-AI = Path(__file__).resolve().parent / "ai"
+AI = Path(__file__).resolve().parent
 ARTIFACT = AI / "build" / "AIClient.json"
 FEE = 3 * 10**15 + 1
 REASON = 9

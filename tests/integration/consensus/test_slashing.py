@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slashing")]
 OFFENDER, HONEST, SUBMITTER, UNSTAKED, ATTACKER = 15, 16, 17, 18, 19
 STAKE = 3 * ETHER
 STAKING = to_checksum_address(BY_NAME["Staking"])
-BUILD = Path(__file__).resolve().parent / "ai" / "build"
+BUILD = Path(__file__).resolve().parents[1] / "ai" / "build"
 
 
 @dataclass

@@ -11,9 +11,6 @@ and nothing changed beyond what was really mined.
 """
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -24,7 +21,7 @@ from eth_utils import to_checksum_address
 from genesis import DEV_MNEMONIC, derive_accounts
 from node.txpool import PoolConfig
 from tests.support.faults import FAULTY
-from tests.support.procs import REPO, Proc, free_port, rpc, start_ailedger, wait_rpc
+from tests.support.procs import rpc, start_ailedger
 
 pytestmark = [pytest.mark.slow]
 CHAIN = 31415
@@ -185,20 +182,7 @@ def test_a_rich_flooder_cannot_lock_honest_senders_out(tmp_path):
 
 def start_faulty_node(tmp_path, *args):
     """A real `ailedger dev` process whose VM carries a faulty precompile at FAULTY."""
-    port = free_port()
-    log = tmp_path / f"faulty-{port}.log"
-    cmd = [sys.executable, "-m", "tests.support.faults", "dev", "--host", "127.0.0.1", "--port", str(port),
-           "--no-sidecar", "--chain-id", str(CHAIN), *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
-    node = Proc(proc, f"http://127.0.0.1:{port}", port, log, cmd)
-    try:
-        wait_rpc(node.url, proc)
-    except Exception:
-        node.kill()
-        raise RuntimeError(f"node did not start:\n{node.output()}") from None
-    return node
+    return start_ailedger(["--chain-id", str(CHAIN), *args], tmp_path, module="tests.support.faults")
 
 
 def fault_tx(key, nonce):
