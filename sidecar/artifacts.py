@@ -457,6 +457,14 @@ def check_index(path: Path, manifest: Manifest) -> None:
         raise InvalidArgument(f"attribution index features must be finite float32 ({n}, {k})")
     sa = index.spans
     text, starts, owners = sa.text, sa.doc_starts, sa.doc_owner
+    # Every training token covers at least one byte of its contribution, windows of a long
+    # sentence overlap by half, and each example adds a separator: so the text is at most
+    # four tokens per byte (plus one per contribution). This also bounds the suffix-array
+    # rebuild below by what the manifest says was trained, not by what the sender sends.
+    most = 4 * sum(c.size + 1 for c in manifest.contributions)
+    if len(text) > most:
+        raise InvalidArgument(f"attribution index holds {len(text)} tokens, more than the manifest's "
+                              f"contributions can give ({most})")
     ok = (
         text.dtype == np.int32 and text.ndim == 1 and len(text) > 0 and text[-1] == -1
         and sa.sa.dtype == np.int64 and sa.sa.shape == text.shape
