@@ -260,7 +260,8 @@ class SidecarService(pb_grpc.SidecarServicer):
             adapter_id=r.adapter_id, weights_hash=r.weights_hash,
             attribution_index_hash=r.attribution_index_hash, base_model_hash=r.base_model_hash,
             final_loss=r.final_loss, steps=r.steps, examples=r.examples, tokens=r.tokens,
-            seconds=r.seconds, manifest_hash=r.manifest_hash, matches_manifest=matches, threads=r.threads))
+            seconds=r.seconds, manifest_hash=r.manifest_hash, matches_manifest=matches, threads=r.threads,
+            environment_differences=list(r.environment_differences)))
 
     def _request(self, m: pb.InferRequest) -> Any:
         from sidecar.serving import InferRequest

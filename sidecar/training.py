@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -111,6 +111,9 @@ class TrainResult:
     """torch threads the job ran with (part of the recipe: float sums are cut up by thread)."""
     stored: bool = True
     """Whether the adapter was written to the store (a retrain to check a manifest writes nothing)."""
+    environment_differences: tuple[str, ...] = ()
+    """Trained from a manifest: 'field: manifest's -> this one' for every way this training's
+    environment differs from the manifest's (a weights mismatch then proves nothing)."""
 
 
 def validate_request(
@@ -270,7 +273,11 @@ def train_from_manifest(
     res = train_adapter(base, store, contributions, manifest.hyper_params, manifest.seed, adapter_id, on_progress,
                         manifest.datanets, manifest.environment.threads, save)
     same = (res.weights_hash, res.attribution_index_hash) == (manifest.weights_hash, manifest.attribution_index_hash)
-    return res, same
+    dtype = str(next(base.model.parameters()).dtype).removeprefix("torch.")
+    ours = TrainingEnvironment.current(base.device.type, res.threads, dtype)  # as _train recorded it
+    diffs = tuple(f"{k}: {v!r} -> {getattr(ours, k)!r}" for k, v in asdict(manifest.environment).items()
+                  if getattr(ours, k) != v)
+    return replace(res, environment_differences=diffs), same
 
 
 def _train(

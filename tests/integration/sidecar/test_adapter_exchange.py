@@ -131,6 +131,7 @@ def test_retrain_from_the_manifest_reproduces_the_weights(sidecar: Sidecar, b: H
     again = b.s.client.retrain_wait(arts.manifest, data)
     assert again.matches_manifest and again.weights_hash == res.weights_hash and again.threads == 1
     assert again.attribution_index_hash == res.attribution_index_hash and not again.adapter_id
+    assert list(again.environment_differences) == []
     assert b.s.client.list_adapters().adapters == before  # nothing stored
     # contributions that are not the manifest's are refused
     tampered = [*data[:2], (data[2][0], data[2][1] + b" Extra.")]

@@ -324,12 +324,19 @@ def test_retraining_from_the_manifest_alone_gives_the_same_weights(trained: tupl
         torch.set_num_threads(1)
     assert same and again.weights_hash == res.weights_hash and again.threads == 1
     assert again.attribution_index_hash == res.attribution_index_hash and again.manifest_hash == res.manifest_hash
-    assert not again.stored and not again.adapter_id
+    assert not again.stored and not again.adapter_id and again.environment_differences == ()
     assert sorted(p.name for p in (store / "adapters").iterdir()) == ["tiny"]
     # another recipe in the manifest: other weights, and it says so
     m = Manifest.decode(raw)
     other, same = train_from_manifest(base, store, replace(m, seed=4).encode(), contributions, save=False)
     assert not same and other.weights_hash != res.weights_hash
+    # a manifest from another environment: the result names what differs
+    elsewhere = replace(m, environment=replace(m.environment, cpu_capability="AVX2", torch="2.0.0"))
+    there, same = train_from_manifest(base, store, elsewhere.encode(), contributions, save=False)
+    assert same  # only what it says about its environment changed, not the recipe
+    diffs = there.environment_differences
+    assert {d.split(":")[0] for d in diffs} >= {"torch"} and len(diffs) <= 2
+    assert ("cpu_capability: 'AVX2'" in " ".join(diffs)) == (m.environment.cpu_capability != "AVX2")
 
 
 def test_retraining_refuses_other_contributions_or_base(trained: tuple[Any, Path, Any]) -> None:
