@@ -89,9 +89,12 @@ def method_profile() -> dict[str, Any]:
     }
 
 
-VERIFY_TOLERANCE_BP = 0
+VERIFY_TOLERANCE_BP = 2
 """How far (basis points, largest difference of one contribution) a re-run's attribution may
-be from a receipt's and still match; docs/sidecar.md has the measured differences and why."""
+be from a receipt's and still match. Measured: 0 in every re-run (docs/sidecar.md). Kept at 2
+because that is the most that float noise can move one contribution through `normalize_bp`'s
+rounding (its points are its floor or floor + 1, and noise moves the floor by at most one),
+and a liar can shift at most this much to any one contribution."""
 
 
 def attribution_diff_bp(a: list[tuple[bytes, int]], b: list[tuple[bytes, int]]) -> int:

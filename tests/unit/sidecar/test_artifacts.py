@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from eth_hash.auto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -372,3 +374,16 @@ def test_engine_profile_names_what_decides_an_output() -> None:
 def test_artifact_kinds_and_version_match_the_proto_and_the_package() -> None:
     assert [int(k) for k in ArtifactKind] == [pb.ARTIFACT_MANIFEST, pb.ARTIFACT_WEIGHTS, pb.ARTIFACT_ATTRIBUTION_INDEX]
     assert __version__ == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(1e-3, 1.0), st.floats(-1.0, 1.0)), min_size=1, max_size=64))
+def test_float_noise_moves_a_contribution_by_at_most_the_tolerance(scores: list[tuple[float, float]]) -> None:
+    """The verify tolerance's reason: a share's points are its floor or floor + 1, and noise at
+    the float's last bits moves that floor by at most one (the named set staying the same)."""
+    from sidecar.attribution import VERIFY_TOLERANCE_BP, attribution_diff_bp, normalize_bp
+
+    ids = [i.to_bytes(2, "big") for i in range(len(scores))]
+    exact = normalize_bp([(c, s) for c, (s, _) in zip(ids, scores, strict=True)], 64)
+    noisy = normalize_bp([(c, s * (1 + 1e-6 * e)) for c, (s, e) in zip(ids, scores, strict=True)], 64)
+    assert attribution_diff_bp(exact, noisy) <= VERIFY_TOLERANCE_BP
