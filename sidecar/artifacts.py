@@ -501,7 +501,7 @@ def engine_profile(device: str, dtype: str, top_k: int, max_attributions: int) -
         "dtype": dtype,
         "device": device,
         "decoding": "greedy",
-        "padding": "left, to a power of two from 16 tokens",
+        "padding": "left, to a power of two from 16 tokens, at most the model's length less max_tokens",
         "attribution": {**method_profile(), "top_k": top_k, "max_attributions": max_attributions},
     })
 

@@ -11,8 +11,9 @@ that depends only on its own length (16, 32, 64, ...), and only prompts of one b
 share a batch. A row then sees the same padding, positions and kernel shapes along the
 sequence whatever else is in the batch; measured on CPU, its logits are bitwise equal
 to a batch-of-one run, so greedy decoding picks the same tokens (tests check this). The
-bucket's cap is the model's length, not a serving limit, so that two sidecars with other
-`--max-prompt-tokens` still pad a prompt alike (a re-run must see the same shapes).
+bucket's cap is the model's length less the request's `max_tokens`, not a serving limit, so
+that two sidecars with other `--max-prompt-tokens` still pad a request alike (a re-run must
+see the same shapes) and padding plus generation never exceed the model's positions.
 
 The engine profile (`sidecar.artifacts.engine_profile`) names everything else that decides
 an output and its attribution; `verify` re-runs a receipt's inputs on it.
@@ -151,6 +152,14 @@ def bucket_of(n: int, limit: int) -> int:
     while b < n:
         b *= 2
     return min(b, max(limit, n))
+
+
+def request_bucket(n_ids: int, max_tokens: int, model_length: int) -> int:
+    """Padded prompt length of a request: `bucket_of` capped by the model's length less the
+    tokens it may generate. It depends on the request and the model only (never on serving
+    limits), so every sidecar pads one request alike; `submit` has checked that
+    n_ids + max_tokens fits the model."""
+    return bucket_of(n_ids, model_length - max_tokens)
 
 
 def canonical_tokens(tok: Any, toks: list[int], owed: np.ndarray) -> tuple[list[int], np.ndarray, Any]:
@@ -298,7 +307,8 @@ class Engine:
         if not req.request_id:
             req = InferRequest(req.adapter_id, req.prompt, req.max_tokens, uuid.uuid4().hex, req.attribution)
         fut: Future = Future()
-        self._queue.put(_Pending(req, ids, bucket_of(len(ids), self.base.max_length), fut, time.monotonic(), alone))
+        bucket = request_bucket(len(ids), req.max_tokens, self.base.max_length)
+        self._queue.put(_Pending(req, ids, bucket, fut, time.monotonic(), alone))
         return fut
 
     def infer(self, req: InferRequest, timeout: float | None = None) -> InferResult:
