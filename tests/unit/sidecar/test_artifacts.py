@@ -387,3 +387,45 @@ def test_float_noise_moves_a_contribution_by_at_most_the_tolerance(scores: list[
     exact = normalize_bp([(c, s) for c, (s, _) in zip(ids, scores, strict=True)], 64)
     noisy = normalize_bp([(c, s * (1 + 1e-6 * e)) for c, (s, e) in zip(ids, scores, strict=True)], 64)
     assert attribution_diff_bp(exact, noisy) <= VERIFY_TOLERANCE_BP
+
+
+def test_a_stalled_import_is_cut_off_and_frees_its_slot(tmp_path: Path) -> None:
+    """An in-process sidecar (real gRPC) whose import limit is 2 s: a sender that stalls after
+    its first header is cancelled then, and its import slot is free again."""
+    import threading
+    import time
+
+    import grpc
+
+    from sidecar.client import SidecarClient
+    from sidecar.config import ServeConfig
+    from sidecar.service import serve
+
+    cfg = SidecarConfig(store=str(tmp_path), serve=ServeConfig(import_timeout_s=2.0, max_imports=1), threads=1)
+    server = serve(cfg, "127.0.0.1", 0, log=lambda m: None)
+    gate = threading.Event()
+
+    def stalled() -> Any:
+        yield pb.AdapterChunk(header=pb.ArtifactHeader(kind=pb.ARTIFACT_MANIFEST, hash="00" * 32, size=10))
+        gate.wait(30)
+
+    try:
+        with SidecarClient(f"127.0.0.1:{server.sidecar_port}", timeout=60) as c:
+            c.wait_ready(120)
+            t0 = time.monotonic()
+            with pytest.raises(grpc.RpcError) as e:
+                c.import_chunks(stalled())
+            assert e.value.code() == grpc.StatusCode.CANCELLED and 1.5 < time.monotonic() - t0 < 20
+            gate.set()
+            deadline = time.monotonic() + 10
+            while server.sidecar_service._import_slots._value < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # the one slot is free: the next stream is handled (and refused for its content)
+            with pytest.raises(grpc.RpcError) as e:
+                c.import_chunks([pb.AdapterChunk(data=b"x")])
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        gate.set()
+        server.stop(0)
+        if server.sidecar_service.engine is not None:
+            server.sidecar_service.engine.close()
