@@ -70,6 +70,8 @@ _CODES = {
 }
 MAX_EXPECTED_ATTRIBUTIONS = 1024
 """Most (contribution, basis points) pairs a Verify request may carry."""
+MAX_PROFILE_BYTES = 64 * 1024
+"""Largest engine profile a Verify request may carry (ours is under 1 KiB)."""
 
 
 def _abort(context: grpc.ServicerContext, e: SidecarError) -> Any:
@@ -338,6 +340,8 @@ class SidecarService(pb_grpc.SidecarServicer):
         """Incompatible unless the receipt's engine profile (bytes or hash) is this engine's:
         another engine may round differently, so its re-run would prove nothing."""
         own, own_hash = self.engine.profile, self.engine.profile_hash
+        if len(request.engine_profile) > MAX_PROFILE_BYTES:
+            raise InvalidArgument(f"engine_profile is over {MAX_PROFILE_BYTES} bytes")
         if request.engine_profile:
             if request.engine_profile_hash and normalize_hash(
                     request.engine_profile_hash, "engine_profile_hash") != keccak_hex(request.engine_profile):

@@ -122,6 +122,10 @@ def test_verify_refuses_another_engine_or_adapter(b: Holder, moved: dict[str, An
     assert code == grpc.StatusCode.NOT_FOUND
     code, _ = _code(lambda: c.verify("not-a-hash", PROMPTS[0], 8))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+    code, _ = _code(lambda: c.verify(w, PROMPTS[0], 8, engine_profile=b"{" * 100_000))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    code, _ = _code(lambda: c.verify(w, PROMPTS[0], 8, expected_attribution=[(b"x", 1), (b"x", 2)]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_retrain_from_the_manifest_reproduces_the_weights(sidecar: Sidecar, b: Holder, moved: dict[str, Any]) -> None:
