@@ -397,10 +397,12 @@ def test_a_stalled_import_is_cut_off_and_frees_its_slot(tmp_path: Path) -> None:
 
     import grpc
 
+    from sidecar import bgmv
     from sidecar.client import SidecarClient
     from sidecar.config import ServeConfig
     from sidecar.service import serve
 
+    was_installed = bgmv._installed  # the engine patches peft process-wide; put it back after
     cfg = SidecarConfig(store=str(tmp_path), serve=ServeConfig(import_timeout_s=2.0, max_imports=1), threads=1)
     server = serve(cfg, "127.0.0.1", 0, log=lambda m: None)
     gate = threading.Event()
@@ -429,3 +431,5 @@ def test_a_stalled_import_is_cut_off_and_frees_its_slot(tmp_path: Path) -> None:
         server.stop(0)
         if server.sidecar_service.engine is not None:
             server.sidecar_service.engine.close()
+        if not was_installed:
+            bgmv.uninstall()
