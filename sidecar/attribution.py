@@ -65,6 +65,44 @@ CONFIDENCE_NATS = 8.0
 (confidence S / (S + this)); the gradient alone never makes evidence strong."""
 PROJECTION_SEED = 0x5EED
 """Seed of the random projection; fixed so every node rebuilds the same matrix."""
+METHOD = "owed-nats gradient + rare whole-word spans"
+"""The attribution method, as the engine profile names it (docs/attribution.md)."""
+METHOD_VERSION = 1
+"""Bumped whenever a rule of `attribute` or of the index changes; the constants that tune
+it are named in the engine profile as well (`method_profile`), so a change to one of them
+changes the profile even if this number is forgotten."""
+
+
+def method_profile() -> dict[str, Any]:
+    """The attribution method, its version and its constants, as the engine profile holds them."""
+    return {
+        "method": METHOD,
+        "version": METHOD_VERSION,
+        "constants": {
+            "min_span_chars": MIN_SPAN_CHARS,
+            "min_span_words": MIN_SPAN_WORDS,
+            "span_max_contributions": SPAN_MAX_CONTRIBUTIONS,
+            "span_share": SPAN_SHARE,
+            "confidence_nats": CONFIDENCE_NATS,
+            "projection_seed": PROJECTION_SEED,
+        },
+    }
+
+
+VERIFY_TOLERANCE_BP = 2
+"""How far (basis points, largest difference of one contribution) a re-run's attribution may
+be from a receipt's and still match. Measured: 0 in every re-run (docs/sidecar.md). Kept at 2
+because that is the most that float noise can move one contribution through `normalize_bp`'s
+rounding (its points are its floor or floor + 1, and noise moves the floor by at most one),
+and a liar can shift at most this much to any one contribution."""
+
+
+def attribution_diff_bp(a: list[tuple[bytes, int]], b: list[tuple[bytes, int]]) -> int:
+    """Largest difference of one contribution's basis points between two attributions (a
+    contribution one of them does not name has 0 there): what a verifier compares with its
+    tolerance."""
+    da, db = dict(a), dict(b)
+    return max((abs(da.get(k, 0) - db.get(k, 0)) for k in da.keys() | db.keys()), default=0)
 
 
 # ---------------------------------------------------------------- weights in basis points
@@ -346,7 +384,11 @@ class AttributionIndex:
     """Suffix array over the training tokens."""
 
     def save(self, path: Path) -> None:
-        from safetensors.numpy import save_file
+        path.write_bytes(self.encode())
+
+    def encode(self) -> bytes:
+        """The index's canonical bytes (safetensors orders tensors by dtype, then name)."""
+        from safetensors.numpy import save
 
         # One metadata key: safetensors writes several keys in hash-map order, which would
         # make the file's bytes (and so the on-chain hash) differ between identical runs.
@@ -364,7 +406,7 @@ class AttributionIndex:
             "doc_starts": self.spans.doc_starts,
             "doc_owner": self.spans.doc_owner,
         }
-        save_file(tensors, str(path), metadata=meta)
+        return bytes(save(tensors, metadata=meta))
 
     @classmethod
     def load(cls, path: Path) -> AttributionIndex:

@@ -42,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="most tokens one request may generate (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=d.attribution_top_k,
                    help="contributions named per attribution (default: %(default)s)")
+    p.add_argument("--max-import-mb", type=float, default=d.max_import_bytes / 2**20,
+                   help="most MiB of artifacts one ImportAdapter stream may carry (default: %(default)s)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("AILEDGER_SIDECAR_THREADS") or 2),
                    help="torch threads; fixed so results repeat (default: %(default)s; "
                    "env AILEDGER_SIDECAR_THREADS)")
@@ -55,8 +57,9 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sidecar",
         help="run the gRPC sidecar that trains, serves and attributes LoRA adapters",
-        description="Start the sidecar gRPC server (torch + peft): Train, Infer, Replay, "
-        "ListAdapters, LoadAdapter, UnloadAdapter, Stats; with health checking and reflection.",
+        description="Start the sidecar gRPC server (torch + peft): Train, Infer, Replay, Verify, "
+        "Retrain, ExportAdapter, ImportAdapter, ListAdapters, LoadAdapter, UnloadAdapter, Stats; "
+        "with health checking and reflection.",
     )
     add_arguments(p)
 
@@ -77,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             max_prompt_tokens=args.max_prompt_tokens,
             max_new_tokens=args.max_new_tokens,
             attribution_top_k=args.top_k,
+            max_import_bytes=int(args.max_import_mb * 2**20),
         ),
         threads=args.threads,
         device=args.device,

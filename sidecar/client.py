@@ -1,7 +1,10 @@
-"""A small client for the sidecar's gRPC API (no torch): what the node uses to train and serve.
+"""A small client for the sidecar's gRPC API (no torch): what the node uses to train, serve,
+move adapters between sidecars and re-run receipts.
 
 Each method maps one RPC; errors come out as `grpc.RpcError` with the sidecar's status
-code and message (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED).
+code and message (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DATA_LOSS,
+FAILED_PRECONDITION, ALREADY_EXISTS). `export_adapter` checks what it receives itself and
+raises `IntegrityError` / `InvalidArgument` (sidecar.errors) for a bad stream.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sidecar import sidecar_pb2 as pb
 from sidecar import sidecar_pb2_grpc as pb_grpc
+from sidecar.artifacts import CHUNK_BYTES, ArtifactKind, keccak_hex, normalize_hash
+from sidecar.errors import IntegrityError, InvalidArgument
+
+DEFAULT_MAX_EXPORT_BYTES = 256 * 1024 * 1024
+"""Most artifact bytes `export_adapter` accepts (as the sidecar's default import limit)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,61 @@ class Attributed:
     """Generation time of its batch."""
     attribution_ms: float
     """Attribution time of this request."""
+    engine_profile_hash: str = ""
+    """keccak-256 of the engine profile the answer was made with (a receipt pins it)."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A Verify answer: the re-run and how it compares with the receipt."""
+
+    answer: Attributed
+    """The re-run (alone, with attribution)."""
+    output_matches: bool
+    """The expected output hash was given and the re-run's equals it."""
+    attribution_diff_bp: int
+    """Largest difference of one contribution's basis points against the expected attribution."""
+    attribution_matches: bool
+    """The expected attribution was given and the difference is within `tolerance_bp`."""
+    tolerance_bp: int
+    """The tolerance applied."""
+
+
+@dataclass(frozen=True)
+class AdapterArtifacts:
+    """An adapter's three artifacts and the keccak-256 hashes they travel under."""
+
+    manifest: bytes
+    weights: bytes
+    attribution_index: bytes
+    manifest_hash: str
+    weights_hash: str
+    attribution_index_hash: str
+
+    @classmethod
+    def of(cls, manifest: bytes, weights: bytes, attribution_index: bytes) -> AdapterArtifacts:
+        """The artifacts announced under their own hashes."""
+        return cls(manifest, weights, attribution_index, keccak_hex(manifest), keccak_hex(weights),
+                   keccak_hex(attribution_index))
+
+    def items(self) -> list[tuple[ArtifactKind, bytes, str]]:
+        """(kind, bytes, announced hash) in stream order."""
+        return [(ArtifactKind.MANIFEST, self.manifest, self.manifest_hash),
+                (ArtifactKind.WEIGHTS, self.weights, self.weights_hash),
+                (ArtifactKind.ATTRIBUTION_INDEX, self.attribution_index, self.attribution_index_hash)]
+
+    @property
+    def size(self) -> int:
+        return len(self.manifest) + len(self.weights) + len(self.attribution_index)
+
+
+def artifact_chunks(kind: ArtifactKind, data: bytes, hash_hex: str = "",
+                    chunk_bytes: int = CHUNK_BYTES) -> Iterator[pb.AdapterChunk]:
+    """One artifact as ImportAdapter takes it: its header (announced hash, or its own), then its
+    bytes in chunks of `chunk_bytes`."""
+    yield pb.AdapterChunk(header=pb.ArtifactHeader(kind=int(kind), hash=hash_hex or keccak_hex(data), size=len(data)))
+    for i in range(0, len(data), chunk_bytes):
+        yield pb.AdapterChunk(data=data[i : i + chunk_bytes])
 
 
 def attributed(r: pb.InferResponse) -> Attributed:
@@ -53,6 +116,7 @@ def attributed(r: pb.InferResponse) -> Attributed:
         batch_size=r.timing.batch_size,
         generate_ms=r.timing.generate_ms,
         attribution_ms=r.timing.attribution_ms,
+        engine_profile_hash=r.engine_profile_hash,
     )
 
 
@@ -97,9 +161,11 @@ class SidecarClient:
         seed: int = 0,
         adapter_id: str = "",
         base_model: str = "",
+        datanets: Iterable[tuple[int, int]] = (),
         **hyper_params: Any,
     ) -> Iterator[pb.TrainProgress | pb.TrainResult]:
-        """Yield TrainProgress messages, then the TrainResult last."""
+        """Yield TrainProgress messages, then the TrainResult last. `datanets` ((id, version)
+        pairs) are recorded in the adapter's manifest."""
         hp = dict(hyper_params)
         if "target_modules" in hp:
             hp["target_modules"] = list(hp["target_modules"])
@@ -109,18 +175,49 @@ class SidecarClient:
             hyper_params=pb.HyperParams(**hp),
             seed=seed,
             adapter_id=adapter_id,
+            datanets=[pb.DatanetVersion(datanet_id=d, version=v) for d, v in datanets],
         )
-        for ev in self.stub.Train(req, timeout=self.timeout):
+        yield from self._events(self.stub.Train(req, timeout=self.timeout))
+
+    @staticmethod
+    def _events(stream: Any) -> Iterator[pb.TrainProgress | pb.TrainResult]:
+        for ev in stream:
             yield ev.progress if ev.HasField("progress") else ev.result
 
-    def train_wait(self, contributions: Iterable[tuple[bytes, bytes]], **kw: Any) -> pb.TrainResult:
-        """Train and return only the result."""
+    @staticmethod
+    def _last(events: Iterable[Any]) -> pb.TrainResult:
         last: Any = None
-        for event in self.train(contributions, **kw):
+        for event in events:
             last = event
         if not isinstance(last, pb.TrainResult):
             raise RuntimeError("training stream ended without a result")
         return last
+
+    def train_from_manifest(
+        self, manifest: bytes, contributions: Iterable[tuple[bytes, bytes]], adapter_id: str = "",
+    ) -> Iterator[pb.TrainProgress | pb.TrainResult]:
+        """Train and store an adapter from a manifest (its whole recipe) and its contributions'
+        bytes, in its order; the result's `matches_manifest` says whether it reproduced it."""
+        req = pb.TrainRequest(manifest=manifest, adapter_id=adapter_id,
+                              contributions=[pb.Contribution(id=i, data=d) for i, d in contributions])
+        yield from self._events(self.stub.Train(req, timeout=self.timeout))
+
+    def retrain(
+        self, manifest: bytes, contributions: Iterable[tuple[bytes, bytes]],
+    ) -> Iterator[pb.TrainProgress | pb.TrainResult]:
+        """Train again from a manifest without storing anything (`ailedger adapter verify`): the
+        result carries the weights hash and `matches_manifest`."""
+        req = pb.RetrainRequest(manifest=manifest,
+                                contributions=[pb.Contribution(id=i, data=d) for i, d in contributions])
+        yield from self._events(self.stub.Retrain(req, timeout=self.timeout))
+
+    def retrain_wait(self, manifest: bytes, contributions: Iterable[tuple[bytes, bytes]]) -> pb.TrainResult:
+        """`retrain`, returning only the result."""
+        return self._last(self.retrain(manifest, contributions))
+
+    def train_wait(self, contributions: Iterable[tuple[bytes, bytes]], **kw: Any) -> pb.TrainResult:
+        """Train and return only the result."""
+        return self._last(self.train(contributions, **kw))
 
     def infer(
         self, adapter_id: str, prompt: bytes | str, max_tokens: int = 32,
@@ -160,3 +257,73 @@ class SidecarClient:
 
     def stats(self) -> pb.StatsResponse:
         return self.stub.Stats(pb.StatsRequest(), timeout=self.timeout)
+
+    def engine_profile(self) -> tuple[bytes, str]:
+        """The sidecar's engine profile (canonical JSON) and its keccak-256."""
+        r = self.list_adapters()
+        return r.engine_profile, r.engine_profile_hash
+
+    def verify(
+        self, weights_hash: str, prompt: bytes, max_tokens: int, engine_profile_hash: str = "",
+        engine_profile: bytes = b"", expected_output_hash: str = "",
+        expected_attribution: Iterable[tuple[bytes, int]] = (), tolerance_bp: int | None = None,
+    ) -> Verified:
+        """Re-run a receipt's pinned inputs and compare with what it claims (Verify)."""
+        req = pb.VerifyRequest(
+            weights_hash=weights_hash, prompt=prompt, max_tokens=max_tokens,
+            engine_profile_hash=engine_profile_hash, engine_profile=engine_profile,
+            expected_output_hash=expected_output_hash,
+            expected_attribution=[pb.ContributionWeight(contribution_id=c, basis_points=bp)
+                                  for c, bp in expected_attribution],
+        )
+        if tolerance_bp is not None:
+            req.tolerance_bp = tolerance_bp
+        r = self.stub.Verify(req, timeout=self.timeout)
+        return Verified(attributed(r.response), r.output_matches, r.attribution_diff_bp, r.attribution_matches,
+                        r.tolerance_bp)
+
+    def export_adapter(
+        self, adapter_id: str = "", weights_hash: str = "", max_bytes: int = DEFAULT_MAX_EXPORT_BYTES,
+    ) -> AdapterArtifacts:
+        """A held adapter's three artifacts (ExportAdapter), each checked against the hash its
+        header announces, at most `max_bytes` in all."""
+        stream = self.stub.ExportAdapter(
+            pb.ExportAdapterRequest(adapter_id=adapter_id, weights_hash=weights_hash), timeout=self.timeout)
+        got: dict[ArtifactKind, tuple[str, int, bytearray]] = {}
+        current: ArtifactKind | None = None
+        total = 0
+        for msg in stream:
+            if msg.WhichOneof("part") == "header":
+                kind = msg.header.kind
+                want = next((k for k in ArtifactKind if k not in got), None)
+                if kind != want or (current is not None and len(got[current][2]) != got[current][1]):
+                    raise InvalidArgument(f"export stream out of order at artifact kind {kind}")
+                total += msg.header.size
+                if total > max_bytes:
+                    raise InvalidArgument(f"the exported artifacts are over {max_bytes} bytes")
+                current = ArtifactKind(kind)
+                got[current] = (normalize_hash(msg.header.hash, "artifact hash"), msg.header.size, bytearray())
+            else:
+                if current is None or len(got[current][2]) + len(msg.data) > got[current][1]:
+                    raise InvalidArgument("export stream sent data outside an announced artifact")
+                got[current][2].extend(msg.data)
+        if len(got) != len(ArtifactKind):
+            raise InvalidArgument("export stream ended before all three artifacts")
+        for kind, (want_hash, size, data) in got.items():
+            if len(data) != size or keccak_hex(bytes(data)) != want_hash:
+                raise IntegrityError(f"exported {kind.label} does not hash to its announced {want_hash}")
+        return AdapterArtifacts(
+            bytes(got[ArtifactKind.MANIFEST][2]), bytes(got[ArtifactKind.WEIGHTS][2]),
+            bytes(got[ArtifactKind.ATTRIBUTION_INDEX][2]), got[ArtifactKind.MANIFEST][0],
+            got[ArtifactKind.WEIGHTS][0], got[ArtifactKind.ATTRIBUTION_INDEX][0])
+
+    def import_adapter(self, artifacts: AdapterArtifacts, chunk_bytes: int = CHUNK_BYTES) -> pb.ImportAdapterResponse:
+        """Send an adapter's artifacts, each announced under its hash in `artifacts` (ImportAdapter)."""
+        def chunks() -> Iterator[pb.AdapterChunk]:
+            for kind, data, h in artifacts.items():
+                yield from artifact_chunks(kind, data, h, chunk_bytes)
+        return self.import_chunks(chunks())
+
+    def import_chunks(self, chunks: Iterable[pb.AdapterChunk]) -> pb.ImportAdapterResponse:
+        """ImportAdapter with a stream as given (e.g. relayed from another sidecar's export)."""
+        return self.stub.ImportAdapter(iter(chunks), timeout=self.timeout)

@@ -116,6 +116,13 @@ class ServeConfig:
     max_attributions: int = 64
     """Most contributions one attribution names, residual included (the chain's
     `inference.max_attributions` governance parameter defaults to 64)."""
+    max_import_bytes: int = 256 * 1024 * 1024
+    """Most bytes of artifacts one ImportAdapter stream may announce and send (all three)."""
+    max_imports: int = 2
+    """ImportAdapter streams received at once; more get RESOURCE_EXHAUSTED (each holds a
+    worker thread and up to `max_import_bytes` of disk)."""
+    import_timeout_s: float = 600.0
+    """Longest one ImportAdapter stream may take; a stalled sender is cut off after it."""
 
 
 @dataclass(frozen=True)

@@ -31,3 +31,16 @@ class RequestNotFound(SidecarError):
 class EngineUnavailable(SidecarError):
     """The serving engine cannot finish the request: its worker stopped, the request timed
     out, or the journal that Replay relies on could not be written."""
+
+
+class IntegrityError(SidecarError):
+    """Received bytes do not hash to what their sender announced (a corrupt or tampered artifact)."""
+
+
+class Incompatible(SidecarError):
+    """The request is well formed but is for another base model or engine profile than this
+    sidecar runs: it cannot serve or verify it here."""
+
+
+class AlreadyExists(SidecarError):
+    """An adapter id, or the same weights with another manifest, is already held with other content."""

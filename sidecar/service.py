@@ -2,6 +2,11 @@
 
 Health checking (grpc.health.v1) reports SERVING once the base model is loaded, and
 server reflection lists the service, so grpcurl and similar tools work without the proto.
+
+Adapters move between sidecars as their three artifacts (`sidecar.artifacts`):
+ExportAdapter streams them from the store, ImportAdapter receives them bounded, checks
+every hash, the base model and each artifact's content, and stores them like a trained
+adapter. Verify re-runs a receipt's pinned inputs; Retrain trains again from a manifest.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ import resource
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +27,29 @@ from grpc_reflection.v1alpha import reflection
 
 from sidecar import sidecar_pb2 as pb
 from sidecar import sidecar_pb2_grpc as pb_grpc
+from sidecar.artifacts import (
+    CHUNK_BYTES,
+    ArtifactKind,
+    ArtifactReceiver,
+    Manifest,
+    adapter_folder_name,
+    check_base,
+    check_index,
+    check_weights,
+    file_keccak,
+    keccak_hex,
+    new_temp_folder,
+    normalize_hash,
+    profile_differences,
+    store_adapter,
+)
 from sidecar.config import SidecarConfig, TrainHyperParams
 from sidecar.errors import (
     AdapterNotFound,
+    AlreadyExists,
     EngineUnavailable,
+    Incompatible,
+    IntegrityError,
     InvalidArgument,
     QueueFull,
     RequestNotFound,
@@ -39,7 +64,14 @@ _CODES = {
     RequestNotFound: grpc.StatusCode.NOT_FOUND,
     QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EngineUnavailable: grpc.StatusCode.UNAVAILABLE,
+    IntegrityError: grpc.StatusCode.DATA_LOSS,
+    Incompatible: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
 }
+MAX_EXPECTED_ATTRIBUTIONS = 1024
+"""Most (contribution, basis points) pairs a Verify request may carry."""
+MAX_PROFILE_BYTES = 64 * 1024
+"""Largest engine profile a Verify request may carry (ours is under 1 KiB)."""
 
 
 def _abort(context: grpc.ServicerContext, e: SidecarError) -> Any:
@@ -104,6 +136,7 @@ class SidecarService(pb_grpc.SidecarServicer):
         for partial in (self.store / "adapters").glob(".tmp-*"):
             shutil.rmtree(partial, ignore_errors=True)
         self._train_lock = threading.Lock()
+        self._import_slots = threading.Semaphore(cfg.serve.max_imports)
         self.trainings = 0
         self.ready = threading.Event()
         """Set once the base model and the engine are loaded (or loading failed)."""
@@ -120,7 +153,7 @@ class SidecarService(pb_grpc.SidecarServicer):
             time.sleep(self.cfg.load_delay_s)
             setup_torch(self.cfg.threads)
             self.base = load_base(self.cfg, self.log)
-            self.engine = Engine(self.base, self.store, self.cfg.serve, self.log)
+            self.engine = Engine(self.base, self.store, self.cfg.serve, self.log, threads=self.cfg.threads)
         except BaseException as e:
             self.load_error = e
             raise
@@ -136,15 +169,55 @@ class SidecarService(pb_grpc.SidecarServicer):
         if self.load_error is not None:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"the sidecar failed to load its base model: {self.load_error}")
 
+    def _contributions(self, msgs: Any) -> list[Any]:
+        """Train's contributions; a given content hash must be the data's keccak-256."""
+        from sidecar.training import Contribution
+
+        out = []
+        for c in msgs:
+            if c.content_hash and normalize_hash(c.content_hash, "content_hash") != keccak_hex(c.data):
+                raise IntegrityError(f"contribution {c.id[:32]!r} does not hash to its content_hash {c.content_hash}")
+            out.append(Contribution(c.id, c.data))
+        return out
+
     def Train(self, request: pb.TrainRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
-        from sidecar.training import Contribution, train_adapter
+        from sidecar.training import train_adapter, train_from_manifest
 
         self._wait_ready(context)
-        if request.base_model and request.base_model not in (self.base.name, self.base.weights_hash):
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"base_model {request.base_model!r} is not the served base model {self.base.name!r}",
-            )
+        try:
+            contributions = self._contributions(request.contributions)
+            if request.manifest:
+                if request.base_model or request.hyper_params.ByteSize() or request.seed or request.datanets:
+                    raise InvalidArgument("training from a manifest takes its recipe from it: leave base_model, "
+                                          "hyper_params, seed and datanets unset")
+                job: Callable[[Any], Any] = lambda progress: train_from_manifest(  # noqa: E731
+                    self.base, self.store, request.manifest, contributions, request.adapter_id, progress)
+            else:
+                if request.base_model and request.base_model not in (self.base.name, self.base.weights_hash):
+                    raise InvalidArgument(
+                        f"base_model {request.base_model!r} is not the served base model {self.base.name!r}")
+                datanets = tuple((d.datanet_id, d.version) for d in request.datanets)
+                job = lambda progress: (train_adapter(  # noqa: E731
+                    self.base, self.store, contributions, hyper_params_from_proto(request.hyper_params),
+                    int(request.seed), request.adapter_id, progress, datanets), False)
+        except SidecarError as e:
+            return _abort(context, e)
+        yield from self._run_training(job, context)
+
+    def Retrain(self, request: pb.RetrainRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
+        from sidecar.training import train_from_manifest
+
+        self._wait_ready(context)
+        try:
+            contributions = self._contributions(request.contributions)
+        except SidecarError as e:
+            return _abort(context, e)
+        yield from self._run_training(lambda progress: train_from_manifest(
+            self.base, self.store, request.manifest, contributions, "", progress, save=False), context)
+
+    def _run_training(self, job: Callable[[Any], Any], context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
+        """Run `job(on_progress) -> (TrainResult, matches manifest)` on a thread of its own (one
+        job at a time) and stream its progress, then its result."""
         events: list[pb.TrainEvent] = []
         cond = threading.Condition()
         done: list[Any] = []
@@ -156,24 +229,20 @@ class SidecarService(pb_grpc.SidecarServicer):
                     tokens_per_second=p.tokens_per_second, phase=p.phase)))
                 cond.notify()
 
-        def job() -> None:
+        def run() -> None:
             try:
                 with self._train_lock:
-                    res = train_adapter(
-                        self.base, self.store,
-                        [Contribution(c.id, c.data) for c in request.contributions],
-                        hyper_params_from_proto(request.hyper_params), int(request.seed),
-                        request.adapter_id, on_progress,
-                    )
+                    outcome: Any = job(on_progress)
                     self.trainings += 1
-                outcome: Any = res
+                if outcome[0].stored:
+                    self.engine.note_adapter(outcome[0].adapter_id)
             except BaseException as e:  # noqa: BLE001 - reported through the stream
                 outcome = e
             with cond:
                 done.append(outcome)
                 cond.notify()
 
-        threading.Thread(target=job, name="sidecar-train", daemon=True).start()
+        threading.Thread(target=run, name="sidecar-train", daemon=True).start()
         sent = 0
         while True:
             with cond:
@@ -188,12 +257,13 @@ class SidecarService(pb_grpc.SidecarServicer):
             _abort(context, outcome)
         if isinstance(outcome, BaseException):
             context.abort(grpc.StatusCode.INTERNAL, f"training failed: {outcome!r}")
-        r = outcome
+        r, matches = outcome
         yield pb.TrainEvent(result=pb.TrainResult(
             adapter_id=r.adapter_id, weights_hash=r.weights_hash,
             attribution_index_hash=r.attribution_index_hash, base_model_hash=r.base_model_hash,
             final_loss=r.final_loss, steps=r.steps, examples=r.examples, tokens=r.tokens,
-            seconds=r.seconds))
+            seconds=r.seconds, manifest_hash=r.manifest_hash, matches_manifest=matches, threads=r.threads,
+            environment_differences=list(r.environment_differences)))
 
     def _request(self, m: pb.InferRequest) -> Any:
         from sidecar.serving import InferRequest
@@ -210,9 +280,15 @@ class SidecarService(pb_grpc.SidecarServicer):
             left = context.time_remaining()
             limit = self.cfg.serve.request_timeout_s
             result = wait_result(fut, min(left, limit) if left is not None else limit)
-            return infer_response(result, self.base.tokenizer.decode)
+            return self._response(result)
         except SidecarError as e:
             return _abort(context, e)
+
+    def _response(self, result: Any) -> pb.InferResponse:
+        out = infer_response(result, self.base.tokenizer.decode)
+        out.engine_profile = self.engine.profile
+        out.engine_profile_hash = self.engine.profile_hash
+        return out
 
     def Replay(self, request: pb.ReplayRequest, context: grpc.ServicerContext) -> pb.ReplayResponse:
         self._wait_ready(context)
@@ -227,19 +303,21 @@ class SidecarService(pb_grpc.SidecarServicer):
             return _abort(context, e)
         expected = request.expected_output_hash or old
         return pb.ReplayResponse(
-            response=infer_response(res, self.base.tokenizer.decode), original_output_hash=expected,
+            response=self._response(res), original_output_hash=expected,
             matches=bool(expected) and expected == res.output_hash,
         )
 
     def ListAdapters(self, request: pb.ListAdaptersRequest, context: grpc.ServicerContext) -> pb.ListAdaptersResponse:
         self._wait_ready(context)
-        out = pb.ListAdaptersResponse(base_model=self.base.name, base_model_hash=self.base.weights_hash)
+        out = pb.ListAdaptersResponse(base_model=self.base.name, base_model_hash=self.base.weights_hash,
+                                      engine_profile=self.engine.profile,
+                                      engine_profile_hash=self.engine.profile_hash)
         for a in self.engine.stored_adapters():
             meta = self.engine.adapter_meta(a)
             out.adapters.append(pb.AdapterInfo(
                 adapter_id=a, loaded=a in self.engine.cache, pinned=self.engine.cache.pins(a) > 0,
                 weights_hash=meta["weights_hash"], attribution_index_hash=meta["attribution_index_hash"],
-                contributions=len(meta["contribution_ids"])))
+                contributions=len(meta["contribution_ids"]), manifest_hash=meta.get("manifest_hash", "")))
         return out
 
     def LoadAdapter(self, request: pb.LoadAdapterRequest, context: grpc.ServicerContext) -> pb.LoadAdapterResponse:
@@ -257,6 +335,150 @@ class SidecarService(pb_grpc.SidecarServicer):
         except SidecarError as e:
             return _abort(context, e)
         return pb.UnloadAdapterResponse(was_loaded=self.engine.unload(request.adapter_id))
+
+    def _check_profile(self, request: pb.VerifyRequest) -> None:
+        """Incompatible unless the receipt's engine profile (bytes or hash) is this engine's:
+        another engine may round differently, so its re-run would prove nothing."""
+        own, own_hash = self.engine.profile, self.engine.profile_hash
+        if len(request.engine_profile) > MAX_PROFILE_BYTES:
+            raise InvalidArgument(f"engine_profile is over {MAX_PROFILE_BYTES} bytes")
+        if request.engine_profile:
+            if request.engine_profile_hash and normalize_hash(
+                    request.engine_profile_hash, "engine_profile_hash") != keccak_hex(request.engine_profile):
+                raise InvalidArgument("engine_profile_hash is not the keccak-256 of engine_profile")
+            if request.engine_profile != own:
+                raise Incompatible("this sidecar runs another engine profile than the receipt's, so it cannot re-run "
+                                   "it: " + "; ".join(profile_differences(request.engine_profile, own)))
+        elif request.engine_profile_hash:
+            expected = normalize_hash(request.engine_profile_hash, "engine_profile_hash")
+            if expected != own_hash:
+                raise Incompatible(f"the receipt's engine profile {expected} is not this sidecar's {own_hash}, so it "
+                                   "cannot re-run it (send engine_profile to see which fields differ)")
+
+    def Verify(self, request: pb.VerifyRequest, context: grpc.ServicerContext) -> pb.VerifyResponse:
+        from sidecar.attribution import VERIFY_TOLERANCE_BP, attribution_diff_bp
+
+        self._wait_ready(context)
+        try:
+            self._check_profile(request)
+            weights = normalize_hash(request.weights_hash, "weights_hash")
+            expected_output = (normalize_hash(request.expected_output_hash, "expected_output_hash")
+                               if request.expected_output_hash else "")
+            if len(request.expected_attribution) > MAX_EXPECTED_ATTRIBUTIONS:
+                raise InvalidArgument(f"expected_attribution holds over {MAX_EXPECTED_ATTRIBUTIONS} entries")
+            expected = [(w.contribution_id, w.basis_points) for w in request.expected_attribution]
+            if len({c for c, _ in expected}) != len(expected) or any(bp > 10_000 for _, bp in expected):
+                raise InvalidArgument("expected_attribution must name each contribution once, at most 10000 bp")
+            tolerance = request.tolerance_bp if request.HasField("tolerance_bp") else VERIFY_TOLERANCE_BP
+            result = self.engine.verify(weights, request.prompt, request.max_tokens)
+        except SidecarError as e:
+            return _abort(context, e)
+        got = result.attribution.weights if result.attribution is not None else []
+        diff = attribution_diff_bp(expected, got) if expected else 0
+        return pb.VerifyResponse(
+            response=self._response(result),
+            output_matches=bool(expected_output) and expected_output == result.output_hash,
+            attribution_diff_bp=diff, attribution_matches=bool(expected) and diff <= tolerance,
+            tolerance_bp=tolerance)
+
+    def ExportAdapter(self, request: pb.ExportAdapterRequest, context: grpc.ServicerContext) -> Iterator[pb.AdapterChunk]:
+        self._wait_ready(context)
+        try:
+            if request.adapter_id:
+                adapter_id = request.adapter_id
+            else:
+                weights = normalize_hash(request.weights_hash, "weights_hash")
+                found = self.engine.adapter_for_weights(weights)
+                if found is None:
+                    raise AdapterNotFound(f"this sidecar holds no adapter with weights {weights}")
+                adapter_id = found
+            meta = self.engine.adapter_meta(adapter_id)
+            if not meta.get("manifest_hash"):
+                raise Incompatible(f"adapter {adapter_id!r} was stored before adapters had manifests: "
+                                   "train it again to export it")
+            folder = self.engine.adapter_path(adapter_id)
+            plan = [(ArtifactKind.MANIFEST, meta["manifest_hash"]), (ArtifactKind.WEIGHTS, meta["weights_hash"]),
+                    (ArtifactKind.ATTRIBUTION_INDEX, meta["attribution_index_hash"])]
+            for kind, want in plan:
+                got = file_keccak(folder / kind.filename)
+                if got != want:
+                    raise IntegrityError(f"the store's {kind.label} of adapter {adapter_id!r} hashes to {got}, "
+                                         f"not {want}: the store is damaged")
+        except SidecarError as e:
+            return _abort(context, e)
+        for kind, want in plan:
+            path = folder / kind.filename
+            yield pb.AdapterChunk(header=pb.ArtifactHeader(kind=int(kind), hash=want, size=path.stat().st_size))
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK_BYTES):
+                    yield pb.AdapterChunk(data=chunk)
+
+    def ImportAdapter(self, request_iterator: Iterator[pb.AdapterChunk],
+                      context: grpc.ServicerContext) -> pb.ImportAdapterResponse:
+        self._wait_ready(context)
+        if not self._import_slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{self.cfg.serve.max_imports} imports are running; retry later")
+        limit_s = self.cfg.serve.import_timeout_s
+        watchdog = threading.Timer(limit_s, context.cancel)  # a sender that stalls is cut off
+        watchdog.daemon = True
+        watchdog.start()
+        tmp = new_temp_folder(self.store)
+        started = time.monotonic()
+
+        def on_manifest(m: Manifest) -> None:
+            check_base(m, self.base.weights_hash, self.base.name)
+            m.hyper_params.validate(self.base.max_length, self.base.linear_modules)
+
+        rx = ArtifactReceiver(tmp, self.cfg.serve.max_import_bytes, on_manifest)
+        try:
+            for msg in request_iterator:
+                part = msg.WhichOneof("part")
+                if part == "header":
+                    rx.header(msg.header.kind, msg.header.hash, msg.header.size)
+                elif part == "data":
+                    rx.data(msg.data)
+                else:
+                    raise InvalidArgument("a chunk must carry a header or data")
+                if time.monotonic() - started > limit_s:
+                    raise InvalidArgument(f"the import took over {limit_s:.0f} s")
+            manifest = rx.finish()
+            return self._store_import(tmp, manifest, rx.received)
+        except SidecarError as e:
+            return _abort(context, e)
+        finally:
+            rx.close()
+            watchdog.cancel()
+            shutil.rmtree(tmp, ignore_errors=True)
+            self._import_slots.release()
+
+    def _store_import(self, tmp: Path, manifest: Manifest, nbytes: int) -> pb.ImportAdapterResponse:
+        """Check the received weights and index against the manifest and store the adapter
+        (or find it held already)."""
+        manifest_hash = file_keccak(tmp / ArtifactKind.MANIFEST.filename)
+        answer = pb.ImportAdapterResponse(weights_hash=manifest.weights_hash, manifest_hash=manifest_hash,
+                                          attribution_index_hash=manifest.attribution_index_hash, bytes=nbytes)
+        held = self.engine.adapter_for_weights(manifest.weights_hash)
+        if held is not None:
+            if self.engine.adapter_meta(held).get("manifest_hash") != manifest_hash:
+                raise AlreadyExists(f"adapter {held!r} holds these weights with another manifest")
+            answer.adapter_id, answer.already_held = held, True
+            return answer
+        check_weights(tmp / ArtifactKind.WEIGHTS.filename, self.base.model.config, manifest.hyper_params)
+        check_index(tmp / ArtifactKind.ATTRIBUTION_INDEX.filename, manifest)
+        name = adapter_folder_name(manifest.weights_hash)
+        meta = {
+            "adapter_id": name, "weights_hash": manifest.weights_hash,
+            "attribution_index_hash": manifest.attribution_index_hash, "manifest_hash": manifest_hash,
+            "base_model_hash": manifest.base_model_hash, "base_model": manifest.base_model_name,
+            "hyper_params": asdict(manifest.hyper_params),
+            "seed": manifest.seed, "contribution_ids": [c.id.hex() for c in manifest.contributions],
+            "origin": "imported",
+        }
+        answer.already_held = not store_adapter(tmp, name, manifest, meta)
+        self.engine.note_adapter(name)
+        answer.adapter_id = name
+        return answer
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsResponse:
         self._wait_ready(context)

@@ -10,7 +10,13 @@ Bit-identical outputs alone or batched: every prompt is left-padded to a length 
 that depends only on its own length (16, 32, 64, ...), and only prompts of one bucket
 share a batch. A row then sees the same padding, positions and kernel shapes along the
 sequence whatever else is in the batch; measured on CPU, its logits are bitwise equal
-to a batch-of-one run, so greedy decoding picks the same tokens (tests check this).
+to a batch-of-one run, so greedy decoding picks the same tokens (tests check this). The
+bucket's cap is the model's length less the request's `max_tokens`, not a serving limit, so
+that two sidecars with other `--max-prompt-tokens` still pad a request alike (a re-run must
+see the same shapes) and padding plus generation never exceed the model's positions.
+
+The engine profile (`sidecar.artifacts.engine_profile`) names everything else that decides
+an output and its attribution; `verify` re-runs a receipt's inputs on it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import numpy as np
 import torch
 from eth_hash.auto import keccak
 
+from sidecar.artifacts import engine_profile, keccak_hex
 from sidecar.attribution import (
     Attribution,
     AttributionIndex,
@@ -147,6 +154,14 @@ def bucket_of(n: int, limit: int) -> int:
     return min(b, max(limit, n))
 
 
+def request_bucket(n_ids: int, max_tokens: int, model_length: int) -> int:
+    """Padded prompt length of a request: `bucket_of` capped by the model's length less the
+    tokens it may generate. It depends on the request and the model only (never on serving
+    limits), so every sidecar pads one request alike; `submit` has checked that
+    n_ids + max_tokens fits the model."""
+    return bucket_of(n_ids, model_length - max_tokens)
+
+
 def canonical_tokens(tok: Any, toks: list[int], owed: np.ndarray) -> tuple[list[int], np.ndarray, Any]:
     """The output re-encoded as the tokenizer cuts its text, each canonical token's owed nats
     (spread over bytes), and a map of canonical spans back to generated-token spans.
@@ -190,7 +205,7 @@ def output_hash(output: bytes) -> str:
 class Engine:
     """The serving engine: request queue, batcher thread, adapter cache, generation, attribution."""
 
-    def __init__(self, base: BaseModel, store: Path, cfg: ServeConfig, log: Any = print) -> None:
+    def __init__(self, base: BaseModel, store: Path, cfg: ServeConfig, log: Any = print, threads: int = 0) -> None:
         from peft import LoraConfig, get_peft_model
 
         from sidecar import bgmv
@@ -200,6 +215,16 @@ class Engine:
         self.store = store
         self.cfg = cfg
         self.log = log
+        self.threads = threads
+        """torch threads of the serving worker (0: the process default when it starts)."""
+        dtype = str(next(base.model.parameters()).dtype).removeprefix("torch.")
+        self.profile = engine_profile(base.device.type, dtype, cfg.attribution_top_k, cfg.max_attributions)
+        """Canonical bytes of the engine profile every result of this engine was made with."""
+        self.profile_hash = keccak_hex(self.profile)
+        self._by_weights: dict[str, str] = {}
+        self._by_weights_lock = threading.Lock()
+        for adapter_id in self.stored_adapters():
+            self.note_adapter(adapter_id)
         self.cache: LRUCache[_Loaded] = LRUCache(cfg.cache_max_adapters, cfg.cache_max_bytes)
         self.stats = ServeStats()
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
@@ -233,9 +258,30 @@ class Engine:
 
     def adapter_meta(self, adapter_id: str) -> dict[str, Any]:
         path = self.adapter_path(adapter_id) / "meta.json"
-        if "/" in adapter_id or adapter_id.startswith(".") or not path.exists():
+        if not adapter_id or "/" in adapter_id or adapter_id.startswith(".") or not path.exists():
             raise AdapterNotFound(f"adapter {adapter_id!r} is not in the store")
         return dict(json.loads(path.read_text()))
+
+    def note_adapter(self, adapter_id: str) -> None:
+        """Index a stored adapter by its weights hash (at start, and after a training or an
+        import stored one), so a lookup by hash never scans the store."""
+        meta = self.adapter_meta(adapter_id)
+        with self._by_weights_lock:
+            self._by_weights.setdefault(str(meta["weights_hash"]), adapter_id)
+
+    def adapter_for_weights(self, weights_hash: str) -> str | None:
+        """The id of a stored adapter with these weights (64 lowercase hex), if any."""
+        with self._by_weights_lock:
+            return self._by_weights.get(weights_hash)
+
+    def verify(self, weights_hash: str, prompt: bytes, max_tokens: int) -> InferResult:
+        """Re-run a receipt's pinned inputs on the adapter with these weights, alone, with
+        attribution (what a verifier compares against the receipt)."""
+        adapter_id = self.adapter_for_weights(weights_hash)
+        if adapter_id is None:
+            raise AdapterNotFound(f"this sidecar holds no adapter with weights {weights_hash}")
+        req = InferRequest(adapter_id, prompt, max_tokens, "verify-" + uuid.uuid4().hex, True)
+        return wait_result(self.submit(req, alone=True), self.cfg.request_timeout_s)
 
     def submit(self, req: InferRequest, alone: bool = False) -> Future:
         """Validate and queue a request; the future resolves to an InferResult."""
@@ -261,7 +307,8 @@ class Engine:
         if not req.request_id:
             req = InferRequest(req.adapter_id, req.prompt, req.max_tokens, uuid.uuid4().hex, req.attribution)
         fut: Future = Future()
-        self._queue.put(_Pending(req, ids, bucket_of(len(ids), self.cfg.max_prompt_tokens + 1), fut, time.monotonic(), alone))
+        bucket = request_bucket(len(ids), req.max_tokens, self.base.max_length)
+        self._queue.put(_Pending(req, ids, bucket, fut, time.monotonic(), alone))
         return fut
 
     def infer(self, req: InferRequest, timeout: float | None = None) -> InferResult:
@@ -361,6 +408,8 @@ class Engine:
         """The worker loop. A failure while running a batch fails that batch's requests and
         the loop goes on; if the loop itself ends, every waiting request is failed, so no
         caller waits forever on a dead worker."""
+        if self.threads:
+            torch.set_num_threads(self.threads)  # this thread's own count, whatever trains meanwhile
         try:
             while not self._stop.is_set():
                 item = self._queue.get()

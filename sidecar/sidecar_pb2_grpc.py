@@ -69,6 +69,26 @@ class SidecarStub:
                 request_serializer=sidecar_dot_sidecar__pb2.StatsRequest.SerializeToString,
                 response_deserializer=sidecar_dot_sidecar__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.Verify = channel.unary_unary(
+                '/ailedger.sidecar.v1.Sidecar/Verify',
+                request_serializer=sidecar_dot_sidecar__pb2.VerifyRequest.SerializeToString,
+                response_deserializer=sidecar_dot_sidecar__pb2.VerifyResponse.FromString,
+                _registered_method=True)
+        self.ExportAdapter = channel.unary_stream(
+                '/ailedger.sidecar.v1.Sidecar/ExportAdapter',
+                request_serializer=sidecar_dot_sidecar__pb2.ExportAdapterRequest.SerializeToString,
+                response_deserializer=sidecar_dot_sidecar__pb2.AdapterChunk.FromString,
+                _registered_method=True)
+        self.ImportAdapter = channel.stream_unary(
+                '/ailedger.sidecar.v1.Sidecar/ImportAdapter',
+                request_serializer=sidecar_dot_sidecar__pb2.AdapterChunk.SerializeToString,
+                response_deserializer=sidecar_dot_sidecar__pb2.ImportAdapterResponse.FromString,
+                _registered_method=True)
+        self.Retrain = channel.unary_stream(
+                '/ailedger.sidecar.v1.Sidecar/Retrain',
+                request_serializer=sidecar_dot_sidecar__pb2.RetrainRequest.SerializeToString,
+                response_deserializer=sidecar_dot_sidecar__pb2.TrainEvent.FromString,
+                _registered_method=True)
 
 
 class SidecarServicer:
@@ -119,6 +139,39 @@ class SidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Verify(self, request, context):
+        """Re-run a receipt's pinned inputs (adapter weights hash, prompt, max tokens, engine
+        profile) alone and compare: the output must match exactly, the attribution within a
+        tolerance in basis points (docs/sidecar.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAdapter(self, request, context):
+        """Stream a held adapter's three artifacts: manifest, weights, attribution index; each is
+        one ArtifactHeader then its bytes in chunks of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportAdapter(self, request_iterator, context):
+        """Receive an adapter as ExportAdapter streams it; every hash, the base model and the
+        content are checked before it is stored and served (and kept across restarts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retrain(self, request, context):
+        """Train again from a manifest and the contributions' bytes, store nothing, and say whether
+        the weights and attribution index hash to what the manifest names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +209,26 @@ def add_SidecarServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=sidecar_dot_sidecar__pb2.StatsRequest.FromString,
                     response_serializer=sidecar_dot_sidecar__pb2.StatsResponse.SerializeToString,
+            ),
+            'Verify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Verify,
+                    request_deserializer=sidecar_dot_sidecar__pb2.VerifyRequest.FromString,
+                    response_serializer=sidecar_dot_sidecar__pb2.VerifyResponse.SerializeToString,
+            ),
+            'ExportAdapter': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAdapter,
+                    request_deserializer=sidecar_dot_sidecar__pb2.ExportAdapterRequest.FromString,
+                    response_serializer=sidecar_dot_sidecar__pb2.AdapterChunk.SerializeToString,
+            ),
+            'ImportAdapter': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportAdapter,
+                    request_deserializer=sidecar_dot_sidecar__pb2.AdapterChunk.FromString,
+                    response_serializer=sidecar_dot_sidecar__pb2.ImportAdapterResponse.SerializeToString,
+            ),
+            'Retrain': grpc.unary_stream_rpc_method_handler(
+                    servicer.Retrain,
+                    request_deserializer=sidecar_dot_sidecar__pb2.RetrainRequest.FromString,
+                    response_serializer=sidecar_dot_sidecar__pb2.TrainEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +420,114 @@ class Sidecar:
             '/ailedger.sidecar.v1.Sidecar/Stats',
             sidecar_dot_sidecar__pb2.StatsRequest.SerializeToString,
             sidecar_dot_sidecar__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Verify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ailedger.sidecar.v1.Sidecar/Verify',
+            sidecar_dot_sidecar__pb2.VerifyRequest.SerializeToString,
+            sidecar_dot_sidecar__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ailedger.sidecar.v1.Sidecar/ExportAdapter',
+            sidecar_dot_sidecar__pb2.ExportAdapterRequest.SerializeToString,
+            sidecar_dot_sidecar__pb2.AdapterChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportAdapter(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ailedger.sidecar.v1.Sidecar/ImportAdapter',
+            sidecar_dot_sidecar__pb2.AdapterChunk.SerializeToString,
+            sidecar_dot_sidecar__pb2.ImportAdapterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retrain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ailedger.sidecar.v1.Sidecar/Retrain',
+            sidecar_dot_sidecar__pb2.RetrainRequest.SerializeToString,
+            sidecar_dot_sidecar__pb2.TrainEvent.FromString,
             options,
             channel_credentials,
             insecure,

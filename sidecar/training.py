@@ -1,27 +1,41 @@
-"""LoRA training (ModelFactory's engine): contributions in, a saved adapter and its attribution index out.
+"""LoRA training (ModelFactory's engine): contributions in, an adapter's three artifacts out.
 
-Deterministic on CPU for a seed: the LoRA init, the example order and every kernel are
-fixed, so a re-run gives the same weights hash. The adapter is written in peft's format
-(adapter_config.json + adapter_model.safetensors) beside its attribution index and a
-meta.json, all into a temporary folder that is fsynced and then renamed into
-`<store>/adapters/<adapter id>`: a crash leaves either the whole adapter or none.
+Deterministic on CPU for a seed and a thread count: the LoRA init, the example order and
+every kernel are fixed, so a re-run gives the same weights hash (docs/sidecar.md says when
+this holds). The adapter is its three canonical artifacts (`sidecar.artifacts`): the weights
+(peft's adapter_model.safetensors), the attribution index and the manifest with the whole
+recipe, from which `train_from_manifest` trains it again. They are written with peft's
+adapter_config.json and a meta.json into a temporary folder that is fsynced and then renamed
+into `<store>/adapters/<adapter id>`: a crash leaves either the whole adapter or none.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 import re
-import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from sidecar.artifacts import (
+    MAX_CONTRIBUTION_BYTES,
+    MAX_CONTRIBUTIONS,
+    ArtifactKind,
+    Manifest,
+    TrainingEnvironment,
+    adapter_folder_name,
+    canonical_weights,
+    check_base,
+    contribution_records,
+    keccak_hex,
+    new_temp_folder,
+    normalize_hyper_params,
+    store_adapter,
+)
 from sidecar.attribution import (
     AttributionIndex,
     SuffixArray,
@@ -31,12 +45,14 @@ from sidecar.attribution import (
     project,
 )
 from sidecar.config import TrainHyperParams
-from sidecar.errors import InvalidArgument
-from sidecar.model import BaseModel, file_hash, fsync_dir, fsync_tree
+from sidecar.errors import IntegrityError, InvalidArgument
+from sidecar.model import BaseModel
 
 ADAPTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MAX_CONTRIBUTIONS = 100_000
-MAX_CONTRIBUTION_BYTES = 1 << 20
+MAX_CONTRIBUTION_ID_BYTES = 256
+"""Longest contribution id (a manifest holds every id)."""
+MAX_DATANETS = 256
+"""Most datanet versions one job names."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +90,9 @@ class TrainResult:
     adapter_id: str
     """Name of the adapter in the store."""
     weights_hash: str
-    """keccak-256 (hex) of adapter_model.safetensors, peft's weights file."""
+    """keccak-256 (hex) of the weights artifact (adapter_model.safetensors, canonical)."""
     attribution_index_hash: str
-    """keccak-256 (hex) of attribution.safetensors."""
+    """keccak-256 (hex) of the attribution-index artifact (attribution.safetensors)."""
     base_model_hash: str
     """keccak-256 of the base weights the adapter was trained on."""
     final_loss: float
@@ -89,6 +105,15 @@ class TrainResult:
     """Training tokens per epoch."""
     seconds: float
     """Wall time of the whole job."""
+    manifest_hash: str = ""
+    """keccak-256 (hex) of the manifest artifact (the whole recipe and the other two hashes)."""
+    threads: int = 0
+    """torch threads the job ran with (part of the recipe: float sums are cut up by thread)."""
+    stored: bool = True
+    """Whether the adapter was written to the store (a retrain to check a manifest writes nothing)."""
+    environment_differences: tuple[str, ...] = ()
+    """Trained from a manifest: 'field: manifest's -> this one' for every way this training's
+    environment differs from the manifest's (a weights mismatch then proves nothing)."""
 
 
 def validate_request(
@@ -106,8 +131,8 @@ def validate_request(
         raise InvalidArgument(f"at most {MAX_CONTRIBUTIONS} contributions per job")
     seen: set[bytes] = set()
     for c in contributions:
-        if not c.id:
-            raise InvalidArgument("every contribution needs a non-empty id")
+        if not c.id or len(c.id) > MAX_CONTRIBUTION_ID_BYTES:
+            raise InvalidArgument(f"every contribution needs an id of 1 to {MAX_CONTRIBUTION_ID_BYTES} bytes")
         if c.id in seen:
             raise InvalidArgument(f"contribution id {c.id!r} is given twice")
         seen.add(c.id)
@@ -177,6 +202,23 @@ def _batch(examples: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Ten
     return ids, mask, labels
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[int]:
+    """Run the block with `threads` torch intra-op threads (0: as they are) and restore them.
+
+    torch keeps the count per thread (OpenMP's, MKL's) once a thread has used it, and a
+    process-wide default that threads pick up on first use: a training job runs on a thread
+    of its own, so its count never changes what the serving worker uses."""
+    before = torch.get_num_threads()
+    if threads and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if threads and threads != before:
+            torch.set_num_threads(before)
+
+
 def train_adapter(
     base: BaseModel,
     store: Path,
@@ -185,13 +227,66 @@ def train_adapter(
     seed: int,
     adapter_id: str = "",
     on_progress: Callable[[Progress], None] = lambda p: None,
+    datanets: tuple[tuple[int, int], ...] = (),
+    threads: int = 0,
+    save: bool = True,
 ) -> TrainResult:
-    """Train a LoRA adapter on the contributions, build its attribution index, save it atomically."""
+    """Train a LoRA adapter on the contributions, build its attribution index and manifest, and
+    (with `save`) store the three artifacts atomically. `datanets` are recorded in the
+    manifest; `threads` (0: the calling thread's count) is the torch thread count to train with."""
+    validate_request(base, contributions, hp, adapter_id)
+    if len(datanets) > MAX_DATANETS:
+        raise InvalidArgument(f"at most {MAX_DATANETS} datanet versions per job")
+    if not 0 <= seed < 2**64:
+        raise InvalidArgument("seed must be in [0, 2**64)")
+    hp = normalize_hyper_params(hp, base.linear_modules)
+    with torch_threads(threads) as used:
+        return _train(base, store, contributions, hp, seed, adapter_id, on_progress, tuple(datanets), used, save)
+
+
+def train_from_manifest(
+    base: BaseModel,
+    store: Path,
+    manifest_bytes: bytes,
+    contributions: list[Contribution],
+    adapter_id: str = "",
+    on_progress: Callable[[Progress], None] = lambda p: None,
+    save: bool = True,
+) -> tuple[TrainResult, bool]:
+    """Train again from a manifest alone (its recipe, seed, datanets and thread count) and the
+    bytes of its contributions; return the result and whether the weights and the attribution
+    index hash to what the manifest names (bit-reproducible training, docs/sidecar.md).
+
+    The contributions must be the manifest's, in its order, and hash to its content hashes
+    (IntegrityError otherwise); a manifest for another base model is Incompatible."""
+    manifest = Manifest.decode(manifest_bytes)
+    check_base(manifest, base.weights_hash, base.name)
+    if len(contributions) != len(manifest.contributions):
+        raise InvalidArgument(f"the manifest names {len(manifest.contributions)} contributions, "
+                              f"{len(contributions)} were given")
+    for i, (c, rec) in enumerate(zip(contributions, manifest.contributions, strict=True)):
+        if c.id != rec.id:
+            raise InvalidArgument(f"contribution {i} is {c.id[:32]!r}; the manifest names {rec.id[:32]!r} there")
+        got = keccak_hex(c.data)
+        if got != rec.content_hash or len(c.data) != rec.size:
+            raise IntegrityError(f"contribution {c.id[:32]!r} hashes to {got}, the manifest says {rec.content_hash}")
+    res = train_adapter(base, store, contributions, manifest.hyper_params, manifest.seed, adapter_id, on_progress,
+                        manifest.datanets, manifest.environment.threads, save)
+    same = (res.weights_hash, res.attribution_index_hash) == (manifest.weights_hash, manifest.attribution_index_hash)
+    dtype = str(next(base.model.parameters()).dtype).removeprefix("torch.")
+    ours = TrainingEnvironment.current(base.device.type, res.threads, dtype)  # as _train recorded it
+    diffs = tuple(f"{k}: {v!r} -> {getattr(ours, k)!r}" for k, v in asdict(manifest.environment).items()
+                  if getattr(ours, k) != v)
+    return replace(res, environment_differences=diffs), same
+
+
+def _train(
+    base: BaseModel, store: Path, contributions: list[Contribution], hp: TrainHyperParams, seed: int,
+    adapter_id: str, on_progress: Callable[[Progress], None], datanets: tuple[tuple[int, int], ...],
+    threads: int, save: bool,
+) -> TrainResult:
     from peft import LoraConfig, get_peft_model
 
-    validate_request(base, contributions, hp, adapter_id)
-    if not hp.target_modules:
-        hp = replace(hp, target_modules=base.linear_modules)
     started = time.monotonic()
     examples, owners = make_examples(base, contributions, hp.max_length)
     device = base.device
@@ -257,53 +352,53 @@ def train_adapter(
     )
 
     on_progress(Progress(step, step, epoch, epoch_loss, 0.0, "save"))
-    result = _save(
-        model, index, store, adapter_id, base, hp, seed, contributions,
-        dict(final_loss=epoch_loss, steps=step, examples=len(examples), tokens=tokens_epoch, started=started),
+    from peft import get_peft_model_state_dict
+
+    artifacts = {
+        ArtifactKind.WEIGHTS: canonical_weights(get_peft_model_state_dict(model)),
+        ArtifactKind.ATTRIBUTION_INDEX: index.encode(),
+    }
+    dtype = str(next(base.model.parameters()).dtype).removeprefix("torch.")
+    manifest = Manifest(
+        base_model_name=base.name, base_model_hash=base.weights_hash, datanets=datanets,
+        contributions=contribution_records(contributions), hyper_params=hp, seed=seed,
+        environment=TrainingEnvironment.current(device.type, threads, dtype),
+        weights_hash=keccak_hex(artifacts[ArtifactKind.WEIGHTS]),
+        attribution_index_hash=keccak_hex(artifacts[ArtifactKind.ATTRIBUTION_INDEX]),
     )
+    artifacts[ArtifactKind.MANIFEST] = manifest.encode()
+    result = TrainResult(
+        adapter_id=(adapter_id or adapter_folder_name(manifest.weights_hash)) if save else "",
+        weights_hash=manifest.weights_hash,
+        attribution_index_hash=manifest.attribution_index_hash,
+        base_model_hash=base.weights_hash,
+        final_loss=epoch_loss,
+        steps=step,
+        examples=len(examples),
+        tokens=tokens_epoch,
+        seconds=time.monotonic() - started,
+        manifest_hash=keccak_hex(artifacts[ArtifactKind.MANIFEST]),
+        threads=threads,
+        stored=save,
+    )
+    if save:
+        _save(store, result, manifest, artifacts, contributions)
     return result
 
 
-def _save(
-    model: Any, index: AttributionIndex, store: Path, adapter_id: str, base: BaseModel,
-    hp: TrainHyperParams, seed: int, contributions: list[Contribution], stats: dict[str, Any],
-) -> TrainResult:
-    """Write adapter + index + meta into a temp folder, fsync, rename: all or nothing."""
-    root = store / "adapters"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
-    model.save_pretrained(tmp, safe_serialization=True)
-    index.save(tmp / "attribution.safetensors")
-    w_hash = file_hash(tmp / "adapter_model.safetensors")
-    a_hash = file_hash(tmp / "attribution.safetensors")
-    name = adapter_id or f"ad-{w_hash[:16]}"
-    result = TrainResult(
-        adapter_id=name,
-        weights_hash=w_hash,
-        attribution_index_hash=a_hash,
-        base_model_hash=base.weights_hash,
-        final_loss=stats["final_loss"],
-        steps=stats["steps"],
-        examples=stats["examples"],
-        tokens=stats["tokens"],
-        seconds=time.monotonic() - stats["started"],
-    )
+def _save(store: Path, result: TrainResult, manifest: Manifest, artifacts: dict[ArtifactKind, bytes],
+          contributions: list[Contribution]) -> None:
+    """Write the three artifacts, peft's config and meta.json into a temp folder, fsync, rename:
+    all or nothing (`store_adapter`)."""
+    tmp = new_temp_folder(store)
+    for kind, data in artifacts.items():
+        (tmp / kind.filename).write_bytes(data)
     meta = {
         **asdict(result),
-        "hyper_params": asdict(hp),
-        "seed": seed,
-        "base_model": base.name,
+        "hyper_params": asdict(manifest.hyper_params),
+        "seed": manifest.seed,
+        "base_model": manifest.base_model_name,
         "contribution_ids": [c.id.hex() for c in contributions],
+        "origin": "trained",
     }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-    fsync_tree(tmp)
-    final = root / name
-    if final.exists():
-        old = json.loads((final / "meta.json").read_text())
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.get("weights_hash") != w_hash:
-            raise InvalidArgument(f"adapter id {name!r} already holds different weights")
-        return result
-    os.rename(tmp, final)
-    fsync_dir(root)
-    return result
+    store_adapter(tmp, result.adapter_id, manifest, meta)

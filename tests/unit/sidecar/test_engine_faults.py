@@ -64,6 +64,19 @@ def test_any_local_causal_lm_trains_and_serves(served: tuple[Engine, str]) -> No
     assert {c for c, _ in r.attribution.weights} <= {c for c, _ in DATA}
 
 
+def test_padding_and_generation_fit_the_model(served: tuple[Engine, str]) -> None:
+    """A long prompt near the model's length (the tiny models have 256 positions) serves, and
+    alone gives the same tokens: its padding depends on the request only."""
+    engine, adapter = served
+    tok = engine.base.tokenizer
+    prompt = tok.decode(tok.encode(b"The old river runs past the castle and the market. " * 30)[:150])
+    r = engine.infer(InferRequest(adapter, prompt, 100), timeout=300)
+    assert r.prompt_tokens == 151 and r.attribution is not None
+    # the same request run alone gives the same tokens: shapes depend only on the request
+    again, _ = engine.replay(req=InferRequest(adapter, prompt, 100))
+    assert again.tokens == r.tokens
+
+
 def test_journal_write_failure_fails_one_request_and_the_worker_goes_on(
     served: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -196,6 +196,18 @@ def test_bucket_depends_only_on_own_length() -> None:
     assert [bucket_of(n, 257) for n in (1, 16, 17, 33, 200, 257)] == [16, 16, 32, 64, 256, 257]
 
 
+def test_request_bucket_fits_the_model_and_ignores_serving_limits() -> None:
+    from sidecar.serving import request_bucket
+
+    # the shipped model: 512 positions; default limits (256-token prompts, 128 new tokens)
+    assert [request_bucket(n, 128, 512) for n in (1, 17, 200, 257)] == [16, 32, 256, 384]
+    assert request_bucket(151, 100, 256) == 156  # 151 + 100 fits 256; a 256 bucket would not
+    for n in range(1, 300):
+        for new in (1, 32, 128):
+            if n + new <= 512:
+                assert n <= request_bucket(n, new, 512) <= 512 - new
+
+
 def test_planted_dataset_is_deterministic_and_states_each_fact_once() -> None:
     from sidecar.planted import HELD_OUT_SEEDS, TUNING_SEEDS, benchmark_datanet
 
