@@ -7,10 +7,11 @@ Contract with ``state/``:
   merges it onto Prague's table.
 - :func:`genesis_accounts` gives each precompile account (nonce 1, so EIP-161 never deletes it)
   and its initial storage (governance parameters, staking's first epoch anchor).
-- Read helpers (``get_datanet`` ... ``get_validator_set``) take a read-only py-evm ``StateAPI``
-  for the ``ai_`` RPC; operation functions (``contribute``, ``register_adapter``,
-  ``submit_receipt``...) take a :class:`Ctx` for the native transaction types, and are the very
-  functions the ABI path dispatches to.
+- Read helpers (``get_datanet`` ... ``get_validator_set``, ``get_challenge``, ``owed_verdicts``,
+  ``get_pending``) take a read-only py-evm ``StateAPI`` for the ``ai_`` RPC; operation functions
+  (``contribute``, ``register_adapter``, ``submit_receipt``, ``settle``, ``challenge``...) take a
+  :class:`Ctx` for the native transaction types, and are the very functions the ABI path
+  dispatches to.
 """
 
 from __future__ import annotations
@@ -18,10 +19,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import addresses, datanets, governance, inference, registry, rewards, staking, typed_data
+from . import (
+    addresses,
+    challenges,
+    datanets,
+    governance,
+    inference,
+    registry,
+    rewards,
+    staking,
+    typed_data,
+)
 from .abi import load as load_abi
 from .abi import sol_source
 from .addresses import BY_NAME, DATANETS, GOVERNANCE
+from .challenges import (
+    challenge,
+    get_challenge,
+    get_missed_verdicts,
+    list_challenges,
+    owed_verdicts,
+    resolve,
+    submit_verdict,
+)
 from .context import Ctx
 from .datanets import (
     contribute,
@@ -42,6 +62,7 @@ from .inference import (
     get_inference,
     get_receipt,
     receipt_id_for_request,
+    settle,
     submit_receipt,
     withdraw,
 )
@@ -54,7 +75,7 @@ from .registry import (
     register_base_model,
     retire_adapter,
 )
-from .rewards import claim, get_rewards, split_fee
+from .rewards import claim, get_pending, get_rewards, split_fee
 from .staking import get_epoch, get_stake, get_validator_set, submit_evidence, unjail
 
 MODULES: dict[str, Precompile] = {
@@ -98,7 +119,9 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
 __all__ = [
     "typed_data", "register_base_model", "register_adapter", "retire_adapter", "get_model",
     "get_lineage", "deposit", "withdraw", "submit_receipt", "get_receipt", "get_inference",
-    "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "split_fee",
+    "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "get_pending", "split_fee",
+    "settle", "challenge", "submit_verdict", "resolve", "get_challenge", "list_challenges",
+    "owed_verdicts", "get_missed_verdicts", "challenges",
     "get_validator_set", "get_epoch", "get_stake", "submit_evidence", "unjail", "propose", "vote", "execute", "get_proposal",
     "PRECOMPILES", "MODULES", "PARAMS", "Ctx", "addresses", "genesis_accounts", "load_abi",
     "sol_source", "get_param", "get_params", "DATANETS", "GOVERNANCE",

@@ -339,6 +339,8 @@ def add_parsers(sub: Any) -> None:
             _arg("--datanet", action="append", default=[], metavar="ID:VERSION", help="datanet version trained on (repeat)"),
             _arg("--contribution-root", **_HASH), _arg("--hyper-params-hash", **_HASH),
             _arg("--weights-hash", **_HASH), _arg("--attribution-index-hash", **_HASH),
+            _arg("--manifest-hash", default="0x" + "00" * 32,
+                 help="0x keccak-256 of the training manifest blob (default: none recorded)"),
             _arg("--validator", default=None, help="validator that trained it (default: you)"),
             _arg("--license", default="apache-2.0"))
     _action(asub, "show", "show a model or adapter", cmd_adapter_show, _arg("id", type=int))
@@ -715,7 +717,8 @@ def cmd_adapter_register(args: argparse.Namespace) -> int:
     get_model(client, args.parent, "parent model")
     validator = to_canonical_address(args.validator or client.address)
     spec = (args.parent, ids, versions, _hash(args.contribution_root), _hash(args.hyper_params_hash),
-            _hash(args.weights_hash), _hash(args.attribution_index_hash), validator, args.license)
+            _hash(args.weights_hash), _hash(args.attribution_index_hash), _hash(args.manifest_hash), validator,
+            args.license)
     receipt = client.transact("ModelRegistry", "registerAdapter", spec)
     adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
     show(args, {"id": adapter_id, "transactionHash": receipt["transactionHash"]}, f"adapter {adapter_id} registered")
@@ -747,11 +750,46 @@ def cmd_rewards_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def settle_due(client: Client, address: str) -> int:
+    """Settle the receipts that hold ``address``'s pending rewards and whose challenge window is
+    over, so that a claim takes them too; returns how many settled. The receipts come from the
+    account's ``RewardPending`` logs, newest first, until they account for its whole pending
+    balance (or the chain's start), in spans the node's log-range limit allows."""
+    import ai_precompiles
+    from ai_precompiles.addresses import REWARDS
+
+    pending = int(client.call("ai_getRewards", address).get("pending", "0x0"), 16)
+    head = int(client.call("eth_blockNumber"), 16)
+    topics = [hex(ai_precompiles.MODULES["Rewards"].abi.events["RewardPending"].topic0),
+              "0x" + address.lower().removeprefix("0x").rjust(64, "0")]
+    seen, due, end = 0, [], head
+    while seen < pending and end >= 0:
+        start = max(0, end - 9_999)
+        logs = client.call("eth_getLogs", {"fromBlock": hex(start), "toBlock": hex(end),
+                                           "address": checksum(REWARDS), "topics": topics})
+        for log in reversed(logs):
+            receipt = client.view("Inference", "getReceipt", int(log["topics"][2], 16))
+            if receipt["status"] in (0, 1):  # pending, or challenged: still held
+                seen += int(log["data"], 16)
+                if receipt["status"] == 0 and receipt["release_block"] <= head + 1 and receipt["id"] not in due:
+                    due.append(receipt["id"])
+        end = start - 1
+    for i in range(0, len(due), 64):  # Inference.settle takes at most 64 receipts a call
+        client.transact("Inference", "settle", due[i : i + 64])
+    return len(due)
+
+
 def cmd_rewards_claim(args: argparse.Namespace) -> int:
     client = _client(args)
-    before = int(client.call("ai_getRewards", client.address)["claimable"], 16)
+    if settle_due(client, client.address):
+        print("settled the receipts whose challenge window is over", file=sys.stderr)
+    rewards = client.call("ai_getRewards", client.address)
+    before = int(rewards["claimable"], 16)
     if before == 0:
-        raise CLIError(f"{client.address} has nothing to claim (see `ailedger rewards show`)")
+        held = int(rewards.get("pending", "0x0"), 16)
+        raise CLIError(f"{client.address} has nothing to claim" + (
+            f" yet: {ether(held)} is held until its receipts' challenge windows close" if held else
+            " (see `ailedger rewards show`)"))
     receipt = client.transact("Rewards", "claim")
     show(args, {"claimed": before, "transactionHash": receipt["transactionHash"]},
          f"claimed {ether(before)} (tx {receipt['transactionHash']})")
@@ -963,7 +1001,7 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     with sidecar_client(args.sidecar) as sidecar:
         adapter = _sidecar_adapter(sidecar, model["weightsHash"])
         answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=args.prompt.encode(),
-                                            max_tokens=args.max_tokens,
+                                            max_tokens=int(r.get("maxTokens") or args.max_tokens),
                                             expected_output_hash=r["outputHash"].removeprefix("0x"))
     ok = "0x" + answer.output_hash.lower().removeprefix("0x") == r["outputHash"].lower()
     out = {"receiptId": r["id"], "matches": ok, "outputHash": r["outputHash"],
@@ -1194,6 +1232,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         parent_id=parent, datanet_ids=ids, datanet_versions=versions,
         contribution_root=_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
         weights_hash=_hash(result.weights_hash), attribution_index_hash=_hash(result.attribution_index_hash),
+        # zero (none recorded) until the sidecar reports a training manifest (issue 18)
+        manifest_hash=_hash(getattr(result, "manifest_hash", "") or "00" * 32),
         validator=to_canonical_address(sender), license=args.license.encode(),
     )
     receipt = client.send_raw(LedgerTransactionBuilder.wrap_native(inner).encode())
@@ -1259,12 +1299,13 @@ def cmd_infer(args: argparse.Namespace) -> int:
     chain_id = int(quote["chainId"], 16)
     head = user.call("eth_getBlockByNumber", "latest", False)
     request = {"user": bytes.fromhex(user_address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
-               "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_fee": price,
+               "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()),
+               "max_tokens": args.max_tokens, "max_fee": price,
                "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + 3600,
                "chain_id": chain_id}
     signature = typed_data.sign(typed_data.request_digest(request, chain_id), bytes(user.account.key))
     wire = {"user": user_address, "validator": quote["validator"], "adapterId": args.adapter,
-            "prompt": args.prompt, "maxFee": hex(price), "nonce": hex(request["nonce"]),
+            "prompt": args.prompt, "maxTokens": args.max_tokens, "maxFee": hex(price), "nonce": hex(request["nonce"]),
             "deadline": hex(request["deadline"]), "chainId": hex(chain_id)}
     result = user.call("ai_infer", wire, "0x" + signature.hex(), {"maxTokens": args.max_tokens})
     result["fee"] = int(result["fee"], 16)
@@ -1302,7 +1343,7 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
     vaddr = to_canonical_address(validator.address)
     request = {
         "user": to_canonical_address(user.address), "validator": vaddr, "adapter_id": args.adapter,
-        "prompt_hash": keccak(args.prompt.encode()), "max_fee": args.fee,
+        "prompt_hash": keccak(args.prompt.encode()), "max_tokens": args.max_tokens, "max_fee": args.fee,
         "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + 3600,
         "chain_id": chain_id,
     }
@@ -1314,15 +1355,19 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
     ids = [int(cid) for cid, _ in result.weights]
     weights = [bp for _, bp in result.weights]
     output_hash = _hash(result.output_hash)
-    validator_signature = typed_data.sign(
-        typed_data.receipt_digest(request_hash, output_hash, ids, weights, args.fee, vaddr, chain_id), vkey)
+    from node.rpc.infer_methods import placeholder_engine_profile
+
+    engine_profile = placeholder_engine_profile()
+    validator_signature = typed_data.sign(typed_data.receipt_digest(
+        request_hash, output_hash, engine_profile, ids, weights, args.fee, vaddr, chain_id), vkey)
     tip, max_fee = validator.fees()
     inner = InferenceReceiptTransaction.sign(
         vkey, chain_id=chain_id, nonce=validator.nonce(),
         max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee, gas=3_000_000,
         user=request["user"], adapter_id=args.adapter, prompt_hash=request["prompt_hash"],
-        max_fee=args.fee, request_nonce=request["nonce"], deadline=request["deadline"],
+        max_tokens=args.max_tokens, max_fee=args.fee, request_nonce=request["nonce"], deadline=request["deadline"],
         request_chain_id=chain_id, user_signature=user_signature, output_hash=output_hash,
+        engine_profile=engine_profile,
         contribution_ids=ids, weights_bp=weights, fee=args.fee, validator=vaddr,
         validator_signature=validator_signature,
     )

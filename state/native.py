@@ -242,6 +242,7 @@ class AdapterRegistrationTransaction(NativeTransaction):
         ("hyper_params_hash", hash32),
         ("weights_hash", hash32),
         ("attribution_index_hash", hash32),
+        ("manifest_hash", hash32),
         ("validator", address_sedes),
         ("license", _text),
     ]
@@ -250,7 +251,8 @@ class AdapterRegistrationTransaction(NativeTransaction):
     def abi_args(self) -> tuple[Any, ...]:
         return ((
             self.parent_id, list(self.datanet_ids), list(self.datanet_versions), self.contribution_root,
-            self.hyper_params_hash, self.weights_hash, self.attribution_index_hash, self.validator,
+            self.hyper_params_hash, self.weights_hash, self.attribution_index_hash, self.manifest_hash,
+            self.validator,
             _str(self.license),
         ),)
 
@@ -266,12 +268,14 @@ class InferenceReceiptTransaction(NativeTransaction):
         ("user", address_sedes),
         ("adapter_id", big_endian_int),
         ("prompt_hash", hash32),
+        ("max_tokens", big_endian_int),
         ("max_fee", big_endian_int),
         ("request_nonce", big_endian_int),
         ("deadline", big_endian_int),
         ("request_chain_id", big_endian_int),
         ("user_signature", binary),
         ("output_hash", hash32),
+        ("engine_profile", hash32),
         ("contribution_ids", CountableList(big_endian_int)),
         ("weights_bp", CountableList(big_endian_int)),
         ("fee", big_endian_int),
@@ -281,9 +285,9 @@ class InferenceReceiptTransaction(NativeTransaction):
     fields = _COMMON_HEAD + payload_fields + _SIGNATURE
 
     def abi_args(self) -> tuple[Any, ...]:
-        request = (self.user, self.adapter_id, self.prompt_hash, self.max_fee, self.request_nonce,
-                   self.deadline, self.request_chain_id)
-        return (request, self.user_signature, self.output_hash, list(self.contribution_ids),
+        request = (self.user, self.adapter_id, self.prompt_hash, self.max_tokens, self.max_fee,
+                   self.request_nonce, self.deadline, self.request_chain_id)
+        return (request, self.user_signature, self.output_hash, self.engine_profile, list(self.contribution_ids),
                 list(self.weights_bp), self.fee, self.validator, self.validator_signature)
 
 

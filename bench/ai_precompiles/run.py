@@ -131,7 +131,7 @@ def run(n: int) -> list[Row]:
         spec = {"parent_id": parent, "datanet_ids": [1], "datanet_versions": [1],
                 "contribution_root": root, "hyper_params_hash": keccak(text="hp"),
                 "weights_hash": w, "attribution_index_hash": keccak(text="idx"),
-                "validator": a(VAL), "license": "apache-2.0"}
+                "manifest_hash": keccak(text="manifest"), "validator": a(VAL), "license": "apache-2.0"}
         s1, s2 = both("registerAdapter", "registerAdapter", spec, key=AUTHOR, module="ModelRegistry",
                       base_args=(parent, [1], [1], root, keccak(text="hp"), w, keccak(text="idx"),
                                  a(VAL), "apache-2.0"))

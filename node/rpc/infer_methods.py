@@ -175,6 +175,7 @@ def _parse_request(raw: Any, service: InferenceService) -> tuple[dict[str, Any],
         "validator": p.address(raw.get("validator"), "0.validator"),
         "adapter_id": _int(raw.get("adapterId"), "0.adapterId"),
         "prompt_hash": keccak(prompt_bytes),
+        "max_tokens": _int(raw.get("maxTokens"), "0.maxTokens"),
         "max_fee": _int(raw.get("maxFee"), "0.maxFee"),
         "nonce": _int(raw.get("nonce"), "0.nonce"),
         "deadline": _int(raw.get("deadline"), "0.deadline"),
@@ -232,6 +233,23 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     return request_hash, "0x" + model.weights_hash.hex()
 
 
+#: The canonical engine-profile blob a receipt names while the sidecar reports none of its own.
+PLACEHOLDER_ENGINE_PROFILE = (b'{"attribution":"unreported","dtype":"unreported","placeholder":true,'
+                              b'"sidecar":"unreported","torch":"unreported"}')
+
+
+def placeholder_engine_profile() -> bytes:
+    """The ``engineProfile`` a receipt signs: keccak-256 of the canonical engine-profile blob.
+
+    PLACEHOLDER (issue 18): the sidecar does not report its engine profile (sidecar and torch
+    versions, dtype, attribution method and version) yet, so every receipt names this fixed
+    blob, which pins nothing about the engine. When the sidecar reports its profile blob, the
+    receipt paths (here and ``ailedger infer --validator-*``) take its keccak-256 instead and this
+    function goes away.
+    """
+    return bytes(keccak(PLACEHOLDER_ENGINE_PROFILE))
+
+
 def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest, result: Any) -> dict[str, Any]:
     """Keep the output in the blob store, then sign and submit the receipt transaction."""
     from state.native import InferenceReceiptTransaction
@@ -247,18 +265,20 @@ def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest,
     weights = [int(bp) for _, bp in result.weights]
     r = checked.request
     chain_id = core.ledger.chain_id
+    engine_profile = placeholder_engine_profile()
     validator_signature = typed_data.sign(
-        typed_data.receipt_digest(checked.request_hash, output_hash, ids, weights, service.price,
-                                  service.address, chain_id), service.validator_key)
+        typed_data.receipt_digest(checked.request_hash, output_hash, engine_profile, ids, weights,
+                                  service.price, service.address, chain_id), service.validator_key)
     base = core.next_base_fee()
     tip = 10**9
     tx = InferenceReceiptTransaction.sign(
         service.validator_key, chain_id=chain_id,
         nonce=core.pool.next_nonce(service.address, core.account(service.address).nonce),
         max_priority_fee_per_gas=tip, max_fee_per_gas=2 * base + tip, gas=3_000_000,
-        user=r["user"], adapter_id=r["adapter_id"], prompt_hash=r["prompt_hash"], max_fee=r["max_fee"],
-        request_nonce=r["nonce"], deadline=r["deadline"], request_chain_id=r["chain_id"],
-        user_signature=checked.signature, output_hash=output_hash, contribution_ids=ids,
+        user=r["user"], adapter_id=r["adapter_id"], prompt_hash=r["prompt_hash"], max_tokens=r["max_tokens"],
+        max_fee=r["max_fee"], request_nonce=r["nonce"], deadline=r["deadline"], request_chain_id=r["chain_id"],
+        user_signature=checked.signature, output_hash=output_hash, engine_profile=engine_profile,
+        contribution_ids=ids,
         weights_bp=weights, fee=service.price, validator=service.address,
         validator_signature=validator_signature,
     )
@@ -297,7 +317,8 @@ async def ai_infer_quote(server: RPCServer, params: list[Any]) -> dict[str, Any]
 
 @async_rpc("ai_infer")
 async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
-    """Serve the user's signed request ``[request, signature, {maxTokens}]`` and record it."""
+    """Serve the user's signed request ``[request, signature, {maxTokens}]`` and record it (the
+    request's signed ``maxTokens`` is what runs; the option, if given, must agree with it)."""
     raw_request, raw_signature, options = args(params, 2, 1)
     service = _service(server)
     request, prompt = _parse_request(raw_request, service)
@@ -305,7 +326,9 @@ async def ai_infer(server: RPCServer, params: list[Any]) -> dict[str, Any]:
     options = options or {}
     if not isinstance(options, dict):
         raise InvalidParams("invalid argument 2: expected {maxTokens}")
-    max_tokens = _int(options.get("maxTokens", 32), "2.maxTokens")
+    max_tokens = request["max_tokens"]
+    if _int(options.get("maxTokens", max_tokens), "2.maxTokens") != max_tokens:
+        raise InvalidParams("invalid argument 2: maxTokens differs from the signed request's maxTokens")
     if not 0 < max_tokens <= service.max_tokens:
         raise InvalidParams(f"invalid argument 2: maxTokens must be within [1, {service.max_tokens}]")
     user = request["user"]

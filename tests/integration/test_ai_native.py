@@ -136,8 +136,8 @@ def scenario(run: Run, t0: int) -> None:
     spec = adapter_spec(1, [datanet], [1], version_root(node, datanet, 1), "native")
     fields = {"parent_id": spec[0], "datanet_ids": spec[1], "datanet_versions": spec[2],
               "contribution_root": spec[3], "hyper_params_hash": spec[4], "weights_hash": spec[5],
-              "attribution_index_hash": spec[6], "validator": bytes.fromhex(spec[7][2:]),
-              "license": spec[8].encode()}
+              "attribution_index_hash": spec[6], "manifest_hash": spec[7],
+              "validator": bytes.fromhex(spec[8][2:]), "license": spec[9].encode()}
     d.either("registerAdapter", AUTHOR1, AdapterRegistrationTransaction, fields, "ModelRegistry",
              "registerAdapter", spec)
     run.ids["adapter"] = 2
