@@ -45,7 +45,7 @@ resolving walks the committee once and the receipt's split once (at most
 step reads a list that others can grow without bound.
 
 Storage (account ``INFERENCE``): ``slot("challenge.count")``, :class:`Challenge` records,
-``slot("challenge.seat", id, member)`` (committee position + 1), ``slot("challenge.verdict", id,
+``slot("challenge.seat", id, member)`` (the member's power; 0 off the committee), ``slot("challenge.verdict", id,
 member)`` (1 upheld, 2 rejected), ``slot("missed", validator)`` (verdicts missed since its last
 jail), ``slot("bond.total")`` (bonds of open challenges, held in this account's balance).
 """
@@ -84,8 +84,8 @@ class Challenge(Record):
     opened_block: int = rfield("uint", "block of the challenge")
     deadline: int = rfield("uint", "last block that accepts verdicts")
     epoch: int = rfield("uint", "epoch whose validator set the committee was drawn from")
-    members: tuple[bytes, ...] = rfield("address[]", "the committee, in draw order")
-    powers: tuple[int, ...] = rfield("uint[]", "each member's power (its stake in that epoch)")
+    members: tuple[bytes, ...] = rfield("address[]", "the committee, in draw order (each one's power: "
+                                        "slot(\"challenge.seat\", id, member))")
     total_power: int = rfield("uint", "the committee's power")
     upheld_power: int = rfield("uint", "power of the verdicts 'the receipt lies'")
     rejected_power: int = rfield("uint", "power of the verdicts 'the receipt is right'")
@@ -158,10 +158,10 @@ def challenge(ctx: Ctx, receipt_id: int) -> int:
     deadline = ctx.block_number + get_param(gov, "inference.verdict_window")
     Challenge(id=challenge_id, receipt_id=receipt_id, challenger=ctx.sender, accused=accused,
               bond=bond, opened_block=ctx.block_number, deadline=deadline, epoch=epoch,
-              members=tuple(a for a, _ in committee), powers=tuple(p for _, p in committee),
-              total_power=total, status=OPEN).encode(store, challenge_id)
-    for i, (member, power) in enumerate(committee):
-        store.set(slot("challenge.seat", challenge_id, member), i + 1)
+              members=tuple(a for a, _ in committee), total_power=total,
+              status=OPEN).encode(store, challenge_id)
+    for member, power in committee:
+        store.set(slot("challenge.seat", challenge_id, member), power)  # never 0: power >= min_stake
         _event(ctx, "CommitteeMember", challenge_id, member, power)
     Receipt.store_field(store, receipt_id, "status", inference.CHALLENGED)
     Receipt.store_field(store, receipt_id, "challenge_id", challenge_id)
@@ -180,13 +180,12 @@ def submit_verdict(ctx: Ctx, challenge_id: int, upheld: bool) -> None:
     deadline = Challenge.load_field(store, challenge_id, "deadline")
     if ctx.block_number > deadline:
         raise InvalidState(f"the verdicts of challenge {challenge_id} closed at block {deadline}")
-    seat = store.get(slot("challenge.seat", challenge_id, ctx.sender))
-    if not seat:
+    power = store.get(slot("challenge.seat", challenge_id, ctx.sender))
+    if not power:
         raise Unauthorized(f"0x{ctx.sender.hex()} is not on the committee of challenge {challenge_id}")
     verdict_slot = slot("challenge.verdict", challenge_id, ctx.sender)
     if store.get(verdict_slot):
         raise InvalidState(f"0x{ctx.sender.hex()} gave its verdict on challenge {challenge_id} already")
-    power = Challenge.list_field(store, challenge_id, "powers").get(seat - 1)
     store.set(verdict_slot, VERDICT_UPHELD if upheld else VERDICT_REJECTED)
     side = "upheld_power" if upheld else "rejected_power"
     weight = Challenge.load_field(store, challenge_id, side) + power
@@ -279,7 +278,8 @@ def get_challenge(state: Any, challenge_id: int) -> dict[str, Any] | None:
     verdicts: list[dict[str, Any]] = []
     owing: list[str] = []
     names = {0: "none", VERDICT_UPHELD: "upheld", VERDICT_REJECTED: "rejected"}
-    for member, shown, power in zip(ch.members, out["members"], ch.powers, strict=True):
+    for member, shown in zip(ch.members, out["members"], strict=True):
+        power = store.get(slot("challenge.seat", challenge_id, member))
         v = store.get(slot("challenge.verdict", challenge_id, member))
         verdicts.append({"member": shown, "power": power, "verdict": names[v]})
         if ch.status == OPEN and v == 0:

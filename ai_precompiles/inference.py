@@ -8,7 +8,7 @@ timestamp; the user's EIP-712 signature over the request *for this validator* (t
 ``validator`` is the request's, so a request signed for another validator recovers another
 signer) recovers to ``request.user``; the validator's signature
 over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
-staked; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
+staked and is not jailed; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
 attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
 ``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
 charged, the receipt stored, and the fee's split held pending by the rewards module.
@@ -171,8 +171,12 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         raise BadSignature(f"bad validator signature: {exc.reason}") from None
     if v_signer != validator:
         raise BadSignature("bad validator signature: signer is not the validator")
-    if ctx.store(STAKING).get(slot("stake", validator)) < get_param(gov, "staking.min_stake"):
+    sstore = ctx.store(STAKING)
+    if sstore.get(slot("stake", validator)) < get_param(gov, "staking.min_stake"):
         raise InvalidState("validator is not staked")
+    if sstore.get(slot("jail.until", validator)):
+        # a validator jailed for a lie, a double sign or missed verdicts serves nobody until unjail
+        raise InvalidState("validator is jailed")
     nonce_slot = slot("nonce", request["user"], request["nonce"])
     if store.get(nonce_slot):
         raise InvalidState("request nonce already used")
@@ -297,6 +301,7 @@ PRECOMPILE = Precompile("Inference", INFERENCE, {
     "resolve": lambda ctx, cid: challenges.resolve(ctx, cid),
     "getChallenge": lambda ctx, cid: challenges.get_challenge_record(ctx, cid),
     "challengeCount": lambda ctx: ctx.store(INFERENCE).get(slot("challenge.count")),
+    "committeePower": lambda ctx, cid, a: ctx.store(INFERENCE).get(slot("challenge.seat", cid, a)),
     "verdictOf": lambda ctx, cid, a: ctx.store(INFERENCE).get(slot("challenge.verdict", cid, a)),
     "missedVerdicts": lambda ctx, a: ctx.store(INFERENCE).get(slot("missed", a)),
     "depositOf": lambda ctx, a: ctx.store(INFERENCE).get(slot("deposit", a)),

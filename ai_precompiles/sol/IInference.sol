@@ -72,7 +72,6 @@ interface IInference {
         uint256 deadline;
         uint256 epoch;
         address[] members;
-        uint256[] powers;
         uint256 totalPower;
         uint256 upheldPower;
         uint256 rejectedPower;
@@ -120,6 +119,9 @@ interface IInference {
     function receiptCount() external view returns (uint256);
     function getChallenge(uint256 challengeId) external view returns (Challenge memory);
     function challengeCount() external view returns (uint256);
+    /// `member`'s power on the committee of `challengeId` (its stake in the challenge's epoch; 0
+    /// when it is not on it).
+    function committeePower(uint256 challengeId, address member) external view returns (uint256);
     /// The verdict `member` gave: 0 none, 1 upheld, 2 rejected.
     function verdictOf(uint256 challengeId, address member) external view returns (uint8);
     /// Verdicts `member` failed to give since its last jail.

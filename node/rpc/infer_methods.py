@@ -216,6 +216,8 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     gov = Store(state, GOVERNANCE)
     if Store(state, STAKING).get(slot("stake", service.address)) < get_param(gov, "staking.min_stake"):
         raise ServerError("this node's validator is not staked; it cannot record receipts")
+    if Store(state, STAKING).get(slot("jail.until", service.address)):
+        raise ServerError("this node's validator is jailed; it cannot record receipts until it unjails")
     model = registry.get_model(state, request["adapter_id"])
     if model is None:
         raise ResourceNotFound(f"adapter {request['adapter_id']} does not exist")

@@ -78,8 +78,8 @@ class World:
         return int(self.c.send(USER, "Inference", "settle", list(receipt_ids)).result)
 
 
-def build_world() -> World:
-    c = AIChain(TEST_PARAMS, n_keys=10)
+def build_world(params: dict[str, Any] | None = None, n_keys: int = 10) -> World:
+    c = AIChain({**TEST_PARAMS, **(params or {})}, n_keys=n_keys)
     w = World(c)
     a = c.addr
     w.datanet = c.send(OWNER, "Datanets", "createDatanet", "med-qa", "medical", "ipfs://desc",
