@@ -7,10 +7,11 @@ Contract with ``state/``:
   merges it onto Prague's table.
 - :func:`genesis_accounts` gives each precompile account (nonce 1, so EIP-161 never deletes it)
   and its initial storage (governance parameters, staking's first epoch anchor).
-- Read helpers (``get_datanet`` ... ``get_validator_set``) take a read-only py-evm ``StateAPI``
-  for the ``ai_`` RPC; operation functions (``contribute``, ``register_adapter``,
-  ``submit_receipt``...) take a :class:`Ctx` for the native transaction types, and are the very
-  functions the ABI path dispatches to.
+- Read helpers (``get_datanet`` ... ``get_validator_set``, ``get_challenge``, ``owed_verdicts``,
+  ``get_pending``) take a read-only py-evm ``StateAPI`` for the ``ai_`` RPC; operation functions
+  (``contribute``, ``register_adapter``, ``submit_receipt``, ``settle``, ``challenge``...) take a
+  :class:`Ctx` for the native transaction types, and are the very functions the ABI path
+  dispatches to.
 
 The package imports lazily (PEP 562): ``import ai_precompiles.addresses`` or ``typed_data``
 does not load py-evm, so the CLI and tools read the addresses and the module names
@@ -27,10 +28,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from . import addresses, datanets, governance, inference, registry, rewards, staking, typed_data
+    from . import (
+        addresses,
+        challenges,
+        datanets,
+        governance,
+        inference,
+        registry,
+        rewards,
+        staking,
+        typed_data,
+    )
     from .abi import load as load_abi
     from .abi import sol_source
     from .addresses import BY_NAME, DATANETS, GOVERNANCE
+    from .challenges import (
+        challenge,
+        get_challenge,
+        get_missed_verdicts,
+        list_challenges,
+        owed_verdicts,
+        resolve,
+        submit_verdict,
+    )
     from .context import Ctx
     from .datanets import (
         contribute,
@@ -51,6 +71,7 @@ if TYPE_CHECKING:
         get_inference,
         get_receipt,
         receipt_id_for_request,
+        settle,
         submit_receipt,
         withdraw,
     )
@@ -63,7 +84,7 @@ if TYPE_CHECKING:
         register_base_model,
         retire_adapter,
     )
-    from .rewards import claim, get_rewards, split_fee
+    from .rewards import claim, get_pending, get_rewards, split_fee
     from .staking import get_epoch, get_stake, get_validator_set, submit_evidence, unjail
 
     #: module name (as in ``abi/<Name>.json``, in the order of ``addresses.BY_NAME``) -> precompile
@@ -77,6 +98,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "BY_NAME": ("addresses", "BY_NAME"), "DATANETS": ("addresses", "DATANETS"),
     "GOVERNANCE": ("addresses", "GOVERNANCE"),
     "Ctx": ("context", "Ctx"),
+    **{name: ("challenges", name) for name in (
+        "challenge", "get_challenge", "get_missed_verdicts", "list_challenges", "owed_verdicts", "resolve",
+        "submit_verdict")},
     **{name: ("datanets", name) for name in (
         "contribute", "create_datanet", "curate", "get_contribution", "get_contribution_proof",
         "get_datanet", "get_version", "list_contributions", "publish_version")},
@@ -84,12 +108,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{name: ("governance", name) for name in ("execute", "get_proposal", "propose", "vote")},
     **{name: ("inference", name) for name in (
         "deposit", "get_deposit", "get_inference", "get_receipt", "receipt_id_for_request",
-        "submit_receipt", "withdraw")},
+        "settle", "submit_receipt", "withdraw")},
     **{name: ("merkle", name) for name in ("leaf_hash", "merkle_root", "verify_proof")},
     **{name: ("params", name) for name in ("PARAMS", "genesis_params", "get_param", "get_params", "param_slot")},
     **{name: ("registry", name) for name in (
         "get_lineage", "get_model", "register_adapter", "register_base_model", "retire_adapter")},
-    **{name: ("rewards", name) for name in ("claim", "get_rewards", "split_fee")},
+    **{name: ("rewards", name) for name in ("claim", "get_pending", "get_rewards", "split_fee")},
     **{name: ("staking", name) for name in ("get_epoch", "get_stake", "get_validator_set", "submit_evidence", "unjail")},
 }
 
@@ -176,7 +200,9 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
 __all__ = [
     "typed_data", "register_base_model", "register_adapter", "retire_adapter", "get_model",
     "get_lineage", "deposit", "withdraw", "submit_receipt", "get_receipt", "get_inference",
-    "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "split_fee",
+    "get_deposit", "receipt_id_for_request", "claim", "get_rewards", "get_pending", "split_fee",
+    "settle", "challenge", "submit_verdict", "resolve", "get_challenge", "list_challenges",
+    "owed_verdicts", "get_missed_verdicts", "challenges",
     "get_validator_set", "get_epoch", "get_stake", "submit_evidence", "unjail", "propose", "vote", "execute", "get_proposal",
     "PRECOMPILES", "MODULES", "PARAMS", "Ctx", "addresses", "genesis_accounts", "load_abi",
     "sol_source", "get_param", "get_params", "DATANETS", "GOVERNANCE",

@@ -1,24 +1,38 @@
-"""Inference receipts precompile: deposits, signed requests, validator receipts; its storage.
+"""Inference receipts precompile: deposits, signed requests, validator receipts, settlement and
+challenges; its storage.
 
 A receipt is accepted only if, in this order: attribution arrays match in length and size;
-the request's chain id is this chain's; the deadline (a unix time) is not before the block's
+the request's chain id is this chain's; its ``maxTokens`` is within ``[1, inference.max_tokens]``;
+the engine profile is not zero; the deadline (a unix time) is not before the block's
 timestamp; the user's EIP-712 signature over the request *for this validator* (the receipt's
 ``validator`` is the request's, so a request signed for another validator recovers another
 signer) recovers to ``request.user``; the validator's signature
 over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
-staked; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
+staked and is not jailed; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
 attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
 ``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
-charged, the receipt stored, and the fee split by the rewards module.
+charged, the receipt stored, and the fee's split held pending by the rewards module.
+
+A receipt pins what a re-run needs: the prompt and output hashes (keccak-256 of the bytes, i.e.
+their blob ids in the nodes' blob stores), the adapter with the weights hash of it and of its
+base model (copied from the registry when the receipt is recorded), ``maxTokens`` (decoding is
+greedy), and the engine profile the validator signed (keccak-256 of its sidecar's canonical
+engine-profile blob: sidecar and torch versions, dtype, attribution method and version).
+
+Settlement: the split stays pending until ``releaseBlock = block + inference.challenge_window``;
+from that block anyone may :func:`settle` the receipt (the split becomes claimable). Before it,
+anyone may challenge the receipt (``challenges.py``): an upheld challenge reverses the split and
+refunds the fee to the user's deposit.
 
 Deposits are withdrawn in two steps: ``requestWithdrawal(amount)`` starts a lock of
 ``inference.withdraw_delay`` seconds during which receipts can still charge the whole deposit
 (a validator serving a request already signed is paid); ``withdraw(amount)`` after it pays out.
 
-Storage (account ``INFERENCE``; its balance holds all deposits): ``slot("deposit", a)``,
-``slot("withdraw.amount", a)`` and ``slot("withdraw.unlock", a)`` (the pending withdrawal),
-``slot("nonce", user, nonce)`` (1 = used), ``slot("receipt.count")``, :class:`Receipt` records,
-``slot("receipt.request", requestHash)`` -> receipt id.
+Storage (account ``INFERENCE``; its balance holds all deposits and open challenge bonds):
+``slot("deposit", a)``, ``slot("withdraw.amount", a)`` and ``slot("withdraw.unlock", a)`` (the
+pending withdrawal), ``slot("nonce", user, nonce)`` (1 = used), ``slot("receipt.count")``,
+:class:`Receipt` records, ``slot("receipt.request", requestHash)`` -> receipt id; the
+challenges' slots (``challenges.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import registry, rewards, staking, typed_data
+from . import challenges, registry, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .datanets import Contribution
@@ -34,6 +48,13 @@ from .dispatch import Precompile
 from .errors import BadSignature, InsufficientFunds, InvalidArgument, InvalidState, NotFound
 from .params import BP, get_param
 from .storage import Record, Store, rfield, slot
+
+ZERO32 = b"\x00" * 32
+#: Receipt.status: payouts held until releaseBlock / an open challenge / payouts claimable /
+#: an upheld challenge undid the payouts and refunded the fee.
+PENDING, CHALLENGED, SETTLED, REVERSED = range(4)
+#: Receipts one settle() call takes at most (each settles a bounded split).
+MAX_SETTLE = 64
 
 
 @dataclass(frozen=True)
@@ -45,14 +66,23 @@ class Receipt(Record):
     user: bytes = rfield("address", "requester (signer of the request); charged the fee")
     adapter_id: int = rfield("uint", "adapter that served the request")
     request_hash: bytes = rfield("bytes32", "EIP-712 digest of the signed request")
-    prompt_hash: bytes = rfield("bytes32", "hash of the prompt")
-    output_hash: bytes = rfield("bytes32", "hash of the output")
+    prompt_hash: bytes = rfield("bytes32", "keccak-256 of the prompt bytes (its blob id)")
+    output_hash: bytes = rfield("bytes32", "keccak-256 of the output bytes (its blob id)")
+    max_tokens: int = rfield("uint", "most tokens the request allowed (greedy decoding)")
+    engine_profile: bytes = rfield("bytes32", "keccak-256 of the engine-profile blob the validator signed")
+    weights_hash: bytes = rfield("bytes32", "the adapter's weights hash, copied at record time")
+    base_model_hash: bytes = rfield("bytes32", "its base model's weights hash, copied at record time")
     fee: int = rfield("uint", "wei charged")
     validator: bytes = rfield("address", "validator that served and signed")
     submitter: bytes = rfield("address", "sender of the receipt transaction")
     block_number: int = rfield("uint", "block of recording")
     contribution_ids: tuple[int, ...] = rfield("uint[]", "attributed contributions")
     weights_bp: tuple[int, ...] = rfield("uint[]", "weight of each, basis points (sum 10000)")
+    release_block: int = rfield("uint", "first block its payouts may settle in; challenges only before it")
+    status: int = rfield("uint", "0 pending, 1 challenged, 2 settled, 3 reversed")
+    challenge_id: int = rfield("uint", "its challenge (0: never challenged)")
+    split_bp: int = rfield("uint", "reward shares at record time (rewards.pack_shares)")
+    treasury: bytes = rfield("address", "treasury at record time (credited its share when it settles)")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -101,9 +131,10 @@ def withdraw(ctx: Ctx, amount: int) -> None:
 
 
 def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, output_hash: bytes,
-                   contribution_ids: list[int], weights_bp: list[int], fee: int,
+                   engine_profile: bytes, contribution_ids: list[int], weights_bp: list[int], fee: int,
                    validator: bytes, validator_signature: bytes) -> int:
-    """Check and record an inference receipt, charge the user and split the fee; returns its id."""
+    """Check and record an inference receipt, charge the user and hold the fee's split pending;
+    returns its id."""
     store = ctx.store(INFERENCE)
     gov = ctx.store(GOVERNANCE)
     if len(contribution_ids) != len(weights_bp):
@@ -114,6 +145,11 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         raise InvalidArgument("too many attributions")
     if request["chain_id"] != ctx.chain_id:
         raise InvalidArgument(f"request is for chain {request['chain_id']}, not {ctx.chain_id}")
+    max_tokens = get_param(gov, "inference.max_tokens")
+    if not 0 < request["max_tokens"] <= max_tokens:
+        raise InvalidArgument(f"maxTokens must be within [1, {max_tokens}] (inference.max_tokens)")
+    if engine_profile == ZERO32:
+        raise InvalidArgument("engineProfile is zero: a receipt names the engine that ran it")
     if request["deadline"] < ctx.timestamp:
         raise InvalidState("request deadline has passed")
     sig_gas = get_param(gov, "gas.signature")
@@ -127,16 +163,20 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         raise BadSignature(f"bad user signature: {exc.reason}") from None
     if signer != request["user"]:
         raise BadSignature("bad user signature: signer is not request.user")
-    r_digest = typed_data.receipt_digest(request_hash, output_hash, contribution_ids, weights_bp,
-                                         fee, validator, ctx.chain_id)
+    r_digest = typed_data.receipt_digest(request_hash, output_hash, engine_profile, contribution_ids,
+                                         weights_bp, fee, validator, ctx.chain_id)
     try:
         v_signer = typed_data.recover(r_digest, validator_signature)
     except BadSignature as exc:
         raise BadSignature(f"bad validator signature: {exc.reason}") from None
     if v_signer != validator:
         raise BadSignature("bad validator signature: signer is not the validator")
-    if ctx.store(STAKING).get(slot("stake", validator)) < get_param(gov, "staking.min_stake"):
+    sstore = ctx.store(STAKING)
+    if sstore.get(slot("stake", validator)) < get_param(gov, "staking.min_stake"):
         raise InvalidState("validator is not staked")
+    if sstore.get(slot("jail.until", validator)):
+        # a validator jailed for a lie, a double sign or missed verdicts serves nobody until unjail
+        raise InvalidState("validator is jailed")
     nonce_slot = slot("nonce", request["user"], request["nonce"])
     if store.get(nonce_slot):
         raise InvalidState("request nonce already used")
@@ -166,18 +206,79 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
     store.set(nonce_slot, 1)
     store.set(dep_slot, balance - fee)
     receipt_id = store.incr(slot("receipt.count"))
-    Receipt(id=receipt_id, user=request["user"], adapter_id=adapter_id,
-            request_hash=request_hash, prompt_hash=request["prompt_hash"],
-            output_hash=output_hash, fee=fee, validator=validator, submitter=ctx.sender,
-            block_number=ctx.block_number, contribution_ids=tuple(contribution_ids),
-            weights_bp=tuple(weights_bp)).encode(store, receipt_id)
+    base_model_id = registry.Model.load_field(rstore, adapter_id, "base_model_id")
+    release = ctx.block_number + get_param(gov, "inference.challenge_window")
+    receipt = Receipt(
+        id=receipt_id, user=request["user"], adapter_id=adapter_id, request_hash=request_hash,
+        prompt_hash=request["prompt_hash"], output_hash=output_hash, max_tokens=request["max_tokens"],
+        engine_profile=engine_profile,
+        weights_hash=registry.Model.load_field(rstore, adapter_id, "weights_hash"),
+        base_model_hash=registry.Model.load_field(rstore, base_model_id, "weights_hash"),
+        fee=fee, validator=validator, submitter=ctx.sender, block_number=ctx.block_number,
+        contribution_ids=tuple(contribution_ids), weights_bp=tuple(weights_bp), release_block=release,
+        status=PENDING, split_bp=rewards.pack_shares(rewards.current_shares(gov)),
+        treasury=get_param(gov, "treasury").to_bytes(20, "big"))
+    receipt.encode(store, receipt_id)
     store.set(slot("receipt.request", request_hash), receipt_id)
     _event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
-           request_hash, output_hash, fee)
+           request_hash, request["prompt_hash"], output_hash, fee, release)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
-    rewards.distribute(ctx, receipt_id, fee, contributors, list(weights_bp), path[0].author,
-                       [m.author for m in path[1:]], validator)
+    rewards.hold(ctx, receipt_id, fee, _payouts(receipt, contributors, [m.author for m in path]))
     return receipt_id
+
+
+def _payouts(r: Receipt, contributors: list[bytes], authors: list[bytes]) -> list[rewards.Payout]:
+    """The receipt's split: its fee, weights and the shares and treasury it was recorded with;
+    ``authors`` are the lineage's, the adapter's author first."""
+    split = rewards.split_fee(r.fee, list(r.weights_bp), rewards.unpack_shares(r.split_bp),
+                              len(authors) - 1)
+    return rewards.payouts(split, contributors, authors[0], authors[1:], r.validator, r.treasury)
+
+
+def payouts_of(ctx: Ctx, r: Receipt) -> list[rewards.Payout]:
+    """The split a receipt holds, recomputed from immutable records (contributors, lineage
+    authors) and the receipt itself: bounded by ``inference.max_attributions`` contributor reads
+    and ``registry.max_depth + 1`` lineage steps."""
+    dstore = ctx.store(DATANETS)
+    contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in r.contribution_ids]
+    return _payouts(r, contributors, registry.lineage_authors(ctx.store(MODEL_REGISTRY), r.adapter_id))
+
+
+def release_receipt(ctx: Ctx, r: Receipt) -> None:
+    """The receipt stands: its split becomes claimable."""
+    Receipt.store_field(ctx.store(INFERENCE), r.id, "status", SETTLED)
+    rewards.release(ctx, r.id, r.fee, payouts_of(ctx, r))
+    _event(ctx, "ReceiptSettled", r.id, r.fee)
+
+
+def reverse_receipt(ctx: Ctx, r: Receipt) -> None:
+    """The receipt lied: its split is undone and the fee goes back to the user's deposit."""
+    store = ctx.store(INFERENCE)
+    Receipt.store_field(store, r.id, "status", REVERSED)
+    rewards.revoke(ctx, r.id, r.fee, payouts_of(ctx, r))
+    store.incr(slot("deposit", r.user), r.fee)
+    _event(ctx, "ReceiptReversed", r.id, r.user, r.fee)
+
+
+def settle(ctx: Ctx, receipt_ids: list[int]) -> int:
+    """Settle each listed receipt that is pending and whose challenge window is over; returns
+    how many settled. Receipts challenged, settled, reversed or still in their window are
+    skipped, so a list read a block ago does not fail; an id that does not exist is refused."""
+    if len(receipt_ids) > MAX_SETTLE:
+        raise InvalidArgument(f"settle takes at most {MAX_SETTLE} receipts")
+    store = ctx.store(INFERENCE)
+    count = store.get(slot("receipt.count"))
+    settled = 0
+    for rid in receipt_ids:
+        if not 0 < rid <= count:
+            raise NotFound(f"receipt {rid} does not exist")
+        if Receipt.load_field(store, rid, "status") != PENDING:
+            continue
+        if ctx.block_number < Receipt.load_field(store, rid, "release_block"):
+            continue
+        release_receipt(ctx, Receipt.decode(store, rid))
+        settled += 1
+    return settled
 
 
 def _get_receipt(ctx: Ctx, receipt_id: int) -> Receipt:
@@ -192,13 +293,24 @@ PRECOMPILE = Precompile("Inference", INFERENCE, {
     "withdraw": withdraw,
     "requestWithdrawal": request_withdrawal,
     "submitReceipt": submit_receipt,
+    "settle": settle,
+    # The challenge game shares this precompile's ABI and storage but lives in challenges.py,
+    # which reads this module's records: looked up at call time, so either module may load first.
+    "challenge": lambda ctx, rid: challenges.challenge(ctx, rid),
+    "submitVerdict": lambda ctx, cid, upheld: challenges.submit_verdict(ctx, cid, upheld),
+    "resolve": lambda ctx, cid: challenges.resolve(ctx, cid),
+    "getChallenge": lambda ctx, cid: challenges.get_challenge_record(ctx, cid),
+    "challengeCount": lambda ctx: ctx.store(INFERENCE).get(slot("challenge.count")),
+    "committeePower": lambda ctx, cid, a: ctx.store(INFERENCE).get(slot("challenge.seat", cid, a)),
+    "verdictOf": lambda ctx, cid, a: ctx.store(INFERENCE).get(slot("challenge.verdict", cid, a)),
+    "missedVerdicts": lambda ctx, a: ctx.store(INFERENCE).get(slot("missed", a)),
     "depositOf": lambda ctx, a: ctx.store(INFERENCE).get(slot("deposit", a)),
     "nonceUsed": lambda ctx, u, n: bool(ctx.store(INFERENCE).get(slot("nonce", u, n))),
     "getReceipt": _get_receipt,
     "receiptCount": lambda ctx: ctx.store(INFERENCE).get(slot("receipt.count")),
     "requestDigest": lambda ctx, req, v: typed_data.request_digest({**req, "validator": v}, ctx.chain_id),
-    "receiptDigest": lambda ctx, rh, oh, ids, ws, fee, v: typed_data.receipt_digest(
-        rh, oh, ids, ws, fee, v, ctx.chain_id),
+    "receiptDigest": lambda ctx, rh, oh, ep, ids, ws, fee, v: typed_data.receipt_digest(
+        rh, oh, ep, ids, ws, fee, v, ctx.chain_id),
 })
 
 
@@ -251,5 +363,3 @@ def receipt_id_for_request(state: Any, request_hash: bytes) -> int | None:
     rid = Store(state, INFERENCE).get(slot("receipt.request", request_hash))
     return rid or None
 
-
-_ = staking  # the validator check reads staking storage directly

@@ -45,7 +45,11 @@ _GAS = {
     "deposit": (30_000, "deposit for inference fees"),
     "withdraw": (30_000, "withdraw an inference deposit"),
     "requestWithdrawal": (30_000, "start the lock before an inference deposit can be withdrawn"),
-    "submitReceipt": (250_000, "record an inference receipt and split its fee"),
+    "submitReceipt": (250_000, "record an inference receipt and hold its fee split pending"),
+    "settle": (30_000, "settle receipts whose challenge window is over (+ storage per party)"),
+    "challenge": (150_000, "challenge a receipt with a bond and draw its committee (+ storage per candidate read)"),
+    "submitVerdict": (50_000, "a committee member's verdict on a challenge (+ the resolution it decides)"),
+    "resolve": (50_000, "resolve a challenge after its verdict deadline (+ settling its receipt)"),
     "claim": (30_000, "claim accrued rewards"),
     "stake": (80_000, "stake"),
     "unstake": (80_000, "start unbonding"),
@@ -74,6 +78,17 @@ PARAMS: dict[str, Param] = {
     "registry.max_datanet_versions": Param(16, 1, 256, "datanet versions an adapter may declare"),
     "inference.max_attributions": Param(64, 1, 1024, "attribution pairs in one receipt"),
     "inference.withdraw_delay": Param(600, 0, 30 * 86_400, "seconds a deposit stays chargeable after a withdrawal is requested, so requests already signed can still be paid"),
+    "inference.max_tokens": Param(1024, 1, 1_000_000, "most tokens a signed request may ask to generate (greedy decoding)"),
+    # the challenge game (docs/ai_precompiles.md, "Challenges"): none of these may be 0, which
+    # would turn the defence off (no window, free challenges, no committee, no penalty)
+    "inference.challenge_window": Param(100, 1, 1_000_000, "blocks a receipt's payouts stay pending after it is recorded; anyone may challenge it during them"),
+    "inference.challenge_bond": Param(10**17, 1, 2**128, "wei a challenger bonds (sent with challenge()); lost to the accused and the treasury if the committee rejects the challenge"),
+    "inference.committee_size": Param(7, 1, 100, "validators drawn, stake-weighted, to judge a challenge (the accused, the challenger and jailed validators excluded; fewer when the set is smaller)"),
+    "inference.verdict_window": Param(100, 1, 1_000_000, "blocks after a challenge during which its committee submits verdicts"),
+    "inference.fraud_slash_bp": Param(1000, 1, BP, "share of the accused validator's stake (at its receipt's epoch) slashed when a challenge is upheld, basis points"),
+    "inference.challenger_reward_bp": Param(5000, 1, BP, "share of an upheld challenge's slash paid to the challenger on top of its bond; the rest goes to the treasury"),
+    "inference.bond_to_accused_bp": Param(5000, 0, BP, "share of a rejected challenge's bond paid to the accused validator; the rest goes to the treasury"),
+    "inference.max_missed_verdicts": Param(3, 1, 1_000, "verdicts a committee member may fail to submit by their deadlines before it is jailed (staking.jail_blocks); the count restarts at each jail"),
     # staking
     "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
     "staking.unbonding_blocks": Param(200, 0, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn"),
@@ -94,6 +109,9 @@ PARAMS: dict[str, Param] = {
     **{f"gas.{fn}": Param(g, 21_000 if g >= 21_000 else 5_000, 10_000_000, f"price of {doc}")
        for fn, (g, doc) in _GAS.items()},
 }
+
+#: Parameters bound by the rule ``challenge_window + verdict_window <= staking.unbonding_blocks``.
+CHALLENGE_SPAN = ("inference.challenge_window", "inference.verdict_window", "staking.unbonding_blocks")
 
 REWARD_SHARES = ("reward.contributors_bp", "reward.author_bp", "reward.lineage_bp",
                  "reward.validator_bp")
@@ -135,6 +153,12 @@ def check_param(name: str, value: int, current: dict[str, int]) -> None:
     if name in ("staking.max_validators", "staking.max_candidates") and (
             merged["staking.max_validators"] > merged["staking.max_candidates"]):
         raise InvalidArgument("staking.max_validators must not exceed staking.max_candidates")
+    if name in CHALLENGE_SPAN and (merged["inference.challenge_window"] + merged["inference.verdict_window"]
+                                   > merged["staking.unbonding_blocks"]):
+        # A validator that lies and unstakes at once must still be slashable when the committee
+        # decides: the slash takes from the unbonding amount, which waits staking.unbonding_blocks.
+        raise InvalidArgument("inference.challenge_window + inference.verdict_window must not exceed "
+                              "staking.unbonding_blocks")
 
 
 def set_param(store: Store, name: str, value: int) -> None:

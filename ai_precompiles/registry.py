@@ -1,5 +1,11 @@
 """Model registry precompile: base models, adapters and their lineage tree; its storage.
 
+An adapter's artifacts are content-addressed blobs whose keccak-256 the registration carries:
+its weights (``weightsHash``), its attribution index (``attributionIndexHash``) and its training
+manifest (``manifestHash``: base model, datanet versions and contribution set, hyper-parameters,
+seed, data order, library versions). ``AdapterRegistered`` names all three, so a node learns
+from the log which blobs to replicate.
+
 Storage (account ``MODEL_REGISTRY``), beside the :class:`Model` records:
 
 - ``slot("model.count")``: last model id (base models and adapters share one id space, from 1)
@@ -43,11 +49,13 @@ class Model(Record):
     depth: int = rfield("uint", "adapters between this model and its base (0 for a base model)")
     author: bytes = rfield("address", "registrant, credited as author")
     validator: bytes = rfield("address", "validator that trained the adapter (zero for a base)")
-    weights_hash: bytes = rfield("bytes32", "hash of the weights file")
+    weights_hash: bytes = rfield("bytes32", "keccak-256 of the weights file (its blob id)")
     config_hash: bytes = rfield("bytes32", "hash of the model config (base models)")
     tokenizer_hash: bytes = rfield("bytes32", "hash of the tokenizer (base models)")
     hyper_params_hash: bytes = rfield("bytes32", "hash of the training hyper-parameters JSON (blob store)")
-    attribution_index_hash: bytes = rfield("bytes32", "hash of the adapter's attribution index")
+    attribution_index_hash: bytes = rfield("bytes32", "keccak-256 of the adapter's attribution index (its blob id)")
+    manifest_hash: bytes = rfield("bytes32", "keccak-256 of the adapter's training manifest: the whole "
+                                  "recipe (its blob id); zero when none was recorded")
     contribution_root: bytes = rfield("bytes32", "Merkle root of the exact training contribution set")
     license: str = rfield("string", "license of the weights")
     retired: bool = rfield("bool", "retired adapters take no new inference receipts")
@@ -136,13 +144,14 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     Model(id=model_id, kind=ADAPTER, parent_id=parent_id, base_model_id=base_model_id,
           depth=depth, author=ctx.sender, validator=spec["validator"],
           weights_hash=spec["weights_hash"], hyper_params_hash=spec["hyper_params_hash"],
-          attribution_index_hash=spec["attribution_index_hash"],
+          attribution_index_hash=spec["attribution_index_hash"], manifest_hash=spec["manifest_hash"],
           contribution_root=spec["contribution_root"], license=spec["license"],
           created_block=ctx.block_number, datanet_ids=tuple(ids),
           datanet_versions=tuple(versions)).encode(store, model_id)
     Model.list_field(store, parent_id, "children").append(model_id)
     _event(ctx, "AdapterRegistered", model_id, parent_id, ctx.sender, spec["validator"],
-           spec["weights_hash"], spec["contribution_root"])
+           spec["weights_hash"], spec["contribution_root"], spec["attribution_index_hash"],
+           spec["manifest_hash"])
     return model_id
 
 
@@ -195,6 +204,16 @@ def lineage_path(store: Store, model_id: int) -> list[LineageStep]:
     while path[-1].parent_id:
         path.append(_step(store, path[-1].parent_id))
     return path
+
+
+def lineage_authors(store: Store, model_id: int) -> list[bytes]:
+    """Authors from ``model_id`` back to its base model, ``model_id``'s first: what a receipt's
+    split needs of its lineage, two words per step (at most ``registry.max_depth + 1`` steps)."""
+    authors = []
+    while model_id:
+        authors.append(Model.load_field(store, model_id, "author"))
+        model_id = Model.load_field(store, model_id, "parent_id")
+    return authors
 
 
 def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""Rewards precompile: fee splits into claimable balances, and claims; its storage.
+"""Rewards precompile: fee splits held pending, then claimable balances, and claims; its storage.
 
 Split of an inference fee ``F`` (integer wei; shares are governance parameters in bp):
 
@@ -8,9 +8,16 @@ Split of an inference fee ``F`` (integer wei; shares are governance parameters i
 4. The treasury gets ``F`` minus everything above: its own share plus every rounding remainder,
    so no wei is created or lost.
 
+A receipt's split is *held* when the receipt is recorded (each party's share is pending, the
+fee moves here from the inference escrow), then either *released* when the receipt settles after
+its challenge window (the shares become claimable) or *revoked* when a challenge against it is
+upheld (the shares vanish and the fee goes back to the inference escrow, to the user's deposit).
+Slashes and challenge bonds are *paid* here directly as claimable balances.
+
 Storage (account ``REWARDS``): ``slot("claimable", account)``, ``slot("earned", account)``,
-``slot("claimable.total")``. The account's balance always equals the claimable total: fees move
-here from the inference escrow when credited and leave only by ``claim``.
+``slot("pending", account)``, ``slot("claimable.total")``, ``slot("pending.total")``. The
+account's balance always equals the claimable total plus the pending total: wei moves here when
+it is held or paid, and leaves only by ``claim`` or a revocation.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .addresses import GOVERNANCE, INFERENCE, REWARDS
+from .addresses import INFERENCE, REWARDS
 from .context import Ctx
 from .dispatch import Precompile
 from .errors import InsufficientFunds
 from .params import BP, get_param
 from .storage import Store, slot
 
-CONTRIBUTOR, AUTHOR, LINEAGE, VALIDATOR, TREASURY = range(5)
+CONTRIBUTOR, AUTHOR, LINEAGE, VALIDATOR, TREASURY, CHALLENGER = range(6)
+
+#: One payout of a split: ``(account, role, amount)``.
+Payout = tuple[bytes, int, int]
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,39 @@ def split_fee(fee: int, weights_bp: list[int], shares: dict[str, int], n_lineage
     return split
 
 
+SHARE_NAMES = ("reward.contributors_bp", "reward.author_bp", "reward.lineage_bp", "reward.validator_bp")
+
+
+def pack_shares(shares: dict[str, int]) -> int:
+    """The four reward shares in one word: contributors | author << 16 | lineage << 32 |
+    validator << 48 (each at most 10000 bp, so 16 bits suffice). A receipt keeps the shares in
+    force when it was recorded, so it settles or is reversed exactly as it was held."""
+    return sum(shares[n] << (16 * i) for i, n in enumerate(SHARE_NAMES))
+
+
+def unpack_shares(word: int) -> dict[str, int]:
+    return {n: (word >> (16 * i)) & 0xFFFF for i, n in enumerate(SHARE_NAMES)}
+
+
+def current_shares(gov: Store) -> dict[str, int]:
+    return {k: get_param(gov, k) for k in SHARE_NAMES}
+
+
+def payouts(split: Split, contributors: list[bytes], author: bytes, lineage_authors: list[bytes],
+            validator: bytes, treasury: bytes) -> list[Payout]:
+    """The split as one payout per (account, role), in a fixed order (a contributor attributed
+    twice, or an author with two ancestors, gets one entry and one log)."""
+    merged: dict[tuple[bytes, int], int] = {}
+    for who, amount in zip(contributors, split.contributors, strict=True):
+        merged[(who, CONTRIBUTOR)] = merged.get((who, CONTRIBUTOR), 0) + amount
+    merged[(author, AUTHOR)] = split.author
+    for who, amount in zip(lineage_authors, split.lineage, strict=True):
+        merged[(who, LINEAGE)] = merged.get((who, LINEAGE), 0) + amount
+    merged[(validator, VALIDATOR)] = split.validator
+    merged[(treasury, TREASURY)] = merged.get((treasury, TREASURY), 0) + split.treasury
+    return [(who, role, amount) for (who, role), amount in merged.items() if amount]
+
+
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
     topics, data = PRECOMPILE.abi.events[name].encode(*args)
     ctx.emit(REWARDS, topics, data)
@@ -84,29 +127,44 @@ def credit(ctx: Ctx, account: bytes, amount: int, receipt_id: int, role: int) ->
     _event(ctx, "RewardAccrued", account, receipt_id, role, amount)
 
 
-def distribute(ctx: Ctx, receipt_id: int, fee: int, contributors: list[bytes],
-               weights_bp: list[int], author: bytes, lineage_authors: list[bytes],
-               validator: bytes) -> Split:
-    """Move ``fee`` from the inference escrow here and credit every party's share."""
-    gov = ctx.store(GOVERNANCE)
-    shares = {k: get_param(gov, k) for k in ("reward.contributors_bp", "reward.author_bp",
-                                               "reward.lineage_bp", "reward.validator_bp")}
-    treasury = get_param(gov, "treasury").to_bytes(20, "big")
-    split = split_fee(fee, weights_bp, shares, len(lineage_authors))
+def hold(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:
+    """Move ``fee`` from the inference escrow here and hold every party's share as pending."""
+    store = ctx.store(REWARDS)
     ctx.transfer(INFERENCE, REWARDS, fee)
-    ctx.store(REWARDS).incr(slot("claimable.total"), fee)
-    # one credit per (account, role), so a contributor attributed twice gets one log
-    merged: dict[tuple[bytes, int], int] = {}
-    for who, amount in zip(contributors, split.contributors, strict=True):
-        merged[(who, CONTRIBUTOR)] = merged.get((who, CONTRIBUTOR), 0) + amount
-    merged[(author, AUTHOR)] = split.author
-    for who, amount in zip(lineage_authors, split.lineage, strict=True):
-        merged[(who, LINEAGE)] = merged.get((who, LINEAGE), 0) + amount
-    merged[(validator, VALIDATOR)] = split.validator
-    merged[(treasury, TREASURY)] = split.treasury
-    for (who, role), amount in merged.items():
+    store.incr(slot("pending.total"), fee)
+    for who, role, amount in parties:
+        store.incr(slot("pending", who), amount)
+        _event(ctx, "RewardPending", who, receipt_id, role, amount)
+
+
+def release(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:
+    """Turn a held split into claimable balances (the receipt settled)."""
+    store = ctx.store(REWARDS)
+    store.set(slot("pending.total"), store.get(slot("pending.total")) - fee)
+    store.incr(slot("claimable.total"), fee)
+    for who, role, amount in parties:
+        store.set(slot("pending", who), store.get(slot("pending", who)) - amount)
         credit(ctx, who, amount, receipt_id, role)
-    return split
+
+
+def revoke(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:
+    """Undo a held split and move ``fee`` back to the inference escrow (an upheld challenge)."""
+    store = ctx.store(REWARDS)
+    store.set(slot("pending.total"), store.get(slot("pending.total")) - fee)
+    for who, role, amount in parties:
+        store.set(slot("pending", who), store.get(slot("pending", who)) - amount)
+        _event(ctx, "RewardRevoked", who, receipt_id, role, amount)
+    ctx.transfer(REWARDS, INFERENCE, fee)
+
+
+def pay(ctx: Ctx, source: bytes, account: bytes, amount: int, role: int) -> None:
+    """Move ``amount`` from escrow ``source`` here, claimable by ``account`` at once (slashes,
+    bonds). Logged with receipt id 0: it is no receipt's split."""
+    if amount == 0:
+        return
+    ctx.transfer(source, REWARDS, amount)
+    ctx.store(REWARDS).incr(slot("claimable.total"), amount)
+    credit(ctx, account, amount, 0, role)
 
 
 def claim(ctx: Ctx) -> int:
@@ -125,13 +183,22 @@ def claim(ctx: Ctx) -> int:
 PRECOMPILE = Precompile("Rewards", REWARDS, {
     "claim": claim,
     "claimable": lambda ctx, a: ctx.store(REWARDS).get(slot("claimable", a)),
+    "pending": lambda ctx, a: ctx.store(REWARDS).get(slot("pending", a)),
+    "totalPending": lambda ctx: ctx.store(REWARDS).get(slot("pending.total")),
     "totalEarned": lambda ctx, a: ctx.store(REWARDS).get(slot("earned", a)),
     "totalClaimable": lambda ctx: ctx.store(REWARDS).get(slot("claimable.total")),
 })
 
 
 def get_rewards(state: Any, account: bytes) -> dict[str, int]:
-    """Claimable and lifetime-earned wei of ``account`` (for ``ai_getRewards``)."""
+    """Claimable, lifetime-earned and pending wei of ``account`` (for ``ai_getRewards``;
+    ``pending`` is held by receipts whose challenge window or challenge is not over)."""
     store = Store(state, REWARDS)
     return {"claimable": store.get(slot("claimable", account)),
-            "earned": store.get(slot("earned", account))}
+            "earned": store.get(slot("earned", account)),
+            "pending": store.get(slot("pending", account))}
+
+
+def get_pending(state: Any, account: bytes) -> int:
+    """Wei held for ``account`` by receipts not yet settled (nor reversed)."""
+    return Store(state, REWARDS).get(slot("pending", account))

@@ -32,7 +32,8 @@ Rules:
   treasury, through the rewards escrow) and jails the validator for ``staking.jail_blocks``: a
   jailed account counts as staking nothing for candidacy (it leaves at the next epoch and takes
   no seat) until :func:`unjail`. One punishment per ``(validator, height)``, and none more while
-  the validator is jailed (it may go on signing until the next epoch).
+  the validator is jailed for a double sign (it may go on signing until the next epoch); a jail
+  for another cause (a lying receipt, missed verdicts) does not shield it.
 
 Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 ``slot("ckpt.epoch", a)`` / ``slot("ckpt.amount", a)`` checkpoints; ``slot("total")`` and arrays
@@ -42,7 +43,10 @@ Storage (account ``STAKING``): ``slot("stake", a)`` current stake; arrays
 ``slot("cand.active")`` (count of those staying); ``slot("unbond.amount", a)``,
 ``slot("unbond.release", a)``; arrays ``slot("anchor.block")``, ``slot("anchor.epoch")``,
 ``slot("anchor.length")``; ``slot("jail.until", a)`` (release block, 0 when free) and
-``slot("punished", a, h)``.
+``slot("punished", a, h)``, ``slot("jail.evidence", a)`` (1 while jailed for a double sign).
+
+The inference precompile's challenges use :func:`slash_and_jail` (a lying receipt) and
+:func:`jail` (missed verdicts).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from eth_utils import to_canonical_address
 from genesis import POWER_UNIT
 
 from . import rewards
-from .addresses import GOVERNANCE, REWARDS, STAKING
+from .addresses import GOVERNANCE, STAKING
 from .context import Ctx
 from .dispatch import Precompile
 from .errors import InsufficientFunds, InvalidArgument, InvalidState, Unauthorized
@@ -327,17 +331,38 @@ def submit_evidence(ctx: Ctx, raw: bytes) -> int:
     punished = slot("punished", v, h)
     if store.get(punished):
         raise InvalidState(f"evidence: 0x{v.hex()} was already punished for height {h}")
-    if store.get(slot("jail.until", v)):
+    if store.get(slot("jail.evidence", v)):
         # CometBFT's tombstone, for the length of a jail: a validator that keeps double-signing
         # until the next epoch takes it out of the set is punished once, not at every height.
+        # Only a double-sign jail counts: a validator jailed for missed verdicts or a lying
+        # receipt must not double-sign for free.
         raise InvalidState(f"evidence: 0x{v.hex()} is jailed already (one punishment per jail)")
     epoch = epoch_of(store, h)
     power = _in_set_power(store, gov, v, epoch)
     if power == 0:
         raise Unauthorized(f"evidence: 0x{v.hex()} is not in the validator set of height {h}")
     store.set(punished, 1)
-
+    store.set(slot("jail.evidence", v), 1)
     due = power * get_param(gov, "staking.slash_fraction_bp") // BP
+    treasury = get_param(gov, "treasury").to_bytes(20, "big")
+    amount = slash_and_jail(ctx, v, due, h)
+    rewards.pay(ctx, STAKING, treasury, amount, rewards.TREASURY)
+    return amount
+
+
+def slash_and_jail(ctx: Ctx, v: bytes, due: int, height: int) -> int:
+    """Take up to ``due`` wei from ``v`` and jail it; returns the wei taken, which leaves the
+    stake accounting but stays in this account's balance for the caller to pay out in the same
+    call (:func:`rewards.pay` with ``STAKING`` as the source).
+
+    The wei comes from its stake first and then from its unbonding amount (an offender that
+    unstaked after the offence still pays); a stake that would be left below
+    ``staking.min_holding`` is taken whole. The jail lasts ``staking.jail_blocks`` (or longer if
+    one is running): out of the candidates from the next epoch until :func:`unjail`. Emits
+    ``Slashed`` and ``Jailed`` with ``height`` (the offence's block). Constant work.
+    """
+    store = ctx.store(STAKING)
+    gov = ctx.store(GOVERNANCE)
     stake_now = store.get(slot("stake", v))
     from_stake = min(due, stake_now)
     if 0 < stake_now - from_stake < get_param(gov, "staking.min_holding"):
@@ -353,14 +378,20 @@ def submit_evidence(ctx: Ctx, raw: bytes) -> int:
     if from_unbonding:
         store.set(slot("unbond.amount", v), store.get(slot("unbond.amount", v)) - from_unbonding)
     amount = from_stake + from_unbonding
-    if amount:
-        treasury = get_param(gov, "treasury").to_bytes(20, "big")
-        ctx.transfer(STAKING, REWARDS, amount)
-        ctx.store(REWARDS).incr(slot("claimable.total"), amount)
-        rewards.credit(ctx, treasury, amount, 0, rewards.TREASURY)
-    _event(ctx, "Slashed", v, h, amount)
-    _event(ctx, "Jailed", v, h, store.get(slot("jail.until", v)))
+    _event(ctx, "Slashed", v, height, amount)
+    _event(ctx, "Jailed", v, height, store.get(slot("jail.until", v)))
     return amount
+
+
+def jail(ctx: Ctx, v: bytes, height: int) -> None:
+    """Jail ``v`` for ``staking.jail_blocks`` without slashing it (missed verdicts): out of the
+    candidates from the next epoch until :func:`unjail`, as after a slash. Constant work."""
+    store = ctx.store(STAKING)
+    gov = ctx.store(GOVERNANCE)
+    release = ctx.block_number + get_param(gov, "staking.jail_blocks")
+    store.set(slot("jail.until", v), max(release, store.get(slot("jail.until", v))))
+    _update_candidacy(store, gov, v, store.get(slot("stake", v)), epoch_of(store, ctx.block_number))
+    _event(ctx, "Jailed", v, height, store.get(slot("jail.until", v)))
 
 
 def unjail(ctx: Ctx) -> None:
@@ -373,6 +404,7 @@ def unjail(ctx: Ctx) -> None:
     if ctx.block_number < until:
         raise InvalidState(f"jail period not over (until block {until})")
     store.set(slot("jail.until", ctx.sender), 0)
+    store.set(slot("jail.evidence", ctx.sender), 0)
     stake_now = store.get(slot("stake", ctx.sender))
     _update_candidacy(store, ctx.store(GOVERNANCE), ctx.sender, stake_now,
                       epoch_of(store, ctx.block_number))

@@ -3,15 +3,21 @@
 Domain: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
 with name ``"ailedger"``, version ``"1"``, the chain id, and the inference precompile's address.
 
-- ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
+- ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
   signed by ``user`` (``eth_signTypedData_v4`` in a wallet). Its digest is the request hash.
+  ``promptHash`` is the keccak-256 of the prompt's UTF-8 bytes (the prompt's blob id in the
+  nodes' blob store) and ``maxTokens`` the most tokens the validator may generate, decoding
+  greedily: with the adapter, its base model and the receipt's engine profile, they are what a
+  re-run needs to give the same output.
   ``validator`` binds who may serve it and ``maxFee`` the price that validator quoted
   (``ai_inferQuote``): a request signed for one validator cannot be redeemed by another, and
   the validator cannot charge more than its quote. On chain the request's validator is the
   receipt's ``validator`` argument (the ABI struct does not repeat it), so a receipt that
   names any other validator recovers a different signer and is refused.
-- ``InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)``
-  signed by ``validator``.
+- ``InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)``
+  signed by ``validator``. ``outputHash`` is the keccak-256 of the output bytes (its blob id);
+  ``engineProfile`` the keccak-256 of the canonical engine-profile blob the validator's sidecar
+  reports (sidecar and torch versions, dtype, attribution method and its version).
 
 Signatures are 65 bytes ``r ++ s ++ v`` (v 27/28 or 0/1) with low ``s`` (EIP-2).
 """
@@ -31,9 +37,9 @@ from .errors import BadSignature
 NAME, VERSION = "ailedger", "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 REQUEST_TYPE = ("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,"
-                "uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
-RECEIPT_TYPE = ("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,"
-                "uint256[] weightsBp,uint256 fee,address validator)")
+                "uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
+RECEIPT_TYPE = ("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,"
+                "uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -55,21 +61,23 @@ def request_digest(req: Mapping[str, Any], chain_id: int) -> bytes:
     """EIP-712 digest of an InferenceRequest (snake_case keys, ``validator`` included): the
     request hash."""
     struct_hash = keccak(encode(
-        ["bytes32", "address", "address", "uint256", "bytes32", "uint256", "uint256", "uint256", "uint256"],
+        ["bytes32", "address", "address", "uint256", "bytes32", "uint256", "uint256", "uint256", "uint256",
+         "uint256"],
         [keccak(text=REQUEST_TYPE), _addr(req["user"]), _addr(req["validator"]), req["adapter_id"], req["prompt_hash"],
-         req["max_fee"], req["nonce"], req["deadline"], req["chain_id"]]))
+         req["max_tokens"], req["max_fee"], req["nonce"], req["deadline"], req["chain_id"]]))
     return _digest(chain_id, struct_hash)
 
 
-def receipt_digest(request_hash: bytes, output_hash: bytes, contribution_ids: list[int],
-                   weights_bp: list[int], fee: int, validator: bytes, chain_id: int) -> bytes:
+def receipt_digest(request_hash: bytes, output_hash: bytes, engine_profile: bytes,
+                   contribution_ids: list[int], weights_bp: list[int], fee: int, validator: bytes,
+                   chain_id: int) -> bytes:
     """EIP-712 digest of an InferenceReceipt (what the validator signs)."""
     ids_hash = keccak(b"".join(i.to_bytes(32, "big") for i in contribution_ids))
     weights_hash = keccak(b"".join(w.to_bytes(32, "big") for w in weights_bp))
     struct_hash = keccak(encode(
-        ["bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address"],
-        [keccak(text=RECEIPT_TYPE), request_hash, output_hash, ids_hash, weights_hash, fee,
-         _addr(validator)]))
+        ["bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address"],
+        [keccak(text=RECEIPT_TYPE), request_hash, output_hash, engine_profile, ids_hash, weights_hash,
+         fee, _addr(validator)]))
     return _digest(chain_id, struct_hash)
 
 
@@ -114,6 +122,6 @@ def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
         "message": {"user": to_checksum_address(req["user"]),
                     "validator": to_checksum_address(req["validator"]), "adapterId": req["adapter_id"],
                     "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
-                    "maxFee": req["max_fee"], "nonce": req["nonce"],
+                    "maxTokens": req["max_tokens"], "maxFee": req["max_fee"], "nonce": req["nonce"],
                     "deadline": req["deadline"], "chainId": req["chain_id"]},
     }

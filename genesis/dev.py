@@ -29,6 +29,11 @@ DEV_PATH = "m/44'/60'/0'/0/{}"
 #: The dev validator's key comes from another branch of the same mnemonic, so that
 #: block rewards never change a dev account's balance (anvil's coinbase is not one either).
 DEV_VALIDATOR_PATH = "m/44'/60'/1'/0/0"
+#: AI parameters of the dev chain: a receipt's payouts settle from the next block, so that on
+#: automine `infer` then `rewards claim` pays at once (the claim settles first). With a one-block
+#: window a receipt can only be challenged in its own block; a chain that wants to exercise
+#: challenges sets a longer ``inference.challenge_window`` in its genesis file.
+DEV_AI_PARAMS: dict[str, int] = {"inference.challenge_window": 1}
 
 
 def _from_mnemonic(mnemonic: str, path: str) -> LocalAccount:
@@ -87,4 +92,5 @@ def dev_genesis(
         coinbase=b"\x00" * 20,
         alloc=alloc,
         validators=(GenesisValidator(bytes.fromhex(validator.address[2:]), 1),),
+        ai=dict(DEV_AI_PARAMS),
     )

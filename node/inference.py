@@ -48,6 +48,9 @@ class InferenceService:
     """Per user, the fees of their requests being served now: a deposit covers them all."""
     adapter_ids: dict[str, str] = field(default_factory=dict)
     """On-chain weights hash -> the sidecar's adapter id (learnt from ListAdapters)."""
+    engine_profile: bytes | None = None
+    """The sidecar's engine-profile blob (canonical JSON), once it has answered: a receipt pins
+    its keccak-256, and the node keeps the blob so any node can read what was pinned."""
 
     def __post_init__(self) -> None:
         self.slots = trio.Semaphore(self.concurrency)
@@ -57,7 +60,10 @@ class InferenceService:
 
     def _sidecar_adapter(self, client: Any, weights_hash: str) -> str:
         if weights_hash not in self.adapter_ids:
-            for info in client.list_adapters().adapters:
+            listed = client.list_adapters()
+            if listed.engine_profile:
+                self.engine_profile = bytes(listed.engine_profile)
+            for info in listed.adapters:
                 self.adapter_ids["0x" + info.weights_hash.lower().removeprefix("0x")] = info.adapter_id
         if weights_hash not in self.adapter_ids:
             raise NotFound(f"this node's sidecar does not hold the adapter with weights {weights_hash}")
@@ -91,6 +97,9 @@ class InferenceService:
             with SidecarClient(self.sidecar, timeout=2) as client:
                 reply = health_pb2_grpc.HealthStub(client.channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=2)
-                return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+                serving = bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+                if serving and self.engine_profile is None:
+                    self.engine_profile = client.engine_profile()[0] or None
+                return serving
         except Exception:
             return False

@@ -283,6 +283,7 @@ class AdapterRegistrationTransaction(NativeTransaction):
         ("hyper_params_hash", hash32),
         ("weights_hash", hash32),
         ("attribution_index_hash", hash32),
+        ("manifest_hash", hash32),
         ("validator", address_sedes),
         ("license", _text),
     ]
@@ -291,7 +292,8 @@ class AdapterRegistrationTransaction(NativeTransaction):
     def abi_args(self) -> tuple[Any, ...]:
         return ((
             self.parent_id, list(self.datanet_ids), list(self.datanet_versions), self.contribution_root,
-            self.hyper_params_hash, self.weights_hash, self.attribution_index_hash, self.validator,
+            self.hyper_params_hash, self.weights_hash, self.attribution_index_hash, self.manifest_hash,
+            self.validator,
             _str(self.license),
         ),)
 
@@ -308,12 +310,14 @@ class InferenceReceiptTransaction(NativeTransaction):
         ("user", address_sedes),
         ("adapter_id", big_endian_int),
         ("prompt_hash", hash32),
+        ("max_tokens", big_endian_int),
         ("max_fee", big_endian_int),
         ("request_nonce", big_endian_int),
         ("deadline", big_endian_int),
         ("request_chain_id", big_endian_int),
         ("user_signature", binary),
         ("output_hash", hash32),
+        ("engine_profile", hash32),
         ("contribution_ids", CountableList(big_endian_int)),
         ("weights_bp", CountableList(big_endian_int)),
         ("fee", big_endian_int),
@@ -330,6 +334,7 @@ class InferenceReceiptTransaction(NativeTransaction):
         user_signature: bytes,
         *,
         output_hash: bytes,
+        engine_profile: bytes,
         contribution_ids: Sequence[int],
         weights_bp: Sequence[int],
         fee: int,
@@ -340,11 +345,13 @@ class InferenceReceiptTransaction(NativeTransaction):
         gas: int = RECEIPT_GAS,
     ) -> Self:
         """The receipt of a served ``request``, signed twice by the validator's key: its EIP-712
-        receipt signature over (request hash, output hash, attribution, fee), then the
-        transaction.
+        receipt signature over (request hash, output hash, engine profile, attribution, fee),
+        then the transaction. ``engine_profile`` is the keccak-256 of the serving sidecar's
+        engine-profile blob (what a re-run must match).
 
         ``request`` is the user's signed request in ``typed_data``'s snake_case shape
-        (``user, validator, adapter_id, prompt_hash, max_fee, nonce, deadline, chain_id``) and
+        (``user, validator, adapter_id, prompt_hash, max_tokens, max_fee, nonce, deadline,
+        chain_id``) and
         ``user_signature`` the user's signature of it. The one builder for the node's ai_infer
         and the CLI's ``infer --validator-*``, so both record the same receipt. Raises
         ``ValueError`` when the request names another validator: the chain would refuse it.
@@ -356,20 +363,21 @@ class InferenceReceiptTransaction(NativeTransaction):
         ids, weights = list(contribution_ids), list(weights_bp)
         request_hash = typed_data.request_digest(request, chain_id)
         validator_signature = typed_data.sign(
-            typed_data.receipt_digest(request_hash, output_hash, ids, weights, fee, validator, chain_id),
+            typed_data.receipt_digest(request_hash, output_hash, engine_profile, ids, weights, fee, validator,
+                                      chain_id),
             validator_key)
         return cls.sign(
             validator_key, chain_id=chain_id, nonce=nonce, max_priority_fee_per_gas=max_priority_fee_per_gas,
             max_fee_per_gas=max_fee_per_gas, gas=gas,
             user=request["user"], adapter_id=request["adapter_id"], prompt_hash=request["prompt_hash"],
-            max_fee=request["max_fee"], request_nonce=request["nonce"], deadline=request["deadline"],
-            request_chain_id=request["chain_id"], user_signature=user_signature, output_hash=output_hash,
-            contribution_ids=ids, weights_bp=weights, fee=fee, validator=validator,
+            max_tokens=request["max_tokens"], max_fee=request["max_fee"], request_nonce=request["nonce"],
+            deadline=request["deadline"], request_chain_id=request["chain_id"], user_signature=user_signature,
+            output_hash=output_hash, engine_profile=engine_profile, contribution_ids=ids, weights_bp=weights, fee=fee, validator=validator,
             validator_signature=validator_signature,
         )
 
     def abi_args(self) -> tuple[Any, ...]:
-        request = (self.user, self.adapter_id, self.prompt_hash, self.max_fee, self.request_nonce,
-                   self.deadline, self.request_chain_id)
-        return (request, self.user_signature, self.output_hash, list(self.contribution_ids),
+        request = (self.user, self.adapter_id, self.prompt_hash, self.max_tokens, self.max_fee,
+                   self.request_nonce, self.deadline, self.request_chain_id)
+        return (request, self.user_signature, self.output_hash, self.engine_profile, list(self.contribution_ids),
                 list(self.weights_bp), self.fee, self.validator, self.validator_signature)

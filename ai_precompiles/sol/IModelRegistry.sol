@@ -3,7 +3,8 @@ pragma solidity ^0.8.20;
 
 /// @title Model registry precompile, at 0x00000000000000000000000000000000000A1002
 /// @notice Base models and LoRA adapters with their lineage: parent, datanet versions, the Merkle
-///         root of the exact contribution set, hyper-parameters, weights and attribution index.
+///         root of the exact contribution set, hyper-parameters, and the keccak-256 (blob ids)
+///         of the adapter's weights, attribution index and training manifest.
 interface IModelRegistry {
     /// kind: 1 base model, 2 adapter. Base models have parentId 0 and no datanet versions.
     struct Model {
@@ -19,6 +20,7 @@ interface IModelRegistry {
         bytes32 tokenizerHash;
         bytes32 hyperParamsHash;
         bytes32 attributionIndexHash;
+        bytes32 manifestHash;
         bytes32 contributionRoot;
         string license;
         bool retired;
@@ -36,12 +38,14 @@ interface IModelRegistry {
         bytes32 hyperParamsHash;
         bytes32 weightsHash;
         bytes32 attributionIndexHash;
+        /// keccak-256 of the training manifest (the whole recipe); zero when none is recorded
+        bytes32 manifestHash;
         address validator;
         string license;
     }
 
     event BaseModelRegistered(uint256 indexed modelId, address indexed author, bytes32 weightsHash, bytes32 configHash, bytes32 tokenizerHash);
-    event AdapterRegistered(uint256 indexed adapterId, uint256 indexed parentId, address indexed author, address validator, bytes32 weightsHash, bytes32 contributionRoot);
+    event AdapterRegistered(uint256 indexed adapterId, uint256 indexed parentId, address indexed author, address validator, bytes32 weightsHash, bytes32 contributionRoot, bytes32 attributionIndexHash, bytes32 manifestHash);
     event AdapterRetired(uint256 indexed adapterId, address indexed author);
 
     function registerBaseModel(bytes32 weightsHash, bytes32 configHash, bytes32 tokenizerHash, string calldata license) external returns (uint256 modelId);

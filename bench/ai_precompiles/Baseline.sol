@@ -25,14 +25,15 @@ contract Baseline {
     struct Model {
         uint256 id; uint8 kind; uint256 parentId; uint256 baseModelId; uint256 depth; address author;
         address validator; bytes32 weightsHash; bytes32 configHash; bytes32 tokenizerHash;
-        bytes32 hyperParamsHash; bytes32 attributionIndexHash; bytes32 contributionRoot;
+        bytes32 hyperParamsHash; bytes32 attributionIndexHash; bytes32 manifestHash; bytes32 contributionRoot;
         string license; bool retired; uint256 createdBlock; uint256[] datanetIds;
         uint256[] datanetVersions; uint256[] children;
     }
     struct Receipt {
         address user; uint256 adapterId; bytes32 requestHash; bytes32 promptHash; bytes32 outputHash;
+        uint256 maxTokens; bytes32 engineProfile; bytes32 weightsHash; bytes32 baseModelHash;
         uint256 fee; address validator; address submitter; uint256 blockNumber;
-        uint256[] contributionIds; uint256[] weightsBp;
+        uint256[] contributionIds; uint256[] weightsBp; uint256 releaseBlock; uint256 splitBp; address treasury;
     }
 
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, uint256 quorum);
@@ -78,8 +79,8 @@ contract Baseline {
     mapping(address => uint256) internal candIndex;
 
     bytes32 constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
-    bytes32 constant RECEIPT_TYPEHASH = keccak256("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)");
+    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
+    bytes32 constant RECEIPT_TYPEHASH = keccak256("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)");
     uint256 constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     function createDatanet(string calldata name, string calldata domain, string calldata uri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxSize) external returns (uint256 id) {
@@ -164,7 +165,7 @@ contract Baseline {
         emit ModelRegistered(id, msg.sender, weightsHash);
     }
 
-    function registerAdapter(uint256 parentId, uint256[] calldata datanetIds, uint256[] calldata datanetVersions, bytes32 contributionRoot, bytes32 hyperParamsHash, bytes32 weightsHash, bytes32 attributionIndexHash, address validator, string calldata license) external returns (uint256 id) {
+    function registerAdapter(uint256 parentId, uint256[] calldata datanetIds, uint256[] calldata datanetVersions, bytes32 contributionRoot, bytes32 hyperParamsHash, bytes32 weightsHash, bytes32 attributionIndexHash, bytes32 manifestHash, address validator, string calldata license) external returns (uint256 id) {
         Model storage p = models[parentId];
         require(p.id != 0 && !p.retired, "parent");
         for (uint256 i = 0; i < datanetIds.length; i++) require(versions[datanetIds[i]][datanetVersions[i]].root != 0, "version");
@@ -175,6 +176,7 @@ contract Baseline {
         m.id = id; m.kind = 2; m.parentId = parentId; m.baseModelId = p.baseModelId; m.depth = p.depth + 1;
         m.author = msg.sender; m.validator = validator; m.weightsHash = weightsHash;
         m.hyperParamsHash = hyperParamsHash; m.attributionIndexHash = attributionIndexHash;
+        m.manifestHash = manifestHash;
         m.contributionRoot = contributionRoot; m.license = license; m.createdBlock = block.number;
         m.datanetIds = datanetIds; m.datanetVersions = datanetVersions;
         p.children.push(id);
@@ -193,11 +195,11 @@ contract Baseline {
     }
 
     struct Request {
-        address user; uint256 adapterId; bytes32 promptHash; uint256 maxFee; uint256 nonce;
+        address user; uint256 adapterId; bytes32 promptHash; uint256 maxTokens; uint256 maxFee; uint256 nonce;
         uint256 deadline; uint256 chainId;
     }
     struct ReceiptIn {
-        Request req; bytes userSig; bytes32 outputHash; uint256[] ids; uint256[] weights;
+        Request req; bytes userSig; bytes32 outputHash; bytes32 engineProfile; uint256[] ids; uint256[] weights;
         uint256 fee; address validator; bytes validatorSig;
     }
 
@@ -226,10 +228,12 @@ contract Baseline {
         require(q.ids.length == q.weights.length && q.ids.length > 0 && q.ids.length <= 64, "attributions");
         require(rq.chainId == block.chainid, "chain");
         require(rq.deadline >= block.timestamp, "deadline");
+        require(rq.maxTokens > 0 && rq.maxTokens <= 1024, "max tokens");
+        require(q.engineProfile != 0, "engine profile");
         bytes32 rh = _digest(keccak256(abi.encode(REQUEST_TYPEHASH, rq.user, q.validator, rq.adapterId, rq.promptHash,
-                                                  rq.maxFee, rq.nonce, rq.deadline, rq.chainId)));
+                                                  rq.maxTokens, rq.maxFee, rq.nonce, rq.deadline, rq.chainId)));
         require(_recover(rh, q.userSig) == rq.user, "user sig");
-        bytes32 rd = _digest(keccak256(abi.encode(RECEIPT_TYPEHASH, rh, q.outputHash,
+        bytes32 rd = _digest(keccak256(abi.encode(RECEIPT_TYPEHASH, rh, q.outputHash, q.engineProfile,
                                                   keccak256(abi.encodePacked(q.ids)),
                                                   keccak256(abi.encodePacked(q.weights)), q.fee, q.validator)));
         require(_recover(rd, q.validatorSig) == q.validator, "validator sig");
@@ -247,6 +251,9 @@ contract Baseline {
         r.user = rq.user; r.adapterId = rq.adapterId; r.requestHash = rh; r.promptHash = rq.promptHash;
         r.outputHash = q.outputHash; r.fee = q.fee; r.validator = q.validator; r.submitter = msg.sender;
         r.blockNumber = block.number; r.contributionIds = q.ids; r.weightsBp = q.weights;
+        r.maxTokens = rq.maxTokens; r.engineProfile = q.engineProfile; r.weightsHash = m.weightsHash;
+        r.baseModelHash = models[m.baseModelId].weightsHash; r.releaseBlock = block.number + 100;
+        r.splitBp = 5000 | (1500 << 16) | (1000 << 32) | (2000 << 48); r.treasury = address(0xA10FF);
         emit InferenceRecorded(rid, rq.adapterId, rq.user, q.validator, rh, q.outputHash, q.fee);
         _split(q, rid);
     }

@@ -131,10 +131,10 @@ def run(n: int) -> list[Row]:
         spec = {"parent_id": parent, "datanet_ids": [1], "datanet_versions": [1],
                 "contribution_root": root, "hyper_params_hash": keccak(text="hp"),
                 "weights_hash": w, "attribution_index_hash": keccak(text="idx"),
-                "validator": a(VAL), "license": "apache-2.0"}
+                "manifest_hash": keccak(text="manifest"), "validator": a(VAL), "license": "apache-2.0"}
         s1, s2 = both("registerAdapter", "registerAdapter", spec, key=AUTHOR, module="ModelRegistry",
                       base_args=(parent, [1], [1], root, keccak(text="hp"), w, keccak(text="idx"),
-                                 a(VAL), "apache-2.0"))
+                                 keccak(text="manifest"), a(VAL), "apache-2.0"))
         adapter = s1.result
         assert s2.result[0] == adapter
         if i == 0:
@@ -149,17 +149,22 @@ def run(n: int) -> list[Row]:
     for i in range(n):
         fee = 10**15 + i
         req = {"user": a(USER), "validator": a(VAL), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
-               "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
+               "max_tokens": 32, "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
         rh = typed_data.request_digest(req, CHAIN_ID)
         out = keccak(text=f"out {i}")
         usig = typed_data.sign(rh, bytes(c.keys[USER].key))
-        vsig = typed_data.sign(typed_data.receipt_digest(rh, out, attributed, weights, fee, a(VAL),
+        engine = keccak(text="engine profile")
+        vsig = typed_data.sign(typed_data.receipt_digest(rh, out, engine, attributed, weights, fee, a(VAL),
                                                          CHAIN_ID), bytes(c.keys[VAL].key))
         # the baseline builds the same EIP-712 digests (same domain): the same signatures verify
-        q = ((a(USER), adapter, req["prompt_hash"], fee, i, 2**40, CHAIN_ID), usig, out,
+        q = ((a(USER), adapter, req["prompt_hash"], 32, fee, i, 2**40, CHAIN_ID), usig, out, engine,
              attributed, weights, fee, a(VAL), vsig)
-        both("submitReceipt (3 attributions)", "submitReceipt", req, usig, out, attributed,
+        both("submitReceipt (3 attributions)", "submitReceipt", req, usig, out, engine, attributed,
              weights, fee, a(VAL), vsig, key=VAL, module="Inference", base_args=(q,))
+    for chain in (c, cf):  # receipts pay once their challenge window is over (not measured)
+        chain.mine(ap.get_param(chain.state, "inference.challenge_window"))
+        for first in range(1, n + 1, 64):
+            chain.send(VAL, "Inference", "settle", list(range(first, min(n, first + 63) + 1)))
     both("claim", "claim", key=CONTRIB, module="Rewards")
     for _ in range(n):
         both("stake", "stake", key=6, value=ETHER, module="Staking")

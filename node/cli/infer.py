@@ -99,12 +99,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     chain_id = int(quote["chainId"], 16)
     head = user.call("eth_getBlockByNumber", "latest", False)
     request = {"user": bytes.fromhex(user_address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
-               "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_fee": price,
-               "nonce": int.from_bytes(os.urandom(8), "big"),
+               "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()),
+               "max_tokens": args.max_tokens, "max_fee": price, "nonce": int.from_bytes(os.urandom(8), "big"),
                "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME, "chain_id": chain_id}
     signature = typed_data.sign(typed_data.request_digest(request, chain_id), user.key)
     wire = {"user": user_address, "validator": quote["validator"], "adapterId": args.adapter,
-            "prompt": args.prompt, "maxFee": hex(price), "nonce": hex(request["nonce"]),
+            "prompt": args.prompt, "maxTokens": args.max_tokens, "maxFee": hex(price), "nonce": hex(request["nonce"]),
             "deadline": hex(request["deadline"]), "chainId": hex(chain_id)}
     result = user.call("ai_infer", wire, "0x" + signature.hex(), {"maxTokens": args.max_tokens})
     result["fee"] = int(result["fee"], 16)
@@ -140,19 +140,24 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
     head = user.call("eth_getBlockByNumber", "latest", False)
     request = {
         "user": to_canonical_address(user.address), "validator": to_canonical_address(validator.address),
-        "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_fee": args.fee,
-        "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME,
+        "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_tokens": args.max_tokens,
+        "max_fee": args.fee, "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME,
         "chain_id": chain_id,
     }
     user_signature = typed_data.sign(typed_data.request_digest(request, chain_id), user.key)
     with sidecar_client(args.sidecar) as sidecar:
         result = sidecar.infer(sidecar_adapter(sidecar, model["weightsHash"]), args.prompt.encode(), args.max_tokens)
+        profile, profile_hash = sidecar.engine_profile()
+    if not profile_hash or result.engine_profile_hash != profile_hash:
+        raise CLIError("the sidecar reported no engine profile (or changed it mid-request): a receipt must pin one")
     upload(validator, result.output, "output")
+    upload(validator, profile, "engine profile")
     ids = [int(cid) for cid, _ in result.weights]
     weights = [bp for _, bp in result.weights]
     output_hash = parse_hash(result.output_hash)
     receipt = validator.submit_native(InferenceReceiptTransaction.for_request(
-        vkey, request, user_signature, output_hash=output_hash, contribution_ids=ids, weights_bp=weights,
+        vkey, request, user_signature, output_hash=output_hash, engine_profile=parse_hash(profile_hash),
+        contribution_ids=ids, weights_bp=weights,
         fee=args.fee, **validator.tx_head()))
     out = {
         "output": result.output.decode("utf-8", errors="replace"),

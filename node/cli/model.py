@@ -34,6 +34,8 @@ def add_parsers(sub: Subparsers) -> None:
            arg("--datanet", action="append", default=[], metavar="ID:VERSION", help="datanet version trained on (repeat)"),
            arg("--contribution-root", **_HASH), arg("--hyper-params-hash", **_HASH),
            arg("--weights-hash", **_HASH), arg("--attribution-index-hash", **_HASH),
+           arg("--manifest-hash", default="0x" + "00" * 32,
+               help="0x keccak-256 of the training manifest blob (default: none recorded)"),
            arg("--validator", default=None, help="validator that trained it (default: you)"),
            arg("--license", default="apache-2.0"))
     action(asub, "show", "show a model or adapter", cmd_adapter_show, arg("id", type=int))
@@ -110,7 +112,8 @@ def cmd_adapter_register(args: argparse.Namespace) -> int:
     get_model(client, args.parent, "parent model")
     validator = to_canonical_address(args.validator or client.address)
     spec = (args.parent, ids, versions, parse_hash(args.contribution_root), parse_hash(args.hyper_params_hash),
-            parse_hash(args.weights_hash), parse_hash(args.attribution_index_hash), validator, args.license)
+            parse_hash(args.weights_hash), parse_hash(args.attribution_index_hash), parse_hash(args.manifest_hash),
+            validator, args.license)
     receipt = client.transact("ModelRegistry", "registerAdapter", spec)
     adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
     show(args, {"id": adapter_id, "transactionHash": receipt["transactionHash"]}, f"adapter {adapter_id} registered")

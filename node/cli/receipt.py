@@ -71,7 +71,7 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     with sidecar_client(args.sidecar) as sidecar:
         adapter = sidecar_adapter(sidecar, model["weightsHash"])
         answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=args.prompt.encode(),
-                                            max_tokens=args.max_tokens,
+                                            max_tokens=int(r.get("maxTokens") or args.max_tokens),
                                             expected_output_hash=r["outputHash"].removeprefix("0x"))
     ok = "0x" + answer.output_hash.lower().removeprefix("0x") == r["outputHash"].lower()
     out = {"receiptId": r["id"], "matches": ok, "outputHash": r["outputHash"],

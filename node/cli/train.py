@@ -91,7 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
     result = None
     with sidecar_client(args.sidecar) as sidecar, tqdm(desc="training", unit="step", file=sys.stderr) as bar:
-        for event in sidecar.train(contributions, seed=args.seed, **hyper):
+        for event in sidecar.train(contributions, seed=args.seed, datanets=list(zip(ids, versions, strict=True)),
+                                   **hyper):
             if hasattr(event, "total_steps"):
                 bar.total = event.total_steps
                 bar.n = event.step
@@ -102,6 +103,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result is None:
         raise CLIError("the sidecar ended training without a result")
     hyper_hash = upload(client, hyper_json, "hyper-parameters")
+    # The adapter is network data: its three artifacts go to the node, which serves them to peers.
+    with sidecar_client(args.sidecar) as sidecar:
+        artifacts = sidecar.export_adapter(adapter_id=result.adapter_id)
+    for label, data in (("weights", artifacts.weights), ("attribution index", artifacts.attribution_index),
+                        ("manifest", artifacts.manifest)):
+        upload(client, data, label)
     from state.native import AdapterRegistrationTransaction
 
     receipt = client.send_native(
@@ -109,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         parent_id=parent, datanet_ids=ids, datanet_versions=versions,
         contribution_root=parse_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
         weights_hash=parse_hash(result.weights_hash), attribution_index_hash=parse_hash(result.attribution_index_hash),
+        manifest_hash=parse_hash(artifacts.manifest_hash),
         validator=to_canonical_address(sender), license=args.license.encode(),
     )
     adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")

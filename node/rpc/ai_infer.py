@@ -75,6 +75,7 @@ def _parse_request(raw: Json, service: InferenceService) -> tuple[dict[str, Any]
         "validator": p.address(raw.get("validator"), "0.validator"),
         "adapter_id": p.quantity(raw.get("adapterId"), "0.adapterId"),
         "prompt_hash": keccak(prompt_bytes),
+        "max_tokens": p.quantity(raw.get("maxTokens"), "0.maxTokens"),
         "max_fee": p.quantity(raw.get("maxFee"), "0.maxFee"),
         "nonce": p.quantity(raw.get("nonce"), "0.nonce"),
         "deadline": p.quantity(raw.get("deadline"), "0.deadline"),
@@ -112,8 +113,11 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     if (inference.receipt_id_for_request(state, request_hash) is not None
             or inference.request_nonce_used(state, request["user"], request["nonce"])):
         raise InvalidParams("the request's nonce was already used")
-    if staking.get_stake(state, service.address)["stake"] < get_param(state, "staking.min_stake"):
+    stake = staking.get_stake(state, service.address)
+    if stake["stake"] < get_param(state, "staking.min_stake"):
         raise ServerError("this node's validator is not staked; it cannot record receipts")
+    if stake["jailedUntil"]:
+        raise ServerError("this node's validator is jailed; it cannot record receipts until it unjails")
     model = registry.get_model(state, request["adapter_id"])
     if model is None:
         raise ResourceNotFound(f"adapter {request['adapter_id']} does not exist")
@@ -144,9 +148,15 @@ def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest,
     except ValueError:
         raise ServerError("the sidecar attributed to an id that is not an on-chain contribution") from None
     weights = [int(bp) for _, bp in result.weights]
+    if not result.engine_profile_hash:
+        raise ServerError("the sidecar reported no engine profile: a receipt must pin one")
+    engine_profile = bytes.fromhex(result.engine_profile_hash.removeprefix("0x"))
+    if service.engine_profile is not None and keccak(service.engine_profile) == engine_profile:
+        core.blobs.put(service.engine_profile)  # any node can read what the receipt pins
     max_fee, tip = core.fees()
     tx = InferenceReceiptTransaction.for_request(
         service.validator_key, checked.request, checked.signature, output_hash=output_hash,
+        engine_profile=engine_profile,
         contribution_ids=ids, weights_bp=weights, fee=service.price, chain_id=core.ledger.chain_id,
         nonce=core.next_nonce(service.address), max_priority_fee_per_gas=tip, max_fee_per_gas=max_fee,
     )
@@ -180,12 +190,14 @@ async def ai_infer_quote(ctx: NodeContext, params: Params) -> dict[str, Any]:
     ready = await trio.to_thread.run_sync(service.sidecar_ready)
     return {"validator": hex_data(service.address), "price": hex_quantity(service.price),
             "chainId": hex_quantity(ctx.core.ledger.chain_id), "maxTokens": service.max_tokens,
-            "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready}
+            "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready,
+            "engineProfile": None if service.engine_profile is None else hex_data(keccak(service.engine_profile))}
 
 
 @rpc("ai_infer", max_params=3, lane=ASYNC)
 async def ai_infer(ctx: NodeContext, params: Params) -> dict[str, Any]:
-    """Serve the user's signed request ``[request, signature, {maxTokens}]`` and record it."""
+    """Serve the user's signed request ``[request, signature, {maxTokens}]`` and record it (the
+    request's signed ``maxTokens`` is what runs; the option, if given, must agree with it)."""
     raw_request, raw_signature, options = args(params, 2, 1)
     service = _service(ctx)
     request, prompt = _parse_request(raw_request, service)
@@ -193,7 +205,9 @@ async def ai_infer(ctx: NodeContext, params: Params) -> dict[str, Any]:
     options = options or {}
     if not isinstance(options, dict):
         raise InvalidParams("invalid argument 2: expected {maxTokens}")
-    max_tokens = p.quantity(options.get("maxTokens", 32), "2.maxTokens")
+    max_tokens = request["max_tokens"]
+    if p.quantity(options.get("maxTokens", max_tokens), "2.maxTokens") != max_tokens:
+        raise InvalidParams("invalid argument 2: maxTokens differs from the signed request's maxTokens")
     if not 0 < max_tokens <= service.max_tokens:
         raise InvalidParams(f"invalid argument 2: maxTokens must be within [1, {service.max_tokens}]")
     user = request["user"]

@@ -32,6 +32,9 @@ ACCOUNTS = derive_accounts(DEV_MNEMONIC, 20)
 ADDR = [a.address for a in ACCOUNTS]
 KEY = [a.private_key for a in ACCOUNTS]
 
+#: The engine profile the test validator signs (keccak-256 of a profile blob).
+ENGINE_PROFILE = keccak(text="engine profile: sidecar 0.1, torch 2.13.0+cpu, float32, spans+grad v1")
+
 # Dev-account roles shared by the scenarios (index into ACCOUNTS).
 OWNER, CUR1, CUR2, CONTRIB_A, CONTRIB_B, BASE_AUTHOR, AUTHOR1, AUTHOR2, VALIDATOR, USER, OUTSIDER = range(11)
 
@@ -143,6 +146,13 @@ class AINode:
         raw = LedgerTransactionBuilder.wrap_native(inner).encode()
         return self.mined(self.rpc("eth_sendRawTransaction", "0x" + bytes(raw).hex()))
 
+    def settle(self, who: int, *receipt_ids: int) -> Mined:
+        """Settle receipts whose challenge window is over (one block on the dev chain: any
+        transaction after the receipt's block)."""
+        settled, mined = self.do(who, "Inference", "settle", list(receipt_ids))
+        assert settled == len(set(receipt_ids)), (settled, receipt_ids)
+        return mined
+
     def nonce(self, who: int) -> int:
         return int(self.rpc("eth_getTransactionCount", ADDR[who], "pending"), 16)
 
@@ -177,7 +187,8 @@ def request_typed(req: dict[str, Any], chain_id: int = CHAIN_ID, validator: str 
         "types": {"EIP712Domain": _DOMAIN_FIELDS, "InferenceRequest": [
             {"name": "user", "type": "address"}, {"name": "validator", "type": "address"},
             {"name": "adapterId", "type": "uint256"},
-            {"name": "promptHash", "type": "bytes32"}, {"name": "maxFee", "type": "uint256"},
+            {"name": "promptHash", "type": "bytes32"}, {"name": "maxTokens", "type": "uint256"},
+            {"name": "maxFee", "type": "uint256"},
             {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"},
             {"name": "chainId", "type": "uint256"}]},
         "primaryType": "InferenceRequest", "domain": domain(chain_id),
@@ -187,14 +198,18 @@ def request_typed(req: dict[str, Any], chain_id: int = CHAIN_ID, validator: str 
 
 
 def receipt_typed(request_hash: bytes, output_hash: bytes, ids: list[int], weights: list[int],
-                  fee: int, validator: str, chain_id: int = CHAIN_ID) -> dict[str, Any]:
+                  fee: int, validator: str, chain_id: int = CHAIN_ID,
+                  engine_profile: bytes | None = None) -> dict[str, Any]:
+    engine_profile = ENGINE_PROFILE if engine_profile is None else engine_profile
     return {
         "types": {"EIP712Domain": _DOMAIN_FIELDS, "InferenceReceipt": [
             {"name": "requestHash", "type": "bytes32"}, {"name": "outputHash", "type": "bytes32"},
+            {"name": "engineProfile", "type": "bytes32"},
             {"name": "contributionIds", "type": "uint256[]"}, {"name": "weightsBp", "type": "uint256[]"},
             {"name": "fee", "type": "uint256"}, {"name": "validator", "type": "address"}]},
         "primaryType": "InferenceReceipt", "domain": domain(chain_id),
         "message": {"requestHash": "0x" + request_hash.hex(), "outputHash": "0x" + output_hash.hex(),
+                    "engineProfile": "0x" + engine_profile.hex(),
                     "contributionIds": ids, "weightsBp": weights, "fee": fee,
                     "validator": validator},
     }
@@ -210,14 +225,15 @@ def sign_typed(typed: dict[str, Any], key: bytes) -> bytes:
 
 
 def make_request(user: int, adapter: int, max_fee: int, nonce: int, deadline: int,
-                 prompt: str = "prompt", chain_id: int = CHAIN_ID) -> dict[str, Any]:
+                 prompt: str = "prompt", chain_id: int = CHAIN_ID, max_tokens: int = 32) -> dict[str, Any]:
     """An InferenceRequest as a dict in the ABI's field order."""
     return {"user": ADDR[user], "adapterId": adapter, "promptHash": keccak(text=prompt),
-            "maxFee": max_fee, "nonce": nonce, "deadline": deadline, "chainId": chain_id}
+            "maxTokens": max_tokens, "maxFee": max_fee, "nonce": nonce, "deadline": deadline,
+            "chainId": chain_id}
 
 
 def request_tuple(req: dict[str, Any]) -> tuple[Any, ...]:
-    return (req["user"], req["adapterId"], req["promptHash"], req["maxFee"], req["nonce"],
+    return (req["user"], req["adapterId"], req["promptHash"], req["maxTokens"], req["maxFee"], req["nonce"],
             req["deadline"], req["chainId"])
 
 
@@ -231,6 +247,7 @@ class SignedReceipt:
     """EIP-712 digest of the request (computed here, not by the node)."""
     user_signature: bytes
     output_hash: bytes
+    engine_profile: bytes
     ids: list[int]
     weights: list[int]
     fee: int
@@ -238,15 +255,16 @@ class SignedReceipt:
     validator_signature: bytes
 
     def abi_args(self) -> tuple[Any, ...]:
-        return (request_tuple(self.request), self.user_signature, self.output_hash, self.ids,
-                self.weights, self.fee, self.validator, self.validator_signature)
+        return (request_tuple(self.request), self.user_signature, self.output_hash, self.engine_profile,
+                self.ids, self.weights, self.fee, self.validator, self.validator_signature)
 
     def native_fields(self) -> dict[str, Any]:
         r = self.request
         return {"user": bytes.fromhex(r["user"][2:]), "adapter_id": r["adapterId"],
-                "prompt_hash": r["promptHash"], "max_fee": r["maxFee"], "request_nonce": r["nonce"],
-                "deadline": r["deadline"], "request_chain_id": r["chainId"],
+                "prompt_hash": r["promptHash"], "max_tokens": r["maxTokens"], "max_fee": r["maxFee"],
+                "request_nonce": r["nonce"], "deadline": r["deadline"], "request_chain_id": r["chainId"],
                 "user_signature": self.user_signature, "output_hash": self.output_hash,
+                "engine_profile": self.engine_profile,
                 "contribution_ids": self.ids, "weights_bp": self.weights, "fee": self.fee,
                 "validator": bytes.fromhex(self.validator[2:]),
                 "validator_signature": self.validator_signature}
@@ -265,7 +283,7 @@ def sign_receipt(req: dict[str, Any], ids: list[int], weights: list[int], fee: i
     out = output if output is not None else keccak(text=f"output {req['nonce']}")
     vtyped = receipt_typed(request_hash, out, ids, weights, fee, ADDR[validator], req["chainId"])
     vsig = sign_typed(vtyped, validator_key if validator_key is not None else KEY[validator])
-    return SignedReceipt(req, request_hash, usig, out, ids, weights, fee, ADDR[validator], vsig)
+    return SignedReceipt(req, request_hash, usig, out, ENGINE_PROFILE, ids, weights, fee, ADDR[validator], vsig)
 
 
 def topic_int(topic: str) -> int:

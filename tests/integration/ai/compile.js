@@ -20,6 +20,7 @@ const input = {
   settings: {
     evmVersion: "cancun",
     optimizer: { enabled: true, runs: 200 },
+    viaIR: true, // submitReceipt takes nine arguments: more than the legacy code generator can stack
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
   },
 };

@@ -107,7 +107,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         req = make_request(USER, adapter, FEE, nonce=1, deadline=int(node.head()["timestamp"], 16) + 3600)
         signed = sign_receipt(req, [accepted], [10_000], FEE)
         receipt_tx = transact(node, f.relayReceipt(*signed.abi_args()))
+        held = node.call(OWNER, "Rewards", "pending", address)
+        assert node.call(OWNER, "Rewards", "claimable", address) == 0
+        receipt_id = int(receipt_tx.logs[0]["topics"][1], 16)  # InferenceRecorded's receipt id
+        transact(node, f.settle([receipt_id]))  # the contract settles it: its window is one block
         claimable = node.call(OWNER, "Rewards", "claimable", address)
+        assert claimable == held
         before = node.balance(address)
         transact(node, f.claim())
         yield Deployed(node, client, address, datanet, accepted, rejected, unbacked,

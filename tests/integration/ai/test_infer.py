@@ -78,15 +78,16 @@ def world(tmp_path_factory):
         sidecar.kill(15)
 
 
-def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell"):
+def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell", max_tokens=8):
     chain_id = int(w.rpc("eth_chainId"), 16)
     head = w.rpc("eth_getBlockByNumber", "latest", False)
     req = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(validator[2:]), "adapter_id": 2,
-           "prompt_hash": keccak(prompt.encode()), "max_fee": price, "nonce": nonce,
+           "prompt_hash": keccak(prompt.encode()), "max_tokens": max_tokens, "max_fee": price, "nonce": nonce,
            "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id}
     sig = typed_data.sign(typed_data.request_digest(req, chain_id), user.private_key)
     wire = {"user": user.address, "validator": validator, "adapterId": 2, "prompt": prompt,
-            "maxFee": hex(price), "nonce": hex(nonce), "deadline": hex(req["deadline"]), "chainId": hex(chain_id)}
+            "maxTokens": max_tokens, "maxFee": hex(price), "nonce": hex(nonce), "deadline": hex(req["deadline"]),
+            "chainId": hex(chain_id)}
     return req, sig, wire
 
 
@@ -94,7 +95,11 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     w = world
     quote = w.rpc("ai_inferQuote")
     price = int(quote["price"], 16)
-    before = {i: int(w.rpc("ai_getRewards", ACCOUNTS[i].address)["claimable"], 16) for i in (1, 2, 3)}
+    def owed(i):  # claimable now, or held until the receipt's challenge window closes
+        r = w.rpc("ai_getRewards", ACCOUNTS[i].address)
+        return int(r["claimable"], 16) + int(r["pending"], 16)
+
+    before = {i: owed(i) for i in (1, 2, 3)}
     out = json.loads(w.cli("infer", "--adapter", "2", "--prompt", "The heron of Lake Vell", "--account", "10",
                            "--deposit", "0.01eth", "--json").stdout)
     assert out["validator"].lower() == quote["validator"].lower() != ACCOUNTS[10].address.lower()
@@ -102,6 +107,11 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     r = receipt["receipt"]
     assert r["user"] == ACCOUNTS[10].address and r["validator"].lower() == quote["validator"].lower()
     assert r["submitter"].lower() == quote["validator"].lower() and r["fee"] == price
+    # what a re-run needs: the max tokens the user signed, the engine the validator signed
+    profile = bytes.fromhex(w.rpc("ai_getBlob", quote["engineProfile"])[2:])  # the node keeps what it pinned
+    assert r["maxTokens"] == 32 and r["engineProfile"] == quote["engineProfile"] == "0x" + keccak(profile).hex()
+    assert json.loads(profile)["decoding"] == "greedy"
+    assert r["promptHash"] == "0x" + keccak(b"The heron of Lake Vell").hex()
     # The output is kept: anyone can fetch it by the hash on the receipt.
     assert receipt["outputAvailable"] is True and r["outputHash"] == out["outputHash"]
     blob = w.rpc("ai_getBlob", r["outputHash"])
@@ -111,9 +121,10 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     pool = price * params["reward.contributors_bp"] // 10_000
     top = out["attribution"][0]
     planter = top["contributionId"]  # contribution i was made by dev account i
-    gained = int(w.rpc("ai_getRewards", ACCOUNTS[planter].address)["claimable"], 16) - before[planter]
+    gained = owed(planter) - before[planter]
     assert gained == pool * top["weightBp"] // 10_000 > 0
-    assert f"claimed {ether(gained)}" in w.cli("rewards", "claim", "--account", str(planter)).stdout
+    # the claim settles the receipt first (the dev chain's window is one block), then claims
+    assert f"claimed {ether(before[planter] + gained)}" in w.cli("rewards", "claim", "--account", str(planter)).stdout
     deposit = int(w.rpc("ai_getDeposit", ACCOUNTS[10].address)["balance"], 16)
     assert deposit == 10**16 - price
     # Anyone can replay the receipt on a sidecar (greedy decoding repeats) and check its hash.
@@ -137,15 +148,17 @@ def test_a_request_signed_for_validator_a_cannot_be_redeemed_by_staked_b(world):
     b_addr = bytes.fromhex(b.address[2:])
     output_hash = keccak(b"made up")
     # B names itself validator, signs a receipt paying its pick, and submits the user's request.
+    engine = keccak(b"any engine profile")
     vsig = typed_data.sign(typed_data.receipt_digest(typed_data.request_digest({**req, "validator": b_addr}, chain_id),
-                                                     output_hash, [1], [10_000], price, b_addr, chain_id), b.private_key)
+                                                     output_hash, engine, [1], [10_000], price, b_addr, chain_id),
+                           b.private_key)
     base = int(w.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
     tx = InferenceReceiptTransaction.sign(
         b.private_key, chain_id=chain_id, nonce=int(w.rpc("eth_getTransactionCount", b.address, "pending"), 16),
         max_priority_fee_per_gas=10**9, max_fee_per_gas=2 * base + 10**9, gas=3_000_000,
-        user=req["user"], adapter_id=2, prompt_hash=req["prompt_hash"], max_fee=price, request_nonce=77,
-        deadline=req["deadline"], request_chain_id=chain_id, user_signature=sig, output_hash=output_hash,
-        contribution_ids=[1], weights_bp=[10_000], fee=price, validator=b_addr, validator_signature=vsig)
+        user=req["user"], adapter_id=2, prompt_hash=req["prompt_hash"], max_tokens=req["max_tokens"], max_fee=price,
+        request_nonce=77, deadline=req["deadline"], request_chain_id=chain_id, user_signature=sig,
+        output_hash=output_hash, engine_profile=engine, contribution_ids=[1], weights_bp=[10_000], fee=price, validator=b_addr, validator_signature=vsig)
     tx_hash = w.rpc("eth_sendRawTransaction", "0x" + LedgerTransactionBuilder.wrap_native(tx).encode().hex())
     mined = w.rpc("eth_getTransactionReceipt", tx_hash)
     assert mined["status"] == "0x0"  # refused on chain: the signature is the user's only for A
@@ -181,6 +194,12 @@ def test_bad_requests_are_refused_before_any_work(world):
         w.rpc("ai_infer", {**wire, "prompt": "another prompt"}, "0x" + sig.hex())
     with pytest.raises(RuntimeError, match="prompt"):
         w.rpc("ai_infer", {**wire, "prompt": "x" * 9000}, "0x" + sig.hex())
+    # the tokens a request runs for are the ones the user signed
+    _, sig, wire = signed_request(w, user, quote["validator"], price, nonce=5)
+    with pytest.raises(RuntimeError, match="differs from the signed request's maxTokens"):
+        w.rpc("ai_infer", wire, "0x" + sig.hex(), {"maxTokens": 9})
+    with pytest.raises(RuntimeError, match="bad user signature"):
+        w.rpc("ai_infer", {**wire, "maxTokens": 9}, "0x" + sig.hex())
     poor = ACCOUNTS[13]
     _, sig, wire = signed_request(w, poor, quote["validator"], price, nonce=4)
     with pytest.raises(RuntimeError, match="deposit"):

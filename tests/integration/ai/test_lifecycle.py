@@ -35,6 +35,7 @@ from tests.integration.ai.client import (
     CONTRIB_B,
     CUR1,
     CUR2,
+    ENGINE_PROFILE,
     KEY,
     OWNER,
     USER,
@@ -79,6 +80,8 @@ class Life:
     receipt: SignedReceipt
     receipt_tx: Mined
     first_block: int
+    held: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """ai_getRewards of each party after the receipt, before it settled."""
     rewards_before_claim: dict[int, dict[str, Any]] = field(default_factory=dict)
     claimable_by_call: dict[int, int] = field(default_factory=dict)
     claims: dict[int, tuple[int, int, Mined]] = field(default_factory=dict)
@@ -118,9 +121,12 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Life]:
                                                 request_typed(req))[2:])
             signed = sign_receipt(req, w.accepted, WEIGHTS, FEE, user_signature=wallet_sig)
             deposit_before = node.call(USER, "Inference", "depositOf", ADDR[USER])
-            _, receipt_tx = node.do(VALIDATOR, "Inference", "submitReceipt", *signed.abi_args())
+            receipt_id, receipt_tx = node.do(VALIDATOR, "Inference", "submitReceipt", *signed.abi_args())
             life = Life(node, w, signed, receipt_tx, first_block, deposit_before=deposit_before,
                         deposit_after=node.call(USER, "Inference", "depositOf", ADDR[USER]))
+            for who in (*CLAIMERS, USER):
+                life.held[who] = node.rpc("ai_getRewards", ADDR[who])
+            node.settle(OWNER, receipt_id)  # the dev chain's window: one block
             for who in (*CLAIMERS, USER):
                 life.rewards_before_claim[who] = node.rpc("ai_getRewards", ADDR[who])
                 life.claimable_by_call[who] = node.call(OWNER, "Rewards", "claimable", ADDR[who])
@@ -221,6 +227,9 @@ def test_payout_to_each_party(life: Life) -> None:
             AUTHOR1: split["ancestor"], BASE_AUTHOR: split["ancestor"],
             VALIDATOR: split["validator"], USER: 0}
     for who, amount in want.items():
+        # held while the receipt's challenge window was open, then claimable once it settled
+        assert (int(life.held[who]["pending"], 16), int(life.held[who]["claimable"], 16)) == (amount, 0), who
+        assert int(life.rewards_before_claim[who]["pending"], 16) == 0, who
         assert int(life.rewards_before_claim[who]["claimable"], 16) == amount, who
         assert int(life.rewards_before_claim[who]["earned"], 16) == amount, who
         assert life.claimable_by_call[who] == amount, who
@@ -251,6 +260,16 @@ def test_inference_ancestry(life: Life) -> None:
     assert anc["receipt"]["requestHash"] == "0x" + r.request_hash.hex()
     assert anc["receipt"]["outputHash"] == "0x" + r.output_hash.hex()
     assert anc["receipt"]["adapterId"] == w.adapter2 and anc["receipt"]["fee"] == FEE
+    # what a re-run needs: the signed max tokens and engine, the weights of the adapter and base
+    rec = anc["receipt"]
+    assert (rec["maxTokens"], rec["engineProfile"]) == (32, "0x" + ENGINE_PROFILE.hex())
+    assert rec["promptHash"] == "0x" + keccak(text="prompt").hex()
+    assert rec["weightsHash"] == "0x" + keccak(text="weights a2").hex()
+    assert rec["baseModelHash"] == "0x" + keccak(text="base weights").hex()
+    assert rec["status"] == 0  # as of its block: pending; settled since
+    assert node.rpc("ai_getReceipt", rec["id"])["receipt"]["status"] == 2
+    assert anc["lineage"]["path"][0]["manifestHash"] == "0x" + keccak(text="manifest a2").hex()
+    assert anc["lineage"]["path"][0]["attributionIndexHash"] == "0x" + keccak(text="index a2").hex()
     contributors = {w.accepted[0]: ADDR[CONTRIB_A], w.accepted[1]: ADDR[CONTRIB_B], w.accepted[2]: ADDR[CONTRIB_A]}
     assert [(a["contributionId"], a["weightBp"], a["datanetId"], a["contributor"], a["contentHash"])
             for a in anc["attributions"]] == [
@@ -308,6 +327,7 @@ def test_websocket_subscription_sees_the_same_ai_logs(life: Life) -> None:
     names = {x["topics"][0] for x in life.ws_logs}
     assert {topic0("Datanets", "DatanetCreated"), topic0("Datanets", "VersionPublished"),
             topic0("ModelRegistry", "AdapterRegistered"), topic0("Inference", "InferenceRecorded"),
+            topic0("Rewards", "RewardPending"), topic0("Inference", "ReceiptSettled"),
             topic0("Rewards", "RewardAccrued"), topic0("Rewards", "RewardClaimed")} <= names
 
 

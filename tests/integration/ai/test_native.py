@@ -41,6 +41,7 @@ from tests.integration.ai.client import (
     CONTRIB_A,
     CONTRIB_B,
     CUR1,
+    ENGINE_PROFILE,
     ETHER,
     GWEI,
     KEY,
@@ -136,8 +137,8 @@ def scenario(run: Run, t0: int) -> None:
     spec = adapter_spec(1, [datanet], [1], version_root(node, datanet, 1), "native")
     fields = {"parent_id": spec[0], "datanet_ids": spec[1], "datanet_versions": spec[2],
               "contribution_root": spec[3], "hyper_params_hash": spec[4], "weights_hash": spec[5],
-              "attribution_index_hash": spec[6], "validator": bytes.fromhex(spec[7][2:]),
-              "license": spec[8].encode()}
+              "attribution_index_hash": spec[6], "manifest_hash": spec[7],
+              "validator": bytes.fromhex(spec[8][2:]), "license": spec[9].encode()}
     d.either("registerAdapter", AUTHOR1, AdapterRegistrationTransaction, fields, "ModelRegistry",
              "registerAdapter", spec)
     run.ids["adapter"] = 2
@@ -147,6 +148,7 @@ def scenario(run: Run, t0: int) -> None:
     signed = sign_receipt(req, [1, 2], [7000, 3000], 10**16 - 1)
     d.either("submitReceipt", VALIDATOR, InferenceReceiptTransaction, signed.native_fields(),
              "Inference", "submitReceipt", *signed.abi_args())
+    d.abi(OWNER, "Inference", "settle", [1])  # the dev chain's window is one block
     d.abi(CONTRIB_A, "Rewards", "claim")
 
 
@@ -226,8 +228,10 @@ def test_native_fields_show_in_get_transaction_by_hash(pair: Pair) -> None:
     assert c["license"] == "MIT"
     inf = node.rpc("eth_getTransactionByHash", pair.native.compared["submitReceipt"].tx_hash)["inference"]
     assert inf["user"].lower() == ADDR[USER].lower() and [int(x, 16) for x in inf["weightsBp"]] == [7000, 3000]
+    assert int(inf["maxTokens"], 16) == 32 and inf["engineProfile"] == "0x" + ENGINE_PROFILE.hex()
     ad = node.rpc("eth_getTransactionByHash", pair.native.compared["registerAdapter"].tx_hash)["adapter"]
     assert int(ad["parentId"], 16) == 1 and [int(x, 16) for x in ad["datanetVersions"]] == [1]
+    assert ad["manifestHash"] == "0x" + keccak(text="manifest native").hex()
 
 
 def native_hashes(pair: Pair) -> list[tuple[int, str]]:

@@ -192,6 +192,24 @@ def test_callcode_mints_nothing(setup: Setup, module: str, credit: str, payout: 
            value=ETHER)
 
 
+@pytest.mark.parametrize("fn, args, value", [
+    ("challenge", (1,), 10**17), ("submitVerdict", (1, True), 0), ("resolve", (1,), 0), ("settle", ([1],), 0),
+], ids=["challenge", "submitVerdict", "resolve", "settle"])
+def test_the_challenge_game_is_reached_by_call_only(setup: Setup, fn: str, args: tuple[Any, ...],
+                                                    value: int) -> None:
+    """Issue 18's challenge game under every call kind: DELEGATECALL (a bond credited for wei that
+    never moved, a verdict or challenge in the caller's name) and CALLCODE are refused before any
+    work, STATICCALL refuses the write; nothing changes."""
+    node, probe = setup.node, setup.probe
+    data = bytes.fromhex(node.calldata("Inference", fn, *args)[2:])
+    attack(setup, ATTACKER, probe.functions.delegateMintThenCall(addr("Inference"), data, 3, b""), value=value)
+    attack(setup, ATTACKER, probe.functions.callcodeMintThenCall(addr("Inference"), data, 1, value, b""),
+           value=value)
+    attack(setup, VALIDATOR, probe.functions.claimAirdrop(addr("Inference"), data))
+    ok, ret = probe.functions.staticProbe(addr("Inference"), data).call({"from": ADDR[ATTACKER]})
+    assert not ok and abi_decode(["string"], ret[4:])[0] == "state change in a static call"
+
+
 # -- 2. impersonation through DELEGATECALL -------------------------------------------------------
 
 

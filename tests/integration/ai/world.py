@@ -80,7 +80,7 @@ def version_root(node: AINode, datanet: int, version: int) -> bytes:
 def adapter_spec(parent: int, datanets: list[int], versions: list[int], root: bytes, tag: str,
                  validator: int = VALIDATOR) -> tuple[Any, ...]:
     return (parent, datanets, versions, root, keccak(text=f"hp {tag}"), keccak(text=f"weights {tag}"),
-            keccak(text=f"index {tag}"), ADDR[validator], "apache-2.0")
+            keccak(text=f"index {tag}"), keccak(text=f"manifest {tag}"), ADDR[validator], "apache-2.0")
 
 
 def build_world(node: AINode, stake: int = 2 * ETHER, deposit: int = ETHER) -> World:

@@ -12,12 +12,18 @@ from eth_utils import keccak
 
 from ai_precompiles import typed_data
 
+#: The engine profile the test validator signs (keccak-256 of a profile blob).
+ENGINE = keccak(text="engine profile: sidecar 0.1, torch 2.13.0+cpu, float32, spans+grad v1")
+
 # key roles
 OWNER, CUR1, CUR2, CUR3, CONTRIB, BASE_AUTHOR, ADAPTER_AUTHOR, VALIDATOR, USER, CONTRIB2 = range(10)
 
 TEST_PARAMS = {
     "staking.epoch_length": 4,
     "staking.unbonding_blocks": 3,
+    # a receipt settles from the next block; verdicts close before an unstake unbonds
+    "inference.challenge_window": 1,
+    "inference.verdict_window": 2,
     "gov.voting_period": 6,
     "gov.execution_delay": 4,
 }
@@ -43,7 +49,7 @@ class World:
             nonce = self.next_nonce
             self.next_nonce += 1
         return {"user": self.c.addr(user), "validator": self.c.addr(VALIDATOR), "adapter_id": adapter,
-                "prompt_hash": keccak(text=f"prompt {nonce}"), "max_fee": max_fee,
+                "prompt_hash": keccak(text=f"prompt {nonce}"), "max_tokens": 32, "max_fee": max_fee,
                 "nonce": nonce, "deadline": deadline if deadline is not None
                 else self.c.head.timestamp + 3600, "chain_id": CHAIN_ID}
 
@@ -54,18 +60,26 @@ class World:
 
     def receipt_args(self, req: dict[str, Any], ids: list[int], weights: list[int], fee: int,
                      user_sig: bytes | None = None, validator_key: int = VALIDATOR,
-                     validator: int = VALIDATOR, output: bytes = b"\x07" * 32) -> tuple[Any, ...]:
+                     validator: int = VALIDATOR, output: bytes = b"\x07" * 32,
+                     engine: bytes = ENGINE) -> tuple[Any, ...]:
         vaddr = self.c.addr(validator)
         req = {**req, "validator": vaddr}  # the request names the validator that serves it
         user_sig = user_sig if user_sig is not None else self.sign_request(req)
         rh = typed_data.request_digest(req, CHAIN_ID)
-        digest = typed_data.receipt_digest(rh, output, ids, weights, fee, vaddr, CHAIN_ID)
+        digest = typed_data.receipt_digest(rh, output, engine, ids, weights, fee, vaddr, CHAIN_ID)
         vsig = typed_data.sign(digest, bytes(self.c.keys[validator_key].key))
-        return (req, user_sig, output, ids, weights, fee, vaddr, vsig)
+        return (req, user_sig, output, engine, ids, weights, fee, vaddr, vsig)
+
+    def settle(self, *receipt_ids: int) -> int:
+        """Mine past the receipts' challenge windows and settle them; how many settled."""
+        release = max(self.c.call("Inference", "getReceipt", rid)["release_block"] for rid in receipt_ids)
+        while self.c.head.block_number + 1 < release:
+            self.c.mine()
+        return int(self.c.send(USER, "Inference", "settle", list(receipt_ids)).result)
 
 
-def build_world() -> World:
-    c = AIChain(TEST_PARAMS, n_keys=10)
+def build_world(params: dict[str, Any] | None = None, n_keys: int = 10) -> World:
+    c = AIChain({**TEST_PARAMS, **(params or {})}, n_keys=n_keys)
     w = World(c)
     a = c.addr
     w.datanet = c.send(OWNER, "Datanets", "createDatanet", "med-qa", "medical", "ipfs://desc",
@@ -96,6 +110,7 @@ def build_world() -> World:
     spec = {"parent_id": w.base, "datanet_ids": [w.datanet], "datanet_versions": [1],
             "contribution_root": root, "hyper_params_hash": keccak(text="hp1"),
             "weights_hash": keccak(text="a1 w"), "attribution_index_hash": keccak(text="idx1"),
+            "manifest_hash": keccak(text="manifest1"),
             "validator": a(VALIDATOR), "license": "apache-2.0"}
     w.adapter1 = c.send(BASE_AUTHOR, "ModelRegistry", "registerAdapter", spec).result
     spec2 = dict(spec, parent_id=w.adapter1, datanet_ids=[], datanet_versions=[],

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import ai_precompiles as ap
-from ai_precompiles import datanets, governance, inference, registry
+from ai_precompiles import challenges, datanets, governance, inference, registry
 from ai_precompiles.build_abi import SOLCJS, compile_abis
 from ai_precompiles.dispatch import price_param
 from ai_precompiles.storage import snake
@@ -19,6 +19,7 @@ STRUCTS = {
     ("Datanets", "getVersion"): datanets.Version,
     ("ModelRegistry", "getModel"): registry.Model,
     ("Inference", "getReceipt"): inference.Receipt,
+    ("Inference", "getChallenge"): challenges.Challenge,
     ("Governance", "getProposal"): governance.Proposal,
 }
 

@@ -36,12 +36,14 @@ def test_fee_weights_or_adapter_changed_after_signing(world: World) -> None:
     ids = world.contributions[:2]
     req = world.request(world.adapter2, max_fee=10_000)
     args = list(world.receipt_args(req, ids, [6000, 4000], 1000))
-    fee_changed = tuple(args[:5] + [2000] + args[6:])
+    fee_changed = tuple(args[:6] + [2000] + args[7:])
     assert_rejected(world, "bad validator signature", lambda: _send(world, fee_changed))
-    weights_changed = tuple(args[:4] + [[4000, 6000]] + args[5:])
+    weights_changed = tuple(args[:5] + [[4000, 6000]] + args[6:])
     assert_rejected(world, "bad validator signature", lambda: _send(world, weights_changed))
     output_changed = tuple(args[:2] + [b"\x09" * 32] + args[3:])
     assert_rejected(world, "bad validator signature", lambda: _send(world, output_changed))
+    engine_changed = tuple(args[:3] + [keccak(text="another engine")] + args[4:])
+    assert_rejected(world, "bad validator signature", lambda: _send(world, engine_changed))
     # the user signed for adapter2; the validator re-signs a receipt naming adapter1
     user_sig = world.sign_request(req)
     moved = dict(req, adapter_id=world.adapter1)
@@ -50,6 +52,9 @@ def test_fee_weights_or_adapter_changed_after_signing(world: World) -> None:
     max_fee_raised = world.receipt_args(dict(req, max_fee=10**18), ids, [6000, 4000], 10**17,
                                         user_sig=user_sig)
     assert_rejected(world, "bad user signature", lambda: _send(world, max_fee_raised))
+    # the user allowed 32 tokens: a receipt for a longer run is not the request it signed
+    more_tokens = world.receipt_args(dict(req, max_tokens=33), ids, [6000, 4000], 1000, user_sig=user_sig)
+    assert_rejected(world, "bad user signature", lambda: _send(world, more_tokens))
     _send(world, tuple(args))  # the untouched receipt still goes through
 
 
@@ -59,7 +64,7 @@ def test_high_s_signatures_are_refused(world: World) -> None:
     args = list(world.receipt_args(req, ids, [10_000], 500))
     high_user = tuple(args[:1] + [_flip_s(args[1])] + args[2:])
     assert_rejected(world, "bad user signature: malformed signature", lambda: _send(world, high_user))
-    high_validator = tuple(args[:7] + [_flip_s(args[7])])
+    high_validator = tuple(args[:8] + [_flip_s(args[8])])
     assert_rejected(world, "bad validator signature: malformed signature",
                     lambda: _send(world, high_validator))
 
@@ -94,7 +99,8 @@ def test_one_deposit_cannot_pay_two_receipts_in_one_block(world: World) -> None:
 def test_double_claims(world: World) -> None:
     c = world.c
     req = world.request(world.adapter2, max_fee=10_000)
-    _send(world, world.receipt_args(req, world.contributions[:1], [10_000], 10_000))
+    rid = _send(world, world.receipt_args(req, world.contributions[:1], [10_000], 10_000)).result  # type: ignore[attr-defined]
+    world.settle(rid)
     claimable = c.call("Rewards", "claimable", c.addr(CONTRIB))
     assert claimable > 0
     total = c.call("Rewards", "totalClaimable")

@@ -10,6 +10,7 @@ from ai_world import (
     BASE_AUTHOR,
     CONTRIB,
     CONTRIB2,
+    ENGINE,
     OWNER,
     USER,
     VALIDATOR,
@@ -102,20 +103,35 @@ def test_receipt_payouts_and_claims(world: World) -> None:
     assert log.topics[1:] == (rid, world.adapter2, int.from_bytes(c.addr(USER), "big"))
     assert c.call("Inference", "depositOf", c.addr(USER)) == dep_before - fee
     assert c.call("Inference", "nonceUsed", c.addr(USER), req["nonce"]) is True
+    # the receipt pins what a re-run needs, copied from the request and the registry
+    rec = c.call("Inference", "getReceipt", rid)
+    assert (rec["max_tokens"], rec["engine_profile"]) == (32, ENGINE)
+    assert rec["weights_hash"] == keccak(text="a2 w") and rec["base_model_hash"] == keccak(text="base w")
+    assert rec["prompt_hash"] == req["prompt_hash"] and rec["status"] == 0
+    assert rec["release_block"] == sent.block.header.block_number + 1  # inference.challenge_window
 
     split = rewards.split_fee(fee, weights, ap.get_params(c.state), n_lineage=2)
+    expected = {CONTRIB: split.contributors[0] + split.contributors[2],  # contributions 1 and 3
+                CONTRIB2: split.contributors[1], ADAPTER_AUTHOR: split.author,
+                BASE_AUTHOR: sum(split.lineage),  # base model and adapter 1: two lineage shares
+                VALIDATOR: split.validator}
+    # held, not yet claimable: the challenge window is not over
+    assert {k: c.call("Rewards", "claimable", c.addr(k)) - before[k] for k in range(10)} == dict.fromkeys(range(10), 0)
+    for k, amount in expected.items():
+        assert c.call("Rewards", "pending", c.addr(k)) == amount
+    assert c.call("Rewards", "pending", treasury) == split.treasury
+    assert c.balance(REWARDS) == c.call("Rewards", "totalClaimable") + c.call("Rewards", "totalPending")
+
+    assert world.settle(rid, rid) == 1  # a repeated id settles once
     gained = {k: c.call("Rewards", "claimable", c.addr(k)) - before[k] for k in range(10)}
-    # contributions 1 and 3 are CONTRIB's, 2 is CONTRIB2's
-    assert gained[CONTRIB] == split.contributors[0] + split.contributors[2]
-    assert gained[CONTRIB2] == split.contributors[1]
-    assert gained[ADAPTER_AUTHOR] == split.author
-    # base model and adapter 1 are both BASE_AUTHOR's: two lineage shares
-    assert gained[BASE_AUTHOR] == sum(split.lineage)
-    assert gained[VALIDATOR] == split.validator
+    assert gained == {k: expected.get(k, 0) for k in range(10)}
     t_gain = c.call("Rewards", "claimable", treasury) - t_before
     assert t_gain == split.treasury
     assert sum(gained.values()) + t_gain == fee
+    assert all(c.call("Rewards", "pending", c.addr(k)) == 0 for k in range(10))
+    assert c.call("Inference", "getReceipt", rid)["status"] == 2
     assert c.balance(REWARDS) == c.call("Rewards", "totalClaimable")
+    assert world.settle(rid) == 0  # settled already: skipped, not refused
 
     anc = ap.get_inference(c.state, rid)
     assert anc is not None
@@ -173,7 +189,7 @@ def test_retired_adapter_takes_no_receipts(world: World) -> None:
     spec = {"parent_id": world.adapter1, "datanet_ids": [world.datanet], "datanet_versions": [1],
             "contribution_root": adapter_contribution_root(c.state, [world.datanet], [1]),
             "hyper_params_hash": b"\x01" * 32, "weights_hash": keccak(text="fork w"),
-            "attribution_index_hash": b"\x02" * 32, "validator": c.addr(VALIDATOR),
+            "attribution_index_hash": b"\x02" * 32, "manifest_hash": b"\x03" * 32, "validator": c.addr(VALIDATOR),
             "license": "mit"}
     fork = c.send(OWNER, "ModelRegistry", "registerAdapter", spec).result
     assert c.call("ModelRegistry", "getModel", world.adapter1)["children"] == [world.adapter2, fork]

@@ -61,3 +61,34 @@ def test_storage_floor_beats_a_cheap_price() -> None:
     # 14 fresh words at least (record fields, curator flag, counter): 22,100 gas each
     assert used[0] >= 14 * 22_100
     assert used[1] >= 2_000_000 and used[1] > used[0]
+
+
+def test_receipt_native_equals_abi() -> None:
+    """An inference receipt as the native type (0x62), with the signed maxTokens and the engine
+    profile, records the same receipt, holds the same split and costs the same as the ABI call."""
+    from ai_world import VALIDATOR, build_world
+
+    from ai_precompiles.addresses import INFERENCE, REWARDS
+    from state.native import InferenceReceiptTransaction
+
+    a, b = build_world(), build_world()
+    args = []
+    for w in (a, b):
+        req = w.request(w.adapter2, max_fee=10**15, nonce=77, deadline=2_000_000_000)
+        args.append(w.receipt_args(req, w.contributions[:2], [6000, 4000], 10**15))
+    abi = a.c.send(VALIDATOR, "Inference", "submitReceipt", *args[0])
+    req, usig, output, engine, ids, weights, fee, vaddr, vsig = args[1]
+    native = b.c.send_native(
+        VALIDATOR, InferenceReceiptTransaction, user=req["user"], adapter_id=req["adapter_id"],
+        prompt_hash=req["prompt_hash"], max_tokens=req["max_tokens"], max_fee=req["max_fee"],
+        request_nonce=req["nonce"], deadline=req["deadline"], request_chain_id=req["chain_id"],
+        user_signature=usig, output_hash=output, engine_profile=engine, contribution_ids=ids,
+        weights_bp=weights, fee=fee, validator=vaddr, validator_signature=vsig)
+    assert not native.computation.is_error
+    assert native.computation.output == abi.computation.output  # the same receipt id
+    for module in (INFERENCE, REWARDS):
+        assert a.c.state._account_db._get_storage_root(module) == b.c.state._account_db._get_storage_root(module)
+    assert [(lg.address, tuple(lg.topics), lg.data) for lg in abi.logs] == [
+        (lg.address, tuple(lg.topics), lg.data) for lg in native.logs]
+    assert _exec_gas(abi) == _exec_gas(native)
+    assert b.c.call("Inference", "getReceipt", 1)["engine_profile"] == engine

@@ -68,7 +68,7 @@ def test_publish_by_non_owner_and_nothing_new(world: World) -> None:
 def test_adapter_with_missing_parent(world: World) -> None:
     spec = {"parent_id": 999, "datanet_ids": [], "datanet_versions": [],
             "contribution_root": b"\x00" * 32, "hyper_params_hash": b"\x00" * 32,
-            "weights_hash": keccak(text="orphan"), "attribution_index_hash": b"\x00" * 32,
+            "weights_hash": keccak(text="orphan"), "attribution_index_hash": b"\x00" * 32, "manifest_hash": b"\x00" * 32,
             "validator": world.c.addr(VALIDATOR), "license": ""}
     assert_rejected(world, "parent model 999 does not exist",
                     lambda: world.c.send(OWNER, "ModelRegistry", "registerAdapter", spec))

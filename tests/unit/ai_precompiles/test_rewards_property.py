@@ -65,7 +65,11 @@ def test_onchain_split_conserves(world: World, fee: int, ws: list[int]) -> None:
     escrow_before = c.balance(INFERENCE) + c.balance(REWARDS)
     total_before = c.call("Rewards", "totalClaimable")
     req = world.request(world.adapter2, max_fee=fee)
-    c.send(VALIDATOR, "Inference", "submitReceipt", *world.receipt_args(req, ids, ws, fee))
+    rid = c.send(VALIDATOR, "Inference", "submitReceipt", *world.receipt_args(req, ids, ws, fee)).result
+    assert c.call("Rewards", "totalPending") == fee
+    assert c.balance(REWARDS) == c.call("Rewards", "totalClaimable") + fee
+    world.settle(rid)
     assert c.call("Rewards", "totalClaimable") == total_before + fee
+    assert c.call("Rewards", "totalPending") == 0
     assert c.balance(REWARDS) == c.call("Rewards", "totalClaimable")
     assert c.balance(INFERENCE) + c.balance(REWARDS) == escrow_before

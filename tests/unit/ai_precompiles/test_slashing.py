@@ -25,7 +25,8 @@ from consensus.messages import Vote, VoteType
 from consensus.validator_set import POWER_UNIT, ValidatorSet
 
 PARAMS = {"staking.epoch_length": 4, "staking.unbonding_blocks": 40, "staking.jail_blocks": 10,
-          "gov.voting_period": 4, "gov.execution_delay": 1}
+          "gov.voting_period": 4, "gov.execution_delay": 1,
+          "inference.challenge_window": 10, "inference.verdict_window": 10}
 ANYONE, A, B, C, STRANGER = 0, 1, 2, 3, 4
 STAKES = {A: 4 * ETHER, B: 3 * ETHER, C: 2 * ETHER}
 

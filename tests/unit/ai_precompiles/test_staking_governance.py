@@ -97,8 +97,11 @@ def test_governance_proposal_to_execution_changes_the_split() -> None:
     fee = 10_000
     before_v = c.call("Rewards", "claimable", c.addr(VALIDATOR))
     req = w.request(w.adapter2, max_fee=fee)
-    c.send(VALIDATOR, "Inference", "submitReceipt",
-           *w.receipt_args(req, w.contributions[:1], [10000], fee))
+    rid = c.send(VALIDATOR, "Inference", "submitReceipt",
+                 *w.receipt_args(req, w.contributions[:1], [10000], fee)).result
+    assert c.call("Rewards", "pending", c.addr(VALIDATOR)) == 2400
+    # a receipt settles with the shares it was recorded with, whatever governance does meanwhile
+    assert w.settle(rid) == 1
     assert c.call("Rewards", "claimable", c.addr(VALIDATOR)) - before_v == 2400
 
 

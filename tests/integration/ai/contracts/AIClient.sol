@@ -102,6 +102,7 @@ contract AIClient {
         IInference.InferenceRequest calldata request,
         bytes calldata userSignature,
         bytes32 outputHash,
+        bytes32 engineProfile,
         uint256[] calldata contributionIds,
         uint256[] calldata weightsBp,
         uint256 fee,
@@ -109,9 +110,16 @@ contract AIClient {
         bytes calldata validatorSignature
     ) external onlyOwner returns (uint256 id) {
         id = INFERENCE.submitReceipt(
-            request, userSignature, outputHash, contributionIds, weightsBp, fee, validator, validatorSignature
+            request, userSignature, outputHash, engineProfile, contributionIds, weightsBp, fee, validator,
+            validatorSignature
         );
         emit Called("submitReceipt", id);
+    }
+
+    /// Settles receipts whose challenge window is over, so that their split becomes claimable.
+    function settle(uint256[] calldata receiptIds) external onlyOwner returns (uint256 settled) {
+        settled = INFERENCE.settle(receiptIds);
+        emit Called("settle", settled);
     }
 
     function claim() external onlyOwner returns (uint256 amount) {

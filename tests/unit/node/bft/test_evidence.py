@@ -81,7 +81,8 @@ def test_pick_is_capped_per_block_oldest_first_and_committed_offences_stay_out()
 
 
 def test_the_built_transaction_slashes_on_the_nodes_vm() -> None:
-    c = AIChain({"staking.epoch_length": 4, "staking.unbonding_blocks": 40}, n_keys=3)
+    c = AIChain({"staking.epoch_length": 4, "staking.unbonding_blocks": 40,
+                 "inference.challenge_window": 10, "inference.verdict_window": 10}, n_keys=3)
     c.send(1, "Staking", "stake", value=2 * ETHER)
     c.mine(4)
     offender = bytes.fromhex(c.keys[1].address[2:])
