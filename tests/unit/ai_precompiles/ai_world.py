@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai_harness import CHAIN_ID, ETHER, AIChain
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from ai_precompiles import typed_data
+from tests.unit.ai_precompiles.ai_harness import CHAIN_ID, ETHER, AIChain
 
 # key roles
 OWNER, CUR1, CUR2, CUR3, CONTRIB, BASE_AUTHOR, ADAPTER_AUTHOR, VALIDATOR, USER, CONTRIB2 = range(10)

@@ -4,8 +4,13 @@ models and lineage, a signed request and its receipt, payouts and claims."""
 from __future__ import annotations
 
 import pytest
-from ai_harness import ETHER
-from ai_world import (
+from eth_utils import keccak
+
+import ai_precompiles as ap
+from ai_precompiles import merkle, rewards
+from ai_precompiles.addresses import INFERENCE, REWARDS
+from tests.unit.ai_precompiles.ai_harness import ETHER
+from tests.unit.ai_precompiles.ai_world import (
     ADAPTER_AUTHOR,
     BASE_AUTHOR,
     CONTRIB,
@@ -15,11 +20,6 @@ from ai_world import (
     VALIDATOR,
     World,
 )
-from eth_utils import keccak
-
-import ai_precompiles as ap
-from ai_precompiles import merkle, rewards
-from ai_precompiles.addresses import INFERENCE, REWARDS
 
 pytestmark = pytest.mark.xdist_group("ai_world")
 
