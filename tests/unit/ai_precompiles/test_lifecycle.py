@@ -136,7 +136,7 @@ def test_receipt_payouts_and_claims(world: World) -> None:
 
 
 def test_views_through_eth_call_are_static(world: World) -> None:
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     # a write through eth_call runs, but a write in a static context must fail: use a view
     assert world.c.call("Datanets", "datanetCount") == 1
@@ -148,7 +148,7 @@ def test_views_through_eth_call_are_static(world: World) -> None:
 def test_deposit_withdraw_after_the_lock(world: World) -> None:
     """A withdrawal waits out ``inference.withdraw_delay`` after it is requested, so that a
     validator serving a request signed before can still be paid."""
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     c = world.c
     c.send(CONTRIB2, "Inference", "deposit", value=3 * ETHER)
@@ -165,7 +165,7 @@ def test_deposit_withdraw_after_the_lock(world: World) -> None:
 
 
 def test_retired_adapter_takes_no_receipts(world: World) -> None:
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     c = world.c
     from ai_precompiles.registry import adapter_contribution_root
