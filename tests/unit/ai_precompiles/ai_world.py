@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai_harness import CHAIN_ID, ETHER, AIChain
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from ai_precompiles import typed_data
+from tests.unit.ai_precompiles.ai_harness import CHAIN_ID, ETHER, AIChain
 
 #: The engine profile the test validator signs (keccak-256 of a profile blob).
 ENGINE = keccak(text="engine profile: sidecar 0.1, torch 2.13.0+cpu, float32, spans+grad v1")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ai_world import World, build_world
+
+from tests.unit.ai_precompiles.ai_world import World, build_world
 
 
 @pytest.fixture(scope="module")

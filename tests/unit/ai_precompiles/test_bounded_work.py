@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from ai_harness import ETHER, AIChain, Reverted
-from ai_world import TEST_PARAMS
-from test_ai_staking_governance import mine_to_next_epoch
 
 import ai_precompiles as ap
 from ai_precompiles.merkle import merkle_root, push_leaf, root_from_peaks
 from ai_precompiles.staking import total_power
 from ai_precompiles.storage import Array, Store, slot
+from tests.unit.ai_precompiles.ai_harness import ETHER, AIChain, Reverted
+from tests.unit.ai_precompiles.ai_world import TEST_PARAMS
+from tests.unit.ai_precompiles.test_staking_governance import mine_to_next_epoch
 
 SMALL = {**TEST_PARAMS, "staking.max_candidates": 3, "staking.max_validators": 2,
          "staking.min_holding": 10**15}

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ai_harness import AIChain
-from ai_world import TEST_PARAMS
 from eth_account import Account
 
 import ai_precompiles as ap
@@ -22,6 +20,8 @@ from ai_precompiles.addresses import REWARDS
 from ai_precompiles.errors import PrecompileFault
 from genesis import DEV_MNEMONIC, derive_accounts, dev_genesis
 from state import Ledger, MemoryStore, decode_transaction
+from tests.unit.ai_precompiles.ai_harness import AIChain
+from tests.unit.ai_precompiles.ai_world import TEST_PARAMS
 
 
 def _boom_zero(ctx: Any) -> int:

@@ -9,14 +9,14 @@ list is covered where noted in docs/ai_precompiles.md ("Security").
 from __future__ import annotations
 
 import pytest
-from ai_harness import ETHER
-from ai_world import CONTRIB, CONTRIB2, USER, VALIDATOR, World
 from eth_utils import keccak
-from test_ai_rejections import assert_rejected
-from test_ai_staking_governance import mine_to_next_epoch
 
 from ai_precompiles.errors import decode_revert_reason
 from ai_precompiles.typed_data import SECP256K1_N
+from tests.unit.ai_precompiles.ai_harness import ETHER
+from tests.unit.ai_precompiles.ai_world import CONTRIB, CONTRIB2, USER, VALIDATOR, World
+from tests.unit.ai_precompiles.test_rejections import assert_rejected
+from tests.unit.ai_precompiles.test_staking_governance import mine_to_next_epoch
 
 pytestmark = pytest.mark.xdist_group("ai_world")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ai_world import World
 from eth.exceptions import VMError
 from eth.vm.message import Message
 from eth_abi.tools import get_abi_strategy
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ai_precompiles import MODULES
+from tests.unit.ai_precompiles.ai_world import World
 
 pytestmark = pytest.mark.xdist_group("ai_world")
 

@@ -4,8 +4,13 @@ models and lineage, a signed request and its receipt, payouts and claims."""
 from __future__ import annotations
 
 import pytest
-from ai_harness import ETHER
-from ai_world import (
+from eth_utils import keccak
+
+import ai_precompiles as ap
+from ai_precompiles import merkle, rewards
+from ai_precompiles.addresses import INFERENCE, REWARDS
+from tests.unit.ai_precompiles.ai_harness import ETHER
+from tests.unit.ai_precompiles.ai_world import (
     ADAPTER_AUTHOR,
     BASE_AUTHOR,
     CONTRIB,
@@ -16,11 +21,6 @@ from ai_world import (
     VALIDATOR,
     World,
 )
-from eth_utils import keccak
-
-import ai_precompiles as ap
-from ai_precompiles import merkle, rewards
-from ai_precompiles.addresses import INFERENCE, REWARDS
 
 pytestmark = pytest.mark.xdist_group("ai_world")
 
@@ -152,7 +152,7 @@ def test_receipt_payouts_and_claims(world: World) -> None:
 
 
 def test_views_through_eth_call_are_static(world: World) -> None:
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     # a write through eth_call runs, but a write in a static context must fail: use a view
     assert world.c.call("Datanets", "datanetCount") == 1
@@ -164,7 +164,7 @@ def test_views_through_eth_call_are_static(world: World) -> None:
 def test_deposit_withdraw_after_the_lock(world: World) -> None:
     """A withdrawal waits out ``inference.withdraw_delay`` after it is requested, so that a
     validator serving a request signed before can still be paid."""
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     c = world.c
     c.send(CONTRIB2, "Inference", "deposit", value=3 * ETHER)
@@ -181,7 +181,7 @@ def test_deposit_withdraw_after_the_lock(world: World) -> None:
 
 
 def test_retired_adapter_takes_no_receipts(world: World) -> None:
-    from ai_harness import Reverted
+    from tests.unit.ai_precompiles.ai_harness import Reverted
 
     c = world.c
     from ai_precompiles.registry import adapter_contribution_root

@@ -4,12 +4,12 @@ storage, logs and execution gas as the same operation sent as an EIP-1559 ABI ca
 
 from __future__ import annotations
 
-from ai_harness import AIChain
-from ai_world import TEST_PARAMS
 from eth_utils import keccak
 
 from ai_precompiles.addresses import DATANETS
 from state.native import DataContributionTransaction
+from tests.unit.ai_precompiles.ai_harness import AIChain
+from tests.unit.ai_precompiles.ai_world import TEST_PARAMS
 
 
 def _exec_gas(sent: object) -> int:

@@ -5,13 +5,13 @@ validator would make by hand, and the chain records it."""
 from __future__ import annotations
 
 import pytest
-from ai_harness import CHAIN_ID, GWEI, Sent
-from ai_world import USER, VALIDATOR, World
 from eth_utils import keccak
 
 import ai_precompiles as ap
 from state.native import RECEIPT_GAS, InferenceReceiptTransaction
 from state.vm import LedgerTransactionBuilder
+from tests.unit.ai_precompiles.ai_harness import CHAIN_ID, GWEI, Sent
+from tests.unit.ai_precompiles.ai_world import USER, VALIDATOR, World
 
 
 def _build(world: World, req: dict, key_index: int = VALIDATOR, fee: int = 700) -> InferenceReceiptTransaction:

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ai_harness import Reverted
-from ai_world import CONTRIB, CUR1, CUR3, OWNER, USER, VALIDATOR, World
 from eth_utils import keccak
+
+from tests.unit.ai_precompiles.ai_harness import Reverted
+from tests.unit.ai_precompiles.ai_world import CONTRIB, CUR1, CUR3, OWNER, USER, VALIDATOR, World
 
 pytestmark = pytest.mark.xdist_group("ai_world")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from ai_world import VALIDATOR, World
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ai_precompiles.addresses import INFERENCE, REWARDS
 from ai_precompiles.params import BP
 from ai_precompiles.rewards import split_fee
+from tests.unit.ai_precompiles.ai_world import VALIDATOR, World
 
 
 @st.composite

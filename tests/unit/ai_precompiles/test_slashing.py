@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import rlp
-from ai_harness import CHAIN_ID, ETHER, AIChain, Reverted
 from eth.exceptions import Revert
 from eth.vm.message import Message
 from eth_utils import keccak
@@ -23,6 +22,7 @@ from ai_precompiles.errors import AIError, decode_revert_reason
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import Vote, VoteType
 from consensus.validator_set import POWER_UNIT, ValidatorSet
+from tests.unit.ai_precompiles.ai_harness import CHAIN_ID, ETHER, AIChain, Reverted
 
 PARAMS = {"staking.epoch_length": 4, "staking.unbonding_blocks": 40, "staking.jail_blocks": 10,
           "gov.voting_period": 4, "gov.execution_delay": 1,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ai_harness import ETHER, AIChain, Reverted
-from ai_world import TEST_PARAMS, USER, VALIDATOR, build_world
 
 import ai_precompiles as ap
 from ai_precompiles.addresses import STAKING
+from tests.unit.ai_precompiles.ai_harness import ETHER, AIChain, Reverted
+from tests.unit.ai_precompiles.ai_world import TEST_PARAMS, USER, VALIDATOR, build_world
 
 
 def mine_to_next_epoch(c: AIChain) -> int:
