@@ -57,7 +57,8 @@ from typing import Any
 
 from eth_utils import keccak
 
-from . import inference, rewards, staking
+from . import receipts, rewards, staking
+from .abi import load as load_abi
 from .addresses import GOVERNANCE, INFERENCE, STAKING
 from .context import Ctx
 from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
@@ -95,7 +96,7 @@ class Challenge(Record):
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
-    topics, data = inference.PRECOMPILE.abi.events[name].encode(*args)
+    topics, data = load_abi("Inference").events[name].encode(*args)
     ctx.emit(INFERENCE, topics, data)
 
 
@@ -134,13 +135,13 @@ def challenge(ctx: Ctx, receipt_id: int) -> int:
         raise InvalidArgument(f"a challenge bonds exactly {bond} wei (inference.challenge_bond), not {ctx.value}")
     if not 0 < receipt_id <= store.get(slot("receipt.count")):
         raise NotFound(f"receipt {receipt_id} does not exist")
-    Receipt = inference.Receipt
+    Receipt = receipts.Receipt
     status = Receipt.load_field(store, receipt_id, "status")
-    if status == inference.CHALLENGED:
+    if status == receipts.CHALLENGED:
         raise InvalidState(f"receipt {receipt_id} is challenged already "
                            f"(challenge {Receipt.load_field(store, receipt_id, 'challenge_id')})")
-    if status != inference.PENDING:
-        raise InvalidState(f"receipt {receipt_id} is {'settled' if status == inference.SETTLED else 'reversed'}")
+    if status != receipts.PENDING:
+        raise InvalidState(f"receipt {receipt_id} is {'settled' if status == receipts.SETTLED else 'reversed'}")
     release = Receipt.load_field(store, receipt_id, "release_block")
     if ctx.block_number >= release:
         raise InvalidState(f"the challenge window of receipt {receipt_id} closed at block {release}")
@@ -163,7 +164,7 @@ def challenge(ctx: Ctx, receipt_id: int) -> int:
     for member, power in committee:
         store.set(slot("challenge.seat", challenge_id, member), power)  # never 0: power >= min_stake
         _event(ctx, "CommitteeMember", challenge_id, member, power)
-    Receipt.store_field(store, receipt_id, "status", inference.CHALLENGED)
+    Receipt.store_field(store, receipt_id, "status", receipts.CHALLENGED)
     Receipt.store_field(store, receipt_id, "challenge_id", challenge_id)
     store.incr(slot("bond.total"), bond)
     _event(ctx, "ChallengeOpened", challenge_id, receipt_id, accused, ctx.sender, bond, deadline, total)
@@ -223,7 +224,7 @@ def _decide(ctx: Ctx, challenge_id: int, outcome: int) -> None:
     store = ctx.store(INFERENCE)
     gov = ctx.store(GOVERNANCE)
     ch = Challenge.decode(store, challenge_id)
-    receipt = inference.Receipt.decode(store, ch.receipt_id)
+    receipt = receipts.Receipt.decode(store, ch.receipt_id)
     Challenge.store_field(store, challenge_id, "status", outcome)
     Challenge.store_field(store, challenge_id, "resolved_block", ctx.block_number)
     store.set(slot("bond.total"), store.get(slot("bond.total")) - ch.bond)
@@ -241,15 +242,15 @@ def _decide(ctx: Ctx, challenge_id: int, outcome: int) -> None:
         rewards.pay(ctx, STAKING, treasury, slashed - reward, rewards.TREASURY)
         rewards.pay(ctx, INFERENCE, ch.challenger, ch.bond, rewards.CHALLENGER)
         Challenge.store_field(store, challenge_id, "slashed", slashed)
-        inference.reverse_receipt(ctx, receipt)
+        receipts.reverse_receipt(ctx, receipt)
     elif outcome == REJECTED:
         to_accused = ch.bond * get_param(gov, "inference.bond_to_accused_bp") // BP
         rewards.pay(ctx, INFERENCE, ch.accused, to_accused, rewards.VALIDATOR)
         rewards.pay(ctx, INFERENCE, treasury, ch.bond - to_accused, rewards.TREASURY)
-        inference.release_receipt(ctx, receipt)
+        receipts.release_receipt(ctx, receipt)
     else:
         rewards.pay(ctx, INFERENCE, ch.challenger, ch.bond, rewards.CHALLENGER)
-        inference.release_receipt(ctx, receipt)
+        receipts.release_receipt(ctx, receipt)
     _event(ctx, "ChallengeResolved", challenge_id, ch.receipt_id, outcome, slashed)
 
 

@@ -37,7 +37,6 @@ challenges' slots (``challenges.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from . import challenges, registry, rewards, typed_data
@@ -47,47 +46,15 @@ from .datanets import Contribution
 from .dispatch import Precompile
 from .errors import BadSignature, InsufficientFunds, InvalidArgument, InvalidState, NotFound
 from .params import BP, get_param
-from .storage import Record, Store, rfield, slot
-
-ZERO32 = b"\x00" * 32
-#: Receipt.status: payouts held until releaseBlock / an open challenge / payouts claimable /
-#: an upheld challenge undid the payouts and refunded the fee.
-PENDING, CHALLENGED, SETTLED, REVERSED = range(4)
-#: Receipts one settle() call takes at most (each settles a bounded split).
-MAX_SETTLE = 64
-
-
-@dataclass(frozen=True)
-class Receipt(Record):
-    """A recorded inference: who asked, which adapter answered, what it said, who to credit."""
-
-    NS = "receipt"
-    id: int = rfield("uint", "receipt id (from 1)")
-    user: bytes = rfield("address", "requester (signer of the request); charged the fee")
-    adapter_id: int = rfield("uint", "adapter that served the request")
-    request_hash: bytes = rfield("bytes32", "EIP-712 digest of the signed request")
-    prompt_hash: bytes = rfield("bytes32", "keccak-256 of the prompt bytes (its blob id)")
-    output_hash: bytes = rfield("bytes32", "keccak-256 of the output bytes (its blob id)")
-    max_tokens: int = rfield("uint", "most tokens the request allowed (greedy decoding)")
-    engine_profile: bytes = rfield("bytes32", "keccak-256 of the engine-profile blob the validator signed")
-    weights_hash: bytes = rfield("bytes32", "the adapter's weights hash, copied at record time")
-    base_model_hash: bytes = rfield("bytes32", "its base model's weights hash, copied at record time")
-    fee: int = rfield("uint", "wei charged")
-    validator: bytes = rfield("address", "validator that served and signed")
-    submitter: bytes = rfield("address", "sender of the receipt transaction")
-    block_number: int = rfield("uint", "block of recording")
-    contribution_ids: tuple[int, ...] = rfield("uint[]", "attributed contributions")
-    weights_bp: tuple[int, ...] = rfield("uint[]", "weight of each, basis points (sum 10000)")
-    release_block: int = rfield("uint", "first block its payouts may settle in; challenges only before it")
-    status: int = rfield("uint", "0 pending, 1 challenged, 2 settled, 3 reversed")
-    challenge_id: int = rfield("uint", "its challenge (0: never challenged)")
-    split_bp: int = rfield("uint", "reward shares at record time (rewards.pack_shares)")
-    treasury: bytes = rfield("address", "treasury at record time (credited its share when it settles)")
-
-
-def _event(ctx: Ctx, name: str, *args: Any) -> None:
-    topics, data = PRECOMPILE.abi.events[name].encode(*args)
-    ctx.emit(INFERENCE, topics, data)
+from .receipts import (
+    PENDING,
+    ZERO32,
+    Receipt,
+    event,
+    settle,
+    split_payouts,
+)
+from .storage import Store, slot
 
 
 def deposit(ctx: Ctx) -> None:
@@ -95,7 +62,7 @@ def deposit(ctx: Ctx) -> None:
     if ctx.value == 0:
         raise InvalidArgument("deposit requires a value")
     balance = ctx.store(INFERENCE).incr(slot("deposit", ctx.sender), ctx.value)
-    _event(ctx, "Deposited", ctx.sender, ctx.value, balance)
+    event(ctx, "Deposited", ctx.sender, ctx.value, balance)
 
 
 def request_withdrawal(ctx: Ctx, amount: int) -> int:
@@ -108,7 +75,7 @@ def request_withdrawal(ctx: Ctx, amount: int) -> int:
     unlock = ctx.timestamp + get_param(ctx.store(GOVERNANCE), "inference.withdraw_delay")
     store.set(slot("withdraw.amount", ctx.sender), amount)
     store.set(slot("withdraw.unlock", ctx.sender), unlock)
-    _event(ctx, "WithdrawalRequested", ctx.sender, amount, unlock)
+    event(ctx, "WithdrawalRequested", ctx.sender, amount, unlock)
     return unlock
 
 
@@ -127,7 +94,7 @@ def withdraw(ctx: Ctx, amount: int) -> None:
     store.set(slot("withdraw.amount", ctx.sender), pending - amount)
     store.set(slot("deposit", ctx.sender), balance - amount)
     ctx.transfer(INFERENCE, ctx.sender, amount)
-    _event(ctx, "Withdrawn", ctx.sender, amount, balance - amount)
+    event(ctx, "Withdrawn", ctx.sender, amount, balance - amount)
 
 
 def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, output_hash: bytes,
@@ -220,65 +187,11 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         treasury=get_param(gov, "treasury").to_bytes(20, "big"))
     receipt.encode(store, receipt_id)
     store.set(slot("receipt.request", request_hash), receipt_id)
-    _event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
+    event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
            request_hash, request["prompt_hash"], output_hash, fee, release)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
-    rewards.hold(ctx, receipt_id, fee, _payouts(receipt, contributors, [m.author for m in path]))
+    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, [m.author for m in path]))
     return receipt_id
-
-
-def _payouts(r: Receipt, contributors: list[bytes], authors: list[bytes]) -> list[rewards.Payout]:
-    """The receipt's split: its fee, weights and the shares and treasury it was recorded with;
-    ``authors`` are the lineage's, the adapter's author first."""
-    split = rewards.split_fee(r.fee, list(r.weights_bp), rewards.unpack_shares(r.split_bp),
-                              len(authors) - 1)
-    return rewards.payouts(split, contributors, authors[0], authors[1:], r.validator, r.treasury)
-
-
-def payouts_of(ctx: Ctx, r: Receipt) -> list[rewards.Payout]:
-    """The split a receipt holds, recomputed from immutable records (contributors, lineage
-    authors) and the receipt itself: bounded by ``inference.max_attributions`` contributor reads
-    and ``registry.max_depth + 1`` lineage steps."""
-    dstore = ctx.store(DATANETS)
-    contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in r.contribution_ids]
-    return _payouts(r, contributors, registry.lineage_authors(ctx.store(MODEL_REGISTRY), r.adapter_id))
-
-
-def release_receipt(ctx: Ctx, r: Receipt) -> None:
-    """The receipt stands: its split becomes claimable."""
-    Receipt.store_field(ctx.store(INFERENCE), r.id, "status", SETTLED)
-    rewards.release(ctx, r.id, r.fee, payouts_of(ctx, r))
-    _event(ctx, "ReceiptSettled", r.id, r.fee)
-
-
-def reverse_receipt(ctx: Ctx, r: Receipt) -> None:
-    """The receipt lied: its split is undone and the fee goes back to the user's deposit."""
-    store = ctx.store(INFERENCE)
-    Receipt.store_field(store, r.id, "status", REVERSED)
-    rewards.revoke(ctx, r.id, r.fee, payouts_of(ctx, r))
-    store.incr(slot("deposit", r.user), r.fee)
-    _event(ctx, "ReceiptReversed", r.id, r.user, r.fee)
-
-
-def settle(ctx: Ctx, receipt_ids: list[int]) -> int:
-    """Settle each listed receipt that is pending and whose challenge window is over; returns
-    how many settled. Receipts challenged, settled, reversed or still in their window are
-    skipped, so a list read a block ago does not fail; an id that does not exist is refused."""
-    if len(receipt_ids) > MAX_SETTLE:
-        raise InvalidArgument(f"settle takes at most {MAX_SETTLE} receipts")
-    store = ctx.store(INFERENCE)
-    count = store.get(slot("receipt.count"))
-    settled = 0
-    for rid in receipt_ids:
-        if not 0 < rid <= count:
-            raise NotFound(f"receipt {rid} does not exist")
-        if Receipt.load_field(store, rid, "status") != PENDING:
-            continue
-        if ctx.block_number < Receipt.load_field(store, rid, "release_block"):
-            continue
-        release_receipt(ctx, Receipt.decode(store, rid))
-        settled += 1
-    return settled
 
 
 def _get_receipt(ctx: Ctx, receipt_id: int) -> Receipt:

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ai_harness import ETHER, AIChain, Sent
-from ai_world import CONTRIB, VALIDATOR, World, build_world
 from eth_abi import encode
 from eth_utils import keccak
 
 import ai_precompiles as ap
 from ai_precompiles.addresses import BY_NAME, INFERENCE, REWARDS, STAKING
+from tests.unit.ai_precompiles.ai_harness import ETHER, AIChain, Sent
+from tests.unit.ai_precompiles.ai_world import CONTRIB, VALIDATOR, World, build_world
 
 #: Governance parameters of these chains: a receipt's window is 5 blocks, verdicts 6 more.
 PARAMS = {"staking.unbonding_blocks": 40, "staking.jail_blocks": 10,

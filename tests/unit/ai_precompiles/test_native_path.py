@@ -66,10 +66,9 @@ def test_storage_floor_beats_a_cheap_price() -> None:
 def test_receipt_native_equals_abi() -> None:
     """An inference receipt as the native type (0x62), with the signed maxTokens and the engine
     profile, records the same receipt, holds the same split and costs the same as the ABI call."""
-    from ai_world import VALIDATOR, build_world
-
     from ai_precompiles.addresses import INFERENCE, REWARDS
     from state.native import InferenceReceiptTransaction
+    from tests.unit.ai_precompiles.ai_world import VALIDATOR, build_world
 
     a, b = build_world(), build_world()
     args = []

@@ -11,14 +11,14 @@ import ai_precompiles as ap
 from state.native import RECEIPT_GAS, InferenceReceiptTransaction
 from state.vm import LedgerTransactionBuilder
 from tests.unit.ai_precompiles.ai_harness import CHAIN_ID, GWEI, Sent
-from tests.unit.ai_precompiles.ai_world import USER, VALIDATOR, World
+from tests.unit.ai_precompiles.ai_world import ENGINE, USER, VALIDATOR, World
 
 
 def _build(world: World, req: dict, key_index: int = VALIDATOR, fee: int = 700) -> InferenceReceiptTransaction:
     c = world.c
     return InferenceReceiptTransaction.for_request(
         bytes(c.keys[key_index].key), req, world.sign_request(req), output_hash=keccak(text="output"),
-        contribution_ids=world.contributions[:2], weights_bp=[6000, 4000], fee=fee, chain_id=CHAIN_ID,
+        engine_profile=ENGINE, contribution_ids=world.contributions[:2], weights_bp=[6000, 4000], fee=fee, chain_id=CHAIN_ID,
         nonce=c.nonces.get(c.keys[key_index].address, 0), max_priority_fee_per_gas=GWEI,
         max_fee_per_gas=100 * GWEI)
 
@@ -27,9 +27,10 @@ def test_the_receipt_is_the_call_a_validator_makes_by_hand(world: World) -> None
     req = world.request(world.adapter1, max_fee=1000)
     tx = _build(world, req)
     by_hand = world.receipt_args(req, world.contributions[:2], [6000, 4000], 700, output=keccak(text="output"))
-    request, user_sig, output, ids, weights, fee, vaddr, vsig = by_hand
-    assert tx.abi_args() == ((req["user"], req["adapter_id"], req["prompt_hash"], req["max_fee"], req["nonce"],
-                              req["deadline"], req["chain_id"]), user_sig, output, ids, weights, fee, vaddr, vsig)
+    request, user_sig, output, engine, ids, weights, fee, vaddr, vsig = by_hand
+    assert tx.abi_args() == ((req["user"], req["adapter_id"], req["prompt_hash"], req["max_tokens"], req["max_fee"],
+                              req["nonce"], req["deadline"], req["chain_id"]), user_sig, output, engine, ids, weights,
+                             fee, vaddr, vsig)
     assert tx.get_sender() == world.c.addr(VALIDATOR) and tx.gas == RECEIPT_GAS
 
 

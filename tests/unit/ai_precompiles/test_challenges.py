@@ -7,8 +7,15 @@ Every refusal changes nothing, under every call kind."""
 from __future__ import annotations
 
 import pytest
-from ai_harness import ETHER, AIChain, Reverted
-from ai_world import (
+from eth_abi import decode
+
+import ai_precompiles as ap
+from ai_precompiles import challenges, rewards
+from ai_precompiles.addresses import DEFAULT_TREASURY, INFERENCE
+from ai_precompiles.errors import InvalidArgument, decode_revert_reason
+from ai_precompiles.params import BP
+from tests.unit.ai_precompiles.ai_harness import ETHER, AIChain, Reverted
+from tests.unit.ai_precompiles.ai_world import (
     ADAPTER_AUTHOR,
     BASE_AUTHOR,
     CONTRIB,
@@ -17,7 +24,7 @@ from ai_world import (
     VALIDATOR,
     build_world,
 )
-from challenge_world import (
+from tests.unit.ai_precompiles.challenge_world import (
     BOND,
     CHALLENGER,
     FEE,
@@ -37,14 +44,7 @@ from challenge_world import (
     record,
     total_wei,
 )
-from eth_abi import decode
-from test_ai_slashing import double_sign
-
-import ai_precompiles as ap
-from ai_precompiles import challenges, rewards
-from ai_precompiles.addresses import DEFAULT_TREASURY, INFERENCE
-from ai_precompiles.errors import InvalidArgument, decode_revert_reason
-from ai_precompiles.params import BP
+from tests.unit.ai_precompiles.test_slashing import double_sign
 
 PARTIES = (CONTRIB, CONTRIB2, ADAPTER_AUTHOR, BASE_AUTHOR, VALIDATOR)
 
@@ -361,8 +361,8 @@ def test_parameters_are_checked_at_genesis_propose_and_execute() -> None:
 
 
 def _params() -> dict[str, int]:
-    from ai_world import TEST_PARAMS
-    from challenge_world import PARAMS
+    from tests.unit.ai_precompiles.ai_world import TEST_PARAMS
+    from tests.unit.ai_precompiles.challenge_world import PARAMS
 
     return {**TEST_PARAMS, **PARAMS}
 

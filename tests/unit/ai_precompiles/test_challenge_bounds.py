@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ai_harness import ETHER
-from ai_world import BASE_AUTHOR, USER, VALIDATOR, World
-from challenge_world import (
+from eth_utils import keccak
+
+from ai_precompiles.registry import adapter_contribution_root
+from tests.unit.ai_precompiles.ai_harness import ETHER
+from tests.unit.ai_precompiles.ai_world import BASE_AUTHOR, USER, VALIDATOR, World
+from tests.unit.ai_precompiles.challenge_world import (
     STRANGER,
     challenge,
     committee,
@@ -19,9 +22,6 @@ from challenge_world import (
     mine_to,
     record,
 )
-from eth_utils import keccak
-
-from ai_precompiles.registry import adapter_contribution_root
 
 pytestmark = pytest.mark.xdist_group("ai_bounds")
 

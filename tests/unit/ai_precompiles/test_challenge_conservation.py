@@ -8,8 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ai_world import ADAPTER_AUTHOR, BASE_AUTHOR, CONTRIB, CONTRIB2, USER, VALIDATOR, World
-from challenge_world import (
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.unit.ai_precompiles.ai_world import (
+    ADAPTER_AUTHOR,
+    BASE_AUTHOR,
+    CONTRIB,
+    CONTRIB2,
+    USER,
+    VALIDATOR,
+    World,
+)
+from tests.unit.ai_precompiles.challenge_world import (
     CHALLENGER,
     STRANGER,
     books_balance,
@@ -21,8 +32,6 @@ from challenge_world import (
     record,
     total_wei,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 pytestmark = pytest.mark.xdist_group("ai_conservation")
 
