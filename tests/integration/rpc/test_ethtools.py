@@ -35,7 +35,7 @@ from tests.support.procs import REPO, Proc, rpc, start_ailedger, start_anvil  # 
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ethtools")]
 
-ETHTOOLS = REPO / "tests" / "integration" / "ethtools"
+ETHTOOLS = REPO / "tests" / "integration" / "rpc" / "ethtools"
 NODE = "node"
 CHAIN_ID = "31337"
 ANVIL_ARGS = ["--chain-id", CHAIN_ID, "--hardfork", "prague"]
