@@ -36,6 +36,9 @@ def rpc(url: str, method: str, params: list | None = None, timeout: float = 10.0
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
         conn.request("POST", parts.path or "/", body, {"Content-Type": "application/json"})
         return json.loads(conn.getresponse().read())
+    except http.client.HTTPException as e:
+        # Not an HTTP server (yet): a port still starting, or taken by another process.
+        raise ConnectionError(f"{url} did not answer HTTP: {type(e).__name__}: {e}") from None
     finally:
         conn.close()
 
