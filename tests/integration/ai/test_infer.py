@@ -108,7 +108,7 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     assert r["user"] == ACCOUNTS[10].address and r["validator"].lower() == quote["validator"].lower()
     assert r["submitter"].lower() == quote["validator"].lower() and r["fee"] == price
     # what a re-run needs: the max tokens the user signed, the engine the validator signed
-    profile = bytes.fromhex(w.rpc("ai_getBlob", quote["engineProfile"])[2:])  # the node keeps what it pinned
+    profile = bytes.fromhex(w.rpc("ai_getBlob", quote["engineProfile"])["data"][2:])  # the node keeps what it pinned
     assert r["maxTokens"] == 32 and r["engineProfile"] == quote["engineProfile"] == "0x" + keccak(profile).hex()
     assert json.loads(profile)["decoding"] == "greedy"
     assert r["promptHash"] == "0x" + keccak(b"The heron of Lake Vell").hex()
