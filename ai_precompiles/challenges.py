@@ -325,6 +325,11 @@ def owed_verdicts(state: Any, member: bytes, start: int = 1, limit: int = MAX_PA
     return {"owed": owed, "next": end + 1 if end < count else None}
 
 
+def challenge_count(state: Any) -> int:
+    """Challenges opened so far (ids run from 1)."""
+    return Store(state, INFERENCE).get(slot("challenge.count"))
+
+
 def get_missed_verdicts(state: Any, member: bytes) -> int:
     return Store(state, INFERENCE).get(slot("missed", member))
 

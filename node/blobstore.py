@@ -42,6 +42,9 @@ MAX_UPLOAD_PARTS = 4096
 UPLOAD_IDLE_TIMEOUT = 120.0
 _MANIFEST = b"blob:"
 _CHUNK = b"blobc:"
+#: Hashes of blobs the chain names that this node does not hold yet (fetched from peers; kept
+#: on disk so a restarted node goes on fetching).
+_WANTED = b"blobw:"
 
 
 class BlobError(ValueError):
@@ -99,8 +102,32 @@ class BlobStore:
                 for i, o in enumerate(range(0, len(data), CHUNK))
             }
             changes[_MANIFEST + digest] = len(data).to_bytes(8, "big")
-            self.store.write(changes)  # manifest and chunks in one atomic batch
+            changes[_WANTED + digest] = None
+            self.store.write(changes)  # manifest, chunks and the fetch done in one atomic batch
         return bytes(digest)
+
+    # -- blobs the chain names and this node lacks -------------------------------------------
+
+    def want(self, digest: bytes) -> bool:
+        """Remember to fetch ``digest`` (until it is put or given up); False when it is held or
+        already wanted."""
+        if self.size(digest) is not None or self.store.get(_WANTED + digest) is not None:
+            return False
+        self.store.write({_WANTED + digest: b"\x01"})
+        return True
+
+    def unwant(self, digest: bytes) -> None:
+        """Give up fetching ``digest`` (no peer has it)."""
+        self.store.write({_WANTED + digest: None})
+
+    def wanted(self, limit: int) -> list[bytes]:
+        """At most ``limit`` of the blob hashes still to fetch."""
+        out: list[bytes] = []
+        for key, _ in self.store.iterate_prefix(_WANTED):
+            if len(out) >= limit:
+                break
+            out.append(bytes(key[len(_WANTED):]))
+        return out
 
     def size(self, digest: bytes) -> int | None:
         manifest = self.store.get(_MANIFEST + digest)

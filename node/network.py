@@ -17,7 +17,8 @@ import trio
 from eth.abc import BlockAPI, SignedTransactionAPI
 
 from node.blobstore import MAX_BLOB_SIZE
-from node.chain.core import ChainCore, contribution_fields
+from node.chain.blob_refs import blob_refs
+from node.chain.core import ChainCore
 from node.chain.events import BlockCommitted, ChainEvent, Origin, TransactionAdmitted
 from node.chain.pipeline import BlockPipeline, InvalidBlock, decode_block
 from node.chain.reader import NetworkStatus
@@ -41,8 +42,11 @@ log = logging.getLogger("ailedger.sync")
 
 #: Most bytes one blocks-by-range answer carries.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-#: Blob fetch attempts before a blob is left for the next restart.
+#: Blob fetch attempts before a blob is given up (until a transaction names it again).
 BLOB_ATTEMPTS = 20
+#: Blobs still wanted from before a restart that the fetcher takes up at start (the rest when
+#: named again).
+MAX_WANTED_AT_START = 50_000
 #: Seconds between re-announcements of a transaction this node's users sent that no block
 #: has taken yet (gossip is best effort: the mesh may not have formed, or the block
 #: producer may have been away), and how many times at most.
@@ -75,7 +79,7 @@ class NetworkNode:
         self.genesis_hash = bytes(genesis.hash)
         self.host = P2PHost(config, self, self.core.ledger.chain_id, self.genesis_hash)
         self.status = status or NetworkStatus()
-        self.sync = BlockSync(self.host, pipeline, worker, self._queue_blobs, self.status, progress_bar)
+        self.sync = BlockSync(self.host, pipeline, worker, self.status, progress_bar)
         self._outbox: tuple[trio.MemorySendChannel[tuple[str, Any]], trio.MemoryReceiveChannel[tuple[str, Any]]] = (
             trio.open_memory_channel(10_000)
         )
@@ -202,16 +206,14 @@ class NetworkNode:
             item: tuple[str, Any] = ("transaction", _encode_transaction(event.tx))
             if len(self._own_txs) < 10_000:
                 self._own_txs[bytes(event.tx.hash)] = (item[1], 1)
-        elif isinstance(event, BlockCommitted) and event.origin in (Origin.LOCAL, Origin.CONSENSUS):
+        elif isinstance(event, BlockCommitted):
+            self._want_blobs(event.block)
+            if event.origin not in (Origin.LOCAL, Origin.CONSENSUS):
+                return
             encoded = encode_block(self.core, event.block)
             if encoded is None:
                 return
             item = ("block", encoded)
-            # A contribution relayed to this validator names a blob held elsewhere.
-            for tx in event.block.transactions:
-                fields = contribution_fields(tx)
-                if fields is not None and self.core.blobs.size(fields[0]) is None:
-                    self._hand_over(self._blobs[0], fields[0])
         else:
             return
         self._hand_over(self._outbox[0], item)
@@ -270,17 +272,20 @@ class NetworkNode:
 
     # -- blobs -----------------------------------------------------------------------------
 
-    async def _queue_blobs(self, blocks: list[BlockAPI]) -> None:
-        for block in blocks:
-            for tx in block.transactions:
-                fields = contribution_fields(tx)
-                if fields is not None:
-                    try:
-                        self._blobs[0].send_nowait(fields[0])
-                    except trio.WouldBlock:
-                        log.warning("blob queue full; blob 0x%s left for later", fields[0].hex())
+    def _want_blobs(self, block: BlockAPI) -> None:
+        """On the chain worker: every blob a committed block names that this node lacks is
+        remembered (on disk) and handed to the fetcher; whoever built or relayed the block holds
+        it (a contribution's bytes, an adapter's artifacts, a receipt's prompt and output)."""
+        for tx in block.transactions:
+            for digest in blob_refs(tx):
+                if self.core.blobs.want(digest):
+                    self._hand_over(self._blobs[0], digest)
 
     async def _blob_fetcher(self) -> None:
+        """Fetch the blobs the chain names, each until a peer serves it or BLOB_ATTEMPTS tries
+        fail; a restarted node goes on with those it still wants."""
+        for digest in await self.worker.run(self.core.blobs.wanted, MAX_WANTED_AT_START):
+            self._blobs[0].send_nowait(digest)
         async for content_hash in self._blobs[1]:
             for attempt in range(BLOB_ATTEMPTS):
                 if await self.worker.run(self.core.blobs.size, content_hash) is not None:
@@ -289,7 +294,8 @@ class NetworkNode:
                     break
                 await trio.sleep(min(0.2 * 2**attempt, 10.0))
             else:
-                log.warning("blob 0x%s not found at any peer", content_hash.hex())
+                log.warning("blob 0x%s not found at any peer; given up until it is named again", content_hash.hex())
+                await self.worker.run(self.core.blobs.unwant, content_hash)
 
     async def _fetch_blob(self, content_hash: bytes) -> bool:
         peers = [p for p in self.host.peers if not self.host.is_banned(p)]

@@ -117,9 +117,11 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     inference = None
     if config.sidecar and config.validator_key:
+        from node.ai_faults import testing_lies
         from node.inference import InferenceService
 
-        inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+        inference = InferenceService(config.sidecar, config.validator_key, config.inference_price,
+                                     lies=testing_lies(config.datadir))
     network_status = NetworkStatus()
     server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status)
     hc = HypercornConfig()
@@ -154,6 +156,11 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                                                config.datadir, consensus, wrap)
                     await nursery.start(reactor.run)
                     print(f"Consensus: BFT validator 0x{bft_address.hex()}", flush=True)
+            if inference is not None:
+                from node.ai_watch import CommitteeDuty
+
+                # judges the challenges whose committee names this validator
+                await nursery.start(CommitteeDuty(core, worker, read_worker, inference).run)
             if config.block_time is not None and chain.producer is not None:
                 nursery.start_soon(mine_every, chain.producer, worker, config.block_time)
             if on_ready is not None:

@@ -14,7 +14,6 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,15 +55,12 @@ class BlockSync:
     """Follows the peers' heads: range sync while behind, gossiped blocks at the head."""
 
     def __init__(self, host: P2PHost, pipeline: BlockPipeline, worker: ChainWorker,
-                 imported: Callable[[list[BlockAPI]], Awaitable[None]], status: NetworkStatus,
-                 progress_bar: bool = False) -> None:
-        """``imported`` is told of every block sync brings in (its blobs are fetched next);
-        ``status.syncing`` shows the progress (eth_syncing)."""
+                 status: NetworkStatus, progress_bar: bool = False) -> None:
+        """``status.syncing`` shows the progress (eth_syncing)."""
         self.host = host
         self.pipeline = pipeline
         self.core: ChainCore = pipeline.core
         self.worker = worker
-        self._imported = imported
         self.status = status
         self.peers: dict[str, PeerView] = {}
         self.progress_bar = progress_bar
@@ -90,12 +86,11 @@ class BlockSync:
                 self._wake.set()  # a gap: the range sync fetches what is missing
                 return Verdict.IGNORE
             try:
-                block = await self.worker.run(self.pipeline.import_verified, item.block, item.commit)
+                await self.worker.run(self.pipeline.import_verified, item.block, item.commit)
             except InvalidBlock as e:
                 log.warning("gossiped block %d from %s refused: %s", number, peer, e)
                 return Verdict.REJECT
             self.blocks_imported += 1
-            await self._imported([block])
         return Verdict.ACCEPT
 
     async def run(self) -> None:
@@ -173,7 +168,6 @@ class BlockSync:
                     self.progress.current = int(block.header.block_number)
                     self._tick_bar(1)
             self._publish_progress()
-        await self._imported(imported)
         return True
 
     def _avoid(self, peer: str) -> None:

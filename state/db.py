@@ -58,6 +58,10 @@ class KeyValueStore(Protocol):
         """Apply all ``changes`` (None deletes) atomically."""
         ...
 
+    def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The entries whose keys start with ``prefix``, in key order."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -4,7 +4,6 @@ re-running the request on a sidecar."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from node.cli.amounts import ether
 from node.cli.blobs import fetch_blob
@@ -19,12 +18,13 @@ def add_parsers(sub: Subparsers) -> None:
     rcsub = group(sub, "receipt", "show and verify inference receipts")
     action(rcsub, "show", "an inference receipt, its output and its ancestry (data, contributors, lineage)",
            cmd_receipt_show, arg("id", help="receipt id, or the hash of its transaction"))
-    action(rcsub, "verify", "re-run a receipt's request on a sidecar and compare the output hash",
+    action(rcsub, "verify", "re-run a receipt from the chain and its blobs, and compare output and attribution",
            cmd_receipt_verify, arg("id", help="receipt id, or the hash of its transaction"),
-           arg("--prompt", required=True, help="the prompt (its hash must be the receipt's)"),
-           arg("--max-tokens", type=int, default=32),
-           arg("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
-               help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)"))
+           arg("--prompt", default=None,
+               help="check this prompt too (its hash must be the receipt's; the node holds the prompt already)"),
+           arg("--sidecar", default=None,
+               help="re-run on this sidecar (gRPC address) instead of asking the node (--rpc) to re-run it "
+                    "on its own; the output is compared"))
 
 
 def _receipt(client: Client, ref: str) -> dict[str, Json]:
@@ -60,20 +60,44 @@ def cmd_receipt_show(args: argparse.Namespace) -> int:
 
 
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    """The node (``ai_verifyReceipt``) re-runs the receipt from what the chain pins: prompt,
+    adapter artifacts, max tokens, engine profile; the output must match exactly and the
+    attribution within the tolerance docs/sidecar.md states."""
     from eth_hash.auto import keccak
 
     client = client_for(args)
     found = _receipt(client, args.id)
     r = found["receipt"]
-    if "0x" + keccak(args.prompt.encode()).hex() != r["promptHash"].lower():
+    assert isinstance(r, dict)
+    if args.prompt is not None and "0x" + keccak(args.prompt.encode()).hex() != str(r["promptHash"]).lower():
         raise CLIError("that prompt is not the one this receipt was for (its hash differs)")
-    model = get_model(client, int(r["adapterId"]))
+    if args.sidecar is not None:
+        return _verify_on_sidecar(args, client, r)
+    checked = client.call("ai_verifyReceipt", r["id"])
+    assert isinstance(checked, dict)
+    verdict = checked["verdict"]
+    if verdict == "valid":
+        line = f"receipt {r['id']}: verified, the re-run gives the same output and attribution"
+    elif verdict == "unverifiable":
+        line = f"receipt {r['id']}: cannot be judged here: {checked['reason']}"
+    else:
+        what = [w for w, ok in (("output", checked["outputMatches"]), ("attribution", checked["attributionMatches"]))
+                if not ok]
+        line = (f"receipt {r['id']}: MISMATCH: the re-run differs in {' and '.join(what)} "
+                f"(attribution off by {checked['attributionDiffBp']} bp, tolerance {checked['toleranceBp']} bp)")
+    show(args, checked, line)
+    return 0 if verdict == "valid" else 1
+
+
+def _verify_on_sidecar(args: argparse.Namespace, client: Client, r: dict[str, Json]) -> int:
+    """Re-run on a sidecar of your own (it must hold the adapter): the output hash is compared."""
+    prompt = fetch_blob(client, str(r["promptHash"]))
+    model = get_model(client, int(str(r["adapterId"])))
     with sidecar_client(args.sidecar) as sidecar:
         adapter = sidecar_adapter(sidecar, model["weightsHash"])
-        answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=args.prompt.encode(),
-                                            max_tokens=int(r.get("maxTokens") or args.max_tokens),
-                                            expected_output_hash=r["outputHash"].removeprefix("0x"))
-    ok = "0x" + answer.output_hash.lower().removeprefix("0x") == r["outputHash"].lower()
+        answer, _, matches = sidecar.replay(adapter_id=adapter, prompt=prompt, max_tokens=int(str(r["maxTokens"])),
+                                            expected_output_hash=str(r["outputHash"]).removeprefix("0x"))
+    ok = "0x" + answer.output_hash.lower().removeprefix("0x") == str(r["outputHash"]).lower()
     out = {"receiptId": r["id"], "matches": ok, "outputHash": r["outputHash"],
            "replayedOutputHash": "0x" + answer.output_hash.removeprefix("0x"),
            "output": answer.output.decode("utf-8", errors="replace")}

@@ -29,7 +29,6 @@ from node.rpc import params as p
 from node.rpc.context import NodeContext
 from node.rpc.errors import (
     InvalidParams,
-    LimitExceeded,
     MethodNotFound,
     ResourceNotFound,
     ServerError,
@@ -39,7 +38,10 @@ from node.rpc.registry import ASYNC, Json, Params, args, rpc
 
 #: Longest prompt ``ai_infer`` takes, in UTF-8 bytes.
 MAX_PROMPT_BYTES = 8 * 1024
-#: A request whose deadline is sooner than this (seconds) is refused: its receipt could not land.
+#: Seconds a receipt needs to land once the sidecar answered; a request's deadline must leave this
+#: plus the longest sidecar run (``InferenceService.timeout``), so a run is never wasted on a
+#: request the chain would refuse (issue 19, attack 3: requests whose deadline passed mid-run
+#: cost the user nothing and the validator a sidecar run).
 MIN_DEADLINE_MARGIN = 30
 
 
@@ -49,7 +51,7 @@ class CheckedRequest:
     """The request in the precompile's snake_case shape (validator included)."""
     request_hash: bytes
     signature: bytes
-    weights_hash: str
+    model: registry.Model
     prompt: bytes
     max_tokens: int
 
@@ -93,15 +95,16 @@ def _parse_request(raw: Json, service: InferenceService) -> tuple[dict[str, Any]
 
 
 def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[str, Any], signature: bytes,
-                    reserved: int = 0) -> tuple[bytes, str]:
+                    reserved: int = 0) -> tuple[bytes, registry.Model]:
     """What the receipt would be refused for, checked on the head state before any work
     (``reserved``: the user's deposit already promised to requests in flight). Returns
-    (request hash, adapter weights hash)."""
+    (request hash, adapter)."""
     state = core.ledger.state_at(core.ledger.head)
     if request["chain_id"] != core.ledger.chain_id:
         raise InvalidParams(f"the request is for chain {request['chain_id']}, this is {core.ledger.chain_id}")
-    if request["deadline"] < core.now() + MIN_DEADLINE_MARGIN:
-        raise InvalidParams("the request's deadline has passed or is too close")
+    if request["deadline"] < core.now() + service.timeout + MIN_DEADLINE_MARGIN:
+        raise InvalidParams(f"the request's deadline has passed or is too close: it must leave "
+                            f"{service.timeout + MIN_DEADLINE_MARGIN:g} s for a sidecar run and the receipt")
     request_hash = typed_data.request_digest(request, core.ledger.chain_id)
     try:
         signer = typed_data.recover(request_hash, signature)
@@ -132,7 +135,7 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     if deposit - reserved < service.price:
         raise InvalidParams(f"the user's deposit {deposit} wei is below the price {service.price} wei"
                             + (f" with {reserved} wei promised to requests in flight" if reserved else ""))
-    return request_hash, hex_data(model.weights_hash)
+    return request_hash, model
 
 
 def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest, result: Any) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def _record(core: ChainCore, service: InferenceService, checked: CheckedRequest,
     from state.native import InferenceReceiptTransaction
     from state.vm import LedgerTransactionBuilder
 
+    core.blobs.put(checked.prompt)  # what the receipt's promptHash names: any node can re-run it
     output_hash = core.blobs.put(result.output)
     if "0x" + output_hash.hex() != "0x" + result.output_hash.lower().removeprefix("0x"):
         raise ServerError("the sidecar's output hash does not match its output")
@@ -211,24 +215,48 @@ async def ai_infer(ctx: NodeContext, params: Params) -> dict[str, Any]:
     if not 0 < max_tokens <= service.max_tokens:
         raise InvalidParams(f"invalid argument 2: maxTokens must be within [1, {service.max_tokens}]")
     user = request["user"]
-    if len(service.in_flight) >= service.concurrency + service.max_waiting:
-        raise LimitExceeded("this node is serving too many inferences; try again shortly")
-    request_hash, weights_hash = await ctx.worker.run(
+    request_hash, model = await ctx.worker.run(
         _check_on_chain, ctx.core, service, request, signature, service.reserved.get(user, 0))
     if request_hash in service.in_flight:
         raise InvalidParams("this request is being served already")
     service.in_flight.add(request_hash)
     service.reserved[user] = service.reserved.get(user, 0) + service.price
     try:
-        checked = CheckedRequest(request, request_hash, signature, weights_hash, prompt, max_tokens)
-        async with service.slots:
-            result = await trio.to_thread.run_sync(service.run_prompt, weights_hash, prompt, max_tokens)
+        checked = CheckedRequest(request, request_hash, signature, model, prompt, max_tokens)
+        async with service.slot(user):
+            adapter_id = await service.adapter(ctx.core, ctx.read_worker, model)
+            result = await trio.to_thread.run_sync(service.run_prompt, adapter_id, prompt, max_tokens)
+        if service.lies is not None:
+            lineage = await ctx.read_worker.run(_training_set, ctx.core, model.id)
+            result = service.lies.alter(result, adapter_id, lineage)
         # Re-checked on the chain thread: the deposit or nonce may have moved meanwhile.
         await ctx.worker.run(_check_on_chain, ctx.core, service, request, signature,
-                                service.reserved[user] - service.price)
+                             service.reserved[user] - service.price)
         return await ctx.worker.run(_record, ctx.core, service, checked, result)
     finally:
         service.in_flight.discard(request_hash)
         service.reserved[user] -= service.price
         if not service.reserved[user]:
             del service.reserved[user]
+
+
+def _training_set(core: ChainCore, adapter_id: int) -> tuple[int, ...]:
+    """The contribution ids an adapter's lineage holds (test-only lies pick one of them)."""
+    lineage = registry.get_lineage(core.ledger.state_at(core.ledger.head), adapter_id)
+    return tuple(sorted(int(c) for c in (lineage or {}).get("contributors", {})))
+
+
+@rpc("ai_verifyReceipt", max_params=1, lane=ASYNC)
+async def ai_verify_receipt(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """Re-run receipt ``id`` on this node's sidecar from the chain and the blobs alone (prompt,
+    adapter artifacts, engine profile) and compare: the output must match exactly, the
+    attribution within the tolerance ``docs/sidecar.md`` states. ``unverifiable`` when this
+    node's engine differs from the one the receipt pins (no judgement either way)."""
+    (raw_id,) = args(params, 1)
+    receipt_id = p.quantity(raw_id, "0")
+    service = _service(ctx)
+    found = await service.verify_receipt(ctx.core, ctx.read_worker, receipt_id)
+    return {"receiptId": found.receipt_id, "verdict": found.verdict, "outputMatches": found.output_matches,
+            "attributionMatches": found.attribution_matches, "attributionDiffBp": found.attribution_diff_bp,
+            "toleranceBp": found.tolerance_bp, "output": found.output.decode("utf-8", errors="replace"),
+            "reason": found.reason, "verifier": hex_data(service.address)}
