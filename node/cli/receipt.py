@@ -27,6 +27,12 @@ def add_parsers(sub: Subparsers) -> None:
                     "on its own; the output is compared"))
 
 
+    action(rcsub, "challenge", "challenge a receipt you believe lies, bonding inference.challenge_bond: a committee "
+                               "of other validators re-runs it; if it lies, the validator is slashed and you are "
+                               "rewarded, if not, you lose the bond",
+           cmd_receipt_challenge, arg("id", help="receipt id, or the hash of its transaction"))
+
+
 def _receipt(client: Client, ref: str) -> dict[str, Json]:
     try:
         if ref.startswith("0x") and len(ref) == 66:
@@ -104,3 +110,25 @@ def _verify_on_sidecar(args: argparse.Namespace, client: Client, r: dict[str, Js
     show(args, out, f"receipt {r['id']}: " + ("verified, the replay gives the same output" if ok else
                                              f"MISMATCH: the replay gives {out['replayedOutputHash']}"))
     return 0 if ok else 1
+
+
+def cmd_receipt_challenge(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    r = _receipt(client, args.id)["receipt"]
+    assert isinstance(r, dict)
+    params = client.call("ai_getParams")
+    assert isinstance(params, dict)
+    bond = int(str(params["inference.challenge_bond"]), 16)
+    head = int(str(client.call("eth_blockNumber")), 16)
+    if int(str(r["status"])) != 0:
+        raise CLIError(f"receipt {r['id']} is {['pending', 'challenged', 'settled', 'reversed'][int(str(r['status']))]}: "
+                       "only a pending receipt may be challenged")
+    if head + 1 >= int(str(r["releaseBlock"])):
+        raise CLIError(f"receipt {r['id']}'s challenge window closed at block {r['releaseBlock']}")
+    receipt = client.transact("Inference", "challenge", int(str(r["id"])), value=bond)
+    challenge_id = client.event_arg(receipt, "Inference", "ChallengeOpened")
+    show(args, {"challengeId": challenge_id, "receiptId": r["id"], "bond": bond,
+                "transactionHash": receipt["transactionHash"]},
+         f"challenge {challenge_id} opened on receipt {r['id']} with a bond of {ether(bond)}; the committee's "
+         "verdicts follow (`ailedger receipt show` shows the outcome)")
+    return 0

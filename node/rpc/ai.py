@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import ai_precompiles
-from ai_precompiles import datanets, inference, registry
+from ai_precompiles import challenges, datanets, inference, registry
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.rpc import params as p
@@ -205,6 +205,14 @@ def ai_get_rewards(ctx: NodeContext, params: Params) -> dict[str, Any]:
     return {k: hex_quantity(v) for k, v in rewards.items()}
 
 
+@rpc("ai_getStake", max_params=2)
+def ai_get_stake(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """An account's stake, what it is unbonding and until when, and its jail (0: not jailed)."""
+    who, ref = args(params, 1, 1)
+    found = ai_precompiles.get_stake(p.state_at(ctx.core, ref, 1), p.address(who, "0"))
+    return {k: hex_quantity(v) for k, v in found.items()}
+
+
 @rpc("ai_getParams", max_params=1)
 def ai_get_params(ctx: NodeContext, params: Params) -> dict[str, Any]:
     (ref,) = args(params, 0, 1)
@@ -292,3 +300,28 @@ def ai_get_receipt(ctx: NodeContext, params: Params) -> dict[str, Any]:
     out = dict(found)
     out["outputAvailable"] = ctx.core.blobs.size(bytes(inference.get_receipt(state, p.quantity(receipt_id, "0")).output_hash)) is not None  # type: ignore[union-attr]
     return out
+
+
+@rpc("ai_getChallenge", max_params=2)
+def ai_get_challenge(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """Challenge ``id``: its receipt, challenger, bond, deadline, outcome, and each committee
+    member's power and verdict, with ``owing`` the members that still owe one."""
+    challenge_id, ref = args(params, 1, 1)
+    found = challenges.get_challenge(p.state_at(ctx.core, ref, 1), p.quantity(challenge_id, "0"))
+    if found is None:
+        raise ResourceNotFound("challenge not found")
+    return found
+
+
+@rpc("ai_listChallenges", max_params=2)
+def ai_list_challenges(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """Challenges from ``{start}`` (default 1), at most ``{limit}`` (≤ 100) a page, oldest first;
+    ``{openOnly: true}`` keeps the open ones; ``next`` is where the next page starts."""
+    options, ref = args(params, 0, 2)
+    if options is not None and not isinstance(options, dict):
+        raise InvalidParams("invalid argument 0: expected {start, limit, openOnly}")
+    opts = options or {}
+    start = p.quantity(opts.get("start", 1), "0.start")
+    limit = min(p.quantity(opts.get("limit", challenges.MAX_PAGE), "0.limit"), challenges.MAX_PAGE)
+    open_only = p.boolean(opts.get("openOnly", False), "0.openOnly")
+    return challenges.list_challenges(p.state_at(ctx.core, ref, 1), start, limit, open_only)

@@ -42,10 +42,12 @@ class Net:
 
     extra: dict[int, list[str]] = field(default_factory=dict)
     """Extra `ailedger run` flags per node (kept across restarts)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of every node (test-only switches)."""
 
     def launch(self, i: int) -> Proc:
         path = self.directory / f"node{i}" / "config.json"
-        env = {"AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1", "AILEDGER_ALLOW_FAULTS": "1"}
+        env = {"AILEDGER_TRACE_VOTES": "1", "AILEDGER_ALLOW_BYZANTINE": "1", "AILEDGER_ALLOW_FAULTS": "1", **self.env}
         p = start_ailedger(["--config", str(path), *self.extra.get(i, [])], self.tmp, command="run", env=env,
                            url=self.url(i), wait=False, log_name=f"node{i}-{time.monotonic_ns()}.log")
         self.procs[i] = p
