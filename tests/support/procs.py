@@ -153,6 +153,7 @@ def start_sidecar(tmp: Path, *flags: str, timeout: float = 300.0, ready: bool = 
     returns when it prints its address (``Proc.url`` is ``host:port``), and with ``ready`` once
     it serves. Test runs share one cached copy of the deterministic base model."""
     store = store or tmp / "sidecar-store"
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / f"sidecar-{time.monotonic_ns()}.log"
     cmd = [sys.executable, "-m", "sidecar", "--host", "127.0.0.1", "--port", "0", "--store", str(store),
            "--base-cache", str(SIDECAR_BASE_CACHE), *flags]

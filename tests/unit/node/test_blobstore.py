@@ -157,3 +157,33 @@ def test_a_damaged_blob_is_an_error_not_empty_bytes(store):
     assert store.get(digest, 0, 10) == b"z" * 10
     with pytest.raises(BlobError, match="chunk 1 is missing"):
         store.get(digest)
+
+
+def test_wanted_blobs_survive_a_restart_and_leave_when_put(tmp_path):
+    """What the chain names and this node lacks is remembered on disk until the bytes arrive."""
+    from state import LevelDBStore
+
+    data = b"an adapter's manifest"
+    digest = keccak(data)
+    db = LevelDBStore(tmp_path / "blobs")
+    store = BlobStore(db)
+    assert store.want(digest) is True
+    assert store.want(digest) is False  # already wanted
+    assert store.want(keccak(b"given up")) is True
+    store.unwant(keccak(b"given up"))
+    db.close()
+    db = LevelDBStore(tmp_path / "blobs")
+    store = BlobStore(db)
+    assert store.wanted(10) == [digest]
+    store.put(data, digest)
+    assert store.wanted(10) == []
+    assert store.want(digest) is False  # held
+    db.close()
+
+
+def test_wanted_is_read_a_page_at_a_time():
+    store = BlobStore(MemoryStore())
+    digests = [keccak(bytes([i])) for i in range(10)]
+    for d in digests:
+        store.want(d)
+    assert len(store.wanted(4)) == 4 and sorted(store.wanted(100)) == sorted(digests)
