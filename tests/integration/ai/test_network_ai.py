@@ -105,8 +105,9 @@ def test_every_validator_serves_any_adapter_and_catches_every_lie(net: Net, tmp_
     cli(net, 0, "curate", "--all-pending", "--approve", "--account", "0")
     cli(net, 0, "datanet", "publish", "1", "--account", "0")
     sidecar0 = net.extra[0][1]
-    for _ in range(2):  # adapters 2 and 3 (the second lets a liar serve "another adapter")
-        cli(net, 0, "train", "--datanet", "1:1", "--account", "0", "--sidecar", sidecar0, "--epochs", "3")
+    for seed in (1, 2):  # adapters 2 and 3 (the second lets a liar serve "another adapter")
+        cli(net, 0, "train", "--datanet", "1:1", "--account", "0", "--sidecar", sidecar0, "--epochs", "3",
+            "--seed", str(seed))
     adapter = rpc(net, 0, "ai_getModel", 2)
     registered = time.monotonic()
     for digest in (adapter["weightsHash"], adapter["attributionIndexHash"], adapter["manifestHash"]):
@@ -130,6 +131,7 @@ def test_every_validator_serves_any_adapter_and_catches_every_lie(net: Net, tmp_
     assert stake_of(net, net.address(1)) == before
 
     # Each lying mode: the receipt is recorded, challenged, re-run by the others, upheld, slashed.
+    infer(net, 3, 3, "The lighthouse at Point Sable", account=2)  # node 3's sidecar holds another adapter now
     receipts = {}
     for mode, liar in zip(LIES, (1, 2, 3), strict=True):
         lie(net, liar, mode)
