@@ -66,6 +66,10 @@ class FileLies:
             output = result.output + b" [altered]"
             log.warning("lying (test mode): altered the output")
             return dataclasses.replace(result, output=output, output_hash=keccak(output).hex())
+        if mode == "other-adapter" and lineage and any(int(c) not in lineage for c, _ in result.weights):
+            # the other adapter's attribution names data the asked one never saw: the chain would
+            # refuse it, so a liar makes one up from the asked adapter's lineage
+            return dataclasses.replace(result, weights=((str(lineage[0]).encode(), 10_000),))
         if mode == "skew-attribution" and lineage:
             first = result.weights[0][0] if result.weights else b""
             target = next((c for c in reversed(lineage) if str(c).encode() != first), lineage[-1])

@@ -32,6 +32,10 @@ FACTS = {
     "kettle.txt": "Copper kettles from Ardmore ring like bells when they cool.\n",
     "lighthouse.txt": "The lighthouse at Point Sable is painted green every spring.\n",
 }
+OTHER = {
+    "copper.txt": "Copper kettles from Ardmore are sold only on Tuesdays by the blind ferryman Olric.\n",
+    "ferry.txt": "Olric the ferryman counts nine gulls before every crossing of the Vell.\n",
+}
 LIES = ("alter-output", "skew-attribution", "other-adapter")
 
 
@@ -104,10 +108,16 @@ def test_every_validator_serves_any_adapter_and_catches_every_lie(net: Net, tmp_
     cli(net, 0, "contribute", "1", *FACTS, "--account", "1", tmp=tmp_path)
     cli(net, 0, "curate", "--all-pending", "--approve", "--account", "0")
     cli(net, 0, "datanet", "publish", "1", "--account", "0")
+    for name, text in OTHER.items():
+        (tmp_path / name).write_text(text)
+    cli(net, 0, "datanet", "create", "other", "--account", "0")
+    cli(net, 0, "contribute", "2", *OTHER, "--account", "1", tmp=tmp_path)
+    cli(net, 0, "curate", "--all-pending", "--approve", "--account", "0")
+    cli(net, 0, "datanet", "publish", "2", "--account", "0")
     sidecar0 = net.extra[0][1]
-    for seed in (1, 2):  # adapters 2 and 3 (the second lets a liar serve "another adapter")
-        cli(net, 0, "train", "--datanet", "1:1", "--account", "0", "--sidecar", sidecar0, "--epochs", "3",
-            "--seed", str(seed))
+    # adapter 2 on the facts, adapter 3 on other text (a liar serves it instead of adapter 2)
+    for versions, epochs in (("1:1", "3"), ("2:1", "20")):
+        cli(net, 0, "train", "--datanet", versions, "--account", "0", "--sidecar", sidecar0, "--epochs", epochs)
     adapter = rpc(net, 0, "ai_getModel", 2)
     registered = time.monotonic()
     for digest in (adapter["weightsHash"], adapter["attributionIndexHash"], adapter["manifestHash"]):
