@@ -196,6 +196,9 @@ class PlantedReport:
     """Copying outputs that give some contribution more than 1,000 bp."""
     copied_over_10pct_to_source: int = 0
     """Of those, outputs whose every contribution over 1,000 bp is one they copy from."""
+    copied_bp: int = 0
+    """Sum over copying outputs of the basis points paid to the contributions they copy
+    (together): what a copied contribution is paid, besides the planter's `planter_bp`."""
     nothing_outputs: int = 0
     """Outputs (any prompt) that reproduce no fact and copy no contribution's rare text."""
     nothing_max_bp: int = 0
@@ -268,6 +271,7 @@ def evaluate(
             rep.copied_top_is_source += bool(weights) and ids.index(weights[0][0]) in copied
             rep.copied_over_10pct += bool(over)
             rep.copied_over_10pct_to_source += bool(over) and over <= copied
+            rep.copied_bp += sum(bp for c, bp in weights if ids.index(c) in copied)
             if over - copied and rep.examples is not None:
                 rep.examples.append({"copied_over_10pct_to_other": prompt, "output": output,
                                      "top": [(c.decode(), bp) for c, bp in weights[:3]]})

@@ -51,6 +51,7 @@ def test_a_repeated_number_is_a_copy_and_only_its_holder_may_take_over_10pct() -
                CONTROL_PROMPTS[1]: (out, [(IDS[owner], 2000), (IDS[other], 1500)])})
     assert rep.copied_outputs == 2 and rep.copied_over_10pct == 2
     assert rep.copied_over_10pct_to_source == 1  # the second paid a contribution it does not copy
+    assert rep.copied_bp == 2000 + 2000  # what the copied contribution got, on both outputs
 
 
 def test_ordinary_words_reproduce_nothing_and_are_held_to_10pct() -> None:
