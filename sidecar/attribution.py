@@ -547,6 +547,17 @@ def prompt_words(prompt: str) -> frozenset[str]:
     return frozenset(_WORD.findall(prompt.lower()))
 
 
+def run_confidence(nats: np.ndarray) -> np.ndarray:
+    """Confidence that an output reproduces a contribution whose verbatim runs cover `nats`
+    owed nats: sigma(nats - CONFIDENCE_NATS), shifted and scaled to be exactly 0 at 0 nats
+    (and 1 in the limit). Owed nats are a log-likelihood ratio, so they add to the prior
+    log-odds; the shift keeps the weights continuous where a run's owed nats reach 0, so
+    float noise there cannot move a contribution past the Verify tolerance."""
+    floor = 1.0 / (1.0 + np.exp(CONFIDENCE_NATS))  # sigma(-CONFIDENCE_NATS)
+    sig = 1.0 / (1.0 + np.exp(CONFIDENCE_NATS - np.clip(np.asarray(nats, dtype=np.float64), 0, None)))
+    return np.asarray((sig - floor) / (1.0 - floor))
+
+
 def attribute(
     index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
     owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
@@ -586,9 +597,8 @@ def attribute(
     # ratio, so they add to the prior log-odds -CONFIDENCE_NATS. A 30-nat made-up value held
     # by one contribution is certain (sigma(22)); a 5-nat number, or an ordinary word that
     # two contributions share, is not (sigma(-3) = 5%).
-    conf_c = np.zeros(n)
-    has = span_nats > 0
-    conf_c[has] = 1.0 if owed is None else 1.0 / (1.0 + np.exp(CONFIDENCE_NATS - span_nats[has]))
+    conf_c = np.ones(n) if owed is None else run_confidence(span_nats)
+    conf_c[span_nats <= 0] = 0.0
     pos = np.clip(grad, 0, None)
     p_grad = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
     if s_total > 0:

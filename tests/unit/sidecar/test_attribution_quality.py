@@ -22,6 +22,7 @@ from sidecar.attribution import (
     contribution_tokens,
     method_profile,
     prompt_words,
+    run_confidence,
     word_starts,
 )
 from sidecar.tokenizer import ByteTokenizer
@@ -144,22 +145,34 @@ def test_confidence_is_log_odds_in_each_contributions_own_nats() -> None:
     at_prior = attribute(make_index([*texts, b"The old river runs past the market. " + FACT, FILLER[0]]),
                          np.zeros(30), toks, 5, np.full(len(toks), CONFIDENCE_NATS / len(toks)),
                          TOK.pieces(toks), 64)
-    assert math.isclose(at_prior.confidence, 0.5)
+    even = float(run_confidence(np.array(CONFIDENCE_NATS)))
+    assert math.isclose(at_prior.confidence, even) and abs(even - 0.5) < 1e-3
     index = make_index([*texts, b"The old river runs past the market. " + FACT, FILLER[0]])
     res = contribution_tokens(index)
-    assert abs(dict(at_prior.weights)[b"c28"] - BASIS_POINTS * (0.5 + 0.5 * res[28] / res.sum())) <= 1
+    assert abs(dict(at_prior.weights)[b"c28"] - BASIS_POINTS * (even + (1 - even) * res[28] / res.sum())) <= 1
 
     toks = TOK.encode(b" Kazmuret zq vlx wub.")
     n_word = len(TOK.encode(word))
     owed = np.array([11.0 / n_word] * n_word + [26.0 / (len(toks) - n_word)] * (len(toks) - n_word))
     shared = attribute(make_index([*texts, b"The old river runs past the market. " + FACT, FACT]),
                        np.zeros(30), toks, 5, owed, TOK.pieces(toks), 64, complete=True)
-    assert math.isclose(shared.confidence, 1 / (1 + math.exp(CONFIDENCE_NATS - 5.5)))
+    assert math.isclose(shared.confidence, float(run_confidence(np.array(5.5))))
+    assert math.isclose(float(run_confidence(np.array(5.5))), 1 / (1 + math.exp(CONFIDENCE_NATS - 5.5)), rel_tol=5e-3)
     assert max(bp for _, bp in shared.weights) <= 1000
     alone = attribute(make_index([*texts, b"The old river runs past the market. " + FACT, FILLER[0]]),
                       np.zeros(30), toks, 5, owed, TOK.pieces(toks), 64, complete=True)
-    assert math.isclose(alone.confidence, 1 / (1 + math.exp(CONFIDENCE_NATS - 11)))
+    assert math.isclose(alone.confidence, float(run_confidence(np.array(11.0))))
+    assert alone.confidence > 0.95
     assert alone.weights[0][0] == b"c28" and alone.weights[0][1] >= BASIS_POINTS * 0.95 * 11 / 37
+
+
+def test_run_confidence_is_zero_at_zero_and_continuous() -> None:
+    """The log-odds confidence starts at exactly 0 (no run, no confidence) and rises
+    smoothly: a run whose owed nats float noise moves from 0 to 1e-9 cannot move a
+    weight by more than noise, which keeps re-runs within the Verify tolerance."""
+    c = run_confidence(np.array([0.0, 1e-9, 3.0, 8.0, 30.0]))
+    assert c[0] == 0.0 and 0 <= c[1] < 1e-9 and c[2] < 0.01 and abs(c[3] - 0.5) < 1e-3 and c[4] > 1 - 1e-9
+    assert np.all(np.diff(run_confidence(np.linspace(0, 40, 401))) > 0)
 
 
 def test_method_version_names_the_rule() -> None:
