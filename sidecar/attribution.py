@@ -75,8 +75,9 @@ METHOD_VERSION = 2
 each holder's own log-odds confidence, no longer capped at half the evidence (version 1:
 a span share of half the owed nats inside rare words, capped at half the evidence, and
 confidence S / (S + 8) over all spans). Bumped whenever a rule of `attribute` or of the
-index changes; the constants that tune it are named in the engine profile as well (`method_profile`), so a change to one of them
-changes the profile even if this number is forgotten."""
+index changes; the constants that tune it are named in the engine profile as well
+(`method_profile`), so a change to one of them changes the profile even if this number is
+forgotten."""
 
 
 def method_profile() -> dict[str, Any]:
