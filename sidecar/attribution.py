@@ -29,12 +29,14 @@ pre-training text. On the planted-data set such spans got up to half the weight 
 outvoted a correct gradient score; weighting by rare windows gives them (almost) none,
 while a planted fact, whose every window is held by its planter alone, keeps full weight.
 
-The two are mixed into one score per contribution: the gradient scores' positive part,
-normalised, and the span evidence, normalised, with the span part's share
-`SPAN_SHARE` times the fraction of output positions covered by rare windows of
-counted spans. The top ones get weights in basis points that sum to exactly 10,000
-(largest-remainder rounding). Everything on the span side is integer counting, so it is
-the same on every node.
+The served weights (`attribute`) count both in the output's owed nats (how much more
+likely the adapter made each token than the base model). A verbatim run anchored on a
+rare whole word pays its holders the share of the output's owed nats it covers, each
+holder with its own log-odds confidence sigma(nats - CONFIDENCE_NATS); the gradient
+shares out the owed nats no run explains, and what evidence does not claim goes to the
+lineage residual (docs/attribution.md). The top ones get weights in basis points that
+sum to exactly 10,000 (largest-remainder rounding). Everything on the span side is
+integer counting, so it is the same on every node.
 """
 
 from __future__ import annotations
@@ -58,19 +60,24 @@ SPAN_MAX_CONTRIBUTIONS = 2
 """A span found in more contributions than this is common text, not evidence."""
 RARITY_NGRAM = 6
 """Window (in tokens) whose document frequency `find_spans` reports as rarity."""
-SPAN_SHARE = 0.5
-"""Most of the evidence that spans can take: half of the owed nats inside them."""
 CONFIDENCE_NATS = 8.0
-"""Owed nats inside verbatim spans at which the evidence gets half the contributors' share
-(confidence S / (S + this)); the gradient alone never makes evidence strong."""
+"""Prior log-odds, in nats, against "this output reproduces that contribution": a
+contribution whose verbatim runs cover S owed nats of the output is paid them with
+confidence sigma(S - this), even odds at S = 8 nats. Owed nats are a log-likelihood ratio
+(adapter against base model), so they add to log-odds; the gradient alone never makes
+evidence strong."""
 PROJECTION_SEED = 0x5EED
 """Seed of the random projection; fixed so every node rebuilds the same matrix."""
-METHOD = "owed-nats gradient + rare whole-word spans"
+METHOD = "owed-nats gradient + anchored verbatim runs, per-contribution log-odds confidence"
 """The attribution method, as the engine profile names it (docs/attribution.md)."""
-METHOD_VERSION = 1
-"""Bumped whenever a rule of `attribute` or of the index changes; the constants that tune
-it are named in the engine profile as well (`method_profile`), so a change to one of them
-changes the profile even if this number is forgotten."""
+METHOD_VERSION = 2
+"""Version 2: a verbatim run anchored on a rare word pays its holders its owed nats with
+each holder's own log-odds confidence, no longer capped at half the evidence (version 1:
+a span share of half the owed nats inside rare words, capped at half the evidence, and
+confidence S / (S + 8) over all spans). Bumped whenever a rule of `attribute` or of the
+index changes; the constants that tune it are named in the engine profile as well
+(`method_profile`), so a change to one of them changes the profile even if this number is
+forgotten."""
 
 
 def method_profile() -> dict[str, Any]:
@@ -82,7 +89,6 @@ def method_profile() -> dict[str, Any]:
             "min_span_chars": MIN_SPAN_CHARS,
             "min_span_words": MIN_SPAN_WORDS,
             "span_max_contributions": SPAN_MAX_CONTRIBUTIONS,
-            "span_share": SPAN_SHARE,
             "confidence_nats": CONFIDENCE_NATS,
             "projection_seed": PROJECTION_SEED,
         },
@@ -444,7 +450,10 @@ class Attribution:
     gradient_scores: list[tuple[bytes, float]]
     """Raw gradient score per contribution, for inspection."""
     confidence: float = 1.0
-    """Share of the contributors' fee paid on evidence; the rest is the lineage residual."""
+    """How sure the verbatim evidence is: its contributions' log-odds confidences, weighted by
+    their owed nats (0 without a counted run). Each run's holders are paid their nats with
+    their own confidence, the gradient its share with this one; the rest is the lineage
+    residual."""
     owed_nats: float = 0.0
     """How much more likely the adapter made the output than the base model, in nats."""
 
@@ -539,6 +548,17 @@ def prompt_words(prompt: str) -> frozenset[str]:
     return frozenset(_WORD.findall(prompt.lower()))
 
 
+def run_confidence(nats: np.ndarray) -> np.ndarray:
+    """Confidence that an output reproduces a contribution whose verbatim runs cover `nats`
+    owed nats: sigma(nats - CONFIDENCE_NATS), shifted and scaled to be exactly 0 at 0 nats
+    (and 1 in the limit). Owed nats are a log-likelihood ratio, so they add to the prior
+    log-odds; the shift keeps the weights continuous where a run's owed nats reach 0, so
+    float noise there cannot move a contribution past the Verify tolerance."""
+    floor = 1.0 / (1.0 + np.exp(CONFIDENCE_NATS))  # sigma(-CONFIDENCE_NATS)
+    sig = 1.0 / (1.0 + np.exp(CONFIDENCE_NATS - np.clip(np.asarray(nats, dtype=np.float64), 0, None)))
+    return np.asarray((sig - floor) / (1.0 - floor))
+
+
 def attribute(
     index: AttributionIndex, phi_test: np.ndarray | None, output_tokens: list[int], top_k: int,
     owed: np.ndarray | None = None, pieces: list[str] | None = None, max_attributions: int = 64,
@@ -558,33 +578,46 @@ def attribute(
     t = len(output_tokens)
     mass = np.ones(t) if owed is None else np.clip(np.asarray(owed, dtype=np.float64), 0, None)
     total = float(mass.sum())
-    spans = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS, complete)
-    if prompt and pieces is not None:
-        spans = [_drop_prompt_words(sp, pieces, prompt) for sp in spans]
+    found = whole_word_spans(index, output_tokens, pieces, MIN_SPAN_CHARS, complete)
+    spans = [_drop_prompt_words(sp, pieces, prompt) for sp in found] if prompt and pieces is not None else found
 
-    # evidence: gradient share and span share, both in owed nats of the output
+    # Span evidence: a verbatim run counts when a rare word (not the prompt's) anchors it,
+    # and then with every owed nat inside it, less those of the prompt's words it echoes:
+    # the run is its holders' text, and the owed nats say how much of it the adapter, not
+    # the base model, wrote. A run held by two contributions is split between them.
+    span_nats = np.zeros(n)
+    for sp, raw in zip(spans, found, strict=True):
+        if not sp.rare_positions:
+            continue
+        echoed = set(raw.rare_positions) - set(sp.rare_positions)
+        nats = float(sum(mass[j] for j in range(sp.start, sp.end) if j not in echoed))
+        for c in sp.contributions:
+            span_nats[c] += nats / len(sp.contributions)
+    s_total = float(span_nats.sum())
+    # Each contribution's own confidence, from its own nats: owed nats are a log-likelihood
+    # ratio, so they add to the prior log-odds -CONFIDENCE_NATS. A 30-nat made-up value held
+    # by one contribution is certain (sigma(22)); a 5-nat number, or an ordinary word that
+    # two contributions share, is not (sigma(-3) = 5%).
+    conf_c = np.ones(n) if owed is None else run_confidence(span_nats)
+    conf_c[span_nats <= 0] = 0.0
     pos = np.clip(grad, 0, None)
     p_grad = pos / pos.sum() if pos.sum() > 0 else np.zeros(n)
-    p_span = np.zeros(n)
-    for sp in spans:
-        for c in sp.contributions:
-            p_span[c] += float(mass[list(sp.rare_positions)].sum()) / len(sp.contributions)
-    span_nats = float(p_span.sum())
-    share = SPAN_SHARE * span_nats / total if total > 0 else 0.0
-    evidence = (1 - share) * p_grad + (share * p_span / span_nats if span_nats > 0 else 0.0)
+    if s_total > 0:
+        confidence = float((conf_c * span_nats).sum() / s_total)
+    else:  # only an output that reproduces training text verbatim is strong evidence
+        confidence = 1.0 if owed is None and pos.sum() > 0 else 0.0
+    # Each run pays its holders the share of the output's owed nats it covers, not capped:
+    # the owed-nat weighting already gives a run of words the base model writes anyway
+    # (almost) nothing, and the gradient alone named the planter first 0 times in 15. The
+    # gradient shares out the owed nats no run explains, as sure as the runs are.
+    covered = min(s_total / total, 1.0) if total > 0 else 0.0
+    evidence = (conf_c * span_nats / total if total > 0 else np.zeros(n)) + confidence * (1 - covered) * p_grad
     keep = [i for i in sorted(range(n), key=lambda i: (-evidence[i], ids[i]))[:top_k] if evidence[i] > 0]
     # The best top_k keep their evidence as it is; what the others had joins the residual
     # below. (Renormalising over the top_k would hand a gradient favourite with 3% of the
     # evidence 20% of the confident share.)
     ev = np.zeros(n)
-    if keep:
-        ev[keep] = evidence[keep] / evidence.sum()
-    # Only an output that reproduces training text verbatim (whole words, few holders) is
-    # strong evidence: on its own the output gradient named the planter 0 times in 15.
-    if owed is None:
-        confidence = 1.0 if keep else 0.0
-    else:
-        confidence = span_nats / (span_nats + CONFIDENCE_NATS) if keep else 0.0
+    ev[keep] = evidence[keep]
 
     # residual: the rest goes to the adapter's training set, by its share of the tokens
     size = contribution_tokens(index)
@@ -593,7 +626,7 @@ def attribute(
     res = np.zeros(n)
     res[res_ids] = size[res_ids]
     res = res / res.sum() if res.sum() > 0 else np.full(n, 1.0 / max(n, 1))
-    final = confidence * ev + (1 - confidence * float(ev.sum())) * res
+    final = ev + (1 - float(ev.sum())) * res
     weights = normalize_bp([(ids[i], float(final[i])) for i in range(n)], max_attributions)
     return Attribution(
         weights=weights,

@@ -188,6 +188,15 @@ class PlantedReport:
     para_rank1: int = 0
     """Among reproducing outputs of paraphrased prompts: planter ranked first."""
     para_top3: int = 0
+    para_planter_bp: int = 0
+    """Sum over reproducing outputs of paraphrased prompts of the planter's basis points."""
+    stray_outputs: int = 0
+    """Outputs that state a planted value but are none of the cases above: another fact's
+    value (a question answered with the wrong fact, a control prompt that drifts into a
+    fact) or the prompt's own value not right after its prefix. They reproduce a planted
+    contribution's distinctive content too, so they are counted, not dropped."""
+    stray_bp: int = 0
+    """Sum over those outputs of the basis points paid to the planters of the values they state."""
     no_fact_outputs: int = 0
     """Outputs (any prompt) that reproduce no planted fact."""
     no_fact_over_10pct: int = 0
@@ -203,6 +212,9 @@ class PlantedReport:
     """Copying outputs that give some contribution more than 1,000 bp."""
     copied_over_10pct_to_source: int = 0
     """Of those, outputs whose every contribution over 1,000 bp is one they copy from."""
+    copied_bp: int = 0
+    """Sum over copying outputs of the basis points paid to the contributions they copy
+    (together): what a copied contribution is paid, besides the planter's `planter_bp`."""
     nothing_outputs: int = 0
     """Outputs (any prompt) that reproduce no fact and copy no contribution's rare text."""
     nothing_max_bp: int = 0
@@ -275,6 +287,7 @@ def evaluate(
             rep.copied_top_is_source += bool(weights) and ids.index(weights[0][0]) in copied
             rep.copied_over_10pct += bool(over)
             rep.copied_over_10pct_to_source += bool(over) and over <= copied
+            rep.copied_bp += sum(bp for c, bp in weights if ids.index(c) in copied)
             if over - copied and rep.examples is not None:
                 rep.examples.append({"copied_over_10pct_to_other": prompt, "output": output,
                                      "top": [(c.decode(), bp) for c, bp in weights[:3]]})
@@ -285,6 +298,15 @@ def evaluate(
         if top > 1000 and rep.examples is not None:  # every violation is shown for reading
             rep.examples.append({"over_10pct": prompt, "output": output,
                                  "top": [(c.decode(), bp) for c, bp in weights[:3]]})
+
+    def stray(output: str, weights: list[tuple[bytes, int]]) -> bool:
+        """Count an output that states some planted value; False if it states none."""
+        owed = {ids[g.contributor] for g in net.facts if g.reproduced(output)}
+        if not owed:
+            return False
+        rep.stray_outputs += 1
+        rep.stray_bp += sum(bp for c, bp in weights if c in owed)
+        return True
 
     for f in net.facts:
         want = ids[f.contributor]
@@ -297,7 +319,7 @@ def evaluate(
             bp = dict(w).get(want, 0)
             rep.rank1_strong += r == 1 and bp > 1000
             rep.planter_bp += bp
-        elif not any(g.reproduced(out) for g in net.facts):
+        elif not stray(out, w):
             nothing(f.prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 6:
             rep.examples.append({"prompt": f.prompt, "output": out, "want": want.decode(),
@@ -308,11 +330,12 @@ def evaluate(
             r = rank_of(w, want)
             rep.para_rank1 += r == 1
             rep.para_top3 += r <= 3
-        elif not any(g.reproduced(out) for g in net.facts):
+            rep.para_planter_bp += dict(w).get(want, 0)
+        elif not stray(out, w):
             nothing(f.paraphrase_prompt, out, w)
     for prompt in CONTROL_PROMPTS:
         out, w = call(prompt, max_tokens)  # type: ignore[operator]
-        if not any(g.reproduced(out) for g in net.facts):
+        if not stray(out, w):
             nothing(prompt, out, w)
         if rep.examples is not None and len(rep.examples) < 9:
             rep.examples.append({"prompt": prompt, "output": out, "top": [(c.decode(), bp) for c, bp in w[:3]]})

@@ -89,7 +89,14 @@ def main() -> int:
           f"of them copying a contribution's rare text: {total['copied_outputs']:.0f} "
           f"(that contribution first: {total['copied_top_is_source']:.0f}; over 10%: "
           f"{total['copied_over_10pct']:.0f}, all to a copied one: "
-          f"{total['copied_over_10pct_to_source'] == total['copied_over_10pct']})")
+          f"{total['copied_over_10pct_to_source'] == total['copied_over_10pct']}; copied contributions' "
+          f"mean weight {total['copied_bp'] / max(total['copied_outputs'], 1) / 100:.1f}%)")
+    print(f"outputs stating another fact's value (or their own out of place): {total['stray_outputs']:.0f}, "
+          f"that fact's planter's mean weight {total['stray_bp'] / max(total['stray_outputs'], 1) / 100:.1f}%")
+    every = total["verbatim"] + total["paraphrased"] + total["stray_outputs"] + total["copied_outputs"]
+    paid = total["planter_bp"] + total["para_planter_bp"] + total["stray_bp"] + total["copied_bp"]
+    print(f"every output reproducing a contribution's rare text (facts, stray facts, copies): {every:.0f}, "
+          f"the contributions it reproduces hold {paid / max(every, 1) / 100:.1f}% on average")
     print(f"outputs reproducing nothing: {total['nothing_outputs']:.0f}, largest single weight "
           f"{max(r.nothing_max_bp for r in reports) / 100:.1f}%, over 10%: {total['nothing_over_10pct']:.0f}")
     print(f"training: {total['train_seconds'] / len(reports):.0f} s and {total['steps'] / len(reports):.0f} "

@@ -51,9 +51,23 @@ def test_a_repeated_number_is_a_copy_and_only_its_holder_may_take_over_10pct() -
                CONTROL_PROMPTS[1]: (out, [(IDS[owner], 2000), (IDS[other], 1500)])})
     assert rep.copied_outputs == 2 and rep.copied_over_10pct == 2
     assert rep.copied_over_10pct_to_source == 1  # the second paid a contribution it does not copy
+    assert rep.copied_bp == 2000 + 2000  # what the copied contribution got, on both outputs
 
 
 def test_ordinary_words_reproduce_nothing_and_are_held_to_10pct() -> None:
     rep = run({CONTROL_PROMPTS[0]: (" Alice lives in Oslo.", [(IDS[5], 1200)])})
     assert rep.copied_outputs == 0
     assert rep.nothing_over_10pct == 1 and rep.nothing_max_bp == 1200
+
+
+def test_an_output_stating_another_facts_value_is_counted_for_that_planter() -> None:
+    """A question answered with another fact, or a control prompt drifting into one, still
+    reproduces a planted contribution's value: it counts (with that planter's weight), it
+    is not dropped from every measure."""
+    f, g = NET.facts[0], NET.facts[1]
+    rep = run({
+        f.paraphrase_prompt: (f" It is {g.value}.", [(IDS[g.contributor], 7000), (IDS[f.contributor], 3000)]),
+        CONTROL_PROMPTS[2]: (f" {f.value}.", [(IDS[f.contributor], 4000), (IDS[g.contributor], 6000)]),
+    })
+    assert rep.paraphrased == 0 and rep.stray_outputs == 2 and rep.stray_bp == 7000 + 4000
+    assert rep.no_fact_outputs == 15 + 15 + 10 - 2  # every other output (all filler) reproduces none
