@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
 
+from node import metrics
 from state.db import KeyValueStore
 
 CHUNK = 1024 * 1024
@@ -100,6 +101,7 @@ class BlobStore:
             }
             changes[_MANIFEST + digest] = len(data).to_bytes(8, "big")
             self.store.write(changes)  # manifest and chunks in one atomic batch
+            metrics.AI_BLOB_BYTES.inc(len(data))
         return bytes(digest)
 
     def size(self, digest: bytes) -> int | None:
