@@ -1,11 +1,14 @@
 """`ailedger dev` with a sidecar puts its own set-up in the genesis state: the validator's stake
 and the shipped base model (model 1, by the weights hash shipped beside it) are there at block 0,
 so a script that starts the moment the node listens sees block 0 and then one block per
-transaction, as on anvil, with no set-up blocks mined behind its back. Without a sidecar the
-chain is the plain dev chain (no model, no stake)."""
+transaction, as on anvil, with no set-up blocks mined behind its back; while its sidecar does
+not answer, `infer` refuses before it deposits anything. Without a sidecar the chain is the
+plain dev chain (no model, no stake)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import pytest
@@ -13,7 +16,7 @@ from eth_account import Account
 
 from genesis import DEV_MNEMONIC, derive_accounts, derive_validator_key
 from sidecar.config import SHIPPED_BASE_DIR, shipped_base_weights_hash
-from tests.support.procs import free_port, rpc, start_ailedger
+from tests.support.procs import VENV_BIN, free_port, rpc, start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("node-cli")]
 ACCOUNTS = derive_accounts(DEV_MNEMONIC, 2)
@@ -47,9 +50,25 @@ def test_dev_with_a_sidecar_starts_at_block_0_with_its_stake_and_base_model(tmp_
         assert quote["validator"].lower() == VALIDATOR.lower() and quote["ready"] is False
         time.sleep(3)  # the node's set-up thread runs meanwhile: it must mine nothing
         assert int(result(node.url, "eth_blockNumber"), 16) == 0
+        # An adapter on the genesis base model; the node cannot serve it while its sidecar does
+        # not answer, and infer says so before it deposits anything.
+        fake = "0x" + "ab" * 32
+        env = {**os.environ, "AILEDGER_RPC": node.url}
+        registered = subprocess.run(
+            [str(VENV_BIN / "ailedger"), "adapter", "register", "--parent", "1", "--contribution-root", fake,
+             "--hyper-params-hash", fake, "--weights-hash", fake, "--attribution-index-hash", fake, "--account", "1"],
+            capture_output=True, text=True, env=env, timeout=120)
+        assert registered.returncode == 0 and "adapter 2 registered" in registered.stdout, registered.stderr
+        refused = subprocess.run(
+            [str(VENV_BIN / "ailedger"), "infer", "--adapter", "2", "--prompt", "hello", "--account", "3",
+             "--deposit", "0.01eth"], capture_output=True, text=True, env=env, timeout=120)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "sidecar is not serving (starting)" in refused.stderr and "nothing was deposited" in refused.stderr
+        assert int(result(node.url, "ai_getDeposit", derive_accounts(DEV_MNEMONIC, 4)[3].address)["balance"], 16) == 0
+        assert int(result(node.url, "eth_blockNumber"), 16) == 1  # the registration only
         tx = {"from": ACCOUNTS[0].address, "to": ACCOUNTS[1].address, "value": hex(1)}
         result(node.url, "eth_sendTransaction", tx)
-        assert int(result(node.url, "eth_blockNumber"), 16) == 1
+        assert int(result(node.url, "eth_blockNumber"), 16) == 2
     finally:
         node.kill()
 
