@@ -333,3 +333,54 @@ def test_infer_prints_the_receipt_id_once_the_receipt_is_final(world):
     finally:
         w.rpc("evm_setAutomine", True)
         w.rpc("evm_mine")
+
+
+def test_adapter_verify_re_trains_the_recipe_and_tells_a_lie_from_another_machine(world):
+    """`adapter verify` re-trains an adapter from its manifest and the node's blobs on the sidecar:
+    the honest adapter is verified; one whose manifest names weights its recipe does not give is a
+    MISMATCH; the same lie in a manifest from another environment is only INCONCLUSIVE; a
+    manifest that is not the record's recipe is a MISMATCH without re-training."""
+    w = world
+    honest = w.cli("adapter", "verify", "2", "--json")
+    verified = json.loads(honest.stdout)
+    assert verified["result"] == "verified" and verified["environmentDifferences"] == []
+    assert verified["retrainedWeightsHash"] == verified["weightsHash"]
+
+    model = w.rpc("ai_getModel", 2)
+    manifest = json.loads(bytes.fromhex(w.rpc("ai_getBlob", model["manifestHash"])["data"][2:]))
+
+    def register(manifest_doc, weights_label):
+        data = json.dumps(manifest_doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        manifest_hash = w.rpc("ai_putBlob", "0x" + data.hex())["hash"]
+        registered = w.cli("adapter", "register", "--parent", "1", "--datanet", "1:1",
+                           "--contribution-root", model["contributionRoot"], "--hyper-params-hash", model["hyperParamsHash"],
+                           "--weights-hash", manifest_doc["artifacts"]["weights"] if weights_label is None else
+                           "0x" + keccak(weights_label.encode()).hex(),
+                           "--attribution-index-hash", model["attributionIndexHash"],
+                           "--manifest-hash", manifest_hash, "--account", "0", "--json")
+        return str(json.loads(registered.stdout)["id"])
+
+    # The record's weights are not the ones its manifest names: no re-training needed to say so.
+    other = register(manifest, "weights the manifest does not name")
+    out = w.cli("adapter", "verify", other, ok=False)
+    assert out.returncode == 1 and "MISMATCH: its manifest is not its recipe" in out.stdout, out.stdout + out.stderr
+
+    # A manifest that claims weights its own recipe does not give, in this very environment.
+    lie = json.loads(json.dumps(manifest))
+    lie["artifacts"]["weights"] = keccak(b"claimed weights").hex()
+    liar = register(lie, None)
+    out = w.cli("adapter", "verify", liar, "--json", ok=False)
+    assert out.returncode == 1, out.stderr
+    found = json.loads(out.stdout)
+    assert found["result"] == "mismatch" and found["environmentDifferences"] == []
+    assert found["retrainedWeightsHash"] == model["weightsHash"]  # the recipe gives adapter 2's weights
+
+    # The same lie, from a trainer whose libraries differ: it proves nothing.
+    elsewhere = json.loads(json.dumps(lie))
+    elsewhere["environment"]["transformers"] = "0.0.0-another-build"
+    elsewhere["artifacts"]["weights"] = keccak(b"claimed weights, elsewhere").hex()
+    out = w.cli("adapter", "verify", register(elsewhere, None), ok=False)
+    assert out.returncode == 3 and "INCONCLUSIVE" in out.stdout and "transformers" in out.stdout, out.stdout
+
+    base = w.cli("adapter", "verify", "1", ok=False)
+    assert base.returncode == 1 and "base model" in base.stderr
