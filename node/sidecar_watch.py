@@ -32,7 +32,9 @@ from node.chain.events import BlockCommitted, ChainEvent
 if TYPE_CHECKING:
     from state import Ledger
 
-log = logging.getLogger("ailedger")
+#: A child of the node's logger, so `ailedger run`'s log has these lines; `ailedger dev`, whose
+#: output is its banner, shows only this logger's.
+log = logging.getLogger("ailedger.sidecar")
 
 #: Seconds between two health checks of the sidecar.
 CHECK_INTERVAL = 2.0

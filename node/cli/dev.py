@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -144,6 +145,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         sidecar=sidecar_address,
         inference_price=args.inference_price,
     )
+
+    if sidecar_address is not None and not args.silent:
+        # The sidecar's state changes (down, back) are worth a line on the dev console too.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("ailedger.sidecar").addHandler(handler)
+        logging.getLogger("ailedger.sidecar").setLevel(logging.INFO)
 
     def ready(ledger: Ledger) -> None:
         if not args.silent:

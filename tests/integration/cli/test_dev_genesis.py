@@ -38,9 +38,14 @@ def test_the_shipped_base_models_hash_is_read_without_torch() -> None:
 
 def test_dev_with_a_sidecar_starts_at_block_0_with_its_stake_and_base_model(tmp_path) -> None:
     # A sidecar address nobody answers on: the set-up must not wait for it.
-    node = start_ailedger(["--sidecar", f"127.0.0.1:{free_port()}", "--silent"], tmp_path)
+    sidecar = f"127.0.0.1:{free_port()}"
+    node = start_ailedger(["--sidecar", sidecar], tmp_path)
     try:
         assert int(result(node.url, "eth_blockNumber"), 16) == 0
+        deadline = time.monotonic() + 10  # its state changes show on the console
+        while f"watching the sidecar at {sidecar}" not in node.output():
+            assert time.monotonic() < deadline, node.output()[-2000:]
+            time.sleep(0.1)
         model = result(node.url, "ai_getModel", 1)
         assert model["kind"] == 1 and model["createdBlock"] == 0
         assert model["weightsHash"] == "0x" + shipped_base_weights_hash()
