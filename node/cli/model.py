@@ -158,21 +158,22 @@ def _manifest_faults(manifest: dict[str, Json], model: dict[str, Json], base_wei
         return value if isinstance(value, dict) else {}
 
     faults = []
-    weights = "0x" + str(part("artifacts").get("weights", ""))[:64].lower()
+    weights = "0x" + str(part("artifacts").get("weights", "")).lower()
     if weights != model["weightsHash"].lower():
-        faults.append(f"the manifest names weights {weights}, the adapter's record {model['weightsHash']}")
-    base = "0x" + str(part("base_model").get("hash", ""))[:64].lower()
+        faults.append(f"the manifest names weights {weights[:66]}, the adapter's record {model['weightsHash']}")
+    base = "0x" + str(part("base_model").get("hash", "")).lower()
     if base != base_weights.lower():
-        faults.append(f"the manifest trains on base weights {base}, the adapter's lineage is on {base_weights}")
+        faults.append(f"the manifest trains on base weights {base[:66]}, the adapter's lineage is on {base_weights}")
     listed = manifest.get("contributions")
+    items = listed if isinstance(listed, list) else [listed]
     named: dict[int, str] = {}
-    for c in listed if isinstance(listed, list) else [listed]:
+    for c in items:
         if not isinstance(c, dict) or (cid := _manifest_contribution_id(c.get("id"))) is None:
             faults.append(f"the manifest names a contribution {str(c)[:80]} that is no on-chain contribution id")
             break
-        named[cid] = "0x" + str(c.get("hash", ""))[:64].lower()
+        named[cid] = "0x" + str(c.get("hash", "")).lower()
     else:
-        if named != {cid: h.lower() for cid, h in on_chain.items()}:
+        if len(named) != len(items) or named != {cid: h.lower() for cid, h in on_chain.items()}:
             faults.append("the manifest's contributions (ids and content hashes) are not the exact training set "
                           "of the adapter's datanet versions on chain")
     return faults
