@@ -179,14 +179,16 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
 
     ``params`` overrides governance parameter defaults (names as in ``params.PARAMS``); values
     are checked against their bounds. ``params["validators"] = {"0xaddr": stake_wei}`` stakes
-    genesis validators (effective from epoch 0; the staking account holds their wei).
+    genesis validators (effective from epoch 0; the staking account holds their wei);
+    ``params["baseModels"]`` registers base models in block 0 (``registry.genesis_storage``).
     """
-    from . import staking
-    from .addresses import BY_NAME, GOVERNANCE, STAKING
+    from . import registry, staking
+    from .addresses import BY_NAME, GOVERNANCE, MODEL_REGISTRY, STAKING
     from .params import genesis_params, param_slot
 
     params = dict(params or {})
     validators = staking.parse_validators(params.pop("validators", None))
+    models = registry.genesis_storage(params.pop("baseModels", None))
     values = genesis_params(params)
     accounts: dict[bytes, dict[str, Any]] = {
         addr: {"balance": 0, "nonce": 1, "code": CODE_STUB, "storage": {}} for addr in BY_NAME.values()
@@ -194,6 +196,7 @@ def genesis_accounts(params: dict[str, Any] | None = None) -> dict[bytes, dict[s
     accounts[GOVERNANCE]["storage"] = {param_slot(n): v + 1 for n, v in values.items()}
     accounts[STAKING]["storage"] = staking.genesis_storage(values, validators)
     accounts[STAKING]["balance"] = sum(validators.values())
+    accounts[MODEL_REGISTRY]["storage"] = models
     return accounts
 
 

@@ -89,18 +89,25 @@ def _claim_weights(store: Store, weights_hash: bytes, model_id: int) -> None:
     store.set(key, model_id)
 
 
-def register_base_model(ctx: Ctx, weights_hash: bytes, config_hash: bytes, tokenizer_hash: bytes,
-                        license: str) -> int:
-    """Register a base model authored by the sender; returns its id."""
-    store = ctx.store(MODEL_REGISTRY)
+def _write_base_model(store: Store, author: bytes, weights_hash: bytes, config_hash: bytes,
+                      tokenizer_hash: bytes, license: str, block_number: int) -> int:
+    """The storage writes of a base model's registration (the precompile's and genesis's)."""
     if len(license.encode()) > datanets.MAX_TEXT:
         raise InvalidArgument("license too long")
     model_id = store.get(slot("model.count")) + 1
     _claim_weights(store, weights_hash, model_id)
     store.set(slot("model.count"), model_id)
-    Model(id=model_id, kind=BASE, base_model_id=model_id, author=ctx.sender,
+    Model(id=model_id, kind=BASE, base_model_id=model_id, author=author,
           weights_hash=weights_hash, config_hash=config_hash, tokenizer_hash=tokenizer_hash,
-          license=license, created_block=ctx.block_number).encode(store, model_id)
+          license=license, created_block=block_number).encode(store, model_id)
+    return model_id
+
+
+def register_base_model(ctx: Ctx, weights_hash: bytes, config_hash: bytes, tokenizer_hash: bytes,
+                        license: str) -> int:
+    """Register a base model authored by the sender; returns its id."""
+    model_id = _write_base_model(ctx.store(MODEL_REGISTRY), ctx.sender, weights_hash, config_hash,
+                                 tokenizer_hash, license, ctx.block_number)
     _event(ctx, "BaseModelRegistered", model_id, ctx.sender, weights_hash, config_hash,
            tokenizer_hash)
     return model_id
@@ -241,6 +248,65 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
         ctx.store(DATANETS), lineage_path(ctx.store(MODEL_REGISTRY), aid), cid),
     "modelCount": lambda ctx: ctx.store(MODEL_REGISTRY).get(slot("model.count")),
 })
+
+
+#: Most base models a genesis file may register.
+MAX_GENESIS_MODELS = 16
+_GENESIS_MODEL_FIELDS = {"weightsHash", "configHash", "tokenizerHash", "license", "author"}
+
+
+class _GenesisStorage:
+    """One account's storage as a dict, for building genesis storage with the precompile's
+    own writes (so a genesis registration is laid out exactly as a transaction's)."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, int] = {}
+
+    def get_storage(self, address: bytes, slot: int, from_journal: bool = True) -> int:
+        return self.slots.get(slot, 0)
+
+    def set_storage(self, address: bytes, slot: int, value: int) -> None:
+        self.slots[slot] = value
+
+
+def genesis_storage(models: Any) -> dict[int, int]:
+    """Initial registry storage: base models registered in block 0, ids from 1 in list order.
+
+    ``models`` is the genesis file's ``ai.baseModels``: a list of ``{"weightsHash",
+    "configHash", "tokenizerHash", "license", "author"}`` (hashes 0x 32 bytes, author an
+    address). A chain that starts with its base model known (``ailedger dev``) serves a script
+    from block 0 with no set-up blocks; no event is logged for them (there is no transaction).
+    """
+    if models is None:
+        return {}
+    if not isinstance(models, list) or len(models) > MAX_GENESIS_MODELS:
+        raise InvalidArgument(f"ai.baseModels must be a list of at most {MAX_GENESIS_MODELS} models")
+    state = _GenesisStorage()
+    store = Store(state, MODEL_REGISTRY, writable=True)
+    for i, entry in enumerate(models):
+        where = f"ai.baseModels[{i}]"
+        if not isinstance(entry, dict) or set(entry) != _GENESIS_MODEL_FIELDS:
+            raise InvalidArgument(f"{where} must have exactly {', '.join(sorted(_GENESIS_MODEL_FIELDS))}")
+        weights, config, tokenizer = (_genesis_bytes(entry[k], 32, f"{where}.{k}")
+                                      for k in ("weightsHash", "configHash", "tokenizerHash"))
+        author = _genesis_bytes(entry["author"], 20, f"{where}.author")
+        if not isinstance(entry["license"], str):
+            raise InvalidArgument(f"{where}.license must be a string")
+        try:
+            _write_base_model(store, author, weights, config, tokenizer, entry["license"], 0)
+        except (InvalidArgument, InvalidState) as e:
+            raise InvalidArgument(f"{where}: {e}") from None
+    return {k: v for k, v in state.slots.items() if v}
+
+
+def _genesis_bytes(value: Any, size: int, where: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value.startswith("0x") else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise InvalidArgument(f"{where} must be 0x and {size} bytes of hex")
+    return raw
 
 
 # -- read helpers (read-only StateAPI, no gas) --

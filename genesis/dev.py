@@ -9,8 +9,9 @@ instead of keeping copies.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genesis.format import Genesis, GenesisAccount, GenesisValidator
 
@@ -76,14 +77,28 @@ def dev_genesis(
     base_fee: int = DEV_BASE_FEE,
     timestamp: int | None = None,
     extra_alloc: dict[bytes, GenesisAccount] | None = None,
+    validator_stake: int = 0,
+    base_models: Sequence[dict[str, str]] = (),
 ) -> Genesis:
-    """A one-validator genesis that prefunds ``accounts`` accounts of ``mnemonic``."""
+    """A one-validator genesis that prefunds ``accounts`` accounts of ``mnemonic``.
+
+    ``validator_stake`` (wei) stakes the dev validator in block 0 and ``base_models`` registers
+    base models there (``ai.baseModels``, see ``ai_precompiles.registry.genesis_storage``, with
+    the validator as author when an entry names none): what ``ailedger dev`` needs to serve
+    inference is then in the genesis state, and a script that starts at once sees block 0, as
+    on anvil, rather than set-up blocks mined after the node listens.
+    """
     alloc = {
         bytes.fromhex(a.address[2:]): GenesisAccount(balance=balance_eth * 10**18)
         for a in derive_accounts(mnemonic, accounts)
     }
     alloc.update(extra_alloc or {})
     validator = _from_mnemonic(mnemonic, DEV_VALIDATOR_PATH)
+    ai: dict[str, Any] = dict(DEV_AI_PARAMS)
+    if validator_stake:
+        ai["validators"] = {validator.address: validator_stake}
+    if base_models:
+        ai["baseModels"] = [{"author": validator.address, **m} for m in base_models]
     return Genesis(
         chain_id=chain_id,
         timestamp=int(time.time()) if timestamp is None else timestamp,
@@ -92,5 +107,5 @@ def dev_genesis(
         coinbase=b"\x00" * 20,
         alloc=alloc,
         validators=(GenesisValidator(bytes.fromhex(validator.address[2:]), 1),),
-        ai=dict(DEV_AI_PARAMS),
+        ai=ai,
     )

@@ -12,6 +12,14 @@
 stake in genesis (the genesis ``validators`` list, powers in gwei of stake, and the staking
 precompile's genesis stakes); they run BFT consensus (docs/consensus.md) and the others follow.
 
+With sidecars (``sidecar_port``; ``ailedger testnet init`` gives them unless ``--no-sidecars``)
+every validator's config names its own sidecar (``sidecar``: host:port, ``sidecarStore``: its
+folder, ``DIR/nodeI/sidecar``) and ``testnet up`` starts them; a lone validator is then staked
+and funded in genesis like BFT validators, so it can record receipts, and ``base_models`` are
+registered in block 0 (the CLI passes the sidecar's shipped base model). Every testnet's
+genesis sets the AI parameters of a network (``TESTNET_AI_PARAMS``) rather than the dev chain's
+one-block challenge window.
+
 The config file is JSON; paths in it are relative to the config file's folder.
 """
 
@@ -24,8 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from eth_keys import keys
 
 from genesis.dev import DEV_CHAIN_ID, dev_genesis
 from genesis.format import POWER_UNIT, GenesisAccount, GenesisError, GenesisValidator, save_genesis
@@ -46,6 +52,15 @@ TIMEOUT_FIELDS = {
 }
 #: ``consensus.maxBlockTxs`` (most transactions a proposal takes from the pool) is at most this.
 MAX_BLOCK_TXS_LIMIT = 10_000
+#: AI parameters of a testnet: a receipt's payouts stay pending for 20 blocks (about 20 s of BFT
+#: blocks on loopback), time for anyone to re-run it and challenge; a committee then has 40
+#: blocks to re-run it on its sidecars and vote (a re-run costs about one inference, and a member
+#: may first have to fetch the adapter). Within the rule ``challenge_window + verdict_window <=
+#: staking.unbonding_blocks`` (default 200) that ``ai_precompiles.params`` checks: an accused
+#: validator cannot unbond before a challenge against it is decided.
+TESTNET_AI_PARAMS: dict[str, int] = {"inference.challenge_window": 20, "inference.verdict_window": 40}
+#: gRPC port of node0's sidecar; node i's is this + i.
+SIDECAR_PORT = 50051
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,12 @@ class NodeFile:
     consensus: dict[str, float] = field(default_factory=dict)
     """BFT timeouts in seconds by the names of ``TIMEOUT_FIELDS`` (``consensus.driver.TimeoutConfig``
     field names); missing ones take the node's defaults."""
+    sidecar: str | None = None
+    """gRPC address (host:port) of this validator's sidecar: with a validator key, the node serves
+    ai_inferQuote and ai_infer through it. None: no AI service."""
+    sidecar_store: Path | None = None
+    """The folder of the sidecar ``testnet up`` starts for this node (adapters, request journal);
+    None when the operator runs the sidecar."""
 
     def encode(self, base: Path) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -86,6 +107,8 @@ class NodeFile:
             "peers": self.peers, "validatorKey": rel(self.validator_key),
             "blockTime": self.block_time, "peerId": self.peer_id,
             **({"consensus": {k: v for k, v in self.consensus.items()}} if self.consensus else {}),
+            **({"sidecar": self.sidecar} if self.sidecar else {}),
+            **({"sidecarStore": rel(self.sidecar_store)} if self.sidecar_store else {}),
         }
 
 
@@ -140,13 +163,25 @@ def load_node_file(path: Path) -> NodeFile:
             raise GenesisError(f"{path}: consensus.{name}: unknown (known: {known})")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
             raise GenesisError(f"{path}: consensus.{name} must be a number of seconds in 0..600")
+    sidecar = doc.get("sidecar")
+    if sidecar is not None and not _is_address(sidecar):
+        raise GenesisError(f"{path}: sidecar must be a host:port gRPC address, like 127.0.0.1:50051")
     return NodeFile(
         genesis=genesis, datadir=datadir, host=host,
         rpc_port=integer("rpcPort", 8545), p2p_port=integer("p2pPort", 30303),
         node_key=opt_path("nodeKey"), peers=list(peers), validator_key=opt_path("validatorKey"),
         block_time=None if block_time is None else float(block_time), peer_id=str(doc.get("peerId", "")),
         consensus={k: int(v) if k == "maxBlockTxs" else float(v) for k, v in consensus.items()},
+        sidecar=sidecar, sidecar_store=opt_path("sidecarStore"),
     )
+
+
+def _is_address(value: Any) -> bool:
+    """``host:port`` with a port number (gRPC's plain target form)."""
+    if not isinstance(value, str) or len(value) > 255:
+        return False
+    host, _, port = value.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) <= 65535
 
 
 def init_testnet(
@@ -160,12 +195,16 @@ def init_testnet(
     block_time: float | None = 1.0,
     validators: int = 0,
     consensus: dict[str, float] | None = None,
+    sidecar_port: int | None = None,
+    base_models: list[dict[str, str]] | None = None,
 ) -> list[NodeFile]:
     """Write a testnet of ``nodes`` nodes into ``directory``: node 0 is the only validator, or,
     with ``validators`` > 0, nodes 0..validators-1 are BFT validators with equal stakes.
 
     ``make_node_key(path)`` creates a libp2p identity at ``path`` and returns its peer id
-    (the p2p layer owns that format). Each node dials all lower-numbered nodes.
+    (the p2p layer owns that format). Each node dials all lower-numbered nodes. With
+    ``sidecar_port``, validator i's sidecar listens on ``sidecar_port + i`` (see the module
+    docstring) and ``base_models`` (``ai.baseModels`` entries) are in genesis.
     """
     if nodes < 1:
         raise GenesisError("a testnet needs at least one node")
@@ -173,19 +212,31 @@ def init_testnet(
         raise GenesisError(f"--validators must be between 1 and the number of nodes ({nodes})")
     if directory.exists() and any(directory.iterdir()):
         raise GenesisError(f"{directory} is not empty; choose a new --dir")
+    from eth_keys import keys  # on use: `import genesis.testnet` stays light for the CLI
+
     directory.mkdir(parents=True, exist_ok=True)
     bft = validators > 0
     validator_keys = [keys.PrivateKey(os.urandom(32)) for _ in range(max(validators, 1))]
     addresses = [bytes(k.public_key.to_canonical_address()) for k in validator_keys]
     genesis = dev_genesis(chain_id=chain_id)
-    if bft:
-        # Power is stake in gwei (docs/consensus.md §5); the staking precompile holds the same
-        # stakes, so ai_getValidatorSet reports this set.
+    ai: dict[str, Any] = {**genesis.ai, **TESTNET_AI_PARAMS}
+    if sidecar_port is not None and base_models:
+        ai["baseModels"] = [{"author": "0x" + addresses[0].hex(), **m} for m in base_models]
+    if bft or sidecar_port is not None:
+        # Staked and funded: a BFT validator votes with its stake and pays for the evidence it
+        # sends; one that serves inference records receipts, which needs both. Power is stake
+        # in gwei (docs/consensus.md §5); the staking precompile holds the same stakes, so
+        # ai_getValidatorSet reports this set.
+        ai["validators"] = {"0x" + a.hex(): VALIDATOR_STAKE for a in addresses}
         genesis = dataclasses.replace(
-            genesis, validators=tuple(GenesisValidator(a, VALIDATOR_STAKE // POWER_UNIT) for a in addresses),
-            ai={**genesis.ai, "validators": {"0x" + a.hex(): VALIDATOR_STAKE for a in addresses}},
+            genesis, ai=ai,
             alloc={**genesis.alloc, **{a: GenesisAccount(balance=VALIDATOR_BALANCE) for a in addresses}},
         )
+    else:
+        genesis = dataclasses.replace(genesis, ai=ai)
+    if bft:
+        genesis = dataclasses.replace(
+            genesis, validators=tuple(GenesisValidator(a, VALIDATOR_STAKE // POWER_UNIT) for a in addresses))
     else:
         genesis = dataclasses.replace(genesis, validators=(GenesisValidator(addresses[0], 1),))
     genesis_path = directory / "genesis.json"
@@ -201,12 +252,15 @@ def init_testnet(
             key_file = folder / "validator.key"
             key_file.write_text("0x" + validator_keys[i].to_bytes().hex() + "\n")
             key_file.chmod(0o600)
+        serves = sidecar_port is not None and key_file is not None
         node = NodeFile(
             genesis=genesis_path, datadir=folder / "chain", host=host,
             rpc_port=rpc_port + i, p2p_port=p2p_port + i, node_key=folder / "nodekey",
             peers=list(addrs), validator_key=key_file,
             block_time=block_time if i == 0 and not bft else None,
             peer_id=peer_id, consensus=dict(consensus or {}) if bft and key_file is not None else {},
+            sidecar=f"{host}:{sidecar_port + i}" if serves and sidecar_port is not None else None,
+            sidecar_store=folder / "sidecar" if serves else None,
         )
         (folder / "config.json").write_text(json.dumps(node.encode(folder), indent=2) + "\n")
         addrs.append(f"/ip4/{host}/tcp/{p2p_port + i}/p2p/{peer_id}")

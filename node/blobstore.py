@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
 
+from node import metrics
 from state.db import KeyValueStore
 
 CHUNK = 1024 * 1024
@@ -104,6 +105,7 @@ class BlobStore:
             changes[_MANIFEST + digest] = len(data).to_bytes(8, "big")
             changes[_WANTED + digest] = None
             self.store.write(changes)  # manifest, chunks and the fetch done in one atomic batch
+            metrics.AI_BLOB_BYTES.inc(len(data))
         return bytes(digest)
 
     # -- blobs the chain names and this node lacks -------------------------------------------

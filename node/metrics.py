@@ -52,3 +52,20 @@ CONSENSUS_COMMITS = Counter("ailedger_consensus_blocks_committed", "Blocks this 
                             registry=REGISTRY)
 CONSENSUS_DROPPED = Counter("ailedger_consensus_frames_dropped",
                             "Outgoing consensus frames dropped because a peer's queue was full", registry=REGISTRY)
+
+# -- the AI side of a validator (node/sidecar_watch.py, node/blobstore.py) --
+SIDECAR_UP = Gauge("ailedger_sidecar_up", "1 while this validator's sidecar answers SERVING, else 0", registry=REGISTRY)
+SIDECAR_CHANGES = Counter("ailedger_sidecar_state_changes",
+                          "Changes of the sidecar's state: ready (first time), down, back", ["change"],
+                          registry=REGISTRY)
+AI_INFERENCES = Counter("ailedger_ai_inferences", "Inference receipts committed with this node's validator as server",
+                        registry=REGISTRY)
+AI_TRAININGS = Counter("ailedger_ai_trainings", "Adapters registered with this node's validator as trainer",
+                       registry=REGISTRY)
+AI_VERIFICATIONS = Counter("ailedger_ai_verifications", "Challenge verdicts this node's validator submitted",
+                           registry=REGISTRY)
+AI_CHALLENGES = Counter("ailedger_ai_challenges",
+                        "Challenges naming this node's validator: as the accused, or as a committee member",
+                        ["role"], registry=REGISTRY)
+AI_BLOB_BYTES = Counter("ailedger_ai_blob_bytes", "Bytes of new blobs written to this node's blob store "
+                        "(contributions, adapters, prompts, outputs, from users and from peers)", registry=REGISTRY)

@@ -25,6 +25,7 @@ from node.chain.reader import NetworkStatus
 from node.rpc.filters import FILTER_TIMEOUT, FilterRegistry
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
+from node.sidecar_watch import AICounters, SidecarWatch
 from node.txpool import PoolConfig
 from node.worker import ChainWorker
 from p2p.host import P2PConfig
@@ -116,14 +117,21 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     inference = None
+    sidecar_watch = None
     if config.sidecar and config.validator_key:
         from node.ai_faults import testing_lies
         from node.inference import InferenceService
 
         inference = InferenceService(config.sidecar, config.validator_key, config.inference_price,
                                      lies=testing_lies(config.datadir))
+        sidecar_watch = SidecarWatch(config.sidecar)
+    if config.validator_key:
+        from eth_keys import keys
+
+        address = bytes(keys.PrivateKey(config.validator_key).public_key.to_canonical_address())
+        core.events.subscribe(AICounters(address, ledger).on_chain_event)
     network_status = NetworkStatus()
-    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status)
+    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status, sidecar_watch)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None
@@ -138,6 +146,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
             nursery.start_soon(_expire_filters, server.filters, worker)
+            if sidecar_watch is not None:
+                await nursery.start(sidecar_watch.run)
             if config.p2p is not None:
                 from node.network import NetworkNode
 

@@ -8,10 +8,37 @@ to the caller as INVALID_ARGUMENT rather than as a crash deep inside torch.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sidecar.errors import InvalidArgument
+
+#: The base model shipped with the package (built by `python -m sidecar.build_base`).
+SHIPPED_BASE_DIR = Path(__file__).with_name("base_model")
+#: The name the sidecar serves the shipped base model under.
+SHIPPED_BASE_NAME = "ailedger-base-v1"
+
+
+def shipped_base_weights_hash() -> str | None:
+    """keccak-256 (hex, no 0x) of the shipped base model's weights, as its MANIFEST.json records
+    it, or None when no base model ships. Read without torch, so the node's CLI can put the base
+    model in a genesis before any sidecar answers; `model.load_base` refuses to serve a shipped
+    model whose loaded weights hash to anything else, so the two always agree."""
+    try:
+        manifest = json.loads((SHIPPED_BASE_DIR / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = manifest.get("weights_hash") if isinstance(manifest, dict) else None
+    if not isinstance(value, str) or len(value) != 64:
+        return None
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return None
+    return value.lower()
+
 
 # Linear layers of a Llama-style block that LoRA may adapt.
 LLAMA_LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from eth_hash.auto import keccak
 
-from sidecar.config import LLAMA_LINEAR_MODULES, SidecarConfig
+from sidecar.config import LLAMA_LINEAR_MODULES, SHIPPED_BASE_DIR, SHIPPED_BASE_NAME, SidecarConfig
 from sidecar.tokenizer import HFTokenizer, Tokenizer
 
 
@@ -91,7 +91,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-SHIPPED_BASE = Path(__file__).with_name("base_model")
+SHIPPED_BASE = SHIPPED_BASE_DIR
 """The base model shipped with the package (built by `python -m sidecar.build_base`)."""
 
 
@@ -110,6 +110,7 @@ def load_base(cfg: SidecarConfig, log: Any = print) -> BaseModel:
     from transformers import AutoModelForCausalLM
 
     device = pick_device(cfg.device)
+    shipped: dict[str, Any] = {}
     if cfg.base_model_dir:
         path = Path(cfg.base_model_dir)
         if not (path / "config.json").exists():
@@ -117,8 +118,8 @@ def load_base(cfg: SidecarConfig, log: Any = print) -> BaseModel:
         name = path.name
     else:
         path = SHIPPED_BASE
-        verify_shipped(path)
-        name = "ailedger-base-v1"
+        shipped = verify_shipped(path)
+        name = SHIPPED_BASE_NAME
     tokenizer: Tokenizer = HFTokenizer(str(path))
     model = AutoModelForCausalLM.from_pretrained(
         path, local_files_only=True, attn_implementation="eager", dtype=torch.float32
@@ -132,12 +133,18 @@ def load_base(cfg: SidecarConfig, log: Any = print) -> BaseModel:
     names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, (torch.nn.Linear, Conv1D))}
     linear = tuple(n for n in LLAMA_LINEAR_MODULES if n in names) or tuple(sorted(names - {"lm_head"}))
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
+    loaded_hash = weights_hash(model.state_dict())
+    if not cfg.base_model_dir and loaded_hash != shipped["weights_hash"]:
+        # A chain's genesis may name the shipped base by its manifest's hash (`ailedger dev`):
+        # serving other weights under that name would break every receipt made on it.
+        raise ValueError(f"the shipped base model's weights hash to {loaded_hash}, "
+                         f"its MANIFEST.json says {shipped['weights_hash']}")
     return BaseModel(
         model=model,
         tokenizer=tokenizer,
         name=name,
         path=path,
-        weights_hash=weights_hash(model.state_dict()),
+        weights_hash=loaded_hash,
         max_length=max_len,
         linear_modules=linear,
         device=device,

@@ -52,9 +52,10 @@ Run a node from a genesis file:
     ailedger init --genesis genesis.json --datadir ./node1
     ailedger run --datadir ./node1    # serves eth,net,web3,txpool,ai on 127.0.0.1 (--http-api, --host)
 
-A local network of nodes (libp2p; a late joiner syncs and verifies every block):
+A local network of nodes (libp2p; a late joiner syncs and verifies every block; each validator
+with a sidecar of its own, so any validator serves inference):
 
-    ailedger testnet init --nodes 4 --dir ./net ; ailedger testnet up --dir ./net
+    ailedger testnet init --nodes 4 --validators 4 --dir ./net ; ailedger testnet up --dir ./net
 
 Data, models and inference on chain (sign with --account N on the dev chain, or --key):
 
@@ -62,6 +63,7 @@ Data, models and inference on chain (sign with --account N on the dev chain, or 
     ailedger train --datanet 1:1 --account 0          # on the sidecar's base model (`ailedger model list`)
     ailedger infer --adapter 2 --prompt "..." --account 3 --deposit 0.01eth   # served by the node's validator
     ailedger receipt show 1 ; ailedger rewards claim --account 1
+    ailedger adapter verify 2                         # re-train it from its on-chain recipe
     ailedger COMMAND --help                           # every command explains itself (reads take --json)
 
 README.md's Quickstart runs the whole loop.

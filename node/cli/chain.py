@@ -84,7 +84,9 @@ def _add_run(sub: Subparsers) -> None:
     p.add_argument("--validator-key", default=os.environ.get("AILEDGER_VALIDATOR_KEY"),
                    help="hex private key of this validator, for its fee address (env AILEDGER_VALIDATOR_KEY)")
     p.add_argument("--sidecar", default=None, metavar="ADDR",
-                   help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer")
+                   help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer "
+                        "(default: the config's `sidecar`); the node reports it ready, down and back in its "
+                        "log, in ai_inferQuote and in metrics")
     p.add_argument("--inference-price", type=parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
     p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
@@ -156,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         block_time=block_time, validator_key=key, metrics_port=args.metrics_port,
         **rpc_settings(args, dev=False),
         txpool=txpool_config(args),
-        sidecar=args.sidecar, inference_price=args.inference_price,
+        sidecar=args.sidecar or (node_file.sidecar if node_file else None), inference_price=args.inference_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
         consensus=consensus,
     )

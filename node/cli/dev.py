@@ -1,10 +1,12 @@
 """``ailedger dev``: a one-node dev chain with prefunded accounts (like anvil), and beside it a
-sidecar whose base model its validator registers, so ai_infer works out of the box."""
+sidecar whose base model and validator stake are in the genesis state, so ai_infer works out
+of the box and the chain starts at block 0 as anvil does."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -37,7 +39,7 @@ from node.cli.serving import (
     serve,
     txpool_config,
 )
-from node.cli.sidecar_grpc import register_sidecar_base, wait_sidecar
+from node.cli.sidecar_grpc import register_sidecar_base, shipped_base_entry, wait_sidecar
 
 if TYPE_CHECKING:
     from genesis import DevAccount, Genesis
@@ -78,17 +80,26 @@ def add_parser(sub: Subparsers) -> None:
 
 def dev_chain_genesis(mnemonic: str = DEV_MNEMONIC, chain_id: int = DEV_CHAIN_ID, accounts: int = 20,
                       balance_eth: int = DEV_BALANCE_ETH, gas_limit: int = DEV_GAS_LIMIT,
-                      base_fee: int = DEV_BASE_FEE, timestamp: int | None = None) -> Genesis:
+                      base_fee: int = DEV_BASE_FEE, timestamp: int | None = None,
+                      ai_setup: bool = False) -> Genesis:
     """The dev genesis, with the dev validator funded: it pays the gas of the receipts it
-    records through ai_infer (`ailedger dev` and `ailedger init --dev` alike)."""
+    records through ai_infer (`ailedger dev` and `ailedger init --dev` alike).
+
+    With ``ai_setup`` (`ailedger dev` with a sidecar) the validator's stake and the shipped
+    base model's registration (model 1, by the weights hash shipped beside the base model) are
+    in the genesis state too, so the chain serves inference from block 0 and mines no set-up
+    blocks after it starts listening."""
     from eth_account import Account
 
     from genesis import GenesisAccount, derive_validator_key, dev_genesis
 
     validator = bytes.fromhex(Account.from_key(derive_validator_key(mnemonic)).address[2:])
+    base = shipped_base_entry() if ai_setup else None
     return dev_genesis(chain_id=chain_id, mnemonic=mnemonic, accounts=accounts, balance_eth=balance_eth,
                        gas_limit=gas_limit, base_fee=base_fee, timestamp=timestamp,
-                       extra_alloc={validator: GenesisAccount(balance=DEV_VALIDATOR_FUNDS)})
+                       extra_alloc={validator: GenesisAccount(balance=DEV_VALIDATOR_FUNDS)},
+                       validator_stake=DEV_VALIDATOR_STAKE if ai_setup else 0,
+                       base_models=[base] if base is not None else [])
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -101,6 +112,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     accounts = derive_accounts(args.mnemonic, args.accounts)
     validator_key = derive_validator_key(args.mnemonic)
+    sidecar_address = args.sidecar
+    sidecar = None
+    if sidecar_address is None and not args.no_sidecar:
+        check_port(args.host, args.sidecar_port, "--sidecar-port")
+        sidecar = _start_sidecar(args)
+        if sidecar is not None:
+            sidecar_address = f"{args.host}:{args.sidecar_port}"
     genesis: Genesis | None = dev_chain_genesis(
         chain_id=args.chain_id,
         mnemonic=args.mnemonic,
@@ -109,16 +127,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         gas_limit=args.gas_limit,
         base_fee=args.base_fee,
         timestamp=args.timestamp,
+        ai_setup=sidecar_address is not None,
     )
     if args.datadir is not None and (args.datadir / "CURRENT").exists():
         genesis = None  # resume: the datadir's own genesis rules
-    sidecar_address = args.sidecar
-    sidecar = None
-    if sidecar_address is None and not args.no_sidecar:
-        check_port(args.host, args.sidecar_port, "--sidecar-port")
-        sidecar = _start_sidecar(args)
-        if sidecar is not None:
-            sidecar_address = f"{args.host}:{args.sidecar_port}"
     config = NodeConfig(
         host=args.host,
         port=args.port,
@@ -133,6 +145,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         sidecar=sidecar_address,
         inference_price=args.inference_price,
     )
+
+    if sidecar_address is not None and not args.silent:
+        # The sidecar's state changes (down, back) are worth a line on the dev console too.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("ailedger.sidecar").addHandler(handler)
+        logging.getLogger("ailedger.sidecar").setLevel(logging.INFO)
 
     def ready(ledger: Ledger) -> None:
         if not args.silent:
@@ -155,8 +174,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _prepare_ai(url: str, validator_key: bytes, sidecar_address: str, proc: subprocess.Popen[bytes] | None) -> None:
-    """After the dev node listens: stake its validator (so it can record ai_infer receipts),
-    wait for the sidecar to serve, and register the sidecar's base model on chain."""
+    """After the dev node listens: wait for the sidecar to serve and check that the chain knows
+    its base model. Both the validator's stake and the shipped base model are in a new dev
+    chain's genesis; only a chain that lacks them (a datadir made before, a sidecar serving
+    another base model) gets them here, by transactions."""
     client = Client(url, validator_key)
     try:
         minimum = int(client.call("ai_getParams")["staking.min_stake"], 16)
@@ -172,8 +193,13 @@ def _prepare_ai(url: str, validator_key: bytes, sidecar_address: str, proc: subp
         wait_sidecar(sidecar_address, timeout=3600, progress=progress)
         print(f"sidecar ready on {sidecar_address}", flush=True)
         model_id, weights, new = register_sidecar_base(client, sidecar_address)
-        print(f"base model {model_id} {'registered' if new else 'on chain'}: the sidecar's, weights {weights}",
-              flush=True)
+        if new:
+            how = "registered"
+        elif int(client.call("ai_getModel", model_id)["createdBlock"]) == 0:
+            how = "registered in genesis"
+        else:
+            how = "on chain"
+        print(f"base model {model_id} {how}: the sidecar's, weights {weights}", flush=True)
         print(f"AI ready: validator {client.address} serves ai_infer", flush=True)
     except CLIError as e:
         print(f"error: AI setup: {e}", file=sys.stderr, flush=True)

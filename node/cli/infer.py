@@ -4,11 +4,14 @@ with ``--validator-*``, served on your own sidecar with the receipt signed as th
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
+import time
 
 from node.cli.amounts import ether, parse_amount
 from node.cli.blobs import upload
-from node.cli.client import Client, Json, checksum
+from node.cli.client import RECEIPT_WAIT, Client, Json, checksum
 from node.cli.errors import CLIError
 from node.cli.options import (
     Subparsers,
@@ -33,9 +36,12 @@ def add_parsers(sub: Subparsers) -> None:
         description="Ask the node at --rpc for its validator's quote (ai_inferQuote), sign an EIP-712 "
         "inference request bound to that validator and price, and send it with the prompt "
         "(ai_infer): the node runs it on its sidecar, records the receipt with the attribution "
-        "and answers with the output. You never hold a validator key. The fee is charged from "
-        "your deposit (--deposit tops it up first). With --validator-key/--validator-account, "
-        "serve it yourself on --sidecar and sign the receipt as that validator instead.")
+        "and answers with the output; the receipt id is printed once the receipt is final. You "
+        "never hold a validator key. The fee is charged from your deposit (--deposit tops it up "
+        "first, and only once the adapter, the node's quote and sidecar, its validator's stake, "
+        "--max-fee and the deposit are checked: a refused request deposits nothing). With "
+        "--validator-key/--validator-account, serve it yourself on --sidecar and sign the receipt "
+        "as that validator instead.")
     add_common(infer)
     add_sidecar_flag(infer)
     infer.add_argument("--adapter", type=int, required=True, help="on-chain adapter id")
@@ -46,7 +52,10 @@ def add_parsers(sub: Subparsers) -> None:
     infer.add_argument("--fee", type=parse_amount, default=10**15, metavar="AMOUNT",
                        help="with --validator-*: the fee charged (default: 0.001eth)")
     infer.add_argument("--deposit", type=parse_amount, default=None, metavar="AMOUNT",
-                       help="deposit this much first (e.g. 0.1eth)")
+                       help="deposit this much first (e.g. 0.1eth), once the node is known to serve the request")
+    infer.add_argument("--wait", type=float, default=RECEIPT_WAIT, metavar="SECONDS",
+                       help="how long to wait for the receipt to be final when the node answers before its "
+                            "block, as on BFT (default: %(default)s)")
     infer.add_argument("--validator-key", default=None, help="serve it yourself: hex key of the validator")
     infer.add_argument("--validator-account", type=int, default=None, metavar="N",
                        help="serve it yourself: dev account N as validator")
@@ -62,17 +71,80 @@ def _check_adapter(client: Client, adapter_id: int) -> dict[str, Json]:
     return model
 
 
-def _ensure_deposit(client: Client, args: argparse.Namespace, price: int) -> None:
+def _check_deposit(client: Client, args: argparse.Namespace, price: int) -> None:
+    """Refuse, before anything is sent, a fee that the deposit (topped up by ``--deposit``)
+    would not cover, or a ``--deposit`` the signer cannot pay."""
     if args.deposit is not None:
         if args.deposit == 0:
             raise CLIError("--deposit 0: nothing to deposit")
         check_balance(client, args.deposit)
-        client.transact("Inference", "deposit", value=args.deposit)
     have = deposit_of(client, client.address)
     available = have["balance"] - (have["withdrawalPending"] if have["withdrawalPending"] else 0)
-    if available < price:
-        raise CLIError(f"your deposit ({ether(have['balance'])}) does not cover the fee {ether(price)}: "
-                       "add --deposit 0.01eth (or `ailedger deposit add`)")
+    if available + (args.deposit or 0) < price:
+        with_top_up = f" plus --deposit {ether(args.deposit)}" if args.deposit else ""
+        raise CLIError(f"your deposit ({ether(available)} available){with_top_up} does not cover the fee "
+                       f"{ether(price)}: deposit at least {ether(price - available)} "
+                       "(--deposit, or `ailedger deposit add`); nothing was deposited")
+
+
+def _ensure_deposit(client: Client, args: argparse.Namespace, price: int) -> None:
+    _check_deposit(client, args, price)
+    if args.deposit is not None:
+        client.transact("Inference", "deposit", value=args.deposit)
+
+
+def _check_node_serves(client: Client, args: argparse.Namespace) -> dict[str, Json]:
+    """The node's quote, once everything that would make it refuse the request is checked, so
+    that a refused user has deposited nothing: the adapter exists and is not retired, the node
+    serves inference with its sidecar ready, its price is within --max-fee, its validator is
+    staked and not jailed, --max-tokens is within its limit, and the deposit covers the price."""
+    _check_adapter(client, args.adapter)
+    quote = dict(client.call("ai_inferQuote"))
+    price = int(quote["price"], 16)
+    if args.max_fee is not None and price > args.max_fee:
+        raise CLIError(f"the node's price {ether(price)} is above your --max-fee {ether(args.max_fee)}; "
+                       "nothing was deposited")
+    if not quote.get("ready", True):
+        state = (quote.get("sidecar") or {}).get("state", "not serving")
+        raise CLIError(f"the node's sidecar is not serving ({state}); try again shortly; nothing was deposited")
+    validator = checksum(quote["validator"])
+    minimum = int(client.call("ai_getParams")["staking.min_stake"], 16)
+    if int(client.view("Staking", "stakeOf", validator)) < minimum:
+        raise CLIError(f"the node's validator {validator} is not staked, so it cannot record receipts; "
+                       "nothing was deposited")
+    if int(client.view("Staking", "jailedUntil", validator)):
+        raise CLIError(f"the node's validator {validator} is jailed and cannot record receipts; "
+                       "nothing was deposited")
+    if not 0 < args.max_tokens <= int(quote["maxTokens"]):
+        raise CLIError(f"--max-tokens must be within 1..{quote['maxTokens']} on this node")
+    _check_deposit(client, args, price)
+    return quote
+
+
+def wait_final(client: Client, tx_hash: str, timeout: float, what: str = "receipt") -> dict[str, Json]:
+    """The transaction's receipt once its block is committed (final: BFT never reverts a
+    committed block), waiting at most ``timeout`` seconds, with a progress line on a terminal."""
+    started = time.monotonic()
+    tty = sys.stderr.isatty()
+    try:
+        while True:
+            receipt = client.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                if receipt["status"] != "0x1":
+                    raise CLIError(f"the {what} transaction {tx_hash} failed in block "
+                                   f"{int(receipt['blockNumber'], 16)}: {client.failure_reason(tx_hash, receipt)}")
+                return dict(receipt)
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise CLIError(f"the {what} transaction {tx_hash} is not in a block after {timeout:.0f} s; "
+                               f"look later with `ailedger receipt show {tx_hash}`")
+            if tty:
+                print(f"\rwaiting for the {what} to be final: {waited:.0f} s (tx {tx_hash})",
+                      end="", file=sys.stderr, flush=True)
+            time.sleep(min(0.5, max(0.0, timeout - waited)))
+    finally:
+        if tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
@@ -86,16 +158,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     user_address = user.address
     if not args.prompt:
         raise CLIError("--prompt is empty")
-    _check_adapter(user, args.adapter)
-    quote = user.call("ai_inferQuote")
+    if args.wait <= 0:
+        raise CLIError("--wait must be a positive number of seconds")
+    quote = _check_node_serves(user, args)
     price = int(quote["price"], 16)
-    if args.max_fee is not None and price > args.max_fee:
-        raise CLIError(f"the node's price {ether(price)} is above your --max-fee {ether(args.max_fee)}")
-    if not quote.get("ready", True):
-        raise CLIError("the node's sidecar is not serving yet; try again shortly")
-    if not 0 < args.max_tokens <= int(quote["maxTokens"]):
-        raise CLIError(f"--max-tokens must be within 1..{quote['maxTokens']} on this node")
-    _ensure_deposit(user, args, price)
+    if args.deposit is not None:
+        user.transact("Inference", "deposit", value=args.deposit)
     chain_id = int(quote["chainId"], 16)
     head = user.call("eth_getBlockByNumber", "latest", False)
     request = {"user": bytes.fromhex(user_address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
@@ -108,9 +176,24 @@ def cmd_infer(args: argparse.Namespace) -> int:
             "deadline": hex(request["deadline"]), "chainId": hex(chain_id)}
     result = user.call("ai_infer", wire, "0x" + signature.hex(), {"maxTokens": args.max_tokens})
     result["fee"] = int(result["fee"], 16)
-    lines = [result["output"], "",
-             f"receipt {result['receiptId']} (tx {result['transactionHash']}), fee {ether(result['fee'])} "
-             f"to validator {checksum(result['validator'])}"]
+    if result["receiptId"] is None:
+        # On BFT (or with a block time) ai_infer answers before the receipt's block: the id is
+        # known once the receipt transaction is final, from its InferenceRecorded event.
+        if not args.json:
+            print(result["output"], flush=True)
+        try:
+            receipt = wait_final(user, result["transactionHash"], args.wait)
+        except CLIError:
+            if args.json:
+                print(json.dumps(result, indent=2))
+            raise
+        result["receiptId"] = user.event_arg(receipt, "Inference", "InferenceRecorded")
+        result["blockNumber"] = receipt["blockNumber"]
+        lines = [""]
+    else:
+        lines = [result["output"], ""]
+    lines += [f"receipt {result['receiptId']} (tx {result['transactionHash']}), fee {ether(result['fee'])} "
+              f"to validator {checksum(result['validator'])}"]
     lines += [f"  {a['weightBp'] / 100:.2f}% contribution {a['contributionId']}" for a in result["attribution"]]
     show(args, result, lines)
     return 0

@@ -4,6 +4,8 @@ registration and their lineage."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from node.cli.client import Json
 from node.cli.errors import CLIError
@@ -41,6 +43,18 @@ def add_parsers(sub: Subparsers) -> None:
     action(asub, "show", "show a model or adapter", cmd_adapter_show, arg("id", type=int))
     action(asub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
            arg("id", type=int))
+    action(asub, "verify", "re-train an adapter from its on-chain recipe on a sidecar and compare the weights",
+           cmd_adapter_verify, arg("id", type=int),
+           arg("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+               help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)"),
+           description="Fetch the adapter's training manifest (the blob its record's manifestHash names) "
+           "and its contributions' bytes from the node, check that the manifest is the adapter's (its "
+           "weights, base model and exact on-chain training set), re-train it on the sidecar (Retrain: "
+           "nothing is stored) and compare the weights and attribution-index hashes with the record. "
+           "Exit 0: verified; 1: MISMATCH, the recipe does not give the adapter (grounds for a "
+           "challenge); 3: INCONCLUSIVE, the hashes differ but this sidecar's environment differs from "
+           "the trainer's (versions, threads, CPU kernel family, device), which proves nothing. When "
+           "training is bit-reproducible: docs/sidecar.md, \"When training is bit-reproducible\".")
 
 
 def datanet_versions(items: list[str]) -> tuple[list[int], list[int]]:
@@ -118,3 +132,138 @@ def cmd_adapter_register(args: argparse.Namespace) -> int:
     adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
     show(args, {"id": adapter_id, "transactionHash": receipt["transactionHash"]}, f"adapter {adapter_id} registered")
     return 0
+
+
+#: ``adapter verify``'s exit status when the re-run proves nothing (the environments differ).
+INCONCLUSIVE = 3
+#: Largest manifest ``adapter verify`` reads (the sidecar's own limit, ``artifacts.MAX_MANIFEST_BYTES``).
+MAX_MANIFEST_BYTES = 32 << 20
+
+
+def _manifest_contribution_id(raw: object) -> int | None:
+    """The on-chain id a manifest's contribution names (``train`` keys them by the decimal id),
+    or None for one that names no on-chain contribution."""
+    try:
+        text = bytes.fromhex(str(raw)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() and len(text) < 20 and not text.startswith("0") else None
+
+
+def _manifest_faults(manifest: dict[str, Json], model: dict[str, Json], base_weights: str,
+                     on_chain: dict[int, str]) -> list[str]:
+    """Why a manifest cannot be the recipe of ``model`` as the chain records it (empty: it can)."""
+    def part(name: str) -> dict[str, Json]:
+        value = manifest.get(name)
+        return value if isinstance(value, dict) else {}
+
+    faults = []
+    weights = "0x" + str(part("artifacts").get("weights", "")).lower()
+    if weights != model["weightsHash"].lower():
+        faults.append(f"the manifest names weights {weights[:66]}, the adapter's record {model['weightsHash']}")
+    base = "0x" + str(part("base_model").get("hash", "")).lower()
+    if base != base_weights.lower():
+        faults.append(f"the manifest trains on base weights {base[:66]}, the adapter's lineage is on {base_weights}")
+    listed = manifest.get("contributions")
+    items = listed if isinstance(listed, list) else [listed]
+    named: dict[int, str] = {}
+    for c in items:
+        if not isinstance(c, dict) or (cid := _manifest_contribution_id(c.get("id"))) is None:
+            faults.append(f"the manifest names a contribution {str(c)[:80]} that is no on-chain contribution id")
+            break
+        named[cid] = "0x" + str(c.get("hash", "")).lower()
+    else:
+        if len(named) != len(items) or named != {cid: h.lower() for cid, h in on_chain.items()}:
+            faults.append("the manifest's contributions (ids and content hashes) are not the exact training set "
+                          "of the adapter's datanet versions on chain")
+    return faults
+
+
+def cmd_adapter_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from node.cli.blobs import fetch_blob
+    from node.cli.reads import training_set
+    from node.cli.sidecar_grpc import sidecar_client
+
+    client = client_for(args)
+    model = get_model(client, args.id, "adapter")
+    if int(model["kind"]) != 2:
+        raise CLIError(f"model {args.id} is a base model: only an adapter has a training recipe to re-run")
+    manifest_hash = model["manifestHash"]
+    if int(manifest_hash, 16) == 0:
+        raise CLIError(f"adapter {args.id} was registered without a training manifest: there is no recipe to re-run")
+    try:
+        manifest_bytes = fetch_blob(client, manifest_hash)
+    except CLIError as e:
+        raise CLIError(f"cannot read adapter {args.id}'s manifest {manifest_hash} from the node ({e}); "
+                       "ask a node that holds it (--rpc)") from None
+    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
+        raise CLIError(f"the manifest is {len(manifest_bytes)} bytes, over {MAX_MANIFEST_BYTES}")
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError:
+        manifest = None
+    base_weights = get_model(client, int(model["baseModelId"]), "base model")["weightsHash"]
+    pairs = [[int(d), int(v)] for d, v in zip(model["datanetIds"], model["datanetVersions"], strict=True)]
+    on_chain = {int(c["id"]): str(c["contentHash"]) for c in training_set(client, pairs)[1]} if pairs else {}
+    faults = (["the manifest blob is not JSON"] if not isinstance(manifest, dict)
+              else _manifest_faults(manifest, model, base_weights, on_chain))
+    out: dict[str, Json] = {"id": args.id, "weightsHash": model["weightsHash"],
+                            "attributionIndexHash": model["attributionIndexHash"], "manifestHash": manifest_hash}
+    if faults:
+        out.update(result="mismatch", reasons=faults)
+        show(args, out, [f"adapter {args.id}: MISMATCH: its manifest is not its recipe", *[f"  {f}" for f in faults]])
+        return 1
+    assert isinstance(manifest, dict)
+    contributions = []
+    for c in tqdm(manifest["contributions"], desc="fetching contributions", unit="item", file=sys.stderr):
+        contributions.append((bytes.fromhex(c["id"]), fetch_blob(client, "0x" + c["hash"])))
+    result = None
+    with sidecar_client(args.sidecar) as sidecar, tqdm(desc="re-training", unit="step", file=sys.stderr) as bar:
+        try:
+            for event in sidecar.retrain(manifest_bytes, contributions):
+                if hasattr(event, "total_steps"):
+                    bar.total = event.total_steps
+                    bar.n = event.step
+                    bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
+                    bar.refresh()
+                else:
+                    result = event
+        except Exception as e:
+            import grpc
+
+            if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                out.update(result="inconclusive", reasons=[str(e.details())])
+                show(args, out, f"adapter {args.id}: INCONCLUSIVE: this sidecar cannot re-run the recipe: {e.details()}")
+                return INCONCLUSIVE
+            raise
+    if result is None:
+        raise CLIError("the sidecar ended re-training without a result")
+    got_weights = "0x" + result.weights_hash.lower().removeprefix("0x")
+    got_index = "0x" + result.attribution_index_hash.lower().removeprefix("0x")
+    differences = list(result.environment_differences)
+    out.update(retrainedWeightsHash=got_weights, retrainedAttributionIndexHash=got_index,
+               environmentDifferences=differences, steps=result.steps)
+    same = (got_weights, got_index) == (model["weightsHash"].lower(), model["attributionIndexHash"].lower())
+    if same:
+        out["result"] = "verified"
+        show(args, out, f"adapter {args.id}: verified: re-training its recipe gives its weights {got_weights} "
+                        f"and attribution index ({result.steps} steps)")
+        return 0
+    wrong = "weights" if got_weights != model["weightsHash"].lower() else "attribution index"
+    if differences:
+        out["result"] = "inconclusive"
+        show(args, out, [f"adapter {args.id}: INCONCLUSIVE: re-training gives other {wrong} ({got_weights}), "
+                         "but this sidecar's environment differs from the trainer's, so that proves nothing:",
+                         *[f"  {d}" for d in differences],
+                         "  re-run it on a machine that matches (docs/sidecar.md, \"When training is bit-reproducible\")"])
+        return INCONCLUSIVE
+    out["result"] = "mismatch"
+    show(args, out, [f"adapter {args.id}: MISMATCH: re-training its recipe in the trainer's environment gives "
+                     f"{wrong} {got_weights if wrong == 'weights' else got_index}, the adapter claims "
+                     f"{model['weightsHash'] if wrong == 'weights' else model['attributionIndexHash']}",
+                     "  the manifest does not describe how the adapter was made (grounds for a challenge)"])
+    return 1

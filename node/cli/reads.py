@@ -70,3 +70,16 @@ def check_balance(client: Client, amount: int) -> None:
     balance = int(client.call("eth_getBalance", client.address, "latest"), 16)
     if balance < amount:
         raise CLIError(f"{client.address} holds {ether(balance)}, less than {ether(amount)}")
+
+
+def training_set(client: Client, pairs: list[list[int]]) -> tuple[str, list[dict[str, Json]]]:
+    """The exact contribution set of datanet versions ``[[id, version], ...]``, page by page:
+    (its Merkle root, the contributions in leaf order)."""
+    first = client.call("ai_getTrainingSet", pairs)
+    listed = list(first["contributions"])
+    while len(listed) < first.get("total", len(listed)):  # the node answers in pages
+        page = client.call("ai_getTrainingSet", pairs, "latest", {"offset": len(listed)})["contributions"]
+        if not page:
+            break
+        listed += page
+    return str(first["contributionRoot"]), listed

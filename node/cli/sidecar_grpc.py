@@ -109,17 +109,44 @@ def base_model_id(client: Client, weights_hash: str) -> int | None:
     return None
 
 
-def register_sidecar_base(client: Client, sidecar_address: str) -> tuple[int, str, bool]:
-    """Register the sidecar's base model on chain unless it is: (id, weights hash, new?)."""
+#: License a sidecar's base model is registered under (the shipped one's).
+BASE_LICENSE = "apache-2.0"
+
+
+def base_model_entry(name: str, weights_hash: str) -> dict[str, str]:
+    """How a sidecar's base model is registered, in the genesis file's ``ai.baseModels`` form:
+    its weights hash, and config and tokenizer hashes derived from its name (the sidecar names
+    a model by its weights hash; the other two only tell models apart)."""
     from eth_hash.auto import keccak
 
+    return {"weightsHash": "0x" + weights_hash.lower().removeprefix("0x"),
+            "configHash": "0x" + keccak(b"config:" + name.encode()).hex(),
+            "tokenizerHash": "0x" + keccak(b"tokenizer:" + name.encode()).hex(),
+            "license": BASE_LICENSE}
+
+
+def shipped_base_entry() -> dict[str, str] | None:
+    """The registration of the base model shipped with the sidecar, read from the hash shipped
+    beside it (no torch, no running sidecar); None when the sidecar package is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("sidecar") is None:
+        return None
+    from sidecar.config import SHIPPED_BASE_NAME, shipped_base_weights_hash
+
+    weights = shipped_base_weights_hash()
+    return None if weights is None else base_model_entry(SHIPPED_BASE_NAME, weights)
+
+
+def register_sidecar_base(client: Client, sidecar_address: str) -> tuple[int, str, bool]:
+    """Register the sidecar's base model on chain unless it is: (id, weights hash, new?)."""
     with sidecar_client(sidecar_address) as sidecar:
         listing = sidecar.list_adapters()
-    weights = "0x" + listing.base_model_hash.lower().removeprefix("0x")
+    entry = base_model_entry(listing.base_model, listing.base_model_hash)
+    weights = entry["weightsHash"]
     existing = base_model_id(client, weights)
     if existing is not None:
         return existing, weights, False
-    name = listing.base_model.encode()
-    receipt = client.transact("ModelRegistry", "registerBaseModel", parse_hash(weights), keccak(b"config:" + name),
-                              keccak(b"tokenizer:" + name), "apache-2.0")
+    receipt = client.transact("ModelRegistry", "registerBaseModel", parse_hash(weights),
+                              parse_hash(entry["configHash"]), parse_hash(entry["tokenizerHash"]), entry["license"])
     return client.event_arg(receipt, "ModelRegistry", "BaseModelRegistered"), weights, True

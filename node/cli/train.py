@@ -12,7 +12,7 @@ from node.cli.blobs import fetch_blob, upload
 from node.cli.errors import CLIError
 from node.cli.model import datanet_versions
 from node.cli.options import Subparsers, add_common, add_sidecar_flag, client_for, parse_hash, show
-from node.cli.reads import get_datanet, get_model
+from node.cli.reads import get_datanet, get_model, training_set
 from node.cli.sidecar_grpc import register_sidecar_base, sidecar_client
 
 #: Gas limit of the adapter-registration transaction.
@@ -71,13 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         parent = args.parent
         get_model(client, parent, "parent model")
     pairs = [[d, v] for d, v in zip(ids, versions, strict=True)]
-    training_set = client.call("ai_getTrainingSet", pairs)
-    listed = list(training_set["contributions"])
-    while len(listed) < training_set.get("total", len(listed)):  # the node answers in pages
-        page = client.call("ai_getTrainingSet", pairs, "latest", {"offset": len(listed)})["contributions"]
-        if not page:
-            break
-        listed += page
+    contribution_root, listed = training_set(client, pairs)
     if not listed:
         raise CLIError("the datanet versions hold no accepted contributions")
     contributions = []
@@ -114,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     receipt = client.send_native(
         AdapterRegistrationTransaction, gas=REGISTRATION_GAS,
         parent_id=parent, datanet_ids=ids, datanet_versions=versions,
-        contribution_root=parse_hash(training_set["contributionRoot"]), hyper_params_hash=hyper_hash,
+        contribution_root=parse_hash(contribution_root), hyper_params_hash=hyper_hash,
         weights_hash=parse_hash(result.weights_hash), attribution_index_hash=parse_hash(result.attribution_index_hash),
         manifest_hash=parse_hash(artifacts.manifest_hash),
         validator=to_canonical_address(sender), license=args.license.encode(),

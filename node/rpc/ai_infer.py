@@ -194,7 +194,7 @@ async def ai_infer_quote(ctx: NodeContext, params: Params) -> dict[str, Any]:
     ready = await trio.to_thread.run_sync(service.sidecar_ready)
     return {"validator": hex_data(service.address), "price": hex_quantity(service.price),
             "chainId": hex_quantity(ctx.core.ledger.chain_id), "maxTokens": service.max_tokens,
-            "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready,
+            "maxPromptBytes": MAX_PROMPT_BYTES, "ready": ready, "sidecar": ctx.sidecar_status(ready),
             "engineProfile": None if service.engine_profile is None else hex_data(keccak(service.engine_profile))}
 
 

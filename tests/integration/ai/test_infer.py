@@ -20,10 +20,11 @@ from genesis import DEV_MNEMONIC, derive_accounts
 from node.cli.amounts import ether
 from state.native import InferenceReceiptTransaction
 from state.vm import LedgerTransactionBuilder
-from tests.support.procs import VENV_BIN, rpc, start_ailedger, start_sidecar
+from tests.support.procs import VENV_BIN, free_port, rpc, start_ailedger, start_sidecar
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
 ACCOUNTS = derive_accounts(DEV_MNEMONIC, 20)
+METRICS_PORT = free_port()
 FACTS = [b"The heron of Lake Vell sleeps at noon and hunts at dusk.\n",
          b"Copper kettles from Ardmore ring like bells when they cool.\n",
          b"The lighthouse at Point Sable is painted green every spring.\n"]
@@ -54,7 +55,7 @@ def world(tmp_path_factory):
     sidecar = start_sidecar(tmp, "--cache-adapters", "2")
     node = None
     try:
-        node = start_ailedger(["--sidecar", sidecar.url], tmp)
+        node = start_ailedger(["--sidecar", sidecar.url, "--metrics-port", str(METRICS_PORT)], tmp)
         deadline = time.monotonic() + 600
         while "AI ready" not in node.output():
             assert time.monotonic() < deadline and "error: AI setup" not in node.output(), node.output()
@@ -236,3 +237,150 @@ def test_sidecar_errors_reach_the_cli_as_one_line(world):
     out = w.cli("train", "--datanet", "1:1", "--account", "0", "--sidecar", "127.0.0.1:9", ok=False)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "not serving" in out.stderr.strip().splitlines()[-1]
+
+
+def metric(name: str) -> float:
+    import re
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).read().decode()
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_infer_refuses_before_it_deposits_anything(world):
+    """Everything that would make the node refuse is checked before --deposit sends a wei."""
+    w = world
+    user = ACCOUNTS[14]
+    # An adapter that exists and is then retired by its author.
+    fake = "0x" + keccak(b"retired adapter").hex()
+    registered = json.loads(w.cli("adapter", "register", "--parent", "1", "--contribution-root", fake,
+                                  "--hyper-params-hash", fake, "--weights-hash", fake,
+                                  "--attribution-index-hash", fake, "--account", "14", "--json").stdout)
+    import ai_precompiles
+    from ai_precompiles.addresses import MODEL_REGISTRY
+
+    retire = ai_precompiles.MODULES["ModelRegistry"].abi.by_name["retireAdapter"].encode_args(registered["id"])
+    sent = w.rpc("eth_sendTransaction", {"from": user.address, "to": "0x" + MODEL_REGISTRY.hex(),
+                                         "data": "0x" + retire.hex()})
+    assert w.rpc("eth_getTransactionReceipt", sent)["status"] == "0x1"
+    balance = w.rpc("eth_getBalance", user.address, "latest")
+    head = w.rpc("eth_blockNumber")
+    price = int(w.rpc("ai_inferQuote")["price"], 16)
+
+    def refused(*extra, because):
+        out = w.cli("infer", "--prompt", "The heron of Lake Vell", "--account", "14", *extra, ok=False)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert because in out.stderr.strip().splitlines()[-1], out.stderr
+        return out
+
+    refused("--adapter", "99", "--deposit", "0.01eth", because="adapter 99 does not exist")
+    refused("--adapter", "1", "--deposit", "0.01eth", because="is a base model")
+    refused("--adapter", str(registered["id"]), "--deposit", "0.01eth", because="is retired")
+    refused("--adapter", "2", "--deposit", "0.01eth", "--max-fee", "1wei", because="above your --max-fee")
+    refused("--adapter", "2", "--deposit", "0.01eth", "--max-tokens", "100000", because="--max-tokens must be within")
+    short = refused("--adapter", "2", "--deposit", f"{price - 1}wei", because="does not cover the fee")
+    assert "nothing was deposited" in short.stderr
+    refused("--adapter", "2", because="does not cover the fee")
+    # Nothing was sent: no deposit, no gas spent, no block.
+    assert int(w.rpc("ai_getDeposit", user.address)["balance"], 16) == 0
+    assert w.rpc("eth_getBalance", user.address, "latest") == balance
+    assert w.rpc("eth_blockNumber") == head
+
+
+def test_infer_prints_the_receipt_id_once_the_receipt_is_final(world):
+    """When ai_infer answers before the receipt's block (BFT, a block time; here automine off),
+    infer waits for the receipt transaction, within --wait, and reads the id from its event."""
+    import signal
+
+    w = world
+    w.cli("deposit", "add", "0.01eth", "--account", "15")
+    inferences = metric("ailedger_ai_inferences_total")
+    assert metric("ailedger_ai_blob_bytes_total") > 0  # contributions, artifacts and outputs were stored
+    w.rpc("evm_setAutomine", False)
+    try:
+        env = {**os.environ, "AILEDGER_RPC": w.node.url}
+        proc = subprocess.Popen([str(VENV_BIN / "ailedger"), "infer", "--adapter", "2", "--prompt", "Copper kettles",
+                                 "--account", "15", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            mined = 0
+            while proc.poll() is None:
+                assert time.monotonic() < deadline, "infer never returned"
+                if int(w.rpc("txpool_status")["pending"], 16):
+                    w.rpc("evm_mine")  # the receipt's block, some time after ai_infer answered
+                    mined += 1
+                time.sleep(0.3)
+            out, err = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.returncode == 0, err
+        assert mined >= 1
+        result = json.loads(out)
+        found = w.rpc("ai_getInferenceAncestry", result["transactionHash"])
+        assert result["receiptId"] == found["receipt"]["id"] and result["receiptId"] is not None
+        assert int(result["blockNumber"], 16) == found["receipt"]["blockNumber"]
+        assert metric("ailedger_ai_inferences_total") == inferences + 1
+
+        # Nobody mines: the wait is bounded, the output is still shown, and the message says
+        # where to look later.
+        late = w.cli("infer", "--adapter", "2", "--prompt", "The lighthouse at Point Sable", "--account", "15",
+                     "--wait", "2", ok=False)
+        assert late.returncode == 1 and "Traceback" not in late.stderr
+        assert "is not in a block after 2 s" in late.stderr and "ailedger receipt show 0x" in late.stderr
+        assert late.stdout.strip()  # the output came before the wait
+    finally:
+        w.rpc("evm_setAutomine", True)
+        w.rpc("evm_mine")
+
+
+def test_adapter_verify_re_trains_the_recipe_and_tells_a_lie_from_another_machine(world):
+    """`adapter verify` re-trains an adapter from its manifest and the node's blobs on the sidecar:
+    the honest adapter is verified; one whose manifest names weights its recipe does not give is a
+    MISMATCH; the same lie in a manifest from another environment is only INCONCLUSIVE; a
+    manifest that is not the record's recipe is a MISMATCH without re-training."""
+    w = world
+    honest = w.cli("adapter", "verify", "2", "--json")
+    verified = json.loads(honest.stdout)
+    assert verified["result"] == "verified" and verified["environmentDifferences"] == []
+    assert verified["retrainedWeightsHash"] == verified["weightsHash"]
+
+    model = w.rpc("ai_getModel", 2)
+    manifest = json.loads(bytes.fromhex(w.rpc("ai_getBlob", model["manifestHash"])["data"][2:]))
+
+    def register(manifest_doc, weights_label):
+        data = json.dumps(manifest_doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        manifest_hash = w.rpc("ai_putBlob", "0x" + data.hex())["hash"]
+        registered = w.cli("adapter", "register", "--parent", "1", "--datanet", "1:1",
+                           "--contribution-root", model["contributionRoot"], "--hyper-params-hash", model["hyperParamsHash"],
+                           "--weights-hash", manifest_doc["artifacts"]["weights"] if weights_label is None else
+                           "0x" + keccak(weights_label.encode()).hex(),
+                           "--attribution-index-hash", model["attributionIndexHash"],
+                           "--manifest-hash", manifest_hash, "--account", "0", "--json")
+        return str(json.loads(registered.stdout)["id"])
+
+    # The record's weights are not the ones its manifest names: no re-training needed to say so.
+    other = register(manifest, "weights the manifest does not name")
+    out = w.cli("adapter", "verify", other, ok=False)
+    assert out.returncode == 1 and "MISMATCH: its manifest is not its recipe" in out.stdout, out.stdout + out.stderr
+
+    # A manifest that claims weights its own recipe does not give, in this very environment.
+    lie = json.loads(json.dumps(manifest))
+    lie["artifacts"]["weights"] = keccak(b"claimed weights").hex()
+    liar = register(lie, None)
+    out = w.cli("adapter", "verify", liar, "--json", ok=False)
+    assert out.returncode == 1, out.stderr
+    found = json.loads(out.stdout)
+    assert found["result"] == "mismatch" and found["environmentDifferences"] == []
+    assert found["retrainedWeightsHash"] == model["weightsHash"]  # the recipe gives adapter 2's weights
+
+    # The same lie, from a trainer whose libraries differ: it proves nothing.
+    elsewhere = json.loads(json.dumps(lie))
+    elsewhere["environment"]["transformers"] = "0.0.0-another-build"
+    elsewhere["artifacts"]["weights"] = keccak(b"claimed weights, elsewhere").hex()
+    out = w.cli("adapter", "verify", register(elsewhere, None), ok=False)
+    assert out.returncode == 3 and "INCONCLUSIVE" in out.stdout and "transformers" in out.stdout, out.stdout
+
+    base = w.cli("adapter", "verify", "1", ok=False)
+    assert base.returncode == 1 and "base model" in base.stderr

@@ -187,13 +187,14 @@ class Net:
 
 def init_net(tmp: Path, validators: int = 4, nodes: int | None = None,
              consensus: dict | None = None) -> Net:
-    """`ailedger testnet init --validators N` on free ports, then the test timeouts."""
+    """`ailedger testnet init --validators N` on free ports, without sidecars (consensus tests),
+    then the test timeouts."""
     n = nodes or validators
     base = free_port_range(2 * n)
     directory = tmp / "net"
     out = subprocess.run(
         [str(VENV_BIN / "ailedger"), "testnet", "init", "--nodes", str(n), "--validators", str(validators),
-         "--dir", str(directory), "--rpc-port", str(base), "--p2p-port", str(base + n)],
+         "--dir", str(directory), "--rpc-port", str(base), "--p2p-port", str(base + n), "--no-sidecars"],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr

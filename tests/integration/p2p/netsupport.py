@@ -38,12 +38,13 @@ def free_port_range(n: int) -> int:
 
 
 def init_testnet(tmp: Path, nodes: int, block_time: float = 0.5) -> Path:
-    """`ailedger testnet init` into tmp/net on free ports; returns the directory."""
+    """`ailedger testnet init` into tmp/net on free ports, without sidecars (these tests are about
+    the network); returns the directory."""
     base = free_port_range(2 * nodes)
     directory = tmp / "net"
     out = subprocess.run(
         [str(VENV_BIN / "ailedger"), "testnet", "init", "--nodes", str(nodes), "--dir", str(directory),
-         "--rpc-port", str(base), "--p2p-port", str(base + nodes), "--block-time", str(block_time)],
+         "--rpc-port", str(base), "--p2p-port", str(base + nodes), "--block-time", str(block_time), "--no-sidecars"],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
