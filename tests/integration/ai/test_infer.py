@@ -384,3 +384,39 @@ def test_adapter_verify_re_trains_the_recipe_and_tells_a_lie_from_another_machin
 
     base = w.cli("adapter", "verify", "1", ok=False)
     assert base.returncode == 1 and "base model" in base.stderr
+
+
+def test_a_burst_of_requests_cannot_take_the_sidecar_from_an_honest_user(world):
+    """Issue 19, attack 3, against the real node and sidecar: a request whose deadline would
+    pass during a sidecar run is refused before any work (the user could otherwise be served for
+    free); one user's burst fills at most its share of the queue, and an honest user's request
+    is served beside it."""
+    import concurrent.futures
+
+    w = world
+    quote = w.rpc("ai_inferQuote")
+    price = int(quote["price"], 16)
+    attacker, honest = ACCOUNTS[11], ACCOUNTS[12]
+    for who in (11, 12):
+        w.cli("deposit", "add", "0.05eth", "--account", str(who))
+    req, sig, wire = signed_request(w, attacker, quote["validator"], price, nonce=9_001)
+    head = w.rpc("eth_getBlockByNumber", "latest", False)
+    soon = {**req, "deadline": int(head["timestamp"], 16) + 31}
+    soon_sig = typed_data.sign(typed_data.request_digest(soon, int(quote["chainId"], 16)), attacker.private_key)
+    started = time.monotonic()
+    reply = rpc(w.node.url, "ai_infer", [{**wire, "deadline": hex(soon["deadline"])}, "0x" + soon_sig.hex()])
+    assert "deadline" in reply["error"]["message"] and time.monotonic() - started < 5, reply
+
+    def send(user, nonce):
+        _, s, body = signed_request(w, user, quote["validator"], price, nonce=nonce, max_tokens=16)
+        return rpc(w.node.url, "ai_infer", [body, "0x" + s.hex()], timeout=600)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        burst = [pool.submit(send, attacker, 10_000 + i) for i in range(20)]
+        time.sleep(1.0)  # the burst is queued
+        mine = send(honest, 20_000)
+        answers = [f.result() for f in burst]
+    assert "result" in mine, mine
+    refused = [a for a in answers if "error" in a]
+    assert refused and all("of your requests" in a["error"]["message"] for a in refused), refused
+    assert len(answers) - len(refused) <= 16  # the service's max_per_user
