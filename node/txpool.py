@@ -62,11 +62,14 @@ class PoolConfig:
 
 
 def max_fee(tx: SignedTransactionAPI) -> int:
-    return int(getattr(tx, "max_fee_per_gas", None) or tx.gas_price)
+    """The fee cap per gas: ``max_fee_per_gas`` (a legacy transaction's is its gas price)."""
+    return int(tx.max_fee_per_gas)
 
 
 def max_tip(tx: SignedTransactionAPI) -> int:
-    return int(getattr(tx, "max_priority_fee_per_gas", None) or tx.gas_price)
+    """The tip cap per gas: ``max_priority_fee_per_gas``, which may be 0 (wallets send 0 on dev
+    chains); never a fallback to ``gas_price``, which a fee-market transaction does not have."""
+    return int(tx.max_priority_fee_per_gas)
 
 
 def tx_cost(tx: SignedTransactionAPI) -> int:

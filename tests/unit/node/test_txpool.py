@@ -295,3 +295,15 @@ def test_future_transactions_wait_no_longer_than_the_lifetime():
     now[0] = 3601.0
     assert pool.reset(lambda s: 0, lambda s: 10**21, GAS_LIMIT) == [old_gap.hash]
     assert newer_gap.hash in pool.by_hash and pool.pending_count == 1  # pending ones never expire
+
+
+def test_a_zero_tip_is_a_tip_of_zero_not_a_missing_gas_price():
+    """Issue 19: a fee-market transaction with ``maxPriorityFeePerGas`` 0 fell back to the
+    legacy gas price, which it does not have (AttributeError)."""
+    pool = TxPool(CHAIN)
+    free = tx(0, 0, tip=0)
+    assert add(pool, free) is True
+    assert price_key(free, BASE_FEE) == (0, 2 * 10**9)
+    paying = tx(1, 0)
+    add(pool, paying)
+    assert pool.select(GAS_LIMIT, BASE_FEE) == [paying, free]
