@@ -169,11 +169,14 @@ def genesis_params(overrides: dict[str, int] | None) -> dict[str, int]:
     """Defaults with ``overrides`` applied and checked."""
     values = {n: p.default for n, p in PARAMS.items()}
     for name, value in (overrides or {}).items():
-        if isinstance(value, str) and value.startswith("0x"):
-            value = int(value, 16)
         if name not in PARAMS:
             raise InvalidArgument(f"unknown parameter {name}")
-        values[name] = int(value)
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError
+            values[name] = int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)
+        except ValueError:
+            raise InvalidArgument(f"{name}: expected an integer (or a 0x hex string), not {value!r}") from None
     for name in overrides or {}:  # rules between parameters hold for the whole set, in any order
         check_param(name, values[name], values)
     return values

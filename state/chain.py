@@ -36,7 +36,8 @@ from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
 import ai_precompiles
-from genesis import Genesis, decode_genesis
+from ai_precompiles.errors import AIError
+from genesis import Genesis, GenesisError, decode_genesis
 from state.db import KeyValueStore, StagedDB
 from state.impersonation import IMPERSONATED_PREFIX, restore_senders
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
@@ -161,7 +162,16 @@ class Ledger:
 
     def _create(self, genesis: Genesis) -> None:
         state = genesis.state_dict()
-        for address, account in ai_precompiles.genesis_accounts(genesis.ai).items():
+        try:
+            ai_accounts = ai_precompiles.genesis_accounts(genesis.ai)
+        except GenesisError:
+            raise
+        except (AIError, ValueError, TypeError) as e:
+            # A mistake in the file's "ai" section (an unknown parameter, a value out of its
+            # bounds or not a number) is the file's fault: one line naming it, never a traceback.
+            reason = e.reason if isinstance(e, AIError) else str(e)
+            raise GenesisError(f"ai: {reason}") from None
+        for address, account in ai_accounts.items():
             state.setdefault(address, account)
         params = {
             "difficulty": 0,
