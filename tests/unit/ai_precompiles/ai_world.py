@@ -20,7 +20,9 @@ OWNER, CUR1, CUR2, CUR3, CONTRIB, BASE_AUTHOR, ADAPTER_AUTHOR, VALIDATOR, USER, 
 
 TEST_PARAMS = {
     "staking.epoch_length": 4,
-    "staking.unbonding_blocks": 3,
+    # an unstake unbonds for an epoch and the evidence age (params.check_param's rule)
+    "staking.unbonding_blocks": 12,
+    "staking.evidence_max_age": 2,
     # a receipt settles from the next block; verdicts close before an unstake unbonds
     "inference.challenge_window": 1,
     "inference.verdict_window": 2,
