@@ -36,6 +36,7 @@ class Param:
 # docs/ai_precompiles.md); the meter charges the storage cost anyway when it is higher.
 _GAS = {
     "createDatanet": (250_000, "create a datanet"),
+    "commitContribution": (30_000, "commit to a contribution (a block before it is submitted)"),
     "contribute": (160_000, "submit a contribution"),
     "curate": (60_000, "one curator's decision"),
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
