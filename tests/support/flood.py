@@ -31,7 +31,8 @@ def call_of(kind: str, url: str) -> tuple[str, list[Any]]:
     if kind == "loop":
         return "eth_call", [{"data": LOOP}, "latest"]
     if kind == "training":
-        versions = int(rpc(url, "ai_getDatanet", [1])["result"]["versionCount"], 16)
+        count = rpc(url, "ai_getDatanet", [1])["result"]["versionCount"]
+        versions = int(count, 16) if isinstance(count, str) else int(count)
         return "ai_getTrainingSet", [[[1, v] for v in range(1, min(versions, 32) + 1)]]
     raise ValueError(f"unknown kind {kind}")
 
