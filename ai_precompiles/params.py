@@ -93,8 +93,8 @@ PARAMS: dict[str, Param] = {
     "inference.max_missed_verdicts": Param(3, 1, 1_000, "verdicts a committee member may fail to submit by their deadlines before it is jailed (staking.jail_blocks); the count restarts at each jail"),
     # staking
     "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
-    "staking.unbonding_blocks": Param(200, 2, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn; at least staking.epoch_length + staking.evidence_max_age, so an offence is still slashable from the unbonding amount"),
-    "staking.evidence_max_age": Param(100, 1, 10_000_000, "blocks after a double sign during which its evidence is accepted on chain"),
+    "staking.unbonding_blocks": Param(300, 2, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn; at least staking.epoch_length + staking.evidence_max_age, so an offence is still slashable from the unbonding amount"),
+    "staking.evidence_max_age": Param(200, 1, 10_000_000, "blocks after a double sign during which its evidence is accepted on chain"),
     "staking.min_stake": Param(10**18, 1, 2**128, "stake (wei) to be in the validator set"),
     "staking.max_validators": Param(100, 1, 1_000, "size of the validator set (largest stakes first)"),
     "staking.min_holding": Param(10**16, 1, 2**128, "smallest non-zero stake an account may hold (wei): a stake or unstake leaving less is refused"),

@@ -49,11 +49,11 @@ def test_governance_cannot_shorten_unbonding_below_an_epoch_and_the_evidence_age
     params = node.rpc("ai_getParams")
     epoch, age, unbonding = (int(params[k], 16) for k in (
         "staking.epoch_length", "staking.evidence_max_age", "staking.unbonding_blocks"))
-    assert (epoch, age, unbonding) == (100, 100, 200)
+    assert (epoch, age, unbonding) == (100, 200, 300)
     count = node.call(VALIDATOR, "Governance", "proposalCount")
     governance = to_checksum_address(BY_NAME["Governance"])
-    for param, value in (("staking.unbonding_blocks", 3), ("staking.unbonding_blocks", 199),
-                         ("staking.evidence_max_age", 101), ("staking.epoch_length", 101)):
+    for param, value in (("staking.unbonding_blocks", 3), ("staking.unbonding_blocks", 299),
+                         ("staking.evidence_max_age", 201), ("staking.epoch_length", 101)):
         data = node.calldata("Governance", "propose", param, value)
         with pytest.raises(RPCFailure) as err:
             node.call_raw(VALIDATOR, governance, data)
@@ -62,14 +62,14 @@ def test_governance_cannot_shorten_unbonding_below_an_epoch_and_the_evidence_age
         assert mined.status == 0
     assert node.call(VALIDATOR, "Governance", "proposalCount") == count
     # Within the rule, a proposal is made as before.
-    node.do(VALIDATOR, "Governance", "propose", "staking.unbonding_blocks", 200 + 50)
+    node.do(VALIDATOR, "Governance", "propose", "staking.unbonding_blocks", 300 + 50)
 
 
 def test_an_exiting_validator_is_still_slashed_for_its_last_epoch(node: AINode) -> None:
     sent = node.send(VALIDATOR, "Staking", "unstake", STAKE)
     assert sent.status == 1
     amount, release = node.call(0, "Staking", "unbondingOf", ADDR[VALIDATOR])
-    assert amount == STAKE and release == sent.block_number + 200
+    assert amount == STAKE and release == sent.block_number + 300
     node.rpc("anvil_mine", "0x5", "0x0")
     with pytest.raises(RPCFailure) as err:
         node.call_raw(VALIDATOR, to_checksum_address(BY_NAME["Staking"]), node.calldata("Staking", "withdrawUnbonded"))
@@ -78,9 +78,9 @@ def test_an_exiting_validator_is_still_slashed_for_its_last_epoch(node: AINode) 
     epoch = node.call(0, "Staking", "currentEpoch")
     assert node.call(0, "Staking", "votingPower", ADDR[VALIDATOR], epoch) == STAKE
     last = (epoch + 1) * 100 - 1
-    node.rpc("anvil_mine", hex(last - int(node.rpc("eth_blockNumber"), 16) + 100 - 1), "0x0")
-    # The evidence lands in the last block that accepts it (evidence_max_age = 100 blocks on).
-    assert int(node.rpc("eth_blockNumber"), 16) + 1 == last + 100 < release
+    node.rpc("anvil_mine", hex(last - int(node.rpc("eth_blockNumber"), 16) + 200 - 1), "0x0")
+    # The evidence lands in the last block that accepts it (evidence_max_age = 200 blocks on).
+    assert int(node.rpc("eth_blockNumber"), 16) + 1 == last + 200 < release
     receipt = send_evidence(node, double_sign(VALIDATOR, last), who=SUBMITTER)
     assert int(receipt["status"], 16) == 1, receipt
     due = STAKE * 500 // 10_000

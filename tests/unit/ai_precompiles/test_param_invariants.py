@@ -51,7 +51,7 @@ def test_genesis_refuses_an_unbonding_shorter_than_an_epoch_and_the_evidence_age
     assert defaults["staking.epoch_length"] + defaults["staking.evidence_max_age"] <= defaults["staking.unbonding_blocks"]
     for bad in ({"staking.unbonding_blocks": 3},  # attack 4's value, with 100-block epochs
                 {"staking.epoch_length": 150},
-                {"staking.evidence_max_age": 101},
+                {"staking.evidence_max_age": 201},
                 {**PARAMS, "staking.unbonding_blocks": 14}):
         with pytest.raises(AIError, match=RULE):
             ap.genesis_accounts(bad)
@@ -81,9 +81,9 @@ def test_attack_4_cannot_be_proposed() -> None:
     with pytest.raises(Reverted, match=RULE):
         c.send(A, "Governance", "propose", "staking.unbonding_blocks", 3)
     with pytest.raises(Reverted, match=RULE):
-        c.send(A, "Governance", "propose", "staking.evidence_max_age", 150)
+        c.send(A, "Governance", "propose", "staking.evidence_max_age", 250)
     assert c.call("Governance", "proposalCount") == count
-    assert c.call("Governance", "getParam", "staking.unbonding_blocks") == 200
+    assert c.call("Governance", "getParam", "staking.unbonding_blocks") == 300
 
 
 def test_a_proposal_valid_when_made_is_refused_at_execution_if_others_moved_meanwhile() -> None:
