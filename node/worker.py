@@ -128,6 +128,10 @@ class ChainWorker:
         self._produce: collections.deque[_Job] = collections.deque()
         self._clients: dict[str, _Client] = {}
         self._networks: dict[str, _Client] = {}
+        #: Clients and networks with jobs waiting: what choosing a job looks at, however many
+        #: clients have called before.
+        self._ready: set[_Client] = set()
+        self._ready_networks: set[_Client] = set()
         self._queued = 0
         self._stopping = False
         self._threads = [
@@ -148,9 +152,7 @@ class ChainWorker:
             return self._produce.popleft()
         best: _Client | None = None
         best_key: tuple[float, float, int] | None = None
-        for c in self._clients.values():
-            if not c.jobs:
-                continue
+        for c in self._ready:
             assert c.network is not None
             key = (c.network.rank, c.rank, c.jobs[0].seq)
             if best_key is None or key < best_key:
@@ -161,9 +163,15 @@ class ChainWorker:
         return best.jobs.popleft()
 
     def _waiting(self, client: _Client, delta: int) -> None:
+        network = client.network
+        assert network is not None
         client.waiting += delta
-        assert client.network is not None
-        client.network.waiting += delta
+        network.waiting += delta
+        for account, ready in ((client, self._ready), (network, self._ready_networks)):
+            if account.waiting > 0:
+                ready.add(account)
+            else:
+                ready.discard(account)
 
     def _loop(self) -> None:
         while True:
@@ -228,12 +236,12 @@ class ChainWorker:
         own = account.network
         assert own is not None
         mine = own.waiting
-        most = max((n.waiting for n in self._networks.values() if n is not own), default=0)
+        most = max((n.waiting for n in self._ready_networks if n is not own), default=0)
         if not (most > mine + 1 or (mine == 0 and most > 0)):
             metrics.WORKER_REFUSED.labels(self.name).inc()
             raise LimitExceeded(f"node busy: {self._queued} requests are waiting on the {self.name}; retry later")
-        top = max((n for n in self._networks.values() if n is not own and n.waiting == most), key=lambda n: n.rank)
-        holder = max((c for c in self._clients.values() if c.network is top and c.jobs),
+        top = max((n for n in self._ready_networks if n is not own and n.waiting == most), key=lambda n: n.rank)
+        holder = max((c for c in self._ready if c.network is top),
                      key=lambda c: (len(c.jobs), c.rank))
         victim = holder.jobs.pop()
         self._waiting(holder, -1)
