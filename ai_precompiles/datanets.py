@@ -7,6 +7,8 @@ Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contributio
 - ``slot("datanet.curator", datanetId, curator)``: 1 for a curator (O(1) membership)
 - ``slot("datanet.vote", contributionId, curator)``: 1 approved, 2 rejected
 - ``slot("datanet.content", datanetId, contentHash)``: contribution id (no duplicate content)
+- ``slot("datanet.commitment", commitment)``: block of a contribution's commitment, until its
+  contribution spends it (see :func:`commit_contribution`)
 - array ``slot("datanet.contributions", datanetId)``: every contribution id, in order
 - array ``slot("datanet.leaves", datanetId)``: Merkle leaf of each accepted contribution, in
   acceptance order (so publishing reads one word per leaf)
@@ -19,6 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from eth_abi import encode
+from eth_utils import keccak
 
 from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
@@ -151,13 +156,50 @@ def create_datanet(ctx: Ctx, name: str, domain: str, description_uri: str, licen
     return datanet_id
 
 
+def contribution_commitment(contributor: bytes, datanet_id: int, content_hash: bytes, size: int,
+                            license: str, metadata_hash: bytes, salt: bytes) -> bytes:
+    """The commitment a contributor makes before it contributes: ``keccak256(abi.encode(
+    contributor, datanetId, contentHash, size, keccak256(bytes(license)), metadataHash, salt))``.
+
+    It names the contributor and every field of the contribution, and hides them behind a random
+    ``salt``: whoever sees the commitment learns nothing, and a contribution matches it only when
+    sent by that contributor with exactly those fields."""
+    return bytes(keccak(encode(
+        ["address", "uint256", "bytes32", "uint256", "bytes32", "bytes32", "bytes32"],
+        ["0x" + bytes(contributor).hex(), datanet_id, content_hash, size, keccak(license.encode()),
+         metadata_hash, salt])))
+
+
+def commit_contribution(ctx: Ctx, commitment: bytes) -> None:
+    """Record a contribution's commitment (:func:`contribution_commitment`) in this block.
+
+    Authorship goes to whoever contributes a content hash first, and a pending ``contribute`` shows
+    its hash to everyone: a copier could send the same hash from its own account with a higher tip
+    and own the honest contributor's bytes (issue 19, attack 7). So a contribution must spend a
+    commitment made in an *earlier* block: the commitment shows nothing, and once the contribution
+    shows the hash, a copier's own commitment is a block too late. Anyone may commit anything (a
+    copied commitment still names its contributor); the first block a commitment was seen in is
+    kept, so copying one cannot delay it.
+    """
+    if commitment == b"\x00" * 32:
+        raise InvalidArgument("commitment is zero")
+    store = ctx.store(DATANETS)
+    key = slot("datanet.commitment", commitment)
+    if store.get(key):
+        return  # committed before (perhaps copied by someone else): the earliest block stands
+    store.set(key, ctx.block_number)
+    _event(ctx, "ContributionCommitted", commitment, ctx.block_number)
+
+
 def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, license: str,
-               metadata_hash: bytes) -> int:
-    """Record a contribution (pending curation); returns its id.
+               metadata_hash: bytes, salt: bytes) -> int:
+    """Record a contribution (pending curation) by the sender; returns its id.
 
     Rules: the datanet exists; ``0 < size <= max_contribution_size``; a non-zero content hash
-    not already in this datanet. That the bytes match the hash is the blob store's check
-    (``ai_putBlob``); the chain only holds the hash.
+    not already in this datanet; the sender committed to exactly this contribution with ``salt``
+    in an earlier block (:func:`commit_contribution`), and the commitment is spent. That the
+    bytes match the hash is the blob store's check (``ai_putBlob``); the chain only holds the
+    hash.
     """
     store = ctx.store(DATANETS)
     max_size = Datanet.load_field(store, datanet_id, "max_contribution_size") if (
@@ -174,6 +216,15 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     dup = slot("datanet.content", datanet_id, content_hash)
     if store.get(dup):
         raise InvalidState("content already contributed to this datanet")
+    commitment = slot("datanet.commitment", contribution_commitment(
+        ctx.sender, datanet_id, content_hash, size, license, metadata_hash, salt))
+    committed = store.get(commitment)
+    if not committed:
+        raise InvalidState("no commitment to this contribution by the sender: call commitContribution "
+                           "with its commitment, then contribute in a later block")
+    if committed >= ctx.block_number:
+        raise InvalidState("the contribution's commitment is from this block: contribute in a later block")
+    store.set(commitment, 0)
     cid = store.incr(slot("contribution.count"))
     Contribution(id=cid, datanet_id=datanet_id, contributor=ctx.sender,
                  block_number=ctx.block_number, timestamp=ctx.timestamp,
@@ -298,6 +349,7 @@ def _accepted_at(ctx: Ctx, datanet_id: int, index: int) -> int:
 
 PRECOMPILE = Precompile("Datanets", DATANETS, {
     "createDatanet": create_datanet,
+    "commitContribution": commit_contribution,
     "contribute": contribute,
     "curate": curate,
     "publishVersion": publish_version,
@@ -307,6 +359,8 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "acceptedContributionAt": _accepted_at,
     "hasVoted": lambda ctx, cid, who: bool(ctx.store(DATANETS).get(slot("datanet.vote", cid, who))),
     "datanetCount": lambda ctx: ctx.store(DATANETS).get(slot("datanet.count")),
+    "contributionCommitment": lambda ctx, *fields: contribution_commitment(*fields),
+    "commitmentBlock": lambda ctx, c: ctx.store(DATANETS).get(slot("datanet.commitment", c)),
     "contributionCount": lambda ctx: ctx.store(DATANETS).get(slot("contribution.count")),
 })
 

@@ -25,7 +25,14 @@ from eth.exceptions import Revert, VMError
 from . import abi as abimod
 from .addresses import GOVERNANCE
 from .context import Ctx
-from .errors import AIError, BadCalldata, InvalidArgument, PrecompileFault, WrongCallKind
+from .errors import (
+    AIError,
+    BadCalldata,
+    ExecutionInterrupted,
+    InvalidArgument,
+    PrecompileFault,
+    WrongCallKind,
+)
 from .params import get_param
 
 log = logging.getLogger(__name__)
@@ -82,7 +89,7 @@ class Precompile:
         except AIError as exc:
             computation.output = exc.revert_data()
             raise Revert(computation.output) from None
-        except VMError:
+        except (VMError, ExecutionInterrupted):
             raise
         except Exception as exc:
             log.critical("%s.%s precompile fault: %r", self.name, fn_name, exc, exc_info=True)

@@ -62,6 +62,15 @@ class WrongCallKind(AIError):
     address is not the precompile itself): only CALL and STATICCALL reach the AI modules."""
 
 
+class ExecutionInterrupted(Exception):  # noqa: N818 - an interrupt, not an error of the call
+    """The host stopped the whole execution from outside the call (an ``eth_call`` or
+    ``eth_estimateGas`` past its time budget: ``state.vm.CallTimeout`` derives from it).
+
+    Neither a rule of the chain nor a bug of the module: the dispatcher passes it on untouched,
+    so the caller sees the timeout it is, never a :class:`PrecompileFault`.
+    """
+
+
 class PrecompileFault(Exception):
     """A bug inside an AI precompile (any exception that is not an :class:`AIError`).
 

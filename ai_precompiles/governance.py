@@ -5,9 +5,10 @@ is the epoch it was made in: voting power is each voter's stake effective in tha
 stake moved during the vote cannot vote twice), and the quorum base is the total stake then.
 Votes are accepted through ``endBlock = start + gov.voting_period``; from
 ``executableBlock = endBlock + gov.execution_delay`` anyone may execute a proposal whose votes
-reach ``gov.quorum_bp`` of the snapshot's total power with more yes than no. Execution re-checks
-the bounds against the parameters of that moment, then the new value is read by every module
-from the next operation on.
+reach ``gov.quorum_bp`` of the snapshot's total power with more yes than no. A proposal is
+checked (``params.check_param``: bounds and the invariants between parameters) when it is made
+and again at execution, against the parameters of that moment, then the new value is read by
+every module from the next operation on.
 
 Storage (account ``GOVERNANCE``): the parameters (see params.py), ``slot("proposal.count")``,
 :class:`Proposal` records, ``slot("proposal.voted", id, voter)``.
@@ -51,8 +52,19 @@ def _event(ctx: Ctx, name: str, *args: Any) -> None:
     ctx.emit(GOVERNANCE, topics, data)
 
 
-def _current(gov: Store) -> dict[str, int]:
-    return {n: get_param(gov, n) for n in PARAMS}
+def _check(ctx: Ctx, param: str, value: int) -> None:
+    """Check setting ``param`` to ``value`` now (``params.check_param``). The epoch running now
+    keeps its length to its end whatever the parameter says (a change applies from the next
+    boundary), so ``staking.epoch_length`` is also checked as the longer of the two: the
+    unbonding rule must hold for the epoch a validator may be unstaking in."""
+    gov = ctx.store(GOVERNANCE)
+    current = {n: get_param(gov, n) for n in PARAMS}
+    check_param(param, value, current)
+    running = staking.epoch_length_at(ctx.store(STAKING), ctx.block_number)
+    if param == "staking.epoch_length":
+        check_param(param, max(value, running), current)
+    elif running > current["staking.epoch_length"]:
+        check_param(param, value, {**current, "staking.epoch_length": running})
 
 
 def _proposal(store: Store, pid: int) -> Proposal:
@@ -67,7 +79,7 @@ def propose(ctx: Ctx, param: str, value: int) -> int:
     st = ctx.store(STAKING)
     if param not in PARAMS:
         raise InvalidArgument(f"unknown parameter {param}")
-    check_param(param, value, {n: get_param(gov, n) for n in PARAMS})
+    _check(ctx, param, value)
     epoch = staking.epoch_of(st, ctx.block_number)
     if staking.power_at(st, ctx.sender, epoch) < get_param(gov, "gov.min_proposer_stake"):
         raise Unauthorized("proposer has too little stake")
@@ -114,9 +126,8 @@ def execute(ctx: Ctx, proposal_id: int) -> None:
         raise InvalidState("quorum not reached")
     if p.yes_votes <= p.no_votes:
         raise InvalidState("proposal did not pass")
-    current = _current(gov)
-    check_param(p.param, p.value, current)
-    old = current[p.param]
+    _check(ctx, p.param, p.value)
+    old = get_param(gov, p.param)
     set_param(gov, p.param, p.value)
     Proposal.store_field(gov, proposal_id, "executed", True)
     if p.param == "staking.epoch_length" and p.value != old:

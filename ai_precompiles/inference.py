@@ -8,7 +8,9 @@ timestamp; the user's EIP-712 signature over the request *for this validator* (t
 ``validator`` is the request's, so a request signed for another validator recovers another
 signer) recovers to ``request.user``; the validator's signature
 over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
-staked and is not jailed; the user's nonce is unused; the adapter exists, is an adapter and is not retired; every
+staked and is not jailed; the user's nonce is unused; the adapter exists, is an adapter and takes receipts (not
+retired, or retired less than ``registry.retire_delay`` seconds ago: a request signed and served before the
+author retired it is still paid); every
 attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
 ``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
 charged, the receipt stored, and the fee's split held pending by the rewards module.
@@ -153,7 +155,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         raise NotFound(f"adapter {adapter_id} does not exist")
     if registry.Model.load_field(rstore, adapter_id, "kind") != registry.ADAPTER:
         raise InvalidArgument(f"model {adapter_id} is not an adapter")
-    if registry.Model.load_field(rstore, adapter_id, "retired"):
+    if registry.Model.load_field(rstore, adapter_id, "retired") and (
+            ctx.timestamp >= registry.Model.load_field(rstore, adapter_id, "receipts_until")):
         raise InvalidState(f"adapter {adapter_id} is retired")
     if len(set(contribution_ids)) != len(contribution_ids):
         raise InvalidArgument("a contribution is attributed twice")

@@ -36,6 +36,7 @@ class Param:
 # docs/ai_precompiles.md); the meter charges the storage cost anyway when it is higher.
 _GAS = {
     "createDatanet": (250_000, "create a datanet"),
+    "commitContribution": (30_000, "commit to a contribution (a block before it is submitted)"),
     "contribute": (160_000, "submit a contribution"),
     "curate": (60_000, "one curator's decision"),
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
@@ -76,8 +77,9 @@ PARAMS: dict[str, Param] = {
     # registry / inference
     "registry.max_depth": Param(32, 1, 256, "longest adapter chain from a base model"),
     "registry.max_datanet_versions": Param(16, 1, 256, "datanet versions an adapter may declare"),
+    "registry.retire_delay": Param(600, 1, 30 * 86_400, "seconds a retired adapter still takes inference receipts, so requests already signed and served are paid (as inference.withdraw_delay holds a deposit)"),
     "inference.max_attributions": Param(64, 1, 1024, "attribution pairs in one receipt"),
-    "inference.withdraw_delay": Param(600, 0, 30 * 86_400, "seconds a deposit stays chargeable after a withdrawal is requested, so requests already signed can still be paid"),
+    "inference.withdraw_delay": Param(600, 1, 30 * 86_400, "seconds a deposit stays chargeable after a withdrawal is requested, so requests already signed can still be paid"),
     "inference.max_tokens": Param(1024, 1, 1_000_000, "most tokens a signed request may ask to generate (greedy decoding)"),
     # the challenge game (docs/ai_precompiles.md, "Challenges"): none of these may be 0, which
     # would turn the defence off (no window, free challenges, no committee, no penalty)
@@ -91,16 +93,17 @@ PARAMS: dict[str, Param] = {
     "inference.max_missed_verdicts": Param(3, 1, 1_000, "verdicts a committee member may fail to submit by their deadlines before it is jailed (staking.jail_blocks); the count restarts at each jail"),
     # staking
     "staking.epoch_length": Param(100, 1, 1_000_000, "blocks per epoch; a change applies from the next epoch boundary"),
-    "staking.unbonding_blocks": Param(200, 0, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn"),
+    "staking.unbonding_blocks": Param(300, 2, 10_000_000, "blocks an unstaked amount waits before it can be withdrawn; at least staking.epoch_length + staking.evidence_max_age, so an offence is still slashable from the unbonding amount"),
+    "staking.evidence_max_age": Param(200, 1, 10_000_000, "blocks after a double sign during which its evidence is accepted on chain"),
     "staking.min_stake": Param(10**18, 1, 2**128, "stake (wei) to be in the validator set"),
     "staking.max_validators": Param(100, 1, 1_000, "size of the validator set (largest stakes first)"),
     "staking.min_holding": Param(10**16, 1, 2**128, "smallest non-zero stake an account may hold (wei): a stake or unstake leaving less is refused"),
     "staking.max_candidates": Param(100, 1, 1_000, "accounts with at least staking.min_stake tracked as validator candidates; a newcomer with a larger stake takes the smallest one's seat"),
-    "staking.slash_fraction_bp": Param(500, 0, BP, "share of the offender's stake (at the offence's epoch) slashed for a proven double sign, basis points; it goes to the treasury"),
-    "staking.jail_blocks": Param(1000, 0, 10_000_000, "blocks a slashed validator stays jailed (out of the set from the next epoch) before unjail() may return it"),
+    "staking.slash_fraction_bp": Param(500, 1, BP, "share of the offender's stake (at the offence's epoch) slashed for a proven double sign, basis points; it goes to the treasury"),
+    "staking.jail_blocks": Param(1000, 1, 10_000_000, "blocks a slashed validator stays jailed (out of the set from the next epoch) before unjail() may return it"),
     # governance
     "gov.voting_period": Param(100, 1, 10_000_000, "blocks a proposal is open for votes"),
-    "gov.execution_delay": Param(20, 0, 10_000_000, "blocks after voting closes before execution"),
+    "gov.execution_delay": Param(20, 1, 10_000_000, "blocks after voting closes before execution"),
     "gov.quorum_bp": Param(4000, 1, BP, "share of the snapshot's total stake that must vote"),
     "gov.min_proposer_stake": Param(1, 1, 2**128, "stake (wei, at the snapshot epoch) needed to propose"),
     # gas
@@ -112,6 +115,8 @@ PARAMS: dict[str, Param] = {
 
 #: Parameters bound by the rule ``challenge_window + verdict_window <= staking.unbonding_blocks``.
 CHALLENGE_SPAN = ("inference.challenge_window", "inference.verdict_window", "staking.unbonding_blocks")
+#: Parameters bound by the rule ``epoch_length + evidence_max_age <= staking.unbonding_blocks``.
+EVIDENCE_SPAN = ("staking.epoch_length", "staking.evidence_max_age", "staking.unbonding_blocks")
 
 REWARD_SHARES = ("reward.contributors_bp", "reward.author_bp", "reward.lineage_bp",
                  "reward.validator_bp")
@@ -138,7 +143,20 @@ def get_params(state: Any) -> dict[str, int]:
 
 
 def check_param(name: str, value: int, current: dict[str, int]) -> None:
-    """Raise unless ``value`` is allowed for ``name`` given the other current values."""
+    """Raise unless ``value`` is allowed for ``name`` given the other current values.
+
+    Governance calls it when a proposal is made and again when it is executed (other proposals
+    may have moved the values it is checked against meanwhile); genesis, for every value the
+    file sets. Besides each parameter's bounds (none may be 0 where 0 turns a defence off: no
+    slash, no jail, no delay), the rules between parameters are the chain's invariants:
+
+    - ``staking.epoch_length + staking.evidence_max_age <= staking.unbonding_blocks``: a validator
+      that unstakes keeps its voting power to the end of the epoch, and a double sign of its last
+      block may be proven up to ``evidence_max_age`` blocks later; its stake must still be
+      unbonding then, or the slash takes nothing (issue 19, attack 4).
+    - ``inference.challenge_window + inference.verdict_window <= staking.unbonding_blocks``: the
+      same for a lying receipt decided by a challenge.
+    """
     p = PARAMS.get(name)
     if p is None:
         raise InvalidArgument(f"unknown parameter {name}")
@@ -153,6 +171,12 @@ def check_param(name: str, value: int, current: dict[str, int]) -> None:
     if name in ("staking.max_validators", "staking.max_candidates") and (
             merged["staking.max_validators"] > merged["staking.max_candidates"]):
         raise InvalidArgument("staking.max_validators must not exceed staking.max_candidates")
+    if name in EVIDENCE_SPAN and (merged["staking.epoch_length"] + merged["staking.evidence_max_age"]
+                                  > merged["staking.unbonding_blocks"]):
+        # A validator votes with its stake to the end of the epoch it unstakes in, and its
+        # offence is provable for evidence_max_age blocks after: the stake must wait that long.
+        raise InvalidArgument("staking.epoch_length + staking.evidence_max_age must not exceed "
+                              "staking.unbonding_blocks")
     if name in CHALLENGE_SPAN and (merged["inference.challenge_window"] + merged["inference.verdict_window"]
                                    > merged["staking.unbonding_blocks"]):
         # A validator that lies and unstakes at once must still be slashable when the committee
@@ -169,11 +193,14 @@ def genesis_params(overrides: dict[str, int] | None) -> dict[str, int]:
     """Defaults with ``overrides`` applied and checked."""
     values = {n: p.default for n, p in PARAMS.items()}
     for name, value in (overrides or {}).items():
-        if isinstance(value, str) and value.startswith("0x"):
-            value = int(value, 16)
         if name not in PARAMS:
             raise InvalidArgument(f"unknown parameter {name}")
-        values[name] = int(value)
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError
+            values[name] = int(value, 16) if isinstance(value, str) and value.startswith("0x") else int(value)
+        except ValueError:
+            raise InvalidArgument(f"{name}: expected an integer (or a 0x hex string), not {value!r}") from None
     for name in overrides or {}:  # rules between parameters hold for the whole set, in any order
         check_param(name, values[name], values)
     return values

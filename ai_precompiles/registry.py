@@ -58,11 +58,13 @@ class Model(Record):
                                   "recipe (its blob id); zero when none was recorded")
     contribution_root: bytes = rfield("bytes32", "Merkle root of the exact training contribution set")
     license: str = rfield("string", "license of the weights")
-    retired: bool = rfield("bool", "retired adapters take no new inference receipts")
+    retired: bool = rfield("bool", "retired by its author: no new children, and no receipts from receiptsUntil")
     created_block: int = rfield("uint", "block of registration")
     datanet_ids: tuple[int, ...] = rfield("uint[]", "datanets trained on")
     datanet_versions: tuple[int, ...] = rfield("uint[]", "version of each datanet trained on")
     children: tuple[int, ...] = rfield("uint[]", "adapters registered on top of this model")
+    receipts_until: int = rfield("uint", "when retired: the block time (unix s) from which it takes no "
+                                 "inference receipts (retirement + registry.retire_delay); 0 while active")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -163,7 +165,14 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
 
 
 def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
-    """The adapter's author retires it: no new receipts, no new children."""
+    """The adapter's author retires it: no new children from now on, and no inference receipts
+    from ``registry.retire_delay`` seconds on.
+
+    The delay is what ``inference.withdraw_delay`` is for deposits: a request the user signed
+    and a validator already served must still be recordable, or an author could void it by
+    retiring in front of its receipt (issue 19, attack 8) and the validator would never be paid.
+    Nodes stop serving a retired adapter at once (``ai_infer`` reads ``retired``).
+    """
     store = ctx.store(MODEL_REGISTRY)
     if not _exists(store, adapter_id):
         raise NotFound(f"adapter {adapter_id} does not exist")
@@ -174,6 +183,8 @@ def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
     if Model.load_field(store, adapter_id, "retired"):
         raise InvalidState("adapter is already retired")
     Model.store_field(store, adapter_id, "retired", True)
+    Model.store_field(store, adapter_id, "receipts_until",
+                      ctx.timestamp + get_param(ctx.store(GOVERNANCE), "registry.retire_delay"))
     _event(ctx, "AdapterRetired", adapter_id, ctx.sender)
 
 

@@ -92,6 +92,16 @@ def epoch_start(store: Store, epoch: int) -> int:
     return 0
 
 
+def epoch_length_at(store: Store, block: int) -> int:
+    """Length of the epoch ``block`` is in (a governance change applies only from the next
+    boundary, so the parameter may already name another length)."""
+    blocks, lengths = Array(store, slot("anchor.block")), Array(store, slot("anchor.length"))
+    for i in range(len(blocks) - 1, -1, -1):
+        if block >= blocks.get(i):
+            return lengths.get(i)
+    return lengths.get(0) if len(lengths) else 0
+
+
 def on_epoch_length_changed(ctx: Ctx, new_length: int) -> None:
     """Governance hook: the new length applies from the next epoch boundary."""
     store = ctx.store(STAKING)
@@ -306,7 +316,7 @@ def submit_evidence(ctx: Ctx, raw: bytes) -> int:
     """Check double-sign evidence and punish the offender; returns the wei slashed.
 
     Refused (revert, nothing changes): bytes that do not decode (caps first), votes that do not
-    conflict, a height not below this block or more than ``staking.unbonding_blocks`` behind it, a
+    conflict, a height not below this block or more than ``staking.evidence_max_age`` behind it, a
     signature that is not the validator's on this chain, an offender already punished for that
     height (one punishment per ``(validator, height)``, whatever the round or step), and a signer
     that was not in the validator set of that height. Then ``staking.slash_fraction_bp`` of the
@@ -322,8 +332,10 @@ def submit_evidence(ctx: Ctx, raw: bytes) -> int:
     h = ev.height
     if h >= ctx.block_number:
         raise InvalidArgument(f"evidence: height {h} is not below the current block {ctx.block_number}")
-    if ctx.block_number - h > get_param(gov, "staking.unbonding_blocks"):
-        raise InvalidState(f"evidence: height {h} is older than staking.unbonding_blocks")
+    if ctx.block_number - h > get_param(gov, "staking.evidence_max_age"):
+        # Within the age, what it staked is still held or unbonding (params.check_param's
+        # rule ties unbonding_blocks to epoch_length + evidence_max_age), so the slash bites.
+        raise InvalidState(f"evidence: height {h} is older than staking.evidence_max_age")
     ctx.meter.charge_extra(SIGNATURES_PER_EVIDENCE * get_param(gov, "gas.signature"), "signature recovery")
     ev.check_signatures(ctx.chain_id)
     store = ctx.store(STAKING)

@@ -10,8 +10,11 @@ Unfinished uploads are held in memory, so they are bounded the way a hostile cal
 only bytes really received count (an announced size reserves nothing), chunks may not
 overlap, and both the node and each client (the RPC connection's remote address) have caps
 on concurrent uploads and held bytes. An upload idle for :data:`UPLOAD_IDLE_TIMEOUT` is
-aborted; when the node is full, a client holding less takes room from the client holding
-the most (its most idle upload is aborted), so nobody can lock the others out.
+aborted. When the node is full, the fair share rule (geth's, for its pool) makes room: a client
+holding nothing always gets in, and any other client gets more only from one that would still
+hold more than it; the room is the most idle upload among the clients holding the most. So 64
+addresses holding one upload each (refreshed with a byte a minute) cannot lock a newcomer out,
+and an upload that is really moving is never the one to go.
 """
 
 from __future__ import annotations
@@ -186,7 +189,8 @@ class BlobStore:
             )
         if len(self.uploads) >= MAX_UPLOADS:
             self._evict_for(client, lambda c: len(self.client_uploads(c)), len(mine) + 1,
-                            f"too many unfinished uploads on this node (limit {MAX_UPLOADS}); try again later")
+                            f"too many unfinished uploads on this node (limit {MAX_UPLOADS}); try again later",
+                            newcomer=not mine)
         upload_id = secrets.randbits(62) + 1
         while upload_id in self.uploads:
             upload_id = secrets.randbits(62) + 1
@@ -256,16 +260,22 @@ class BlobStore:
         return upload
 
     def _evict_for(
-        self, client: str | None, usage: Callable[[str | None], int], wanted: int, refusal: str, keep: int | None = None
+        self, client: str | None, usage: Callable[[str | None], int], wanted: int, refusal: str,
+        keep: int | None = None, newcomer: bool = False,
     ) -> None:
-        """Abort the most idle upload of the client using the most (by ``usage``), if that
-        client would still use more than ``client`` wants to; else refuse with ``refusal``."""
-        clients = {u.client for i, u in self.uploads.items() if u.client != client and i != keep}
-        if clients:
-            top = max(clients, key=lambda c: (usage(c), str(c)))
-            if usage(top) > wanted:
+        """Make room for ``client`` (who would then use ``wanted`` by ``usage``) by aborting the
+        most idle upload among the clients using the most, if they would still use more than
+        ``client`` wants to, or if ``client`` is a ``newcomer`` holding nothing (it always gets
+        in: among equals, the most idle upload goes); else refuse with ``refusal``."""
+        held: dict[str | None, int] = {}
+        for i, u in self.uploads.items():
+            if u.client != client and i != keep and u.client not in held:
+                held[u.client] = usage(u.client)
+        if held:
+            most = max(held.values())
+            if most > wanted or (newcomer and most > 0):
                 victim = min(
-                    (i for i, u in self.uploads.items() if u.client == top and i != keep),
+                    (i for i, u in self.uploads.items() if i != keep and held.get(u.client, -1) == most),
                     key=lambda i: self.uploads[i].last_active,
                 )
                 del self.uploads[victim]

@@ -9,8 +9,11 @@ Limits (geth's ``--txpool.*`` flags, same defaults):
 
 - a transaction takes ``ceil(size / 32 KiB)`` slots (1..4 under the 128 KiB size cap);
 - executable ("pending") transactions share ``global_slots``; each sender is guaranteed
-  ``account_slots`` of them: when the pool is full, a sender at or under its guarantee
-  takes the place of the newest transaction of the sender holding the most beyond its own;
+  ``account_slots`` of them. When the pool is full, the fair share rule makes room for a sender
+  at or under its guarantee: it takes the place of the newest transaction of the sender holding
+  the most (the cheapest such, among equals), if that sender would still hold more than it, and
+  always when it holds nothing yet. So 320 sybil senders holding 16 block-sized transactions
+  each (which leave one per block) cannot keep a newcomer out for 5,120 blocks (issue 19);
 - otherwise a newcomer gets in only by paying strictly more than the cheapest transaction
   of another sender, which it evicts (so an equal or cheaper one never churns the pool);
 - future ("queued") transactions are capped per sender (``account_queue``) and together
@@ -62,11 +65,14 @@ class PoolConfig:
 
 
 def max_fee(tx: SignedTransactionAPI) -> int:
-    return int(getattr(tx, "max_fee_per_gas", None) or tx.gas_price)
+    """The fee cap per gas: ``max_fee_per_gas`` (a legacy transaction's is its gas price)."""
+    return int(tx.max_fee_per_gas)
 
 
 def max_tip(tx: SignedTransactionAPI) -> int:
-    return int(getattr(tx, "max_priority_fee_per_gas", None) or tx.gas_price)
+    """The tip cap per gas: ``max_priority_fee_per_gas``, which may be 0 (wallets send 0 on dev
+    chains); never a fallback to ``gas_price``, which a fee-market transaction does not have."""
+    return int(tx.max_priority_fee_per_gas)
 
 
 def tx_cost(tx: SignedTransactionAPI) -> int:
@@ -131,6 +137,8 @@ class TxPool:
     _heap_fee: dict[str, int | None] = field(default_factory=lambda: {"pending": None, "queued": None})
     _over: set[bytes] = field(default_factory=set)
     """Senders holding more executable transactions than their guarantee."""
+    _holding: dict[int, set[bytes]] = field(default_factory=dict)
+    """Senders by how many executable transactions they hold (the fair share rule's order)."""
 
     def __len__(self) -> int:
         return len(self.by_hash)
@@ -178,6 +186,7 @@ class TxPool:
         self._heaps = {"pending": [], "queued": []}
         self._heap_fee = {"pending": None, "queued": None}
         self._over = set()
+        self._holding = {}
 
     def _put(self, kind: str, entry: PoolEntry) -> None:
         sender, nonce = entry.sender, entry.tx.nonce
@@ -191,8 +200,19 @@ class TxPool:
         if tail is None or nonce >= tail:
             self._tails[kind][sender] = nonce
             self._push(kind, entry)
-        if kind == "pending" and len(txs) > self.config.account_slots:
-            self._over.add(sender)
+        if kind == "pending":
+            self._hold(sender, len(txs) - 1, len(txs))
+            if len(txs) > self.config.account_slots:
+                self._over.add(sender)
+
+    def _hold(self, sender: bytes, before: int, after: int) -> None:
+        if before:
+            bucket = self._holding[before]
+            bucket.discard(sender)
+            if not bucket:
+                del self._holding[before]
+        if after:
+            self._holding.setdefault(after, set()).add(sender)
 
     def _drop(self, kind: str, entry: PoolEntry) -> None:
         sender, nonce = entry.sender, entry.tx.nonce
@@ -215,8 +235,10 @@ class TxPool:
             assert below is not None
             self._tails[kind][sender] = below
             self._push(kind, txs[below])
-        if kind == "pending" and len(txs) <= self.config.account_slots:
-            self._over.discard(sender)
+        if kind == "pending":
+            self._hold(sender, len(txs) + 1, len(txs))
+            if len(txs) <= self.config.account_slots:
+                self._over.discard(sender)
 
     def _push(self, kind: str, entry: PoolEntry) -> None:
         fee = self._heap_fee[kind]
@@ -360,15 +382,13 @@ class TxPool:
             while needed > free:
                 victim: PoolEntry | None = None
                 if kind == "pending" and own_count <= self.config.account_slots:
-                    # Fairness first (geth's truncatePending): the sender holding the most
-                    # beyond its guarantee gives up its newest transaction, whatever it pays.
-                    over = [(counts.get(s, len(table[s])), s) for s in self._over if s != sender]
-                    over = [(c, s) for c, s in over if c > self.config.account_slots]
-                    if over:
-                        s = max(over)[1]
-                        tail = tails[s] if s in tails else self._tails[kind][s]
-                        assert tail is not None
-                        victim = table[s][tail]
+                    # Fairness first (geth's truncatePending, and a newcomer always gets in):
+                    # the sender holding the most gives up its newest transaction, whatever it
+                    # pays, if it would still hold more than the newcomer, or the newcomer holds
+                    # nothing yet.
+                    top = self._most_held(sender, counts, tails, base_fee)
+                    if top is not None and (top[0] > own_count or (own_count == 1 and top[0] >= 1)):
+                        victim = top[1]
                 while victim is None:
                     if not heap:
                         raise PoolError("txpool is full")
@@ -390,6 +410,31 @@ class TxPool:
             for item in keep:
                 heapq.heappush(heap, item)
         return plan
+
+    def _most_held(
+        self, sender: bytes, counts: dict[bytes, int], tails: dict[bytes, int | None], base_fee: int,
+    ) -> tuple[int, PoolEntry] | None:
+        """(how many it holds, its newest transaction) of the sender other than ``sender``
+        holding the most executable transactions once the planned victims (``counts``,
+        ``tails``) are gone; among equals, the one whose newest transaction pays least, then
+        the latest. Walks down from the largest holding: the cost is the number of senders
+        holding the most, not all senders."""
+        best: tuple[int, tuple[tuple[int, int], int], PoolEntry] | None = None
+        for held in sorted(self._holding, reverse=True):
+            if best is not None and held < best[0]:
+                break
+            for s in self._holding[held]:
+                if s == sender:
+                    continue
+                count = counts.get(s, held)
+                tail = tails[s] if s in tails else self._tails["pending"].get(s)
+                if count == 0 or tail is None:
+                    continue
+                entry = self.pending[s][tail]
+                rank = (price_key(entry.tx, base_fee), -entry.seq)
+                if best is None or count > best[0] or (count == best[0] and rank < best[1]):
+                    best = (count, rank, entry)
+        return None if best is None else (best[0], best[2])
 
     def _promote(self, sender: bytes) -> None:
         """Move queued transactions whose gap has just filled into pending, while there is

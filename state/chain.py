@@ -36,7 +36,8 @@ from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
 import ai_precompiles
-from genesis import Genesis, decode_genesis
+from ai_precompiles.errors import AIError
+from genesis import Genesis, GenesisError, decode_genesis
 from state.db import KeyValueStore, StagedDB
 from state.impersonation import IMPERSONATED_PREFIX, restore_senders
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
@@ -161,7 +162,16 @@ class Ledger:
 
     def _create(self, genesis: Genesis) -> None:
         state = genesis.state_dict()
-        for address, account in ai_precompiles.genesis_accounts(genesis.ai).items():
+        try:
+            ai_accounts = ai_precompiles.genesis_accounts(genesis.ai)
+        except GenesisError:
+            raise
+        except (AIError, ValueError, TypeError) as e:
+            # A mistake in the file's "ai" section (an unknown parameter, a value out of its
+            # bounds or not a number) is the file's fault: one line naming it, never a traceback.
+            reason = e.reason if isinstance(e, AIError) else str(e)
+            raise GenesisError(f"ai: {reason}") from None
+        for address, account in ai_accounts.items():
             state.setdefault(address, account)
         params = {
             "difficulty": 0,
@@ -186,6 +196,7 @@ class Ledger:
         seal: Callable[[int, bytes], bytes] | None = None,
         persist: bool = True,
         extra_data: bytes | None = None,
+        max_txs: int | None = None,
     ) -> BuiltBlock:
         """Build a block from ``transactions`` (candidates, in the order to try them) on the
         head, commit it, and return it.
@@ -201,6 +212,9 @@ class Ledger:
         ``persist=False`` builds the block and writes nothing (a BFT proposal: the block is
         committed later, through :meth:`import_block`, once consensus decides it).
         ``extra_data`` goes into the header (a BFT block names its signing set there).
+        ``max_txs`` caps the transactions the block *holds*, never the candidates tried: a cap on
+        the candidates let the best-paying ones that do not fit (each declaring the whole block)
+        fill it, one per block, while everything that fits waited (issue 19).
         """
         head = self.head
         if timestamp <= head.timestamp:
@@ -209,7 +223,7 @@ class Ledger:
             )
         try:
             block, receipts, computations, rejected, faulted = self._fill(
-                head, list(transactions), timestamp, coinbase, extra_data)
+                head, list(transactions), timestamp, coinbase, extra_data, max_txs)
         except Exception as e:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
@@ -227,10 +241,12 @@ class Ledger:
 
     def _fill(
         self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes,
-        extra_data: bytes | None = None,
+        extra_data: bytes | None = None, max_txs: int | None = None,
     ) -> tuple[BlockAPI, list[ReceiptAPI], list[ComputationAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
         """py-evm's ``MiningChain.mine_all``, with the choice of what goes in made per
-        transaction on the block's own VM (so each executes once)."""
+        transaction on the block's own VM (so each executes once): it packs what still fits,
+        going on past any transaction that does not, until the gas, the size or ``max_txs``
+        is used up."""
         base = self._pending_header(head, timestamp, coinbase)
         if extra_data is not None:
             base = base.copy(extra_data=extra_data)
@@ -246,7 +262,7 @@ class Ledger:
         body_bytes = _BLOCK_OVERHEAD
         for tx in txs:
             gas_left = header.gas_limit - header.gas_used
-            if gas_left < _MIN_TX_GAS:
+            if gas_left < _MIN_TX_GAS or (max_txs is not None and len(included) >= max_txs):
                 break
             sender = tx.sender
             if sender in waiting:

@@ -248,7 +248,8 @@ def native_type(cls: N) -> N:
 
 @native_type
 class DataContributionTransaction(NativeTransaction):
-    """Records a contribution to a datanet (``Datanets.contribute``)."""
+    """Records a contribution to a datanet (``Datanets.contribute``), spending the sender's
+    commitment to it (``Datanets.commitContribution``, an ABI call in an earlier block)."""
 
     _type_id = 0x60
     module = "Datanets"
@@ -260,11 +261,12 @@ class DataContributionTransaction(NativeTransaction):
         ("size", big_endian_int),
         ("license", _text),
         ("metadata_hash", hash32),
+        ("salt", hash32),
     ]
     fields = _COMMON_HEAD + payload_fields + _SIGNATURE
 
     def abi_args(self) -> tuple[Any, ...]:
-        return (self.datanet_id, self.content_hash, self.size, _str(self.license), self.metadata_hash)
+        return (self.datanet_id, self.content_hash, self.size, _str(self.license), self.metadata_hash, self.salt)
 
 
 @native_type

@@ -26,6 +26,7 @@ from eth_utils import ValidationError
 from rlp.sedes import CountableList
 
 import ai_precompiles
+from ai_precompiles.errors import ExecutionInterrupted
 from state.native import DECODERS, RECEIPT_CODECS, NativeTransaction
 
 
@@ -76,11 +77,13 @@ class LedgerState(PragueState):
     computation_class = LedgerComputation
 
 
-class CallTimeout(Exception):
+class CallTimeout(ExecutionInterrupted):
     """An eth_call / eth_estimateGas ran past its wall-clock budget.
 
     Deliberately not a ``VMError``: a VM error only ends the innermost call frame (its
-    caller goes on running), while this must unwind the whole execution.
+    caller goes on running), while this must unwind the whole execution. An
+    :class:`~ai_precompiles.errors.ExecutionInterrupted`, so an AI precompile whose gas charge
+    hits the deadline passes it on instead of reporting a fault.
     """
 
 

@@ -48,6 +48,7 @@ interface IDatanets {
     }
 
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, uint256 quorum);
+    event ContributionCommitted(bytes32 indexed commitment, uint256 blockNumber);
     event ContributionSubmitted(uint256 indexed datanetId, uint256 indexed contributionId, address indexed contributor, bytes32 contentHash, uint256 size);
     event ContributionCurated(uint256 indexed contributionId, address indexed curator, bool approve, uint16 reasonCode);
     event ContributionAccepted(uint256 indexed datanetId, uint256 indexed contributionId, uint256 acceptedIndex);
@@ -55,7 +56,13 @@ interface IDatanets {
     event VersionPublished(uint256 indexed datanetId, uint256 indexed version, bytes32 root, uint256 count);
 
     function createDatanet(string calldata name, string calldata domain, string calldata descriptionUri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxContributionSize) external returns (uint256 datanetId);
-    function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash) external returns (uint256 contributionId);
+    /// @notice Commit to a contribution before making it (its hash stays hidden until then):
+    ///         commitment = contributionCommitment(contributor, datanetId, contentHash, size, license, metadataHash, salt).
+    ///         The first block a commitment is seen in is kept; committing it again changes nothing.
+    function commitContribution(bytes32 commitment) external;
+    /// @notice Record a contribution by msg.sender; it spends msg.sender's commitment to exactly
+    ///         these fields and salt, made in an earlier block.
+    function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external returns (uint256 contributionId);
     function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
     function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
 
@@ -65,5 +72,8 @@ interface IDatanets {
     function acceptedContributionAt(uint256 datanetId, uint256 index) external view returns (uint256 contributionId);
     function hasVoted(uint256 contributionId, address curator) external view returns (bool);
     function datanetCount() external view returns (uint256);
+    function contributionCommitment(address contributor, uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external view returns (bytes32);
+    /// @return blockNumber the block the commitment was made in (0: none, or spent)
+    function commitmentBlock(bytes32 commitment) external view returns (uint256 blockNumber);
     function contributionCount() external view returns (uint256);
 }

@@ -23,11 +23,14 @@ interface IModelRegistry {
         bytes32 manifestHash;
         bytes32 contributionRoot;
         string license;
+        /// retired by its author: no new children; receipts until receiptsUntil
         bool retired;
         uint256 createdBlock;
         uint256[] datanetIds;
         uint256[] datanetVersions;
         uint256[] children;
+        /// when retired: block time from which it takes no inference receipts (0 while active)
+        uint256 receiptsUntil;
     }
 
     struct AdapterSpec {

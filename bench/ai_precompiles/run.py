@@ -114,8 +114,12 @@ def run(n: int) -> list[Row]:
     ids = []
     for i in range(n):
         h, m = keccak(text=f"blob {i}"), keccak(text=f"meta {i}")
-        s1, _ = both("contribute", "contribute", 1, h, 1000 + i, "CC-BY-4.0", m, key=CONTRIB,
-                     module="Datanets")
+        # The precompile's contribution spends a commitment made a block before (the baseline,
+        # which front-running would rob, has no such step); the commitment is not in the row.
+        salt = c.commit(CONTRIB, 1, h, 1000 + i, "CC-BY-4.0", m)
+        cf.commit(CONTRIB, 1, h, 1000 + i, "CC-BY-4.0", m, salt)
+        s1, _ = both("contribute", "contribute", 1, h, 1000 + i, "CC-BY-4.0", m, salt, key=CONTRIB,
+                     module="Datanets", base_args=(1, h, 1000 + i, "CC-BY-4.0", m))
         ids.append(s1.result)
     for cid in ids:
         both("curate (accepts)", "curate", cid, True, 0, key=CUR, module="Datanets")

@@ -9,8 +9,8 @@ the chain accepts, so the node never spends gas on evidence the chain refuses:
   (``DuplicateVoteEvidence.check``); bad evidence raises ``InvalidEvidence`` and changes nothing.
 - **One entry per offence**: the chain punishes a validator once per height (whatever the round
   or step), so the pool keys evidence by ``(validator, height)`` and keeps the first it sees.
-- **Expiry**: evidence more than ``unbonding_blocks`` behind the head is refused on chain (the
-  stake may be gone), so :meth:`EvidencePool.prune` drops it; evidence for a height not yet
+- **Expiry**: evidence more than ``staking.evidence_max_age`` blocks behind the head is refused on
+  chain, so :meth:`EvidencePool.prune` drops it; evidence for a height not yet
   committed is not accepted.
 - **Bounded**: at most ``capacity`` entries (default 1,000); when full, the oldest offence makes
   room for a newer one, and :meth:`EvidencePool.pick` hands at most ``MAX_EVIDENCE_PER_BLOCK``
@@ -68,8 +68,8 @@ class EvidencePool:
 
     chain_id: int
     """Chain whose votes the evidence must carry."""
-    unbonding_blocks: int
-    """``staking.unbonding_blocks``: evidence older than this many blocks is useless on chain."""
+    max_age: int
+    """``staking.evidence_max_age``: evidence older than this many blocks is refused on chain."""
     capacity: int = DEFAULT_CAPACITY
     """Most entries held."""
 
@@ -85,7 +85,7 @@ class EvidencePool:
 
     def _expired(self, height: int, head: int) -> bool:
         """The chain would refuse it in the block on top of ``head`` (``submitEvidence``'s rule)."""
-        return head + 1 - height > self.unbonding_blocks
+        return head + 1 - height > self.max_age
 
     def add(self, evidence: DuplicateVoteEvidence, powers: Mapping[bytes, int], head: int) -> bool:
         """Verify ``evidence`` against ``powers`` (the validator set of its height) and keep it.
@@ -162,8 +162,8 @@ class EvidenceReporter:
     def __init__(self, core: ChainCore, worker: ChainWorker, sets: ValidatorSets, key: bytes) -> None:
         self.core, self.worker, self.sets, self._key = core, worker, sets, key
         #: Double signs seen, by offence, until their transaction is pooled; its window is the
-        #: chain's unbonding period, read at each report.
-        self.pool = EvidencePool(core.ledger.chain_id, unbonding_blocks=1, capacity=MAX_EVIDENCE)
+        #: chain's evidence age, read at each report.
+        self.pool = EvidencePool(core.ledger.chain_id, max_age=1, capacity=MAX_EVIDENCE)
 
     async def report(self, evidence: DuplicateVoteEvidence) -> None:
         log.warning("consensus: EvidenceFound: validator 0x%s signed two votes at height %d round %d type %d",
@@ -194,7 +194,7 @@ class EvidenceReporter:
         state = core.ledger.state_at(core.ledger.head)
         if ai_precompiles.get_stake(state, evidence.validator)["jailedUntil"]:
             return None  # punished already: the chain would refuse it
-        self.pool.unbonding_blocks = int(ai_precompiles.get_params(state)["staking.unbonding_blocks"])
+        self.pool.max_age = int(ai_precompiles.get_params(state)["staking.evidence_max_age"])
         powers = {v.address: v.power for v in self.sets.at(evidence.height).validators}
         if not self.pool.add(evidence, powers, head):
             return None

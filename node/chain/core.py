@@ -320,7 +320,7 @@ def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
         return bytes(inner.content_hash), int(inner.size)
     if tx.to == DATANETS and tx.data[:4] == _CONTRIBUTE.selector:
         try:
-            _, content_hash, size, _, _ = _CONTRIBUTE.decode_args(tx.data[4:])
+            _, content_hash, size, *_ = _CONTRIBUTE.decode_args(tx.data[4:])
         except Exception:
             return None  # the precompile reverts it with the decoding error
         return bytes(content_hash), int(size)

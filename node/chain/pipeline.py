@@ -83,12 +83,12 @@ class BlockPipeline:
 
     # -- building ---------------------------------------------------------------------
 
-    def _candidates(self, max_txs: int | None = None) -> list[SignedTransactionAPI]:
+    def _candidates(self) -> list[SignedTransactionAPI]:
         """Every executable transaction, best first: the builder counts the gas each really
-        uses, so one that declares the whole block does not keep the others out."""
+        uses and goes on past one that does not fit, so transactions that declare the whole
+        block do not keep the others out."""
         head = self.ledger.head
-        txs = self.core.pool.select(head.gas_limit, self.core.next_base_fee(), budget=False)
-        return txs if max_txs is None else txs[:max_txs]
+        return self.core.pool.select(head.gas_limit, self.core.next_base_fee(), budget=False)
 
     def _drop_rejected(self, built: BuiltBlock) -> None:
         """A transaction the builder left out (invalid at its turn, or its execution failed
@@ -117,8 +117,8 @@ class BlockPipeline:
                 max_txs: int | None = None) -> BuiltBlock:
         """Build a block from the pool on the head without committing it (a BFT proposal);
         its execution is kept, so :meth:`commit` writes it without running it again."""
-        built = self.ledger.build_block(self._candidates(max_txs), timestamp, coinbase, persist=False,
-                                        extra_data=extra_data)
+        built = self.ledger.build_block(self._candidates(), timestamp, coinbase, persist=False,
+                                        extra_data=extra_data, max_txs=max_txs)
         self._drop_rejected(built)
         return built
 

@@ -39,9 +39,10 @@ def add_parsers(sub: Subparsers) -> None:
            arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
            arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
            description="Check every FILE first (exists, not empty, within the datanet's size limit, not a "
-           "duplicate), then upload each to the node's blob store (chunked, with progress) and record a "
-           "contribution carrying its keccak-256 content hash, as a native data-contribution transaction "
-           "(or an ABI call with --abi).")
+           "duplicate), then upload each to the node's blob store (chunked, with progress), commit to it "
+           "(a salted hash that shows nothing, so nobody who sees the contribution pending can claim the "
+           "file first) and, a block later, record a contribution carrying its keccak-256 content hash, as "
+           "a native data-contribution transaction (or an ABI call with --abi).")
     curate = action(sub, "curate", "approve or reject contributions (curators only)", cmd_curate,
                     arg("contributions", type=int, nargs="*", metavar="ID"),
                     arg("--all-pending", action="store_true",
@@ -152,20 +153,30 @@ def cmd_contribute(args: argparse.Namespace) -> int:
         except ValueError:
             raise CLIError("--metadata: not JSON") from None
         metadata_hash = upload(client, args.metadata.encode(), "metadata")
+    import secrets
+
+    from eth_utils import to_canonical_address
     from tqdm import tqdm
 
+    from ai_precompiles.datanets import contribution_commitment
+
+    me = to_canonical_address(client.address)
     results = []
     for path, data, _digest in tqdm(files, desc="contributions", unit="file", file=sys.stderr, disable=len(files) < 2):
         content_hash = upload(client, data, path.name)
+        # Commit first: the contribution, which shows the content hash, goes in a later block.
+        salt = secrets.token_bytes(32)
+        client.transact("Datanets", "commitContribution", contribution_commitment(
+            me, args.datanet, content_hash, len(data), args.license, metadata_hash, salt))
         if args.abi:
             receipt = client.transact("Datanets", "contribute", args.datanet, content_hash, len(data),
-                                      args.license, metadata_hash)
+                                      args.license, metadata_hash, salt)
         else:
             from state.native import DataContributionTransaction
 
             receipt = client.send_native(
                 DataContributionTransaction, gas=1_000_000, datanet_id=args.datanet, content_hash=content_hash,
-                size=len(data), license=args.license.encode(), metadata_hash=metadata_hash)
+                size=len(data), license=args.license.encode(), metadata_hash=metadata_hash, salt=salt)
         cid = client.event_arg(receipt, "Datanets", "ContributionSubmitted", 2)
         results.append({"file": str(path), "id": cid, "contentHash": "0x" + content_hash.hex(), "size": len(data),
                         "transactionHash": receipt["transactionHash"]})

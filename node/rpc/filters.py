@@ -2,7 +2,11 @@
 and the log formatting that subscriptions share.
 
 A node holds at most :data:`MAX_FILTERS` filters, :data:`MAX_FILTERS_PER_CLIENT` per client
-(the caller's address), and drops any not polled for :data:`FILTER_TIMEOUT`; a log query spans
+(the caller's address), and drops any not polled for :data:`FILTER_TIMEOUT`. A full node makes
+room by the fair share rule (as geth's pool does): a client holding no filter always gets one,
+any other client gets one more only from a client that would still hold more; the filter that
+goes is the least recently polled of the clients holding the most. So 20 addresses holding 500
+filters each cannot lock the next wallet out. A log query spans
 at most :data:`MAX_LOG_RANGE` blocks and answers at most :data:`MAX_LOGS` logs. Pending-
 transaction filters share one bounded log of admitted hashes, fed by the chain's events, so a
 transaction costs O(1) whatever the number of filters.
@@ -69,6 +73,8 @@ class FilterRegistry:
         #: Installed filters, least recently polled first (so expiry is O(expired)).
         self.filters: collections.OrderedDict[int, Filter] = collections.OrderedDict()
         self._filters_per_client: collections.Counter[str] = collections.Counter()
+        #: Each client's filters, least recently polled first (the one the fair share rule takes).
+        self._by_client: dict[str, collections.OrderedDict[int, None]] = {}
         #: Filters polled from the read worker (eth_getFilterLogs), to move to the back
         #: of ``filters`` on the chain thread (deque appends are thread-safe).
         self._touched: collections.deque[int] = collections.deque()
@@ -86,6 +92,7 @@ class FilterRegistry:
         elif isinstance(event, ChainReset):
             self.filters.clear()
             self._filters_per_client.clear()
+            self._by_client.clear()
             self._pending_log.clear()
             metrics.FILTERS.set(0)
 
@@ -119,13 +126,13 @@ class FilterRegistry:
     def new_filter(self, kind: str, criteria: LogFilter | None = None, client: str = "") -> int:
         """Install a filter; O(1) apart from expiring filters that timed out."""
         self.expire_filters()
-        if len(self.filters) >= MAX_FILTERS:
-            raise LimitExceeded(f"too many filters: this node holds at most {MAX_FILTERS}")
         if self._filters_per_client[client] >= MAX_FILTERS_PER_CLIENT:
             raise LimitExceeded(
                 f"too many filters: at most {MAX_FILTERS_PER_CLIENT} per client; uninstall some "
                 f"or let them expire ({FILTER_TIMEOUT:g} s unpolled)"
             )
+        if len(self.filters) >= MAX_FILTERS:
+            self._make_room(client)
         fid = self._next_filter_id
         self._next_filter_id += 1
         next_block = int(self.core.ledger.head.block_number) + 1
@@ -133,6 +140,7 @@ class FilterRegistry:
             next_block = criteria.from_block.number
         self.filters[fid] = Filter(kind, client, criteria, next_block, self._pending_seq + 1)
         self._filters_per_client[client] += 1
+        self._by_client.setdefault(client, collections.OrderedDict())[fid] = None
         metrics.FILTERS.set(len(self.filters))
         return fid
 
@@ -142,7 +150,22 @@ class FilterRegistry:
             raise Refused("filter not found")
         f.last_poll = time.monotonic()
         self.filters.move_to_end(fid)
+        self._by_client[f.client].move_to_end(fid)
         return f
+
+    def _make_room(self, client: str) -> None:
+        """The node is full: take the least recently polled filter of the clients holding the
+        most, if they would still hold more than ``client`` (or ``client`` holds none); else
+        refuse. O(clients), at most MAX_FILTERS of them."""
+        mine = self._filters_per_client[client]
+        held = {c: n for c, n in self._filters_per_client.items() if c != client and n > 0}
+        most = max(held.values(), default=0)
+        if not (most > mine + 1 or (mine == 0 and most > 0)):
+            raise LimitExceeded(f"too many filters: this node holds at most {MAX_FILTERS}")
+        victim = min((next(iter(self._by_client[c])) for c, n in held.items() if n == most),
+                     key=lambda fid: self.filters[fid].last_poll)
+        f = self.filters.pop(victim)
+        self._forget(victim, f.client)
 
     def filter_changes(self, fid: int) -> list[Any]:
         """What a filter saw since its last poll, at most one page (the rest next poll)."""
@@ -188,14 +211,20 @@ class FilterRegistry:
         f = self.filters.pop(fid, None)
         if f is None:
             return False
-        self._forget_client(f.client)
+        self._forget(fid, f.client)
         return True
 
-    def _forget_client(self, client: str) -> None:
+    def _forget(self, fid: int, client: str) -> None:
+        """Bookkeeping of a filter already taken out of :attr:`filters`."""
         metrics.FILTERS.set(len(self.filters))
         self._filters_per_client[client] -= 1
         if self._filters_per_client[client] <= 0:
             del self._filters_per_client[client]
+        own = self._by_client.get(client)
+        if own is not None:
+            own.pop(fid, None)
+            if not own:
+                del self._by_client[client]
 
     def expire_filters(self, now: float | None = None) -> int:
         """Drop filters unpolled for FILTER_TIMEOUT; O(number dropped). Runs on a timer
@@ -204,6 +233,7 @@ class FilterRegistry:
             fid = self._touched.popleft()
             if fid in self.filters:
                 self.filters.move_to_end(fid)
+                self._by_client[self.filters[fid].client].move_to_end(fid)
         cutoff = (time.monotonic() if now is None else now) - FILTER_TIMEOUT
         dropped = 0
         while self.filters:
@@ -211,7 +241,7 @@ class FilterRegistry:
             if f.last_poll >= cutoff:
                 break
             del self.filters[fid]
-            self._forget_client(f.client)
+            self._forget(fid, f.client)
             dropped += 1
         return dropped
 

@@ -12,7 +12,9 @@ the call had already run.
 Every call, alone or in a batch, is looked up in one table (``registry.method_table``) and
 runs on its method's lane: the chain worker, the read worker, or the trio loop for ASYNC
 methods. Each call of a batch is its own job on its worker, so other callers' work and
-block production interleave with a long batch. What a method raises is mapped to a
+block production interleave with a long batch; every job counts against its caller's share of
+the worker (``node/worker.py``: the caller's address is the client), so callers flooding a
+worker from many connections neither run ahead of another caller's call nor lock it out. What a method raises is mapped to a
 JSON-RPC error in one place (:meth:`RPCServer._rpc_error`). Chain events reach
 subscriptions (``subscriptions.py``) through the trio token as they happen.
 """
@@ -171,13 +173,13 @@ class RPCServer:
                 replies = [await self._async_call(call)]
             else:
                 try:
-                    replies = await worker.run(self._dispatch_run, calls, i, lane, client)
+                    replies = await worker.run(self._dispatch_run, calls, i, lane, client, client=client)
                 except NodeError as e:  # the worker refused the job (busy)
                     replies = [_error(_id_of(call), self._rpc_error("", e))]
             i += len(replies)
             for reply in replies:
                 while isinstance(reply, _Resume):  # only a group's last reply; same worker
-                    reply = await worker.run(reply.run)
+                    reply = await worker.run(reply.run, client=client)
                 if reply is not None:
                     responses.append(json.dumps(reply))
                     size += len(responses[-1])
@@ -213,9 +215,9 @@ class RPCServer:
             return await self._async_call(call)
         worker = self.context.read_worker if lane is READ else self.worker
         try:
-            reply = await worker.run(self.dispatch, call, client)
+            reply = await worker.run(self.dispatch, call, client, client=client)
             while isinstance(reply, _Resume):  # long work, one short job at a time
-                reply = await worker.run(reply.run)
+                reply = await worker.run(reply.run, client=client)
         except NodeError as e:  # the worker refused the job (busy)
             return _error(_id_of(call), self._rpc_error("", e))
         return reply

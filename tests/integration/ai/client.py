@@ -137,6 +137,25 @@ class AINode:
         assert mined.status == 1, (module, fn, mined.receipt)
         return result, mined
 
+    def commit(self, who: int, datanet: int, content_hash: bytes, size: int, license: str,
+               metadata_hash: bytes) -> bytes:
+        """Send ``who``'s commitment to a contribution (``Datanets.commitContribution``, mined
+        at once); returns the salt a later ``contribute`` spends it with."""
+        from ai_precompiles.datanets import contribution_commitment
+
+        salt = keccak(text=f"salt {who} {datanet} {content_hash.hex()} {metadata_hash.hex()}")
+        commitment = contribution_commitment(bytes.fromhex(ADDR[who][2:]), datanet, content_hash, size, license,
+                                             metadata_hash, salt)
+        self.do(who, "Datanets", "commitContribution", commitment)
+        return salt
+
+    def contribute(self, who: int, datanet: int, content_hash: bytes, size: int, license: str,
+                   metadata_hash: bytes) -> tuple[int, Mined]:
+        """Commit, then contribute in the next block, as the CLI does: (contribution id, mined)."""
+        salt = self.commit(who, datanet, content_hash, size, license, metadata_hash)
+        cid, mined = self.do(who, "Datanets", "contribute", datanet, content_hash, size, license, metadata_hash, salt)
+        return int(cid), mined
+
     def mined(self, tx_hash: str) -> Mined:
         receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
         assert receipt is not None, f"{tx_hash} was not mined (automine)"

@@ -89,8 +89,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             data = f"contract contribution {i}".encode()
             if upload:
                 node.put_blob(data)
-            ids.append(f.contribute(datanet, keccak(data), len(data), keccak(text=f"m{i}")).call(me))
-            transact(node, f.contribute(datanet, keccak(data), len(data), keccak(text=f"m{i}")))
+            salt = keccak(text=f"salt {i}")
+            transact(node, f.commit(datanet, keccak(data), len(data), keccak(text=f"m{i}"), salt))
+            ids.append(f.contribute(datanet, keccak(data), len(data), keccak(text=f"m{i}"), salt).call(me))
+            transact(node, f.contribute(datanet, keccak(data), len(data), keccak(text=f"m{i}"), salt))
         accepted, rejected, unbacked = ids
         transact(node, f.curateLowLevel(accepted, True, 0))
         node.do(CUR1, "Datanets", "curate", accepted, True, 0)

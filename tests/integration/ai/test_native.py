@@ -27,6 +27,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from ai_precompiles.addresses import BY_NAME
+from ai_precompiles.datanets import contribution_commitment
 from state.native import (
     AdapterRegistrationTransaction,
     DataContributionTransaction,
@@ -125,10 +126,13 @@ def scenario(run: Run, t0: int) -> None:
     blobs = [blob_bytes(i) for i in range(2)]
     for i, (who, data) in enumerate(zip((CONTRIB_A, CONTRIB_B), blobs, strict=True)):
         node.put_blob(data)
+        salt = keccak(text=f"salt {i}")
+        d.abi(who, "Datanets", "commitContribution", contribution_commitment(
+            bytes.fromhex(ADDR[who][2:]), datanet, keccak(data), len(data), "MIT", keccak(text=f"meta {i}"), salt))
         fields = {"datanet_id": datanet, "content_hash": keccak(data), "size": len(data),
-                  "license": b"MIT", "metadata_hash": keccak(text=f"meta {i}")}
+                  "license": b"MIT", "metadata_hash": keccak(text=f"meta {i}"), "salt": salt}
         d.either(f"contribute-{i}", who, DataContributionTransaction, fields, "Datanets", "contribute",
-                 datanet, keccak(data), len(data), "MIT", keccak(text=f"meta {i}"))
+                 datanet, keccak(data), len(data), "MIT", keccak(text=f"meta {i}"), salt)
     for cid in (1, 2):
         d.abi(CUR1, "Datanets", "curate", cid, True, 0)
     d.abi(OWNER, "Datanets", "publishVersion", datanet)

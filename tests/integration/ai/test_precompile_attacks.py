@@ -95,8 +95,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         w = build_world(node)
         data = b"pending contribution for the impersonation test"
         node.put_blob(data)
-        pending, _ = node.do(CONTRIB_B, "Datanets", "contribute", w.datanet, keccak(data), len(data),
-                             "CC-BY-4.0", keccak(text="pending"))
+        pending, _ = node.contribute(CONTRIB_B, w.datanet, keccak(data), len(data), "CC-BY-4.0",
+                                     keccak(text="pending"))
         node.do(VOTER, "Staking", "stake", value=ETHER)
         mine_to_next_epoch(node)
         proposal, _ = node.do(VOTER, "Governance", "propose", "reward.validator_bp", 2500)

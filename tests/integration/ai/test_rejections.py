@@ -65,6 +65,10 @@ class Setup:
     deadline: int
 
 
+#: The rules above the commitment's are checked first: these contributions never get that far.
+NO_SALT = b"\x00" * 32
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     proc = start_ailedger([], tmp_path_factory.mktemp("ai_reject"))
@@ -73,8 +77,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         w = build_world(node)
         data = b"pending contribution bytes"
         node.put_blob(data)
-        pending, _ = node.do(CONTRIB_B, "Datanets", "contribute", w.datanet, keccak(data), len(data),
-                             "CC-BY-4.0", keccak(text="pending meta"))
+        pending, _ = node.contribute(CONTRIB_B, w.datanet, keccak(data), len(data), "CC-BY-4.0",
+                                     keccak(text="pending meta"))
         deadline = int(node.head()["timestamp"], 16) + 10 * 3600
         req = make_request(USER, w.adapter2, FEE, nonce=5, deadline=deadline)
         node.do(VALIDATOR, "Inference", "submitReceipt", *sign_receipt(req, w.accepted[:1], [10_000], FEE).abi_args())
@@ -142,7 +146,7 @@ def test_contribution_over_the_size_limit(setup: Setup) -> None:
     big = b"x" * (MAX_SIZE + 1)
     setup.node.put_blob(big)  # the node holds the bytes: the chain's own limit must refuse it
     expect_rejected(setup, CONTRIB_A, "Datanets", "contribute",
-                    (setup.world.datanet, keccak(big), len(big), "MIT", keccak(text="m")),
+                    (setup.world.datanet, keccak(big), len(big), "MIT", keccak(text="m"), NO_SALT),
                     f"contribution size {MAX_SIZE + 1} exceeds the datanet's limit {MAX_SIZE}")
 
 
@@ -152,20 +156,21 @@ def test_contribution_whose_hash_matches_no_blob_is_refused(setup: Setup) -> Non
     nonce = node.nonce(CONTRIB_A)
     missing = keccak(text="bytes nobody uploaded")
     with pytest.raises(RPCFailure) as err:
-        node.send(CONTRIB_A, "Datanets", "contribute", w.datanet, missing, 10, "MIT", keccak(text="m"))
+        node.send(CONTRIB_A, "Datanets", "contribute", w.datanet, missing, 10, "MIT", keccak(text="m"), NO_SALT,
+                  gas=1_000_000)  # no estimate: the call would revert (no commitment) before admission
     assert err.value.code == -32000 and err.value.message.startswith("contribution refused: no blob")
     # the bytes exist but the declared size lies
     data = b"honest bytes"
     node.put_blob(data)
     with pytest.raises(RPCFailure) as err:
         node.send(CONTRIB_A, "Datanets", "contribute", w.datanet, keccak(data), len(data) + 1, "MIT",
-                  keccak(text="m"))
+                  keccak(text="m"), NO_SALT, gas=1_000_000)
     assert err.value.code == -32000 and "does not match the blob" in err.value.message
     # the native type is held to the same rule
     inner = DataContributionTransaction.sign(
         KEY[CONTRIB_A], chain_id=CHAIN_ID, nonce=nonce, max_priority_fee_per_gas=GWEI,
         max_fee_per_gas=20 * GWEI, gas=1_000_000, datanet_id=w.datanet, content_hash=missing,
-        size=10, license=b"MIT", metadata_hash=keccak(text="m"))
+        size=10, license=b"MIT", metadata_hash=keccak(text="m"), salt=NO_SALT)
     with pytest.raises(RPCFailure) as err:
         node.send_native(inner)
     assert err.value.code == -32000 and "contribution refused" in err.value.message

@@ -59,8 +59,7 @@ def blob_bytes(i: int) -> bytes:
 
 def contribute(node: AINode, w: World, who: int, data: bytes, meta: str) -> int:
     node.put_blob(data)
-    cid, mined = node.do(who, "Datanets", "contribute", w.datanet, keccak(data), len(data),
-                         "CC-BY-4.0", keccak(text=meta))
+    cid, mined = node.contribute(who, w.datanet, keccak(data), len(data), "CC-BY-4.0", keccak(text=meta))
     w.blobs[cid] = data
     w.txs[f"contribute-{cid}"] = mined
     return int(cid)

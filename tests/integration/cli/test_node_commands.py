@@ -50,6 +50,29 @@ def test_init_rejects_a_bad_genesis_naming_the_field(tmp_path):
     assert out.returncode == 1 and "gasLimit" in out.stderr
 
 
+@pytest.mark.parametrize(("ai", "named"), [
+    ({"staking.unbonding_blocs": 300}, "unknown parameter staking.unbonding_blocs"),
+    ({"gov.quorum_bp": "most"}, "gov.quorum_bp: expected an integer"),
+    ({"gov.quorum_bp": 20_000}, "gov.quorum_bp must be within"),
+    ({"staking.unbonding_blocks": 3}, "staking.unbonding_blocks"),
+])
+def test_init_names_a_bad_ai_parameter_in_one_line(tmp_path, ai, named):
+    """Issue 19: an unknown parameter in the genesis file's ``ai`` section printed a traceback."""
+    doc = dev_genesis(accounts=1).encode()
+    doc["ai"] = ai
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    datadir = tmp_path / "d"
+    out = run_cli("init", "--genesis", str(bad), "--datadir", str(datadir))
+    assert out.returncode == 1, out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ai: ") and named in lines[0], out.stderr
+    # Nothing was written: the same datadir takes a good file afterwards.
+    doc["ai"] = {}
+    bad.write_text(json.dumps(doc))
+    assert run_cli("init", "--genesis", str(bad), "--datadir", str(datadir)).returncode == 0
+
+
 def test_init_then_run_serves_the_genesis_chain(tmp_path):
     key = Account.create()
     genesis = dev_genesis(chain_id=777, accounts=1)

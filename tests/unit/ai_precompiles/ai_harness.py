@@ -179,6 +179,24 @@ class AIChain:
         sent.result = fn.decode_result(bytes(c.output)) if fn.output_types else None
         return sent
 
+    def commit(self, key_index: int, datanet: int, content_hash: bytes, size: int, license: str,
+               metadata_hash: bytes, salt: bytes | None = None) -> bytes:
+        """Mine key ``key_index``'s commitment to a contribution (``Datanets.commitContribution``);
+        returns the salt that a contribution in a later block spends it with."""
+        from ai_precompiles.datanets import contribution_commitment
+
+        salt = keccak(text=f"salt {key_index} {datanet} {content_hash.hex()}") if salt is None else salt
+        self.send(key_index, "Datanets", "commitContribution", contribution_commitment(
+            self.addr(key_index), datanet, content_hash, size, license, metadata_hash, salt))
+        return salt
+
+    def contribute(self, key_index: int, datanet: int, content_hash: bytes, size: int, license: str,
+                   metadata_hash: bytes) -> Sent:
+        """Commit, then contribute in the next block (``Datanets.contribute``), as the CLI does."""
+        salt = self.commit(key_index, datanet, content_hash, size, license, metadata_hash)
+        return self.send(key_index, "Datanets", "contribute", datanet, content_hash, size, license,
+                         metadata_hash, salt)
+
     def call(self, module: str, function: str, *args: Any, sender: bytes | None = None) -> Any:
         """eth_call-style read at the head (no block mined)."""
         fn = ai_precompiles.load_abi(module).by_name[function]

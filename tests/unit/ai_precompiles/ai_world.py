@@ -20,7 +20,9 @@ OWNER, CUR1, CUR2, CUR3, CONTRIB, BASE_AUTHOR, ADAPTER_AUTHOR, VALIDATOR, USER, 
 
 TEST_PARAMS = {
     "staking.epoch_length": 4,
-    "staking.unbonding_blocks": 3,
+    # an unstake unbonds for an epoch and the evidence age (params.check_param's rule)
+    "staking.unbonding_blocks": 12,
+    "staking.evidence_max_age": 2,
     # a receipt settles from the next block; verdicts close before an unstake unbonds
     "inference.challenge_window": 1,
     "inference.verdict_window": 2,
@@ -86,9 +88,8 @@ def build_world(params: dict[str, Any] | None = None, n_keys: int = 10) -> World
                        "CC-BY-4.0", [a(CUR1), a(CUR2), a(CUR3)], 2, 4096).result
     for i in range(4):
         who = CONTRIB if i % 2 == 0 else CONTRIB2
-        w.contributions.append(c.send(who, "Datanets", "contribute", w.datanet,
-                                      keccak(text=f"blob {i}"), 100 + i, "CC-BY-4.0",
-                                      keccak(text=f"meta {i}")).result)
+        w.contributions.append(c.contribute(who, w.datanet, keccak(text=f"blob {i}"), 100 + i, "CC-BY-4.0",
+                                            keccak(text=f"meta {i}")).result)
     c1, c2, c3, c4 = w.contributions
     for cid in (c1, c2, c3):
         c.send(CUR1, "Datanets", "curate", cid, True, 0)
@@ -98,8 +99,7 @@ def build_world(params: dict[str, Any] | None = None, n_keys: int = 10) -> World
     w.rejected = c4
     w.contributions = [c1, c2, c3]
     c.send(OWNER, "Datanets", "publishVersion", w.datanet)
-    w.late = c.send(CONTRIB, "Datanets", "contribute", w.datanet, keccak(text="late"), 10, "MIT",
-                    keccak(text="meta late")).result
+    w.late = c.contribute(CONTRIB, w.datanet, keccak(text="late"), 10, "MIT", keccak(text="meta late")).result
     c.send(CUR1, "Datanets", "curate", w.late, True, 0)
     c.send(CUR3, "Datanets", "curate", w.late, True, 0)
     w.base = c.send(BASE_AUTHOR, "ModelRegistry", "registerBaseModel", keccak(text="base w"),

@@ -40,7 +40,7 @@ def test_min_holding() -> None:
 
 
 def test_stake_and_propose_cost_the_same_however_many_stakers() -> None:
-    c = AIChain({**TEST_PARAMS, "staking.epoch_length": 1000}, n_keys=40)
+    c = AIChain({**TEST_PARAMS, "staking.epoch_length": 1000, "staking.unbonding_blocks": 1002}, n_keys=40)
     c.send(0, "Staking", "stake", value=ETHER)
     c.mine(1000 - c.head.block_number % 1000)  # one epoch later: a proposer with power
     stake_gas = [_exec_gas(c.send(i, "Staking", "stake", value=10**16)) for i in range(1, 40)]

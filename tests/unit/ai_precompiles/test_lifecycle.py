@@ -197,6 +197,9 @@ def test_retired_adapter_takes_no_receipts(world: World) -> None:
         c.send(ADAPTER_AUTHOR, "ModelRegistry", "retireAdapter", fork)
     c.send(OWNER, "ModelRegistry", "retireAdapter", fork)
     req = world.request(fork, max_fee=100)
+    # Receipts stop once registry.retire_delay (600 s) is over (requests signed before it are
+    # paid meanwhile: tests/unit/ai_precompiles/test_retire_delay.py).
+    c.next_timestamp = c.head.timestamp + 600
     with pytest.raises(Reverted, match="is retired"):
         c.send(VALIDATOR, "Inference", "submitReceipt",
                *world.receipt_args(req, world.contributions[:1], [10000], 100))

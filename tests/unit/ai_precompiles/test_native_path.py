@@ -22,11 +22,12 @@ def test_contribute_native_equals_abi() -> None:
     for c in (a, b):  # the same block times: a contribution records its block's timestamp
         c.next_timestamp = 1_800_000_000
         c.send(0, "Datanets", "createDatanet", "d", "x", "", "MIT", [c.addr(1)], 1, 1000)
+        salt = c.commit(2, 1, keccak(text="blob"), 123, "MIT", keccak(text="meta"))
         c.next_timestamp = 1_800_000_012
-    args = (1, keccak(text="blob"), 123, "MIT", keccak(text="meta"))
+    args = (1, keccak(text="blob"), 123, "MIT", keccak(text="meta"), salt)
     abi = a.send(2, "Datanets", "contribute", *args)
     native = b.send_native(2, DataContributionTransaction, datanet_id=1, content_hash=args[1],
-                           size=123, license=b"MIT", metadata_hash=args[4])
+                           size=123, license=b"MIT", metadata_hash=args[4], salt=salt)
     assert not native.computation.is_error
     assert native.block.transactions[0].type_id == DataContributionTransaction._type_id
     assert native.computation.output == abi.computation.output  # the same contribution id
@@ -45,7 +46,7 @@ def test_native_rejection_reverts_like_abi() -> None:
     before = c.ai_snapshot()
     sent = c.send_native(2, DataContributionTransaction, datanet_id=1,
                          content_hash=keccak(text="big"), size=1001, license=b"MIT",
-                         metadata_hash=keccak(text="m"))
+                         metadata_hash=keccak(text="m"), salt=b"\x00" * 32)
     assert sent.computation.is_error and sent.receipt.state_root == b""
     assert c.ai_snapshot() == before
 

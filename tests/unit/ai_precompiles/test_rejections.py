@@ -27,6 +27,10 @@ def assert_rejected(w: World, reason: str, action: Callable[[], Any]) -> Reverte
     return info.value
 
 
+#: The rules above the commitment's are checked first: these contributions never get that far.
+NO_SALT = b"\x00" * 32
+
+
 def _receipt(w: World, **kw: Any) -> Callable[[], Any]:
     fee = kw.pop("fee", 1000)
     req = w.request(w.adapter2, max_fee=kw.pop("max_fee", 10_000), nonce=kw.pop("nonce", None),
@@ -39,8 +43,7 @@ def _receipt(w: World, **kw: Any) -> Callable[[], Any]:
 
 def test_non_curator_curating(world: World) -> None:
     c = world.c
-    pending = c.send(CONTRIB, "Datanets", "contribute", world.datanet, keccak(text="pending"),
-                     5, "MIT", b"\x00" * 32).result
+    pending = c.contribute(CONTRIB, world.datanet, keccak(text="pending"), 5, "MIT", b"\x00" * 32).result
     assert_rejected(world, "not a curator",
                     lambda: c.send(CONTRIB, "Datanets", "curate", pending, True, 0))
     c.send(CUR1, "Datanets", "curate", pending, False, 9)
@@ -53,12 +56,15 @@ def test_non_curator_curating(world: World) -> None:
 def test_contribution_over_size_limit(world: World) -> None:
     assert_rejected(world, "exceeds the datanet's limit", lambda: world.c.send(
         CONTRIB, "Datanets", "contribute", world.datanet, keccak(text="big"), 4097, "MIT",
-        b"\x00" * 32))
+        b"\x00" * 32, NO_SALT))
     assert_rejected(world, "already contributed", lambda: world.c.send(
         CONTRIB, "Datanets", "contribute", world.datanet, keccak(text="blob 0"), 10, "MIT",
-        b"\x00" * 32))
+        b"\x00" * 32, NO_SALT))
     assert_rejected(world, "does not exist", lambda: world.c.send(
-        CONTRIB, "Datanets", "contribute", 99, keccak(text="x"), 10, "MIT", b"\x00" * 32))
+        CONTRIB, "Datanets", "contribute", 99, keccak(text="x"), 10, "MIT", b"\x00" * 32, NO_SALT))
+    assert_rejected(world, "no commitment to this contribution by the sender", lambda: world.c.send(
+        CONTRIB, "Datanets", "contribute", world.datanet, keccak(text="never committed"), 10, "MIT",
+        b"\x00" * 32, NO_SALT))
 
 
 def test_publish_by_non_owner_and_nothing_new(world: World) -> None:

@@ -40,10 +40,11 @@ def test_stake_takes_effect_next_epoch_and_unbonds() -> None:
     assert ap.get_validator_set(c.state, epoch=nxt + 1) == [(c.addr(2), 2 * ETHER),
                                                             (c.addr(1), ETHER)]
     amount, release = c.call("Staking", "unbondingOf", c.addr(1))
-    assert amount == 2 * ETHER and release == s.block.header.block_number + 3
+    unbonding = TEST_PARAMS["staking.unbonding_blocks"]
+    assert amount == 2 * ETHER and release == s.block.header.block_number + unbonding
     with pytest.raises(Reverted, match="unbonding period not over"):
         c.send(1, "Staking", "withdrawUnbonded")
-    c.mine(2)
+    c.mine(unbonding - 1)
     staked_before = c.balance(STAKING)
     c.send(1, "Staking", "withdrawUnbonded")
     assert c.balance(STAKING) == staked_before - 2 * ETHER

@@ -151,6 +151,35 @@ def test_a_full_node_makes_room_for_a_client_holding_less(store, clock, monkeypa
     assert store.uploads[other].received == MiB
 
 
+def test_a_client_holding_nothing_always_gets_in_and_the_most_idle_upload_goes(store, clock):
+    """Issue 19: 64 clients each holding one upload, kept alive by a byte a minute, filled the
+    node; among equals nobody held "more", so a newcomer was refused."""
+    ids = {}
+    for i in range(blobstore.MAX_UPLOADS):
+        clock.now += 0.25
+        ids[i] = store.begin(MiB, b"\x44" * 32, f"sybil-{i}")
+        store.put_chunk(ids[i], 0, b"x", f"sybil-{i}")
+    clock.now += 0.25
+    data = b"honest" * 1000
+    uid = store.begin(len(data), keccak(data), "honest")
+    assert ids[0] not in store.uploads and len(store.uploads) == blobstore.MAX_UPLOADS  # the most idle went
+    # The sybil comes back (it holds nothing now): the most idle of the others goes, not the
+    # honest upload, which is moving.
+    for i in (0, 1, 2):
+        clock.now += 0.25
+        store.put_chunk(uid, 0, data[:100], "honest")
+        clock.now += 0.25
+        store.begin(MiB, b"\x44" * 32, f"sybil-{i}")
+    assert uid in store.uploads
+    store.put_chunk(uid, 100, data[100:], "honest")
+    assert store.finish(uid, "honest") == keccak(data)
+    # A client that already holds one gets a second only from someone holding more than two.
+    store.begin(MiB, b"\x44" * 32, "sybil-64")  # the honest upload's place
+    assert len(store.uploads) == blobstore.MAX_UPLOADS and len(store.client_uploads("sybil-5")) == 1
+    with pytest.raises(BlobError, match="too many unfinished uploads on this node"):
+        store.begin(MiB, b"\x44" * 32, "sybil-5")
+
+
 def test_a_damaged_blob_is_an_error_not_empty_bytes(store):
     digest = store.put(b"z" * (2 * MiB + 5))
     store.store.write({b"blobc:" + digest + (1).to_bytes(4, "big"): None})

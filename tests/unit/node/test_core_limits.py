@@ -56,8 +56,13 @@ def test_filter_caps_per_client_and_per_node(monkeypatch: pytest.MonkeyPatch) ->
         core.new_filter("pending", client="1.1.1.1")
     core.new_filter("block", client="2.2.2.2")
     core.new_filter("block", client="2.2.2.2")
+    # Full: a client holding none still gets one (issue 19), from the client holding the most,
+    # whose least recently polled filter goes; a client holding some gets no more from equals.
+    core.filter_changes(ids[0])
+    newcomer = core.new_filter("block", client="3.3.3.3")
+    assert ids[1] not in core.filters and {ids[0], ids[2], newcomer} <= set(core.filters)
     with pytest.raises(errors.LimitExceeded, match="at most 5"):
-        core.new_filter("block", client="3.3.3.3")
+        core.new_filter("block", client="2.2.2.2")
     assert core.uninstall_filter(ids[0]) is True
     assert core.uninstall_filter(ids[0]) is False
     core.new_filter("block", client="1.1.1.1")  # a slot is free again

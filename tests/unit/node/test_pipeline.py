@@ -81,3 +81,27 @@ def test_bad_duplicated_foreign_or_misplaced_commits(source):
     refused(genesis, items[1], "where block 1 was asked for")
     refused(genesis, BlockWithCommit(b"\xff garbage", items[0].commit), "undecodable block")
     refused(genesis, BlockWithCommit(items[0].block, b"\x00junk"), "undecodable commit")
+
+
+def test_a_proposal_packs_what_fits_past_transactions_declaring_the_whole_block():
+    """Issue 19: a proposal took the first ``max_txs`` candidates by price and then tried only
+    those; senders whose transactions each declare the whole block at a higher tip filled the
+    candidates, one fitted, and the block held nothing else. The cap counts what the block holds."""
+    from eth_account import Account
+
+    from genesis import DEV_MNEMONIC, derive_accounts
+
+    genesis = dev_genesis(timestamp=1_700_000_000)
+    core, pipeline = fresh(genesis)
+    keys_ = derive_accounts(DEV_MNEMONIC, 10)
+
+    def raw(i, nonce, gas, tip):
+        return bytes(Account.sign_transaction(dict(
+            type=2, chainId=genesis.chain_id, nonce=nonce, to=keys_[9].address, value=1, gas=gas,
+            maxFeePerGas=10**11, maxPriorityFeePerGas=tip), keys_[i].private_key).raw_transaction)
+
+    hogs = [core.submit_raw(raw(i, 0, genesis.gas_limit, 5 * 10**9)) for i in range(6)]
+    honest = [core.submit_raw(raw(i, n, 21_000, 10**9)) for i in (6, 7) for n in range(3)]
+    built = pipeline.propose(genesis.timestamp + 1, bytes.fromhex(keys_[0].address[2:]), b"", max_txs=5)
+    # The best tip first; after it no other hog fits, and the honest ones that do are packed.
+    assert [tx.hash for tx in built.block.transactions] == [hogs[0], *honest[:4]]

@@ -174,20 +174,42 @@ def test_a_full_pool_evicts_only_for_a_strictly_better_price():
     pool = TxPool(CHAIN, SMALL)
     cheap = []
     for i in range(3):
-        for n in range(2):
+        for n in range(2 if i < 2 else 1):
             t = tx(i, n, fee=2 * 10**9 + i)
             cheap.append(t)
             add(pool, t)
+    add(pool, tx(5, 0, fee=2 * 10**9 + 5))  # sender 5 holds one, as many as the fair share
     before = snapshot(pool)
+    # Its second transaction: nobody holds more than 2, so only a strictly better price.
     for fee, tip in ((2 * 10**9, 10**9), (10**9 + 5, 10**9 + 5)):
         with pytest.raises(PoolError, match="transaction underpriced"):
-            add(pool, tx(5, 0, fee=fee, tip=tip))
+            add(pool, tx(5, 1, fee=fee, tip=tip))
         assert snapshot(pool) == before
-    better = tx(5, 0, fee=4 * 10**9, tip=2 * 10**9)
+    better = tx(5, 1, fee=4 * 10**9, tip=2 * 10**9)
     assert add(pool, better) is True
     # Ties on tip are broken by fee cap: sender 0's newest transaction was the cheapest.
     assert cheap[1].hash not in pool.by_hash
     assert len(pool) == 6
+
+
+def test_a_sender_holding_nothing_always_gets_in_from_the_sender_holding_the_most():
+    """Issue 19: sybil senders each holding exactly their guarantee filled the pool; none held
+    more than its guarantee, so a newcomer paying the same was refused until they were mined."""
+    pool = TxPool(CHAIN, PoolConfig(account_slots=2, global_slots=6))
+    flood = {i: [tx(i, n, fee=3 * 10**9, tip=2 * 10**9) for n in range(2)] for i in range(3)}
+    for txs in flood.values():
+        for t in txs:
+            add(pool, t)
+    newcomer = tx(5, 0, fee=3 * 10**9, tip=2 * 10**9)  # the same price: no better
+    assert add(pool, newcomer) is True
+    gone = [t for txs in flood.values() for t in txs if t.hash not in pool.by_hash]
+    assert gone == [flood[2][1]]  # the newest of the latest among equals, never a gap
+    # Its second one finds nobody holding more than 2: refused (it would need a better price).
+    with pytest.raises(PoolError, match="transaction underpriced"):
+        add(pool, tx(5, 1, fee=3 * 10**9, tip=2 * 10**9))
+    # The sybil that lost a transaction is no newcomer: it cannot take it back from its equals.
+    with pytest.raises(PoolError, match="transaction underpriced"):
+        add(pool, flood[2][1])
 
 
 def test_big_transactions_take_more_slots():
@@ -224,6 +246,10 @@ def check_invariants(pool, nonces):
     for s, txs in pool.pending.items():
         assert sorted(txs) == list(range(nonces[s], nonces[s] + len(txs)))  # contiguous from the account
     assert pool._over == {s for s, txs in pool.pending.items() if len(txs) > pool.config.account_slots}
+    holding: dict[int, set[bytes]] = {}
+    for s, txs in pool.pending.items():
+        holding.setdefault(len(txs), set()).add(s)
+    assert pool._holding == holding
     everyone = {e.tx.hash: e for t in (pool.pending, pool.queued) for txs in t.values() for e in txs.values()}
     assert everyone.keys() == pool.by_hash.keys()
     for s in {e.sender for e in everyone.values()} | set(pool._spent):
@@ -268,8 +294,10 @@ def test_random_traffic_keeps_the_books_and_evicts_the_cheapest_tail():
             for e in evicted:
                 kind = "pending" if e.tx.hash in pending_before else "queued"
                 assert (e.sender, e.tx.nonce) in tails[kind] and e.sender != s  # only others' newest
-                fair = (kind == "pending" and len(pending_at[e.sender]) > config.account_slots
-                        and len(pending_at.get(s, {})) < config.account_slots)
+                own = len(pending_at.get(s, {})) + 1
+                most = max(len(v) for snd, v in pending_at.items() if snd != s)
+                fair = (kind == "pending" and own <= config.account_slots
+                        and len(pending_at[e.sender]) == most and (most > own or own == 1))
                 if not fair:  # by price: strictly cheaper, and the cheapest (then newest) of the tails
                     assert price_key(e.tx, BASE_FEE) < price_key(t, BASE_FEE)
                     rivals = [(price_key(o.tx, BASE_FEE), -o.seq) for (snd, _), o in tails[kind].items() if snd != s]
@@ -295,3 +323,15 @@ def test_future_transactions_wait_no_longer_than_the_lifetime():
     now[0] = 3601.0
     assert pool.reset(lambda s: 0, lambda s: 10**21, GAS_LIMIT) == [old_gap.hash]
     assert newer_gap.hash in pool.by_hash and pool.pending_count == 1  # pending ones never expire
+
+
+def test_a_zero_tip_is_a_tip_of_zero_not_a_missing_gas_price():
+    """Issue 19: a fee-market transaction with ``maxPriorityFeePerGas`` 0 fell back to the
+    legacy gas price, which it does not have (AttributeError)."""
+    pool = TxPool(CHAIN)
+    free = tx(0, 0, tip=0)
+    assert add(pool, free) is True
+    assert price_key(free, BASE_FEE) == (0, 2 * 10**9)
+    paying = tx(1, 0)
+    add(pool, paying)
+    assert pool.select(GAS_LIMIT, BASE_FEE) == [paying, free]

@@ -42,11 +42,19 @@ contract AIClient {
         emit Called("createDatanet", id);
     }
 
+    /// Commits to a contribution by this contract (the contribution comes in a later block).
+    function commit(uint256 datanetId, bytes32 contentHash, uint256 size, bytes32 metadataHash, bytes32 salt)
+        external onlyOwner
+    {
+        DATANETS.commitContribution(
+            DATANETS.contributionCommitment(address(this), datanetId, contentHash, size, "MIT", metadataHash, salt));
+    }
+
     /// Contributes and reads the record back through the view, checking what the chain stored.
-    function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, bytes32 metadataHash)
+    function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, bytes32 metadataHash, bytes32 salt)
         external onlyOwner returns (uint256 id)
     {
-        id = DATANETS.contribute(datanetId, contentHash, size, "MIT", metadataHash);
+        id = DATANETS.contribute(datanetId, contentHash, size, "MIT", metadataHash, salt);
         IDatanets.Contribution memory c = DATANETS.getContribution(id);
         require(c.contributor == address(this) && c.contentHash == contentHash, "AIClient: readback");
         emit Called("contribute", id);
@@ -76,7 +84,7 @@ contract AIClient {
     function tryContribute(uint256 datanetId, bytes32 contentHash, uint256 size)
         external onlyOwner returns (bool ok, string memory reason)
     {
-        try DATANETS.contribute(datanetId, contentHash, size, "MIT", bytes32(uint256(1))) returns (uint256) {
+        try DATANETS.contribute(datanetId, contentHash, size, "MIT", bytes32(uint256(1)), bytes32(0)) returns (uint256) {
             return (true, "");
         } catch Error(string memory r) {
             return (false, r);

@@ -32,7 +32,7 @@ def evidence(i: int, height: int, round_: int = 0, type_: VoteType = VoteType.PR
 
 
 def test_add_verifies_and_keeps_one_entry_per_offence() -> None:
-    pool = EvidencePool(CHAIN_ID, unbonding_blocks=100)
+    pool = EvidencePool(CHAIN_ID, max_age=100)
     ev = evidence(0, 50)
     assert pool.add(ev, POWERS, head=60)
     assert offence_of(ev) in pool and len(pool) == 1
@@ -47,7 +47,7 @@ def test_add_verifies_and_keeps_one_entry_per_offence() -> None:
 
 
 def test_expired_evidence_is_refused_and_pruned() -> None:
-    pool = EvidencePool(CHAIN_ID, unbonding_blocks=10)
+    pool = EvidencePool(CHAIN_ID, max_age=10)
     assert not pool.add(evidence(0, 10), POWERS, head=20)  # a block at 21 is 11 blocks on: refused
     assert pool.add(evidence(0, 11), POWERS, head=20)  # 21 - 11 = 10: still accepted on chain
     assert [offence_of(e) for e in pool.pick(head=20)] == [offence_of(evidence(0, 11))]
@@ -57,7 +57,7 @@ def test_expired_evidence_is_refused_and_pruned() -> None:
 
 
 def test_capacity_drops_the_oldest_offence_for_a_newer_one() -> None:
-    pool = EvidencePool(CHAIN_ID, unbonding_blocks=1_000, capacity=3)
+    pool = EvidencePool(CHAIN_ID, max_age=1_000, capacity=3)
     for h in (10, 11, 12):
         assert pool.add(evidence(0, h), POWERS, head=100)
     assert not pool.add(evidence(1, 5), POWERS, head=100)  # older than all: no room
@@ -67,7 +67,7 @@ def test_capacity_drops_the_oldest_offence_for_a_newer_one() -> None:
 
 
 def test_pick_is_capped_per_block_oldest_first_and_committed_offences_stay_out() -> None:
-    pool = EvidencePool(CHAIN_ID, unbonding_blocks=1_000)
+    pool = EvidencePool(CHAIN_ID, max_age=1_000)
     for i in range(25):
         assert pool.add(evidence(i, 100 - i), POWERS, head=200)
     picked = pool.pick(head=200, limit=100)
@@ -81,7 +81,7 @@ def test_pick_is_capped_per_block_oldest_first_and_committed_offences_stay_out()
 
 
 def test_the_built_transaction_slashes_on_the_nodes_vm() -> None:
-    c = AIChain({"staking.epoch_length": 4, "staking.unbonding_blocks": 40,
+    c = AIChain({"staking.epoch_length": 4, "staking.unbonding_blocks": 40, "staking.evidence_max_age": 36,
                  "inference.challenge_window": 10, "inference.verdict_window": 10}, n_keys=3)
     c.send(1, "Staking", "stake", value=2 * ETHER)
     c.mine(4)
