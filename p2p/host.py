@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import trio
 from eth_hash.auto import keccak
 
+from p2p.resources import ResourceLimits, ResourceManager, install
 from p2p.wire import (
     BLOBS_PROTOCOL,
     BLOCKS_PROTOCOL,
@@ -112,6 +113,8 @@ class P2PConfig:
     relays a burst of transactions goes past it at once."""
     gossip_degree: int = 6
     """Target mesh degree (gossipsub D)."""
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+    """What peers may hold in this node: connections, streams, buffered bytes (p2p.resources)."""
 
 
 @dataclass
@@ -168,12 +171,16 @@ class P2PHost:
         self.chain_id = chain_id
         self.genesis_hash = genesis_hash
         key_pair = load_or_create_key(config.key_path)
+        self.resources = ResourceManager(config.limits, on_violation=self._muxer_violation)
         # Noise only: the library's default list also accepts plaintext, TLS and secio.
         self.host = new_host(
             key_pair=key_pair,
             muxer_opt={YAMUX_ID: Yamux},  # type: ignore[dict-item]
             sec_opt={NOISE_ID: Noise(key_pair, noise_privkey=new_x25519().private_key)},
+            resource_manager=self.resources.library_manager(),
         )
+        # Every connection's yamux enforces its receive window and the limits (p2p.resources).
+        install(self.host, self.resources)
         degree = config.gossip_degree
         self.gossipsub = GossipSub(
             protocols=[PROTOCOL_ID_V11], degree=degree, degree_low=max(1, degree - 2), degree_high=degree * 2,
@@ -595,6 +602,10 @@ class P2PHost:
         if self._nursery is not None:
             self._nursery.start_soon(self._unban_later, peer)
         await self._disconnect(peer)
+
+    def _muxer_violation(self, peer: str, reason: str) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self.ban, peer, f"muxer: {reason}")
 
     async def _unban_later(self, peer: str) -> None:
         from libp2p.peer.id import ID
