@@ -52,3 +52,12 @@ CONSENSUS_COMMITS = Counter("ailedger_consensus_blocks_committed", "Blocks this 
                             registry=REGISTRY)
 CONSENSUS_DROPPED = Counter("ailedger_consensus_frames_dropped",
                             "Outgoing consensus frames dropped because a peer's queue was full", registry=REGISTRY)
+
+# -- the network side (node/network.py, node/sync.py) --
+GOSSIP_TX_VERIFIED = Counter("ailedger_gossip_transactions_verified",
+                             "Gossiped transactions decoded and checked (each one not seen before)", registry=REGISTRY)
+CONSENSUS_FRAMES_DECODED = Counter("ailedger_consensus_frames_decoded",
+                                   "Consensus frames decoded in full (past the hello and the cheap checks)",
+                                   registry=REGISTRY)
+CONSENSUS_STREAMS_REFUSED = Counter("ailedger_consensus_streams_refused",
+                                    "Inbound consensus streams refused at the hello", registry=REGISTRY)

@@ -22,6 +22,7 @@ import trio
 from eth_hash.auto import keccak
 
 from p2p.resources import ResourceLimits, ResourceManager, install
+from p2p.scoring import GossipScores, ScoreParams
 from p2p.wire import (
     BLOBS_PROTOCOL,
     BLOCKS_PROTOCOL,
@@ -69,6 +70,17 @@ class Verdict(enum.Enum):
     """Invalid: the sender is banned."""
 
 
+@dataclass(frozen=True)
+class GossipOutcome:
+    """What the node made of a gossip message that carries several items (a transaction batch)."""
+
+    verdict: Verdict
+    """ACCEPT when anything in it was new and valid; REJECT when anything was invalid."""
+    useless: int = 0
+    """Items already known or that cannot pay: no fault once, penalised above a rate
+    (:class:`p2p.scoring.GossipScores`)."""
+
+
 class ChainHandler(Protocol):
     """What the host asks the node."""
 
@@ -80,9 +92,9 @@ class ChainHandler(Protocol):
 
     async def on_status(self, peer: str, status: Status) -> None: ...
 
-    async def on_transaction(self, raw: bytes, peer: str) -> Verdict: ...
+    async def on_transaction(self, raw: bytes, peer: str) -> Verdict | GossipOutcome: ...
 
-    async def on_block(self, raw: bytes, peer: str) -> Verdict: ...
+    async def on_block(self, raw: bytes, peer: str) -> Verdict | GossipOutcome: ...
 
 
 #: Serves one inbound stream of a protocol: ``(peer id, stream)``.
@@ -115,6 +127,8 @@ class P2PConfig:
     """Target mesh degree (gossipsub D)."""
     limits: ResourceLimits = field(default_factory=ResourceLimits)
     """What peers may hold in this node: connections, streams, buffered bytes (p2p.resources)."""
+    scores: ScoreParams = field(default_factory=ScoreParams)
+    """Gossip penalties, rates and the graylist and ban thresholds (p2p.scoring)."""
 
 
 @dataclass
@@ -161,6 +175,7 @@ class P2PHost:
         from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
         from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
         from libp2p.pubsub.pubsub import Pubsub
+        from libp2p.pubsub.score import ScoreParams as RouterScoreParams
         from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
         from libp2p.security.noise.transport import Transport as Noise
         from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
@@ -182,10 +197,18 @@ class P2PHost:
         # Every connection's yamux enforces its receive window and the limits (p2p.resources).
         install(self.host, self.resources)
         degree = config.gossip_degree
+        self.scores = GossipScores(config.scores)
+        # Our scores are gossipsub's application score (P6): with it below the graylist threshold
+        # the router stops grafting and gossiping with a peer; its messages are dropped in
+        # _validate before anything is decoded.
+        score_params = RouterScoreParams(
+            app_specific_score_fn=lambda pid: self.scores.score(str(pid.to_base58())), p6_appl_slack_weight=1.0,
+            graylist_threshold=-config.scores.graylist, gossip_threshold=-config.scores.graylist,
+        )
         self.gossipsub = GossipSub(
             protocols=[PROTOCOL_ID_V11], degree=degree, degree_low=max(1, degree - 2), degree_high=degree * 2,
             heartbeat_interval=1,  # the default (120 s) repairs the mesh every two minutes
-            max_messages_per_topic_per_second=config.gossip_rate,
+            max_messages_per_topic_per_second=config.gossip_rate, score_params=score_params,
         )
         # Transactions and blocks carry their own signatures: pubsub's per-message signing
         # only costs (about 5x on p50 latency, NOTES.md).
@@ -556,25 +579,41 @@ class P2PHost:
 
     async def _validate(
         self, forwarder: Any, message: Any, limit: int,
-        handle: Callable[[bytes, str], Awaitable[Verdict]], what: str,
+        handle: Callable[[bytes, str], Awaitable[Verdict | GossipOutcome]], what: str,
     ) -> bool:
+        """Gossipsub's validation step, with its scores: REJECT bans; useless items are free up to
+        a rate and penalised above it; a graylisted peer's messages are dropped undecoded."""
         peer = str(forwarder.to_base58())
         if peer == self.peer_id:
             return True  # our own publish, already handled
         if self.is_banned(peer):
             return False
+        if self.scores.graylisted(peer):
+            if self.scores.while_graylisted(peer) >= self.config.scores.ban:
+                await self.ban(peer, f"kept sending gossip while graylisted (penalty {self.scores.penalty(peer):.0f})")
+            return False
         data = bytes(message.data)
         if len(data) > limit:
+            self.scores.invalid(peer)
             await self.ban(peer, f"gossiped {what} of {len(data)} bytes (limit {limit})")
             return False
         try:
-            verdict = await handle(data, peer)
+            outcome = await handle(data, peer)
         except Exception:
             log.exception("handling a gossiped %s failed", what)
             return False
-        if verdict is Verdict.REJECT:
+        if not isinstance(outcome, GossipOutcome):
+            outcome = GossipOutcome(outcome, 1 if outcome is Verdict.IGNORE else 0)
+        if outcome.verdict is Verdict.REJECT:
+            self.scores.invalid(peer)
             await self.ban(peer, f"invalid gossiped {what}")
-        return verdict is Verdict.ACCEPT
+        elif outcome.useless:
+            was = self.scores.graylisted(peer)
+            penalty = self.scores.useless(peer, outcome.useless)
+            if not was and penalty >= self.config.scores.graylist:
+                log.warning("graylisting peer %s: %d useless %s items above its rate (penalty %.0f)", peer,
+                            outcome.useless, what, penalty)
+        return outcome.verdict is Verdict.ACCEPT
 
     # -- peers -----------------------------------------------------------------------------
 
