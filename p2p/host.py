@@ -34,6 +34,7 @@ from p2p.wire import (
     BlockWithCommit,
     FrameReader,
     Status,
+    StreamEnded,
     WireError,
     decode_size,
     encode_frame,
@@ -368,7 +369,7 @@ class P2PHost:
         except WireError as e:
             await self.ban(peer, f"undecodable status: {e}")
             return
-        except Exception as e:
+        except Exception as e:  # StreamEnded among them: a peer that went away did nothing wrong
             log.debug("status from %s failed: %s", peer, e)
             return
         await self._accept_status(peer, theirs)
@@ -403,6 +404,8 @@ class P2PHost:
         except WireError as e:
             await self.ban(peer, f"invalid {protocol} response: {e}")
             raise PeerError(str(e)) from None
+        except StreamEnded as e:
+            raise PeerError(f"{protocol}: {e}") from None
         except trio.TooSlowError:
             raise PeerError(f"{protocol}: no answer within {REQUEST_TIMEOUT}s") from None
         except trio.Cancelled:
@@ -449,7 +452,7 @@ class P2PHost:
             while len(data) < size:
                 chunk = await reader.next()
                 if chunk is None:
-                    raise WireError(f"blob ended after {len(data)} of {size} bytes")
+                    raise StreamEnded(f"blob ended after {len(data)} of {size} bytes")
                 data += chunk
             if len(data) != size or await reader.next() is not None:
                 raise WireError("blob longer than announced")

@@ -287,3 +287,27 @@ def test_a_greedy_peer_gets_a_bounded_share(tmp_path):
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_a_clean_end_of_stream_on_any_protocol_is_never_misbehaviour(tmp_path):
+    """A peer that opens a status, blocks or blob stream and closes it before its message, as a
+    validator resuming from SIGSTOP does with its stale streams, is not banned; garbage still is
+    (test_requests_and_garbage)."""
+    from libp2p.custom_types import TProtocol
+    from libp2p.peer.id import ID
+
+    async def main():
+        server, _ = make_host(tmp_path, "server")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            peer, _ = make_host(tmp_path, "resumed", peers=[server.listen_addr])
+            await nursery.start(peer.run)
+            await wait_until(lambda: server.peer_id in peer.peers)
+            for protocol in (STATUS_PROTOCOL, BLOCKS_PROTOCOL, BLOBS_PROTOCOL):
+                stream = await peer.host.new_stream(ID.from_base58(server.peer_id), [TProtocol(protocol)])
+                await stream.close()
+            await trio.sleep(1.0)
+            assert not server.is_banned(peer.peer_id) and peer.peer_id in server.connected_peers()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
