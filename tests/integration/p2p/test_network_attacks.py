@@ -21,6 +21,7 @@ from tests.integration.p2p.netsupport import (
     head,
     init_testnet,
     node_config,
+    result,
     start_node,
     wait_for,
 )
@@ -204,3 +205,35 @@ def test_a_validator_key_flooding_stale_and_next_height_commits_is_scored_and_ba
         for attack in attacks:
             attack.stop()
         net.stop_all()
+
+
+def test_peers_claiming_a_head_they_do_not_serve_freeze_nobody_and_are_banned(tmp_path):
+    directory = init_testnet(tmp_path, 2, block_time=0.5)
+    validator = start_node(directory, 0, tmp_path)
+    follower = start_node(directory, 1, tmp_path)
+    attack = None
+    try:
+        wait_for(lambda: head(follower.url) >= 3, 60, "the follower following")
+        attack = Attack(tmp_path, "claim-head", follower, multiaddr_of(directory, 1), "--peers", "3")
+        attack.wait_started()
+        # Unguarded, the follower stayed at its height for 60-90 s while the validator made 60-90
+        # blocks, eth_syncing showing highestBlock 10^12.
+        lags, highest = [], []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            lags.append(head(validator.url) - head(follower.url))
+            status = result(follower.url, "eth_syncing")
+            if status:
+                highest.append(int(status["highestBlock"], 16))
+            time.sleep(0.5)
+        assert max(lags) <= 4, lags
+        assert all(h < 10**6 for h in highest), highest
+        wait_for(lambda: follower.output().count("banning peer") >= 3, 60, "the three liars banned")
+        assert "withholds block" in follower.output()
+        target = head(validator.url)
+        wait_for(lambda: head(follower.url) >= target, 30, "the follower at the head")
+    finally:
+        if attack is not None:
+            attack.stop()
+        follower.kill()
+        validator.kill()
