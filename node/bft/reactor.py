@@ -80,6 +80,13 @@ REFUSED_HELLO_POINTS = 10.0
 MAX_SCORED_PEERS = 1024
 #: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
 PROPOSE_GRACE = 10.0
+#: The block-time rule (docs/consensus.md §5): a block's timestamp is a whole second strictly after
+#: its parent's (Ethereum's rule) and never more than this many seconds ahead of its proposer's
+#: clock: ``max(now, parent + 1)``, and a proposer whose parent is that far ahead waits for its
+#: clock before it builds. So timestamps follow the clock at any block time (blocks faster than
+#: one a second use up this lead, then come at about one a second), and validators prevote nil
+#: on a proposal more than ``node.chain.pipeline.MAX_FUTURE_SECONDS`` ahead of their own clock.
+MAX_PROPOSAL_LEAD = 1.0
 
 #: Consensus timeouts for a node on a loaded machine (4 validators on 2 cores make progress):
 #: propose 2 s + 0.5 s a round, prevote and precommit 1 s + 0.5 s, commit 1 s. The commit pause
@@ -369,6 +376,12 @@ class ConsensusReactor:
             self._building = None
 
     async def _build_block(self, height: int, round_: int) -> None:
+        parent_time = await self.worker.run(lambda: int(self.core.ledger.head.timestamp))
+        wait = parent_time + 1 - MAX_PROPOSAL_LEAD - time.time()
+        if wait > 0:
+            log.info("consensus: block %d waits %.1fs for the clock (its parent is at %d)", height, wait, parent_time)
+            await trio.sleep(wait)
+
         def build() -> tuple[bytes, bytes] | None:
             head = self.core.ledger.head
             if int(head.block_number) + 1 != height:
