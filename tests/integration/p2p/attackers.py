@@ -1,7 +1,7 @@
 """Attacker-run libp2p peers with throwaway keys, as one separate process, for the network attack
 tests and the security bench (issue 19's four network attacks, made from outside the node).
 
-    python attackers.py MODE TARGET_MULTIADDR TARGET_RPC KEYDIR [--peers N] [--validator-key FILE]
+    python attackers.py MODE TARGET_MULTIADDR TARGET_RPC KEYDIR [--peers N] [--validator-key FILE] [--repeat]
 
 Modes:
 
@@ -17,7 +17,9 @@ Modes:
   the transaction topic 50 times a second.
 
 The target's chain id and genesis hash come from its RPC (public facts), so the status handshake
-passes. Prints ``ATTACK MODE started`` once the attack runs, then ``ATTACK MODE sent N`` lines.
+passes. With ``--repeat`` an attacker that is cut off or banned comes back with a fresh key (a
+sustained attack, for the bench). Prints ``ATTACK MODE started`` once the attack runs, then
+``ATTACK MODE sent N`` lines.
 """
 
 from __future__ import annotations
@@ -99,7 +101,18 @@ async def start_peer(args: argparse.Namespace, name: str, head: int, answer: boo
 
 
 async def window(args: argparse.Namespace, nursery: trio.Nursery) -> None:
-    host, target = await start_peer(args, "window", 0, True, nursery)
+    attempt = 0
+    while True:
+        async with trio.open_nursery() as own:
+            await window_once(args, own, attempt)
+            own.cancel_scope.cancel()
+        attempt += 1
+        if not args.repeat:
+            return
+
+
+async def window_once(args: argparse.Namespace, nursery: trio.Nursery, attempt: int) -> None:
+    host, target = await start_peer(args, f"window{attempt}", 0, True, nursery)
     stream = await host.open_stream(target, BLOCKS_PROTOCOL)
     await stream.write(encode_frame(BlocksRequest(1, 1).encode()))
     muxed = stream.muxed_stream
@@ -121,8 +134,21 @@ async def window(args: argparse.Namespace, nursery: trio.Nursery) -> None:
 
 
 async def claim_head(args: argparse.Namespace, nursery: trio.Nursery) -> None:
+    async def liar(i: int) -> None:
+        attempt = 0
+        while True:
+            async with trio.open_nursery() as own:
+                host, target = await start_peer(args, f"liar{i}-{attempt}", CLAIMED_HEAD, False, own)
+                while target in host.connected_peers():
+                    await trio.sleep(0.5)
+                own.cancel_scope.cancel()
+            attempt += 1
+            if not args.repeat:
+                await trio.sleep_forever()
+
     for i in range(args.peers):
-        await start_peer(args, f"liar{i}", CLAIMED_HEAD, False, nursery)
+        nursery.start_soon(liar, i)
+    await trio.sleep(2)
     print("ATTACK claim-head started", flush=True)
 
 
@@ -140,11 +166,19 @@ async def stale_commits(args: argparse.Namespace, nursery: trio.Nursery) -> None
     chain_id = int(rpc(args.rpc, "eth_chainId"), 16)
 
     async def one(i: int) -> None:
-        host, target = await start_peer(args, f"stale{i}", 0, True, nursery)
+        attempt = 0
+        while True:
+            async with trio.open_nursery() as own:
+                await flood(i, attempt, own)
+                own.cancel_scope.cancel()
+            attempt += 1
+
+    async def flood(i: int, attempt: int, own: trio.Nursery) -> None:
+        host, target = await start_peer(args, f"stale{i}-{attempt}", 0, True, own)
         height = int(rpc(args.rpc, "eth_blockNumber"), 16) + 2 if args.next_height else 1
         frame = encode_frame(stale_commit_frame(height))
         sent = 0
-        while True:
+        while not args.repeat or target in host.connected_peers():
             try:
                 stream = await host.open_stream(target, CONSENSUS_PROTOCOL)
                 if key is not None:
@@ -163,6 +197,7 @@ async def stale_commits(args: argparse.Namespace, nursery: trio.Nursery) -> None
             except Exception as e:
                 print(f"ATTACK stale-commits peer {i} refused after {sent}: {type(e).__name__}: {e}", flush=True)
                 await trio.sleep(0.5)
+        print(f"ATTACK stale-commits peer {i} cut off; a fresh key next", flush=True)
 
     for i in range(args.peers):
         nursery.start_soon(one, i)
@@ -182,17 +217,23 @@ def unpayable_batch(chain_id: int, n: int = 800) -> bytes:
 
 
 async def unpayable(args: argparse.Namespace, nursery: trio.Nursery) -> None:
-    host, _ = await start_peer(args, "unpayable", 0, True, nursery)
-    batch = unpayable_batch(host.chain_id)
-    await trio.sleep(2)  # the gossip mesh forms on the next heartbeat
-    print("ATTACK unpayable started", flush=True)
-    sent = 0
+    attempt = 0
     while True:
-        await host.publish_transaction(batch)
-        sent += 1
-        if sent % 100 == 0:
-            print(f"ATTACK unpayable sent {sent}", flush=True)
-        await trio.sleep(1 / args.rate)
+        async with trio.open_nursery() as own:
+            host, target = await start_peer(args, f"unpayable{attempt}", 0, True, own)
+            batch = unpayable_batch(host.chain_id)
+            await trio.sleep(2)  # the gossip mesh forms on the next heartbeat
+            print("ATTACK unpayable started", flush=True)
+            sent = 0
+            while not args.repeat or target in host.connected_peers():
+                await host.publish_transaction(batch)
+                sent += 1
+                if sent % 100 == 0:
+                    print(f"ATTACK unpayable sent {sent}", flush=True)
+                await trio.sleep(1 / args.rate)
+            print(f"ATTACK unpayable cut off after {sent}; a fresh key next", flush=True)
+            own.cancel_scope.cancel()
+        attempt += 1
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -212,4 +253,5 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--validator-key")
     parser.add_argument("--next-height", action="store_true")
+    parser.add_argument("--repeat", action="store_true", help="come back with a fresh key when cut off")
     trio.run(main, parser.parse_args())

@@ -311,3 +311,33 @@ def test_a_clean_end_of_stream_on_any_protocol_is_never_misbehaviour(tmp_path):
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_a_refused_gossip_message_costs_no_formatting(tmp_path):
+    """py-libp2p 0.8.1 writes the whole message into the error of every failed validation (13 ms
+    for an 88 KB transaction batch, on the trio loop); the host's validation step names it by id."""
+    import time as clock
+
+    from libp2p.exceptions import ValidationError
+    from libp2p.pubsub.pb import rpc_pb2
+
+    async def main():
+        node, _ = make_host(tmp_path, "node")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            msg = rpc_pb2.Message(from_id=b"\x01" * 38, seqno=b"\x00" * 8, data=b"\x02" * 88_000,
+                                  topicIDs=[node.tx_topic])
+            from libp2p.crypto.secp256k1 import create_new_key_pair
+            from libp2p.peer.id import ID
+
+            forwarder = ID.from_pubkey(create_new_key_pair().public_key)  # a stranger (ours is skipped)
+            started = clock.process_time()
+            for i in range(20):
+                msg.seqno = i.to_bytes(8, "big")
+                with pytest.raises(ValidationError) as refused:
+                    await node.pubsub.validate_msg(forwarder, msg)
+                assert len(str(refused.value)) < 200
+            assert clock.process_time() - started < 0.1
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
