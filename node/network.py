@@ -8,6 +8,7 @@ name.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -18,7 +19,6 @@ from typing import Any
 import rlp
 import trio
 from eth.abc import BlockAPI, SignedTransactionAPI
-from eth_hash.auto import keccak
 
 from node import metrics
 from node.blobstore import MAX_BLOB_SIZE
@@ -62,12 +62,22 @@ ADMIT_CHUNK = 50
 #: without a second look (its sender may be funded meanwhile).
 TX_VERDICTS = 100_000
 UNPAYABLE_SECONDS = 12.0
+#: New gossiped transactions verified per peer and second, and at once: about what blocks take
+#: (200 a block); past it a peer's new transactions wait for the next time they are sent (their
+#: first node re-announces them) and count as useless, so a fresh key buys a bounded amount of
+#: verification.
+VERIFY_RATE, VERIFY_BURST = 200.0, 400.0
+#: Transactions verified per slice on the verifier thread, and the pause after each slice in
+#: proportion to its length: a CPU-bound thread holding the GIL makes every other thread's I/O wait
+#: (an RPC call took 100-280 ms beside 800 verifications in one go); sliced, the verifier takes at
+#: most a third of a core.
+VERIFY_SLICE, VERIFY_PAUSE = 16, 2.0
 KNOWN, UNPAYABLE, INVALID = "known", "unpayable", "invalid"
 
 
 class TxVerdicts:
-    """What this node made of gossiped transactions, by hash, so that a transaction sent again
-    costs a hash and a lookup: known (pooled, in a block, or refused by the pool), unpayable (for
+    """What this node made of gossiped transactions, by a hash of their bytes, so that a
+    transaction sent again costs a hash and a lookup: known (pooled, in a block, or refused by the pool), unpayable (for
     :data:`UNPAYABLE_SECONDS`), invalid. The oldest verdicts go first past :data:`TX_VERDICTS`."""
 
     def __init__(self, size: int = TX_VERDICTS, clock: Callable[[], float] = time.monotonic) -> None:
@@ -132,6 +142,8 @@ class NetworkNode:
         self._verifier = trio.CapacityLimiter(1)
         #: Hashes being verified now: a copy arriving meanwhile is a duplicate, not new work.
         self._verifying: set[bytes] = set()
+        #: Each peer's allowance of new transactions to verify: (tokens, when counted).
+        self._allowance: dict[str, tuple[float, float]] = {}
         self._token: trio.lowlevel.TrioToken | None = None
 
     # -- running ---------------------------------------------------------------------------
@@ -215,7 +227,9 @@ class NetworkNode:
         fresh: dict[bytes, bytes] = {}
         useless = 0
         for item in raws:
-            tx_hash = bytes(keccak(item))
+            # The cache's own key: blake2b runs under the GIL; keccak (pycryptodome, through cffi)
+            # drops and retakes it on every call, and 800 of those per message stalled the loop.
+            tx_hash = hashlib.blake2b(item, digest_size=20).digest()
             verdict = self.tx_verdicts.get(tx_hash)
             if verdict == INVALID:
                 return GossipOutcome(Verdict.REJECT)
@@ -223,6 +237,10 @@ class NetworkNode:
                 useless += 1
             else:
                 fresh[tx_hash] = item
+        allowed = self._take_allowance(peer, len(fresh))
+        if allowed < len(fresh):
+            useless += len(fresh) - allowed  # not looked at: they come again, or from others
+            fresh = dict(list(fresh.items())[:allowed])
         if not fresh:
             return GossipOutcome(Verdict.IGNORE, useless)
         self._verifying.update(fresh)
@@ -231,8 +249,24 @@ class NetworkNode:
         finally:
             self._verifying.difference_update(fresh)
 
+    def _take_allowance(self, peer: str, wanted: int) -> int:
+        now = time.monotonic()
+        if peer not in self._allowance and len(self._allowance) >= 4096:
+            self._allowance = {p: (t, at) for p, (t, at) in self._allowance.items() if now - at < 10}
+        tokens, at = self._allowance.get(peer, (VERIFY_BURST, now))
+        tokens = min(VERIFY_BURST, tokens + (now - at) * VERIFY_RATE)
+        taken = min(wanted, int(tokens))
+        self._allowance[peer] = (tokens - taken, now)
+        return taken
+
     async def _admit_fresh(self, fresh: dict[bytes, bytes], useless: int) -> GossipOutcome:
-        checked = await trio.to_thread.run_sync(self._verify, list(fresh.items()), limiter=self._verifier)
+        items = list(fresh.items())
+        checked: list[tuple[bytes, SignedTransactionAPI | None, str | None]] = []
+        async with self._verifier:
+            for i in range(0, len(items), VERIFY_SLICE):
+                started = time.monotonic()
+                checked += await trio.to_thread.run_sync(self._verify, items[i:i + VERIFY_SLICE])
+                await trio.sleep((time.monotonic() - started) * VERIFY_PAUSE)
         payable: list[tuple[bytes, SignedTransactionAPI]] = []
         for tx_hash, tx, verdict in checked:
             if verdict is not None:

@@ -6,7 +6,8 @@ p99 stays within 2x the quiet one.
 The testnet: two BFT validators and one follower, real `ailedger run` processes on loopback. The
 attackers are `tests/integration/p2p/attackers.py` processes with throwaway keys, run with
 ``--repeat`` (a peer that is cut off or banned comes back with a fresh key, so the pressure lasts
-the whole window):
+the whole window) and at the lowest CPU priority (they stand in for attackers on machines of
+their own):
 
 - window: yamux DATA past the receive window, at validator 0;
 - claim-head: three peers claiming head 10^12 that never answer, at the follower (the node that
@@ -98,8 +99,11 @@ def run_attack(net: Net, tmp: Path, name: str, seconds: float) -> tuple[dict[str
     keydir.mkdir()
     log = tmp / f"attack-{name}.log"
     with open(log, "wb") as out:
+        # The attackers share this machine's cores with the nodes: at the lowest priority they stand
+        # in for attackers on machines of their own (the node's own work is what is measured).
         proc = subprocess.Popen(
-            [sys.executable, str(ATTACKERS), name, multiaddr(net, node), net.url(node), str(keydir), "--repeat", *extra],
+            ["nice", "-n", "19", sys.executable, str(ATTACKERS), name, multiaddr(net, node), net.url(node),
+             str(keydir), "--repeat", *extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
         )
     marks = {"bans": "banning peer", "graylisted": "graylisting peer", "refused hellos": "consensus hello",

