@@ -28,6 +28,7 @@ actions are dispatched before the next call, so one task at a time owns the roun
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ PROPOSE_GRACE = 10.0
 #: one a second use up this lead, then come at about one a second), and validators prevote nil
 #: on a proposal more than ``node.chain.pipeline.MAX_FUTURE_SECONDS`` ahead of their own clock.
 MAX_PROPOSAL_LEAD = 1.0
+#: Gossip ticks are spread by this fraction of their interval, either way.
+GOSSIP_JITTER = 0.25
 
 #: Consensus timeouts for a node on a loaded machine (4 validators on 2 cores make progress):
 #: propose 2 s + 0.5 s a round, prevote and precommit 1 s + 0.5 s, commit 1 s. The commit pause
@@ -349,6 +352,11 @@ class ConsensusReactor:
     # -- timers ----------------------------------------------------------------------------
 
     async def _timer(self, timer: Timer, seconds: float) -> None:
+        if timer.kind == "gossip":
+            # Blocks follow the clock's seconds (the block time rule), and a gossip tick of exactly
+            # a second would lock to one phase of them: always after the decision, it would never
+            # relay a height's votes (a double sign seen by one validator would never reach another).
+            seconds *= random.uniform(1 - GOSSIP_JITTER, 1 + GOSSIP_JITTER)
         await trio.sleep(seconds)
         # timeout_propose waits for the proposal; a proposal that came in time but is still being
         # built (ours) or re-executed (theirs) on a busy machine gets up to PROPOSE_GRACE more,
@@ -379,7 +387,7 @@ class ConsensusReactor:
         parent_time = await self.worker.run(lambda: int(self.core.ledger.head.timestamp))
         wait = parent_time + 1 - MAX_PROPOSAL_LEAD - time.time()
         if wait > 0:
-            log.info("consensus: block %d waits %.1fs for the clock (its parent is at %d)", height, wait, parent_time)
+            log.debug("consensus: block %d waits %.1fs for the clock (its parent is at %d)", height, wait, parent_time)
             await trio.sleep(wait)
 
         def build() -> tuple[bytes, bytes] | None:
