@@ -33,7 +33,7 @@ from consensus.driver import (
     SignVote,
     TimeoutConfig,
 )
-from consensus.messages import MessageError, Proposal, Vote
+from consensus.messages import MAX_HEIGHT, MAX_ROUND, MessageError, Proposal, Vote
 from consensus.round_state import Step
 from consensus.validator_set import ValidatorSet
 
@@ -41,9 +41,22 @@ from consensus.validator_set import ValidatorSet
 MAX_FRAME_BYTES = 1 << 20
 #: Largest block a proposal or commit frame may carry.
 MAX_BLOCK_BYTES = MAX_FRAME_BYTES - 1024
-#: Frames of the next height kept until we get there, and their total size.
+#: Frames of the next height kept until we get there, and their total size; and the same per peer
+#: (a peer one height ahead sends its proposal and its votes of a round or two, re-sent each gossip
+#: tick: copies are kept once).
 MAX_BUFFERED_FRAMES = 1000
 MAX_BUFFERED_BYTES = 16 << 20
+MAX_BUFFERED_FRAMES_PER_PEER = 64
+MAX_BUFFERED_BYTES_PER_PEER = (2 << 20) + (64 << 10)
+#: Largest vote frame (a vote is about 110 bytes).
+MAX_VOTE_FRAME_BYTES = 512
+#: Misbehaviour points of a stale frame of :data:`MAX_FRAME_BYTES` (smaller ones in proportion): a
+#: peer one height behind re-sends its round's proposal once a gossip tick, which decays away; one
+#: that streams stale megabytes is banned in seconds.
+STALE_POINTS_PER_MIB = 0.5
+#: Misbehaviour points of a commit frame for a height other than ours (an honest peer sends a commit
+#: only of the height we are at) and of a frame that does not decode or verify.
+STRAY_COMMIT_POINTS = 2.0
 #: Blocks awaiting the node's check at one time (a proposer may equivocate, peers may lie).
 MAX_PENDING_BLOCKS = 16
 #: Blocks checked per round: re-execution is the costly step, and an equivocating proposer
@@ -57,6 +70,11 @@ class FrameKind(enum.IntEnum):
     PROPOSAL = 1
     VOTE = 2
     COMMIT = 3
+
+
+def _commit_cap(validators: int) -> int:
+    """Largest encoded commit a set of ``validators`` can sign (about 96 bytes a signature)."""
+    return 64 + validators * 96
 
 
 def encode_message(kind: FrameKind, body: bytes, block: bytes = b"") -> bytes:
@@ -83,6 +101,67 @@ def decode_message(raw: bytes) -> tuple[FrameKind, bytes, bytes]:
     if kind != FrameKind.VOTE and not block:
         raise MessageError("a proposal or commit frame carries its block")
     return kind, body, block
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """What a frame says of itself before it is decoded: enough for the cheap checks."""
+
+    kind: FrameKind
+    height: int
+    round: int
+    body_size: int
+    """Bytes of the encoded message (the block beside it not counted)."""
+
+
+def _rlp_item(raw: bytes, pos: int, end: int) -> tuple[bool, int, int]:
+    """``(is_list, payload start, payload end)`` of the RLP item at ``pos``, within ``end``."""
+    try:
+        _, typ, length, start = rlp.codec.consume_length_prefix(raw, pos)
+    except (rlp.exceptions.DecodingError, IndexError) as e:
+        raise MessageError(f"bad frame: {e}") from None
+    if start + length > end:
+        raise MessageError("bad frame: an item runs past its list")
+    return typ is list, start, start + length
+
+
+def _rlp_int(raw: bytes, pos: int, end: int, name: str, limit: int) -> tuple[int, int]:
+    is_list, start, stop = _rlp_item(raw, pos, end)
+    if is_list or stop - start > 8 or raw[start:start + 1] == b"\x00":
+        raise MessageError(f"{name}: not a canonical integer")
+    value = int.from_bytes(raw[start:stop], "big")
+    if value > limit:
+        raise MessageError(f"{name}: {value} is above {limit}")
+    return value, stop
+
+
+def peek_frame(raw: bytes) -> FrameHeader:
+    """Kind, height and round of a frame, read from RLP prefixes alone: a commit of 10,000
+    signatures costs what a vote costs, so a frame is judged by its height before any decode
+    (:class:`MessageError` for bytes that are not a frame)."""
+    if len(raw) > MAX_FRAME_BYTES:
+        raise MessageError(f"frame of {len(raw)} bytes is above the cap")
+    if not raw:
+        raise MessageError("empty frame")
+    is_list, pos, end = _rlp_item(raw, 0, len(raw))
+    if not is_list or end != len(raw):
+        raise MessageError("a frame is one list [kind, body, block]")
+    kind_raw, pos = _rlp_int(raw, pos, end, "frame kind", 255)
+    try:
+        kind = FrameKind(kind_raw)
+    except ValueError:
+        raise MessageError(f"unknown frame kind {kind_raw}") from None
+    is_list, body, body_end = _rlp_item(raw, pos, end)
+    if is_list:
+        raise MessageError("a frame's body is a byte string")
+    is_list, pos, list_end = _rlp_item(raw, body, body_end)
+    if not is_list or list_end != body_end:
+        raise MessageError("a message is one list")
+    if kind == FrameKind.VOTE:
+        _, pos = _rlp_int(raw, pos, list_end, "vote.type", 255)
+    height, pos = _rlp_int(raw, pos, list_end, "height", MAX_HEIGHT)
+    round_, _ = _rlp_int(raw, pos, list_end, "round", MAX_ROUND)
+    return FrameHeader(kind, height, round_, body_end - body)
 
 
 class BlockVerdict(enum.Enum):
@@ -186,10 +265,11 @@ class Behind:
 
 @dataclass(frozen=True)
 class PeerMisbehaved:
-    """``peer`` sent something malformed or badly signed: score it down."""
+    """``peer`` sent something malformed, badly signed or stale: score it down by ``points``."""
 
     peer: Hashable
     reason: str
+    points: float = 1.0
 
 
 Action = (Broadcast | SendTo | SetTimer | BuildBlock | CheckBlock | CommitBlock | Behind | PeerMisbehaved
@@ -214,7 +294,10 @@ class Engine:
         """Blocks of the current height by hash (proposed, built, or carried by a commit)."""
         self.verdicts: dict[bytes, BlockVerdict] = {}
         self._pending: dict[bytes, list[Proposal | Commit]] = {}
-        self._buffer: list[tuple[Hashable, bytes]] = []
+        self._buffer: dict[Hashable, dict[bytes, None]] = {}
+        """Frames of the next height by peer, each kept once."""
+        self._buffered_by: dict[Hashable, int] = {}
+        self._buffered_frames = 0
         self._recent: dict[int, bytes] = {}
         """Commit frames of the last decided heights."""
         self._committing = False
@@ -238,7 +321,25 @@ class Engine:
         return actions + self._handle(self.driver.start(own))
 
     def on_frame(self, peer: Hashable, raw: bytes) -> list[Action]:
-        """A frame from a validator peer."""
+        """A frame from a validator peer. Its kind, height and round are read before anything is
+        decoded (:func:`peek_frame`): a frame of a past height serves our commit to a peer that is
+        behind and costs it points by its size; one of a later height asks for sync, and one of
+        the next height is checked and kept (bounded per peer) until we get there. Only frames of
+        our own height are decoded whole."""
+        try:
+            head = peek_frame(raw)
+        except MessageError as e:
+            return [PeerMisbehaved(peer, str(e), STRAY_COMMIT_POINTS)]
+        if head.kind == FrameKind.VOTE and len(raw) > MAX_VOTE_FRAME_BYTES:
+            return [PeerMisbehaved(peer, f"vote frame of {len(raw)} bytes", STRAY_COMMIT_POINTS)]
+        if head.height < self.height:
+            return self._stale(peer, head, len(raw))
+        if head.height > self.height:
+            return self._ahead(peer, head, raw)
+        if self.driver.decision is not None:
+            return self._serve_commit(peer, head)
+        if head.kind == FrameKind.COMMIT and head.body_size > _commit_cap(len(self.driver.validators)):
+            return [PeerMisbehaved(peer, "a commit with more signatures than validators", STRAY_COMMIT_POINTS)]
         try:
             kind, body, block = decode_message(raw)
             msg: Proposal | Vote | Commit = (Proposal.decode(body) if kind == FrameKind.PROPOSAL else
@@ -246,18 +347,7 @@ class Engine:
             if len(block) > MAX_BLOCK_BYTES:
                 raise MessageError("block above the cap")
         except MessageError as e:
-            return [PeerMisbehaved(peer, str(e))]
-        if msg.height > self.height:
-            if (msg.height == self.height + 1 and len(self._buffer) < MAX_BUFFERED_FRAMES
-                    and self._buffered_bytes + len(raw) <= MAX_BUFFERED_BYTES):
-                self._buffer.append((peer, raw))
-                self._buffered_bytes += len(raw)
-            if self._behind_asked:
-                return []
-            self._behind_asked = True
-            return [Behind(peer, msg.height)]
-        if msg.height < self.height or self.driver.decision is not None:
-            return self._serve_commit(peer, msg)
+            return [PeerMisbehaved(peer, str(e), STRAY_COMMIT_POINTS)]
         try:
             if isinstance(msg, Vote):
                 return self._handle(self.driver.on_vote(msg))
@@ -265,15 +355,66 @@ class Engine:
                 return self._proposal(msg, block)
             return self._commit(msg, block)
         except (MessageError, InvalidCommit) as e:
-            return [PeerMisbehaved(peer, str(e))]
+            return [PeerMisbehaved(peer, str(e), STRAY_COMMIT_POINTS)]
 
-    def _serve_commit(self, peer: Hashable, msg: Proposal | Vote | Commit) -> list[Action]:
+    def _stale(self, peer: Hashable, head: FrameHeader, size: int) -> list[Action]:
+        if head.kind == FrameKind.COMMIT:
+            return [PeerMisbehaved(peer, f"a commit of past height {head.height}", STRAY_COMMIT_POINTS)]
+        actions = self._serve_commit(peer, head)
+        if size > MAX_VOTE_FRAME_BYTES:  # a block rode along: those bytes are what costs
+            actions.append(PeerMisbehaved(peer, f"a stale frame of {size} bytes (height {head.height})",
+                                          STALE_POINTS_PER_MIB * size / (1 << 20)))
+        return actions
+
+    def _ahead(self, peer: Hashable, head: FrameHeader, raw: bytes) -> list[Action]:
+        actions: list[Action] = []
+        if head.kind == FrameKind.COMMIT:
+            actions.append(PeerMisbehaved(peer, f"a commit of later height {head.height}", STRAY_COMMIT_POINTS))
+        elif head.height == self.height + 1:
+            refused = self._buffer_next(peer, raw)
+            if refused is not None:
+                return [refused]
+        if not self._behind_asked:
+            self._behind_asked = True
+            actions.append(Behind(peer, head.height))
+        return actions
+
+    def _buffer_next(self, peer: Hashable, raw: bytes) -> PeerMisbehaved | None:
+        """Keep a frame of the next height, checked now: it decodes, and its signer is a validator
+        of our set (the next height's set is known only once this height commits; a frame of a
+        validator that joins then comes again with the next gossip tick) with a valid signature."""
+        kept = self._buffer.setdefault(peer, {})
+        if raw in kept:
+            return None
+        if (len(kept) >= MAX_BUFFERED_FRAMES_PER_PEER or self._buffered_by.get(peer, 0) + len(raw) >
+                MAX_BUFFERED_BYTES_PER_PEER or self._buffered_frames >= MAX_BUFFERED_FRAMES
+                or self._buffered_bytes + len(raw) > MAX_BUFFERED_BYTES):
+            return None
+        try:
+            kind, body, block = decode_message(raw)
+            msg = Proposal.decode(body) if kind == FrameKind.PROPOSAL else Vote.decode(body)
+            if len(block) > MAX_BLOCK_BYTES:
+                raise MessageError("block above the cap")
+        except MessageError as e:
+            return PeerMisbehaved(peer, f"next height: {e}", STRAY_COMMIT_POINTS)
+        signer = msg.proposer if isinstance(msg, Proposal) else msg.validator
+        if self.driver.validators.power_of(signer) <= 0:
+            return None
+        if not msg.verify(self.chain_id):
+            return PeerMisbehaved(peer, "next height: a bad signature", STRAY_COMMIT_POINTS)
+        kept[raw] = None
+        self._buffered_by[peer] = self._buffered_by.get(peer, 0) + len(raw)
+        self._buffered_frames += 1
+        self._buffered_bytes += len(raw)
+        return None
+
+    def _serve_commit(self, peer: Hashable, head: FrameHeader) -> list[Action]:
         """A peer still works on a height we decided: send it that height's commit and block,
         at most once per peer and height between two gossip ticks (a block may be 1 MiB)."""
-        frame = self._recent.get(msg.height)
-        if frame is None or isinstance(msg, Commit) or (peer, msg.height) in self._served:
+        frame = self._recent.get(head.height)
+        if frame is None or head.kind == FrameKind.COMMIT or (peer, head.height) in self._served:
             return []
-        self._served.add((peer, msg.height))
+        self._served.add((peer, head.height))
         return [SendTo(peer, frame)]
 
     def _proposal(self, proposal: Proposal, block: bytes) -> list[Action]:
@@ -310,6 +451,11 @@ class Engine:
         self._pending[block_hash] = [msg]
         self.blocks[block_hash] = block
         return [CheckBlock(self.height, block_hash, block)]
+
+    @property
+    def next_validators(self) -> ValidatorSet | None:
+        """The next height's validator set, once this height is committed (None before)."""
+        return self._next_set
 
     @property
     def checking(self) -> bool:
@@ -401,9 +547,11 @@ class Engine:
         self._committing = False
         self.blocks, self.verdicts, self._pending, self._checks = {}, {}, {}, {}
         actions = self.start()[1:]  # the gossip timer is already running
-        buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
-        for peer, raw in buffered:
-            actions += self.on_frame(peer, raw)
+        buffered = self._buffer
+        self._buffer, self._buffered_by, self._buffered_frames, self._buffered_bytes = {}, {}, 0, 0
+        for peer, frames in buffered.items():
+            for raw in frames:
+                actions += self.on_frame(peer, raw)
         return actions
 
     def _handle(self, effects: list[Effect]) -> list[Action]:

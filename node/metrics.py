@@ -69,3 +69,12 @@ AI_CHALLENGES = Counter("ailedger_ai_challenges",
                         ["role"], registry=REGISTRY)
 AI_BLOB_BYTES = Counter("ailedger_ai_blob_bytes", "Bytes of new blobs written to this node's blob store "
                         "(contributions, adapters, prompts, outputs, from users and from peers)", registry=REGISTRY)
+
+# -- the network side (node/network.py, node/sync.py) --
+GOSSIP_TX_VERIFIED = Counter("ailedger_gossip_transactions_verified",
+                             "Gossiped transactions decoded and checked (each one not seen before)", registry=REGISTRY)
+CONSENSUS_FRAMES_DECODED = Counter("ailedger_consensus_frames_decoded",
+                                   "Consensus frames decoded in full (past the hello and the cheap checks)",
+                                   registry=REGISTRY)
+CONSENSUS_STREAMS_REFUSED = Counter("ailedger_consensus_streams_refused",
+                                    "Inbound consensus streams refused at the hello", registry=REGISTRY)

@@ -8,14 +8,19 @@ name.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import rlp
 import trio
 from eth.abc import BlockAPI, SignedTransactionAPI
 
+from node import metrics
 from node.blobstore import MAX_BLOB_SIZE
 from node.chain.blob_refs import blob_refs
 from node.chain.core import ChainCore
@@ -24,8 +29,9 @@ from node.chain.pipeline import BlockPipeline, InvalidBlock, decode_block
 from node.chain.reader import NetworkStatus
 from node.errors import NodeError
 from node.sync import BlockSync
+from node.txpool import tx_cost
 from node.worker import ChainWorker
-from p2p.host import P2PConfig, P2PHost, PeerError, Verdict
+from p2p.host import GossipOutcome, P2PConfig, P2PHost, PeerError, Verdict
 from p2p.wire import (
     MAX_FRAME,
     MAX_TX_BATCH,
@@ -56,6 +62,52 @@ REBROADCAST_TIMES = 10
 TX_BATCH_BYTES = 96 * 1024
 #: Gossiped transactions admitted per chain-worker job.
 ADMIT_CHUNK = 50
+#: Gossiped transaction hashes whose verdict is kept, and how long an unpayable one stays refused
+#: without a second look (its sender may be funded meanwhile).
+TX_VERDICTS = 100_000
+UNPAYABLE_SECONDS = 12.0
+#: New gossiped transactions verified per peer and second, and at once: about what blocks take
+#: (200 a block); past it a peer's new transactions wait for the next time they are sent (their
+#: first node re-announces them) and count as useless, so a fresh key buys a bounded amount of
+#: verification.
+VERIFY_RATE, VERIFY_BURST = 200.0, 400.0
+#: Transactions verified per slice on the verifier thread, and the pause after each slice in
+#: proportion to its length: a CPU-bound thread holding the GIL makes every other thread's I/O wait
+#: (an RPC call took 100-280 ms beside 800 verifications in one go); sliced, the verifier takes at
+#: most a third of a core.
+VERIFY_SLICE, VERIFY_PAUSE = 16, 2.0
+KNOWN, UNPAYABLE, INVALID = "known", "unpayable", "invalid"
+
+
+class TxVerdicts:
+    """What this node made of gossiped transactions, by a hash of their bytes, so that a
+    transaction sent again costs a hash and a lookup: known (pooled, in a block, or refused by the pool), unpayable (for
+    :data:`UNPAYABLE_SECONDS`), invalid. The oldest verdicts go first past :data:`TX_VERDICTS`."""
+
+    def __init__(self, size: int = TX_VERDICTS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = size
+        self.clock = clock
+        self._verdicts: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+
+    def get(self, tx_hash: bytes) -> str | None:
+        entry = self._verdicts.get(tx_hash)
+        if entry is None:
+            return None
+        verdict, until = entry
+        if until < self.clock():
+            del self._verdicts[tx_hash]
+            return None
+        return verdict
+
+    def put(self, tx_hash: bytes, verdict: str) -> None:
+        until = self.clock() + UNPAYABLE_SECONDS if verdict == UNPAYABLE else float("inf")
+        self._verdicts[tx_hash] = (verdict, until)
+        self._verdicts.move_to_end(tx_hash)
+        while len(self._verdicts) > self.size:
+            self._verdicts.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
 
 
 def encode_block(core: ChainCore, block: BlockAPI) -> BlockWithCommit | None:
@@ -88,6 +140,14 @@ class NetworkNode:
         )
         #: Transactions sent to this node's RPC: hash -> (raw, announcements so far).
         self._own_txs: dict[bytes, tuple[bytes, int]] = {}
+        self.tx_verdicts = TxVerdicts()
+        #: Gossiped transactions are decoded, their senders recovered and their payment checked
+        #: on this one thread, off the chain thread that builds and imports blocks.
+        self._verifier = trio.CapacityLimiter(1)
+        #: Hashes being verified now: a copy arriving meanwhile is a duplicate, not new work.
+        self._verifying: set[bytes] = set()
+        #: Each peer's allowance of new transactions to verify: (tokens, when counted).
+        self._allowance: dict[str, tuple[float, float]] = {}
         self._token: trio.lowlevel.TrioToken | None = None
 
     # -- running ---------------------------------------------------------------------------
@@ -159,34 +219,118 @@ class NetworkNode:
     async def on_status(self, peer: str, status: Status) -> None:
         self.sync.saw_head(peer, status.head_number)
 
-    async def on_transaction(self, raw: bytes, peer: str) -> Verdict:
+    async def on_transaction(self, raw: bytes, peer: str) -> GossipOutcome:
+        """A gossiped transaction or batch. What was seen before costs a hash; the rest is verified
+        (decoded, sender recovered, payment checked against the head's state) off the chain
+        thread, and only what can pay reaches the pool. Invalid is REJECT; known and unpayable
+        items are useless (free up to a rate, then penalised by the host)."""
         try:
             raws = decode_tx_batch(raw)
         except WireError:
-            return Verdict.REJECT
-        verdicts: list[Verdict] = []
-        for i in range(0, len(raws), ADMIT_CHUNK):  # small jobs: block building never waits long
-            verdicts += await self.worker.run(lambda chunk: [self._admit_gossiped(r) for r in chunk],
-                                              raws[i:i + ADMIT_CHUNK])
-            if Verdict.REJECT in verdicts:
-                return Verdict.REJECT
-        return Verdict.ACCEPT if Verdict.ACCEPT in verdicts else Verdict.IGNORE
-
-    def _admit_gossiped(self, raw: bytes) -> Verdict:
+            return GossipOutcome(Verdict.REJECT)
+        fresh: dict[bytes, bytes] = {}
+        useless = 0
+        for item in raws:
+            # The cache's own key: blake2b runs under the GIL; keccak (pycryptodome, through cffi)
+            # drops and retakes it on every call, and 800 of those per message stalled the loop.
+            tx_hash = hashlib.blake2b(item, digest_size=20).digest()
+            verdict = self.tx_verdicts.get(tx_hash)
+            if verdict == INVALID:
+                return GossipOutcome(Verdict.REJECT)
+            if verdict is not None or tx_hash in fresh or tx_hash in self._verifying:
+                useless += 1
+            else:
+                fresh[tx_hash] = item
+        allowed = self._take_allowance(peer, len(fresh))
+        if allowed < len(fresh):
+            useless += len(fresh) - allowed  # not looked at: they come again, or from others
+            fresh = dict(list(fresh.items())[:allowed])
+        if not fresh:
+            return GossipOutcome(Verdict.IGNORE, useless)
+        self._verifying.update(fresh)
         try:
-            tx = decode_transaction(raw)
-        except TransactionError:
-            return Verdict.REJECT
-        chain_id = getattr(tx, "chain_id", None)
-        if chain_id is not None and chain_id != self.core.ledger.chain_id:
-            return Verdict.REJECT
+            return await self._admit_fresh(fresh, useless)
+        finally:
+            self._verifying.difference_update(fresh)
+
+    def _take_allowance(self, peer: str, wanted: int) -> int:
+        now = time.monotonic()
+        if peer not in self._allowance and len(self._allowance) >= 4096:
+            self._allowance = {p: (t, at) for p, (t, at) in self._allowance.items() if now - at < 10}
+        tokens, at = self._allowance.get(peer, (VERIFY_BURST, now))
+        tokens = min(VERIFY_BURST, tokens + (now - at) * VERIFY_RATE)
+        taken = min(wanted, int(tokens))
+        self._allowance[peer] = (tokens - taken, now)
+        return taken
+
+    async def _admit_fresh(self, fresh: dict[bytes, bytes], useless: int) -> GossipOutcome:
+        items = list(fresh.items())
+        checked: list[tuple[bytes, SignedTransactionAPI | None, str | None]] = []
+        async with self._verifier:
+            for i in range(0, len(items), VERIFY_SLICE):
+                started = time.monotonic()
+                checked += await trio.to_thread.run_sync(self._verify, items[i:i + VERIFY_SLICE])
+                await trio.sleep((time.monotonic() - started) * VERIFY_PAUSE)
+        payable: list[tuple[bytes, SignedTransactionAPI]] = []
+        for tx_hash, tx, verdict in checked:
+            if verdict is not None:
+                self.tx_verdicts.put(tx_hash, verdict)
+                if verdict == INVALID:
+                    return GossipOutcome(Verdict.REJECT)
+                useless += 1
+            elif tx is not None:
+                payable.append((tx_hash, tx))
+        accepted = 0
+        for i in range(0, len(payable), ADMIT_CHUNK):  # small jobs: block building never waits long
+            chunk = payable[i:i + ADMIT_CHUNK]
+            admitted = await self.worker.run(lambda c: [self._admit_verified(tx) for _, tx in c], chunk)
+            for (tx_hash, _), ok in zip(chunk, admitted, strict=True):
+                self.tx_verdicts.put(tx_hash, KNOWN)
+                accepted += ok
+                useless += not ok
+        return GossipOutcome(Verdict.ACCEPT if accepted else Verdict.IGNORE, useless)
+
+    def _verify(self, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, SignedTransactionAPI | None, str | None]]:
+        """Runs on the verifier thread, reading only committed state: each item as a transaction
+        that may be pooled (verdict None), or its verdict."""
+        ledger = self.core.ledger
+        head = ledger.head
+        state: Any = None
+        accounts: dict[bytes, tuple[int, int]] = {}
+        out: list[tuple[bytes, SignedTransactionAPI | None, str | None]] = []
+        metrics.GOSSIP_TX_VERIFIED.inc(len(items))
+        for tx_hash, raw in items:
+            try:
+                tx = decode_transaction(raw)
+            except TransactionError:
+                out.append((tx_hash, None, INVALID))
+                continue
+            chain_id = getattr(tx, "chain_id", None)
+            if chain_id is not None and chain_id != ledger.chain_id:
+                out.append((tx_hash, None, INVALID))
+                continue
+            sender = bytes(tx.sender)
+            if sender not in accounts:
+                if state is None:
+                    state = ledger.state_at(head)
+                accounts[sender] = (int(state.get_nonce(sender)), int(state.get_balance(sender)))
+            nonce, balance = accounts[sender]
+            if tx.nonce < nonce:
+                out.append((tx_hash, None, KNOWN))
+            elif tx_cost(tx) > balance:
+                out.append((tx_hash, None, UNPAYABLE))
+            else:
+                out.append((tx_hash, tx, None))
+        return out
+
+    def _admit_verified(self, tx: SignedTransactionAPI) -> bool:
         # A gossiped contribution names a blob its first node holds; this node fetches it
         # in the background rather than refusing the transaction.
         try:
             self.core.submit(tx, Origin.PEER)
         except NodeError:
-            return Verdict.IGNORE  # known, nonce used, underpriced: no fault of the relayer
-        return Verdict.ACCEPT
+            return False  # known, nonce used, underpriced: no fault of the relayer
+        return True
 
     async def on_block(self, raw: bytes, peer: str) -> Verdict:
         try:

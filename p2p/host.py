@@ -10,6 +10,7 @@ The host knows nothing about blocks or state: it moves bytes and asks a
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import logging
 import time
@@ -21,6 +22,8 @@ from typing import Any, Protocol
 import trio
 from eth_hash.auto import keccak
 
+from p2p.resources import ResourceLimits, ResourceManager, install
+from p2p.scoring import GossipScores, ScoreParams
 from p2p.wire import (
     BLOBS_PROTOCOL,
     BLOCKS_PROTOCOL,
@@ -32,6 +35,7 @@ from p2p.wire import (
     BlockWithCommit,
     FrameReader,
     Status,
+    StreamEnded,
     WireError,
     decode_size,
     encode_frame,
@@ -68,6 +72,17 @@ class Verdict(enum.Enum):
     """Invalid: the sender is banned."""
 
 
+@dataclass(frozen=True)
+class GossipOutcome:
+    """What the node made of a gossip message that carries several items (a transaction batch)."""
+
+    verdict: Verdict
+    """ACCEPT when anything in it was new and valid; REJECT when anything was invalid."""
+    useless: int = 0
+    """Items already known or that cannot pay: no fault once, penalised above a rate
+    (:class:`p2p.scoring.GossipScores`)."""
+
+
 class ChainHandler(Protocol):
     """What the host asks the node."""
 
@@ -79,9 +94,9 @@ class ChainHandler(Protocol):
 
     async def on_status(self, peer: str, status: Status) -> None: ...
 
-    async def on_transaction(self, raw: bytes, peer: str) -> Verdict: ...
+    async def on_transaction(self, raw: bytes, peer: str) -> Verdict | GossipOutcome: ...
 
-    async def on_block(self, raw: bytes, peer: str) -> Verdict: ...
+    async def on_block(self, raw: bytes, peer: str) -> Verdict | GossipOutcome: ...
 
 
 #: Serves one inbound stream of a protocol: ``(peer id, stream)``.
@@ -112,6 +127,10 @@ class P2PConfig:
     relays a burst of transactions goes past it at once."""
     gossip_degree: int = 6
     """Target mesh degree (gossipsub D)."""
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+    """What peers may hold in this node: connections, streams, buffered bytes (p2p.resources)."""
+    scores: ScoreParams = field(default_factory=ScoreParams)
+    """Gossip penalties, rates and the graylist and ban thresholds (p2p.scoring)."""
 
 
 @dataclass
@@ -150,6 +169,48 @@ def _message_id(message: Any) -> bytes:
     return bytes(message.from_id) + bytes(message.seqno) + hashlib.sha256(bytes(message.data)).digest()[:8]
 
 
+@functools.cache
+def lean_pubsub() -> type:
+    """py-libp2p's ``Pubsub`` with a validation step that does not format the message.
+
+    py-libp2p 0.8.1 puts the whole protobuf message into the text of every failed validation
+    (``f"Validation failed for msg={msg}"``): about 13 ms on the trio loop for an 88 KB
+    transaction batch, paid for every IGNOREd or REJECTed message, honest duplicates included;
+    a peer re-sending such batches 50 times a second took 0.65 CPU-s a second. The same step
+    here (the validation cache, the validators under the semaphore and the timeout) names the
+    message by its id instead."""
+    from libp2p.exceptions import ValidationError
+    from libp2p.pubsub.pubsub import Pubsub, ValidationResult
+
+    class LeanPubsub(Pubsub):
+        async def validate_msg(self, msg_forwarder: Any, msg: Any) -> None:
+            msg_id = self._msg_id_constructor(msg)
+            cached = self.validation_cache.get(msg_id)
+            if cached is not None:
+                if not cached.is_valid:
+                    raise ValidationError(f"message 0x{bytes(msg_id).hex()[:24]}: {cached.error_message}")
+                return
+            error = None
+            for topic_validator in self.get_msg_validators(msg):
+                with trio.move_on_after(self.validation_timeout) as scope:
+                    outcome: Any = topic_validator.validator(msg_forwarder, msg)
+                    if topic_validator.is_async:
+                        async with self._validator_semaphore:
+                            outcome = await outcome
+                    valid = bool(outcome)
+                if scope.cancelled_caught:
+                    error = "validation timeout"
+                elif not valid:
+                    error = "refused by its topic validator"
+                if error is not None:
+                    break
+            self.validation_cache.put(msg_id, ValidationResult(error is None, time.time(), error))
+            if error is not None:
+                raise ValidationError(f"message 0x{bytes(msg_id).hex()[:24]}: {error}")
+
+    return LeanPubsub
+
+
 class P2PHost:
     """One node's presence on the network."""
 
@@ -157,7 +218,7 @@ class P2PHost:
         from libp2p import new_host
         from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
         from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
-        from libp2p.pubsub.pubsub import Pubsub
+        from libp2p.pubsub.score import ScoreParams as RouterScoreParams
         from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
         from libp2p.security.noise.transport import Transport as Noise
         from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
@@ -168,21 +229,33 @@ class P2PHost:
         self.chain_id = chain_id
         self.genesis_hash = genesis_hash
         key_pair = load_or_create_key(config.key_path)
+        self.resources = ResourceManager(config.limits, on_violation=self._muxer_violation)
         # Noise only: the library's default list also accepts plaintext, TLS and secio.
         self.host = new_host(
             key_pair=key_pair,
             muxer_opt={YAMUX_ID: Yamux},  # type: ignore[dict-item]
             sec_opt={NOISE_ID: Noise(key_pair, noise_privkey=new_x25519().private_key)},
+            resource_manager=self.resources.library_manager(),
         )
+        # Every connection's yamux enforces its receive window and the limits (p2p.resources).
+        install(self.host, self.resources)
         degree = config.gossip_degree
+        self.scores = GossipScores(config.scores)
+        # Our scores are gossipsub's application score (P6): with it below the graylist threshold
+        # the router stops grafting and gossiping with a peer; its messages are dropped in
+        # _validate before anything is decoded.
+        score_params = RouterScoreParams(
+            app_specific_score_fn=lambda pid: self.scores.score(str(pid.to_base58())), p6_appl_slack_weight=1.0,
+            graylist_threshold=-config.scores.graylist, gossip_threshold=-config.scores.graylist,
+        )
         self.gossipsub = GossipSub(
             protocols=[PROTOCOL_ID_V11], degree=degree, degree_low=max(1, degree - 2), degree_high=degree * 2,
             heartbeat_interval=1,  # the default (120 s) repairs the mesh every two minutes
-            max_messages_per_topic_per_second=config.gossip_rate,
+            max_messages_per_topic_per_second=config.gossip_rate, score_params=score_params,
         )
         # Transactions and blocks carry their own signatures: pubsub's per-message signing
         # only costs (about 5x on p50 latency, NOTES.md).
-        self.pubsub = Pubsub(
+        self.pubsub = lean_pubsub()(
             self.host, self.gossipsub, strict_signing=False, msg_id_constructor=_message_id,
             max_inbound_rpc_size=2 * MAX_BLOCK_MESSAGE,
         )
@@ -338,7 +411,7 @@ class P2PHost:
         except WireError as e:
             await self.ban(peer, f"undecodable status: {e}")
             return
-        except Exception as e:
+        except Exception as e:  # StreamEnded among them: a peer that went away did nothing wrong
             log.debug("status from %s failed: %s", peer, e)
             return
         await self._accept_status(peer, theirs)
@@ -373,6 +446,8 @@ class P2PHost:
         except WireError as e:
             await self.ban(peer, f"invalid {protocol} response: {e}")
             raise PeerError(str(e)) from None
+        except StreamEnded as e:
+            raise PeerError(f"{protocol}: {e}") from None
         except trio.TooSlowError:
             raise PeerError(f"{protocol}: no answer within {REQUEST_TIMEOUT}s") from None
         except trio.Cancelled:
@@ -419,7 +494,7 @@ class P2PHost:
             while len(data) < size:
                 chunk = await reader.next()
                 if chunk is None:
-                    raise WireError(f"blob ended after {len(data)} of {size} bytes")
+                    raise StreamEnded(f"blob ended after {len(data)} of {size} bytes")
                 data += chunk
             if len(data) != size or await reader.next() is not None:
                 raise WireError("blob longer than announced")
@@ -549,25 +624,41 @@ class P2PHost:
 
     async def _validate(
         self, forwarder: Any, message: Any, limit: int,
-        handle: Callable[[bytes, str], Awaitable[Verdict]], what: str,
+        handle: Callable[[bytes, str], Awaitable[Verdict | GossipOutcome]], what: str,
     ) -> bool:
+        """Gossipsub's validation step, with its scores: REJECT bans; useless items are free up to
+        a rate and penalised above it; a graylisted peer's messages are dropped undecoded."""
         peer = str(forwarder.to_base58())
         if peer == self.peer_id:
             return True  # our own publish, already handled
         if self.is_banned(peer):
             return False
+        if self.scores.graylisted(peer):
+            if self.scores.while_graylisted(peer) >= self.config.scores.ban:
+                await self.ban(peer, f"kept sending gossip while graylisted (penalty {self.scores.penalty(peer):.0f})")
+            return False
         data = bytes(message.data)
         if len(data) > limit:
+            self.scores.invalid(peer)
             await self.ban(peer, f"gossiped {what} of {len(data)} bytes (limit {limit})")
             return False
         try:
-            verdict = await handle(data, peer)
+            outcome = await handle(data, peer)
         except Exception:
             log.exception("handling a gossiped %s failed", what)
             return False
-        if verdict is Verdict.REJECT:
+        if not isinstance(outcome, GossipOutcome):
+            outcome = GossipOutcome(outcome, 1 if outcome is Verdict.IGNORE else 0)
+        if outcome.verdict is Verdict.REJECT:
+            self.scores.invalid(peer)
             await self.ban(peer, f"invalid gossiped {what}")
-        return verdict is Verdict.ACCEPT
+        elif outcome.useless:
+            was = self.scores.graylisted(peer)
+            penalty = self.scores.useless(peer, outcome.useless)
+            if not was and penalty >= self.config.scores.graylist:
+                log.warning("graylisting peer %s: %d useless %s items above its rate (penalty %.0f)", peer,
+                            outcome.useless, what, penalty)
+        return outcome.verdict is Verdict.ACCEPT
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -595,6 +686,10 @@ class P2PHost:
         if self._nursery is not None:
             self._nursery.start_soon(self._unban_later, peer)
         await self._disconnect(peer)
+
+    def _muxer_violation(self, peer: str, reason: str) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self.ban, peer, f"muxer: {reason}")
 
     async def _unban_later(self, peer: str) -> None:
         from libp2p.peer.id import ID

@@ -35,6 +35,12 @@ class WireError(ValueError):
     """A peer sent bytes that do not decode to a valid message of the protocol."""
 
 
+class StreamEnded(EOFError):
+    """The stream ended cleanly, on a frame boundary, before the message: the peer went away.
+    Never misbehaviour (a peer resuming from SIGSTOP ends its stale streams this way); a stream
+    that ends inside a frame is truncated bytes, a :class:`WireError`."""
+
+
 class Readable(Protocol):
     async def read(self, n: int | None = None) -> bytes: ...
 
@@ -115,9 +121,10 @@ class FrameReader:
                 return None
 
     async def one(self) -> bytes:
+        """The one message of a request or answer; :class:`StreamEnded` if the stream ends first."""
         frame = await self.next()
         if frame is None:
-            raise WireError("stream ended before the message")
+            raise StreamEnded("stream ended before the message")
         return frame
 
 

@@ -3,10 +3,13 @@
 docs/consensus.md §9 lists what a host must plumb; this is that host, on the node's trio loop:
 
 - validator frames travel over a :class:`Transport`: in production, direct long-lived libp2p
-  streams of ``/ailedger/consensus/1`` to every validator peer (:class:`p2p.links.StreamLinks`);
+  streams of ``/ailedger/consensus/1`` to every validator peer (:class:`p2p.links.StreamLinks`),
+  each opened with a signed hello (:mod:`node.bft.hello`) when this node is a validator;
   a test run may wrap it (``node/bft/faults.py``: dropped or delayed frames, byzantine modes,
   a vote trace) without the reactor knowing; inbound frames arrive on the protocol's handler,
-  and one that does not decode is scored against its sender, never raised;
+  which refuses a stream whose hello does not name a validator of the current set before it
+  decodes anything, and scores a frame that does not decode (or is stale) against its sender,
+  never raising;
 - timers are trio tasks; a stale one is harmless (the engine ignores it);
 - ``BuildBlock``, ``CheckBlock`` and ``CommitBlock`` go to the block pipeline
   (:class:`node.chain.pipeline.BlockPipeline`) on the chain worker: propose without committing,
@@ -25,6 +28,7 @@ actions are dispatched before the next call, so one task at a time owns the roun
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +57,7 @@ from consensus.validator_set import ValidatorSet
 from consensus.wal import WAL, DoubleSignRefused, GuardedSigner, WALError
 from node import metrics
 from node.bft.evidence import EvidenceReporter
+from node.bft.hello import MAX_HELLO_BYTES, Hello, HelloError
 from node.chain.core import ChainCore
 from node.chain.events import BlockCommitted, ChainEvent, Origin
 from node.chain.pipeline import BlockPipeline
@@ -65,13 +70,26 @@ from state.vm import LedgerBlock
 
 log = logging.getLogger("ailedger.consensus")
 
-#: Misbehaviour points after which a peer is banned (each malformed or badly signed frame is one;
-#: they decay by one per second, so a burst of honest-but-stale frames does not ban).
+#: Misbehaviour points after which a peer is banned (the engine weighs each malformed, badly signed
+#: or stale frame; they decay by one per second, so a burst of honest-but-stale frames does not ban).
 BAN_SCORE = 50
+#: Seconds an inbound consensus stream has to send its hello, and the points a refused hello costs
+#: (a node outside the set never opens one; a validator the set just took in retries with backoff).
+HELLO_TIMEOUT = 10.0
+REFUSED_HELLO_POINTS = 10.0
 #: Peers whose misbehaviour score is kept before decayed scores are forgotten.
 MAX_SCORED_PEERS = 1024
 #: Seconds timeout_propose may wait beyond its time for a proposal being built or checked.
 PROPOSE_GRACE = 10.0
+#: The block-time rule (docs/consensus.md §5): a block's timestamp is a whole second strictly after
+#: its parent's (Ethereum's rule) and never more than this many seconds ahead of its proposer's
+#: clock: ``max(now, parent + 1)``, and a proposer whose parent is that far ahead waits for its
+#: clock before it builds. So timestamps follow the clock at any block time (blocks faster than
+#: one a second use up this lead, then come at about one a second), and validators prevote nil
+#: on a proposal more than ``node.chain.pipeline.MAX_FUTURE_SECONDS`` ahead of their own clock.
+MAX_PROPOSAL_LEAD = 1.0
+#: Gossip ticks are spread by this fraction of their interval, either way.
+GOSSIP_JITTER = 0.25
 
 #: Consensus timeouts for a node on a loaded machine (4 validators on 2 cores make progress):
 #: propose 2 s + 0.5 s a round, prevote and precommit 1 s + 0.5 s, commit 1 s. The commit pause
@@ -161,8 +179,11 @@ class ConsensusReactor:
         self.signer = GuardedSigner(key, self.chain_id, WAL(datadir / "consensus.wal"))
         self.address = self.signer.address
         self.engine: Engine | None = None
-        transport: Transport = LinkTransport(
-            StreamLinks(self.host, CONSENSUS_PROTOCOL, on_drop=metrics.CONSENSUS_DROPPED.inc))
+        self._key = key
+        self._allowed: tuple[tuple[int, int], frozenset[bytes]] = ((-1, 0), frozenset())
+        transport: Transport = LinkTransport(StreamLinks(
+            self.host, CONSENSUS_PROTOCOL, on_drop=metrics.CONSENSUS_DROPPED.inc, greeting=self._hello,
+            should_link=lambda: self.address in self.allowed_validators()))
         self.transport = wrap_transport(transport) if wrap_transport is not None else transport
         self.evidence = EvidenceReporter(self.core, worker, self.sets, key)
         self._scores: dict[str, tuple[float, float]] = {}
@@ -229,15 +250,54 @@ class ConsensusReactor:
             elif isinstance(a, Behind):
                 nursery.start_soon(self._behind, str(a.peer), a.height)
             elif isinstance(a, PeerMisbehaved):
-                self._misbehaved(str(a.peer), a.reason)
+                self._misbehaved(str(a.peer), a.reason, a.points)
             elif isinstance(a, EvidenceFound):
                 nursery.start_soon(self.evidence.report, a.evidence)
 
     # -- network ---------------------------------------------------------------------------
 
+    def _hello(self, peer: str) -> bytes:
+        return Hello.make(self.chain_id, self.host.peer_id, peer, self._key).encode()
+
+    def allowed_validators(self) -> frozenset[bytes]:
+        """Who may open a consensus stream to this node: the validators of its height, and of the
+        next height once that is known (a set that changes at an epoch)."""
+        engine = self.engine
+        if engine is None:
+            return frozenset()
+        next_set = engine.next_validators
+        key = (engine.height, id(next_set))
+        if self._allowed[0] != key:
+            members = {v.address for v in engine.driver.validators.validators}
+            if next_set is not None:
+                members |= {v.address for v in next_set.validators}
+            self._allowed = (key, frozenset(members))
+        return self._allowed[1]
+
     async def _serve_peer(self, peer: str, stream: Any) -> None:
-        """A peer's inbound consensus stream: feed its frames to the engine, one at a time."""
-        reader = FrameReader(stream, MAX_FRAME)
+        """A peer's inbound consensus stream: its hello must name a validator of the current set,
+        or the stream is reset before any consensus frame is read; then its frames go to the
+        engine, one at a time, while that validator stays in the set."""
+        reader = FrameReader(stream, MAX_HELLO_BYTES)
+        validator = None
+        try:
+            with trio.move_on_after(HELLO_TIMEOUT):
+                first = await reader.next()
+                if first is None:
+                    return  # a clean end of stream is nobody's fault
+                validator = Hello.decode(first).check(self.chain_id, peer, self.host.peer_id)
+        except (WireError, HelloError) as e:
+            self._refuse(peer, f"bad consensus hello: {e}")
+            return
+        if validator is None:
+            self._refuse(peer, "no consensus hello")
+            return
+        if validator not in self.allowed_validators():
+            self._refuse(peer, f"consensus hello of 0x{validator.hex()}, not a validator of height "
+                               f"{self.engine.height if self.engine else '?'}")
+            return
+        log.debug("consensus: stream from %s, validator 0x%s", peer, validator.hex())
+        reader.limit = MAX_FRAME
         while True:
             try:
                 frame = await reader.next()
@@ -245,6 +305,9 @@ class ConsensusReactor:
                 self._misbehaved(peer, f"bad consensus frame: {e}")
                 return
             if frame is None:
+                return
+            if validator not in self.allowed_validators():
+                log.info("consensus: 0x%s left the validator set; closing its stream from %s", validator.hex(), peer)
                 return
             if not self.transport.accept(peer, frame):
                 continue
@@ -259,16 +322,20 @@ class ConsensusReactor:
                     log.exception("consensus: frame from %s could not be handled", peer)
                     self._misbehaved(peer, f"frame the engine could not handle: {type(e).__name__}")
 
-    def _misbehaved(self, peer: str, reason: str) -> None:
+    def _refuse(self, peer: str, reason: str) -> None:
+        metrics.CONSENSUS_STREAMS_REFUSED.inc()
+        self._misbehaved(peer, reason, REFUSED_HELLO_POINTS)
+
+    def _misbehaved(self, peer: str, reason: str, points: float = 1.0) -> None:
         metrics.CONSENSUS_MISBEHAVIOUR.inc()
         now = time.monotonic()
         score, at = self._scores.get(peer, (0.0, now))
-        score = max(0.0, score - (now - at)) + 1
+        score = max(0.0, score - (now - at)) + points
         if peer not in self._scores and len(self._scores) >= MAX_SCORED_PEERS:
             # scores decay by one a second: forget those that have decayed to nothing
             self._scores = {p: (s, t) for p, (s, t) in self._scores.items() if s - (now - t) > 0}
         self._scores[peer] = (score, now)
-        log.info("consensus: peer %s misbehaved (%s), score %.0f", peer, reason, score)
+        log.info("consensus: peer %s misbehaved (%s), score %.1f", peer, reason, score)
         if score >= BAN_SCORE and self._nursery is not None:
             self._scores.pop(peer, None)
             self._nursery.start_soon(self.host.ban, peer, f"consensus: {reason}")
@@ -285,6 +352,11 @@ class ConsensusReactor:
     # -- timers ----------------------------------------------------------------------------
 
     async def _timer(self, timer: Timer, seconds: float) -> None:
+        if timer.kind == "gossip":
+            # Blocks follow the clock's seconds (the block time rule), and a gossip tick of exactly
+            # a second would lock to one phase of them: always after the decision, it would never
+            # relay a height's votes (a double sign seen by one validator would never reach another).
+            seconds *= random.uniform(1 - GOSSIP_JITTER, 1 + GOSSIP_JITTER)
         await trio.sleep(seconds)
         # timeout_propose waits for the proposal; a proposal that came in time but is still being
         # built (ours) or re-executed (theirs) on a busy machine gets up to PROPOSE_GRACE more,
@@ -312,6 +384,12 @@ class ConsensusReactor:
             self._building = None
 
     async def _build_block(self, height: int, round_: int) -> None:
+        parent_time = await self.worker.run(lambda: int(self.core.ledger.head.timestamp))
+        wait = parent_time + 1 - MAX_PROPOSAL_LEAD - time.time()
+        if wait > 0:
+            log.debug("consensus: block %d waits %.1fs for the clock (its parent is at %d)", height, wait, parent_time)
+            await trio.sleep(wait)
+
         def build() -> tuple[bytes, bytes] | None:
             head = self.core.ledger.head
             if int(head.block_number) + 1 != height:

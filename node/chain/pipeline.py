@@ -37,8 +37,10 @@ from state.vm import LedgerBlock
 
 log = logging.getLogger("ailedger")
 
-#: A BFT proposal's timestamp may lead this node's clock by at most this much (seconds).
-MAX_FUTURE_SECONDS = 30
+#: A BFT proposal's timestamp may lead this node's clock by at most this much (seconds): its
+#: proposer leads its own clock by at most a second (node.bft.reactor.MAX_PROPOSAL_LEAD), the rest
+#: is room for clocks that differ.
+MAX_FUTURE_SECONDS = 5
 
 
 class InvalidBlock(ValueError):

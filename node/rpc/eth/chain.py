@@ -20,8 +20,13 @@ def eth_block_number(ctx: NodeContext, params: Params) -> str:
 
 @rpc("eth_syncing", max_params=0)
 def eth_syncing(ctx: NodeContext, params: Params) -> bool | dict[str, str]:
+    """Block sync's progress, with the live head as ``currentBlock`` (it moves block by block,
+    gossip included); false once the head reaches the highest block a proven peer shows."""
     status = ctx.network.syncing
-    return False if status is None else {k: hex_quantity(v) for k, v in status.items()}
+    head = int(ctx.core.ledger.head.block_number)
+    if status is None or head >= status["highestBlock"]:
+        return False
+    return {**{k: hex_quantity(v) for k, v in status.items()}, "currentBlock": hex_quantity(head)}
 
 
 @rpc("eth_mining", max_params=0)

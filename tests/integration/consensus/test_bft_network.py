@@ -207,3 +207,23 @@ def test_a_validator_sending_garbage_is_scored_and_banned_and_nobody_crashes(net
     net.wait_heads(h + 2, [0, 1, 2], timeout=60)  # three of four go on without it
     assert all(net.procs[i].proc.poll() is None for i in range(4)), "a node crashed"
     net.assert_agree([0, 1, 2])
+
+
+def test_block_timestamps_never_run_ahead_of_the_clock_with_fast_blocks(tmp_path):
+    """The block time rule (docs/consensus.md, a bound): with 0.2 s blocks a timestamp is never more
+    than a second ahead of the proposer's clock (unbounded, they ran 60 s ahead after 77 blocks);
+    blocks then come at about one a second."""
+    net = init_net(tmp_path, validators=2, consensus={"timeoutCommit": 0.2})
+    try:
+        net.start()
+        net.wait_heads(2, [0, 1], timeout=120)
+        leads = []
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            block = result(net.url(0), "eth_getBlockByNumber", ["latest", False])
+            leads.append(int(block["timestamp"], 16) - time.time())
+            time.sleep(0.3)
+        assert max(leads) <= 1.5, max(leads)
+        assert max(net.heads([0, 1])) >= 12  # still about a block a second
+    finally:
+        net.stop_all()

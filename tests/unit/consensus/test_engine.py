@@ -182,3 +182,71 @@ def test_far_future_round_proposals_are_dropped_unchecked(tmp_path: Path):
     e.start()
     far = Proposal(1, 2**31 - 2, -1, HASH, ADDRS[0], b"\x01" * 65)  # finding its proposer would loop 2^31 times
     assert e.on_frame("p", encode_message(FrameKind.PROPOSAL, far.encode(), BLOCK)) == []
+
+
+def big_commit_frame(height: int, signatures: int = 9990) -> bytes:
+    sigs = tuple((i.to_bytes(20, "big"), b"\x1b" * 65) for i in range(1, signatures + 1))
+    return encode_message(FrameKind.COMMIT, Commit(height, HASH, sigs, 0).encode(), b"\xc0" * 1000)
+
+
+def test_peek_reads_kind_height_and_round_without_decoding():
+    from consensus.engine import FrameHeader, peek_frame
+
+    assert peek_frame(vote_frame(0, VoteType.PRECOMMIT, h=7)) == FrameHeader(
+        FrameKind.VOTE, 7, 0, len(Vote(VoteType.PRECOMMIT, 7, 0, HASH, ADDRS[0]).signed(CHAIN, KEYS[0]).encode()))
+    p = Proposal(5, 3, -1, HASH, ADDRS[0]).signed(CHAIN, KEYS[0])
+    head = peek_frame(encode_message(FrameKind.PROPOSAL, p.encode(), BLOCK))
+    assert (head.kind, head.height, head.round) == (FrameKind.PROPOSAL, 5, 3)
+    head = peek_frame(big_commit_frame(1))
+    assert (head.kind, head.height, head.round) == (FrameKind.COMMIT, 1, 0)
+    from consensus.messages import MessageError
+
+    for raw in (b"", b"\xc0", b"\x01", rlp.encode([9, b"", b""]), rlp.encode([1, b"\x05", b""]),
+                rlp.encode([2, rlp.encode([1, b"\x00\x01", 0]), b""]), big_commit_frame(1)[:-5]):
+        try:
+            peek_frame(raw)
+        except MessageError:
+            continue
+        raise AssertionError(f"peeked {raw[:20]!r}")
+
+
+def test_stale_frames_are_judged_by_their_height_before_any_decode(tmp_path: Path, monkeypatch):
+    import time
+
+    e = engine(tmp_path, not_proposer())
+    e.start()
+    e.height = 5  # as if four heights were decided
+    frame = big_commit_frame(1)
+    assert len(frame) > 900_000
+    monkeypatch.setattr(Commit, "decode", lambda raw: (_ for _ in ()).throw(AssertionError("decoded")))
+    started = time.process_time()
+    for _ in range(20):
+        actions = e.on_frame("attacker", frame)
+        assert len(actions) == 1 and isinstance(actions[0], PeerMisbehaved) and actions[0].points >= 1
+    assert time.process_time() - started < 0.5  # unpeeked, each decode cost ~0.36 CPU-s
+    # A stale proposal (a peer one height behind re-sends its round's proposal): served our
+    # commit if we hold it, scored by its size only.
+    p = Proposal(4, 0, -1, HASH, ADDRS[0]).signed(CHAIN, KEYS[0])
+    actions = e.on_frame("late", encode_message(FrameKind.PROPOSAL, p.encode(), b"\x00" * (1 << 19)))
+    assert [round(a.points, 2) for a in actions if isinstance(a, PeerMisbehaved)] == [0.25]
+    assert e.on_frame("late", vote_frame(0, VoteType.PREVOTE, h=4)) == []  # a stale vote costs nothing
+
+
+def test_the_next_height_buffer_is_checked_on_arrival_and_bounded_per_peer(tmp_path: Path):
+    from consensus.engine import MAX_BUFFERED_FRAMES_PER_PEER
+
+    e = engine(tmp_path, not_proposer())
+    e.start()
+    good = vote_frame(0, VoteType.PREVOTE, h=2)
+    e.on_frame("a", good)
+    e.on_frame("a", good)  # a copy (the next gossip tick) is kept once
+    assert e._buffered_frames == 1
+    forged = encode_message(FrameKind.VOTE, Vote(VoteType.PREVOTE, 2, 0, HASH, ADDRS[1], b"\x01" * 65).encode())
+    assert [type(a) for a in e.on_frame("b", forged)] == [PeerMisbehaved]
+    assert [type(a) for a in e.on_frame("b", big_commit_frame(2))] == [PeerMisbehaved]  # never buffered
+    for r in range(200):  # one peer's share, whatever it sends
+        e.on_frame("c", encode_message(FrameKind.VOTE, Vote(VoteType.PREVOTE, 2, r, HASH, ADDRS[2]).signed(
+            CHAIN, KEYS[2]).encode()))
+    assert len(e._buffer["c"]) == MAX_BUFFERED_FRAMES_PER_PEER
+    e.on_frame("d", vote_frame(3, VoteType.PREVOTE, h=2))  # others still get in
+    assert "d" in e._buffer

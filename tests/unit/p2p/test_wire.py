@@ -101,3 +101,18 @@ def test_transaction_batches_round_trip_and_bad_ones_are_wire_errors():
                 b"\x00" + rlp.encode([typed, [b"x"]]), b"\x00" + rlp.encode([typed] * (MAX_TX_BATCH + 1))):
         with pytest.raises(WireError):
             decode_tx_batch(bad)
+
+
+def test_a_stream_that_ends_is_not_a_wire_error():
+    """A clean end of stream before the message is the peer going away (a SIGSTOPped validator
+    resuming ends its stale streams so): StreamEnded, which nobody scores, never the WireError
+    that bans."""
+    from p2p.wire import StreamEnded
+
+    async def main():
+        with pytest.raises(StreamEnded):
+            await FrameReader(Chunks(b"", 1)).one()
+        assert await FrameReader(Chunks(b"", 1)).next() is None
+        assert not issubclass(StreamEnded, WireError)
+
+    trio.run(main)
