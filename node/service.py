@@ -112,6 +112,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         pool_config=config.txpool, rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
     ))
     core = chain.core
+    if chain.producer is not None:
+        chain.producer.attach(worker)  # automine builds its blocks as jobs of their own
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
