@@ -18,6 +18,7 @@ import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
+    BlockPersistResult,
     ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
@@ -123,6 +124,20 @@ class AccountOverride:
 
 class LedgerChain(MiningChain):
     vm_configuration = ((BlockNumber(0), LedgerVM),)
+
+    def persist_block(self, block: BlockAPI, perform_validation: bool = True) -> BlockPersistResult:
+        """py-evm's, without reading the new head block back from the database to return it:
+        that decoded every transaction of the block again, and the ledger never reads the
+        result (it holds the block). Another canonical block (a reorg, which this chain never
+        makes) is still read back."""
+        if perform_validation:
+            self.validate_block(block)
+        new_hashes, old_hashes = self.chaindb.persist_block(block)
+        return BlockPersistResult(
+            imported_block=block,
+            new_canonical_blocks=tuple(block if h == block.hash else self.get_block_by_hash(h) for h in new_hashes),
+            old_canonical_blocks=tuple(self.get_block_by_hash(h) for h in old_hashes),
+        )
 
 
 class Ledger:
@@ -292,8 +307,8 @@ class Ledger:
             receipts.append(receipt)
             computations.append(computation)
         filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, included, receipts)
-        block = vm.mine_block(filled, coinbase=coinbase).block
-        self.chain.persist_block(block)
+        block = vm.mine_block(filled, coinbase=coinbase).block  # validates it, too
+        self.chain.persist_block(block, perform_validation=False)
         return block, receipts, computations, rejected, faulted
 
     def _pending_header(self, head: BlockHeaderAPI, timestamp: int, coinbase: bytes) -> BlockHeaderAPI:
