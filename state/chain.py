@@ -40,6 +40,7 @@ import ai_precompiles
 from genesis import Genesis, decode_genesis
 from state.db import KeyValueStore, StagedDB
 from state.impersonation import IMPERSONATED_PREFIX, restore_senders
+from state.senders import SENDERS
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
 
 #: Where the genesis document of a datadir's chain is kept, beside the chain itself.
@@ -375,6 +376,7 @@ class Ledger:
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
+        SENDERS.restore(block.transactions)  # those this node admitted are not recovered again
         try:
             self.chain.import_block(block, perform_validation=True)
         except (ValidationError, HeaderNotFound) as e:
@@ -385,6 +387,8 @@ class Ledger:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise
+        for tx in block.transactions:  # recovered now: a later import of the block reuses them
+            SENDERS.remember(bytes(tx.hash), bytes(tx.sender))
         if not persist:
             self._prepare(block)
             self.staged.discard()
