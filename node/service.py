@@ -81,6 +81,8 @@ class NodeConfig:
     """Take blocks only from peers (never build them); needs ``p2p``."""
     progress_bar: bool = False
     """Show a sync progress bar on stderr."""
+    state_sync: bool = False
+    """An empty chain takes a peer's recent state before block sync (``node/state_sync.py``)."""
     consensus: ConsensusConfig | None = None
     """BFT timeouts; used when the genesis names several validators and ``validator_key`` is one
     of them (None: the defaults)."""
@@ -141,7 +143,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             if config.p2p is not None:
                 from node.network import NetworkNode
 
-                network = NetworkNode(chain.pipeline, worker, config.p2p, network_status, config.progress_bar)
+                network = NetworkNode(chain.pipeline, worker, config.p2p, network_status, config.progress_bar,
+                                      config.state_sync)
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)

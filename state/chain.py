@@ -40,6 +40,7 @@ import ai_precompiles
 from genesis import Genesis, decode_genesis
 from state.db import KeyValueStore, StagedDB
 from state.impersonation import IMPERSONATED_PREFIX, restore_senders
+from state.ordered_trie import ordered_trie_root_and_nodes
 from state.senders import SENDERS
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
 
@@ -398,6 +399,44 @@ class Ledger:
             self.staged[key] = value
         self._commit()
         return block
+
+    def adopt_state(self, block: BlockAPI, commit: bytes, ancestors: Sequence[BlockAPI] = (),
+                    forget: Sequence[bytes] = ()) -> None:
+        """Make ``block`` the head of an empty chain without executing anything before it (state
+        sync): its state, fetched node by node from its header's state root and checked against
+        each node's hash, must be in the store already. ``ancestors`` are the blocks just before
+        it, oldest first, each the parent of the next (BLOCKHASH reads 256 of them); the caller
+        verified ``commit``. Each block's transactions are stored, checked against its header;
+        receipts and everything before the ancestors are not (this ledger's history starts
+        here). Headers, bodies, commit, the new head, and the deletion of the ``forget`` keys
+        (the syncer's record), in one atomic write."""
+        header = block.header
+        if self.head.block_number != 0:
+            raise BlockImportError("a synced state is adopted only by an empty chain")
+        if self.staged.get(header.state_root) is None:
+            raise BlockImportError(f"the state root 0x{header.state_root.hex()} is not in the store")
+        blocks = [*ancestors, block]
+        for parent, child in zip(blocks, blocks[1:], strict=False):
+            if child.header.parent_hash != parent.header.hash or child.number != parent.number + 1:
+                raise BlockImportError(f"block {parent.number} is not the parent of {child.number}")
+        chaindb = self.chain.chaindb
+        try:
+            for each in blocks:
+                tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in each.transactions])
+                if tx_root != each.header.transaction_root:
+                    raise BlockImportError(f"block {each.number}'s transactions do not match its header")
+                chaindb.persist_trie_data_dict(tx_nodes)
+            chaindb.persist_checkpoint_header(blocks[0].header, int(blocks[0].number))
+            if len(blocks) > 1:
+                chaindb.persist_header_chain([b.header for b in blocks[1:]])
+        except Exception:
+            self.staged.discard()
+            raise
+        self.staged[COMMIT_PREFIX + bytes(header.hash)] = commit
+        for key in forget:
+            if key in self.staged:
+                del self.staged[key]
+        self._commit()
 
     def _prepare(self, block: BlockAPI) -> None:
         self._prepared[bytes(block.header.hash)] = (bytes(block.header.parent_hash), self.staged.staged_writes())
