@@ -185,7 +185,7 @@ class ChainCore:
                 tx, self.account(tx.sender), self.next_base_fee(), head.gas_limit
             )
         except PoolError as e:
-            if not wait and self.producer is not None and self.producer.requested:
+            if not wait and self.producer is not None and self.producer.automine and self.producer.requested:
                 # An earlier transaction still waiting for its block may be what this one
                 # needs (the funds it sends, the nonce it uses): judge this one as sent after
                 # that block, as it would have been had each sender waited for its own.
