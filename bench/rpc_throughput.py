@@ -4,21 +4,22 @@ Every run applies the same pre-signed EIP-1559 transfers (chain id 31337, from t
 standard dev mnemonic's accounts, each sender's nonces in order), the way a node really
 runs them:
 
-1. `ailedger dev` with automine (a block per transaction as soon as it arrives), the
-   chain in memory;
+1. `ailedger dev` with automine (a block as soon as transactions arrive; those that arrive
+   while one is built share the next), the chain in memory;
 2. the same with `--datadir`: LevelDB, each block one fsynced write batch;
 3. anvil with automine, driven exactly like (1);
 4. raw py-evm in this process: a `MiningChain` on Prague with the same genesis alloc
-   decodes the same raw transactions and mines them with `mine_all`, one block per
-   transaction like (1) (no RPC, no pool, no disk).
+   decodes the same raw transactions and mines them with `mine_all` (no RPC, no pool, no
+   disk), twice: in blocks of the sizes ailedger made, and in large blocks
+   (`--raw-block-size`, 200 by default: the engine's limit, which grouping aims at).
 
 The transfers go in as `eth_sendRawTransaction` calls in JSON-RPC batches over HTTP; the
 clock stops when every sender's nonce shows all its transfers mined. No run waits on a
-block tick. With `--block-time S` the nodes mine on an interval instead and raw py-evm
-mines blocks of the size ailedger produced (the tick then rounds the RPC runs' time up).
+block tick. With `--block-time S` the nodes mine on an interval instead (the tick then
+rounds the RPC runs' time up).
 
-It prints tx/s of each, the ratios ailedger/raw py-evm and ailedger/anvil, and the
-machine. Numbers are noisy on a shared machine: run it under `nice` and more than once.
+It prints tx/s of each, the ratios ailedger/raw py-evm (both) and ailedger/anvil, and the
+machine with its load average. Numbers are noisy on a shared machine: run it under `nice` and more than once.
 Not a test: `python bench/rpc_throughput.py [--txs 2000] [--senders 20] [--batch 200]`.
 """
 
@@ -205,12 +206,15 @@ def run_rpc(name: str, proc: Proc, work: Workload, batch: int, threads: int) -> 
     ]
     sizes = tuple(int(r["result"], 16) for r in counts if int(r["result"], 16) > 0)
     if sum(sizes) != len(work.raw):
-        raise RuntimeError(f"{name}: blocks hold {sum(sizes)} txs, expected {len(work.raw)}")
+        # Seen with anvil on interval mining: its nonces count the transfers before its block
+        # numbers show them. The time stands; only the block sizes are short.
+        print(f"warning: {name}: blocks hold {sum(sizes)} txs, expected {len(work.raw)}", file=sys.stderr)
     return RunResult(name, len(work.raw), elapsed, t_submit, sizes)
 
 
-def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
-    """Decode and mine the same raw transactions with py-evm alone, `block_size` per block."""
+def run_raw_pyevm(work: Workload, block_size: int | Sequence[int], name: str = "raw py-evm") -> RunResult:
+    """Decode and mine the same raw transactions with py-evm alone, `block_size` per block (or
+    blocks of these sizes, in order, then of the last size)."""
     from eth.chains.base import MiningChain
     from eth.db.atomic import AtomicDB
     from eth.vm.forks.prague import PragueVM
@@ -235,9 +239,13 @@ def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
     builder = PragueVM.get_transaction_builder()
     coinbase = b"\x00" * 20
     sizes = []
+    plan = [block_size] if isinstance(block_size, int) else list(block_size)
     t0 = time.perf_counter()
-    for i in range(0, len(work.raw), block_size):
-        txs = [builder.decode(raw) for raw in work.raw[i : i + block_size]]
+    i = 0
+    while i < len(work.raw):
+        size = plan[min(len(sizes), len(plan) - 1)]
+        txs = [builder.decode(raw) for raw in work.raw[i : i + size]]
+        i += size
         # py-evm drifts the gas limit block by block; hold it at the genesis limit, as
         # ailedger does, so both chains take blocks of the same size.
         chain.header = chain.header.copy(gas_limit=GAS_LIMIT)
@@ -246,7 +254,7 @@ def run_raw_pyevm(work: Workload, block_size: int) -> RunResult:
             raise RuntimeError("a transfer failed in raw py-evm")
         sizes.append(len(txs))
     elapsed = time.perf_counter() - t0
-    return RunResult("raw py-evm", len(work.raw), elapsed, 0.0, tuple(sizes))
+    return RunResult(name, len(work.raw), elapsed, 0.0, tuple(sizes))
 
 
 def machine() -> str:
@@ -259,12 +267,14 @@ def machine() -> str:
     except OSError:
         pass
     return (
-        f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} ({sys.executable})"
+        f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} ({sys.executable}) "
+        f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 
 def report(r: RunResult) -> str:
-    sizes = f"blocks={len(r.block_sizes)} size median={statistics.median(r.block_sizes):.0f} max={max(r.block_sizes)}"
+    sizes = (f"blocks={len(r.block_sizes)} size median={statistics.median(r.block_sizes):.0f} max={max(r.block_sizes)}"
+             if r.block_sizes else "blocks=?")
     submit = (
         f" submit={r.submit_seconds:.2f}s ({r.txs / r.submit_seconds:.0f} tx/s)"
         if r.submit_seconds
@@ -290,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--raw-block-size",
         type=int,
-        default=0,
-        help="raw py-evm block size (default: ailedger's median)",
+        default=200,
+        help="raw py-evm's large blocks (it also mines blocks of the sizes ailedger made)",
     )
     ap.add_argument("--skip-ailedger", action="store_true", help="only raw py-evm and anvil")
     args = ap.parse_args(argv)
@@ -324,21 +334,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             anvil.kill()
         print(report(results["anvil"]), flush=True)
-    if args.raw_block_size:
-        size = args.raw_block_size
-    elif args.block_time is None:
-        size = 1  # automine: a block per transaction, as the nodes did
-    else:
-        size = int(statistics.median(results["ailedger"].block_sizes)) if "ailedger" in results else 200
-    results["raw"] = run_raw_pyevm(work, size)
+    results["raw"] = run_raw_pyevm(work, args.raw_block_size, f"raw py-evm ({args.raw_block_size}/block)")
     print(report(results["raw"]))
+    if "ailedger" in results:
+        results["raw same"] = run_raw_pyevm(work, results["ailedger"].block_sizes, "raw py-evm (same blocks)")
+        print(report(results["raw same"]))
     raw, anvil_tps = results["raw"].tps, results["anvil"].tps
     for name in ("ailedger", "ailedger+disk"):
         if name in results:
             a = results[name].tps
-            print(f"ratio {name + '/raw py-evm':<24} = {a / raw:.2f}x")
-            print(f"ratio {name + '/anvil':<24} = {a / anvil_tps:.3f}x")
-    print(f"ratio {'raw py-evm/anvil':<24} = {raw / anvil_tps:.3f}x")
+            print(f"ratio {name + '/raw py-evm large':<30} = {a / raw:.2f}x")
+            if "raw same" in results:
+                print(f"ratio {name + '/raw py-evm same':<30} = {a / results['raw same'].tps:.2f}x")
+            print(f"ratio {name + '/anvil':<30} = {a / anvil_tps:.3f}x")
+    print(f"ratio {'raw py-evm large/anvil':<30} = {raw / anvil_tps:.3f}x")
     return 0
 
 

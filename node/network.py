@@ -28,6 +28,7 @@ from node.chain.events import BlockCommitted, ChainEvent, Origin, TransactionAdm
 from node.chain.pipeline import BlockPipeline, InvalidBlock, decode_block
 from node.chain.reader import NetworkStatus
 from node.errors import NodeError
+from node.state_sync import MAX_REQUEST_BYTES, STATE_PROTOCOL, StateSync
 from node.sync import BlockSync
 from node.txpool import tx_cost
 from node.worker import ChainWorker
@@ -121,8 +122,9 @@ class NetworkNode:
     """The node on the network: serves its chain, follows its peers', gossips its own."""
 
     def __init__(self, pipeline: BlockPipeline, worker: ChainWorker, config: P2PConfig,
-                 status: NetworkStatus | None = None, progress_bar: bool = False) -> None:
-        """``status`` is kept up to date for the RPC (peers, sync progress)."""
+                 status: NetworkStatus | None = None, progress_bar: bool = False, state_sync: bool = False) -> None:
+        """``status`` is kept up to date for the RPC (peers, sync progress); ``state_sync``: an
+        empty chain takes a peer's recent state before block sync (node/state_sync.py)."""
         self.pipeline = pipeline
         self.core: ChainCore = pipeline.core
         self.worker = worker
@@ -132,6 +134,11 @@ class NetworkNode:
         self.host = P2PHost(config, self, self.core.ledger.chain_id, self.genesis_hash)
         self.status = status or NetworkStatus()
         self.sync = BlockSync(self.host, pipeline, worker, self.status, progress_bar)
+        # State sync (node/state_sync.py): served always, run before block sync only when asked.
+        self.state_sync = StateSync(self.host, pipeline, worker, self.sync, self.status, progress_bar)
+        self.host.add_protocol(STATE_PROTOCOL, self.host.answer_requests(
+            STATE_PROTOCOL, self.state_sync.answer, limit=MAX_REQUEST_BYTES))
+        self.sync_state_first = state_sync
         self._outbox: tuple[trio.MemorySendChannel[tuple[str, Any]], trio.MemoryReceiveChannel[tuple[str, Any]]] = (
             trio.open_memory_channel(10_000)
         )
@@ -158,11 +165,16 @@ class NetworkNode:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.host.run)
             nursery.start_soon(self._publisher)
-            nursery.start_soon(self.sync.run)
+            nursery.start_soon(self._sync)
             nursery.start_soon(self._blob_fetcher)
             nursery.start_soon(self._count_peers)
             nursery.start_soon(self._rebroadcast)
             task_status.started()
+
+    async def _sync(self) -> None:
+        if self.sync_state_first:
+            await self.state_sync.run()
+        await self.sync.run()
 
     async def _count_peers(self) -> None:
         while True:

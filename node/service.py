@@ -82,6 +82,8 @@ class NodeConfig:
     """Take blocks only from peers (never build them); needs ``p2p``."""
     progress_bar: bool = False
     """Show a sync progress bar on stderr."""
+    state_sync: bool = False
+    """An empty chain takes a peer's recent state before block sync (``node/state_sync.py``)."""
     consensus: ConsensusConfig | None = None
     """BFT timeouts; used when the genesis names several validators and ``validator_key`` is one
     of them (None: the defaults)."""
@@ -113,6 +115,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         pool_config=config.txpool, rpc_gas_cap=config.rpc_gas_cap, rpc_evm_timeout=config.rpc_evm_timeout or None,
     ))
     core = chain.core
+    if chain.producer is not None:
+        chain.producer.attach(worker)  # automine builds its blocks as jobs of their own
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
@@ -151,7 +155,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             if config.p2p is not None:
                 from node.network import NetworkNode
 
-                network = NetworkNode(chain.pipeline, worker, config.p2p, network_status, config.progress_bar)
+                network = NetworkNode(chain.pipeline, worker, config.p2p, network_status, config.progress_bar,
+                                      config.state_sync)
                 await nursery.start(network.run)
                 print(f"P2P peer id {network.host.peer_id}", flush=True)
                 print(f"P2P listening on {network.host.listen_addr}", flush=True)

@@ -31,6 +31,7 @@ import collections
 import enum
 import ipaddress
 import itertools
+import logging
 import math
 import threading
 import time
@@ -44,6 +45,7 @@ from node import metrics
 from node.errors import LimitExceeded
 
 T = TypeVar("T")
+log = logging.getLogger("ailedger")
 
 #: Seconds after which a client's past use of a worker counts half.
 USAGE_HALF_LIFE = 10.0
@@ -302,6 +304,18 @@ class ChainWorker:
             self._cancel(job)
             raise
         return result.unwrap()  # type: ignore[no-any-return]
+
+    def post(self, fn: Callable[[], object], priority: Priority = Priority.NORMAL) -> None:
+        """Queue ``fn()`` with nobody awaiting it, from any thread (the chain thread included):
+        work the node asks of itself, such as the block automine builds for the transactions
+        just admitted. Never refused for a full queue (the caller keeps at most one such job
+        waiting); what it raises is logged, and ``fn`` should catch what it expects."""
+
+        def deliver(result: outcome.Outcome[Any]) -> None:
+            if isinstance(result, outcome.Error):
+                log.error("%s: a posted job failed", self.name, exc_info=result.error)
+
+        self._put(_Job(fn, (), deliver, "", next(self._seq)), priority, bounded=False)
 
     def call_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker from a non-trio thread (start-up, shutdown)."""

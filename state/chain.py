@@ -18,6 +18,7 @@ import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
+    BlockPersistResult,
     ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
@@ -40,6 +41,8 @@ from ai_precompiles.errors import AIError
 from genesis import Genesis, GenesisError, decode_genesis
 from state.db import KeyValueStore, StagedDB
 from state.impersonation import IMPERSONATED_PREFIX, restore_senders
+from state.ordered_trie import ordered_trie_root_and_nodes
+from state.senders import SENDERS
 from state.vm import CallTimeout, CallVM, LedgerVM, call_deadline
 
 #: Where the genesis document of a datadir's chain is kept, beside the chain itself.
@@ -124,6 +127,20 @@ class AccountOverride:
 
 class LedgerChain(MiningChain):
     vm_configuration = ((BlockNumber(0), LedgerVM),)
+
+    def persist_block(self, block: BlockAPI, perform_validation: bool = True) -> BlockPersistResult:
+        """py-evm's, without reading the new head block back from the database to return it:
+        that decoded every transaction of the block again, and the ledger never reads the
+        result (it holds the block). Another canonical block (a reorg, which this chain never
+        makes) is still read back."""
+        if perform_validation:
+            self.validate_block(block)
+        new_hashes, old_hashes = self.chaindb.persist_block(block)
+        return BlockPersistResult(
+            imported_block=block,
+            new_canonical_blocks=tuple(block if h == block.hash else self.get_block_by_hash(h) for h in new_hashes),
+            old_canonical_blocks=tuple(self.get_block_by_hash(h) for h in old_hashes),
+        )
 
 
 class Ledger:
@@ -308,8 +325,8 @@ class Ledger:
             receipts.append(receipt)
             computations.append(computation)
         filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, included, receipts)
-        block = vm.mine_block(filled, coinbase=coinbase).block
-        self.chain.persist_block(block)
+        block = vm.mine_block(filled, coinbase=coinbase).block  # validates it, too
+        self.chain.persist_block(block, perform_validation=False)
         return block, receipts, computations, rejected, faulted
 
     def _pending_header(self, head: BlockHeaderAPI, timestamp: int, coinbase: bytes) -> BlockHeaderAPI:
@@ -376,6 +393,7 @@ class Ledger:
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
+        SENDERS.restore(block.transactions)  # those this node admitted are not recovered again
         try:
             self.chain.import_block(block, perform_validation=True)
         except (ValidationError, HeaderNotFound) as e:
@@ -386,6 +404,8 @@ class Ledger:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
             raise
+        for tx in block.transactions:  # recovered now: a later import of the block reuses them
+            SENDERS.remember(bytes(tx.hash), bytes(tx.sender))
         if not persist:
             self._prepare(block)
             self.staged.discard()
@@ -395,6 +415,44 @@ class Ledger:
             self.staged[key] = value
         self._commit()
         return block
+
+    def adopt_state(self, block: BlockAPI, commit: bytes, ancestors: Sequence[BlockAPI] = (),
+                    forget: Sequence[bytes] = ()) -> None:
+        """Make ``block`` the head of an empty chain without executing anything before it (state
+        sync): its state, fetched node by node from its header's state root and checked against
+        each node's hash, must be in the store already. ``ancestors`` are the blocks just before
+        it, oldest first, each the parent of the next (BLOCKHASH reads 256 of them); the caller
+        verified ``commit``. Each block's transactions are stored, checked against its header;
+        receipts and everything before the ancestors are not (this ledger's history starts
+        here). Headers, bodies, commit, the new head, and the deletion of the ``forget`` keys
+        (the syncer's record), in one atomic write."""
+        header = block.header
+        if self.head.block_number != 0:
+            raise BlockImportError("a synced state is adopted only by an empty chain")
+        if self.staged.get(header.state_root) is None:
+            raise BlockImportError(f"the state root 0x{header.state_root.hex()} is not in the store")
+        blocks = [*ancestors, block]
+        for parent, child in zip(blocks, blocks[1:], strict=False):
+            if child.header.parent_hash != parent.header.hash or child.number != parent.number + 1:
+                raise BlockImportError(f"block {parent.number} is not the parent of {child.number}")
+        chaindb = self.chain.chaindb
+        try:
+            for each in blocks:
+                tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in each.transactions])
+                if tx_root != each.header.transaction_root:
+                    raise BlockImportError(f"block {each.number}'s transactions do not match its header")
+                chaindb.persist_trie_data_dict(tx_nodes)
+            chaindb.persist_checkpoint_header(blocks[0].header, int(blocks[0].number))
+            if len(blocks) > 1:
+                chaindb.persist_header_chain([b.header for b in blocks[1:]])
+        except Exception:
+            self.staged.discard()
+            raise
+        self.staged[COMMIT_PREFIX + bytes(header.hash)] = commit
+        for key in forget:
+            if key in self.staged:
+                del self.staged[key]
+        self._commit()
 
     def _prepare(self, block: BlockAPI) -> None:
         self._prepared[bytes(block.header.hash)] = (bytes(block.header.parent_hash), self.staged.staged_writes())

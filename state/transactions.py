@@ -8,6 +8,7 @@ from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError
 
 from state.native import NATIVE_TYPES
+from state.senders import SENDERS
 from state.vm import LedgerVM
 
 #: EIP-4844 blob transactions need a blob pool and a consensus client; we refuse them.
@@ -67,7 +68,7 @@ def decode_transaction(raw: bytes) -> SignedTransactionAPI:
         # EIP-2: a high-s twin of a signature recovers the same sender under another hash.
         raise InvalidSignature("invalid transaction v, r, s values")
     try:
-        tx.sender  # noqa: B018 - recovering the sender is the signature check
+        SENDERS.sender_of(tx)  # recovering the sender (once per hash) is the signature check
     except Exception as e:
         raise InvalidSignature(f"invalid sender: {e}") from None
     return tx

@@ -63,7 +63,18 @@ class Producer(Protocol):
     automine: bool
     """Build a block as soon as a transaction is executable."""
 
+    @property
+    def requested(self) -> bool:
+        """A block was requested (automine) and has not been built yet."""
+        ...
+
     def mine(self, timestamp: int | None = None) -> BuiltBlock: ...
+
+    def request_block(self) -> None:
+        """Ask for a block of everything executable, after the jobs already queued."""
+
+    def faulted(self, tx_hash: bytes) -> str | None:
+        """Why an automine block dropped ``tx_hash`` as faulted, if it did."""
 
 
 class ChainCore:
@@ -148,18 +159,24 @@ class ChainCore:
                         tip, value)
         return self.submit_raw(raw)
 
-    def submit_raw(self, raw: bytes) -> bytes:
-        """Decode, admit and (under automine) mine one raw transaction; returns its hash."""
+    def submit_raw(self, raw: bytes, wait: bool = True) -> bytes:
+        """Decode, admit and (under automine) mine one raw transaction; returns its hash
+        (``wait`` as for :meth:`submit`)."""
         try:
             tx = decode_transaction(raw)
         except TransactionError as e:
             raise Refused(str(e)) from None
-        return self.submit(tx)
+        return self.submit(tx, wait=wait)
 
-    def submit(self, tx: SignedTransactionAPI, origin: Origin = Origin.LOCAL) -> bytes:
-        """Admit ``tx`` to the pool (and, under automine, mine it); returns its hash. A
-        transaction from this node's users must name contribution bytes this node holds; one
-        relayed by a peer may name bytes its first node holds (fetched in the background)."""
+    def submit(self, tx: SignedTransactionAPI, origin: Origin = Origin.LOCAL, wait: bool = True) -> bytes:
+        """Admit ``tx`` to the pool and, under automine, have it mined; returns its hash.
+
+        With ``wait`` the block is built now, so the transaction is in a block when this
+        returns. Without it the block is only requested: it is built once the jobs already
+        queued have admitted theirs, and the caller finishes with :meth:`settle` in a later
+        job (the RPC send paths, so that arrivals share blocks). A transaction from this
+        node's users must name contribution bytes this node holds; one relayed by a peer may
+        name bytes its first node holds (fetched in the background)."""
         head = self.ledger.head
         if origin is Origin.LOCAL:
             self._check_contribution_blob(tx)
@@ -168,17 +185,51 @@ class ChainCore:
                 tx, self.account(tx.sender), self.next_base_fee(), head.gas_limit
             )
         except PoolError as e:
+            if not wait and self.producer is not None and self.producer.automine and self.producer.requested:
+                # An earlier transaction still waiting for its block may be what this one
+                # needs (the funds it sends, the nonce it uses): judge this one as sent after
+                # that block, as it would have been had each sender waited for its own.
+                self.producer.mine()
+                return self.submit(tx, origin, wait)
             metrics.TX_REJECTED.inc()
             raise Refused(str(e)) from None
         metrics.TX_ACCEPTED.inc()
         self._publish_pending(tx, origin)
         if executable and self.producer is not None and self.producer.automine:
-            built = self.producer.mine()
-            if tx.hash in built.faulted:
-                reason = next(r for t, r in built.rejected if t.hash == tx.hash)
-                raise Refused(f"transaction dropped: {reason}")
+            if wait:
+                self.producer.mine()
+                self._raise_if_faulted(bytes(tx.hash))
+            else:
+                self.producer.request_block()
         self._update_pool_metrics()
         return bytes(tx.hash)
+
+    def awaits_block(self, tx_hash: bytes) -> bool:
+        """Whether ``tx_hash`` (just submitted without ``wait``) waits for a block automine
+        has been asked for: its sender should :meth:`settle` in a later job."""
+        return (self.producer is not None and self.producer.automine
+                and self.producer.requested and tx_hash in self.pool.by_hash)
+
+    def settle(self, tx_hash: bytes) -> bytes:
+        """Finish a submission made without ``wait``, once the requested block ran: returns the
+        hash when the transaction is in a block (or was never due one: queued behind a nonce
+        gap, automine off); refuses it, as :meth:`submit` with ``wait`` would have, when the
+        block dropped it as faulted. Should it still be executable in the pool (its block
+        failed or was full), a block is built for it now, and what that raises is the
+        caller's."""
+        producer = self.producer
+        if producer is None or not producer.automine:
+            return tx_hash
+        entry = self.pool.by_hash.get(tx_hash)
+        if entry is not None and self.pool.pending.get(entry.sender, {}).get(entry.tx.nonce) is entry:
+            producer.mine()
+        self._raise_if_faulted(tx_hash)
+        return tx_hash
+
+    def _raise_if_faulted(self, tx_hash: bytes) -> None:
+        reason = self.producer.faulted(tx_hash) if self.producer is not None else None
+        if reason is not None:
+            raise Refused(f"transaction dropped: {reason}")
 
     def _check_contribution_blob(self, tx: SignedTransactionAPI) -> None:
         """A contribution sent directly (native type or a call to Datanets.contribute) must

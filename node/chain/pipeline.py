@@ -208,6 +208,40 @@ class BlockPipeline:
         self._committed(block, Origin.SYNC, started)
         return block
 
+    def verify_pivot(self, raw_block: bytes, raw_commit: bytes) -> BlockAPI:
+        """The block state sync starts from, with its commit checked against the validator set
+        that signs it (:class:`InvalidBlock` otherwise): the genesis validators of a chain of
+        one. A BFT chain's set of a height is derived from every height before it (proposer
+        priority, epochs), which a node without that history cannot do: it replays blocks."""
+        if self.core.validator_sets is not None:
+            raise InvalidBlock("state sync needs a single-validator chain: a BFT chain's sets come from its history")
+        block = decode_block(raw_block)
+        header = block.header
+        try:
+            commit = Commit.decode(raw_commit)
+        except Exception as e:
+            raise InvalidBlock(f"undecodable commit of block {header.block_number}: {e}") from None
+        if commit.height != header.block_number or commit.block_hash != header.hash:
+            raise InvalidBlock(f"the commit of block {header.block_number} is for another block")
+        try:
+            commit.check(genesis_powers(self.core), chain_id=self.ledger.chain_id, height=header.block_number,
+                         block_hash=header.hash)
+        except InvalidCommit as e:
+            raise InvalidBlock(f"the commit of block {header.block_number} is refused: {e}") from None
+        return block
+
+    def adopt_state(self, block: BlockAPI, commit: bytes, ancestors: list[BlockAPI],
+                    forget: tuple[bytes, ...] = ()) -> None:
+        """Make a verified pivot block (:meth:`verify_pivot`) whose state is in the store the head
+        (``Ledger.adopt_state``), and bring the pool and the events up to it."""
+        started = time.perf_counter()
+        try:
+            self.ledger.adopt_state(block, commit, ancestors, forget)
+        except BlockImportError as e:
+            raise InvalidBlock(str(e)) from None
+        self.core.head_changed()
+        self._committed(block, Origin.SYNC, started)
+
     def _committed(self, block: BlockAPI, origin: Origin, started: float,
                    receipts: tuple[object, ...] | None = None) -> None:
         """The one bookkeeping step after a block became the head."""

@@ -89,6 +89,9 @@ def _add_run(sub: Subparsers) -> None:
                         "log, in ai_inferQuote and in metrics")
     p.add_argument("--inference-price", type=parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
+    p.add_argument("--state-sync", action="store_true",
+                   help="an empty datadir takes a peer's recent state (checked against a committed header) "
+                        "and replays only the blocks after it, instead of every block since genesis")
     p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
     p.add_argument("--faults", action="store_true", help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_FAULTS
     add_txpool_flags(p)
@@ -160,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         txpool=txpool_config(args),
         sidecar=args.sidecar or (node_file.sidecar if node_file else None), inference_price=args.inference_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
-        consensus=consensus,
+        consensus=consensus, state_sync=args.state_sync,
     )
 
     def ready(ledger: Ledger) -> None:

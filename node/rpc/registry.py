@@ -69,6 +69,10 @@ class Method:
     lane: Lane = CHAIN
     max_params: int = field(kw_only=True)
     """Most positional parameters a call may carry; more is -32602 before the method runs."""
+    sends: bool = field(default=False, kw_only=True)
+    """The method submits a transaction and, under automine, answers once its block is built
+    (it returns a :class:`Continue`): consecutive such calls of a batch are admitted in one job
+    before any of them waits, so that they share the block."""
 
 
 @dataclass(frozen=True)
@@ -90,10 +94,10 @@ def namespace_of(name: str) -> str:
     return name.split("_", 1)[0]
 
 
-def rpc(*names: str, max_params: int, lane: Lane = CHAIN) -> Callable[[F], F]:
+def rpc(*names: str, max_params: int, lane: Lane = CHAIN, sends: bool = False) -> Callable[[F], F]:
     """Register the decorated function as the methods ``names`` (aliases share it), each in
     the namespace its prefix names, taking at most ``max_params`` parameters, run on
-    ``lane``. The function's module must be listed in ``node.rpc.METHOD_MODULES`` with that
+    ``lane`` (``sends``: see :attr:`Method.sends`). The function's module must be listed in ``node.rpc.METHOD_MODULES`` with that
     namespace: the light list the CLI shows (``namespaces.ALL_NAMESPACES``) cannot drift."""
 
     def register(fn: F) -> F:
@@ -106,7 +110,7 @@ def rpc(*names: str, max_params: int, lane: Lane = CHAIN) -> Callable[[F], F]:
                 raise ValueError(f"{name}: list {fn.__module__} with namespace {namespace!r} in node.rpc.METHOD_MODULES")
             if name in METHODS:
                 raise ValueError(f"{name} is registered twice")
-            method = Method(name, fn, lane, max_params=max_params)
+            method = Method(name, fn, lane, max_params=max_params, sends=sends)
             NAMESPACES.setdefault(namespace, {})[name] = method
             METHODS[name] = method
         return fn

@@ -11,10 +11,12 @@ the call had already run.
 
 Every call, alone or in a batch, is looked up in one table (``registry.method_table``) and
 runs on its method's lane: the chain worker, the read worker, or the trio loop for ASYNC
-methods. Each call of a batch is its own job on its worker, so other callers' work and
-block production interleave with a long batch; every job counts against its caller's share of
-the worker (``node/worker.py``: the caller's address is the client), so callers flooding a
-worker from many connections neither run ahead of another caller's call nor lock it out. What a method raises is mapped to a
+methods. A batch's calls run in jobs of at most JOB_SECONDS on their worker, so other callers'
+work and block production interleave with a long batch; consecutive sends (``Method.sends``)
+are admitted in one job and so share automine's next block. Every job counts against its
+caller's share of the worker (``node/worker.py``: the caller's address is the client), so
+callers flooding a worker from many connections neither run ahead of another caller's call nor
+lock it out. What a method raises is mapped to a
 JSON-RPC error in one place (:meth:`RPCServer._rpc_error`). Chain events reach
 subscriptions (``subscriptions.py``) through the trio token as they happen.
 """
@@ -77,7 +79,9 @@ MAX_BATCH = 1000
 #: and bytes of answers; calls past either are answered -32005 without running.
 BATCH_SECONDS = 60.0
 MAX_BATCH_RESPONSE = 25 * 1024 * 1024
-#: How long one worker job may keep taking calls of a batch before it hands back.
+#: How long one worker job may keep taking calls of a batch before it hands back: seconds of the
+#: worker thread's CPU time, not of the wall clock, so that on a loaded machine a job still does
+#: the same work (and a batch's sends still share large blocks) while every job is slowed alike.
 JOB_SECONDS = 0.05
 
 
@@ -177,9 +181,9 @@ class RPCServer:
                 except NodeError as e:  # the worker refused the job (busy)
                     replies = [_error(_id_of(call), self._rpc_error("", e))]
             i += len(replies)
+            while any(isinstance(reply, _Resume) for reply in replies):  # same worker, in order
+                replies = await worker.run(self._resume_run, replies, client=client)
             for reply in replies:
-                while isinstance(reply, _Resume):  # only a group's last reply; same worker
-                    reply = await worker.run(reply.run, client=client)
                 if reply is not None:
                     responses.append(json.dumps(reply))
                     size += len(responses[-1])
@@ -196,15 +200,36 @@ class RPCServer:
     def _dispatch_run(self, calls: list[Json], start: int, lane: Lane, client: str) -> list[Reply | _Resume | None]:
         """On a worker: answer ``calls[start:]`` while they belong to ``lane`` and the job
         is younger than JOB_SECONDS (at least one call)."""
-        began = time.perf_counter()
+        began = time.thread_time()
         out = [self.dispatch(calls[start], client)]
         j = start + 1
-        while j < len(calls) and time.perf_counter() - began < JOB_SECONDS and not isinstance(out[-1], _Resume):
+        while j < len(calls) and time.thread_time() - began < JOB_SECONDS:
             call = calls[j]
             if _is_connection_call(call) or self._lane_of(call) != lane:
                 break
+            if isinstance(out[-1], _Resume) and not (self._sends(calls[j - 1]) and self._sends(call)):
+                break  # what comes next sees the work of the call before it done
             out.append(self.dispatch(call, client))
             j += 1
+        return out
+
+    def _sends(self, call: Json) -> bool:
+        method = self._method_of(call)
+        return method is not None and method.sends
+
+    @staticmethod
+    def _resume_run(replies: list[Reply | _Resume | None]) -> list[Reply | _Resume | None]:
+        """On a worker: run the next step of a group's waiting calls, in order, while the job is
+        younger than JOB_SECONDS (at least one)."""
+        began = time.thread_time()
+        out: list[Reply | _Resume | None] = []
+        ran = False
+        for reply in replies:
+            if isinstance(reply, _Resume) and (not ran or time.thread_time() - began < JOB_SECONDS):
+                out.append(reply.run())
+                ran = True
+            else:
+                out.append(reply)
         return out
 
     async def handle_call(self, call: Json, conn: WebSocketConnection | None, client: str = "") -> Reply | None:

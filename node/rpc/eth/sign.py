@@ -18,8 +18,9 @@ from node.rpc import params as p
 from node.rpc.context import NodeContext
 from node.rpc.errors import InvalidParams
 from node.rpc.eth.call import call_authorizations, raise_on_failure
+from node.rpc.eth.transactions import answer_when_mined
 from node.rpc.format import hex_data
-from node.rpc.registry import Params, args, rpc
+from node.rpc.registry import Continue, Params, args, rpc
 from state.impersonation import impersonated_transaction
 
 
@@ -39,7 +40,9 @@ def eth_accounts(ctx: NodeContext, params: Params) -> list[str]:
 
 
 @rpc("eth_sendTransaction", max_params=1)
-def eth_send_transaction(ctx: NodeContext, params: Params) -> str:
+def eth_send_transaction(ctx: NodeContext, params: Params) -> str | Continue:
+    """Sign with a dev key (or send as an impersonated account) and submit. Not a batch
+    ``sends`` method: the nonce and gas it fills in must see the calls before it mined."""
     (req_raw,) = args(params, 1)
     req = p.call_request(req_raw)
     impersonated = req.sender is not None and ctx.dev is not None and ctx.dev.may_send_as(req.sender)
@@ -96,9 +99,9 @@ def eth_send_transaction(ctx: NodeContext, params: Params) -> str:
             raise InvalidParams("invalid argument 0: an impersonated account cannot send a set-code transaction")
         unsigned = impersonated_transaction(tx, req.sender)
         ctx.core.ledger.record_impersonated(unsigned.hash, req.sender)
-        return hex_data(ctx.core.submit(unsigned))
+        return answer_when_mined(ctx.core, ctx.core.submit(unsigned, wait=False))
     signed = Account.sign_transaction(tx, key)
-    return hex_data(ctx.core.submit_raw(bytes(signed.raw_transaction)))
+    return answer_when_mined(ctx.core, ctx.core.submit_raw(bytes(signed.raw_transaction), wait=False))
 
 
 @rpc("eth_sign", max_params=2)

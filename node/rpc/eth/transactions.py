@@ -16,13 +16,21 @@ from node.errors import NotFound, UnknownBlock
 from node.rpc import params as p
 from node.rpc.context import NodeContext
 from node.rpc.format import format_receipts, format_transaction, hex_data, hex_quantity
-from node.rpc.registry import Params, args, rpc
+from node.rpc.registry import Continue, Params, args, rpc
 
 
-@rpc("eth_sendRawTransaction", max_params=1)
-def eth_send_raw_transaction(ctx: NodeContext, params: Params) -> str:
+@rpc("eth_sendRawTransaction", max_params=1, sends=True)
+def eth_send_raw_transaction(ctx: NodeContext, params: Params) -> str | Continue:
     (raw,) = args(params, 1)
-    return hex_data(ctx.core.submit_raw(p.data(raw, "0")))
+    return answer_when_mined(ctx.core, ctx.core.submit_raw(p.data(raw, "0"), wait=False))
+
+
+def answer_when_mined(core: ChainCore, tx_hash: bytes) -> str | Continue:
+    """The answer to a send: the hash, once the block automine was asked for is built (in a
+    later job, so that the transactions admitted meanwhile share that block)."""
+    if core.awaits_block(tx_hash):
+        return Continue(lambda: hex_data(core.settle(tx_hash)))
+    return hex_data(tx_hash)
 
 
 def _tx_at(core: ChainCore, number: int, index: int) -> dict[str, Any] | None:
