@@ -412,6 +412,11 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
             "contributors": {str(k): v for k, v in contributors.items()}}
 
 
+def model_id_of_weights(state: Any, weights_hash: bytes) -> int | None:
+    """The model registered with these weights, if any (a weights hash registers once)."""
+    return Store(state, MODEL_REGISTRY).get(slot("model.weights", weights_hash)) or None
+
+
 def training_nonce_used(state: Any, builder: bytes, nonce: int) -> bool:
     """Whether ``builder``'s training-request nonce is spent (an adapter was registered for it)."""
     return bool(Store(state, MODEL_REGISTRY).get(slot("training.nonce", builder, nonce)))

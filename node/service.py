@@ -75,6 +75,8 @@ class NodeConfig:
     """gRPC address of this validator's sidecar; with a validator key, the node serves ai_infer."""
     inference_price: int = 10**15
     """Wei this node's validator charges per ai_infer request (its quote)."""
+    training_price: int = 10**16
+    """Wei this node's validator charges per ai_train job (its quote)."""
     p2p: P2PConfig | None = None
     """How to join the network; None runs alone."""
     follower: bool = False
@@ -116,12 +118,15 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     inference = None
+    training = None
     if config.sidecar and config.validator_key:
         from node.inference import InferenceService
+        from node.training import TrainingService
 
         inference = InferenceService(config.sidecar, config.validator_key, config.inference_price)
+        training = TrainingService(config.sidecar, config.validator_key, config.training_price)
     network_status = NetworkStatus()
-    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status)
+    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status, training)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None
@@ -136,6 +141,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(lambda task_status: serve(server, hc, shutdown_trigger=shutdown.wait, task_status=task_status))  # type: ignore[arg-type]
             nursery.start_soon(_expire_filters, server.filters, worker)
+            if training is not None:
+                nursery.start_soon(training.run, core, worker)
             if config.p2p is not None:
                 from node.network import NetworkNode
 

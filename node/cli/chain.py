@@ -87,6 +87,8 @@ def _add_run(sub: Subparsers) -> None:
                    help="gRPC address of this validator's sidecar: with --validator-key, serve ai_infer")
     p.add_argument("--inference-price", type=parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this validator charges per ai_infer request (default: 0.001eth)")
+    p.add_argument("--training-price", type=parse_amount, default=10**16, metavar="AMOUNT",
+                   help="what this validator charges per ai_train job (default: 0.01eth)")
     p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
     p.add_argument("--faults", action="store_true", help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_FAULTS
     add_txpool_flags(p)
@@ -156,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         block_time=block_time, validator_key=key, metrics_port=args.metrics_port,
         **rpc_settings(args, dev=False),
         txpool=txpool_config(args),
-        sidecar=args.sidecar, inference_price=args.inference_price,
+        sidecar=args.sidecar, inference_price=args.inference_price, training_price=args.training_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
         consensus=consensus,
     )

@@ -10,6 +10,7 @@ from node.chain.reader import NetworkStatus
 from node.errors import NotAvailable
 from node.inference import InferenceService
 from node.rpc.filters import FilterRegistry
+from node.training import TrainingService
 from node.worker import ChainWorker
 
 
@@ -30,6 +31,9 @@ class NodeContext:
     """A dev chain's controls; None on every other node."""
     inference: InferenceService | None = None
     """This node's inference service when it serves ai_infer (a sidecar and a validator key)."""
+    training: TrainingService | None = None
+    """This node's training service when it trains for builders (ai_train: a sidecar and a
+    validator key)."""
 
     def dev_controls(self, what: str) -> DevControls:
         """The dev controls, or NotAvailable on a node that serves a real chain."""

@@ -62,6 +62,7 @@ from node.rpc.registry import (
     method_table,
 )
 from node.rpc.subscriptions import Subscriptions, WebSocketConnection
+from node.training import TrainingService
 from node.worker import ChainWorker
 from state import ReadTimeout, read_deadline
 
@@ -110,17 +111,19 @@ class RPCServer:
         self, core: ChainCore, worker: ChainWorker, settings: RPCSettings | None = None,
         read_worker: ChainWorker | None = None, inference: InferenceService | None = None,
         dev: DevControls | None = None, network: NetworkStatus | None = None,
+        training: TrainingService | None = None,
     ) -> None:
         """``read_worker`` runs READ-lane methods (eth_call, long reads) beside the chain
         thread; ``inference`` serves ai_infer (a sidecar and a validator key); ``dev`` are a dev
-        chain's controls; ``network`` is the network side's status (peers, sync)."""
+        chain's controls; ``network`` is the network side's status (peers, sync); ``training``
+        takes ai_train's jobs (its runner is started beside the server)."""
         self.core = core
         self.worker = worker
         self.settings = settings or RPCSettings()
         self.methods: dict[str, Method] = method_table(self.settings.namespaces)
         self.filters = FilterRegistry(core)
         self.context = NodeContext(core, self.filters, worker, read_worker or worker,
-                                   network or NetworkStatus(), dev, inference)
+                                   network or NetworkStatus(), dev, inference, training)
         self.subscriptions = Subscriptions(core)
 
     # -- dispatch -------------------------------------------------------------------------
