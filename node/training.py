@@ -246,9 +246,9 @@ class TrainingService:
 
     def __post_init__(self) -> None:
         self.address: bytes = keys.PrivateKey(self.validator_key).public_key.to_canonical_address()
-        # The queue holds every admitted job the runner has not taken: admission keeps the
-        # active jobs within max_jobs, so a send never blocks.
-        self._send, self._receive = trio.open_memory_channel[TrainingJob](self.max_jobs)
+        # The queue holds every admitted job the runner has not taken. Admission is its bound
+        # (active jobs within max_jobs), so the channel itself need not be: a send never blocks.
+        self._send, self._receive = trio.open_memory_channel[TrainingJob](math.inf)
 
     # -- the records ----------------------------------------------------------------------
 
@@ -290,7 +290,12 @@ class TrainingService:
         """Jobs ahead of a queued one (None once it left the queue)."""
         if job.status != QUEUED:
             return None
-        return sum(1 for j in self.jobs.values() if j.status == QUEUED and j.created < job.created)
+        ahead = 0
+        for other in self.jobs.values():  # admission order: the order the runner takes them
+            if other is job:
+                return ahead
+            ahead += other.status == QUEUED
+        return None
 
     def get(self, job_id: bytes) -> TrainingJob | None:
         self.expire()
@@ -363,6 +368,8 @@ class TrainingService:
         one adapter at a time anyway). A job's failure is its record's, never the runner's."""
         async with self._receive:
             async for job in self._receive:
+                if job.status != QUEUED:
+                    continue  # its record was replaced or closed while it waited
                 try:
                     await self._run_job(job, core, worker)
                 except (Refused, NotFound, InvalidInput, LimitExceeded) as e:
