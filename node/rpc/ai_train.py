@@ -17,7 +17,7 @@ from typing import Any
 import trio
 from eth_hash.auto import keccak
 
-from ai_precompiles import registry
+from ai_precompiles import registry, typed_data
 from node.chain.core import ChainCore
 from node.rpc import params as p
 from node.rpc.context import NodeContext
@@ -123,7 +123,8 @@ async def ai_train(ctx: NodeContext, params: Params) -> dict[str, Any]:
     recipe = raw_recipe.encode()
     if keccak(recipe) != request["hyper_params_hash"]:
         raise InvalidParams("invalid argument 2: the recipe does not hash to the request's hyperParamsHash")
-    service.check_capacity(request["builder"])  # a full queue refuses before any work
+    # a full queue, or a builder with a job in hand, is refused before any work
+    service.check_capacity(request["builder"], typed_data.training_request_digest(request, request["chain_id"]))
     base_hash = await trio.to_thread.run_sync(service.sidecar_base)
     reserved = ctx.inference.reserved.get(request["builder"], 0) if ctx.inference is not None else 0
     plan = await ctx.worker.run(check_request, ctx.core, service, request, signature, base_hash,
