@@ -208,8 +208,10 @@ class TrainingJob:
         def hx(b: bytes | None) -> str | None:
             return None if b is None else "0x" + b.hex()
 
+        # a diverging run may report NaN, which JSON cannot carry
+        loss = self.loss if self.loss is not None and math.isfinite(self.loss) else None
         return {"id": hx(self.id), "status": self.status, "phase": self.phase, "step": self.step,
-                "totalSteps": self.total_steps, "epoch": self.epoch, "loss": self.loss,
+                "totalSteps": self.total_steps, "epoch": self.epoch, "loss": loss,
                 "builder": hx(self.builder), "validator": hx(bytes(self.request["validator"])),
                 "parentId": self.request["parent_id"], "contributions": len(self.plan.contributions),
                 "fee": hex(self.fee), "queuePosition": position, "weightsHash": hx(self.weights_hash),

@@ -168,7 +168,10 @@ def _train_on_the_node(args: argparse.Namespace, client: Client, ids: list[int],
     from ai_precompiles import typed_data
 
     builder = client.address
-    quote = client.call("ai_trainQuote")
+    try:
+        quote = client.call("ai_trainQuote")
+    except CLIError as e:
+        raise CLIError(f"{e} (or train on your own sidecar: --sidecar ADDR)") from None
     price = int(quote["price"], 16)
     if args.max_fee is not None and price > args.max_fee:
         raise CLIError(f"the node's price {ether(price)} is above your --max-fee {ether(args.max_fee)}")

@@ -145,6 +145,8 @@ def test_finished_records_expire_and_are_capped() -> None:
     assert service.get(finished[-1].id) is None  # past its ttl
     assert list(service.jobs.values()) == [running]  # an active job never expires
     assert running.to_json()["queuePosition"] is None and running.to_json()["status"] == TRAINING
+    running.loss = float("nan")  # a diverging run: the record stays valid JSON
+    assert json.loads(json.dumps(running.to_json(), allow_nan=False))["loss"] is None
 
 
 # -- the runner -------------------------------------------------------------------------------
