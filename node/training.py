@@ -166,27 +166,40 @@ class TrainingJob:
     request: dict[str, Any]
     """The request in the precompile's snake_case shape."""
     signature: bytes
+    """The builder's 65-byte signature over the request."""
     recipe: bytes
     """The recipe's bytes (kept in the blob store once the adapter is registered)."""
     seed: int
+    """The recipe's seed."""
     hyper: dict[str, Any]
     """Sidecar hyper-parameters (``HyperParams`` fields) from the recipe."""
     plan: Plan
+    """What :func:`check_request` found it trains on."""
     fee: int
     """Wei the registration charges (this node's price when it was admitted)."""
     created: float
+    """When it was admitted (the service's clock)."""
     status: str = QUEUED
+    """queued, training, exporting, registering, submitted, then registered or failed."""
     phase: str = ""
     """The sidecar's phase while training: train, attribution, save."""
     step: int = 0
+    """Optimizer steps done (all of them once training ended)."""
     total_steps: int = 0
+    """Steps planned (the steps done once training ended: it may stop early)."""
     epoch: int = 0
     loss: float | None = None
+    """Latest training loss (the final one once training ended)."""
     weights_hash: bytes | None = None
+    """The trained adapter's weights hash, once exported."""
     adapter_id: int | None = None
+    """The on-chain adapter id, once registered."""
     transaction_hash: bytes | None = None
+    """The registration transaction, once submitted."""
     error: str | None = None
+    """Why it failed."""
     finished: float | None = None
+    """When it was registered or failed (the service's clock): its record expires from then."""
 
     @property
     def id(self) -> bytes:
