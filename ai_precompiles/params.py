@@ -42,6 +42,7 @@ _GAS = {
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
     "registerBaseModel": (200_000, "register a base model"),
     "registerAdapter": (300_000, "register an adapter"),
+    "registerTrainedAdapter": (350_000, "register an adapter a builder asked a validator to train and pay its fee (+ gas.signature)"),
     "retireAdapter": (30_000, "retire an adapter"),
     "deposit": (30_000, "deposit for inference fees"),
     "withdraw": (30_000, "withdraw an inference deposit"),

@@ -12,6 +12,16 @@ Storage (account ``MODEL_REGISTRY``), beside the :class:`Model` records:
 - ``slot("model.weights", weightsHash)``: model id (a weights hash is registered once)
 - list field ``children`` of a model: ids of adapters registered with it as parent, so versions
   and forks form a tree rooted at each base model.
+- ``slot("training.nonce", builder, nonce)``: 1 once a training request with that nonce was
+  registered; ``slot("training.request", requestHash)``: the adapter registered for it;
+  ``slot("training.of", adapterId)``: the request hash an adapter was trained for.
+
+A model builder without a sidecar asks a validator to train (``registerTrainedAdapter``): the
+builder signs an EIP-712 ``TrainingRequest`` (``typed_data.py``) naming the validator, the
+parent, the datanet versions, the recipe's hash, the license and a max fee; the validator trains
+and registers the adapter with the request and signature, the builder is recorded as author and
+the validator as trainer, and the fee moves from the builder's inference deposit to the
+validator's claimable rewards.
 
 An adapter trains on whole published datanet versions: its contribution set is the union of
 the contributions those versions cover, and ``contributionRoot`` is the trainer's commitment to
@@ -24,11 +34,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import datanets
-from .addresses import DATANETS, GOVERNANCE, MODEL_REGISTRY
+from . import datanets, rewards, typed_data
+from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .dispatch import Precompile
-from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
+from .errors import (
+    BadSignature,
+    InsufficientFunds,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    Unauthorized,
+)
 from .merkle import merkle_root
 from .params import get_param
 from .storage import Record, Store, rfield, slot
@@ -121,6 +138,11 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     Rules: the parent exists and is not retired; the chain stays within ``registry.max_depth``;
     each declared datanet version is published, datanets not repeated; a validator is named.
     """
+    return _register_adapter(ctx, spec, ctx.sender)
+
+
+def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
+    """:func:`register_adapter`'s rules and record, crediting ``author``."""
     store = ctx.store(MODEL_REGISTRY)
     gov = ctx.store(GOVERNANCE)
     dstore = ctx.store(DATANETS)
@@ -151,17 +173,106 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     store.set(slot("model.count"), model_id)
     base_model_id = Model.load_field(store, parent_id, "base_model_id")
     Model(id=model_id, kind=ADAPTER, parent_id=parent_id, base_model_id=base_model_id,
-          depth=depth, author=ctx.sender, validator=spec["validator"],
+          depth=depth, author=author, validator=spec["validator"],
           weights_hash=spec["weights_hash"], hyper_params_hash=spec["hyper_params_hash"],
           attribution_index_hash=spec["attribution_index_hash"], manifest_hash=spec["manifest_hash"],
           contribution_root=spec["contribution_root"], license=spec["license"],
           created_block=ctx.block_number, datanet_ids=tuple(ids),
           datanet_versions=tuple(versions)).encode(store, model_id)
     Model.list_field(store, parent_id, "children").append(model_id)
-    _event(ctx, "AdapterRegistered", model_id, parent_id, ctx.sender, spec["validator"],
+    _event(ctx, "AdapterRegistered", model_id, parent_id, author, spec["validator"],
            spec["weights_hash"], spec["contribution_root"], spec["attribution_index_hash"],
            spec["manifest_hash"])
     return model_id
+
+
+#: The fields of an :class:`AdapterSpec` a signed training request fixes, and their names in the
+#: request: the validator may choose nothing the builder paid for.
+REQUESTED_FIELDS = ("parent_id", "datanet_ids", "datanet_versions", "hyper_params_hash", "license")
+
+
+def register_trained_adapter(ctx: Ctx, spec: dict[str, Any], request: dict[str, Any], builder_signature: bytes,
+                             fee: int) -> int:
+    """The validator that trained an adapter for a builder registers it; returns its id.
+
+    Rules, checked in this order before anything is written: the request is for this chain;
+    the sender is the request's validator and the spec's (only the validator the builder chose
+    registers, and it names itself as trainer); the spec is what the request asked for (parent,
+    datanet ids and versions in the same order, recipe hash, license); it names a manifest and an
+    attribution index (a trained adapter carries its three artifacts); the request's arrays and
+    license are within the registry's bounds (before they are hashed); the deadline has not
+    passed; the builder's EIP-712 signature over the request recovers to ``request.builder``;
+    the validator has ``staking.min_stake`` staked and is not jailed; the builder's training
+    nonce is unused; ``fee <= request.maxFee``; the builder's inference deposit covers the fee;
+    then every rule of :func:`register_adapter`. The nonce is spent, the fee moves from the
+    deposit to the validator's claimable rewards (role TRAINER), and the adapter is recorded
+    with the builder as author and the validator as trainer.
+
+    The deposit is the inference deposit (``Inference.deposit``): one balance a user tops up
+    and withdraws with the same two-step lock, so a validator that starts a long job on a
+    request already signed is still paid while a withdrawal waits.
+    """
+    gov = ctx.store(GOVERNANCE)
+    store = ctx.store(MODEL_REGISTRY)
+    if request["chain_id"] != ctx.chain_id:
+        raise InvalidArgument(f"request is for chain {request['chain_id']}, not {ctx.chain_id}")
+    if request["validator"] != ctx.sender:
+        raise Unauthorized("only the request's validator registers the adapter it trained")
+    if spec["validator"] != ctx.sender:
+        raise InvalidArgument("the spec's validator is not the sender: the trainer names itself")
+    for name in REQUESTED_FIELDS:
+        if _plain(spec[name]) != _plain(request[name]):
+            raise InvalidArgument(f"the spec's {name} is not the request's")
+    if spec["manifest_hash"] == ZERO32 or spec["attribution_index_hash"] == ZERO32:
+        raise InvalidArgument("a trained adapter names its manifest and attribution index")
+    if len(request["datanet_ids"]) > get_param(gov, "registry.max_datanet_versions"):
+        raise InvalidArgument("too many datanet versions")
+    if len(request["license"].encode()) > datanets.MAX_TEXT:
+        raise InvalidArgument("license too long")
+    if request["deadline"] < ctx.timestamp:
+        raise InvalidState("training request deadline has passed")
+    ctx.meter.charge_extra(get_param(gov, "gas.signature"), "signature recovery")
+    request_hash = typed_data.training_request_digest(request, ctx.chain_id)
+    try:
+        signer = typed_data.recover(request_hash, builder_signature)
+    except BadSignature as exc:
+        raise BadSignature(f"bad builder signature: {exc.reason}") from None
+    if signer != request["builder"]:
+        raise BadSignature("bad builder signature: signer is not request.builder")
+    sstore = ctx.store(STAKING)
+    if sstore.get(slot("stake", ctx.sender)) < get_param(gov, "staking.min_stake"):
+        raise InvalidState("validator is not staked")
+    if sstore.get(slot("jail.until", ctx.sender)):
+        raise InvalidState("validator is jailed")
+    nonce_slot = slot("training.nonce", request["builder"], request["nonce"])
+    if store.get(nonce_slot):
+        raise InvalidState("training request nonce already used")
+    if fee > request["max_fee"]:
+        raise InvalidArgument(f"fee {fee} exceeds the request's max fee {request['max_fee']}")
+    istore = ctx.store(INFERENCE)
+    dep_slot = deposit_slot(request["builder"])
+    balance = istore.get(dep_slot)
+    if balance < fee:
+        raise InsufficientFunds(f"builder deposit {balance} is below the fee {fee}")
+    model_id = _register_adapter(ctx, spec, request["builder"])
+    store.set(nonce_slot, 1)
+    store.set(slot("training.request", request_hash), model_id)
+    store.set_bytes32(slot("training.of", model_id), request_hash)
+    istore.set(dep_slot, balance - fee)
+    rewards.pay(ctx, INFERENCE, ctx.sender, fee, rewards.TRAINER)
+    _event(ctx, "AdapterTrained", model_id, request["builder"], ctx.sender, request_hash, fee)
+    return model_id
+
+
+def _plain(value: Any) -> Any:
+    """A decoded ABI value compared as such: arrays as lists, whether they came as lists or tuples."""
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def deposit_slot(account: bytes) -> int:
+    """Where the Inference precompile keeps ``account``'s deposit (``inference.py``: its account's
+    balance holds every deposit); a training fee is charged from it."""
+    return slot("deposit", account)
 
 
 def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
@@ -252,12 +363,17 @@ def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution
 PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "registerBaseModel": register_base_model,
     "registerAdapter": register_adapter,
+    "registerTrainedAdapter": register_trained_adapter,
     "retireAdapter": retire_adapter,
     "getModel": lambda ctx, mid: _model(ctx.store(MODEL_REGISTRY), mid),
     "getLineage": lambda ctx, mid: [m.id for m in lineage_path(ctx.store(MODEL_REGISTRY), mid)],
     "inLineage": lambda ctx, aid, cid: contribution_in_lineage(
         ctx.store(DATANETS), lineage_path(ctx.store(MODEL_REGISTRY), aid), cid),
     "modelCount": lambda ctx: ctx.store(MODEL_REGISTRY).get(slot("model.count")),
+    "trainingRequestDigest": lambda ctx, req: typed_data.training_request_digest(req, ctx.chain_id),
+    "trainingNonceUsed": lambda ctx, b, n: bool(ctx.store(MODEL_REGISTRY).get(slot("training.nonce", b, n))),
+    "adapterOfTrainingRequest": lambda ctx, rh: ctx.store(MODEL_REGISTRY).get(slot("training.request", rh)),
+    "trainingRequestOf": lambda ctx, mid: ctx.store(MODEL_REGISTRY).get_bytes32(slot("training.of", mid)),
 })
 
 
@@ -371,6 +487,21 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
             authors.append(s["author"])
     return {"modelId": model_id, "path": steps, "authors": authors,
             "contributors": {str(k): v for k, v in contributors.items()}}
+
+
+def model_id_of_weights(state: Any, weights_hash: bytes) -> int | None:
+    """The model registered with these weights, if any (a weights hash registers once)."""
+    return Store(state, MODEL_REGISTRY).get(slot("model.weights", weights_hash)) or None
+
+
+def training_nonce_used(state: Any, builder: bytes, nonce: int) -> bool:
+    """Whether ``builder``'s training-request nonce is spent (an adapter was registered for it)."""
+    return bool(Store(state, MODEL_REGISTRY).get(slot("training.nonce", builder, nonce)))
+
+
+def adapter_of_training_request(state: Any, request_hash: bytes) -> int | None:
+    """The adapter registered for a training request, if any."""
+    return Store(state, MODEL_REGISTRY).get(slot("training.request", request_hash)) or None
 
 
 def adapter_contribution_root(state: Any, datanet_ids: list[int], versions: list[int]) -> bytes:

@@ -12,7 +12,7 @@ A receipt's split is *held* when the receipt is recorded (each party's share is 
 fee moves here from the inference escrow), then either *released* when the receipt settles after
 its challenge window (the shares become claimable) or *revoked* when a challenge against it is
 upheld (the shares vanish and the fee goes back to the inference escrow, to the user's deposit).
-Slashes and challenge bonds are *paid* here directly as claimable balances.
+Slashes, challenge bonds and training fees are *paid* here directly as claimable balances.
 
 Storage (account ``REWARDS``): ``slot("claimable", account)``, ``slot("earned", account)``,
 ``slot("pending", account)``, ``slot("claimable.total")``, ``slot("pending.total")``. The
@@ -32,7 +32,7 @@ from .errors import InsufficientFunds
 from .params import BP, get_param
 from .storage import Store, slot
 
-CONTRIBUTOR, AUTHOR, LINEAGE, VALIDATOR, TREASURY, CHALLENGER = range(6)
+CONTRIBUTOR, AUTHOR, LINEAGE, VALIDATOR, TREASURY, CHALLENGER, TRAINER = range(7)
 
 #: One payout of a split: ``(account, role, amount)``.
 Payout = tuple[bytes, int, int]

@@ -1,7 +1,10 @@
-"""EIP-712 typed data of inference: the user's request and the validator's receipt.
+"""EIP-712 typed data of inference and training: the user's inference request, the
+validator's receipt, and a model builder's training request.
 
 Domain: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
-with name ``"ailedger"``, version ``"1"``, the chain id, and the inference precompile's address.
+with name ``"ailedger"``, version ``"1"``, the chain id, and the address of the precompile that
+checks the signature: the inference precompile for inference requests and receipts, the model
+registry for training requests (so a signature made for one can never be taken for the other).
 
 - ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
   signed by ``user`` (``eth_signTypedData_v4`` in a wallet). Its digest is the request hash.
@@ -19,6 +22,13 @@ with name ``"ailedger"``, version ``"1"``, the chain id, and the inference preco
   ``engineProfile`` the keccak-256 of the canonical engine-profile blob the validator's sidecar
   reports (sidecar and torch versions, dtype, attribution method and its version).
 
+- ``TrainingRequest(address builder,address validator,uint256 parentId,uint256[] datanetIds,uint256[] datanetVersions,bytes32 hyperParamsHash,string license,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
+  signed by ``builder``, who asks ``validator`` to train an adapter on ``parentId`` over exactly
+  these datanet versions with the recipe whose keccak-256 (its blob id) is ``hyperParamsHash``,
+  and to register it under ``license`` with the builder as its author, for at most ``maxFee``
+  wei from the builder's inference deposit. Its digest is the training request hash; the
+  validator's registration (``ModelRegistry.registerTrainedAdapter``) carries it.
+
 Signatures are 65 bytes ``r ++ s ++ v`` (v 27/28 or 0/1) with low ``s`` (EIP-2).
 """
 
@@ -31,7 +41,7 @@ from eth_abi import encode
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
 
-from .addresses import INFERENCE
+from .addresses import INFERENCE, MODEL_REGISTRY
 from .errors import BadSignature
 
 NAME, VERSION = "ailedger", "1"
@@ -40,6 +50,9 @@ REQUEST_TYPE = ("InferenceRequest(address user,address validator,uint256 adapter
                 "uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
 RECEIPT_TYPE = ("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,"
                 "uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)")
+TRAINING_REQUEST_TYPE = ("TrainingRequest(address builder,address validator,uint256 parentId,"
+                         "uint256[] datanetIds,uint256[] datanetVersions,bytes32 hyperParamsHash,"
+                         "string license,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -47,14 +60,19 @@ def _addr(a: bytes) -> str:
     return "0x" + bytes(a).hex()
 
 
-def domain_separator(chain_id: int) -> bytes:
+def domain_separator(chain_id: int, verifying_contract: bytes = INFERENCE) -> bytes:
     return keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
                          [keccak(text=DOMAIN_TYPE), keccak(text=NAME), keccak(text=VERSION),
-                          chain_id, _addr(INFERENCE)]))
+                          chain_id, _addr(verifying_contract)]))
 
 
-def _digest(chain_id: int, struct_hash: bytes) -> bytes:
-    return keccak(b"\x19\x01" + domain_separator(chain_id) + struct_hash)
+def _digest(chain_id: int, struct_hash: bytes, verifying_contract: bytes = INFERENCE) -> bytes:
+    return keccak(b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct_hash)
+
+
+def _words_hash(values: list[int]) -> bytes:
+    """EIP-712 encoding of a ``uint256[]`` member: keccak-256 of its 32-byte words."""
+    return keccak(b"".join(int(v).to_bytes(32, "big") for v in values))
 
 
 def request_digest(req: Mapping[str, Any], chain_id: int) -> bytes:
@@ -72,13 +90,26 @@ def receipt_digest(request_hash: bytes, output_hash: bytes, engine_profile: byte
                    contribution_ids: list[int], weights_bp: list[int], fee: int, validator: bytes,
                    chain_id: int) -> bytes:
     """EIP-712 digest of an InferenceReceipt (what the validator signs)."""
-    ids_hash = keccak(b"".join(i.to_bytes(32, "big") for i in contribution_ids))
-    weights_hash = keccak(b"".join(w.to_bytes(32, "big") for w in weights_bp))
+    ids_hash = _words_hash(contribution_ids)
+    weights_hash = _words_hash(weights_bp)
     struct_hash = keccak(encode(
         ["bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address"],
         [keccak(text=RECEIPT_TYPE), request_hash, output_hash, engine_profile, ids_hash, weights_hash,
          fee, _addr(validator)]))
     return _digest(chain_id, struct_hash)
+
+
+def training_request_digest(req: Mapping[str, Any], chain_id: int) -> bytes:
+    """EIP-712 digest of a TrainingRequest (snake_case keys, as the ABI decodes the struct):
+    the training request hash, under the model registry's domain."""
+    struct_hash = keccak(encode(
+        ["bytes32", "address", "address", "uint256", "bytes32", "bytes32", "bytes32", "bytes32", "uint256",
+         "uint256", "uint256", "uint256"],
+        [keccak(text=TRAINING_REQUEST_TYPE), _addr(req["builder"]), _addr(req["validator"]), req["parent_id"],
+         _words_hash(list(req["datanet_ids"])), _words_hash(list(req["datanet_versions"])),
+         req["hyper_params_hash"], keccak(text=req["license"]), req["max_fee"], req["nonce"], req["deadline"],
+         req["chain_id"]]))
+    return _digest(chain_id, struct_hash, MODEL_REGISTRY)
 
 
 def recover(digest: bytes, signature: bytes) -> bytes:
@@ -124,4 +155,27 @@ def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
                     "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
                     "maxTokens": req["max_tokens"], "maxFee": req["max_fee"], "nonce": req["nonce"],
                     "deadline": req["deadline"], "chainId": req["chain_id"]},
+    }
+
+
+def training_request_typed_data(req: Mapping[str, Any], chain_id: int) -> dict[str, Any]:
+    """The training request as ``eth_signTypedData_v4`` JSON, for wallets and eth-account."""
+    return {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"},
+                             {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"},
+                             {"name": "verifyingContract", "type": "address"}],
+            "TrainingRequest": [{"name": n, "type": t} for t, n in (
+                p.split(" ") for p in TRAINING_REQUEST_TYPE[len("TrainingRequest("):-1].split(","))],
+        },
+        "primaryType": "TrainingRequest",
+        "domain": {"name": NAME, "version": VERSION, "chainId": chain_id,
+                   "verifyingContract": to_checksum_address(MODEL_REGISTRY)},
+        "message": {"builder": to_checksum_address(req["builder"]),
+                    "validator": to_checksum_address(req["validator"]), "parentId": req["parent_id"],
+                    "datanetIds": list(req["datanet_ids"]), "datanetVersions": list(req["datanet_versions"]),
+                    "hyperParamsHash": "0x" + bytes(req["hyper_params_hash"]).hex(), "license": req["license"],
+                    "maxFee": req["max_fee"], "nonce": req["nonce"], "deadline": req["deadline"],
+                    "chainId": req["chain_id"]},
     }

@@ -76,6 +76,8 @@ class NodeConfig:
     """gRPC address of this validator's sidecar; with a validator key, the node serves ai_infer."""
     inference_price: int = 10**15
     """Wei this node's validator charges per ai_infer request (its quote)."""
+    training_price: int = 10**16
+    """Wei this node's validator charges per ai_train job (its quote)."""
     p2p: P2PConfig | None = None
     """How to join the network; None runs alone."""
     follower: bool = False
@@ -122,20 +124,24 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
     inference = None
     sidecar_watch = None
+    training = None
     if config.sidecar and config.validator_key:
         from node.ai_faults import testing_lies
         from node.inference import InferenceService
+        from node.training import TrainingService
 
         inference = InferenceService(config.sidecar, config.validator_key, config.inference_price,
                                      lies=testing_lies(config.datadir))
         sidecar_watch = SidecarWatch(config.sidecar)
+        training = TrainingService(config.sidecar, config.validator_key, config.training_price)
     if config.validator_key:
         from eth_keys import keys
 
         address = bytes(keys.PrivateKey(config.validator_key).public_key.to_canonical_address())
         core.events.subscribe(AICounters(address, ledger).on_chain_event)
     network_status = NetworkStatus()
-    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status, sidecar_watch)
+    server = RPCServer(core, worker, settings, read_worker, inference, chain.dev, network_status, sidecar_watch,
+                       training)
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
     hc.accesslog = None
@@ -152,6 +158,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
             nursery.start_soon(_expire_filters, server.filters, worker)
             if sidecar_watch is not None:
                 await nursery.start(sidecar_watch.run)
+            if training is not None:
+                nursery.start_soon(training.run, core, worker)
             if config.p2p is not None:
                 from node.network import NetworkNode
 

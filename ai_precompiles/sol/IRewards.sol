@@ -6,8 +6,9 @@ pragma solidity ^0.8.20;
 ///         first pending (RewardPending), until the receipt settles after its challenge window
 ///         (RewardAccrued: claimable) or an upheld challenge reverses it (RewardRevoked).
 ///         role: 0 contributor, 1 adapter author, 2 lineage author, 3 validator, 4 treasury,
-///         5 challenger (bond back and reward). receiptId 0: not from a receipt's split (a slash
-///         or a bond; see the Inference and Staking events of the same transaction).
+///         5 challenger (bond back and reward), 6 trainer (a builder's training fee). receiptId 0:
+///         not from a receipt's split (a slash, a bond or a training fee; see the Inference,
+///         Staking and ModelRegistry events of the same transaction).
 interface IRewards {
     event RewardPending(address indexed account, uint256 indexed receiptId, uint8 indexed role, uint256 amount);
     event RewardAccrued(address indexed account, uint256 indexed receiptId, uint8 indexed role, uint256 amount);

@@ -92,6 +92,8 @@ def _add_run(sub: Subparsers) -> None:
     p.add_argument("--state-sync", action="store_true",
                    help="an empty datadir takes a peer's recent state (checked against a committed header) "
                         "and replays only the blocks after it, instead of every block since genesis")
+    p.add_argument("--training-price", type=parse_amount, default=10**16, metavar="AMOUNT",
+                   help="what this validator charges per ai_train job (default: 0.01eth)")
     p.add_argument("--byzantine", default=None, help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_BYZANTINE
     p.add_argument("--faults", action="store_true", help=argparse.SUPPRESS)  # test-only, needs AILEDGER_ALLOW_FAULTS
     add_txpool_flags(p)
@@ -162,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         **rpc_settings(args, dev=False),
         txpool=txpool_config(args),
         sidecar=args.sidecar or (node_file.sidecar if node_file else None), inference_price=args.inference_price,
+        training_price=args.training_price,
         p2p=p2p, follower=p2p is not None and key is None, progress_bar=p2p is not None,
         consensus=consensus, state_sync=args.state_sync,
     )

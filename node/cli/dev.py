@@ -73,6 +73,8 @@ def add_parser(sub: Subparsers) -> None:
                    help="use the sidecar already running at ADDR (host:port) instead of starting one")
     p.add_argument("--inference-price", type=parse_amount, default=10**15, metavar="AMOUNT",
                    help="what this node's validator charges per ai_infer request (default: 0.001eth)")
+    p.add_argument("--training-price", type=parse_amount, default=10**16, metavar="AMOUNT",
+                   help="what this node's validator charges per ai_train job (default: 0.01eth)")
     p.add_argument("--silent", action="store_true", help="print only the listening line")
     add_txpool_flags(p)
     p.set_defaults(func=cmd_dev)
@@ -144,6 +146,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         txpool=txpool_config(args),
         sidecar=sidecar_address,
         inference_price=args.inference_price,
+        training_price=args.training_price,
     )
 
     if sidecar_address is not None and not args.silent:

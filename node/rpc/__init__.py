@@ -27,6 +27,7 @@ METHOD_MODULES: dict[str, tuple[str, ...]] = {
     "node.rpc.ai": ("ai",),
     "node.rpc.ai_blobs": ("ai",),
     "node.rpc.ai_infer": ("ai",),
+    "node.rpc.ai_train": ("ai",),
 }
 
 

@@ -12,6 +12,7 @@ from node.errors import NotAvailable
 from node.inference import InferenceService
 from node.rpc.filters import FilterRegistry
 from node.sidecar_watch import SidecarWatch
+from node.training import TrainingService
 from node.worker import ChainWorker
 
 
@@ -34,6 +35,9 @@ class NodeContext:
     """This node's inference service when it serves ai_infer (a sidecar and a validator key)."""
     sidecar_watch: SidecarWatch | None = None
     """The state of that service's sidecar, checked on a timer (``node/sidecar_watch.py``)."""
+    training: TrainingService | None = None
+    """This node's training service when it trains for builders (ai_train: a sidecar and a
+    validator key)."""
 
     def dev_controls(self, what: str) -> DevControls:
         """The dev controls, or NotAvailable on a node that serves a real chain."""

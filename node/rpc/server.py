@@ -67,6 +67,7 @@ from node.rpc.registry import (
 )
 from node.rpc.subscriptions import Subscriptions, WebSocketConnection
 from node.sidecar_watch import SidecarWatch
+from node.training import TrainingService
 from node.worker import ChainWorker
 from state import ReadTimeout, read_deadline
 
@@ -117,19 +118,20 @@ class RPCServer:
         self, core: ChainCore, worker: ChainWorker, settings: RPCSettings | None = None,
         read_worker: ChainWorker | None = None, inference: InferenceService | None = None,
         dev: DevControls | None = None, network: NetworkStatus | None = None,
-        sidecar_watch: SidecarWatch | None = None,
+        sidecar_watch: SidecarWatch | None = None, training: TrainingService | None = None,
     ) -> None:
         """``read_worker`` runs READ-lane methods (eth_call, long reads) beside the chain
         thread; ``inference`` serves ai_infer (a sidecar and a validator key); ``dev`` are a dev
         chain's controls; ``network`` is the network side's status (peers, sync);
-        ``sidecar_watch`` the state of the inference service's sidecar."""
+        ``sidecar_watch`` the state of the inference service's sidecar; ``training`` takes
+        ai_train's jobs (its runner is started beside the server)."""
         self.core = core
         self.worker = worker
         self.settings = settings or RPCSettings()
         self.methods: dict[str, Method] = method_table(self.settings.namespaces)
         self.filters = FilterRegistry(core)
         self.context = NodeContext(core, self.filters, worker, read_worker or worker,
-                                   network or NetworkStatus(), dev, inference, sidecar_watch)
+                                   network or NetworkStatus(), dev, inference, sidecar_watch, training)
         self.subscriptions = Subscriptions(core)
 
     # -- dispatch -------------------------------------------------------------------------
