@@ -49,21 +49,33 @@ from state.tracing import (
     TracedRun,
     TraceLimitExceeded,
     Tracer,
+    data_floor_gas,
     replay_block,
     replay_transaction,
 )
+from state.vm import LedgerComputation
 
 #: The Otterscan API level served: 8, what Otterscan 2.x requires (anvil and reth answer 8).
 API_LEVEL = 8
 #: Most transactions one page may ask for (Otterscan asks for 25).
 MAX_PAGE_SIZE = 100
-#: Most blocks one address search walks.
+#: Most blocks one address search looks at (an empty block costs a header read).
 MAX_SEARCH_BLOCKS = 5_000
-#: Most gas of blocks one address search re-executes to see their internal calls (the first
-#: block that needs it always runs, so a search moves on whatever the gas of a block).
-MAX_SEARCH_REPLAY_GAS = 30_000_000
+#: Most transactions one address search looks at (the first block's all count).
+MAX_SEARCH_TRANSACTIONS = 500
+#: Most blocks, and most gas of blocks, one address search re-executes to see internal calls
+#: (the first block that needs it always runs, so a search moves on whatever a block holds).
+MAX_SEARCH_REPLAYS = 100
+MAX_SEARCH_REPLAY_GAS = 5_000_000
 #: Largest block number, page or nonce a parameter may hold (u64, as anvil parses them).
 _MAX_U64 = 2**64 - 1
+
+#: An EIP-7702 delegated account's code: this prefix and the delegate's address.
+_DELEGATION_PREFIX = bytes.fromhex("ef0100")
+_SET_CODE_TYPE = 4
+#: Addresses whose code is the node's own (Ethereum's precompiles and the AI modules): they
+#: call no other account.
+_PRECOMPILES = frozenset(bytes(a) for a in LedgerComputation.get_precompiles())
 
 #: Otterscan's internal operation types.
 OP_TRANSFER, OP_SELF_DESTRUCT, OP_CREATE, OP_CREATE2 = 0, 1, 2, 3
@@ -418,21 +430,31 @@ def _first_block(low: int, high: int, reached: Any) -> int:
 class _Search:
     """One call of ``ots_searchTransactionsBefore`` / ``After``: walk the blocks from the
     cursor (exclusive; 0 is the head for Before and genesis for After), collecting the
-    transactions whose call tree names the address, until the page is full or a bound is met.
+    transactions whose call tree names the address, until the page is full, the chain ends,
+    or a bound is met (then ``nextBlock`` says where to go on).
 
-    A transaction matches cheaply when the address sent it, received it or is named in its
-    native payload; otherwise, when it ran code (a creation, an EIP-7702 transaction, or a
-    call to an account with code), its block is re-executed once with a call tracer per
-    transaction to see its internal calls. Matches come newest first, each block whole, and
-    ``firstPage``/``lastPage`` follow anvil's rules.
+    A transaction matches cheaply when the address received it, sent it (looked at only when
+    the address can send: it has a nonce and no contract code, or the chain is a dev chain,
+    which can impersonate anyone) or is named in its native payload. Otherwise only a
+    transaction that ran code can name it deeper, so its receipt decides: a creation, an
+    EIP-7702 transaction and a transaction that used more gas than its intrinsic cost (and its
+    calldata floor) ran code, unless it called a precompile (precompiles call nothing). Such a
+    transaction's block is re-executed once, with a call tracer per transaction. Matches come
+    newest first, each block whole; ``firstPage`` and ``lastPage`` follow anvil's rules.
     """
 
     def __init__(self, ctx: NodeContext, address: Address, cursor: int, size: int, backwards: bool) -> None:
         self.ctx, self.address, self.size, self.backwards = ctx, bytes(address), size, backwards
+        self.cursor = cursor
         self.ledger = ctx.core.ledger
-        self.head = self.ledger.head.block_number
+        head = self.ledger.head
+        self.head = head.block_number
         self.start = (self.head if cursor == 0 else cursor - 1) if backwards else (1 if cursor == 0 else cursor + 1)
-        self.replayed_gas = 0
+        state = self.ledger.state_at(head)
+        code = bytes(state.get_code(address))
+        self.can_send = ctx.dev is not None or (
+            state.get_nonce(address) > 0 and (not code or code.startswith(_DELEGATION_PREFIX)))
+        self.transactions = self.replays = self.replayed_gas = 0
 
     def run(self) -> dict[str, Any]:
         if self.backwards:
@@ -443,20 +465,17 @@ class _Search:
             first_page, last_page = self.start >= self.head, self.start <= 1
         found: list[tuple[BlockAPI, list[int]]] = []  # blocks with matches, in walk order
         count = looked = 0
-        next_block = None
+        stopped_at = None  # the block a bound kept this call from looking at
         reached_end = True
         for number in numbers:
             if count >= self.size:
                 reached_end = False
                 break
-            if looked >= MAX_SEARCH_BLOCKS:
-                reached_end, next_block = False, number + 1 if self.backwards else number - 1
-                break
             header = self.ledger.header_by_number(number)
             assert header is not None
-            matches = self._matches(header)
-            if matches is None:  # out of replay gas: this block is the next call's first
-                reached_end, next_block = False, number + 1 if self.backwards else number - 1
+            matches = self._matches(header) if looked < MAX_SEARCH_BLOCKS else None
+            if matches is None:
+                reached_end, stopped_at = False, number
                 break
             looked += 1
             block, indexes = matches
@@ -468,8 +487,6 @@ class _Search:
                 last_page = True
             else:
                 first_page = True
-        elif next_block is None and found:
-            next_block = found[-1][0].header.block_number
         if not self.backwards:
             found.reverse()
         txs, receipts = [], []
@@ -479,35 +496,42 @@ class _Search:
                 txs.append(_transaction(block, i))
                 receipts.append(block_receipts[i])
         out: dict[str, Any] = {"txs": txs, "receipts": receipts, "firstPage": first_page, "lastPage": last_page}
-        if not reached_end and next_block is not None:
-            out["nextBlock"] = next_block
+        if not reached_end:
+            # the cursor that goes on where this call stopped: the searches are exclusive
+            if stopped_at is not None:
+                out["nextBlock"] = stopped_at + 1 if self.backwards else stopped_at - 1
+            elif found:
+                out["nextBlock"] = found[-1 if self.backwards else 0][0].header.block_number
+            else:  # a page of size 0 is full before it starts
+                out["nextBlock"] = self.cursor
         return out
 
     def _matches(self, header: BlockHeaderAPI) -> tuple[BlockAPI | None, list[int]] | None:
         """The block and the indexes of its matching transactions, newest first; None when
-        seeing them would re-execute past the call's gas budget."""
+        looking at it would pass one of the call's bounds (the first block always passes)."""
         if header.transaction_root == BLANK_ROOT_HASH:
             return None, []  # an empty block: no body to read
         block = self.ledger.block(header)
+        txs = block.transactions
+        if self.transactions and self.transactions + len(txs) > MAX_SEARCH_TRANSACTIONS:
+            return None
         matched: set[int] = set()
         to_trace: list[int] = []
-        parent_state = None
-        for i, tx in enumerate(block.transactions):
+        receipts = None
+        for i, tx in enumerate(txs):
             if self._names(tx):
                 matched.add(i)
                 continue
-            if not tx.to or getattr(tx, "type_id", None) == 4:
-                to_trace.append(i)
-                continue
-            if parent_state is None:
-                parent = self.ledger.header_by_number(header.block_number - 1)
-                assert parent is not None
-                parent_state = self.ledger.state_at(parent)
-            if parent_state.get_code(tx.to):
+            if receipts is None:
+                receipts = self.ledger.receipts(block)
+            if self._ran_code(header, tx, receipts, i):
                 to_trace.append(i)
         if to_trace:
-            if self.replayed_gas and self.replayed_gas + header.gas_used > MAX_SEARCH_REPLAY_GAS:
+            first = not self.replays
+            if not first and (self.replays >= MAX_SEARCH_REPLAYS
+                              or self.replayed_gas + header.gas_used > MAX_SEARCH_REPLAY_GAS):
                 return None
+            self.replays += 1
             self.replayed_gas += header.gas_used
             tracers: list[Tracer | None] = [None] * (to_trace[-1] + 1)
             for i in to_trace:
@@ -522,15 +546,35 @@ class _Search:
                 assert isinstance(tracer, CallTracer) and tracer.root is not None
                 if self.address in _touched(tracer.root):
                     matched.add(i)
+        self.transactions += len(txs)
         return block, sorted(matched, reverse=True)
 
     def _names(self, tx: Any) -> bool:
-        """Whether the address sent ``tx``, is its recipient, or is an address field of its
-        native payload (an inference receipt's user and validator)."""
-        if bytes(tx.sender) == self.address or (tx.to and bytes(tx.to) == self.address):
+        """Whether the address received ``tx``, sent it, or is an address field of its native
+        payload (an inference receipt's user and validator)."""
+        if tx.to and bytes(tx.to) == self.address:
+            return True
+        if self.can_send and bytes(tx.sender) == self.address:
             return True
         inner = native_payload(tx)
         if inner is not None:
             return any(bytes(getattr(inner, name)) == self.address
                        for name, sedes in inner.payload_fields if sedes is address_sedes)
         return False
+
+    def _ran_code(self, header: BlockHeaderAPI, tx: Any, receipts: Any, index: int) -> bool:
+        """Whether ``tx`` ran code that could call further (see the class docstring)."""
+        if not tx.to or getattr(tx, "type_id", None) == _SET_CODE_TYPE:
+            return True
+        if bytes(tx.to) in _PRECOMPILES:
+            return False
+        used = receipts[index].gas_used - (receipts[index - 1].gas_used if index else 0)
+        intrinsic, floor = tx.intrinsic_gas, data_floor_gas(tx.data)
+        if used > max(intrinsic, floor):
+            return True
+        if used == intrinsic:
+            return False
+        # at the calldata floor, which may hide a little execution: ask the state
+        parent = self.ledger.header_by_number(header.block_number - 1)
+        assert parent is not None
+        return bool(self.ledger.state_at(parent).get_code(tx.to))
