@@ -12,9 +12,11 @@ Every method is bounded for a hostile caller:
   transactions, plus the rest of the last block's matches;
 - ``ots_getContractCreator`` and ``ots_getTransactionBySenderAndNonce`` binary-search the
   chain's state (about log2(height) account reads), then look at one block;
-- the address searches walk at most :data:`MAX_SEARCH_BLOCKS` blocks and re-execute at most
-  :data:`MAX_SEARCH_REPLAY_GAS` gas of blocks per call. A search that meets a bound returns
-  the matches found so far with ``nextBlock``, the block number to pass to continue.
+- one call of an address search looks at most at :data:`MAX_SEARCH_BLOCKS` blocks and
+  :data:`MAX_SEARCH_TRANSACTIONS` transactions, and re-executes at most
+  :data:`MAX_SEARCH_REPLAYS` blocks and :data:`MAX_SEARCH_REPLAY_GAS` gas. A search that
+  meets a bound returns the matches found so far with ``nextBlock``, the block number to
+  pass to go on (there is no index: an index would have to be written with each block).
 """
 
 from __future__ import annotations
