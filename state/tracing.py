@@ -10,6 +10,7 @@ the run (the state of a traced run is never persisted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,6 +302,8 @@ class CallFrame:
     calls: list[CallFrame] = field(default_factory=list)
     log_positions: list[int] = field(default_factory=list)
     """Per LOG opcode of this frame, how many child calls came before it."""
+    selfdestruct: tuple[bytes, int] | None = None
+    """(beneficiary, value sent) when the frame ended in a SELFDESTRUCT that ran."""
 
 
 class CallTracer(Tracer):
@@ -317,6 +320,17 @@ class CallTracer(Tracer):
         self._last_op[len(self.frames)] = opcode
         if LOG0 <= opcode <= LOG4 and self._stack:
             self._stack[-1].log_positions.append(len(self._stack[-1].calls))
+        elif opcode == SELFDESTRUCT and self._stack:
+            values = computation._stack.values  # type: ignore[attr-defined]
+            if values:
+                # read before the opcode moves the balance; failed_step forgets it if it fails
+                beneficiary = _word(values[-1]).to_bytes(32, "big")[-20:]
+                balance = computation.state.get_balance(computation.msg.storage_address)
+                self._stack[-1].selfdestruct = (beneficiary, balance)
+
+    def failed_step(self, computation: ComputationAPI, error: VMError) -> None:
+        if self._last_op.get(len(self.frames)) == SELFDESTRUCT and self._stack:
+            self._stack[-1].selfdestruct = None
 
     def enter(self, computation: ComputationAPI, parent: ComputationAPI | None) -> None:
         self._count += 1
@@ -605,6 +619,23 @@ def replay_transaction(ledger: Any, block: Any, index: int, tracer: Tracer | Non
         vm.state.computation_class = traced_computation_class(vm.state.computation_class, tracer)
     receipt, computation = vm.apply_transaction(header, tx)
     return TracedRun(computation, receipt.gas_used - previous, tx.gas)
+
+
+def replay_block(ledger: Any, block: Any, tracers: Sequence[Tracer | None]) -> list[TracedRun]:
+    """Re-run the first ``len(tracers)`` transactions of a committed ``block`` in order on its
+    parent's state, each reporting to its own tracer (None: run untraced); nothing is
+    written. One pass over the block, where tracing each transaction on its own would
+    replay the ones before it again."""
+    vm, header, previous = _replay_upto(ledger, block, 0)
+    base = vm.state.computation_class
+    runs = []
+    for tx, tracer in zip(block.transactions, tracers, strict=False):
+        vm.state.computation_class = base if tracer is None else traced_computation_class(base, tracer)
+        receipt, computation = vm.apply_transaction(header, tx)
+        header = vm.add_receipt_to_header(header, receipt)
+        runs.append(TracedRun(computation, receipt.gas_used - previous, tx.gas))
+        previous = receipt.gas_used
+    return runs
 
 
 def state_before_transaction(ledger: Any, block: Any, index: int) -> StateAPI:

@@ -23,6 +23,8 @@ METHOD_MODULES: dict[str, tuple[str, ...]] = {
     "node.rpc.personal": ("personal",),
     "node.rpc.txpool": ("txpool",),
     "node.rpc.debug": ("debug",),
+    "node.rpc.ots": ("ots",),
+    "node.rpc.erigon": ("erigon",),
     "node.rpc.dev": ("evm", "anvil", "hardhat"),
     "node.rpc.ai": ("ai",),
     "node.rpc.ai_blobs": ("ai",),

@@ -17,8 +17,13 @@ from node.rpc import METHOD_MODULES
 ALL_NAMESPACES = tuple(sorted({namespace for declared in METHOD_MODULES.values() for namespace in declared}))
 #: Namespaces that edit state, mine on demand or rewind: served only by a dev chain.
 DEV_NAMESPACES = frozenset({"evm", "anvil", "hardhat"})
-#: What `ailedger run` serves unless told otherwise (geth's default is eth,net,web3).
+#: What `ailedger run` serves unless told otherwise (geth's default is eth,net,web3). The
+#: namespaces that re-execute transactions on request (debug, ots) are left out, as geth
+#: leaves out debug: an operator opts in. `ailedger dev` serves every namespace.
 DEFAULT_API = ("eth", "net", "web3", "txpool", "ai")
+#: What an explorer needs beyond :data:`DEFAULT_API`: Otterscan's ots_ methods and the
+#: erigon_getHeaderByNumber it probes on connecting (`--http-api` plus these, or `--explorer`).
+EXPLORER_API = ("ots", "erigon")
 #: Browser origins a dev chain accepts by default: pages served from this machine.
 DEV_CORS_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "https://localhost:*", "https://127.0.0.1:*")
 
