@@ -21,8 +21,8 @@ function pathOf(points) {
 
 /**
  * The lineage of `lineage` (an ai_getLineage answer) drawn as a graph. Layout runs after the
- * page around it has rendered (a thousand contributions take a while), and the SVG says how long
- * it took (data-layout-ms). Wheel zooms, drag pans, a click on a node opens its page.
+ * page around it has rendered (a thousand contributions take a while); the SVG says how long the
+ * layout took (data-layout-ms) and when it was in the page (data-rendered-ms). Wheel zooms, drag pans, a click on a node opens its page.
  * `highlight` is a set of node ids to mark (a receipt's attributed contributions).
  */
 export function LineageGraph({ lineage, highlight }) {
@@ -43,6 +43,10 @@ export function LineageGraph({ lineage, highlight }) {
     }, 0);
     return () => clearTimeout(timer);
   }, [graph]);
+  // When the drawn graph is in the DOM (the page's clock since navigation): what bench/ reads.
+  useEffect(() => {
+    if (laid && svgRef.current) svgRef.current.dataset.renderedMs = performance.now().toFixed(1);
+  }, [laid]);
 
   if (!laid || !view) {
     return <div class="graph-wrap"><div class="loading">Laying out {graph.nodes.length} nodes…</div></div>;
@@ -166,7 +170,7 @@ export function AttributionBars({ attributions }) {
             <div class="bar" style={{ width: `${(Number(a.weightBp) / 100).toFixed(2)}%` }} />
           </div>
           <span class="bar-value">{percentBp(a.weightBp)}</span>
-          <span class="bar-who muted mono" title={a.contributor ?? ''}>{a.contributor ? short(checksum(a.contributor), 8, 6) : ''} · datanet {a.datanetId ?? '?'}</span>
+          <span class="bar-who muted mono" title={a.contributor ?? ''}>{a.contributor ? `${short(checksum(a.contributor), 8, 6)} · datanet ${a.datanetId}` : ''}</span>
         </div>
       ))}
     </div>

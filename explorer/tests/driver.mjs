@@ -37,7 +37,11 @@ page.on('console', (m) => {
   if (m.type() === 'error' || m.type() === 'warning') messages.push({ kind: m.type(), text: m.text(), url: m.location()?.url ?? '' });
 });
 page.on('pageerror', (e) => messages.push({ kind: 'pageerror', text: String(e?.stack ?? e) }));
-page.on('requestfailed', (r) => messages.push({ kind: 'requestfailed', text: `${r.method()} ${r.url()}: ${r.failure()?.errorText}` }));
+page.on('requestfailed', (r) => {
+  // A navigation cancels the old page's requests still in flight (net::ERR_ABORTED): no fault.
+  if (r.failure()?.errorText === 'net::ERR_ABORTED') return;
+  messages.push({ kind: 'requestfailed', text: `${r.method()} ${r.url()}: ${r.failure()?.errorText}` });
+});
 
 async function waitReady(path) {
   await page.waitForFunction((p) => document.documentElement.dataset.ready === p, path, { timeout: TIMEOUT });

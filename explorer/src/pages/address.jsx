@@ -21,11 +21,16 @@ async function loadAddress(address) {
     ['ai_getRewards', [address]],
     ['ai_getDeposit', [address]],
   ]);
-  const rewardLogs = await logs({
+  return { address, head, balance, nonce, code, stake, rewards, deposit };
+}
+
+/** The account's reward events of the latest RECENT blocks (the node scans them: loaded after the page). */
+async function loadRewardEvents(address, head) {
+  const found = await logs({
     address: PRECOMPILES.Rewards.address,
     topics: [[topic('Rewards', 'RewardPending'), topic('Rewards', 'RewardAccrued'), topic('Rewards', 'RewardRevoked'), topic('Rewards', 'RewardClaimed')], addressTopic(address)],
   }, head - RECENT + 1, head);
-  return { address, head, balance, nonce, code, stake, rewards, deposit, rewardLogs: rewardLogs.slice(-100).reverse() };
+  return found.slice(-100).reverse();
 }
 
 export function AddressPage({ arg }) {
@@ -34,7 +39,7 @@ export function AddressPage({ arg }) {
   return <Loaded state={state} what="the account">{(data) => <AddressView {...data} />}</Loaded>;
 }
 
-function AddressView({ address, head, balance, nonce, code, stake, rewards, deposit, rewardLogs }) {
+function AddressView({ address, head, balance, nonce, code, stake, rewards, deposit }) {
   const name = addressName(address);
   const jailed = num(stake.jailedUntil);
   return (
@@ -68,9 +73,17 @@ function AddressView({ address, head, balance, nonce, code, stake, rewards, depo
           <Fields rows={Object.entries(deposit).map(([k, v]) => [k, /time|block/i.test(k) ? num(v) : <Amount wei={big(v)} exact />])} />
         </Section>
       </div>
-      <Section title={`Reward events in the last ${RECENT.toLocaleString('en-US')} blocks`}>
-        {rewardLogs.length === 0 ? <p class="muted">None.</p> : (
-          <table class="list" id="reward-events">
+      <RewardEvents address={address} head={head} />
+    </>
+  );
+}
+
+function RewardEvents({ address, head }) {
+  const state = useLoad(() => loadRewardEvents(address, head), address, head);
+  return (
+    <Section title={`Reward events in the last ${RECENT.toLocaleString('en-US')} blocks`} id="reward-events">
+      <Loaded state={state} what="reward events" secondary>{(rewardLogs) => rewardLogs.length === 0 ? <p class="muted">None.</p> : (
+          <table class="list">
             <thead><tr><th>block</th><th>event</th><th>receipt</th><th>role</th><th>amount</th><th>transaction</th></tr></thead>
             <tbody>
               {rewardLogs.map((log) => {
@@ -88,8 +101,7 @@ function AddressView({ address, head, balance, nonce, code, stake, rewards, depo
               })}
             </tbody>
           </table>
-        )}
-      </Section>
-    </>
+      )}</Loaded>
+    </Section>
   );
 }

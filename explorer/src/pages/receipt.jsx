@@ -5,7 +5,7 @@
 
 import { useState } from 'preact/hooks';
 import { batch, call } from '../rpc.js';
-import { PRECOMPILES, TREASURY, big, decodeLog, logs, num, topic, uintTopic } from '../chain.js';
+import { PRECOMPILES, TREASURY, big, decodeLog, logs, num, readView, topic, uintTopic } from '../chain.js';
 import { AddressLink, Amount, BlockLink, ErrorBox, Fields, Hash, Link, Loaded, Section, useHead, useLoad } from '../ui.jsx';
 import { AttributionBars, LineageGraph } from '../graph.jsx';
 import { ether, percentBp, utf8, weiText } from '../format.js';
@@ -15,24 +15,33 @@ const ROLES = ['contributor', 'adapter author', 'lineage', 'validator', 'treasur
 /** Bytes of prompt and output shown (ai_getBlob reads at most 2 MiB a call). */
 const TEXT_LIMIT = 64 * 1024;
 
+/**
+ * The receipt's own record (eth_call Inference.getReceipt: a fixed number of words), its blobs,
+ * payout events and challenge: what the page shows first. Its ancestry (ai_getReceipt: each
+ * credited contribution's contributor, the adapter's whole lineage) grows with the training set
+ * and follows (loadAncestry).
+ */
 async function loadReceipt(id) {
   if (!/^\d+$/.test(id)) throw new Error(`"${id}" is not a receipt id`);
-  const found = await call('ai_getReceipt', [Number(id)]);
-  const r = found.receipt;
+  const count = Number(await readView('Inference', 'receiptCount'));
+  if (Number(id) < 1 || Number(id) > count) throw new Error(`receipt ${id} not found (this chain has ${count})`);
+  const r = await readView('Inference', 'getReceipt', [BigInt(id)]);
+  const block = num(r.blockNumber);
   const [blobs, payoutLogs, challenge, head] = await Promise.all([
     batch([['ai_getBlob', [r.promptHash, 0, TEXT_LIMIT]], ['ai_getBlob', [r.outputHash, 0, TEXT_LIMIT]]]),
-    logs({ address: PRECOMPILES.Rewards.address, topics: [topic('Rewards', 'RewardPending'), null, uintTopic(r.id)] }, r.blockNumber, r.blockNumber),
-    r.challengeId ? call('ai_getChallenge', [r.challengeId]) : null,
+    logs({ address: PRECOMPILES.Rewards.address, topics: [topic('Rewards', 'RewardPending'), null, uintTopic(r.id)] }, block, block),
+    r.challengeId ? call('ai_getChallenge', [Number(r.challengeId)]) : null,
     call('eth_blockNumber').then(num),
   ]);
   const payouts = payoutLogs.map((log) => decodeLog(log)).filter(Boolean).map((e) => e.args);
-  return { ...found, prompt: blobs[0].result ?? null, output: blobs[1].result ?? null, payouts, challenge, head };
+  return { receipt: r, prompt: blobs[0].result ?? null, output: blobs[1].result ?? null, payouts, challenge, head };
 }
 
 export function ReceiptPage({ arg }) {
   const head = useHead();
   const state = useLoad(() => loadReceipt(arg), arg, head);
-  return <Loaded state={state} what={`receipt ${arg}`}>{(data) => <ReceiptView {...data} />}</Loaded>;
+  const ancestry = useLoad(() => call('ai_getReceipt', [Number(arg)]), arg);
+  return <Loaded state={state} what={`receipt ${arg}`}>{(data) => <ReceiptView {...data} ancestry={ancestry} />}</Loaded>;
 }
 
 function Text({ blob, hash, what }) {
@@ -40,25 +49,31 @@ function Text({ blob, hash, what }) {
   return <pre class="content" data-blob={what}>{utf8(blob.data)}{num(blob.size) > TEXT_LIMIT ? '\n…' : ''}</pre>;
 }
 
-function ReceiptView({ receipt: r, attributions, lineage, prompt, output, payouts, challenge, head }) {
-  const status = RECEIPT_STATUS[r.status] ?? String(r.status);
+function ReceiptView({ receipt: r, prompt, output, payouts, challenge, head, ancestry }) {
+  const status = RECEIPT_STATUS[Number(r.status)] ?? String(r.status);
   const total = payouts.reduce((sum, p) => sum + big(p.amount), 0n);
+  // The bars need only the record's ids and weights; ai_getReceipt adds who and which datanet.
+  const detail = new Map((ancestry.data?.attributions ?? []).map((a) => [String(a.contributionId), a]));
+  const attributions = r.contributionIds.map((cid, i) => ({
+    contributionId: Number(cid), weightBp: Number(r.weightsBp[i]),
+    contributor: detail.get(String(cid))?.contributor, datanetId: detail.get(String(cid))?.datanetId,
+  }));
   const highlight = new Set(attributions.map((a) => `contribution:${a.contributionId}`));
   return (
     <>
-      <h1>Inference receipt {r.id}</h1>
+      <h1>Inference receipt {String(r.id)}</h1>
       <Section>
         <Fields rows={[
-          ['adapter', <Link to={`model/${r.adapterId}`}>adapter {r.adapterId}</Link>],
+          ['adapter', <Link to={`model/${r.adapterId}`}>adapter {String(r.adapterId)}</Link>],
           ['requester', <AddressLink address={r.user} full />],
           ['validator', <AddressLink address={r.validator} full />],
           ['fee', <Amount wei={r.fee} exact />],
           ['status', <span class={`status s${r.status}`} data-status={status}>{status}</span>],
           ['recorded', <BlockLink number={r.blockNumber} />],
-          ['challenge window', r.status === 0 && head < r.releaseBlock
-            ? <span>open until block {r.releaseBlock}</span>
+          ['challenge window', Number(r.status) === 0 && head < num(r.releaseBlock)
+            ? <span>open until block {String(r.releaseBlock)}</span>
             : <span>closed at block <BlockLink number={r.releaseBlock} /></span>],
-          ['max tokens', r.maxTokens],
+          ['max tokens', String(r.maxTokens)],
           ['request hash', <Hash value={r.requestHash} />],
           ['engine profile', <Hash value={r.engineProfile} />],
           ['adapter weights', <Hash value={r.weightsHash} />],
@@ -72,7 +87,7 @@ function ReceiptView({ receipt: r, attributions, lineage, prompt, output, payout
         <AttributionBars attributions={attributions} />
       </Section>
       <Section title="Payout split" id="payouts">
-        {payouts.length === 0 ? <p class="muted">No payout event found in block {r.blockNumber}.</p> : (
+        {payouts.length === 0 ? <p class="muted">No payout event found in block {String(r.blockNumber)}.</p> : (
           <>
             <table class="list">
               <thead><tr><th>to</th><th>role</th><th>share</th><th class="num">wei</th></tr></thead>
@@ -91,8 +106,8 @@ function ReceiptView({ receipt: r, attributions, lineage, prompt, output, payout
               </tfoot>
             </table>
             <p class="muted">
-              {r.status === 3 ? 'Reversed: an upheld challenge undid these payouts and refunded the fee.'
-                : r.status === 2 ? 'Settled: these amounts are claimable.' : 'Held: these amounts become claimable when the challenge window closes.'}
+              {Number(r.status) === 3 ? 'Reversed: an upheld challenge undid these payouts and refunded the fee.'
+                : Number(r.status) === 2 ? 'Settled: these amounts are claimable.' : 'Held: these amounts become claimable when the challenge window closes.'}
             </p>
           </>
         )}
@@ -100,10 +115,10 @@ function ReceiptView({ receipt: r, attributions, lineage, prompt, output, payout
       <Section title="Challenge" id="challenge">
         {challenge ? <ChallengeView challenge={challenge} /> : <p class="muted">Never challenged.</p>}
       </Section>
-      <Verify id={r.id} />
+      <Verify id={Number(r.id)} />
       <Section title="Lineage of the adapter" id="lineage">
         <p class="muted">Credited contributions are marked.</p>
-        <LineageGraph lineage={lineage} highlight={highlight} />
+        <Loaded state={ancestry} what="the lineage" secondary>{(found) => <LineageGraph lineage={found.lineage} highlight={highlight} />}</Loaded>
       </Section>
     </>
   );
