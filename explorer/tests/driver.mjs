@@ -7,7 +7,8 @@
 //   {"op": "eval", "js": EXPR}                the value of a JavaScript expression in the page
 //   {"op": "click", "selector": S}
 //   {"op": "fill", "selector": S, "text": T, "enter": bool}   type into a field (and press Enter)
-//   {"op": "screenshot", "path": F, "full": bool}
+//   {"op": "screenshot", "path": F, "full": bool, "clip": {x, y, width, height}}
+//   {"op": "viewport", "width": W, "height": H}
 //   {"op": "messages"}                        console errors and warnings, page errors, failed
 //                                             requests since the last call (then cleared)
 //   {"op": "close"}
@@ -79,7 +80,10 @@ async function run(cmd) {
       if (cmd.enter) await page.press(cmd.selector, 'Enter');
       return {};
     case 'screenshot':
-      await page.screenshot({ path: cmd.path, fullPage: Boolean(cmd.full) });
+      await page.screenshot({ path: cmd.path, fullPage: Boolean(cmd.full), ...(cmd.clip ? { clip: cmd.clip } : {}) });
+      return {};
+    case 'viewport':
+      await page.setViewportSize({ width: cmd.width, height: cmd.height });
       return {};
     case 'messages': {
       const out = messages;
