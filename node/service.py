@@ -22,6 +22,7 @@ from node.bft.reactor import ConsensusConfig
 from node.chain.assembly import assemble
 from node.chain.producers import mine_every
 from node.chain.reader import NetworkStatus
+from node.rpc.explorer import BundleError
 from node.rpc.filters import FILTER_TIMEOUT, FilterRegistry
 from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
@@ -60,6 +61,8 @@ class NodeConfig:
     """JSON-RPC namespaces served (checked by ``node.rpc.namespaces.parse_api``)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call; empty allows none."""
+    explorer: bool = False
+    """Serve the explorer (a static web app reading this node's JSON-RPC) at /explorer."""
     rpc_gas_cap: int | None = 50_000_000
     """Most gas one eth_call / eth_estimateGas may use (also capped by the block gas limit)."""
     rpc_evm_timeout: float = 5.0
@@ -121,7 +124,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         chain.producer.attach(worker)  # automine builds its blocks as jobs of their own
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
-    settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None)
+    settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None,
+                           explorer=config.explorer)
     inference = None
     sidecar_watch = None
     training = None
@@ -188,12 +192,21 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
                 nursery.start_soon(mine_every, chain.producer, worker, config.block_time)
             if on_ready is not None:
                 on_ready(ledger)
+            if config.explorer:
+                print(f"Explorer at http://{_url_host(config.host)}:{config.port}/explorer/", flush=True)
             await shutdown.wait()
             nursery.cancel_scope.cancel()
     finally:
         read_worker.stop()
         worker.call_blocking(ledger.close)
         worker.stop()
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets, any-address as localhost."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _bft_address(config: NodeConfig, ledger: Ledger) -> bytes | None:
@@ -231,6 +244,9 @@ async def _expire_filters(filters: FilterRegistry, worker: ChainWorker) -> None:
 def main_loop(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = None) -> int:
     try:
         trio.run(run_node, config, on_ready)
+    except BundleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"error: cannot serve on {config.host}:{config.port}: {e.strerror}", file=sys.stderr)
         return 1

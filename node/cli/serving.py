@@ -28,6 +28,7 @@ class RPCSettings(TypedDict):
     rpc_gas_cap: int
     rpc_evm_timeout: float
     rpc_read_timeout: float
+    explorer: bool
 
 
 def add_rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
@@ -54,6 +55,13 @@ def add_rpc_flags(p: argparse.ArgumentParser, dev: bool) -> None:
                      "scheme://host:* for any port, * for any site (default: none, no web page may call)")
     p.add_argument("--http-api", default=api_default, metavar="NAMESPACES", help=api_help)
     p.add_argument("--cors-origins", default=cors_default, metavar="ORIGINS", help=cors_help)
+    if dev:
+        p.add_argument("--no-explorer", dest="explorer", action="store_false",
+                       help="do not serve the explorer at http://HOST:PORT/explorer/ (served by default)")
+    else:
+        p.add_argument("--explorer", action="store_true",
+                       help="serve the explorer, a web page that reads this node's JSON-RPC, at "
+                            "http://HOST:PORT/explorer/ (off by default)")
     p.add_argument("--rpc-gascap", type=int, default=50_000_000, metavar="GAS",
                    help="most gas one eth_call/eth_estimateGas may use; never more than the block gas limit (default: %(default)s)")
     p.add_argument("--rpc-evmtimeout", type=float, default=5.0, metavar="SECONDS",
@@ -84,7 +92,7 @@ def rpc_settings(args: argparse.Namespace, dev: bool) -> RPCSettings:
     return {
         "dev": dev, "api": api, "cors_origins": origins,
         "rpc_gas_cap": args.rpc_gascap, "rpc_evm_timeout": args.rpc_evmtimeout,
-        "rpc_read_timeout": args.rpc_read_timeout,
+        "rpc_read_timeout": args.rpc_read_timeout, "explorer": args.explorer,
     }
 
 

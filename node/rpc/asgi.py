@@ -6,6 +6,10 @@ HTTP 413 (read up to MAX_DRAIN first, so a client still writing it reads the sta
 of a reset connection); a request from a browser origin the node does not list gets 403 and
 runs nothing, and a WebSocket from one is closed (browsers open WebSockets to any origin
 without asking). A client that hangs up cancels its request: jobs not yet started never run.
+
+On a node that serves the explorer (``explorer.py``), a GET under ``/explorer`` is answered from
+the shipped bundle instead, and the explorer's own page (an Origin equal to the address it was
+sent to, an IP or localhost) may call like a listed origin.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Protocol
 import trio
 
 from node.rpc.errors import InvalidRequest
+from node.rpc.explorer import ExplorerBundle, is_explorer_path, own_page_origin, serve_explorer
 from node.rpc.namespaces import origin_allowed
 from node.rpc.subscriptions import Subscriptions, WebSocketConnection
 
@@ -33,6 +38,10 @@ class RPCServer(Protocol):
 
     @property
     def subscriptions(self) -> Subscriptions: ...
+
+    @property
+    def explorer(self) -> ExplorerBundle | None:
+        """The explorer's bundle when this node serves it."""
 
     async def handle_text(self, body: bytes | str, conn: WebSocketConnection | None = None,
                           client: str = "") -> str | None: ...
@@ -70,6 +79,10 @@ def _cors(server: RPCServer, scope: dict[str, Any]) -> tuple[bool, list[tuple[by
     if origin_raw is None:
         return True, []
     origin = origin_raw.decode("latin-1")
+    if server.explorer is not None:
+        host = dict(scope.get("headers", [])).get(b"host")
+        if own_page_origin(origin, host.decode("latin-1") if host is not None else None):
+            return True, []  # the explorer's own page: same origin, no CORS headers needed
     if not origin_allowed(origin, server.settings.cors_origins):
         return False, []
     return True, [
@@ -82,6 +95,10 @@ def _cors(server: RPCServer, scope: dict[str, Any]) -> tuple[bool, list[tuple[by
 
 
 async def _http(server: RPCServer, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    if server.explorer is not None and is_explorer_path(scope["path"]):
+        # Static public files, the same for every caller: no Origin check, no body read.
+        await serve_explorer(server.explorer, scope, send)
+        return
     allowed, cors = _cors(server, scope)
     if not allowed:
         await _respond(send, 403, b"origin not allowed; start the node with --cors-origins to allow it\n", "text/plain")
@@ -90,7 +107,8 @@ async def _http(server: RPCServer, scope: dict[str, Any], receive: Receive, send
         await _respond(send, 204, b"", extra=cors)
         return
     if scope["method"] != "POST":
-        await _respond(send, 405, b"JSON-RPC: send a POST with a JSON body\n", "text/plain", cors)
+        hint = "; the explorer is at /explorer/" if server.explorer is not None else ""
+        await _respond(send, 405, f"JSON-RPC: send a POST with a JSON body{hint}\n".encode(), "text/plain", cors)
         return
     headers = dict(scope.get("headers", []))
     length = headers.get(b"content-length")

@@ -49,6 +49,7 @@ from node.rpc.errors import (
     RPCError,
     from_node_error,
 )
+from node.rpc.explorer import ExplorerBundle
 from node.rpc.filters import FilterRegistry
 from node.rpc.namespaces import DEFAULT_API
 from node.rpc.registry import (
@@ -98,6 +99,8 @@ class RPCSettings:
     Origin and are unaffected)."""
     read_timeout: float | None = 10.0
     """Wall-clock budget of one read-lane call (long reads, eth_call's state reads)."""
+    explorer: bool = False
+    """Serve the explorer's static bundle at ``/explorer`` on the same port (``explorer.py``)."""
 
 
 Reply = dict[str, Any]
@@ -133,6 +136,8 @@ class RPCServer:
         self.context = NodeContext(core, self.filters, worker, read_worker or worker,
                                    network or NetworkStatus(), dev, inference, sidecar_watch, training)
         self.subscriptions = Subscriptions(core)
+        #: Read and checked once here: a node asked to serve a broken bundle refuses to start.
+        self.explorer = ExplorerBundle.load() if self.settings.explorer else None
 
     # -- dispatch -------------------------------------------------------------------------
 
