@@ -17,7 +17,7 @@ from tests.support.procs import VENV_BIN, Proc, start_sidecar
 
 #: A network's AI parameters: windows long enough to challenge and judge on a loaded machine.
 AI_PARAMS = {"inference.challenge_window": 40, "inference.verdict_window": 60, "inference.challenge_bond": 10**17,
-             "staking.unbonding_blocks": 200}
+             "staking.unbonding_blocks": 300}
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def native(tx: object) -> object:
 
 def test_a_contribution_names_its_content() -> None:
     fn = ai_precompiles.MODULES["Datanets"].abi.by_name["contribute"]
-    assert blob_refs(call(DATANETS, fn.encode_args(1, H["content"], 10, "MIT", b"\x00" * 32))) == (H["content"],)
+    assert blob_refs(call(DATANETS, fn.encode_args(1, H["content"], 10, "MIT", b"\x00" * 32, b"\x07" * 32))) == (H["content"],)
 
 
 def test_an_adapter_names_its_artifacts_by_either_way_in() -> None:
