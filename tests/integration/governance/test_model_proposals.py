@@ -125,5 +125,18 @@ def test_an_adapter_under_a_policy_is_served_only_once_its_proposal_passes(tmp_p
         assert f"proposal {pid} (model, executed): deploy adapter {gated}" in cli(
             proc, "govern", "show", str(pid)).stdout
         node.do(VALIDATOR, "Inference", "submitReceipt", *receipt_args(node, gated, 3, w.accepted))
+
+        # a proposal a large majority rejects loses its bond to the treasury
+        other, _ = node.do(AUTHOR2, "ModelRegistry", "registerAdapter",
+                           adapter_spec(w.base, [w.datanet], [1], version_root(node, w.datanet, 1), "rejected"))
+        rejected = json.loads(cli(proc, "govern", "propose-model", str(other), "1eth", "--account", str(AUTHOR2),
+                                  "--json").stdout)["id"]
+        cli(proc, "govern", "vote", str(rejected), "no", "--account", str(VOTER))
+        assert "voting period is not over" in refused(proc, "govern", "close", str(rejected), "--account", str(USER))
+        mine_to(node, node.rpc("ai_getProposal", hex(rejected))["endBlock"])
+        closed = json.loads(cli(proc, "govern", "close", str(rejected), "--account", str(USER), "--json").stdout)
+        assert (closed["bondReturned"], closed["bondSlashed"]) == (0, ETHER)
+        assert "closed" in cli(proc, "govern", "show", str(rejected)).stdout
+        assert not json.loads(cli(proc, "govern", "model-status", str(other), "--json").stdout)["deployable"]
     finally:
         proc.kill()
