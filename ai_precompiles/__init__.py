@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         rewards,
         staking,
         typed_data,
+        upgrades,
     )
     from .abi import load as load_abi
     from .abi import sol_source
@@ -212,6 +213,6 @@ __all__ = [
     "create_datanet", "contribute", "curate", "publish_version",
     "get_datanet", "get_contribution", "list_contributions", "get_version",
     "get_contribution_proof", "leaf_hash", "merkle_root", "verify_proof",
-    "datanets", "registry", "inference", "rewards", "staking", "governance", "BY_NAME",
+    "datanets", "registry", "inference", "rewards", "staking", "governance", "upgrades", "BY_NAME",
     "Precompile", "CODE_STUB", "genesis_params", "param_slot",
 ]

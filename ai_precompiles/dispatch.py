@@ -33,7 +33,7 @@ from .errors import (
     PrecompileFault,
     WrongCallKind,
 )
-from .params import get_param
+from .upgrades import gas_price
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class Precompile:
             if fn is None or fn.name not in self.handlers:
                 raise BadCalldata(f"{self.name}: unknown function selector 0x{data[:4].hex()}")
             fn_name = fn.name
-            price = get_param(computation.state, price_param(fn))
+            # by height: an upgrade active at this block may supersede the parameter
+            price = gas_price(computation.state, price_param(fn))
             ctx = Ctx.from_computation(computation, prepaid=price)
             if ctx.value and not fn.payable:
                 raise InvalidArgument(f"{fn.name} is not payable")

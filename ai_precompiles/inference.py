@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import challenges, registry, rewards, typed_data
+from . import challenges, governance, registry, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .datanets import Contribution
@@ -158,6 +158,7 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
     if registry.Model.load_field(rstore, adapter_id, "retired") and (
             ctx.timestamp >= registry.Model.load_field(rstore, adapter_id, "receipts_until")):
         raise InvalidState(f"adapter {adapter_id} is retired")
+    governance.require_deployable(ctx, adapter_id)
     if len(set(contribution_ids)) != len(contribution_ids):
         raise InvalidArgument("a contribution is attributed twice")
     path = registry.lineage_path(rstore, adapter_id)

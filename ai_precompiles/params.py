@@ -61,6 +61,10 @@ _GAS = {
     "propose": (150_000, "create a governance proposal"),
     "vote": (50_000, "vote on a proposal"),
     "execute": (60_000, "execute a passed proposal"),
+    "proposeModel": (150_000, "propose an adapter for deployment with a bond"),
+    "proposeUpgrade": (150_000, "propose a named upgrade at a height"),
+    "closeProposal": (60_000, "close a proposal that did not pass and settle its bond"),
+    "setApprovalPolicy": (50_000, "set whether a datanet's or base model's adapters need an approved model proposal"),
 }
 
 PARAMS: dict[str, Param] = {
@@ -107,6 +111,15 @@ PARAMS: dict[str, Param] = {
     "gov.execution_delay": Param(20, 1, 10_000_000, "blocks after voting closes before execution"),
     "gov.quorum_bp": Param(4000, 1, BP, "share of the snapshot's total stake that must vote"),
     "gov.min_proposer_stake": Param(1, 1, 2**128, "stake (wei, at the snapshot epoch) needed to propose"),
+    # model proposals (docs/ai_precompiles.md, "Model proposals"): OpenLedger's Governor figures
+    # (quorum 5%, a one-week vote, a timelock) in blocks of the 2 s block time consensus aims at
+    "gov.model_voting_period": Param(302_400, 1, 10_000_000, "blocks a model proposal is open for votes (a week of 2 s blocks)"),
+    "gov.model_timelock": Param(86_400, 1, 10_000_000, "blocks after a model proposal's vote closes before it may be executed (two days of 2 s blocks)"),
+    "gov.model_quorum_bp": Param(500, 1, BP, "share of the snapshot's total stake that must vote on a model proposal"),
+    "gov.model_threshold_bp": Param(5000, 1, BP - 1, "a model proposal passes when its yes votes are more than this share of the votes cast"),
+    "gov.model_min_bond": Param(10**18, 1, 2**128, "smallest bond (wei) a model proposal is sent with"),
+    "gov.model_slash_bp": Param(6667, 1, BP, "a model proposal that fails with no votes of at least this share of the votes cast loses its bond to the treasury"),
+    "gov.upgrade_min_lead": Param(20, 1, 10_000_000, "fewest blocks between executing an upgrade proposal and its height, so node operators can install it"),
     # gas
     "gas.read": Param(2_600, 100, 1_000_000, "price of a view call (storage reads are charged on top when higher)"),
     "gas.signature": Param(3_000, 3_000, 1_000_000, "price of one signature recovery (as ecrecover)"),

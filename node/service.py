@@ -15,6 +15,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from ai_precompiles.upgrades import UpgradeRequired
 from consensus import SingleValidator
 from genesis import Genesis
 from node import metrics
@@ -31,6 +32,9 @@ from node.txpool import PoolConfig
 from node.worker import ChainWorker
 from p2p.host import P2PConfig
 from state import Ledger, LevelDBStore, MemoryStore
+
+#: Exit status of a node that stopped at an upgrade it does not know (what to install is printed).
+UPGRADE_EXIT_CODE = 3
 
 log = logging.getLogger("ailedger")
 
@@ -108,6 +112,13 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         raise ValueError("dev namespaces are served only by a dev chain")
     worker = ChainWorker()
     ledger = worker.call_blocking(open_ledger, config)
+    try:
+        # a node stopped by an upgrade it lacks stops again at start, before serving anything
+        worker.call_blocking(lambda: ledger.require_upgrades(ledger.head, ledger.head.block_number + 1))
+    except UpgradeRequired:
+        worker.call_blocking(ledger.close)
+        worker.stop()
+        raise
     bft_address = _bft_address(config, ledger)
     validator = (SingleValidator(config.validator_key, ledger.chain_id)
                  if config.validator_key and bft_address is None else None)
@@ -155,6 +166,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
     if config.metrics_port is not None:
         metrics.serve(config.host, config.metrics_port)
     shutdown = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+    core.on_halt = lambda _reason: token.run_sync_soon(shutdown.set)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
@@ -200,6 +213,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         read_worker.stop()
         worker.call_blocking(ledger.close)
         worker.stop()
+    if core.halted is not None:
+        raise core.halted
 
 
 def _url_host(host: str) -> str:
@@ -247,6 +262,9 @@ def main_loop(config: NodeConfig, on_ready: Callable[[Ledger], None] | None = No
     except BundleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except UpgradeRequired as e:
+        print(f"error: {e}", file=sys.stderr)
+        return UPGRADE_EXIT_CODE
     except OSError as e:
         print(f"error: cannot serve on {config.host}:{config.port}: {e.strerror}", file=sys.stderr)
         return 1

@@ -238,6 +238,7 @@ class Ledger:
             raise BlockImportError(
                 f"timestamp {timestamp} must be greater than the head's {head.timestamp}"
             )
+        self.require_upgrades(head, head.block_number + 1)
         try:
             block, receipts, computations, rejected, faulted = self._fill(
                 head, list(transactions), timestamp, coinbase, extra_data, max_txs)
@@ -390,6 +391,9 @@ class Ledger:
         extra = {} if commit is None else {COMMIT_PREFIX + bytes(block.header.hash): commit}
         if persist and self.commit_prepared(bytes(block.header.hash), extra):
             return block
+        parent = self.header_by_hash(bytes(block.header.parent_hash))
+        if parent is not None:
+            self.require_upgrades(parent, int(block.header.block_number))
         size = len(rlp.encode(block))
         if size > MAX_BLOCK_BYTES:
             raise BlockImportError(f"block of {size} bytes exceeds the chain's {MAX_BLOCK_BYTES}")
@@ -415,6 +419,13 @@ class Ledger:
             self.staged[key] = value
         self._commit()
         return block
+
+    def require_upgrades(self, parent: BlockHeaderAPI, number: int) -> None:
+        """Refuse to build or import block ``number`` on ``parent`` when an upgrade scheduled at
+        or below it is one this release does not know: raises
+        :class:`ai_precompiles.upgrades.UpgradeRequired` (what to install), nothing written. The
+        block would run under rules this node does not have, so it stops instead."""
+        ai_precompiles.upgrades.require_known(self.state_at(parent), number)
 
     def adopt_state(self, block: BlockAPI, commit: bytes, ancestors: Sequence[BlockAPI] = (),
                     forget: Sequence[bytes] = ()) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
@@ -108,7 +108,21 @@ class ChainCore:
         #: The validator set of every height, on a chain run by BFT consensus (several genesis
         #: validators); None on a single-validator chain, whose commits the genesis set signs.
         self.validator_sets: ValidatorSets | None = None
+        #: Set when the chain reached an upgrade this release lacks: the node stops on it.
+        self.halted: Exception | None = None
+        #: Called once (on the chain thread) when :attr:`halted` is set: the service shuts down.
+        self.on_halt: Callable[[Exception], None] | None = None
         metrics.HEAD.set(ledger.head.block_number)
+
+    def halt(self, reason: Exception) -> None:
+        """Stop this node: the next block needs an upgrade it does not have
+        (``ai_precompiles.upgrades``). Logged once, with what to install."""
+        if self.halted is not None:
+            return
+        self.halted = reason
+        log.critical("%s", reason)
+        if self.on_halt is not None:
+            self.on_halt(reason)
 
     @property
     def produces_blocks(self) -> bool:

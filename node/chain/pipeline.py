@@ -17,14 +17,16 @@ Each commit updates the pool, the metrics and the head view once, and publishes 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 
+from ai_precompiles.upgrades import UpgradeRequired
 from consensus import Commit
 from consensus.commit import InvalidCommit
 from consensus.validator_set import ValidatorSet
@@ -83,6 +85,16 @@ class BlockPipeline:
         self.core = core
         self.ledger = core.ledger
 
+    @contextlib.contextmanager
+    def _upgrade_gate(self) -> Iterator[None]:
+        """A block the ledger refused for an upgrade this node lacks stops the node
+        (``ChainCore.halt``); the caller still sees the error."""
+        try:
+            yield
+        except UpgradeRequired as e:
+            self.core.halt(e)
+            raise
+
     # -- building ---------------------------------------------------------------------
 
     def _candidates(self) -> list[SignedTransactionAPI]:
@@ -110,7 +122,8 @@ class BlockPipeline:
                 f"timestamp error: {timestamp} is lower than or equal to previous block's timestamp {head.timestamp}"
             )
         started = time.perf_counter()
-        built = self.ledger.build_block(self._candidates(), timestamp, coinbase, seal)
+        with self._upgrade_gate():
+            built = self.ledger.build_block(self._candidates(), timestamp, coinbase, seal)
         self._drop_rejected(built)
         self._committed(built.block, Origin.LOCAL, started, built.receipts)
         return built
@@ -119,8 +132,9 @@ class BlockPipeline:
                 max_txs: int | None = None) -> BuiltBlock:
         """Build a block from the pool on the head without committing it (a BFT proposal);
         its execution is kept, so :meth:`commit` writes it without running it again."""
-        built = self.ledger.build_block(self._candidates(), timestamp, coinbase, persist=False,
-                                        extra_data=extra_data, max_txs=max_txs)
+        with self._upgrade_gate():
+            built = self.ledger.build_block(self._candidates(), timestamp, coinbase, persist=False,
+                                            extra_data=extra_data, max_txs=max_txs)
         self._drop_rejected(built)
         return built
 
@@ -138,7 +152,8 @@ class BlockPipeline:
         if fault is not None:
             return fault
         try:
-            self.ledger.import_block(block, persist=False)
+            with self._upgrade_gate():
+                self.ledger.import_block(block, persist=False)
         except BlockImportError as e:
             return str(e)
         return None
@@ -156,7 +171,8 @@ class BlockPipeline:
                 return Committed("conflict")
             return Committed("held")
         started = time.perf_counter()
-        self.ledger.import_block(block, commit=commit)
+        with self._upgrade_gate():
+            self.ledger.import_block(block, commit=commit)
         self._committed(block, origin, started)
         return Committed("committed")
 
@@ -202,7 +218,10 @@ class BlockPipeline:
             ) from None
         started = time.perf_counter()
         try:
-            self.ledger.import_block(block, commit=raw_commit)
+            with self._upgrade_gate():
+                self.ledger.import_block(block, commit=raw_commit)
+        except UpgradeRequired:
+            raise  # not the peer's fault: this node lacks the upgrade
         except Exception as e:
             raise InvalidBlock(f"block {header.block_number} does not verify: {e}") from None
         self._committed(block, Origin.SYNC, started)

@@ -68,6 +68,9 @@ def _check_adapter(client: Client, adapter_id: int) -> dict[str, Json]:
         raise CLIError(f"model {adapter_id} is a base model; infer needs an adapter (see `ailedger model list`)")
     if model["retired"]:
         raise CLIError(f"adapter {adapter_id} is retired")
+    if not client.call("ai_getModelStatus", hex(adapter_id))["deployable"]:
+        raise CLIError(f"adapter {adapter_id} awaits approval: its policy requires an executed model proposal "
+                       "(see `ailedger govern model-status`)")
     return model
 
 

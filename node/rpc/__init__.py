@@ -30,6 +30,7 @@ METHOD_MODULES: dict[str, tuple[str, ...]] = {
     "node.rpc.ai_blobs": ("ai",),
     "node.rpc.ai_infer": ("ai",),
     "node.rpc.ai_train": ("ai",),
+    "node.rpc.ai_gov": ("ai",),
 }
 
 

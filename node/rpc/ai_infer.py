@@ -20,7 +20,7 @@ from typing import Any
 import trio
 from eth_hash.auto import keccak
 
-from ai_precompiles import inference, registry, staking, typed_data
+from ai_precompiles import governance, inference, registry, staking, typed_data
 from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
 from node.chain.core import ChainCore
@@ -128,6 +128,10 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
         raise InvalidParams(f"model {request['adapter_id']} is a base model, not an adapter")
     if model.retired:
         raise InvalidParams(f"adapter {request['adapter_id']} is retired")
+    if not governance.is_deployable(state, request["adapter_id"]):
+        # the chain would refuse the receipt: the prompt is not run
+        raise InvalidParams(f"adapter {request['adapter_id']} awaits approval: its policy requires an "
+                            "executed model proposal (see ai_getModelStatus)")
     info = inference.get_deposit_info(state, request["user"])
     deposit = info["balance"]
     if info["withdrawalPending"] and info["unlockTime"] < core.now() + service.timeout + MIN_DEADLINE_MARGIN:

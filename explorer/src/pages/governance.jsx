@@ -3,7 +3,7 @@
 
 import { batch, call } from '../rpc.js';
 import { PRECOMPILES, big, decodeLog, num, readView, topic, uintTopic, MAX_LOG_RANGE } from '../chain.js';
-import { AddressLink, BlockLink, Loaded, Section, TxLink, useHead, useLoad } from '../ui.jsx';
+import { AddressLink, Amount, BlockLink, Link, Loaded, Section, TxLink, useHead, useLoad } from '../ui.jsx';
 
 const PROPOSALS = 20;
 
@@ -33,9 +33,18 @@ export function GovernancePage() {
 
 function stateOf(p, head) {
   if (p.executed) return 'executed';
+  if (p.closed) return 'closed';
   if (head <= p.endBlock) return 'voting';
   if (head < p.executableBlock) return 'waiting';
   return 'closed';
+}
+
+/** What a proposal does, by its kind: set a parameter (0), deploy an adapter (1), schedule an upgrade (2). */
+function Subject({ p }) {
+  const kind = Number(p.kind ?? 0);
+  if (kind === 1) return <>deploy adapter <Link to={`model/${p.value}`}>{String(p.value)}</Link> (bond <Amount wei={p.bond} />)</>;
+  if (kind === 2) return <>upgrade <span class="mono">{p.param}</span> at block {String(p.value)}</>;
+  return <>set <span class="mono">{p.param}</span> to {String(p.value)}</>;
 }
 
 function GovernanceView({ count, head, params, proposals }) {
@@ -45,7 +54,7 @@ function GovernanceView({ count, head, params, proposals }) {
       <Section title={`Proposals (${count})`} id="proposals">
         {proposals.length === 0 ? <p class="muted">No proposal yet.</p> : proposals.map((p) => (
           <div class="proposal" key={p.id} data-proposal={p.id}>
-            <h3>Proposal {p.id}: set <span class="mono">{p.param}</span> to {String(p.value)} <span class={`status ${stateOf(p, head)}`}>{stateOf(p, head)}</span></h3>
+            <h3 data-kind={Number(p.kind ?? 0)}>Proposal {p.id}: <Subject p={p} /> <span class={`status ${stateOf(p, head)}`}>{stateOf(p, head)}</span></h3>
             <p class="muted">
               by <AddressLink address={p.proposer} /> at block <BlockLink number={p.startBlock} />; votes until block {p.endBlock},
               executable from block {p.executableBlock}; stakes of epoch {p.snapshotEpoch}.

@@ -79,14 +79,14 @@ def world(tmp_path_factory):
         sidecar.kill(15)
 
 
-def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell", max_tokens=8):
+def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell", max_tokens=8, adapter=2):
     chain_id = int(w.rpc("eth_chainId"), 16)
     head = w.rpc("eth_getBlockByNumber", "latest", False)
-    req = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(validator[2:]), "adapter_id": 2,
+    req = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(validator[2:]), "adapter_id": adapter,
            "prompt_hash": keccak(prompt.encode()), "max_tokens": max_tokens, "max_fee": price, "nonce": nonce,
            "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id}
     sig = typed_data.sign(typed_data.request_digest(req, chain_id), user.private_key)
-    wire = {"user": user.address, "validator": validator, "adapterId": 2, "prompt": prompt,
+    wire = {"user": user.address, "validator": validator, "adapterId": adapter, "prompt": prompt,
             "maxTokens": max_tokens, "maxFee": hex(price), "nonce": hex(nonce), "deadline": hex(req["deadline"]),
             "chainId": hex(chain_id)}
     return req, sig, wire
@@ -209,6 +209,38 @@ def test_bad_requests_are_refused_before_any_work(world):
     assert w.rpc("ai_getDeposit", user.address) == deposit_before
     assert w.rpc("ai_getDeposit", poor.address) == poor_before
     assert w.rpc("eth_blockNumber") == head_before
+
+
+def test_an_adapter_awaiting_approval_is_not_served(world):
+    """Issue 22: under its base model's approval policy, a new adapter is refused by the CLI
+    (before any deposit) and by the validator's node (before the prompt runs) until a model
+    proposal approves it; adapters registered before the policy are served as before."""
+    from genesis import derive_validator_key
+
+    w = world
+    key = "0x" + derive_validator_key(DEV_MNEMONIC).hex()  # the shipped base model's registrant
+    w.cli("govern", "policy", "base-model", "1", "on", "--key", key)
+    try:
+        fake = "0x" + keccak(b"adapter awaiting approval").hex()
+        gated = json.loads(w.cli("adapter", "register", "--parent", "1", "--contribution-root", fake,
+                                 "--hyper-params-hash", fake, "--weights-hash", fake,
+                                 "--attribution-index-hash", fake, "--account", "16", "--json").stdout)["id"]
+        status = json.loads(w.cli("govern", "model-status", str(gated), "--json").stdout)
+        assert status["requiresApproval"] and not status["deployable"]
+        assert json.loads(w.cli("govern", "model-status", "2", "--json").stdout)["deployable"]
+        out = w.cli("infer", "--prompt", "The heron of Lake Vell", "--adapter", str(gated), "--account", "16",
+                    "--deposit", "0.01eth", ok=False)
+        assert out.returncode == 1 and "awaits approval" in out.stderr.strip().splitlines()[-1], out.stderr
+        quote = w.rpc("ai_inferQuote")
+        user = ACCOUNTS[16]
+        w.cli("deposit", "add", "0.01eth", "--account", "16")
+        head = w.rpc("eth_blockNumber")
+        _, sig, wire = signed_request(w, user, quote["validator"], int(quote["price"], 16), nonce=1, adapter=gated)
+        with pytest.raises(RuntimeError, match=f"adapter {gated} awaits approval"):
+            w.rpc("ai_infer", wire, "0x" + sig.hex())
+        assert w.rpc("eth_blockNumber") == head  # nothing recorded
+    finally:
+        w.cli("govern", "policy", "base-model", "1", "off", "--key", key)
 
 
 def test_inference_methods_answer_inside_a_batch(world):

@@ -105,3 +105,23 @@ def test_a_proposal_packs_what_fits_past_transactions_declaring_the_whole_block(
     built = pipeline.propose(genesis.timestamp + 1, bytes.fromhex(keys_[0].address[2:]), b"", max_txs=5)
     # The best tip first; after it no other hog fits, and the honest ones that do are packed.
     assert [tx.hash for tx in built.block.transactions] == [hogs[0], *honest[:4]]
+
+
+def test_an_unknown_upgrade_stops_the_node_without_blaming_the_peer(source, monkeypatch):
+    """A block at the height of an upgrade this release lacks is not the peer's fault: the
+    pipeline raises UpgradeRequired (not InvalidBlock, which bans), halts the node once, and
+    writes nothing; the block below the height imports as before."""
+    from ai_precompiles import upgrades
+
+    genesis, _, items = source
+    core, pipeline = fresh(genesis)
+    planned = upgrades.ScheduledUpgrade(name="ai-from-the-future", height=2, info="ailedger 9.9", proposal_id=1)
+    monkeypatch.setattr(upgrades, "scheduled", lambda state: [planned])
+    halts = []
+    core.on_halt = halts.append
+    pipeline.import_verified(items[0].block, items[0].commit, expected=1)
+    for _ in range(2):
+        with pytest.raises(upgrades.UpgradeRequired, match="ailedger 9.9"):
+            pipeline.import_verified(items[1].block, items[1].commit, expected=2)
+    assert core.ledger.head.block_number == 1
+    assert len(halts) == 1 and core.halted is halts[0] and halts[0].height == 2
