@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import TYPE_CHECKING
 
 from node.cli.blobs import fetch_blob, upload
@@ -33,7 +34,9 @@ def fraction_bp(text: str, what: str) -> int:
     try:
         value = float(text)
     except ValueError:
-        raise CLIError(f"{what} {text!r}: expected a decimal such as 0.5") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise CLIError(f"{what} {text!r}: expected a decimal such as 0.5")
     bp = round(value * 10_000)
     if abs(value * 10_000 - bp) > 1e-6 or not 1 <= bp <= 10_000:
         raise CLIError(f"{what} {text}: must be within 0.0001..1 in steps of 0.0001 (a whole basis point)")
