@@ -1,6 +1,7 @@
 """``ailedger adapter merge`` and the merge half of ``ailedger adapter verify``: a merge of 2..16
 on-chain adapters built on a sidecar, its three artifacts sent to the node, and its registration
-(``ModelRegistry.registerMergedAdapter``, signed by a staked validator); a merge rebuilt on a
+(``ModelRegistry.registerMergedAdapter``, as a native merge-registration transaction, type 0x63,
+signed by a staked validator); a merge rebuilt on a
 sidecar from its on-chain recipe and compared (docs/merges.md)."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ METHODS = {"linear": 1, "ties": 2, "dare_linear": 3}
 NAMES = {code: name for name, code in METHODS.items()}
 #: Most parents of one merge (the chain's limit).
 MAX_PARENTS = 16
+#: Gas limit of the merge-registration transaction (a 16-parent merge spans many datanets).
+REGISTRATION_GAS = 6_000_000
 #: ``adapter verify``'s exit status for a merge that does not rebuild, as for a trained adapter.
 MISMATCH = 1
 
@@ -108,10 +111,13 @@ def cmd_adapter_merge(args: argparse.Namespace) -> int:
     for label, data in (("weights", artifacts.weights), ("attribution index", artifacts.attribution_index),
                         ("manifest", artifacts.manifest)):
         upload(client, data, label)
-    recipe = (parents, weights, METHODS[args.method], density, seed)
-    receipt = client.transact("ModelRegistry", "registerMergedAdapter", recipe, parse_hash(result.weights_hash),
-                              parse_hash(result.attribution_index_hash), parse_hash(artifacts.manifest_hash),
-                              args.license)
+    from state.native import MergedAdapterRegistrationTransaction
+
+    receipt = client.send_native(
+        MergedAdapterRegistrationTransaction, gas=REGISTRATION_GAS, parent_ids=parents, weights_bp=weights,
+        method=METHODS[args.method], density_bp=density, seed=seed, weights_hash=parse_hash(result.weights_hash),
+        attribution_index_hash=parse_hash(result.attribution_index_hash),
+        manifest_hash=parse_hash(artifacts.manifest_hash), license=args.license.encode())
     adapter_id = client.event_arg(receipt, "ModelRegistry", "AdapterRegistered")
     out = {"id": adapter_id, "parents": parents, "method": args.method, "weightsBp": weights, "densityBp": density,
            "seed": seed, "sidecarAdapter": result.adapter_id, "weightsHash": "0x" + result.weights_hash,

@@ -96,6 +96,8 @@ def test_a_merge_is_registered_served_paid_and_rebuilt(world):
     assert model["merge"]["method"] == 1 and model["hyperParamsHash"] == model["merge"]["recipeHash"]
     assert model["weightsHash"] == merged["weightsHash"] and model["parentId"] == a
     assert m in w.model(a)["children"] and m in w.model(b)["children"]
+    tx = w.rpc("eth_getTransactionByHash", merged["transactionHash"])  # the native merge registration
+    assert tx["type"] == "0x63" and tx["merge"]["parentIds"] == [hex(a), hex(b)]
     lineage = w.rpc("ai_getLineage", m)
     assert [p["id"] for p in lineage["path"][0]["merge"]["parents"]] == [a, b]
     assert {ACCOUNTS[1].address, ACCOUNTS[2].address} <= set(lineage["authors"])
