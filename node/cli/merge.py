@@ -100,9 +100,28 @@ def ensure_held(client: Client, sidecar: SidecarClient, model_id: int, depth: in
     return weights
 
 
+def precheck(client: Client, recipe: tuple[list[int], list[int], int, int, int], license: str) -> None:
+    """Refuse, before any sidecar work, a merge the chain would refuse (unstaked sender, missing
+    or retired parents, parents of other base models, too deep): the registration is estimated
+    with placeholder artifact hashes, so only a taken weights hash can still fail it."""
+    import os
+
+    import ai_precompiles
+    from ai_precompiles.addresses import MODEL_REGISTRY
+
+    fn = ai_precompiles.MODULES["ModelRegistry"].abi.by_name["registerMergedAdapter"]
+    data = fn.encode_args(recipe, os.urandom(32), os.urandom(32), os.urandom(32), license)
+    try:
+        client.call("eth_estimateGas", {"from": client.address, "to": "0x" + MODEL_REGISTRY.hex(),
+                                        "data": "0x" + data.hex()})
+    except CLIError as e:
+        raise CLIError(f"the chain would refuse this merge: {e}") from None
+
+
 def cmd_adapter_merge(args: argparse.Namespace) -> int:
     client = client_for(args)
     parents, weights, density, seed = parse_recipe(args)
+    precheck(client, (parents, weights, METHODS[args.method], density, seed), args.license)
     with sidecar_client(args.sidecar) as sidecar:
         hashes = [ensure_held(client, sidecar, p) for p in parents]
         result = sidecar.merge(hashes, args.method, weights, density, seed)

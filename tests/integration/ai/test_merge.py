@@ -1,5 +1,6 @@
 """Adapter merges end to end (issue 22), on a real ``ailedger dev`` and sidecar: accounts 1 and 2
-train adapters, the validator runs ``ailedger adapter merge`` (linear, 0.7/0.3), the merge is
+train adapters, an unstaked account's merge is refused before any work, the validator runs
+``ailedger adapter merge`` (linear, 0.7/0.3, a native 0x63 transaction), the merge is
 registered with its recipe and shown with both parents in its lineage, ``ailedger infer`` on it
 is served and its receipt verifies, each parent's author is paid, and ``adapter verify``
 rebuilds it. The attack: a merge registered as parents A and B whose weights were merged from A
@@ -87,6 +88,11 @@ def world(tmp_path_factory):
 def test_a_merge_is_registered_served_paid_and_rebuilt(world):
     w = world
     a, b = w.adapters["A"], w.adapters["B"]
+    # what the chain would refuse is refused before any sidecar work, with the chain's reason
+    unstaked = w.cli("adapter", "merge", "--parents", f"{a},{b}", "--account", "3", ok=False)
+    assert unstaked.returncode != 0 and "only a staked validator registers a merge" in unstaked.stderr
+    base = w.cli("adapter", "merge", "--parents", f"1,{b}", "--key", "0x" + VALIDATOR_KEY.hex(), ok=False)
+    assert base.returncode != 0 and "model 1 is not an adapter" in base.stderr
     out = w.cli("adapter", "merge", "--parents", f"{a},{b}", "--method", "linear", "--weights", "0.7,0.3",
                 "--key", "0x" + VALIDATOR_KEY.hex(), "--json")
     merged = json.loads(out.stdout)
