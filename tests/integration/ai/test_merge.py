@@ -75,8 +75,10 @@ def world(tmp_path_factory):
         w.cli("curate", "--all-pending", "--approve", "--account", "0")
         w.cli("datanet", "publish", "1", "--account", "0")
         # three adapters on the same data, told apart by their seeds: A and C by account 1, B by 2
-        for name, account, seed in (("A", 1, 0), ("B", 2, 1), ("C", 1, 2)):
-            out = w.cli("train", "--datanet", "1:1", "--account", str(account), "--seed", str(seed), "--json")
+        # (C only stands in the attack, never serves: one pass is enough)
+        for name, account, seed, epochs in (("A", 1, 0, 0), ("B", 2, 1, 0), ("C", 1, 2, 1)):
+            out = w.cli("train", "--datanet", "1:1", "--account", str(account), "--seed", str(seed),
+                        "--epochs", str(epochs), "--json")
             w.adapters[name] = json.loads(out.stdout)["id"]
         yield w
     finally:
@@ -136,6 +138,16 @@ def test_a_merge_that_claims_a_parent_it_did_not_use_is_refused(world):
     validator = Client(w.node.url, VALIDATOR_KEY)
     weights = {k: w.model(v)["weightsHash"] for k, v in w.adapters.items()}
     with SidecarClient(w.sidecar.url, timeout=300) as sc:
+        # the Merge call's own refusals, typed
+        for parents, code in (([weights["A"]] * 17, grpc.StatusCode.INVALID_ARGUMENT),
+                              ([weights["A"], "ab" * 32], grpc.StatusCode.NOT_FOUND),
+                              ([weights["A"], "../../etc"], grpc.StatusCode.NOT_FOUND)):
+            with pytest.raises(grpc.RpcError) as refused:
+                sc.merge(parents, "linear", [5000] * len(parents))
+            assert refused.value.code() == code, refused.value.details()
+        with pytest.raises(grpc.RpcError) as refused:
+            sc.merge([weights["A"], weights["B"]], "svd", [5000, 5000])
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         made = sc.merge([weights["A"], weights["C"]], "linear", [5000, 5000], adapter_id="really-a-and-c")
         arts = sc.export_adapter(adapter_id=made.adapter_id)
     # the lie: the chain says A and B, the weights are A and C's
