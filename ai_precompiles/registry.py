@@ -12,6 +12,9 @@ Storage (account ``MODEL_REGISTRY``), beside the :class:`Model` records:
 - ``slot("model.weights", weightsHash)``: model id (a weights hash is registered once)
 - list field ``children`` of a model: ids of adapters registered with it as parent, so versions
   and forks form a tree rooted at each base model.
+- :class:`Merge` records (namespace ``merge``, keyed by the merged adapter's id): a merge's
+  parents and recipe; its ``recipe_hash`` is zero for every model that is no merge
+  (docs/merges.md).
 - ``slot("training.nonce", builder, nonce)``: 1 once a training request with that nonce was
   registered; ``slot("training.request", requestHash)``: the adapter registered for it;
   ``slot("training.of", adapterId)``: the request hash an adapter was trained for.
@@ -297,6 +300,7 @@ def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
     Model.store_field(store, adapter_id, "receipts_until",
                       ctx.timestamp + get_param(ctx.store(GOVERNANCE), "registry.retire_delay"))
     _event(ctx, "AdapterRetired", adapter_id, ctx.sender)
+
 
 #: Most parents of one merge (Story Protocol's limit on a derivative's parents).
 MAX_MERGE_PARENTS = 16
