@@ -194,7 +194,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
     event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
            request_hash, request["prompt_hash"], output_hash, fee, release)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
-    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, [m.author for m in path]))
+    authors = registry.lineage_authors(rstore, adapter_id)  # a merge's parents too (as payouts_of reads them)
+    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, authors))
     return receipt_id
 
 

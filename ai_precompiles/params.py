@@ -43,6 +43,7 @@ _GAS = {
     "registerBaseModel": (200_000, "register a base model"),
     "registerAdapter": (300_000, "register an adapter"),
     "registerTrainedAdapter": (350_000, "register an adapter a builder asked a validator to train and pay its fee (+ gas.signature)"),
+    "registerMergedAdapter": (400_000, "register a merge of 2..16 adapters (+ storage reads of its parents' datanet versions)"),
     "retireAdapter": (30_000, "retire an adapter"),
     "deposit": (30_000, "deposit for inference fees"),
     "withdraw": (30_000, "withdraw an inference deposit"),

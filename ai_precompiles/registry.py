@@ -12,6 +12,9 @@ Storage (account ``MODEL_REGISTRY``), beside the :class:`Model` records:
 - ``slot("model.weights", weightsHash)``: model id (a weights hash is registered once)
 - list field ``children`` of a model: ids of adapters registered with it as parent, so versions
   and forks form a tree rooted at each base model.
+- :class:`Merge` records (namespace ``merge``, keyed by the merged adapter's id): a merge's
+  parents and recipe; its ``recipe_hash`` is zero for every model that is no merge
+  (docs/merges.md).
 - ``slot("training.nonce", builder, nonce)``: 1 once a training request with that nonce was
   registered; ``slot("training.request", requestHash)``: the adapter registered for it;
   ``slot("training.of", adapterId)``: the request hash an adapter was trained for.
@@ -47,7 +50,7 @@ from .errors import (
     Unauthorized,
 )
 from .merkle import merkle_root
-from .params import get_param
+from .params import BP, get_param
 from .storage import Record, Store, rfield, slot
 
 BASE, ADAPTER = 1, 2
@@ -299,6 +302,157 @@ def retire_adapter(ctx: Ctx, adapter_id: int) -> None:
     _event(ctx, "AdapterRetired", adapter_id, ctx.sender)
 
 
+#: Most parents of one merge (Story Protocol's limit on a derivative's parents).
+MAX_MERGE_PARENTS = 16
+#: Most distinct datanets a merge's flattened data may span (its parents' versions together).
+MAX_MERGE_DATANETS = 64
+#: Merge methods, by code, as peft's ``add_weighted_adapter`` names them (``combination_type``).
+LINEAR, TIES, DARE_LINEAR = 1, 2, 3
+MERGE_METHODS = {LINEAR: "linear", TIES: "ties", DARE_LINEAR: "dare_linear"}
+_RECIPE_TYPE = "(uint256[],uint256[],uint8,uint256,uint256)"
+
+
+@dataclass(frozen=True)
+class Merge(Record):
+    """How a merged adapter was made: which parents, with which method and numbers."""
+
+    NS = "merge"
+    parent_ids: tuple[int, ...] = rfield("uint[]", "the merged adapters, in merge order (2..16)")
+    weights_bp: tuple[int, ...] = rfield("uint[]", "each parent's merge weight, bp of 1.0 (1..10000)")
+    method: int = rfield("uint", "1 linear, 2 ties, 3 dare_linear")
+    density_bp: int = rfield("uint", "TIES/DARE: fraction of each delta kept, bp (0 for linear)")
+    seed: int = rfield("uint", "DARE: seed of the drop mask (0 otherwise)")
+    recipe_hash: bytes = rfield("bytes32", "keccak-256 of abi.encode(MergeRecipe)")
+
+
+def is_merge(store: Store, model_id: int) -> bool:
+    """Whether ``model_id`` was registered as a merge (one word read)."""
+    return bool(Merge.load_field(store, model_id, "recipe_hash") != ZERO32)
+
+
+def merge_recipe_hash(recipe: dict[str, Any]) -> bytes:
+    """keccak-256 of ``abi.encode(recipe)``, the Solidity struct ``MergeRecipe``."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    return bytes(keccak(encode([_RECIPE_TYPE], [(list(recipe["parent_ids"]), list(recipe["weights_bp"]),
+                                                   recipe["method"], recipe["density_bp"], recipe["seed"])])))
+
+
+def _check_recipe(recipe: dict[str, Any]) -> None:
+    """Bounds of a recipe alone, before any state is read: parent count, weights, method, density, seed."""
+    parents, weights = list(recipe["parent_ids"]), list(recipe["weights_bp"])
+    if not 2 <= len(parents) <= MAX_MERGE_PARENTS:
+        raise InvalidArgument(f"a merge has 2 to {MAX_MERGE_PARENTS} parents, not {len(parents)}")
+    if len(weights) != len(parents):
+        raise InvalidArgument("parentIds and weightsBp differ in length")
+    if len(set(parents)) != len(parents):
+        raise InvalidArgument("a parent is named twice")
+    if not all(0 < w <= BP for w in weights):
+        raise InvalidArgument(f"each merge weight must be within [1, {BP}] bp")
+    method, density, seed = recipe["method"], recipe["density_bp"], recipe["seed"]
+    if method not in MERGE_METHODS:
+        raise InvalidArgument(f"merge method {method} is not 1 (linear), 2 (ties) or 3 (dare_linear)")
+    if method == LINEAR and density != 0:
+        raise InvalidArgument("a linear merge has no density (densityBp must be 0)")
+    if method != LINEAR and not 0 < density <= BP:
+        raise InvalidArgument(f"densityBp must be within [1, {BP}] for ties and dare_linear")
+    # one recipe, one hash: a seed that changes nothing may not make a second recipe hash
+    if method != DARE_LINEAR and seed != 0:
+        raise InvalidArgument("only dare_linear takes a seed (seed must be 0)")
+    if not 0 <= seed < 2**64:
+        raise InvalidArgument("seed must be below 2**64")
+
+
+def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: bytes, attribution_index_hash: bytes,
+                            manifest_hash: bytes, license: str) -> int:
+    """A staked validator registers the merge it built; returns its id.
+
+    Rules, checked before anything is written: the recipe's bounds (:func:`_check_recipe`:
+    2..16 distinct parents, weights in [1, 10000] bp, a known method, density only for TIES and
+    DARE, a seed only for DARE); the manifest and attribution index are named; the license's
+    length; the sender has ``staking.min_stake`` staked and is not jailed (the merge is its work,
+    as a trained adapter is its trainer's); each parent exists, is an adapter, is not retired,
+    and all share one base model; the merge stays within ``registry.max_depth`` (one more than
+    its deepest parent); its parents' datanet versions together span at most
+    ``MAX_MERGE_DATANETS`` datanets; the weights hash is new.
+
+    The merge's datanet versions are its parents' own, flattened: for each datanet the version
+    holding the most accepted contributions (versions of a datanet are nested prefixes, so that
+    one covers the others). A merge's attribution index covers exactly its parents' training
+    sets, so these are the contributions a receipt on it may name, and :func:`lineage_path`
+    stops at a merge. The work is bounded by the 16 parents and their own declared versions
+    (each merge parent's already flattened), never by the parents' ancestry.
+
+    The sender is author and validator; its ``parentId`` is the first parent, and the merge is
+    a child of every parent. ``hyperParamsHash`` is the recipe hash.
+    """
+    _check_recipe(recipe)
+    gov = ctx.store(GOVERNANCE)
+    store = ctx.store(MODEL_REGISTRY)
+    if manifest_hash == ZERO32 or attribution_index_hash == ZERO32:
+        raise InvalidArgument("a merged adapter names its manifest and attribution index")
+    if len(license.encode()) > datanets.MAX_TEXT:
+        raise InvalidArgument("license too long")
+    sstore = ctx.store(STAKING)
+    if sstore.get(slot("stake", ctx.sender)) < get_param(gov, "staking.min_stake"):
+        raise Unauthorized("only a staked validator registers a merge")
+    if sstore.get(slot("jail.until", ctx.sender)):
+        raise InvalidState("validator is jailed")
+    parents = list(recipe["parent_ids"])
+    base_model_id, depth = 0, 0
+    for p in parents:
+        if not _exists(store, p):
+            raise NotFound(f"parent model {p} does not exist")
+        if Model.load_field(store, p, "kind") != ADAPTER:
+            raise InvalidArgument(f"model {p} is not an adapter: a merge merges adapters")
+        if Model.load_field(store, p, "retired"):
+            raise InvalidState(f"parent model {p} is retired")
+        base = Model.load_field(store, p, "base_model_id")
+        if base_model_id and base != base_model_id:
+            raise InvalidArgument("the parents are adapters of different base models")
+        base_model_id = base
+        depth = max(depth, Model.load_field(store, p, "depth") + 1)
+    if depth > get_param(gov, "registry.max_depth"):
+        raise InvalidArgument("adapter chain deeper than registry.max_depth")
+    dstore = ctx.store(DATANETS)
+    best: dict[int, tuple[int, int]] = {}  # datanet -> (count, version)
+    for p in parents:
+        ids = Model.load_field(store, p, "datanet_ids")
+        for d, v in zip(ids, Model.load_field(store, p, "datanet_versions"), strict=True):
+            count = datanets.Version.load_field(dstore, (d, v), "count")
+            if d not in best and len(best) == MAX_MERGE_DATANETS:
+                raise InvalidArgument(f"the parents' data spans more than {MAX_MERGE_DATANETS} datanets")
+            if count > best.get(d, (-1, 0))[0]:
+                best[d] = (count, v)
+    recipe_hash = merge_recipe_hash(recipe)
+    model_id = store.get(slot("model.count")) + 1
+    _claim_weights(store, weights_hash, model_id)
+    store.set(slot("model.count"), model_id)
+    flat = sorted(best.items())
+    Model(id=model_id, kind=ADAPTER, parent_id=parents[0], base_model_id=base_model_id, depth=depth,
+          author=ctx.sender, validator=ctx.sender, weights_hash=weights_hash, hyper_params_hash=recipe_hash,
+          attribution_index_hash=attribution_index_hash, manifest_hash=manifest_hash, license=license,
+          created_block=ctx.block_number, datanet_ids=tuple(d for d, _ in flat),
+          datanet_versions=tuple(v for _, (_, v) in flat)).encode(store, model_id)
+    Merge(parent_ids=tuple(parents), weights_bp=tuple(recipe["weights_bp"]), method=recipe["method"],
+          density_bp=recipe["density_bp"], seed=recipe["seed"], recipe_hash=recipe_hash).encode(store, model_id)
+    for p in parents:
+        Model.list_field(store, p, "children").append(model_id)
+    _event(ctx, "AdapterRegistered", model_id, parents[0], ctx.sender, ctx.sender, weights_hash, ZERO32,
+           attribution_index_hash, manifest_hash)
+    _event(ctx, "AdapterMerged", model_id, ctx.sender, recipe_hash, parents, list(recipe["weights_bp"]),
+           recipe["method"], recipe["density_bp"], recipe["seed"])
+    return model_id
+
+
+def _get_merge(ctx: Ctx, model_id: int) -> Merge:
+    store = ctx.store(MODEL_REGISTRY)
+    if not _exists(store, model_id):
+        raise NotFound(f"model {model_id} does not exist")
+    return Merge.decode(store, model_id)
+
+
 @dataclass(frozen=True)
 class LineageStep:
     """What an operation needs of one model on a lineage path (never its ``children`` list,
@@ -326,21 +480,34 @@ def _step(store: Store, model_id: int) -> LineageStep:
 
 def lineage_path(store: Store, model_id: int) -> list[LineageStep]:
     """Models from ``model_id`` back to its base model, ``model_id`` first (at most
-    ``registry.max_depth + 1`` steps, each a fixed number of words plus its declared versions)."""
+    ``registry.max_depth + 1`` steps, each a fixed number of words plus its declared versions).
+
+    The path ends at a merge: a merge's own datanet versions already hold every version its
+    parents trained on (``register_merged_adapter``), so nothing above it is read, however
+    many ancestors the merge has."""
     if not _exists(store, model_id):
         raise NotFound(f"model {model_id} does not exist")
     path = [_step(store, model_id)]
-    while path[-1].parent_id:
+    while path[-1].parent_id and not is_merge(store, path[-1].id):
         path.append(_step(store, path[-1].parent_id))
     return path
 
 
 def lineage_authors(store: Store, model_id: int) -> list[bytes]:
     """Authors from ``model_id`` back to its base model, ``model_id``'s first: what a receipt's
-    split needs of its lineage, two words per step (at most ``registry.max_depth + 1`` steps)."""
+    split needs of its lineage, two words per step (at most ``registry.max_depth + 1`` steps).
+
+    At a merge the walk takes the merge's author, then each direct parent's author, then the
+    base model's author, and stops: at most ``MAX_MERGE_PARENTS + 1`` more reads, whatever the
+    parents' own ancestry (docs/merges.md, "Who a receipt on a merge pays")."""
     authors = []
     while model_id:
         authors.append(Model.load_field(store, model_id, "author"))
+        if is_merge(store, model_id):
+            for parent in Merge.list_field(store, model_id, "parent_ids"):
+                authors.append(Model.load_field(store, parent, "author"))
+            authors.append(Model.load_field(store, Model.load_field(store, model_id, "base_model_id"), "author"))
+            break
         model_id = Model.load_field(store, model_id, "parent_id")
     return authors
 
@@ -364,6 +531,7 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "registerBaseModel": register_base_model,
     "registerAdapter": register_adapter,
     "registerTrainedAdapter": register_trained_adapter,
+    "registerMergedAdapter": register_merged_adapter,
     "retireAdapter": retire_adapter,
     "getModel": lambda ctx, mid: _model(ctx.store(MODEL_REGISTRY), mid),
     "getLineage": lambda ctx, mid: [m.id for m in lineage_path(ctx.store(MODEL_REGISTRY), mid)],
@@ -374,6 +542,8 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "trainingNonceUsed": lambda ctx, b, n: bool(ctx.store(MODEL_REGISTRY).get(slot("training.nonce", b, n))),
     "adapterOfTrainingRequest": lambda ctx, rh: ctx.store(MODEL_REGISTRY).get(slot("training.request", rh)),
     "trainingRequestOf": lambda ctx, mid: ctx.store(MODEL_REGISTRY).get_bytes32(slot("training.of", mid)),
+    "getMerge": _get_merge,
+    "mergeRecipeHash": lambda ctx, recipe: merge_recipe_hash(recipe),
 })
 
 
@@ -478,15 +648,44 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
                              "contributionIds": ids})
         step = m.to_json()
         step["datanetVersionsDetail"] = versions
-        if m.kind == ADAPTER:
+        merge = get_merge(state, m.id)
+        if merge is not None:
+            # a merge commits to no root of its own: its data is its parents', flattened
+            step["merge"] = _merge_json(state, merge)
+        elif m.kind == ADAPTER:
             step["contributionRootMatches"] = bool(leaves) and merkle_root(leaves) == m.contribution_root
         steps.append(step)
+    from eth_utils import to_checksum_address
+
     authors: list[str] = []
-    for s in steps:
-        if s["author"] not in authors:
-            authors.append(s["author"])
+    for a in lineage_authors(store, model_id):  # a merge's parents' authors too
+        if to_checksum_address(a) not in authors:
+            authors.append(to_checksum_address(a))
     return {"modelId": model_id, "path": steps, "authors": authors,
             "contributors": {str(k): v for k, v in contributors.items()}}
+
+
+def get_merge(state: Any, model_id: int) -> Merge | None:
+    """The recipe of a merged adapter, or None when ``model_id`` is no merge."""
+    store = Store(state, MODEL_REGISTRY)
+    if not _exists(store, model_id) or not is_merge(store, model_id):
+        return None
+    return Merge.decode(store, model_id)
+
+
+def _merge_json(state: Any, merge: Merge) -> dict[str, Any]:
+    """A merge for ``ai_getLineage``: its recipe, and each parent with its author, weights and
+    own lineage path (ids), so every parent and what it stands on shows."""
+    from eth_utils import to_checksum_address
+
+    store = Store(state, MODEL_REGISTRY)
+    out = merge.to_json()
+    out["methodName"] = MERGE_METHODS[merge.method]
+    out["parents"] = [{"id": p, "weightBp": w, "author": to_checksum_address(Model.load_field(store, p, "author")),
+                       "weightsHash": "0x" + Model.load_field(store, p, "weights_hash").hex(),
+                       "path": [step.id for step in lineage_path(store, p)]}
+                      for p, w in zip(merge.parent_ids, merge.weights_bp, strict=True)]
+    return out
 
 
 def model_id_of_weights(state: Any, weights_hash: bytes) -> int | None:

@@ -254,11 +254,17 @@ class InferenceService:
     # -- orchestration (trio loop) -----------------------------------------------------------
 
     async def adapter(self, core: ChainCore, reads: ChainWorker, model: registry.Model) -> str:
-        """The sidecar's id of ``model``, imported from the node's blobs when it lacks it."""
+        """The sidecar's id of ``model``, imported from the node's blobs when it lacks it.
+
+        A merge's parents are imported first: the sidecar rebuilds a merge from the parents it
+        names before it stores it, and refuses one that does not rebuild (docs/merges.md). The
+        recursion is bounded by ``registry.max_depth`` and each model is imported once."""
         weights_hash = "0x" + model.weights_hash.hex()
         held = await trio.to_thread.run_sync(self.held_adapter, weights_hash)
         if held is not None:
             return held
+        for parent in await reads.run(_merge_parents, core, model.id):
+            await self.adapter(core, reads, parent)
         async with self._imports:  # one import at a time; a second asker finds it held
             held = await trio.to_thread.run_sync(self.held_adapter, weights_hash)
             if held is not None:
@@ -286,6 +292,16 @@ class InferenceService:
         return ReceiptCheck(receipt_id, "valid" if valid else "invalid", found.output_matches,
                             found.attribution_matches, found.attribution_diff_bp, found.tolerance_bp,
                             found.answer.output)
+
+
+def _merge_parents(core: ChainCore, model_id: int) -> list[registry.Model]:
+    """On a worker: the parents of a merged adapter (none for any other model)."""
+    state = core.ledger.state_at(core.ledger.head)
+    merge = registry.get_merge(state, model_id)
+    if merge is None:
+        return []
+    parents = [registry.get_model(state, p) for p in merge.parent_ids]
+    return [p for p in parents if p is not None]
 
 
 def _receipt_inputs(core: ChainCore, receipt_id: int) -> tuple[inference.Receipt, registry.Model, bytes, bytes]:

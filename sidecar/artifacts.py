@@ -260,6 +260,82 @@ def _hyper_params_from_json(obj: Any) -> TrainHyperParams:
     return TrainHyperParams(**values)
 
 
+#: Merge methods a merge manifest may name, as peft's `add_weighted_adapter` calls them
+#: (`combination_type`), with their on-chain codes (ModelRegistry's `MergeRecipe.method`).
+MERGE_METHODS = {"linear": 1, "ties": 2, "dare_linear": 3}
+#: Most parents of one merge (the chain's limit).
+MAX_MERGE_PARENTS = 16
+
+
+@dataclass(frozen=True)
+class MergeParent:
+    """One parent of a merge, by the hashes that name it on chain and in blob stores."""
+
+    weights_hash: str
+    """keccak-256 of the parent's weights artifact."""
+    manifest_hash: str
+    """keccak-256 of the parent's manifest artifact."""
+
+
+@dataclass(frozen=True)
+class MergeSection:
+    """How a merged adapter was made: the recipe the chain hashes, and the parents' artifacts."""
+
+    method: str
+    """'linear', 'ties' or 'dare_linear' (peft's combination_type)."""
+    weights_bp: tuple[int, ...]
+    """Each parent's merge weight, basis points of 1.0 (1..10000)."""
+    density_bp: int
+    """TIES/DARE: fraction of each delta kept, bp (1..10000); 0 for linear."""
+    seed: int
+    """DARE: seed of the drop mask; 0 otherwise."""
+    parents: tuple[MergeParent, ...]
+    """The parents, in merge order."""
+
+    def validate(self) -> None:
+        """InvalidArgument unless the recipe is within the chain's bounds (ModelRegistry's rules)."""
+        if self.method not in MERGE_METHODS:
+            raise InvalidArgument(f"merge method {self.method[:32]!r} is not one of {', '.join(MERGE_METHODS)}")
+        if not 2 <= len(self.parents) <= MAX_MERGE_PARENTS:
+            raise InvalidArgument(f"a merge has 2 to {MAX_MERGE_PARENTS} parents, not {len(self.parents)}")
+        if len(self.weights_bp) != len(self.parents):
+            raise InvalidArgument("a merge names one weight per parent")
+        if len({p.weights_hash for p in self.parents}) != len(self.parents):
+            raise InvalidArgument("a merge names a parent twice")
+        if not all(0 < w <= 10_000 for w in self.weights_bp):
+            raise InvalidArgument("each merge weight must be within [1, 10000] bp")
+        if (self.method == "linear") != (self.density_bp == 0) or not 0 <= self.density_bp <= 10_000:
+            raise InvalidArgument("density_bp is 0 for linear and within [1, 10000] for ties and dare_linear")
+        if self.method != "dare_linear" and self.seed:
+            raise InvalidArgument("only dare_linear takes a seed")
+        if not 0 <= self.seed < 2**64:
+            raise InvalidArgument("seed must be below 2**64")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "weights_bp": list(self.weights_bp), "density_bp": self.density_bp,
+                "seed": self.seed, "parents": [{"weights": p.weights_hash, "manifest": p.manifest_hash}
+                                               for p in self.parents]}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> MergeSection:
+        d = _check_keys(obj, {"method", "weights_bp", "density_bp", "seed", "parents"}, "manifest merge")
+        parents, weights = d["parents"], d["weights_bp"]
+        if not isinstance(parents, list) or not isinstance(weights, list) or len(parents) > MAX_MERGE_PARENTS \
+                or len(weights) > MAX_MERGE_PARENTS:
+            raise InvalidArgument(f"manifest merge parents and weights_bp are lists of at most {MAX_MERGE_PARENTS}")
+        section = cls(
+            method=_str(d["method"], "manifest merge method", 32),
+            weights_bp=tuple(_int(w, "manifest merge weight", 1, 10_000) for w in weights),
+            density_bp=_int(d["density_bp"], "manifest merge density_bp", 0, 10_000),
+            seed=_int(d["seed"], "manifest merge seed"),
+            parents=tuple(MergeParent(_hash(p["weights"], "manifest merge parent weights"),
+                                      _hash(p["manifest"], "manifest merge parent manifest"))
+                          for p in (_check_keys(q, {"weights", "manifest"}, "manifest merge parent")
+                                    for q in parents)))
+        section.validate()
+        return section
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The whole training recipe of an adapter and the hashes of its other two artifacts."""
@@ -282,12 +358,17 @@ class Manifest:
     """keccak-256 of the weights artifact."""
     attribution_index_hash: str
     """keccak-256 of the attribution-index artifact."""
+    merge: MergeSection | None = None
+    """A merged adapter: its recipe and parents (docs/merges.md); None for a trained one (the
+    key is then absent, so a trained adapter's manifest bytes are what they always were)."""
 
     def encode(self) -> bytes:
         """The manifest's canonical bytes; its keccak-256 is the manifest hash."""
         hp = asdict(self.hyper_params)
         hp["target_modules"] = list(hp["target_modules"])
+        extra = {"merge": self.merge.to_json()} if self.merge is not None else {}
         return canonical_json({
+            **extra,
             "format": MANIFEST_FORMAT,
             "base_model": {"name": self.base_model_name, "hash": self.base_model_hash},
             "datanets": [{"datanet": d, "version": v} for d, v in self.datanets],
@@ -304,9 +385,10 @@ class Manifest:
         """Parse and check a manifest (canonical form, every key, type and bound); InvalidArgument if not."""
         if len(data) > MAX_MANIFEST_BYTES:
             raise InvalidArgument(f"manifest is {len(data)} bytes, over the limit of {MAX_MANIFEST_BYTES}")
-        obj = _check_keys(decode_canonical_json(data, "manifest"), {
-            "format", "base_model", "datanets", "contributions", "hyper_params", "seed", "environment",
-            "artifacts"}, "manifest")
+        raw = decode_canonical_json(data, "manifest")
+        keys = {"format", "base_model", "datanets", "contributions", "hyper_params", "seed", "environment",
+                "artifacts"}
+        obj = _check_keys(raw, keys | ({"merge"} if isinstance(raw, dict) and "merge" in raw else set()), "manifest")
         if obj["format"] != MANIFEST_FORMAT:
             raise InvalidArgument(f"manifest format {str(obj['format'])[:64]!r} is not {MANIFEST_FORMAT!r}")
         base = _check_keys(obj["base_model"], {"name", "hash"}, "manifest base_model")
@@ -344,6 +426,7 @@ class Manifest:
             environment=environment,
             weights_hash=_hash(arts["weights"], "manifest weights hash"),
             attribution_index_hash=_hash(arts["attribution_index"], "manifest attribution_index hash"),
+            merge=MergeSection.from_json(obj["merge"]) if "merge" in obj else None,
         )
 
 

@@ -215,6 +215,13 @@ class SidecarClient:
         """`retrain`, returning only the result."""
         return self._last(self.retrain(manifest, contributions))
 
+    def merge(self, parents: list[str], method: str, weights_bp: list[int], density_bp: int = 0, seed: int = 0,
+              adapter_id: str = "", dry_run: bool = False) -> pb.MergeResponse:
+        """Merge held adapters (ids or weights hashes, merge order) with the recipe (Merge)."""
+        return self.stub.Merge(pb.MergeRequest(parents=parents, method=method, weights_bp=weights_bp,
+                                               density_bp=density_bp, seed=seed, adapter_id=adapter_id,
+                                               dry_run=dry_run), timeout=self.timeout)
+
     def train_wait(self, contributions: Iterable[tuple[bytes, bytes]], **kw: Any) -> pb.TrainResult:
         """Train and return only the result."""
         return self._last(self.train(contributions, **kw))

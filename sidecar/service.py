@@ -6,7 +6,8 @@ server reflection lists the service, so grpcurl and similar tools work without t
 Adapters move between sidecars as their three artifacts (`sidecar.artifacts`):
 ExportAdapter streams them from the store, ImportAdapter receives them bounded, checks
 every hash, the base model and each artifact's content, and stores them like a trained
-adapter. Verify re-runs a receipt's pinned inputs; Retrain trains again from a manifest.
+adapter (a merge only once it rebuilds from the parents it names). Verify re-runs a receipt's
+pinned inputs; Retrain trains again from a manifest; Merge merges held adapters.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sidecar import sidecar_pb2 as pb
 from sidecar import sidecar_pb2_grpc as pb_grpc
 from sidecar.artifacts import (
     CHUNK_BYTES,
+    MAX_MERGE_PARENTS,
     ArtifactKind,
     ArtifactReceiver,
     Manifest,
@@ -214,6 +216,42 @@ class SidecarService(pb_grpc.SidecarServicer):
             return _abort(context, e)
         yield from self._run_training(lambda progress: train_from_manifest(
             self.base, self.store, request.manifest, contributions, "", progress, save=False), context)
+
+    def Merge(self, request: pb.MergeRequest, context: grpc.ServicerContext) -> pb.MergeResponse:
+        """Merge held adapters (one CPU job at a time, with training); see sidecar/merging.py."""
+        from sidecar.merging import merge_adapters
+
+        self._wait_ready(context)
+        try:
+            if not 2 <= len(request.parents) <= MAX_MERGE_PARENTS:
+                raise InvalidArgument(f"a merge has 2 to {MAX_MERGE_PARENTS} parents, not {len(request.parents)}")
+            folders = [self._held_folder(p) for p in request.parents]
+            with self._train_lock:
+                result, _ = merge_adapters(self.base, self.store, folders, request.method, list(request.weights_bp),
+                                           request.density_bp, request.seed, request.adapter_id,
+                                           save=not request.dry_run)
+            if result.stored:
+                self.engine.note_adapter(result.adapter_id)
+        except SidecarError as e:
+            return _abort(context, e)
+        return pb.MergeResponse(adapter_id=result.adapter_id, weights_hash=result.weights_hash,
+                                attribution_index_hash=result.attribution_index_hash,
+                                manifest_hash=result.manifest_hash, base_model_hash=result.base_model_hash,
+                                stored=result.stored, seconds=result.seconds)
+
+    def _held_folder(self, ref: str) -> Path:
+        """The store folder of a held adapter named by its id or its weights hash."""
+        if len(ref.removeprefix("0x")) == 64:
+            found = self.engine.adapter_for_weights(normalize_hash(ref, "parent weights hash"))
+            if found is None:
+                raise AdapterNotFound(f"this sidecar holds no adapter with weights {ref[:80]}")
+            ref = found
+        self.engine.adapter_meta(ref)  # AdapterNotFound for an id not in the store
+        return Path(self.engine.adapter_path(ref))
+
+    def _parent_folder(self, weights_hash: str) -> Path | None:
+        found = self.engine.adapter_for_weights(weights_hash)
+        return None if found is None else Path(self.engine.adapter_path(found))
 
     def _run_training(self, job: Callable[[Any], Any], context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
         """Run `job(on_progress) -> (TrainResult, matches manifest)` on a thread of its own (one
@@ -466,6 +504,13 @@ class SidecarService(pb_grpc.SidecarServicer):
             return answer
         check_weights(tmp / ArtifactKind.WEIGHTS.filename, self.base.model.config, manifest.hyper_params)
         check_index(tmp / ArtifactKind.ATTRIBUTION_INDEX.filename, manifest)
+        if manifest.merge is not None:
+            # a merge is rebuilt from the parents it names, never believed: one that claims a
+            # parent or a recipe it was not made from is refused here (docs/merges.md)
+            from sidecar.merging import check_merge
+
+            with self._train_lock:
+                check_merge(self.base, self.store, manifest, self._parent_folder)
         name = adapter_folder_name(manifest.weights_hash)
         meta = {
             "adapter_id": name, "weights_hash": manifest.weights_hash,
@@ -473,7 +518,7 @@ class SidecarService(pb_grpc.SidecarServicer):
             "base_model_hash": manifest.base_model_hash, "base_model": manifest.base_model_name,
             "hyper_params": asdict(manifest.hyper_params),
             "seed": manifest.seed, "contribution_ids": [c.id.hex() for c in manifest.contributions],
-            "origin": "imported",
+            "origin": "imported", **({"merge": manifest.merge.to_json()} if manifest.merge is not None else {}),
         }
         answer.already_held = not store_adapter(tmp, name, manifest, meta)
         self.engine.note_adapter(name)

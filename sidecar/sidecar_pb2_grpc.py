@@ -89,6 +89,11 @@ class SidecarStub:
                 request_serializer=sidecar_dot_sidecar__pb2.RetrainRequest.SerializeToString,
                 response_deserializer=sidecar_dot_sidecar__pb2.TrainEvent.FromString,
                 _registered_method=True)
+        self.Merge = channel.unary_unary(
+                '/ailedger.sidecar.v1.Sidecar/Merge',
+                request_serializer=sidecar_dot_sidecar__pb2.MergeRequest.SerializeToString,
+                response_deserializer=sidecar_dot_sidecar__pb2.MergeResponse.FromString,
+                _registered_method=True)
 
 
 class SidecarServicer:
@@ -172,6 +177,15 @@ class SidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Merge(self, request, context):
+        """Merge 2..16 held adapters with peft's add_weighted_adapter (linear, ties, dare_linear) on
+        the CPU, deterministically, into one adapter with the same three canonical artifacts (its
+        manifest names the recipe and the parents); with dry_run, store nothing (a rebuild to check).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -229,6 +243,11 @@ def add_SidecarServicer_to_server(servicer, server):
                     servicer.Retrain,
                     request_deserializer=sidecar_dot_sidecar__pb2.RetrainRequest.FromString,
                     response_serializer=sidecar_dot_sidecar__pb2.TrainEvent.SerializeToString,
+            ),
+            'Merge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Merge,
+                    request_deserializer=sidecar_dot_sidecar__pb2.MergeRequest.FromString,
+                    response_serializer=sidecar_dot_sidecar__pb2.MergeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -528,6 +547,33 @@ class Sidecar:
             '/ailedger.sidecar.v1.Sidecar/Retrain',
             sidecar_dot_sidecar__pb2.RetrainRequest.SerializeToString,
             sidecar_dot_sidecar__pb2.TrainEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Merge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ailedger.sidecar.v1.Sidecar/Merge',
+            sidecar_dot_sidecar__pb2.MergeRequest.SerializeToString,
+            sidecar_dot_sidecar__pb2.MergeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -301,6 +301,33 @@ class AdapterRegistrationTransaction(NativeTransaction):
 
 
 @native_type
+class MergedAdapterRegistrationTransaction(NativeTransaction):
+    """Registers a merge of 2..16 adapters that the sending validator built
+    (``ModelRegistry.registerMergedAdapter``; docs/merges.md)."""
+
+    _type_id = 0x63
+    module = "ModelRegistry"
+    function = "registerMergedAdapter"
+    rpc_name = "merge"
+    payload_fields = [
+        ("parent_ids", CountableList(big_endian_int)),
+        ("weights_bp", CountableList(big_endian_int)),
+        ("method", big_endian_int),
+        ("density_bp", big_endian_int),
+        ("seed", big_endian_int),
+        ("weights_hash", hash32),
+        ("attribution_index_hash", hash32),
+        ("manifest_hash", hash32),
+        ("license", _text),
+    ]
+    fields = _COMMON_HEAD + payload_fields + _SIGNATURE
+
+    def abi_args(self) -> tuple[Any, ...]:
+        return ((list(self.parent_ids), list(self.weights_bp), self.method, self.density_bp, self.seed),
+                self.weights_hash, self.attribution_index_hash, self.manifest_hash, _str(self.license))
+
+
+@native_type
 class InferenceReceiptTransaction(NativeTransaction):
     """Records an inference with its attribution and pays it out (``Inference.submitReceipt``)."""
 

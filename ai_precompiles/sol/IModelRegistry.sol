@@ -68,11 +68,35 @@ interface IModelRegistry {
         uint256 chainId;
     }
 
+    /// A merge of 2..16 adapters on one base model (peft's add_weighted_adapter): method 1 linear,
+    /// 2 ties, 3 dare_linear; weightsBp[i] is parentIds[i]'s merge weight (1..10000 bp of 1.0);
+    /// densityBp the fraction of each delta TIES/DARE keep (0 for linear); seed DARE's drop mask
+    /// seed (0 otherwise). Its keccak-256 (abi.encode of the struct) is the merge's recipe hash.
+    struct MergeRecipe {
+        uint256[] parentIds;
+        uint256[] weightsBp;
+        uint8 method;
+        uint256 densityBp;
+        uint256 seed;
+    }
+
+    /// The merge an adapter was registered as (parentIds empty: not a merge).
+    struct Merge {
+        uint256[] parentIds;
+        uint256[] weightsBp;
+        uint8 method;
+        uint256 densityBp;
+        uint256 seed;
+        bytes32 recipeHash;
+    }
+
     event BaseModelRegistered(uint256 indexed modelId, address indexed author, bytes32 weightsHash, bytes32 configHash, bytes32 tokenizerHash);
     event AdapterRegistered(uint256 indexed adapterId, uint256 indexed parentId, address indexed author, address validator, bytes32 weightsHash, bytes32 contributionRoot, bytes32 attributionIndexHash, bytes32 manifestHash);
     event AdapterRetired(uint256 indexed adapterId, address indexed author);
     /// A validator registered the adapter a builder asked it to train (after AdapterRegistered,
     /// whose author is the builder); fee went from the builder's deposit to the validator.
+    /// An adapter registered as a merge of parentIds with the recipe whose hash is recipeHash.
+    event AdapterMerged(uint256 indexed adapterId, address indexed validator, bytes32 indexed recipeHash, uint256[] parentIds, uint256[] weightsBp, uint8 method, uint256 densityBp, uint256 seed);
     event AdapterTrained(uint256 indexed adapterId, address indexed builder, address indexed validator, bytes32 requestHash, uint256 fee);
 
     function registerBaseModel(bytes32 weightsHash, bytes32 configHash, bytes32 tokenizerHash, string calldata license) external returns (uint256 modelId);
@@ -81,6 +105,10 @@ interface IModelRegistry {
     /// validator) registers it for the builder who signed the request, and charges fee
     /// (<= request.maxFee) from the builder's Inference deposit, claimable by the validator.
     function registerTrainedAdapter(AdapterSpec calldata spec, TrainingRequest calldata request, bytes calldata builderSignature, uint256 fee) external returns (uint256 adapterId);
+    /// A staked validator registers the merge it built (its sidecar's canonical artifacts, which
+    /// any validator rebuilds from the parents' artifacts and the recipe): the validator is its
+    /// author and trainer. Logs AdapterRegistered (parentId: parentIds[0]) then AdapterMerged.
+    function registerMergedAdapter(MergeRecipe calldata recipe, bytes32 weightsHash, bytes32 attributionIndexHash, bytes32 manifestHash, string calldata license) external returns (uint256 adapterId);
     function retireAdapter(uint256 adapterId) external;
 
     function getModel(uint256 modelId) external view returns (Model memory);
@@ -95,4 +123,8 @@ interface IModelRegistry {
     function adapterOfTrainingRequest(bytes32 requestHash) external view returns (uint256);
     /// The training request an adapter was registered for (zero: registered by its author).
     function trainingRequestOf(uint256 adapterId) external view returns (bytes32);
+    /// The merge recipe of a merged adapter (empty parentIds: the model is no merge).
+    function getMerge(uint256 adapterId) external view returns (Merge memory);
+    /// keccak-256 of abi.encode(recipe): the recipe hash a merge with this recipe records.
+    function mergeRecipeHash(MergeRecipe calldata recipe) external view returns (bytes32);
 }

@@ -37,7 +37,7 @@ export function addressName(address) {
   return BY_ADDRESS.get(lower)?.name;
 }
 
-/** Transaction types by their EIP-2718 byte; 0x60-0x62 are the chain's native AI types. */
+/** Transaction types by their EIP-2718 byte; 0x60-0x63 are the chain's native AI types. */
 export const TX_TYPES = {
   0: 'legacy',
   1: 'access list',
@@ -46,10 +46,11 @@ export const TX_TYPES = {
   0x60: 'data contribution',
   0x61: 'adapter registration',
   0x62: 'inference receipt',
+  0x63: 'merge registration',
 };
 
 /** The field a native transaction's payload appears under in eth_getTransactionByHash. */
-export const NATIVE_PAYLOAD = { 0x60: 'contribution', 0x61: 'adapter', 0x62: 'inference' };
+export const NATIVE_PAYLOAD = { 0x60: 'contribution', 0x61: 'adapter', 0x62: 'inference', 0x63: 'merge' };
 
 /** The topic0 of `event` of precompile `name`. */
 export function topic(name, event) {

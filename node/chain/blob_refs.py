@@ -4,6 +4,7 @@ outputs are network data).
 
 - a contribution: its content;
 - an adapter registration: its weights, attribution index, training manifest and hyper-parameters;
+- a merge registration: its weights, attribution index and manifest (docs/merges.md);
 - an inference receipt: its prompt, output and the engine profile it pins.
 
 Both ways in count: the native transaction types and an ABI call straight to the precompile
@@ -27,6 +28,7 @@ REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
     ("Datanets", "contribute"): (("contentHash",),),
     ("ModelRegistry", "registerAdapter"): (("spec", "weights_hash"), ("spec", "attribution_index_hash"),
                                            ("spec", "manifest_hash"), ("spec", "hyper_params_hash")),
+    ("ModelRegistry", "registerMergedAdapter"): (("weightsHash",), ("attributionIndexHash",), ("manifestHash",)),
     ("Inference", "submitReceipt"): (("request", "prompt_hash"), ("outputHash",), ("engineProfile",)),
 }
 _MODULE_AT = {address: name for name, address in BY_NAME.items()}

@@ -40,6 +40,22 @@ def add_parsers(sub: Subparsers) -> None:
                help="0x keccak-256 of the training manifest blob (default: none recorded)"),
            arg("--validator", default=None, help="validator that trained it (default: you)"),
            arg("--license", default="apache-2.0"))
+    action(asub, "merge", "merge 2..16 adapters on a sidecar and register the merge (you: a staked validator)",
+           _merge_command, arg("--parents", required=True, metavar="ID,ID,...", help="adapter ids, in merge order"),
+           arg("--method", choices=("linear", "ties", "dare_linear"), default="linear",
+               help="peft's add_weighted_adapter combination (default: %(default)s)"),
+           arg("--weights", default=None, metavar="W,W,...",
+               help="merge weight of each parent, 0.0001..1 (default: equal)"),
+           arg("--density", default=None, help="ties/dare_linear: fraction of each delta kept, e.g. 0.5"),
+           arg("--seed", type=int, default=0, help="dare_linear: seed of its random drop mask"),
+           arg("--license", default="apache-2.0"),
+           arg("--sidecar", default=os.environ.get("AILEDGER_SIDECAR", "127.0.0.1:50051"),
+               help="sidecar gRPC address (default: %(default)s; env AILEDGER_SIDECAR)"),
+           description="Import the parents into the sidecar from the node's blobs when it lacks them, merge them "
+           "there (deterministic on the CPU; DARE from its seed), send the merge's three artifacts to the node and "
+           "register it on chain with its recipe (ModelRegistry.registerMergedAdapter), signed by you as the "
+           "validator that built it. Any validator rebuilds it from the parents and the recipe before it serves "
+           "it; `ailedger adapter verify ID` does the same check. docs/merges.md.")
     action(asub, "show", "show a model or adapter", cmd_adapter_show, arg("id", type=int))
     action(asub, "lineage", "the whole path back to the base model, with data and authors", cmd_adapter_lineage,
            arg("id", type=int))
@@ -55,6 +71,12 @@ def add_parsers(sub: Subparsers) -> None:
            "challenge); 3: INCONCLUSIVE, the hashes differ but this sidecar's environment differs from "
            "the trainer's (versions, threads, CPU kernel family, device), which proves nothing. When "
            "training is bit-reproducible: docs/sidecar.md, \"When training is bit-reproducible\".")
+
+
+def _merge_command(args: argparse.Namespace) -> int:
+    from node.cli.merge import cmd_adapter_merge
+
+    return cmd_adapter_merge(args)
 
 
 def datanet_versions(items: list[str]) -> tuple[list[int], list[int]]:
@@ -103,7 +125,13 @@ def cmd_adapter_lineage(args: argparse.Namespace) -> int:
     client = client_for(args)
     get_model(client, args.id)
     lineage = client.call("ai_getLineage", args.id)
-    lines = [_model_line(m) for m in lineage["path"]]
+    lines = []
+    for m in lineage["path"]:
+        lines.append(_model_line(m))
+        merge = m.get("merge")
+        if merge:
+            lines += [f"  merged ({merge['methodName']}) from adapter {p['id']}, weight {p['weightBp'] / 10_000:g}, "
+                      f"by {p['author']}, path {' <- '.join(map(str, p['path']))}" for p in merge["parents"]]
     lines += [f"  contributor of {cid}: {who}" for cid, who in lineage.get("contributors", {}).items()]
     show(args, lineage, lines)
     return 0
@@ -192,6 +220,10 @@ def cmd_adapter_verify(args: argparse.Namespace) -> int:
     model = get_model(client, args.id, "adapter")
     if int(model["kind"]) != 2:
         raise CLIError(f"model {args.id} is a base model: only an adapter has a training recipe to re-run")
+    if "merge" in model:
+        from node.cli.merge import verify_merge
+
+        return verify_merge(args, client, model)
     manifest_hash = model["manifestHash"]
     if int(manifest_hash, 16) == 0:
         raise CLIError(f"adapter {args.id} was registered without a training manifest: there is no recipe to re-run")

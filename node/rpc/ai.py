@@ -110,7 +110,12 @@ def ai_get_lineage(ctx: NodeContext, params: Params) -> dict[str, Any]:
 @rpc("ai_getModel", max_params=2)
 def ai_get_model(ctx: NodeContext, params: Params) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
-    return dict(_found(ai_precompiles.get_model(p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")), "model").to_json())
+    state, mid = p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")
+    out = dict(_found(ai_precompiles.get_model(state, mid), "model").to_json())
+    merge = registry.get_merge(state, mid)
+    if merge is not None:  # a merged adapter: its parents and recipe (docs/merges.md)
+        out["merge"] = merge.to_json()
+    return out
 
 
 @rpc("ai_getInferenceAncestry", max_params=1, lane=READ)

@@ -12,7 +12,11 @@ from ai_precompiles.addresses import DATANETS, INFERENCE, MODEL_REGISTRY
 from genesis import DEV_CHAIN_ID, DEV_MNEMONIC, derive_accounts
 from node.chain.blob_refs import blob_refs
 from state import decode_transaction
-from state.native import AdapterRegistrationTransaction, InferenceReceiptTransaction
+from state.native import (
+    AdapterRegistrationTransaction,
+    InferenceReceiptTransaction,
+    MergedAdapterRegistrationTransaction,
+)
 from state.vm import LedgerTransactionBuilder
 
 KEY = derive_accounts(DEV_MNEMONIC, 1)[0].private_key
@@ -62,6 +66,18 @@ def test_a_receipt_names_its_prompt_output_and_engine() -> None:
     assert blob_refs(native(tx)) == (H["prompt"], H["output"], H["engine"])
     fn = ai_precompiles.MODULES["Inference"].abi.by_name["submitReceipt"]
     assert blob_refs(call(INFERENCE, fn.encode_args(*tx.abi_args()))) == (H["prompt"], H["output"], H["engine"])
+
+
+def test_a_merge_names_its_artifacts_by_either_way_in() -> None:
+    tx = MergedAdapterRegistrationTransaction.sign(
+        KEY, chain_id=DEV_CHAIN_ID, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=10**10, gas=3_000_000,
+        parent_ids=[2, 3], weights_bp=[5000, 5000], method=1, density_bp=0, seed=0, weights_hash=H["weights"],
+        attribution_index_hash=H["index"], manifest_hash=H["manifest"], license=b"MIT")
+    want = (H["weights"], H["index"], H["manifest"])
+    assert blob_refs(native(tx)) == want
+    fn = ai_precompiles.MODULES["ModelRegistry"].abi.by_name["registerMergedAdapter"]
+    assert blob_refs(call(MODEL_REGISTRY, fn.encode_args(*tx.abi_args()))) == want
+    assert tx.payload_json()["parentIds"] == ["0x2", "0x3"] and tx.payload_json()["method"] == "0x1"
 
 
 def test_other_calls_and_garbage_name_nothing() -> None:

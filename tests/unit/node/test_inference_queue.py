@@ -98,3 +98,37 @@ def test_a_cancelled_waiter_frees_its_place() -> None:
 
     trio.run(main)
     assert served == ["a", "h"]
+
+
+def test_a_merge_is_imported_after_its_parents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar rebuilds a merge from the parents it names before it stores it
+    (docs/merges.md), so the node imports a merge's parents first, a merge parent's own parents
+    before it, and a parent the sidecar holds not at all."""
+    from types import SimpleNamespace
+
+    import node.inference as ni
+
+    def model(i: int) -> SimpleNamespace:
+        return SimpleNamespace(id=i, weights_hash=bytes([i]) * 32)
+
+    parents = {10: [1, 11], 11: [2, 3]}  # 10 merges 1 and 11; 11 merges 2 and 3
+    monkeypatch.setattr(ni, "_merge_parents", lambda core, mid: [model(p) for p in parents.get(mid, [])])
+    monkeypatch.setattr(ni, "read_artifacts", lambda core, m: m.id)
+    s = service()
+    held = {"0x" + (bytes([3]) * 32).hex()}  # the sidecar already holds 3
+    imported: list[int] = []
+    monkeypatch.setattr(s, "held_adapter", lambda h: h if h in held else None)
+
+    def import_adapter(artifacts: int) -> str:
+        imported.append(artifacts)
+        held.add("0x" + (bytes([artifacts]) * 32).hex())
+        return str(artifacts)
+
+    monkeypatch.setattr(s, "import_adapter", import_adapter)
+
+    class Reads:
+        async def run(self, fn, *args):  # type: ignore[no-untyped-def]
+            return fn(*args)
+
+    trio.run(s.adapter, None, Reads(), model(10))  # type: ignore[arg-type]
+    assert imported == [1, 2, 11, 10]
