@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import challenges, registry, rewards, typed_data
+from . import challenges, datanets, registry, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .datanets import Contribution
@@ -193,7 +193,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
     event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,
            request_hash, request["prompt_hash"], output_hash, fee, release)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
-    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, [m.author for m in path]))
+    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, [m.author for m in path],
+                                                     datanets.group_ids(dstore, contribution_ids)))
     return receipt_id
 
 
