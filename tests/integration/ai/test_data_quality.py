@@ -96,6 +96,12 @@ def test_near_copies_bonds_and_penalties_end_to_end(tmp_path: Path) -> None:
         args = (1, keccak(lie), len(lie), "CC-BY-4.0", b"\x00" * 32, salt, sketch.compute_sketch(OTHER.encode()))
         with pytest.raises(RPCFailure, match="below the datanet's minimum"):
             node.send(SYBIL, "Datanets", "contributeBonded", *args, value=ETHER // 100)
+        # a bonded contribution of bytes the node does not hold is refused at admission, as contribute is
+        ghost = b"bytes nobody uploaded"
+        gsalt = node.commit(SYBIL, 1, keccak(ghost), len(ghost), "CC-BY-4.0", b"\x00" * 32)
+        with pytest.raises(RPCFailure, match="no blob with content hash"):
+            node.send(SYBIL, "Datanets", "contributeBonded", 1, keccak(ghost), len(ghost), "CC-BY-4.0",
+                      b"\x00" * 32, gsalt, sketch.compute_sketch(ghost), value=ETHER // 10)
         # the lie: a sketch that is not its blob's (it claims to be the other text's, to dodge a flag)
         _, mined = node.do(SYBIL, "Datanets", "contributeBonded", *args, value=ETHER // 10)
         lied = node.rpc("ai_getContribution", 4)
