@@ -371,6 +371,11 @@ def _load_sketch(store: Store, contribution_id: int) -> bytes:
     return b"".join(store.get(base + i).to_bytes(32, "big") for i in range(SKETCH_BYTES // 32))
 
 
+def _get_sketch(ctx: Ctx, contribution_id: int) -> bytes:
+    store = ctx.store(DATANETS)
+    return _load_sketch(store, contribution_id) if Quality.load_field(store, contribution_id, "sketched") else b""
+
+
 def group_ids(store: Store, contribution_ids: list[int]) -> list[int]:
     """Each contribution's near-duplicate group (its own id when it has none): one word each."""
     return [Quality.load_field(store, cid, "group_id") or cid for cid in contribution_ids]
@@ -545,8 +550,7 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "getContributionPolicy": lambda ctx, d: ContributionPolicy.decode(ctx.store(DATANETS), _datanet(
         ctx.store(DATANETS), d).id),
     "getQuality": lambda ctx, cid: Quality.decode(ctx.store(DATANETS), _get_contribution(ctx, cid).id),
-    "getSketch": lambda ctx, cid: _load_sketch(ctx.store(DATANETS), _get_contribution(ctx, cid).id)
-    if Quality.load_field(ctx.store(DATANETS), cid, "sketched") else b"",
+    "getSketch": lambda ctx, cid: _get_sketch(ctx, _get_contribution(ctx, cid).id),
     "penaltyScore": lambda ctx, who: ctx.store(DATANETS).get(slot("datanet.penalty", who)),
 })
 

@@ -142,6 +142,8 @@ def test_near_copy_is_flagged_and_joins_the_group() -> None:
     # the sketch is readable by anyone who wants to check it against the blob
     assert c.call("Datanets", "getSketch", other) == sketch.compute_sketch(OTHER)
     assert c.call("Datanets", "getSketch", w.contributions[0]) == b""
+    with pytest.raises(Reverted, match="does not exist"):
+        c.call("Datanets", "getSketch", 10_000)
     # the threshold is governance's: at 100 % a one-byte copy is no longer flagged
     w2, dn2 = quality_world({"datanet.near_duplicate_bp": 10_000})
     contribute(w2.c, CONTRIB, dn2, ORIGINAL)
@@ -179,8 +181,8 @@ def test_policy_and_sketch_rules() -> None:
 
 
 def test_bonds_below_the_minimum_cannot_flood_a_datanet() -> None:
-    """The attack: a thousand contributions with a tiny bond each. Every one is refused before
-    anything is recorded, and what a flood costs is the bond times its size."""
+    """The attack: a flood of contributions with a tiny bond each. Every one is refused before
+    anything is recorded, so a flood costs the datanet's minimum bond per contribution."""
     w, dn = quality_world()
     c = w.c
     before = c.call("Datanets", "getDatanet", dn)["contribution_count"]
@@ -193,7 +195,7 @@ def test_bonds_below_the_minimum_cannot_flood_a_datanet() -> None:
     # only the commitments (one word each, no contribution) changed the Datanets account
     assert c.balance(DATANETS) == snapshot[DATANETS][0]
     contribute(c, SYBIL, dn, distinct_text(200))
-    assert c.balance(DATANETS) == snapshot[DATANETS][0] + BOND == held_bonds(c) + 0
+    assert c.balance(DATANETS) == snapshot[DATANETS][0] + BOND == held_bonds(c)
 
 
 def test_bonds_return_or_slash_and_penalties_pause_rewards() -> None:
