@@ -10,6 +10,7 @@ grows with a datanet run on the read worker, off the chain thread.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import ai_precompiles
@@ -77,10 +78,17 @@ def ai_get_contribution(ctx: NodeContext, params: Params) -> dict[str, Any]:
     assert quality is not None  # the contribution exists
     quality["sketchMatches"] = None
     if quality["sketched"] and available:
-        data = ctx.core.blobs.get(found.content_hash, 0, sketch.MAX_SHINGLED)
-        quality["sketchMatches"] = "0x" + sketch.compute_sketch(data).hex() == quality["sketch"]
+        quality["sketchMatches"] = "0x" + _blob_sketch(ctx.core.blobs, found.content_hash).hex() == quality["sketch"]
     out["quality"] = quality
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _blob_sketch(blobs: Any, content_hash: bytes) -> bytes:
+    """The sketch of a blob this node holds. A blob never changes under its hash, so each is
+    sketched once (4096 kept, 256 bytes each): asking again for the same contribution costs a
+    lookup, not another pass over its bytes."""
+    return sketch.compute_sketch(blobs.get(content_hash, 0, sketch.MAX_SHINGLED))
 
 
 def _page(options: dict[str, Json], name: str) -> tuple[int, int]:
