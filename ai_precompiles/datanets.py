@@ -40,7 +40,7 @@ from .dispatch import Precompile
 from .errors import InsufficientFunds, InvalidArgument, InvalidState, NotFound, Unauthorized
 from .merkle import leaf_hash, merkle_proof, push_leaf, root_from_peaks, verify_proof
 from .params import get_param
-from .sketch import SKETCH_BYTES, band_keys, similarity_bp
+from .sketch import CANDIDATES, SKETCH_BYTES, band_keys, similarity_bp
 from .storage import Array, Record, Store, rfield, slot
 
 PENDING, ACCEPTED, REJECTED = 0, 1, 2
@@ -315,13 +315,14 @@ def contribute_bonded(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int,
     Rules, on top of :func:`contribute`'s: the value is at least the datanet's ``min_bond``
     (a flood of contributions costs a bond each); a sketch is exactly ``SKETCH_BYTES`` long, and
     present when the policy requires one. The sketch's LSH band keys are looked up in the
-    datanet's band index (one word per band); the contribution named by the most bands (the
-    smallest id on a tie) is compared minimum by minimum, and when the estimated similarity is
-    at least ``datanet.near_duplicate_bp`` the new contribution is flagged its near duplicate
+    datanet's band index (one word per band); the ``CANDIDATES`` contributions named by the most
+    bands (the smaller id first on a tie) are compared minimum by minimum, and at the first whose
+    estimated similarity is at least ``datanet.near_duplicate_bp`` the new contribution is
+    flagged its near duplicate
     (``NearDuplicateFlagged``) and joins its group: if accepted it shares the group's attribution
     mass (``rewards.split_fee``) instead of adding its own. Bands not yet in the index point to
-    the new contribution. Work: BANDS reads, at most BANDS writes, one sketch read, whatever the
-    datanet's size. That the sketch is the blob's is checked off chain by every node holding the
+    the new contribution. Work: BANDS reads, at most BANDS writes, at most CANDIDATES sketch
+    reads, whatever the datanet's size. That the sketch is the blob's is checked off chain by every node holding the
     blob (``ai_getContribution``'s ``sketchMatches``): a lie is for the curators to reject as
     adversarial, which slashes the bond.
     """
@@ -348,12 +349,13 @@ def contribute_bonded(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int,
                 hits[first] = hits.get(first, 0) + 1
             else:
                 store.set(bucket, cid)
-        if hits:
-            best = min(hits, key=lambda k: (-hits[k], k))
-            similarity = similarity_bp(sketch, _load_sketch(store, best))
-            if similarity >= get_param(ctx.store(GOVERNANCE), "datanet.near_duplicate_bp"):
-                original = best
-                group = Quality.load_field(store, best, "group_id") or best
+        threshold = get_param(ctx.store(GOVERNANCE), "datanet.near_duplicate_bp") if hits else 0
+        for candidate in sorted(hits, key=lambda k: (-hits[k], k))[:CANDIDATES]:
+            similarity = similarity_bp(sketch, _load_sketch(store, candidate))
+            if similarity >= threshold:
+                original = candidate
+                group = Quality.load_field(store, candidate, "group_id") or candidate
+                break
         for i in range(0, SKETCH_BYTES, 32):
             store.set(slot("datanet.sketch", cid) + i // 32, int.from_bytes(sketch[i:i + 32], "big"))
     Quality(sketched=bool(sketch), near_duplicate_of=original, similarity_bp=similarity if original else 0,
@@ -392,17 +394,17 @@ def _settle_bond(ctx: Ctx, store: Store, c: Contribution, adversarial: bool) -> 
     """A decided contribution's bond: slashed to the treasury (as a claimable balance) when it was
     rejected as adversarial, else returned to its contributor; and an adversarial rejection
     raises the contributor's penalty score."""
-    q = Quality.decode(store, c.id)
-    if q.bond_status == BOND_HELD:
+    if Quality.load_field(store, c.id, "bond_status") == BOND_HELD:
+        bond = Quality.load_field(store, c.id, "bond")
         if adversarial:
             Quality.store_field(store, c.id, "bond_status", BOND_SLASHED)
             treasury = get_param(ctx.store(GOVERNANCE), "treasury").to_bytes(20, "big")
-            rewards.pay(ctx, DATANETS, treasury, q.bond, rewards.TREASURY)
-            _event(ctx, "BondSlashed", c.id, c.contributor, q.bond)
+            rewards.pay(ctx, DATANETS, treasury, bond, rewards.TREASURY)
+            _event(ctx, "BondSlashed", c.id, c.contributor, bond)
         else:
             Quality.store_field(store, c.id, "bond_status", BOND_RETURNED)
-            ctx.transfer(DATANETS, c.contributor, q.bond)
-            _event(ctx, "BondReturned", c.id, c.contributor, q.bond)
+            ctx.transfer(DATANETS, c.contributor, bond)
+            _event(ctx, "BondReturned", c.id, c.contributor, bond)
     if adversarial:
         score = store.incr(slot("datanet.penalty", c.contributor))
         _event(ctx, "ContributorPenalized", c.contributor, c.id, score)

@@ -21,6 +21,9 @@ NUM_PERM = 64
 #: similarity s shares at least one band with probability 1 - (1 - s**ROWS)**BANDS: 99.98 % at
 #: s = 0.8, 64 % at s = 0.5, 4.9 % at s = 0.25.
 BANDS, ROWS = 16, 4
+#: Candidates the chain compares a new sketch with, most shared bands first (each costs a
+#: sketch read, SKETCH_BYTES // 32 words).
+CANDIDATES = 2
 #: Bytes of a sketch: NUM_PERM minima of 4 bytes.
 SKETCH_BYTES = NUM_PERM * 4
 #: Seed of the MinHash permutations; changing it (or the library's algorithm version) changes

@@ -397,3 +397,27 @@ def test_every_call_kind() -> None:
     assert quality(c, cid)["bond"] == BOND
     c.send(CUR1, "Datanets", "curate", cid, True, 0)
     assert c.balance(probe) == BOND  # returned to the contract that bonded it
+
+
+def test_a_second_candidate_finds_the_copy_behind_a_look_alike() -> None:
+    """The band index keeps the first contribution per key, so an earlier look-alike P can hold
+    most of the bands that a new sketch N shares with its real original O. P (named by 10 bands,
+    similarity 40/64) is compared first and fails; O (5 bands, 60/64) is compared next and the
+    copy is flagged. Sketches are bytes on chain, so they are written here minimum by minimum."""
+    w, dn = quality_world()
+    c = w.c
+    rng = random.Random(5)
+
+    def minima(n: int) -> list[bytes]:
+        return [rng.randbytes(4) for _ in range(n)]
+
+    rows = sketch.ROWS
+    new = minima(sketch.NUM_PERM)
+    look_alike = new[:10 * rows] + minima(sketch.NUM_PERM - 10 * rows)
+    original = new[:15 * rows] + minima(rows)
+    p = contribute(c, CONTRIB, dn, b"look-alike", sk=b"".join(look_alike)).result
+    o = contribute(c, CONTRIB2, dn, b"original", sk=b"".join(original)).result
+    assert quality(c, o)["near_duplicate_of"] == 0  # 40/64 to P: not a copy of it
+    q = quality(c, contribute(c, SYBIL, dn, b"copy", sk=b"".join(new)).result)
+    assert (q["near_duplicate_of"], q["group_id"], q["similarity_bp"]) == (o, o, 60 * 10_000 // 64)
+    assert p != o
