@@ -15,6 +15,14 @@ Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contributio
 - array ``slot("datanet.accepted", datanetId)``: accepted contribution ids, same order
 - ``slot("datanet.peak", datanetId, level)``: Merkle peaks of the accepted leaves (see merkle.py),
   so accepting a contribution and publishing a version cost O(log n), not O(n)
+
+Data quality (docs/ai_precompiles.md, "Near duplicates, bonds and penalties"), beside the
+:class:`ContributionPolicy` and :class:`Quality` records:
+
+- ``slot("datanet.sketch", contributionId) + i``: word ``i`` of a contribution's MinHash sketch
+- ``slot("datanet.band", datanetId, bandKey)``: the first contribution of the datanet whose sketch
+  has that LSH band key (one word per key: a lookup reads one word per band, never a list)
+- ``slot("datanet.penalty", contributor)``: the contributor's penalty score (adversarial rejections)
 """
 
 from __future__ import annotations
@@ -25,16 +33,24 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak
 
+from . import rewards
 from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
 from .dispatch import Precompile
-from .errors import InvalidArgument, InvalidState, NotFound, Unauthorized
+from .errors import InsufficientFunds, InvalidArgument, InvalidState, NotFound, Unauthorized
 from .merkle import leaf_hash, merkle_proof, push_leaf, root_from_peaks, verify_proof
 from .params import get_param
+from .sketch import CANDIDATES, SKETCH_BYTES, band_keys, similarity_bp
 from .storage import Array, Record, Store, rfield, slot
 
 PENDING, ACCEPTED, REJECTED = 0, 1, 2
 MAX_TEXT = 1024  # bytes of a name, domain, URI or license string
+#: Reason code of a rejection as adversarial (spam, a lie about the sketch, poisoned data): it
+#: slashes the contribution's bond and raises its contributor's penalty score. Other codes are
+#: the datanet's own and return the bond.
+REASON_ADVERSARIAL = 1
+#: Quality.bond_status: no bond / held while pending / returned / slashed.
+BOND_NONE, BOND_HELD, BOND_RETURNED, BOND_SLASHED = range(4)
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,30 @@ class Version(Record):
     root: bytes = rfield("bytes32", "Merkle root (see merkle.py)")
     count: int = rfield("uint", "accepted contributions covered")
     block_number: int = rfield("uint", "block of publication")
+
+
+@dataclass(frozen=True)
+class ContributionPolicy(Record):
+    """What a datanet asks of each contribution, set by its owner (applies to later contributions)."""
+
+    NS = "datanet.policy"
+    min_bond: int = rfield("uint", "wei each contribution must bond (0: a bond is optional)")
+    require_sketch: bool = rfield("bool", "whether each contribution must carry its MinHash sketch")
+
+
+@dataclass(frozen=True)
+class Quality(Record):
+    """What the chain knows of a contribution's quality: its near-duplicate group, its bond, and
+    the curators' adversarial votes. All zero for a contribution made without a sketch or bond."""
+
+    NS = "contribution.quality"
+    sketched: bool = rfield("bool", "whether it carries a sketch (words at slot('datanet.sketch', id))")
+    near_duplicate_of: int = rfield("uint", "the earlier contribution its sketch matched (0: none)")
+    similarity_bp: int = rfield("uint", "estimated Jaccard similarity to that one, basis points")
+    group_id: int = rfield("uint", "first contribution of its near-duplicate group (0: its own)")
+    bond: int = rfield("uint", "wei bonded with it")
+    bond_status: int = rfield("uint", "0 no bond, 1 held, 2 returned, 3 slashed")
+    adversarial_votes: int = rfield("uint", "curator rejections with REASON_ADVERSARIAL")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -200,7 +240,22 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     in an earlier block (:func:`commit_contribution`), and the commitment is spent. That the
     bytes match the hash is the blob store's check (``ai_putBlob``); the chain only holds the
     hash.
+
+    A datanet whose policy asks for a bond or a sketch takes contributions only through
+    :func:`contribute_bonded`.
     """
+    store = ctx.store(DATANETS)
+    if 0 < datanet_id <= store.get(slot("datanet.count")):
+        policy = ContributionPolicy.decode(store, datanet_id)
+        if policy.min_bond or policy.require_sketch:
+            raise InvalidState("this datanet asks each contribution for a bond or a sketch: "
+                               "use contributeBonded")
+    return _record_contribution(ctx, datanet_id, content_hash, size, license, metadata_hash, salt)
+
+
+def _record_contribution(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, license: str,
+                         metadata_hash: bytes, salt: bytes) -> int:
+    """:func:`contribute`'s checks and records, without the datanet's policy."""
     store = ctx.store(DATANETS)
     max_size = Datanet.load_field(store, datanet_id, "max_contribution_size") if (
         0 < datanet_id <= store.get(slot("datanet.count"))) else None
@@ -237,12 +292,135 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     return cid
 
 
+def set_contribution_policy(ctx: Ctx, datanet_id: int, min_bond: int, require_sketch: bool) -> None:
+    """The datanet's owner sets what each later contribution must carry: a bond of at least
+    ``min_bond`` wei (at most ``datanet.max_min_bond``) and, when ``require_sketch``, its MinHash
+    sketch. Contributions already made keep the terms they were made under."""
+    store = ctx.store(DATANETS)
+    d = _datanet(store, datanet_id)
+    if ctx.sender != d.owner:
+        raise Unauthorized("only the datanet owner sets its contribution policy")
+    cap = get_param(ctx.store(GOVERNANCE), "datanet.max_min_bond")
+    if min_bond > cap:
+        raise InvalidArgument(f"min bond {min_bond} exceeds datanet.max_min_bond {cap}")
+    ContributionPolicy(min_bond=min_bond, require_sketch=require_sketch).encode(store, datanet_id)
+    _event(ctx, "ContributionPolicySet", datanet_id, min_bond, require_sketch)
+
+
+def contribute_bonded(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, license: str,
+                      metadata_hash: bytes, salt: bytes, sketch: bytes) -> int:
+    """:func:`contribute`, with the call's value bonded and the blob's MinHash sketch
+    (``sketch.compute_sketch``; empty for none) checked against the datanet's earlier ones.
+
+    Rules, on top of :func:`contribute`'s: the value is at least the datanet's ``min_bond``
+    (a flood of contributions costs a bond each); a sketch is exactly ``SKETCH_BYTES`` long, and
+    present when the policy requires one. The sketch's LSH band keys are looked up in the
+    datanet's band index (one word per band); the ``CANDIDATES`` contributions named by the most
+    bands (the smaller id first on a tie) are compared minimum by minimum, and at the first whose
+    estimated similarity is at least ``datanet.near_duplicate_bp`` the new contribution is
+    flagged its near duplicate
+    (``NearDuplicateFlagged``) and joins its group: if accepted it shares the group's attribution
+    mass (``rewards.split_fee``) instead of adding its own. Bands not yet in the index point to
+    the new contribution. Work: BANDS reads, at most BANDS writes, at most CANDIDATES sketch
+    reads, whatever the datanet's size. That the sketch is the blob's is checked off chain by every node holding the
+    blob (``ai_getContribution``'s ``sketchMatches``): a lie is for the curators to reject as
+    adversarial, which slashes the bond.
+    """
+    store = ctx.store(DATANETS)
+    if not 0 < datanet_id <= store.get(slot("datanet.count")):
+        raise NotFound(f"datanet {datanet_id} does not exist")
+    policy = ContributionPolicy.decode(store, datanet_id)
+    if ctx.value < policy.min_bond:
+        raise InsufficientFunds(f"bond {ctx.value} is below the datanet's minimum {policy.min_bond}")
+    if sketch and len(sketch) != SKETCH_BYTES:
+        raise InvalidArgument(f"a sketch is {SKETCH_BYTES} bytes, not {len(sketch)}")
+    if not sketch and policy.require_sketch:
+        raise InvalidArgument("this datanet requires each contribution's MinHash sketch")
+    cid = _record_contribution(ctx, datanet_id, content_hash, size, license, metadata_hash, salt)
+    original = similarity = 0
+    group = cid
+    if sketch:
+        keys = band_keys(sketch)
+        hits: dict[int, int] = {}
+        for key in keys:
+            bucket = slot("datanet.band", datanet_id, key)
+            first = store.get(bucket)
+            if first:
+                hits[first] = hits.get(first, 0) + 1
+            else:
+                store.set(bucket, cid)
+        threshold = get_param(ctx.store(GOVERNANCE), "datanet.near_duplicate_bp") if hits else 0
+        for candidate in sorted(hits, key=lambda k: (-hits[k], k))[:CANDIDATES]:
+            similarity = similarity_bp(sketch, _load_sketch(store, candidate))
+            if similarity >= threshold:
+                original = candidate
+                group = Quality.load_field(store, candidate, "group_id") or candidate
+                break
+        for i in range(0, SKETCH_BYTES, 32):
+            store.set(slot("datanet.sketch", cid) + i // 32, int.from_bytes(sketch[i:i + 32], "big"))
+    Quality(sketched=bool(sketch), near_duplicate_of=original, similarity_bp=similarity if original else 0,
+            group_id=group, bond=ctx.value, bond_status=BOND_HELD if ctx.value else BOND_NONE,
+            adversarial_votes=0).encode(store, cid)
+    if ctx.value:
+        _event(ctx, "ContributionBonded", cid, ctx.sender, ctx.value)
+    if original:
+        _event(ctx, "NearDuplicateFlagged", datanet_id, cid, original, group, similarity)
+    return cid
+
+
+def _load_sketch(store: Store, contribution_id: int) -> bytes:
+    base = slot("datanet.sketch", contribution_id)
+    return b"".join(store.get(base + i).to_bytes(32, "big") for i in range(SKETCH_BYTES // 32))
+
+
+def _get_sketch(ctx: Ctx, contribution_id: int) -> bytes:
+    store = ctx.store(DATANETS)
+    return _load_sketch(store, contribution_id) if Quality.load_field(store, contribution_id, "sketched") else b""
+
+
+def group_ids(store: Store, contribution_ids: list[int]) -> list[int]:
+    """Each contribution's near-duplicate group (its own id when it has none): one word each."""
+    return [Quality.load_field(store, cid, "group_id") or cid for cid in contribution_ids]
+
+
+def penalty_paused(ctx: Ctx, contributor: bytes) -> bool:
+    """Whether ``contributor``'s rewards are paused: its penalty score has reached
+    ``datanet.penalty_threshold``. Two words."""
+    score = ctx.store(DATANETS).get(slot("datanet.penalty", contributor))
+    return score >= get_param(ctx.store(GOVERNANCE), "datanet.penalty_threshold") if score else False
+
+
+def _settle_bond(ctx: Ctx, store: Store, c: Contribution, adversarial: bool) -> None:
+    """A decided contribution's bond: slashed to the treasury (as a claimable balance) when it was
+    rejected as adversarial, else returned to its contributor; and an adversarial rejection
+    raises the contributor's penalty score."""
+    if Quality.load_field(store, c.id, "bond_status") == BOND_HELD:
+        bond = Quality.load_field(store, c.id, "bond")
+        if adversarial:
+            Quality.store_field(store, c.id, "bond_status", BOND_SLASHED)
+            treasury = get_param(ctx.store(GOVERNANCE), "treasury").to_bytes(20, "big")
+            rewards.pay(ctx, DATANETS, treasury, bond, rewards.TREASURY)
+            _event(ctx, "BondSlashed", c.id, c.contributor, bond)
+        else:
+            Quality.store_field(store, c.id, "bond_status", BOND_RETURNED)
+            ctx.transfer(DATANETS, c.contributor, bond)
+            _event(ctx, "BondReturned", c.id, c.contributor, bond)
+    if adversarial:
+        score = store.incr(slot("datanet.penalty", c.contributor))
+        _event(ctx, "ContributorPenalized", c.contributor, c.id, score)
+
+
 def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> None:
     """One curator's decision on a pending contribution.
 
     Accepted when approvals reach the quorum; rejected as soon as the quorum can no longer be
     reached (rejections > curators - quorum), carrying the deciding reason code. Each curator
     decides once.
+
+    A rejection with :data:`REASON_ADVERSARIAL` counts as an adversarial vote. The contribution
+    is rejected *as adversarial* when the adversarial votes alone make the quorum unreachable
+    (adversarial votes > curators - quorum): its bond is slashed and its contributor's penalty
+    score rises. Any other decision returns the bond (:func:`_settle_bond`).
     """
     store = ctx.store(DATANETS)
     if not _contribution_exists(store, contribution_id):
@@ -273,13 +451,20 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
             Contribution.store_field(store, contribution_id, "accepted_index", index)
             store.incr(Datanet.field_slot(c.datanet_id, "accepted_count"))
             _event(ctx, "ContributionAccepted", c.datanet_id, contribution_id, index)
+            _settle_bond(ctx, store, c, adversarial=False)
     else:
         rejections = c.rejections + 1
         Contribution.store_field(store, contribution_id, "rejections", rejections)
+        adversarial_votes = 0
+        if reason_code == REASON_ADVERSARIAL:
+            adversarial_votes = store.incr(Quality.field_slot(contribution_id, "adversarial_votes"))
         if rejections > n_curators - quorum:
             Contribution.store_field(store, contribution_id, "status", REJECTED)
             Contribution.store_field(store, contribution_id, "reason_code", reason_code)
             _event(ctx, "ContributionRejected", c.datanet_id, contribution_id, reason_code)
+            if reason_code != REASON_ADVERSARIAL:
+                adversarial_votes = Quality.load_field(store, contribution_id, "adversarial_votes")
+            _settle_bond(ctx, store, c, adversarial=adversarial_votes > n_curators - quorum)
 
 
 def _push_peak(store: Store, datanet_id: int, index: int, leaf: bytes) -> None:
@@ -362,6 +547,13 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "contributionCommitment": lambda ctx, *fields: contribution_commitment(*fields),
     "commitmentBlock": lambda ctx, c: ctx.store(DATANETS).get(slot("datanet.commitment", c)),
     "contributionCount": lambda ctx: ctx.store(DATANETS).get(slot("contribution.count")),
+    "setContributionPolicy": set_contribution_policy,
+    "contributeBonded": contribute_bonded,
+    "getContributionPolicy": lambda ctx, d: ContributionPolicy.decode(ctx.store(DATANETS), _datanet(
+        ctx.store(DATANETS), d).id),
+    "getQuality": lambda ctx, cid: Quality.decode(ctx.store(DATANETS), _get_contribution(ctx, cid).id),
+    "getSketch": lambda ctx, cid: _get_sketch(ctx, _get_contribution(ctx, cid).id),
+    "penaltyScore": lambda ctx, who: ctx.store(DATANETS).get(slot("datanet.penalty", who)),
 })
 
 
@@ -425,6 +617,28 @@ def list_contributions(
             continue
         out.append(c)
     return out
+
+
+def get_quality(state: Any, contribution_id: int) -> dict[str, Any] | None:
+    """A contribution's quality record with its sketch (hex, empty when none) and its
+    contributor's penalty score (for ``ai_getContribution``); None if it does not exist."""
+    store = _reader(state)
+    if not _contribution_exists(store, contribution_id):
+        return None
+    q = Quality.decode(store, contribution_id)
+    contributor = Contribution.load_field(store, contribution_id, "contributor")
+    out = dict(q.to_json())
+    out["groupId"] = q.group_id or contribution_id
+    out["sketch"] = "0x" + (_load_sketch(store, contribution_id).hex() if q.sketched else "")
+    out["penaltyScore"] = store.get(slot("datanet.penalty", contributor))
+    return out
+
+
+def get_contribution_policy(state: Any, datanet_id: int) -> ContributionPolicy | None:
+    store = _reader(state)
+    if not 0 < datanet_id <= store.get(slot("datanet.count")):
+        return None
+    return ContributionPolicy.decode(store, datanet_id)
 
 
 def get_version(state: Any, datanet_id: int, version: int) -> Version | None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import challenges, governance, registry, rewards, typed_data
+from . import challenges, datanets, governance, registry, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .datanets import Contribution
@@ -195,7 +195,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
            request_hash, request["prompt_hash"], output_hash, fee, release)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in contribution_ids]
     authors = registry.lineage_authors(rstore, adapter_id)  # a merge's parents too (as payouts_of reads them)
-    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, authors))
+    rewards.hold(ctx, receipt_id, fee, split_payouts(receipt, contributors, authors,
+                                                     datanets.group_ids(dstore, contribution_ids)))
     return receipt_id
 
 

@@ -39,6 +39,8 @@ _GAS = {
     "commitContribution": (30_000, "commit to a contribution (a block before it is submitted)"),
     "contribute": (160_000, "submit a contribution"),
     "curate": (60_000, "one curator's decision"),
+    "setContributionPolicy": (50_000, "set a datanet's contribution policy (bond, sketch)"),
+    "contributeBonded": (300_000, "submit a contribution with a bond and its MinHash sketch (+ storage of its LSH bands)"),
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
     "registerBaseModel": (200_000, "register a base model"),
     "registerAdapter": (300_000, "register an adapter"),
@@ -80,6 +82,10 @@ PARAMS: dict[str, Param] = {
     "datanet.max_quorum": Param(16, 1, 64, "largest approval quorum a datanet may set"),
     "datanet.max_curators": Param(32, 1, 256, "most curators in a datanet"),
     "datanet.max_size_cap": Param(1 << 30, 1, 1 << 40, "upper bound of a datanet's max contribution size (bytes)"),
+    # data quality (docs/ai_precompiles.md, "Near duplicates, bonds and penalties")
+    "datanet.near_duplicate_bp": Param(8000, 5000, BP, "estimated Jaccard similarity (bp) of two contributions' MinHash sketches from which the later one is flagged a near duplicate and joins the earlier one's group (below 5000 the LSH bands rarely find the pair)"),
+    "datanet.max_min_bond": Param(100 * 10**18, 0, 2**128, "largest bond (wei) a datanet's policy may require of each contribution"),
+    "datanet.penalty_threshold": Param(3, 1, 1_000_000, "adversarial rejections after which a contributor's rewards are paused (its released shares go to the treasury)"),
     # registry / inference
     "registry.max_depth": Param(32, 1, 256, "longest adapter chain from a base model"),
     "registry.max_datanet_versions": Param(16, 1, 256, "datanet versions an adapter may declare"),

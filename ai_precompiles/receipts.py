@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import registry, rewards
+from . import datanets, registry, rewards
 from .abi import load as load_abi
 from .addresses import DATANETS, INFERENCE, MODEL_REGISTRY
 from .context import Ctx
@@ -60,11 +60,14 @@ def event(ctx: Ctx, name: str, *args: Any) -> None:
     ctx.emit(INFERENCE, topics, data)
 
 
-def split_payouts(r: Receipt, contributors: list[bytes], authors: list[bytes]) -> list[rewards.Payout]:
+def split_payouts(r: Receipt, contributors: list[bytes], authors: list[bytes],
+                  groups: list[int] | None = None) -> list[rewards.Payout]:
     """The receipt's split: its fee, weights and the shares and treasury it was recorded with;
-    ``authors`` are the lineage's, the adapter's author first."""
+    ``authors`` are the lineage's, the adapter's author first; ``groups`` the contributions'
+    near-duplicate groups (``datanets.group_ids``: fixed when each was contributed, so the split
+    held, released or revoked is the same)."""
     split = rewards.split_fee(r.fee, list(r.weights_bp), rewards.unpack_shares(r.split_bp),
-                              len(authors) - 1)
+                              len(authors) - 1, groups)
     return rewards.payouts(split, contributors, authors[0], authors[1:], r.validator, r.treasury)
 
 
@@ -74,13 +77,15 @@ def payouts_of(ctx: Ctx, r: Receipt) -> list[rewards.Payout]:
     and ``registry.max_depth + 1`` lineage steps."""
     dstore = ctx.store(DATANETS)
     contributors = [Contribution.load_field(dstore, cid, "contributor") for cid in r.contribution_ids]
-    return split_payouts(r, contributors, registry.lineage_authors(ctx.store(MODEL_REGISTRY), r.adapter_id))
+    return split_payouts(r, contributors, registry.lineage_authors(ctx.store(MODEL_REGISTRY), r.adapter_id),
+                         datanets.group_ids(dstore, list(r.contribution_ids)))
 
 
 def release_receipt(ctx: Ctx, r: Receipt) -> None:
     """The receipt stands: its split becomes claimable."""
     Receipt.store_field(ctx.store(INFERENCE), r.id, "status", SETTLED)
-    rewards.release(ctx, r.id, r.fee, payouts_of(ctx, r))
+    rewards.release(ctx, r.id, r.fee, payouts_of(ctx, r),
+                    paused=lambda who: datanets.penalty_paused(ctx, who), treasury=r.treasury)
     event(ctx, "ReceiptSettled", r.id, r.fee)
 
 

@@ -4,6 +4,12 @@ Split of an inference fee ``F`` (integer wei; shares are governance parameters i
 
 1. ``pool_x = F * share_x // 10000`` for contributors, author, lineage and validator.
 2. Contributor ``i`` gets ``pool_contributors * weight_i // 10000`` (weights sum to 10000).
+   Contributions of one near-duplicate group (``datanets.Quality.group_id``) count once: the
+   group weighs its largest member's weight ``m_g``, the weights are scaled to the groups'
+   total ``T = sum_g m_g``, and the group's part is split equally among its ``n_g`` members
+   attributed: each gets ``pool_contributors * m_g // (T * n_g)``. Without groups ``T = 10000``
+   and this is rule 2 as written. Why: ten near copies of one text are one text's influence, so
+   they are paid as one (docs/ai_precompiles.md, "Near duplicates, bonds and penalties").
 3. Each lineage ancestor (base model and ancestor adapters) gets ``pool_lineage // n``.
 4. The treasury gets ``F`` minus everything above: its own share plus every rounding remainder,
    so no wei is created or lost.
@@ -22,6 +28,7 @@ it is held or paid, and leaves only by ``claim`` or a revocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +64,10 @@ class Split:
         return sum(self.contributors) + self.author + sum(self.lineage) + self.validator + self.treasury
 
 
-def split_fee(fee: int, weights_bp: list[int], shares: dict[str, int], n_lineage: int) -> Split:
-    """Divide ``fee`` (see module docstring). Pure integer math; raises on invalid shares."""
+def split_fee(fee: int, weights_bp: list[int], shares: dict[str, int], n_lineage: int,
+              groups: list[int] | None = None) -> Split:
+    """Divide ``fee`` (see module docstring); ``groups`` gives each weight's near-duplicate group
+    (default: each its own). Pure integer math; raises on invalid shares."""
     if fee < 0 or any(w < 0 for w in weights_bp) or n_lineage < 0:
         raise ValueError("negative input")
     c_bp, a_bp, l_bp, v_bp = (shares["reward.contributors_bp"], shares["reward.author_bp"],
@@ -67,8 +76,19 @@ def split_fee(fee: int, weights_bp: list[int], shares: dict[str, int], n_lineage
         raise ValueError("reward shares out of range")
     if weights_bp and sum(weights_bp) != BP:
         raise ValueError("weights must sum to 10000")
+    if groups is not None and len(groups) != len(weights_bp):
+        raise ValueError("one group per weight")
     pool_c = fee * c_bp // BP if weights_bp else 0
-    contributors = tuple(pool_c * w // BP for w in weights_bp)
+    if groups is None or len(set(groups)) == len(groups):
+        contributors = tuple(pool_c * w // BP for w in weights_bp)
+    else:
+        mass: dict[int, int] = {}
+        members: dict[int, int] = {}
+        for g, w in zip(groups, weights_bp, strict=True):
+            mass[g] = max(mass.get(g, 0), w)
+            members[g] = members.get(g, 0) + 1
+        total = sum(mass.values())
+        contributors = tuple(pool_c * mass[g] // (total * members[g]) if total else 0 for g in groups)
     author = fee * a_bp // BP
     pool_l = fee * l_bp // BP if n_lineage else 0
     lineage = tuple([pool_l // n_lineage] * n_lineage) if n_lineage else ()
@@ -137,14 +157,21 @@ def hold(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:
         _event(ctx, "RewardPending", who, receipt_id, role, amount)
 
 
-def release(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:
-    """Turn a held split into claimable balances (the receipt settled)."""
+def release(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout],
+            paused: Callable[[bytes], bool] | None = None, treasury: bytes = b"") -> None:
+    """Turn a held split into claimable balances (the receipt settled). A contributor share
+    whose account ``paused`` says is paused (its penalty score passed the threshold) is credited
+    to ``treasury`` instead (``RewardForfeited``): one check per payout."""
     store = ctx.store(REWARDS)
     store.set(slot("pending.total"), store.get(slot("pending.total")) - fee)
     store.incr(slot("claimable.total"), fee)
     for who, role, amount in parties:
         store.set(slot("pending", who), store.get(slot("pending", who)) - amount)
-        credit(ctx, who, amount, receipt_id, role)
+        if role == CONTRIBUTOR and paused is not None and paused(who):
+            _event(ctx, "RewardForfeited", who, receipt_id, amount)
+            credit(ctx, treasury, amount, receipt_id, TREASURY)
+        else:
+            credit(ctx, who, amount, receipt_id, role)
 
 
 def revoke(ctx: Ctx, receipt_id: int, fee: int, parties: list[Payout]) -> None:

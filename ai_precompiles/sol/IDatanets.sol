@@ -47,12 +47,35 @@ interface IDatanets {
         uint256 blockNumber;
     }
 
+    /// What a datanet asks of each contribution (set by its owner)
+    struct ContributionPolicy {
+        uint256 minBond;
+        bool requireSketch;
+    }
+
+    /// bondStatus: 0 no bond, 1 held, 2 returned, 3 slashed; groupId 0: its own group
+    struct Quality {
+        bool sketched;
+        uint256 nearDuplicateOf;
+        uint256 similarityBp;
+        uint256 groupId;
+        uint256 bond;
+        uint8 bondStatus;
+        uint256 adversarialVotes;
+    }
+
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, uint256 quorum);
     event ContributionCommitted(bytes32 indexed commitment, uint256 blockNumber);
     event ContributionSubmitted(uint256 indexed datanetId, uint256 indexed contributionId, address indexed contributor, bytes32 contentHash, uint256 size);
     event ContributionCurated(uint256 indexed contributionId, address indexed curator, bool approve, uint16 reasonCode);
     event ContributionAccepted(uint256 indexed datanetId, uint256 indexed contributionId, uint256 acceptedIndex);
     event ContributionRejected(uint256 indexed datanetId, uint256 indexed contributionId, uint16 reasonCode);
+    event ContributionPolicySet(uint256 indexed datanetId, uint256 minBond, bool requireSketch);
+    event ContributionBonded(uint256 indexed contributionId, address indexed contributor, uint256 amount);
+    event NearDuplicateFlagged(uint256 indexed datanetId, uint256 indexed contributionId, uint256 indexed originalId, uint256 groupId, uint256 similarityBp);
+    event BondReturned(uint256 indexed contributionId, address indexed contributor, uint256 amount);
+    event BondSlashed(uint256 indexed contributionId, address indexed contributor, uint256 amount);
+    event ContributorPenalized(address indexed contributor, uint256 indexed contributionId, uint256 score);
     event VersionPublished(uint256 indexed datanetId, uint256 indexed version, bytes32 root, uint256 count);
 
     function createDatanet(string calldata name, string calldata domain, string calldata descriptionUri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxContributionSize) external returns (uint256 datanetId);
@@ -63,6 +86,13 @@ interface IDatanets {
     /// @notice Record a contribution by msg.sender; it spends msg.sender's commitment to exactly
     ///         these fields and salt, made in an earlier block.
     function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external returns (uint256 contributionId);
+    /// @notice Owner only: what each later contribution must carry (a bond of at least minBond wei,
+    ///         its MinHash sketch). A datanet with a policy takes contributions only through contributeBonded.
+    function setContributionPolicy(uint256 datanetId, uint256 minBond, bool requireSketch) external;
+    /// @notice contribute(), bonding msg.value and carrying the blob's 256-byte MinHash sketch (empty: none).
+    ///         A sketch close to an earlier contribution's flags the new one a near duplicate of it.
+    function contributeBonded(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt, bytes calldata sketch) external payable returns (uint256 contributionId);
+    /// @notice reasonCode 1 (adversarial) on a rejection: enough of them slash the bond and raise the penalty score.
     function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
     function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
 
@@ -76,4 +106,8 @@ interface IDatanets {
     /// @return blockNumber the block the commitment was made in (0: none, or spent)
     function commitmentBlock(bytes32 commitment) external view returns (uint256 blockNumber);
     function contributionCount() external view returns (uint256);
+    function getContributionPolicy(uint256 datanetId) external view returns (ContributionPolicy memory);
+    function getQuality(uint256 contributionId) external view returns (Quality memory);
+    function getSketch(uint256 contributionId) external view returns (bytes memory);
+    function penaltyScore(address contributor) external view returns (uint256);
 }

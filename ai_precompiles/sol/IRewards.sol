@@ -13,6 +13,9 @@ interface IRewards {
     event RewardPending(address indexed account, uint256 indexed receiptId, uint8 indexed role, uint256 amount);
     event RewardAccrued(address indexed account, uint256 indexed receiptId, uint8 indexed role, uint256 amount);
     event RewardRevoked(address indexed account, uint256 indexed receiptId, uint8 indexed role, uint256 amount);
+    /// A contributor share released while its account's rewards are paused (penalty score at
+    /// datanet.penalty_threshold): credited to the treasury instead (a RewardAccrued with role 4 follows).
+    event RewardForfeited(address indexed account, uint256 indexed receiptId, uint256 amount);
     event RewardClaimed(address indexed account, uint256 amount);
 
     function claim() external returns (uint256 amount);

@@ -26,6 +26,7 @@ from state.native import native_payload
 #: snake_case field of a struct argument.
 REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
     ("Datanets", "contribute"): (("contentHash",),),
+    ("Datanets", "contributeBonded"): (("contentHash",),),
     ("ModelRegistry", "registerAdapter"): (("spec", "weights_hash"), ("spec", "attribution_index_hash"),
                                            ("spec", "manifest_hash"), ("spec", "hyper_params_hash")),
     ("ModelRegistry", "registerMergedAdapter"): (("weightsHash",), ("attributionIndexHash",), ("manifestHash",)),

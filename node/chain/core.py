@@ -57,6 +57,8 @@ from state.vm import LedgerVM, call_deadline
 log = logging.getLogger("ailedger")
 
 _CONTRIBUTE = ai_precompiles.MODULES["Datanets"].abi.by_name["contribute"]
+#: contributeBonded starts with contribute's arguments (datanetId, contentHash, size, ...).
+_CONTRIBUTE_BONDED = ai_precompiles.MODULES["Datanets"].abi.by_name["contributeBonded"]
 class Producer(Protocol):
     """What admission needs of the node's block producer (``node.chain.producers``)."""
 
@@ -383,12 +385,13 @@ def contribution_fields(tx: SignedTransactionAPI) -> tuple[bytes, int] | None:
     inner = native_payload(tx)
     if isinstance(inner, DataContributionTransaction):
         return bytes(inner.content_hash), int(inner.size)
-    if tx.to == DATANETS and tx.data[:4] == _CONTRIBUTE.selector:
-        try:
-            _, content_hash, size, *_ = _CONTRIBUTE.decode_args(tx.data[4:])
-        except Exception:
-            return None  # the precompile reverts it with the decoding error
-        return bytes(content_hash), int(size)
+    for fn in (_CONTRIBUTE, _CONTRIBUTE_BONDED):
+        if tx.to == DATANETS and tx.data[:4] == fn.selector:
+            try:
+                _, content_hash, size, *_ = fn.decode_args(tx.data[4:])
+            except Exception:
+                return None  # the precompile reverts it with the decoding error
+            return bytes(content_hash), int(size)
     return None
 
 

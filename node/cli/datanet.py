@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from ai_precompiles.datanets import REASON_ADVERSARIAL
+from node.cli.amounts import ether, parse_amount
 from node.cli.blobs import upload
 from node.cli.client import Json
 from node.cli.errors import CLIError
@@ -31,6 +33,14 @@ def add_parsers(sub: Subparsers) -> None:
            arg("--status", choices=["pending", "accepted", "rejected"], default=None))
     action(dsub, "publish", "publish a version (Merkle root of accepted contributions)", cmd_datanet_publish,
            arg("id", type=int))
+    action(dsub, "policy", "set what each later contribution must carry (owner only)", cmd_datanet_policy,
+           arg("id", type=int),
+           arg("--min-bond", type=parse_amount, default=0, help="bond each contribution must carry (e.g. 0.1eth)"),
+           arg("--require-sketch", action="store_true", help="each contribution must carry its MinHash sketch"),
+           description="A contribution to a datanet with a policy bonds at least --min-bond, returned when "
+           "the curators accept it or reject it for an ordinary reason, slashed when they reject it as "
+           "adversarial (`ailedger curate --adversarial`); its MinHash sketch flags it when it is a near "
+           "copy of an earlier contribution, and an accepted near copy shares the original's rewards.")
 
     action(sub, "contribute", "upload files and record them as contributions to a datanet", cmd_contribute,
            arg("datanet", type=int, help="datanet id"),
@@ -38,6 +48,10 @@ def add_parsers(sub: Subparsers) -> None:
            arg("--license", default="CC-BY-4.0"),
            arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
            arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
+           arg("--bond", type=parse_amount, default=None,
+               help="bond each contribution with this much (default: the datanet's minimum); sends contributeBonded"),
+           arg("--sketch", action="store_true",
+               help="send each file's MinHash sketch (contributeBonded; implied by a bond or the datanet's policy)"),
            description="Check every FILE first (exists, not empty, within the datanet's size limit, not a "
            "duplicate), then upload each to the node's blob store (chunked, with progress), commit to it "
            "(a salted hash that shows nothing, so nobody who sees the contribution pending can claim the "
@@ -52,6 +66,9 @@ def add_parsers(sub: Subparsers) -> None:
     choice = curate.add_mutually_exclusive_group(required=True)
     choice.add_argument("--approve", action="store_true")
     choice.add_argument("--reject", action="store_true")
+    choice.add_argument("--adversarial", action="store_true",
+                        help=f"reject as adversarial (reason {REASON_ADVERSARIAL}): enough such votes slash "
+                        "the contribution's bond and raise its contributor's penalty score")
 
 
 def cmd_datanet_create(args: argparse.Namespace) -> int:
@@ -74,10 +91,46 @@ def cmd_datanet_create(args: argparse.Namespace) -> int:
 
 
 def _datanet_lines(d: dict[str, Json]) -> list[str]:
-    return [f"datanet {d['id']}: {d['name']} ({d['domain']})",
-            f"  owner {d['owner']}, curators {', '.join(d['curators'])}, quorum {d['quorum']}",
-            f"  contributions {d['contributionCount']}, accepted {d['acceptedCount']}, "
-            f"versions {d['versionCount']}, license {d['licensePolicy']}"]
+    lines = [f"datanet {d['id']}: {d['name']} ({d['domain']})",
+             f"  owner {d['owner']}, curators {', '.join(d['curators'])}, quorum {d['quorum']}",
+             f"  contributions {d['contributionCount']}, accepted {d['acceptedCount']}, "
+             f"versions {d['versionCount']}, license {d['licensePolicy']}"]
+    policy = d.get("contributionPolicy")
+    if isinstance(policy, dict) and (int(policy["minBond"]) or policy["requireSketch"]):
+        lines.append(f"  policy: bond at least {ether(int(policy['minBond']))}"
+                     + (", MinHash sketch required" if policy["requireSketch"] else ""))
+    return lines
+
+
+def _quality_notes(c: dict[str, Json]) -> list[str]:
+    """What a curator should know of a contribution's quality (``ai_getContribution``)."""
+    q = c.get("quality")
+    if not isinstance(q, dict):
+        return []
+    notes = []
+    if int(q["nearDuplicateOf"]):
+        notes.append(f"near duplicate of contribution {q['nearDuplicateOf']} "
+                     f"(similarity {int(q['similarityBp']) / 100:.1f}%): if accepted it shares that one's rewards")
+    if q["sketchMatches"] is False:
+        notes.append("its sketch on chain is NOT its blob's: a lie about the data (reject it with --adversarial)")
+    if int(q["bond"]):
+        notes.append(f"bond {ether(int(q['bond']))}")
+    if int(q["penaltyScore"]):
+        notes.append(f"its contributor's penalty score is {q['penaltyScore']}")
+    return notes
+
+
+def cmd_datanet_policy(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    d = get_datanet(client, args.id)
+    if d["owner"].lower() != client.address.lower():
+        raise CLIError(f"only the datanet's owner {d['owner']} sets its policy")
+    receipt = client.transact("Datanets", "setContributionPolicy", args.id, args.min_bond, args.require_sketch)
+    show(args, {"datanet": args.id, "minBond": args.min_bond, "requireSketch": args.require_sketch,
+                "transactionHash": receipt["transactionHash"]},
+         f"datanet {args.id}: each contribution bonds at least {ether(args.min_bond)}"
+         + (" and carries its sketch" if args.require_sketch else "") + f" (tx {receipt['transactionHash']})")
+    return 0
 
 
 def cmd_datanet_show(args: argparse.Namespace) -> int:
@@ -124,6 +177,14 @@ def cmd_contribute(args: argparse.Namespace) -> int:
     client.address  # noqa: B018 - a missing key stops the command before any read
     d = get_datanet(client, args.datanet)
     max_size = int(d["maxContributionSize"])
+    policy = d.get("contributionPolicy") or {"minBond": 0, "requireSketch": False}
+    assert isinstance(policy, dict)
+    min_bond = int(policy["minBond"])
+    bond = min_bond if args.bond is None else args.bond
+    if bond < min_bond:
+        raise CLIError(f"--bond {ether(bond)} is below datanet {args.datanet}'s minimum "
+                       f"{ether(min_bond)}; nothing was uploaded")
+    bonded = bool(bond or args.sketch or policy["requireSketch"])
     # Check every file before anything is uploaded or sent.
     files: list[tuple[Path, bytes, bytes]] = []
     seen: dict[bytes, Path] = {}
@@ -168,7 +229,12 @@ def cmd_contribute(args: argparse.Namespace) -> int:
         salt = secrets.token_bytes(32)
         client.transact("Datanets", "commitContribution", contribution_commitment(
             me, args.datanet, content_hash, len(data), args.license, metadata_hash, salt))
-        if args.abi:
+        if bonded:
+            from ai_precompiles.sketch import compute_sketch
+
+            receipt = client.transact("Datanets", "contributeBonded", args.datanet, content_hash, len(data),
+                                      args.license, metadata_hash, salt, compute_sketch(data), value=bond)
+        elif args.abi:
             receipt = client.transact("Datanets", "contribute", args.datanet, content_hash, len(data),
                                       args.license, metadata_hash, salt)
         else:
@@ -178,9 +244,15 @@ def cmd_contribute(args: argparse.Namespace) -> int:
                 DataContributionTransaction, gas=1_000_000, datanet_id=args.datanet, content_hash=content_hash,
                 size=len(data), license=args.license.encode(), metadata_hash=metadata_hash, salt=salt)
         cid = client.event_arg(receipt, "Datanets", "ContributionSubmitted", 2)
-        results.append({"file": str(path), "id": cid, "contentHash": "0x" + content_hash.hex(), "size": len(data),
-                        "transactionHash": receipt["transactionHash"]})
+        result: dict[str, Json] = {"file": str(path), "id": cid, "contentHash": "0x" + content_hash.hex(),
+                                   "size": len(data), "transactionHash": receipt["transactionHash"]}
+        if bonded:
+            quality = client.call("ai_getContribution", cid)["quality"]
+            result.update(bond=bond, nearDuplicateOf=quality["nearDuplicateOf"])
+        results.append(result)
     show(args, results, [f"{r['file']}: contribution {r['id']} ({r['size']} bytes, tx {r['transactionHash']})"
+                         + (f", a near duplicate of contribution {r['nearDuplicateOf']}: the curators see it"
+                            if r.get("nearDuplicateOf") else "")
                          for r in results])
     return 0
 
@@ -204,6 +276,9 @@ def cmd_curate(args: argparse.Namespace) -> int:
         raise CLIError("name the contributions to curate (IDs) or give --all-pending")
     if args.approve and args.reason:
         raise CLIError("an approval carries no --reason")
+    if args.adversarial and args.reason:
+        raise CLIError(f"--adversarial is reason {REASON_ADVERSARIAL}: give no --reason")
+    reason = REASON_ADVERSARIAL if args.adversarial else args.reason
     # Check them all before sending any vote.
     curators: dict[int, list[str]] = {}
     for cid in ids:
@@ -219,9 +294,11 @@ def cmd_curate(args: argparse.Namespace) -> int:
         if me not in curators[dn]:
             raise CLIError(f"you ({client.address}) are not a curator of datanet {dn} (contribution {cid}); "
                            "nothing was sent")
+        for note in _quality_notes(c):
+            print(f"contribution {cid}: {note}", file=sys.stderr)
     results = []
     for cid in ids:
-        receipt = client.transact("Datanets", "curate", cid, bool(args.approve), args.reason)
+        receipt = client.transact("Datanets", "curate", cid, bool(args.approve), reason)
         status = status_name(client.call("ai_getContribution", cid))
         results.append({"id": cid, "vote": "approve" if args.approve else "reject", "status": status,
                         "transactionHash": receipt["transactionHash"]})

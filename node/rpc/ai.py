@@ -10,10 +10,11 @@ grows with a datanet run on the read worker, off the chain thread.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import ai_precompiles
-from ai_precompiles import challenges, datanets, inference, registry
+from ai_precompiles import challenges, datanets, inference, registry, sketch
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.rpc import params as p
@@ -47,19 +48,47 @@ def _found(value: T | None, what: str) -> T:
 
 @rpc("ai_getDatanet", max_params=2)
 def ai_get_datanet(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """A datanet, with its ``contributionPolicy`` (``minBond``, ``requireSketch``)."""
     datanet_id, ref = args(params, 1, 1)
-    d = ai_precompiles.get_datanet(p.state_at(ctx.core, ref, 1), p.quantity(datanet_id, "0"))
-    return dict(_found(d, "datanet").to_json())
+    state = p.state_at(ctx.core, ref, 1)
+    did = p.quantity(datanet_id, "0")
+    out = dict(_found(ai_precompiles.get_datanet(state, did), "datanet").to_json())
+    policy = datanets.get_contribution_policy(state, did)
+    assert policy is not None  # the datanet exists
+    out["contributionPolicy"] = policy.to_json()
+    return out
 
 
-@rpc("ai_getContribution", max_params=2)
+@rpc("ai_getContribution", max_params=2, lane=READ)
 def ai_get_contribution(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """A contribution, whether this node holds its blob, and its ``quality``: the near-duplicate
+    flag the chain set (``nearDuplicateOf``, ``similarityBp``, ``groupId``), its bond, its
+    contributor's penalty score, and ``sketchMatches``: whether the sketch on chain is the one
+    this node computes from the blob (null when it holds no blob or there is no sketch). A
+    false is a lie about the data, for the curators to reject as adversarial. The check reads
+    at most ``sketch.MAX_SHINGLED`` bytes of the blob, so it runs on the read worker."""
     contribution_id, ref = args(params, 1, 1)
-    c = ai_precompiles.get_contribution(p.state_at(ctx.core, ref, 1), p.quantity(contribution_id, "0"))
+    state = p.state_at(ctx.core, ref, 1)
+    c = ai_precompiles.get_contribution(state, p.quantity(contribution_id, "0"))
     found = _found(c, "contribution")
     out = dict(found.to_json())
-    out["blobAvailable"] = ctx.core.blobs.size(found.content_hash) is not None
+    available = ctx.core.blobs.size(found.content_hash) is not None
+    out["blobAvailable"] = available
+    quality = datanets.get_quality(state, found.id)
+    assert quality is not None  # the contribution exists
+    quality["sketchMatches"] = None
+    if quality["sketched"] and available:
+        quality["sketchMatches"] = "0x" + _blob_sketch(ctx.core.blobs, found.content_hash).hex() == quality["sketch"]
+    out["quality"] = quality
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _blob_sketch(blobs: Any, content_hash: bytes) -> bytes:
+    """The sketch of a blob this node holds. A blob never changes under its hash, so each is
+    sketched once (4096 kept, 256 bytes each): asking again for the same contribution costs a
+    lookup, not another pass over its bytes."""
+    return sketch.compute_sketch(blobs.get(content_hash, 0, sketch.MAX_SHINGLED))
 
 
 def _page(options: dict[str, Json], name: str) -> tuple[int, int]:

@@ -86,3 +86,16 @@ def test_other_calls_and_garbage_name_nothing() -> None:
     fn = ai_precompiles.MODULES["Datanets"].abi.by_name["contribute"]
     assert blob_refs(call(DATANETS, fn.selector + b"\x01\x02")) == ()  # does not decode
     assert blob_refs(call(b"\x05" * 20, b"")) == ()
+
+
+def test_a_bonded_contribution_names_its_content_and_is_checked_at_admission() -> None:
+    """contributeBonded records a contribution too: its bytes replicate and the node refuses it
+    when it does not hold them, as for contribute (a way in without the check would let a
+    contribution name bytes nobody holds)."""
+    from node.chain.core import contribution_fields
+
+    fn = ai_precompiles.MODULES["Datanets"].abi.by_name["contributeBonded"]
+    tx = call(DATANETS, fn.encode_args(1, H["content"], 10, "MIT", b"\x00" * 32, b"\x01" * 32, b"\x02" * 256))
+    assert blob_refs(tx) == (H["content"],)
+    assert contribution_fields(tx) == (H["content"], 10)
+    assert contribution_fields(call(DATANETS, fn.selector + b"\x01")) is None
