@@ -15,6 +15,17 @@ Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contributio
 - array ``slot("datanet.accepted", datanetId)``: accepted contribution ids, same order
 - ``slot("datanet.peak", datanetId, level)``: Merkle peaks of the accepted leaves (see merkle.py),
   so accepting a contribution and publishing a version cost O(log n), not O(n)
+- ``slot("datanet.terms.first", datanetId, bit)``: 1 + the accepted index of the first accepted
+  contribution whose license carries restriction ``bit`` (0: none yet). Versions are prefixes of
+  the accepted list, so version ``v`` carries the restriction iff that index is below its count:
+  :func:`version_terms` is O(1) per version.
+- ``slot("datanet.withdrawn.first", datanetId)``: 1 + the smallest accepted index whose
+  contributor withdrew consent (0: none), so "does version v cover a withdrawn contribution" is
+  one read (:func:`version_withdrawn`).
+- ``slot("datanet.withdrawn.tree", datanetId, i)``: a Fenwick tree over accepted indices
+  (``i`` in ``1..2**32``) counting withdrawals, so the number of withdrawn contributions a
+  version covers is a prefix sum of at most 32 reads (:func:`withdrawn_in_prefix`), and a
+  withdrawal writes at most 33 words, however many versions or adapters cover it.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak
 
+from . import licenses
 from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
 from .dispatch import Precompile
@@ -76,6 +88,9 @@ class Contribution(Record):
     rejections: int = rfield("uint", "curator rejections so far")
     reason_code: int = rfield("uint", "reason code of the deciding rejection")
     accepted_index: int = rfield("uint", "position among accepted contributions (when accepted)")
+    terms: int = rfield("uint", "restriction bits of its license (licenses.py): 1 non-commercial, "
+                        "2 no derivatives; 0 unrestricted")
+    withdrawn_block: int = rfield("uint", "block in which its contributor withdrew consent (0: consent stands)")
 
     def leaf(self) -> bytes:
         return leaf_hash(self.datanet_id, self.id, self.contributor, self.content_hash,
@@ -196,7 +211,8 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     """Record a contribution (pending curation) by the sender; returns its id.
 
     Rules: the datanet exists; ``0 < size <= max_contribution_size``; a non-zero content hash
-    not already in this datanet; the sender committed to exactly this contribution with ``salt``
+    not already in this datanet; ``license`` is an allow-listed SPDX id (``licenses.py``, any
+    case; stored in canonical case with its restriction bits); the sender committed to exactly this contribution with ``salt``
     in an earlier block (:func:`commit_contribution`), and the commitment is spent. That the
     bytes match the hash is the blob store's check (``ai_putBlob``); the chain only holds the
     hash.
@@ -212,7 +228,7 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
         raise InvalidArgument(f"contribution size {size} exceeds the datanet's limit {max_size}")
     if content_hash == b"\x00" * 32:
         raise InvalidArgument("content hash is zero")
-    _text(license, "license")
+    spdx = licenses.canonical(license)  # an allow-listed SPDX id: its restrictions are known
     dup = slot("datanet.content", datanet_id, content_hash)
     if store.get(dup):
         raise InvalidState("content already contributed to this datanet")
@@ -228,8 +244,8 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     cid = store.incr(slot("contribution.count"))
     Contribution(id=cid, datanet_id=datanet_id, contributor=ctx.sender,
                  block_number=ctx.block_number, timestamp=ctx.timestamp,
-                 content_hash=content_hash, size=size, license=license,
-                 metadata_hash=metadata_hash).encode(store, cid)
+                 content_hash=content_hash, size=size, license=spdx,
+                 metadata_hash=metadata_hash, terms=licenses.TERMS[spdx]).encode(store, cid)
     store.set(dup, cid)
     Array(store, slot("datanet.contributions", datanet_id)).append(cid)
     store.incr(Datanet.field_slot(datanet_id, "contribution_count"))
@@ -252,6 +268,8 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
         raise Unauthorized("sender is not a curator of this datanet")
     if c.status != PENDING:
         raise InvalidState("contribution is already decided")
+    if c.withdrawn_block:
+        raise InvalidState("the contributor withdrew consent: the contribution cannot be accepted")
     vote_slot = slot("datanet.vote", contribution_id, ctx.sender)
     if store.get(vote_slot):
         raise InvalidState("curator already voted on this contribution")
@@ -272,6 +290,10 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
             Contribution.store_field(store, contribution_id, "status", ACCEPTED)
             Contribution.store_field(store, contribution_id, "accepted_index", index)
             store.incr(Datanet.field_slot(c.datanet_id, "accepted_count"))
+            for bit in (licenses.NON_COMMERCIAL, licenses.NO_DERIVATIVES):
+                first = slot("datanet.terms.first", c.datanet_id, bit)
+                if c.terms & bit and not store.get(first):
+                    store.set(first, index + 1)
             _event(ctx, "ContributionAccepted", c.datanet_id, contribution_id, index)
     else:
         rejections = c.rejections + 1
@@ -319,6 +341,85 @@ def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
     return version, root
 
 
+#: Accepted indices the withdrawal tree covers (a datanet never accepts this many).
+WITHDRAWN_TREE_SIZE = 1 << 32
+
+
+def withdraw_consent(ctx: Ctx, contribution_id: int) -> None:
+    """The contributor withdraws consent for its contribution; final.
+
+    From now on: a pending contribution cannot be accepted; a version covering an accepted one
+    cannot be trained on (``ModelRegistry`` refuses the registration, the node's ``ai_train``
+    refuses the job); adapters already trained on it count it in their ``withdrawnContributions``
+    and receipts recorded for them carry ``consentWithdrawn``. Nothing loops over versions or
+    adapters: the withdrawal updates the datanet's smallest withdrawn index and a Fenwick tree
+    over accepted indices (at most 33 words), which versions and adapters read when asked.
+    """
+    store = ctx.store(DATANETS)
+    if not _contribution_exists(store, contribution_id):
+        raise NotFound(f"contribution {contribution_id} does not exist")
+    if Contribution.load_field(store, contribution_id, "contributor") != ctx.sender:
+        raise Unauthorized("only the contributor withdraws consent for its contribution")
+    if Contribution.load_field(store, contribution_id, "withdrawn_block"):
+        raise InvalidState("consent already withdrawn")
+    Contribution.store_field(store, contribution_id, "withdrawn_block", ctx.block_number)
+    datanet_id = Contribution.load_field(store, contribution_id, "datanet_id")
+    accepted = Contribution.load_field(store, contribution_id, "status") == ACCEPTED
+    index = Contribution.load_field(store, contribution_id, "accepted_index") if accepted else 0
+    if accepted:
+        mark_withdrawn(store, datanet_id, index)
+    _event(ctx, "ConsentWithdrawn", datanet_id, contribution_id, ctx.sender, accepted, index)
+
+
+def mark_withdrawn(store: Store, datanet_id: int, index: int) -> None:
+    """Count the accepted contribution at ``index`` as withdrawn: lower the datanet's smallest
+    withdrawn index if needed, and add 1 along its Fenwick path (at most 33 words)."""
+    if index >= WITHDRAWN_TREE_SIZE:
+        raise InvalidState("accepted index beyond the withdrawal tree")
+    first = slot("datanet.withdrawn.first", datanet_id)
+    current = store.get(first)
+    if not current or index + 1 < current:
+        store.set(first, index + 1)
+    i = index + 1
+    while i <= WITHDRAWN_TREE_SIZE:
+        store.incr(slot("datanet.withdrawn.tree", datanet_id, i))
+        i += i & -i
+
+
+def version_terms(store: Store, datanet_id: int, count: int) -> int:
+    """Restriction bits of the first ``count`` accepted contributions: the OR of their licenses'
+    (two reads, whatever ``count``)."""
+    terms = 0
+    for bit in (licenses.NON_COMMERCIAL, licenses.NO_DERIVATIVES):
+        first = store.get(slot("datanet.terms.first", datanet_id, bit))
+        if first and first - 1 < count:
+            terms |= bit
+    return terms
+
+
+def version_withdrawn(store: Store, datanet_id: int, count: int) -> bool:
+    """Whether a contributor withdrew consent for one of the first ``count`` accepted
+    contributions (one read)."""
+    first = store.get(slot("datanet.withdrawn.first", datanet_id))
+    return bool(first) and first - 1 < count
+
+
+def withdrawn_in_prefix(store: Store, datanet_id: int, count: int) -> int:
+    """How many of the first ``count`` accepted contributions were withdrawn (a Fenwick prefix
+    sum: at most 32 reads, one when nothing in the datanet was withdrawn)."""
+    if not version_withdrawn(store, datanet_id, count):
+        return 0
+    total, i = 0, min(count, WITHDRAWN_TREE_SIZE)
+    while i > 0:
+        total += store.get(slot("datanet.withdrawn.tree", datanet_id, i))
+        i -= i & -i
+    return total
+
+
+def _version_count(store: Store, datanet_id: int, version: int) -> int:
+    return version_record(store, datanet_id, version).count
+
+
 # -- views --
 
 def _get_datanet(ctx: Ctx, datanet_id: int) -> Datanet:
@@ -362,6 +463,10 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "contributionCommitment": lambda ctx, *fields: contribution_commitment(*fields),
     "commitmentBlock": lambda ctx, c: ctx.store(DATANETS).get(slot("datanet.commitment", c)),
     "contributionCount": lambda ctx: ctx.store(DATANETS).get(slot("contribution.count")),
+    "withdrawConsent": withdraw_consent,
+    "versionTerms": lambda ctx, d, v: version_terms(ctx.store(DATANETS), d, _version_count(ctx.store(DATANETS), d, v)),
+    "withdrawnInVersion": lambda ctx, d, v: withdrawn_in_prefix(
+        ctx.store(DATANETS), d, _version_count(ctx.store(DATANETS), d, v)),
 })
 
 

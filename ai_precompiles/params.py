@@ -39,6 +39,7 @@ _GAS = {
     "commitContribution": (30_000, "commit to a contribution (a block before it is submitted)"),
     "contribute": (160_000, "submit a contribution"),
     "curate": (60_000, "one curator's decision"),
+    "withdrawConsent": (60_000, "withdraw consent for a contribution (+ storage: at most 33 words of the withdrawal tree)"),
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
     "registerBaseModel": (200_000, "register a base model"),
     "registerAdapter": (300_000, "register an adapter"),

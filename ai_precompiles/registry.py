@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import datanets, rewards, typed_data
+from . import datanets, licenses, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .dispatch import Precompile
@@ -82,6 +82,9 @@ class Model(Record):
     children: tuple[int, ...] = rfield("uint[]", "adapters registered on top of this model")
     receipts_until: int = rfield("uint", "when retired: the block time (unix s) from which it takes no "
                                  "inference receipts (retirement + registry.retire_delay); 0 while active")
+    license_terms: int = rfield("uint", "effective licence: restriction bits (licenses.py) of its whole lineage, "
+                                "the OR of its parent's and of every contribution it trained on; computed at "
+                                "registration")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -118,7 +121,8 @@ def _write_base_model(store: Store, author: bytes, weights_hash: bytes, config_h
     store.set(slot("model.count"), model_id)
     Model(id=model_id, kind=BASE, base_model_id=model_id, author=author,
           weights_hash=weights_hash, config_hash=config_hash, tokenizer_hash=tokenizer_hash,
-          license=license, created_block=block_number).encode(store, model_id)
+          license=license, created_block=block_number,
+          license_terms=licenses.terms_of(license)).encode(store, model_id)
     return model_id
 
 
@@ -136,7 +140,14 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     """Register an adapter authored by the sender on ``spec['parent_id']``; returns its id.
 
     Rules: the parent exists and is not retired; the chain stays within ``registry.max_depth``;
-    each declared datanet version is published, datanets not repeated; a validator is named.
+    each declared datanet version is published, datanets not repeated; a validator is named;
+    the parent's effective licence allows derivatives; no declared version covers a contribution
+    whose consent was withdrawn, nor did any model on the parent's lineage train on one (nothing
+    new trains on withdrawn data, and a child starts from its parent's weights).
+
+    The adapter's effective licence (``license_terms``) is computed here and stored, so reading it
+    is one word: the OR of the parent's and of each declared version's restriction bits (two
+    reads per version, ``datanets.version_terms``).
     """
     return _register_adapter(ctx, spec, ctx.sender)
 
@@ -162,8 +173,17 @@ def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
         raise InvalidArgument("too many datanet versions")
     if len(set(ids)) != len(ids):
         raise InvalidArgument("a datanet is declared twice")
+    terms = Model.load_field(store, parent_id, "license_terms")
+    if terms & licenses.NO_DERIVATIVES:
+        raise InvalidState(f"parent model {parent_id}'s licence allows no derivatives")
     for d, v in zip(ids, versions, strict=True):
-        datanets.version_record(dstore, d, v)  # raises NotFound
+        count = datanets.version_record(dstore, d, v).count  # raises NotFound
+        if datanets.version_withdrawn(dstore, d, count):
+            raise InvalidState(f"datanet {d} version {v} covers a contribution whose consent was withdrawn")
+        terms |= datanets.version_terms(dstore, d, count)
+    if lineage_withdrawn(store, dstore, parent_id, count_all=False):
+        raise InvalidState(f"parent model {parent_id}'s lineage trained on a contribution whose consent "
+                           "was withdrawn")
     if spec["validator"] == b"\x00" * 20:
         raise InvalidArgument("validator is the zero address")
     if len(spec["license"].encode()) > datanets.MAX_TEXT:
@@ -178,7 +198,7 @@ def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
           attribution_index_hash=spec["attribution_index_hash"], manifest_hash=spec["manifest_hash"],
           contribution_root=spec["contribution_root"], license=spec["license"],
           created_block=ctx.block_number, datanet_ids=tuple(ids),
-          datanet_versions=tuple(versions)).encode(store, model_id)
+          datanet_versions=tuple(versions), license_terms=terms).encode(store, model_id)
     Model.list_field(store, parent_id, "children").append(model_id)
     _event(ctx, "AdapterRegistered", model_id, parent_id, author, spec["validator"],
            spec["weights_hash"], spec["contribution_root"], spec["attribution_index_hash"],
@@ -360,6 +380,39 @@ def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution
     return False
 
 
+def path_withdrawn(dstore: Store, path: list[LineageStep]) -> bool:
+    """Whether a model on ``path`` trained on a contribution whose consent was withdrawn: two
+    reads per declared version (its count, its datanet's smallest withdrawn index)."""
+    return any(datanets.version_withdrawn(dstore, d, datanets.Version.load_field(dstore, (d, v), "count"))
+               for m in path for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True))
+
+
+def lineage_withdrawn(store: Store, dstore: Store, model_id: int, count_all: bool = True) -> int:
+    """Contributions trained on along ``model_id``'s lineage (itself and its ancestors) whose
+    consent was withdrawn: the per-adapter mark, read lazily, never bumped by a loop.
+
+    Each model's training set is its declared versions, which are prefixes of their datanets'
+    accepted lists, so the count is a sum over (model, version) of the datanet's withdrawals
+    below the version's count: one read per version when its datanet has no withdrawal there
+    (``datanets.version_withdrawn``), a Fenwick prefix sum of at most 32 reads otherwise. With
+    ``count_all=False`` it stops at the first withdrawn contribution (1 or 0: one read per
+    version). Bounded by ``registry.max_depth + 1`` models of ``registry.max_datanet_versions``
+    versions; a contribution trained on by two models of the lineage counts twice.
+    """
+    total = 0
+    while model_id:
+        for d, v in zip(Model.load_field(store, model_id, "datanet_ids"),
+                        Model.load_field(store, model_id, "datanet_versions"), strict=True):
+            count = datanets.Version.load_field(dstore, (d, v), "count")
+            if not count_all:
+                if datanets.version_withdrawn(dstore, d, count):
+                    return 1
+                continue
+            total += datanets.withdrawn_in_prefix(dstore, d, count)
+        model_id = Model.load_field(store, model_id, "parent_id")
+    return total
+
+
 PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "registerBaseModel": register_base_model,
     "registerAdapter": register_adapter,
@@ -374,7 +427,15 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "trainingNonceUsed": lambda ctx, b, n: bool(ctx.store(MODEL_REGISTRY).get(slot("training.nonce", b, n))),
     "adapterOfTrainingRequest": lambda ctx, rh: ctx.store(MODEL_REGISTRY).get(slot("training.request", rh)),
     "trainingRequestOf": lambda ctx, mid: ctx.store(MODEL_REGISTRY).get_bytes32(slot("training.of", mid)),
+    "withdrawnInLineage": lambda ctx, mid: lineage_withdrawn(
+        ctx.store(MODEL_REGISTRY), ctx.store(DATANETS), _model_id(ctx.store(MODEL_REGISTRY), mid)),
 })
+
+
+def _model_id(store: Store, model_id: int) -> int:
+    if not _exists(store, model_id):
+        raise NotFound(f"model {model_id} does not exist")
+    return model_id
 
 
 #: Most base models a genesis file may register.
@@ -477,6 +538,7 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
                              "root": "0x" + ver.root.hex() if ver else None,
                              "contributionIds": ids})
         step = m.to_json()
+        step["effectiveLicense"] = licenses.flags_json(m.license_terms)
         step["datanetVersionsDetail"] = versions
         if m.kind == ADAPTER:
             step["contributionRootMatches"] = bool(leaves) and merkle_root(leaves) == m.contribution_root
@@ -486,7 +548,19 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
         if s["author"] not in authors:
             authors.append(s["author"])
     return {"modelId": model_id, "path": steps, "authors": authors,
-            "contributors": {str(k): v for k, v in contributors.items()}}
+            "contributors": {str(k): v for k, v in contributors.items()},
+            "effectiveLicense": licenses.flags_json(path[0].license_terms),
+            "withdrawnContributions": lineage_withdrawn(store, Store(state, DATANETS), model_id)}
+
+
+def model_json(state: Any, model: Model) -> dict[str, Any]:
+    """A model as the ``ai_`` RPC shows it: its record, its effective licence as flags, and how
+    many contributions its lineage trained on have had consent withdrawn (bounded reads, see
+    :func:`lineage_withdrawn`)."""
+    out = model.to_json()
+    out["effectiveLicense"] = licenses.flags_json(model.license_terms)
+    out["withdrawnContributions"] = lineage_withdrawn(Store(state, MODEL_REGISTRY), Store(state, DATANETS), model.id)
+    return out
 
 
 def model_id_of_weights(state: Any, weights_hash: bytes) -> int | None:

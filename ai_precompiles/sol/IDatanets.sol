@@ -37,6 +37,10 @@ interface IDatanets {
         uint256 rejections;
         uint16 reasonCode;
         uint256 acceptedIndex;
+        /// restriction bits of its license: 1 non-commercial, 2 no derivatives (0: unrestricted)
+        uint256 terms;
+        /// block in which its contributor withdrew consent (0: consent stands)
+        uint256 withdrawnBlock;
     }
 
     struct Version {
@@ -53,6 +57,9 @@ interface IDatanets {
     event ContributionCurated(uint256 indexed contributionId, address indexed curator, bool approve, uint16 reasonCode);
     event ContributionAccepted(uint256 indexed datanetId, uint256 indexed contributionId, uint256 acceptedIndex);
     event ContributionRejected(uint256 indexed datanetId, uint256 indexed contributionId, uint16 reasonCode);
+    /// The contributor withdrew consent (final): a version covering it cannot be trained on, and
+    /// adapters already trained on it count it (accepted: whether it was in the accepted list).
+    event ConsentWithdrawn(uint256 indexed datanetId, uint256 indexed contributionId, address indexed contributor, bool accepted, uint256 acceptedIndex);
     event VersionPublished(uint256 indexed datanetId, uint256 indexed version, bytes32 root, uint256 count);
 
     function createDatanet(string calldata name, string calldata domain, string calldata descriptionUri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxContributionSize) external returns (uint256 datanetId);
@@ -62,6 +69,8 @@ interface IDatanets {
     function commitContribution(bytes32 commitment) external;
     /// @notice Record a contribution by msg.sender; it spends msg.sender's commitment to exactly
     ///         these fields and salt, made in an earlier block.
+    ///         license: an allow-listed SPDX id (any case), e.g. "CC-BY-4.0" or "CC-BY-NC-4.0"; its
+    ///         restrictions (non-commercial, no derivatives) follow from the id.
     function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external returns (uint256 contributionId);
     function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
     function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
@@ -76,4 +85,10 @@ interface IDatanets {
     /// @return blockNumber the block the commitment was made in (0: none, or spent)
     function commitmentBlock(bytes32 commitment) external view returns (uint256 blockNumber);
     function contributionCount() external view returns (uint256);
+    /// @notice Withdraw consent for msg.sender's contribution (final).
+    function withdrawConsent(uint256 contributionId) external;
+    /// @return terms the OR of the restriction bits of the contributions a version covers
+    function versionTerms(uint256 datanetId, uint256 version) external view returns (uint256 terms);
+    /// @return count contributions the version covers whose consent was withdrawn
+    function withdrawnInVersion(uint256 datanetId, uint256 version) external view returns (uint256 count);
 }

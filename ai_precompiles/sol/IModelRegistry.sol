@@ -34,6 +34,9 @@ interface IModelRegistry {
         uint256[] children;
         /// when retired: block time from which it takes no inference receipts (0 while active)
         uint256 receiptsUntil;
+        /// effective licence: restriction bits of its whole lineage (1 non-commercial, 2 no
+        /// derivatives), the OR of its parent's and of its training contributions'; set at registration
+        uint256 licenseTerms;
     }
 
     struct AdapterSpec {
@@ -95,4 +98,6 @@ interface IModelRegistry {
     function adapterOfTrainingRequest(bytes32 requestHash) external view returns (uint256);
     /// The training request an adapter was registered for (zero: registered by its author).
     function trainingRequestOf(uint256 adapterId) external view returns (bytes32);
+    /// @return count contributions trained on along the model's lineage whose consent was withdrawn
+    function withdrawnInLineage(uint256 modelId) external view returns (uint256 count);
 }

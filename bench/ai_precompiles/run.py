@@ -153,7 +153,8 @@ def run(n: int) -> list[Row]:
     for i in range(n):
         fee = 10**15 + i
         req = {"user": a(USER), "validator": a(VAL), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
-               "max_tokens": 32, "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
+               "max_tokens": 32, "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID,
+               "commercial": False}
         rh = typed_data.request_digest(req, CHAIN_ID)
         out = keccak(text=f"out {i}")
         usig = typed_data.sign(rh, bytes(c.keys[USER].key))

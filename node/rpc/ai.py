@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import ai_precompiles
-from ai_precompiles import challenges, datanets, inference, registry
+from ai_precompiles import challenges, datanets, inference, licenses, registry
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.rpc import params as p
@@ -58,6 +58,7 @@ def ai_get_contribution(ctx: NodeContext, params: Params) -> dict[str, Any]:
     c = ai_precompiles.get_contribution(p.state_at(ctx.core, ref, 1), p.quantity(contribution_id, "0"))
     found = _found(c, "contribution")
     out = dict(found.to_json())
+    out.update(licenses.flags_json(found.terms))
     out["blobAvailable"] = ctx.core.blobs.size(found.content_hash) is not None
     return out
 
@@ -107,10 +108,11 @@ def ai_get_lineage(ctx: NodeContext, params: Params) -> dict[str, Any]:
     return dict(_found(ai_precompiles.get_lineage(p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")), "model"))
 
 
-@rpc("ai_getModel", max_params=2)
+@rpc("ai_getModel", max_params=2, lane=READ)
 def ai_get_model(ctx: NodeContext, params: Params) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
-    return dict(_found(ai_precompiles.get_model(p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")), "model").to_json())
+    state = p.state_at(ctx.core, ref, 1)
+    return registry.model_json(state, _found(ai_precompiles.get_model(state, p.quantity(model_id, "0")), "model"))
 
 
 @rpc("ai_getInferenceAncestry", max_params=1, lane=READ)
