@@ -539,6 +539,17 @@ def get_version(state: Any, datanet_id: int, version: int) -> Version | None:
         return None
 
 
+def get_withdrawn_in_version(state: Any, datanet_id: int, version: int) -> int:
+    """How many contributions a published version covers whose consent was withdrawn (0 for a
+    version that does not exist)."""
+    store = _reader(state)
+    try:
+        count = version_record(store, datanet_id, version).count
+    except NotFound:
+        return 0
+    return withdrawn_in_prefix(store, datanet_id, count)
+
+
 def version_contribution_ids(state: Any, datanet_id: int, version: int) -> list[int]:
     """Ids of the contributions a version covers, in leaf order."""
     store = _reader(state)

@@ -553,6 +553,16 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
             "withdrawnContributions": lineage_withdrawn(store, Store(state, DATANETS), model_id)}
 
 
+def derivative_refusal(state: Any, parent: Model) -> str | None:
+    """Why no adapter may be registered on ``parent`` now for its licence or its consent (what
+    :func:`register_adapter` would refuse), or None: for the node and CLI to refuse early."""
+    if parent.license_terms & licenses.NO_DERIVATIVES:
+        return f"parent model {parent.id}'s licence allows no derivatives"
+    if lineage_withdrawn(Store(state, MODEL_REGISTRY), Store(state, DATANETS), parent.id, count_all=False):
+        return f"parent model {parent.id}'s lineage trained on a contribution whose consent was withdrawn"
+    return None
+
+
 def model_json(state: Any, model: Model) -> dict[str, Any]:
     """A model as the ``ai_`` RPC shows it: its record, its effective licence as flags, and how
     many contributions its lineage trained on have had consent withdrawn (bounded reads, see
