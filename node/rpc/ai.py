@@ -99,7 +99,7 @@ def ai_list_contributions(ctx: NodeContext, params: Params) -> list[dict[str, An
         items = ai_precompiles.list_contributions(state, did, status, offset, limit, MAX_SCAN)
     except AIError as e:
         raise LimitExceeded(str(e)) from None
-    return [c.to_json() for c in items]
+    return [{**c.to_json(), **licenses.flags_json(c.terms)} for c in items]
 
 
 @rpc("ai_getLineage", max_params=2, lane=READ)

@@ -165,9 +165,46 @@ def test_a_commercial_request_on_a_non_commercial_lineage_is_refused(lic: Lic) -
     assert "bad user signature" in _refused(w, VALIDATOR, "Inference", "submitReceipt", *args)
     served = _receipt(w, lic.a_nc, lic.nc_ids[0], commercial=False)
     r = w.c.call("Inference", "getReceipt", int(served.result))
-    assert (r["commercial"], r["consent_withdrawn"]) == (False, False)
+    withdrawn = bool(w.c.call("Datanets", "getContribution", lic.nc_ids[0])["withdrawn_block"])
+    assert (r["commercial"], r["consent_withdrawn"]) == (False, withdrawn)  # whichever test ran first
     commercial = _receipt(w, w.adapter1, w.contributions[0], commercial=True)
     assert w.c.call("Inference", "getReceipt", int(commercial.result))["commercial"] is True
+
+
+def test_the_native_types_carry_the_licence_and_the_use(lic: Lic) -> None:
+    """Type 0x60 carries the SPDX id (checked like the ABI call's), type 0x62 the declared use
+    (the chain refuses a commercial one on a non-commercial lineage, as through the ABI)."""
+    from state.native import DataContributionTransaction, InferenceReceiptTransaction
+
+    w = lic.w
+    for licence, ok in (("cc-by-nc-nd-4.0", True), ("Proprietary", False)):
+        h = keccak(text=f"native {licence}")
+        salt = w.c.commit(CONTRIB, lic.nd, h, 9, licence, keccak(text="m"))
+        w.c.mine()
+        sent = w.c.send_native(CONTRIB, DataContributionTransaction, datanet_id=lic.nd, content_hash=h, size=9,
+                               license=licence.encode(), metadata_hash=keccak(text="m"), salt=salt)
+        assert sent.computation.is_error != ok, licence
+        if ok:
+            cid = decode(["uint256"], bytes(sent.computation.output))[0]
+            c = w.c.call("Datanets", "getContribution", cid)
+            assert (c["license"], c["terms"]) == ("CC-BY-NC-ND-4.0", licenses.ALL)
+        else:
+            assert "is not an allow-listed SPDX id" in str(decode_revert_reason(bytes(sent.computation.output)))
+    for commercial in (True, False):
+        req, usig, output, engine, ids, weights, fee, vaddr, vsig = w.receipt_args(
+            w.request(lic.a_nc, max_fee=1000, commercial=commercial), [lic.nc_ids[1]], [10_000], 500)
+        sent = w.c.send_native(
+            VALIDATOR, InferenceReceiptTransaction, user=req["user"], adapter_id=req["adapter_id"],
+            prompt_hash=req["prompt_hash"], max_tokens=req["max_tokens"], max_fee=req["max_fee"],
+            request_nonce=req["nonce"], deadline=req["deadline"], request_chain_id=req["chain_id"],
+            commercial=int(commercial), user_signature=usig, output_hash=output, engine_profile=engine,
+            contribution_ids=ids, weights_bp=weights, fee=fee, validator=vaddr, validator_signature=vsig)
+        assert sent.computation.is_error == commercial
+        if commercial:
+            assert "allows no commercial use" in str(decode_revert_reason(bytes(sent.computation.output)))
+        else:
+            rid = decode(["uint256"], bytes(sent.computation.output))[0]
+            assert w.c.call("Inference", "getReceipt", rid)["commercial"] is False
 
 
 def test_only_the_contributor_withdraws_once(lic: Lic) -> None:
