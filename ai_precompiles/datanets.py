@@ -20,12 +20,20 @@ Storage (account ``DATANETS``), beside the :class:`Datanet`, :class:`Contributio
   the accepted list, so version ``v`` carries the restriction iff that index is below its count:
   :func:`version_terms` is O(1) per version.
 - ``slot("datanet.withdrawn.first", datanetId)``: 1 + the smallest accepted index whose
-  contributor withdrew consent (0: none), so "does version v cover a withdrawn contribution" is
-  one read (:func:`version_withdrawn`).
+  contributor withdrew consent (0: none), so "is any of the first n withdrawn" is one read.
+- ``slot("datanet.withdrawn.total", datanetId)``: accepted contributions withdrawn so far; a
+  withdrawn contribution keeps its rank in ``withdrawn_seq``, a version the total at its
+  publication in ``withdrawn_total``.
 - ``slot("datanet.withdrawn.tree", datanetId, i)``: a Fenwick tree over accepted indices
-  (``i`` in ``1..2**32``) counting withdrawals, so the number of withdrawn contributions a
-  version covers is a prefix sum of at most 32 reads (:func:`withdrawn_in_prefix`), and a
+  (``i`` in ``1..2**32``) counting withdrawals, so the number of withdrawn contributions among
+  the first n is a prefix sum of at most 32 reads (:func:`withdrawn_in_prefix`), and a
   withdrawal writes at most 33 words, however many versions or adapters cover it.
+
+Consent and versions: a version's training set is its first ``count`` accepted contributions
+*minus those withdrawn when it was published* (``withdrawn_seq <= version.withdrawn_total``;
+:func:`version_contribution_ids`), so a withdrawal never freezes a datanet: the owner publishes
+a new version that leaves the contribution out. A version published before a withdrawal that
+it covers is *tainted* (:func:`version_tainted`): nothing new trains on it.
 """
 
 from __future__ import annotations
@@ -91,6 +99,8 @@ class Contribution(Record):
     terms: int = rfield("uint", "restriction bits of its license (licenses.py): 1 non-commercial, "
                         "2 no derivatives; 0 unrestricted")
     withdrawn_block: int = rfield("uint", "block in which its contributor withdrew consent (0: consent stands)")
+    withdrawn_seq: int = rfield("uint", "when accepted and withdrawn: its rank among its datanet's withdrawals "
+                                "(from 1); versions published with withdrawn_total >= it leave it out")
 
     def leaf(self) -> bytes:
         return leaf_hash(self.datanet_id, self.id, self.contributor, self.content_hash,
@@ -107,6 +117,9 @@ class Version(Record):
     root: bytes = rfield("bytes32", "Merkle root (see merkle.py)")
     count: int = rfield("uint", "accepted contributions covered")
     block_number: int = rfield("uint", "block of publication")
+    withdrawn_total: int = rfield("uint", "accepted contributions of the datanet withdrawn when it was published")
+    excluded: int = rfield("uint", "of its first count, those withdrawn when it was published: its training "
+                           "set leaves them out")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -322,20 +335,25 @@ def _root(store: Store, datanet_id: int, count: int) -> bytes:
 def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
     """Publish the next version: the Merkle root over all contributions accepted so far.
 
-    Only the owner publishes, and only when something was accepted since the last version.
+    Only the owner publishes, and only when something was accepted, or a contribution withdrawn,
+    since the last version. The version records how many of its contributions were withdrawn
+    then (its training set leaves them out) and the datanet's withdrawal total (at most 33 reads).
     """
     store = ctx.store(DATANETS)
     d = _datanet(store, datanet_id)
     if ctx.sender != d.owner:
         raise Unauthorized("only the datanet owner publishes versions")
-    last = (Version.load_field(store, (datanet_id, d.version_count), "count")
-            if d.version_count else 0)
-    if d.accepted_count <= last:
-        raise InvalidState("no contributions accepted since the last version")
+    last_key = (datanet_id, d.version_count)
+    last = Version.load_field(store, last_key, "count") if d.version_count else 0
+    withdrawn_total = store.get(slot("datanet.withdrawn.total", datanet_id))
+    if d.accepted_count <= last and (
+            not d.version_count or withdrawn_total == Version.load_field(store, last_key, "withdrawn_total")):
+        raise InvalidState("no contributions accepted or withdrawn since the last version")
     root = _root(store, datanet_id, d.accepted_count)
     version = d.version_count + 1
     Version(datanet_id=datanet_id, version=version, root=root, count=d.accepted_count,
-            block_number=ctx.block_number).encode(store, (datanet_id, version))
+            block_number=ctx.block_number, withdrawn_total=withdrawn_total,
+            excluded=withdrawn_in_prefix(store, datanet_id, d.accepted_count)).encode(store, (datanet_id, version))
     Datanet.store_field(store, datanet_id, "version_count", version)
     _event(ctx, "VersionPublished", datanet_id, version, root, d.accepted_count)
     return version, root
@@ -348,12 +366,14 @@ WITHDRAWN_TREE_SIZE = 1 << 32
 def withdraw_consent(ctx: Ctx, contribution_id: int) -> None:
     """The contributor withdraws consent for its contribution; final.
 
-    From now on: a pending contribution cannot be accepted; a version covering an accepted one
-    cannot be trained on (``ModelRegistry`` refuses the registration, the node's ``ai_train``
-    refuses the job); adapters already trained on it count it in their ``withdrawnContributions``
-    and receipts recorded for them carry ``consentWithdrawn``. Nothing loops over versions or
-    adapters: the withdrawal updates the datanet's smallest withdrawn index and a Fenwick tree
-    over accepted indices (at most 33 words), which versions and adapters read when asked.
+    From now on: a pending contribution cannot be accepted; a published version whose training
+    set holds an accepted one cannot be trained on (``ModelRegistry`` refuses the registration,
+    the node's ``ai_train`` refuses the job), and versions published from now on leave it out
+    (the owner may publish one for the withdrawal alone); adapters already trained on it count
+    it in their ``withdrawnContributions`` and receipts recorded for them carry
+    ``consentWithdrawn``. Nothing loops over versions or adapters: the withdrawal updates the
+    datanet's smallest withdrawn index, its withdrawal total and a Fenwick tree over accepted
+    indices (at most 35 words), which versions and adapters read when asked.
     """
     store = ctx.store(DATANETS)
     if not _contribution_exists(store, contribution_id):
@@ -367,13 +387,15 @@ def withdraw_consent(ctx: Ctx, contribution_id: int) -> None:
     accepted = Contribution.load_field(store, contribution_id, "status") == ACCEPTED
     index = Contribution.load_field(store, contribution_id, "accepted_index") if accepted else 0
     if accepted:
-        mark_withdrawn(store, datanet_id, index)
+        seq = mark_withdrawn(store, datanet_id, index)
+        Contribution.store_field(store, contribution_id, "withdrawn_seq", seq)
     _event(ctx, "ConsentWithdrawn", datanet_id, contribution_id, ctx.sender, accepted, index)
 
 
-def mark_withdrawn(store: Store, datanet_id: int, index: int) -> None:
+def mark_withdrawn(store: Store, datanet_id: int, index: int) -> int:
     """Count the accepted contribution at ``index`` as withdrawn: lower the datanet's smallest
-    withdrawn index if needed, and add 1 along its Fenwick path (at most 33 words)."""
+    withdrawn index if needed, add 1 along its Fenwick path (at most 33 words); returns its rank
+    among the datanet's withdrawals."""
     if index >= WITHDRAWN_TREE_SIZE:
         raise InvalidState("accepted index beyond the withdrawal tree")
     first = slot("datanet.withdrawn.first", datanet_id)
@@ -384,6 +406,7 @@ def mark_withdrawn(store: Store, datanet_id: int, index: int) -> None:
     while i <= WITHDRAWN_TREE_SIZE:
         store.incr(slot("datanet.withdrawn.tree", datanet_id, i))
         i += i & -i
+    return store.incr(slot("datanet.withdrawn.total", datanet_id))
 
 
 def version_terms(store: Store, datanet_id: int, count: int) -> int:
@@ -406,7 +429,7 @@ def version_withdrawn(store: Store, datanet_id: int, count: int) -> bool:
 
 def withdrawn_in_prefix(store: Store, datanet_id: int, count: int) -> int:
     """How many of the first ``count`` accepted contributions were withdrawn (a Fenwick prefix
-    sum: at most 32 reads, one when nothing in the datanet was withdrawn)."""
+    sum: at most 32 reads, one when none of them was)."""
     if not version_withdrawn(store, datanet_id, count):
         return 0
     total, i = 0, min(count, WITHDRAWN_TREE_SIZE)
@@ -414,6 +437,30 @@ def withdrawn_in_prefix(store: Store, datanet_id: int, count: int) -> int:
         total += store.get(slot("datanet.withdrawn.tree", datanet_id, i))
         i -= i & -i
     return total
+
+
+def withdrawn_since_published(store: Store, datanet_id: int, version: int) -> int:
+    """Contributions of a version's training set withdrawn after it was published: what the
+    adapters trained on it count. One read while the datanet had no withdrawal since; else a
+    Fenwick prefix sum (at most 32 reads)."""
+    if store.get(slot("datanet.withdrawn.total", datanet_id)) == Version.load_field(
+            store, (datanet_id, version), "withdrawn_total"):
+        return 0
+    count = Version.load_field(store, (datanet_id, version), "count")
+    return withdrawn_in_prefix(store, datanet_id, count) - Version.load_field(store, (datanet_id, version), "excluded")
+
+
+def version_tainted(store: Store, datanet_id: int, version: int) -> bool:
+    """Whether a contribution in the version's training set was withdrawn after it was
+    published: nothing new may train on it (a newer version leaves the contribution out)."""
+    return withdrawn_since_published(store, datanet_id, version) > 0
+
+
+def excluded_from(store: Store, contribution_id: int, datanet_id: int, version: int) -> bool:
+    """Whether a version leaves out a contribution of its prefix: withdrawn when it was
+    published (two reads)."""
+    seq = Contribution.load_field(store, contribution_id, "withdrawn_seq")
+    return bool(seq) and seq <= Version.load_field(store, (datanet_id, version), "withdrawn_total")
 
 
 def _version_count(store: Store, datanet_id: int, version: int) -> int:
@@ -448,6 +495,11 @@ def _accepted_at(ctx: Ctx, datanet_id: int, index: int) -> int:
     return arr.get(index)
 
 
+def _withdrawn_in_version(store: Store, datanet_id: int, version: int) -> int:
+    version_record(store, datanet_id, version)  # raises NotFound
+    return withdrawn_since_published(store, datanet_id, version)
+
+
 PRECOMPILE = Precompile("Datanets", DATANETS, {
     "createDatanet": create_datanet,
     "commitContribution": commit_contribution,
@@ -465,8 +517,7 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "contributionCount": lambda ctx: ctx.store(DATANETS).get(slot("contribution.count")),
     "withdrawConsent": withdraw_consent,
     "versionTerms": lambda ctx, d, v: version_terms(ctx.store(DATANETS), d, _version_count(ctx.store(DATANETS), d, v)),
-    "withdrawnInVersion": lambda ctx, d, v: withdrawn_in_prefix(
-        ctx.store(DATANETS), d, _version_count(ctx.store(DATANETS), d, v)),
+    "withdrawnInVersion": lambda ctx, d, v: _withdrawn_in_version(ctx.store(DATANETS), d, v),
 })
 
 
@@ -540,22 +591,27 @@ def get_version(state: Any, datanet_id: int, version: int) -> Version | None:
 
 
 def get_withdrawn_in_version(state: Any, datanet_id: int, version: int) -> int:
-    """How many contributions a published version covers whose consent was withdrawn (0 for a
-    version that does not exist)."""
+    """How many contributions of a published version's training set were withdrawn after its
+    publication (0 for a version that does not exist)."""
     store = _reader(state)
     try:
-        count = version_record(store, datanet_id, version).count
+        version_record(store, datanet_id, version)
     except NotFound:
         return 0
-    return withdrawn_in_prefix(store, datanet_id, count)
+    return withdrawn_since_published(store, datanet_id, version)
 
 
 def version_contribution_ids(state: Any, datanet_id: int, version: int) -> list[int]:
-    """Ids of the contributions a version covers, in leaf order."""
+    """Ids of a version's training set, in leaf order: its first ``count`` accepted
+    contributions less those withdrawn when it was published."""
     store = _reader(state)
     v = version_record(store, datanet_id, version)
     arr = Array(store, slot("datanet.accepted", datanet_id))
-    return [arr.get(i) for i in range(v.count)]
+    ids = [arr.get(i) for i in range(v.count)]
+    if not v.excluded:
+        return ids
+    return [cid for cid in ids
+            if not 0 < Contribution.load_field(store, cid, "withdrawn_seq") <= v.withdrawn_total]
 
 
 def get_contribution_proof(state: Any, datanet_id: int, version: int,

@@ -178,8 +178,9 @@ def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
         raise InvalidState(f"parent model {parent_id}'s licence allows no derivatives")
     for d, v in zip(ids, versions, strict=True):
         count = datanets.version_record(dstore, d, v).count  # raises NotFound
-        if datanets.version_withdrawn(dstore, d, count):
-            raise InvalidState(f"datanet {d} version {v} covers a contribution whose consent was withdrawn")
+        if datanets.version_tainted(dstore, d, v):
+            raise InvalidState(f"datanet {d} version {v} covers a contribution whose consent was withdrawn "
+                               "since it was published (a newer version leaves it out)")
         terms |= datanets.version_terms(dstore, d, count)
     if lineage_withdrawn(store, dstore, parent_id, count_all=False):
         raise InvalidState(f"parent model {parent_id}'s lineage trained on a contribution whose consent "
@@ -366,7 +367,8 @@ def lineage_authors(store: Store, model_id: int) -> list[bytes]:
 
 
 def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution_id: int) -> bool:
-    """True when some model on ``path`` trained on a datanet version covering the contribution."""
+    """True when some model on ``path`` trained on a datanet version whose training set holds
+    the contribution (covered by its count, and not withdrawn when it was published)."""
     if not 0 < contribution_id <= dstore.get(slot("contribution.count")):
         return False
     c_dn = datanets.Contribution.load_field(dstore, contribution_id, "datanet_id")
@@ -375,15 +377,17 @@ def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution
     index = datanets.Contribution.load_field(dstore, contribution_id, "accepted_index")
     for m in path:
         for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True):
-            if d == c_dn and index < datanets.Version.load_field(dstore, (d, v), "count"):
+            if d == c_dn and index < datanets.Version.load_field(dstore, (d, v), "count") and (
+                    not datanets.excluded_from(dstore, contribution_id, d, v)):
                 return True
     return False
 
 
 def path_withdrawn(dstore: Store, path: list[LineageStep]) -> bool:
-    """Whether a model on ``path`` trained on a contribution whose consent was withdrawn: two
-    reads per declared version (its count, its datanet's smallest withdrawn index)."""
-    return any(datanets.version_withdrawn(dstore, d, datanets.Version.load_field(dstore, (d, v), "count"))
+    """Whether a model on ``path`` trained on a contribution whose consent was withdrawn since:
+    two reads per declared version while its datanet had no withdrawal since it was published,
+    a Fenwick prefix sum (at most 32 reads) otherwise."""
+    return any(datanets.version_tainted(dstore, d, v)
                for m in path for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True))
 
 
@@ -392,23 +396,21 @@ def lineage_withdrawn(store: Store, dstore: Store, model_id: int, count_all: boo
     consent was withdrawn: the per-adapter mark, read lazily, never bumped by a loop.
 
     Each model's training set is its declared versions, which are prefixes of their datanets'
-    accepted lists, so the count is a sum over (model, version) of the datanet's withdrawals
-    below the version's count: one read per version when its datanet has no withdrawal there
-    (``datanets.version_withdrawn``), a Fenwick prefix sum of at most 32 reads otherwise. With
-    ``count_all=False`` it stops at the first withdrawn contribution (1 or 0: one read per
-    version). Bounded by ``registry.max_depth + 1`` models of ``registry.max_datanet_versions``
-    versions; a contribution trained on by two models of the lineage counts twice.
+    accepted lists less what was withdrawn when they were published, so the count is a sum over
+    (model, version) of the withdrawals below the version's count since its publication
+    (``datanets.withdrawn_since_published``): two reads per version while its datanet had no
+    withdrawal since, a Fenwick prefix sum of at most 32 reads otherwise. With
+    ``count_all=False`` it stops at the first (1 or 0). Bounded by ``registry.max_depth + 1``
+    models of ``registry.max_datanet_versions`` versions; a contribution trained on by two
+    models of the lineage counts twice.
     """
     total = 0
     while model_id:
         for d, v in zip(Model.load_field(store, model_id, "datanet_ids"),
                         Model.load_field(store, model_id, "datanet_versions"), strict=True):
-            count = datanets.Version.load_field(dstore, (d, v), "count")
-            if not count_all:
-                if datanets.version_withdrawn(dstore, d, count):
-                    return 1
-                continue
-            total += datanets.withdrawn_in_prefix(dstore, d, count)
+            total += datanets.withdrawn_since_published(dstore, d, v)
+            if total and not count_all:
+                return 1
         model_id = Model.load_field(store, model_id, "parent_id")
     return total
 

@@ -499,7 +499,8 @@ def check_request(core: ChainCore, service: TrainingService, request: dict[str, 
             raise NotFound(f"datanet {d} has no version {v}")
         if datanets.get_withdrawn_in_version(state, d, v):
             raise InvalidInput(f"datanet {d} version {v} covers a contribution whose contributor withdrew "
-                               "consent: nothing new trains on it")
+                               "consent since it was published: nothing new trains on it (a newer version "
+                               "leaves it out)")
         if len(contributions) + version.count > service.max_contributions:
             raise LimitExceeded(f"the training set holds more than {service.max_contributions} contributions, "
                                 "this node's most")

@@ -41,6 +41,9 @@ interface IDatanets {
         uint256 terms;
         /// block in which its contributor withdrew consent (0: consent stands)
         uint256 withdrawnBlock;
+        /// accepted and withdrawn: its rank among the datanet's withdrawals (versions published
+        /// with withdrawnTotal >= it leave it out)
+        uint256 withdrawnSeq;
     }
 
     struct Version {
@@ -49,6 +52,10 @@ interface IDatanets {
         bytes32 root;
         uint256 count;
         uint256 blockNumber;
+        /// accepted contributions of the datanet withdrawn when it was published
+        uint256 withdrawnTotal;
+        /// of its first `count`, those withdrawn when it was published: its training set leaves them out
+        uint256 excluded;
     }
 
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, uint256 quorum);
@@ -73,6 +80,7 @@ interface IDatanets {
     ///         restrictions (non-commercial, no derivatives) follow from the id.
     function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external returns (uint256 contributionId);
     function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
+    /// @notice Owner only, when something was accepted or withdrawn since the last version.
     function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
 
     function getDatanet(uint256 datanetId) external view returns (Datanet memory);
@@ -89,6 +97,7 @@ interface IDatanets {
     function withdrawConsent(uint256 contributionId) external;
     /// @return terms the OR of the restriction bits of the contributions a version covers
     function versionTerms(uint256 datanetId, uint256 version) external view returns (uint256 terms);
-    /// @return count contributions the version covers whose consent was withdrawn
+    /// @return count contributions of the version's training set withdrawn after it was published
+    ///         (a version with any cannot be trained on; publish a newer one, which leaves them out)
     function withdrawnInVersion(uint256 datanetId, uint256 version) external view returns (uint256 count);
 }

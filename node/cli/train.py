@@ -89,8 +89,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"datanet {d} has no version {v} (it has {dn['versionCount']}; "
                            "`ailedger datanet publish` makes one)")
         if int(client.view("Datanets", "withdrawnInVersion", d, v)):
-            raise CLIError(f"datanet {d} version {v} covers a contribution whose contributor withdrew consent: "
-                           "nothing new trains on it")
+            raise CLIError(f"datanet {d} version {v} covers a contribution whose contributor withdrew consent "
+                           "since it was published: nothing new trains on it (`ailedger datanet publish` makes a "
+                           "version that leaves it out)")
     if args.epochs < 0 or args.rank < 0 or args.learning_rate < 0:
         raise CLIError("--epochs, --rank and --learning-rate must not be negative")
     if not 0 <= args.seed < 2**63:

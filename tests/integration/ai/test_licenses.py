@@ -2,8 +2,8 @@
 through the CLI and JSON-RPC: a contribution under CC-BY-NC-4.0 makes the adapter trained on it
 non-commercial; a commercial request on it is refused by the CLI, by ``ai_infer`` before any
 work and by the chain; a non-commercial one is served. Its contributor withdraws consent: the
-CLI and the node's ``ai_train`` refuse to train on it, the adapter counts it, and its receipts
-from then on say so."""
+CLI and the node's ``ai_train`` refuse to train on the version holding it, the adapter counts
+it, its receipts from then on say so, and a newer version leaves it out and trains."""
 
 from __future__ import annotations
 
@@ -161,6 +161,13 @@ def test_licences_and_consent_follow_the_lineage(world):
     assert w.rpc("ai_getReceipt", after["receiptId"])["receipt"]["consentWithdrawn"] is True
     assert w.rpc("ai_getReceipt", served["receiptId"])["receipt"]["consentWithdrawn"] is False
     assert w.rpc("ai_getReceipt", served["receiptId"])["lineage"]["withdrawnContributions"] == 1
+
+    # the datanet is not frozen: a new version leaves the contribution out, and trains
+    w.cli("datanet", "publish", "1", "--account", "0")
+    assert [c["id"] for c in w.rpc("ai_getTrainingSet", [[1, 2]])["contributions"]] == [2]
+    retrained = json.loads(w.cli("train", "--datanet", "1:2", "--account", "0", "--json").stdout)
+    assert w.rpc("ai_getModel", retrained["id"])["withdrawnContributions"] == 0
+    assert w.rpc("ai_getLineage", retrained["id"])["path"][0]["contributionRootMatches"] is True
 
 
 def fn_address(module: str) -> bytes:

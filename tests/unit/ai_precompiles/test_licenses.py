@@ -247,7 +247,8 @@ def test_withdrawn_consent_stops_training_and_marks_adapters_and_receipts(lic: L
     assert w.c.call("Datanets", "withdrawnInVersion", lic.nc, 1) == 1
     # nothing new trains on it: neither on a version covering it nor on top of a model that did
     reason = _refused(w, ADAPTER_AUTHOR, "ModelRegistry", "registerAdapter", _spec(w, w.base, [lic.nc], [1], "again"))
-    assert reason == f"datanet {lic.nc} version 1 covers a contribution whose consent was withdrawn"
+    assert reason == (f"datanet {lic.nc} version 1 covers a contribution whose consent was withdrawn since it "
+                      "was published (a newer version leaves it out)")
     for parent in (lic.a_nc, lic.child):
         reason = _refused(w, ADAPTER_AUTHOR, "ModelRegistry", "registerAdapter", _spec(w, parent, [], [], f"on {parent}"))
         assert reason == f"parent model {parent}'s lineage trained on a contribution whose consent was withdrawn"
@@ -260,6 +261,28 @@ def test_withdrawn_consent_stops_training_and_marks_adapters_and_receipts(lic: L
     assert w.c.call("Inference", "getReceipt", int(before.result))["consent_withdrawn"] is False
     other = _receipt(w, w.adapter1, w.contributions[0], commercial=False)
     assert w.c.call("Inference", "getReceipt", int(other.result))["consent_withdrawn"] is False
+
+    # the datanet is not frozen: a version published now leaves the contribution out
+    w.c.send(OWNER, "Datanets", "publishVersion", lic.nc)
+    assert _refused(w, OWNER, "Datanets", "publishVersion", lic.nc) == \
+        "no contributions accepted or withdrawn since the last version"
+    v2 = w.c.call("Datanets", "getVersion", lic.nc, 2)
+    assert (v2["count"], v2["excluded"], v2["withdrawn_total"]) == (2, 1, 1)
+    assert datanets.version_contribution_ids(w.c.state, lic.nc, 2) == [lic.nc_ids[1]]
+    assert datanets.version_contribution_ids(w.c.state, lic.nc, 1) == lic.nc_ids  # what its adapters trained on
+    assert w.c.call("Datanets", "withdrawnInVersion", lic.nc, 2) == 0
+    fresh = int(w.c.send(ADAPTER_AUTHOR, "ModelRegistry", "registerAdapter", _spec(w, w.base, [lic.nc], [2], "v2")).result)
+    assert w.c.call("ModelRegistry", "withdrawnInLineage", fresh) == 0
+    assert w.c.call("ModelRegistry", "inLineage", fresh, lic.nc_ids[0]) is False
+    assert w.c.call("ModelRegistry", "inLineage", fresh, lic.nc_ids[1]) is True
+    assert w.c.call("ModelRegistry", "inLineage", lic.a_nc, lic.nc_ids[0]) is True  # it did train on it
+    req = w.request(fresh, max_fee=1000)
+    assert _refused(w, VALIDATOR, "Inference", "submitReceipt", *w.receipt_args(req, [lic.nc_ids[0]], [10_000], 500)) \
+        == f"contribution {lic.nc_ids[0]} is not in the adapter's lineage"
+    served = _receipt(w, fresh, lic.nc_ids[1], commercial=False)
+    assert w.c.call("Inference", "getReceipt", int(served.result))["consent_withdrawn"] is False
+    # conservative: the licence bits are the whole prefix's, the withdrawn NC contribution included
+    assert w.c.call("ModelRegistry", "getModel", fresh)["license_terms"] == licenses.NON_COMMERCIAL
 
 
 def test_a_withdrawn_pending_contribution_cannot_be_accepted(lic: Lic) -> None:
