@@ -23,6 +23,25 @@ Data quality (docs/ai_precompiles.md, "Near duplicates, bonds and penalties"), b
 - ``slot("datanet.band", datanetId, bandKey)``: the first contribution of the datanet whose sketch
   has that LSH band key (one word per key: a lookup reads one word per band, never a list)
 - ``slot("datanet.penalty", contributor)``: the contributor's penalty score (adversarial rejections)
+- ``slot("datanet.terms.first", datanetId, bit)``: 1 + the accepted index of the first accepted
+  contribution whose license carries restriction ``bit`` (0: none yet). Versions are prefixes of
+  the accepted list, so version ``v`` carries the restriction iff that index is below its count:
+  :func:`version_terms` is O(1) per version.
+- ``slot("datanet.withdrawn.first", datanetId)``: 1 + the smallest accepted index whose
+  contributor withdrew consent (0: none), so "is any of the first n withdrawn" is one read.
+- ``slot("datanet.withdrawn.total", datanetId)``: accepted contributions withdrawn so far; a
+  withdrawn contribution keeps its rank in ``withdrawn_seq``, a version the total at its
+  publication in ``withdrawn_total``.
+- ``slot("datanet.withdrawn.tree", datanetId, i)``: a Fenwick tree over accepted indices
+  (``i`` in ``1..2**32``) counting withdrawals, so the number of withdrawn contributions among
+  the first n is a prefix sum of at most 32 reads (:func:`withdrawn_in_prefix`), and a
+  withdrawal writes at most 33 words, however many versions or adapters cover it.
+
+Consent and versions: a version's training set is its first ``count`` accepted contributions
+*minus those withdrawn when it was published* (``withdrawn_seq <= version.withdrawn_total``;
+:func:`version_contribution_ids`), so a withdrawal never freezes a datanet: the owner publishes
+a new version that leaves the contribution out. A version published before a withdrawal that
+it covers is *tainted* (:func:`version_tainted`): nothing new trains on it.
 """
 
 from __future__ import annotations
@@ -33,7 +52,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak
 
-from . import rewards
+from . import licenses, rewards
 from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
 from .dispatch import Precompile
@@ -92,6 +111,11 @@ class Contribution(Record):
     rejections: int = rfield("uint", "curator rejections so far")
     reason_code: int = rfield("uint", "reason code of the deciding rejection")
     accepted_index: int = rfield("uint", "position among accepted contributions (when accepted)")
+    terms: int = rfield("uint", "restriction bits of its license (licenses.py): 1 non-commercial, "
+                        "2 no derivatives; 0 unrestricted")
+    withdrawn_block: int = rfield("uint", "block in which its contributor withdrew consent (0: consent stands)")
+    withdrawn_seq: int = rfield("uint", "when accepted and withdrawn: its rank among its datanet's withdrawals "
+                                "(from 1); versions published with withdrawn_total >= it leave it out")
 
     def leaf(self) -> bytes:
         return leaf_hash(self.datanet_id, self.id, self.contributor, self.content_hash,
@@ -108,6 +132,9 @@ class Version(Record):
     root: bytes = rfield("bytes32", "Merkle root (see merkle.py)")
     count: int = rfield("uint", "accepted contributions covered")
     block_number: int = rfield("uint", "block of publication")
+    withdrawn_total: int = rfield("uint", "accepted contributions of the datanet withdrawn when it was published")
+    excluded: int = rfield("uint", "of its first count, those withdrawn when it was published: its training "
+                           "set leaves them out")
 
 
 @dataclass(frozen=True)
@@ -236,7 +263,8 @@ def contribute(ctx: Ctx, datanet_id: int, content_hash: bytes, size: int, licens
     """Record a contribution (pending curation) by the sender; returns its id.
 
     Rules: the datanet exists; ``0 < size <= max_contribution_size``; a non-zero content hash
-    not already in this datanet; the sender committed to exactly this contribution with ``salt``
+    not already in this datanet; ``license`` is an allow-listed SPDX id (``licenses.py``, any
+    case; stored in canonical case with its restriction bits); the sender committed to exactly this contribution with ``salt``
     in an earlier block (:func:`commit_contribution`), and the commitment is spent. That the
     bytes match the hash is the blob store's check (``ai_putBlob``); the chain only holds the
     hash.
@@ -267,7 +295,7 @@ def _record_contribution(ctx: Ctx, datanet_id: int, content_hash: bytes, size: i
         raise InvalidArgument(f"contribution size {size} exceeds the datanet's limit {max_size}")
     if content_hash == b"\x00" * 32:
         raise InvalidArgument("content hash is zero")
-    _text(license, "license")
+    spdx = licenses.canonical(license)  # an allow-listed SPDX id: its restrictions are known
     dup = slot("datanet.content", datanet_id, content_hash)
     if store.get(dup):
         raise InvalidState("content already contributed to this datanet")
@@ -283,8 +311,8 @@ def _record_contribution(ctx: Ctx, datanet_id: int, content_hash: bytes, size: i
     cid = store.incr(slot("contribution.count"))
     Contribution(id=cid, datanet_id=datanet_id, contributor=ctx.sender,
                  block_number=ctx.block_number, timestamp=ctx.timestamp,
-                 content_hash=content_hash, size=size, license=license,
-                 metadata_hash=metadata_hash).encode(store, cid)
+                 content_hash=content_hash, size=size, license=spdx,
+                 metadata_hash=metadata_hash, terms=licenses.TERMS[spdx]).encode(store, cid)
     store.set(dup, cid)
     Array(store, slot("datanet.contributions", datanet_id)).append(cid)
     store.incr(Datanet.field_slot(datanet_id, "contribution_count"))
@@ -430,6 +458,8 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
         raise Unauthorized("sender is not a curator of this datanet")
     if c.status != PENDING:
         raise InvalidState("contribution is already decided")
+    if c.withdrawn_block:
+        raise InvalidState("the contributor withdrew consent: the contribution cannot be accepted")
     vote_slot = slot("datanet.vote", contribution_id, ctx.sender)
     if store.get(vote_slot):
         raise InvalidState("curator already voted on this contribution")
@@ -450,6 +480,10 @@ def curate(ctx: Ctx, contribution_id: int, approve: bool, reason_code: int) -> N
             Contribution.store_field(store, contribution_id, "status", ACCEPTED)
             Contribution.store_field(store, contribution_id, "accepted_index", index)
             store.incr(Datanet.field_slot(c.datanet_id, "accepted_count"))
+            for bit in (licenses.NON_COMMERCIAL, licenses.NO_DERIVATIVES):
+                first = slot("datanet.terms.first", c.datanet_id, bit)
+                if c.terms & bit and not store.get(first):
+                    store.set(first, index + 1)
             _event(ctx, "ContributionAccepted", c.datanet_id, contribution_id, index)
             _settle_bond(ctx, store, c, adversarial=False)
     else:
@@ -485,23 +519,136 @@ def _root(store: Store, datanet_id: int, count: int) -> bytes:
 def publish_version(ctx: Ctx, datanet_id: int) -> tuple[int, bytes]:
     """Publish the next version: the Merkle root over all contributions accepted so far.
 
-    Only the owner publishes, and only when something was accepted since the last version.
+    Only the owner publishes, and only when something was accepted, or a contribution withdrawn,
+    since the last version. The version records how many of its contributions were withdrawn
+    then (its training set leaves them out) and the datanet's withdrawal total (at most 33 reads).
     """
     store = ctx.store(DATANETS)
     d = _datanet(store, datanet_id)
     if ctx.sender != d.owner:
         raise Unauthorized("only the datanet owner publishes versions")
-    last = (Version.load_field(store, (datanet_id, d.version_count), "count")
-            if d.version_count else 0)
-    if d.accepted_count <= last:
-        raise InvalidState("no contributions accepted since the last version")
+    last_key = (datanet_id, d.version_count)
+    last = Version.load_field(store, last_key, "count") if d.version_count else 0
+    withdrawn_total = store.get(slot("datanet.withdrawn.total", datanet_id))
+    if d.accepted_count <= last and (
+            not d.version_count or withdrawn_total == Version.load_field(store, last_key, "withdrawn_total")):
+        raise InvalidState("no contributions accepted or withdrawn since the last version")
     root = _root(store, datanet_id, d.accepted_count)
     version = d.version_count + 1
     Version(datanet_id=datanet_id, version=version, root=root, count=d.accepted_count,
-            block_number=ctx.block_number).encode(store, (datanet_id, version))
+            block_number=ctx.block_number, withdrawn_total=withdrawn_total,
+            excluded=withdrawn_in_prefix(store, datanet_id, d.accepted_count)).encode(store, (datanet_id, version))
     Datanet.store_field(store, datanet_id, "version_count", version)
     _event(ctx, "VersionPublished", datanet_id, version, root, d.accepted_count)
     return version, root
+
+
+#: Accepted indices the withdrawal tree covers (a datanet never accepts this many).
+WITHDRAWN_TREE_SIZE = 1 << 32
+
+
+def withdraw_consent(ctx: Ctx, contribution_id: int) -> None:
+    """The contributor withdraws consent for its contribution; final.
+
+    From now on: a pending contribution cannot be accepted; a published version whose training
+    set holds an accepted one cannot be trained on (``ModelRegistry`` refuses the registration,
+    the node's ``ai_train`` refuses the job), and versions published from now on leave it out
+    (the owner may publish one for the withdrawal alone); adapters already trained on it count
+    it in their ``withdrawnContributions`` and receipts recorded for them carry
+    ``consentWithdrawn``. Nothing loops over versions or adapters: the withdrawal updates the
+    datanet's smallest withdrawn index, its withdrawal total and a Fenwick tree over accepted
+    indices (at most 35 words), which versions and adapters read when asked.
+    """
+    store = ctx.store(DATANETS)
+    if not _contribution_exists(store, contribution_id):
+        raise NotFound(f"contribution {contribution_id} does not exist")
+    if Contribution.load_field(store, contribution_id, "contributor") != ctx.sender:
+        raise Unauthorized("only the contributor withdraws consent for its contribution")
+    if Contribution.load_field(store, contribution_id, "withdrawn_block"):
+        raise InvalidState("consent already withdrawn")
+    Contribution.store_field(store, contribution_id, "withdrawn_block", ctx.block_number)
+    datanet_id = Contribution.load_field(store, contribution_id, "datanet_id")
+    accepted = Contribution.load_field(store, contribution_id, "status") == ACCEPTED
+    index = Contribution.load_field(store, contribution_id, "accepted_index") if accepted else 0
+    if accepted:
+        seq = mark_withdrawn(store, datanet_id, index)
+        Contribution.store_field(store, contribution_id, "withdrawn_seq", seq)
+    _event(ctx, "ConsentWithdrawn", datanet_id, contribution_id, ctx.sender, accepted, index)
+
+
+def mark_withdrawn(store: Store, datanet_id: int, index: int) -> int:
+    """Count the accepted contribution at ``index`` as withdrawn: lower the datanet's smallest
+    withdrawn index if needed, add 1 along its Fenwick path (at most 33 words); returns its rank
+    among the datanet's withdrawals."""
+    if index >= WITHDRAWN_TREE_SIZE:
+        raise InvalidState("accepted index beyond the withdrawal tree")
+    first = slot("datanet.withdrawn.first", datanet_id)
+    current = store.get(first)
+    if not current or index + 1 < current:
+        store.set(first, index + 1)
+    i = index + 1
+    while i <= WITHDRAWN_TREE_SIZE:
+        store.incr(slot("datanet.withdrawn.tree", datanet_id, i))
+        i += i & -i
+    return store.incr(slot("datanet.withdrawn.total", datanet_id))
+
+
+def version_terms(store: Store, datanet_id: int, count: int) -> int:
+    """Restriction bits of the first ``count`` accepted contributions: the OR of their licenses'
+    (two reads, whatever ``count``)."""
+    terms = 0
+    for bit in (licenses.NON_COMMERCIAL, licenses.NO_DERIVATIVES):
+        first = store.get(slot("datanet.terms.first", datanet_id, bit))
+        if first and first - 1 < count:
+            terms |= bit
+    return terms
+
+
+def version_withdrawn(store: Store, datanet_id: int, count: int) -> bool:
+    """Whether a contributor withdrew consent for one of the first ``count`` accepted
+    contributions (one read)."""
+    first = store.get(slot("datanet.withdrawn.first", datanet_id))
+    return bool(first) and first - 1 < count
+
+
+def withdrawn_in_prefix(store: Store, datanet_id: int, count: int) -> int:
+    """How many of the first ``count`` accepted contributions were withdrawn (a Fenwick prefix
+    sum: at most 32 reads, one when none of them was)."""
+    if not version_withdrawn(store, datanet_id, count):
+        return 0
+    total, i = 0, min(count, WITHDRAWN_TREE_SIZE)
+    while i > 0:
+        total += store.get(slot("datanet.withdrawn.tree", datanet_id, i))
+        i -= i & -i
+    return total
+
+
+def withdrawn_since_published(store: Store, datanet_id: int, version: int) -> int:
+    """Contributions of a version's training set withdrawn after it was published: what the
+    adapters trained on it count. One read while the datanet had no withdrawal since; else a
+    Fenwick prefix sum (at most 32 reads)."""
+    if store.get(slot("datanet.withdrawn.total", datanet_id)) == Version.load_field(
+            store, (datanet_id, version), "withdrawn_total"):
+        return 0
+    count = Version.load_field(store, (datanet_id, version), "count")
+    return withdrawn_in_prefix(store, datanet_id, count) - Version.load_field(store, (datanet_id, version), "excluded")
+
+
+def version_tainted(store: Store, datanet_id: int, version: int) -> bool:
+    """Whether a contribution in the version's training set was withdrawn after it was
+    published: nothing new may train on it (a newer version leaves the contribution out)."""
+    return withdrawn_since_published(store, datanet_id, version) > 0
+
+
+def excluded_from(store: Store, contribution_id: int, datanet_id: int, version: int) -> bool:
+    """Whether a version leaves out a contribution of its prefix: withdrawn when it was
+    published (two reads)."""
+    seq = Contribution.load_field(store, contribution_id, "withdrawn_seq")
+    return bool(seq) and seq <= Version.load_field(store, (datanet_id, version), "withdrawn_total")
+
+
+def _version_count(store: Store, datanet_id: int, version: int) -> int:
+    return version_record(store, datanet_id, version).count
 
 
 # -- views --
@@ -532,6 +679,11 @@ def _accepted_at(ctx: Ctx, datanet_id: int, index: int) -> int:
     return arr.get(index)
 
 
+def _withdrawn_in_version(store: Store, datanet_id: int, version: int) -> int:
+    version_record(store, datanet_id, version)  # raises NotFound
+    return withdrawn_since_published(store, datanet_id, version)
+
+
 PRECOMPILE = Precompile("Datanets", DATANETS, {
     "createDatanet": create_datanet,
     "commitContribution": commit_contribution,
@@ -554,6 +706,9 @@ PRECOMPILE = Precompile("Datanets", DATANETS, {
     "getQuality": lambda ctx, cid: Quality.decode(ctx.store(DATANETS), _get_contribution(ctx, cid).id),
     "getSketch": lambda ctx, cid: _get_sketch(ctx, _get_contribution(ctx, cid).id),
     "penaltyScore": lambda ctx, who: ctx.store(DATANETS).get(slot("datanet.penalty", who)),
+    "withdrawConsent": withdraw_consent,
+    "versionTerms": lambda ctx, d, v: version_terms(ctx.store(DATANETS), d, _version_count(ctx.store(DATANETS), d, v)),
+    "withdrawnInVersion": lambda ctx, d, v: _withdrawn_in_version(ctx.store(DATANETS), d, v),
 })
 
 
@@ -648,12 +803,28 @@ def get_version(state: Any, datanet_id: int, version: int) -> Version | None:
         return None
 
 
+def get_withdrawn_in_version(state: Any, datanet_id: int, version: int) -> int:
+    """How many contributions of a published version's training set were withdrawn after its
+    publication (0 for a version that does not exist)."""
+    store = _reader(state)
+    try:
+        version_record(store, datanet_id, version)
+    except NotFound:
+        return 0
+    return withdrawn_since_published(store, datanet_id, version)
+
+
 def version_contribution_ids(state: Any, datanet_id: int, version: int) -> list[int]:
-    """Ids of the contributions a version covers, in leaf order."""
+    """Ids of a version's training set, in leaf order: its first ``count`` accepted
+    contributions less those withdrawn when it was published."""
     store = _reader(state)
     v = version_record(store, datanet_id, version)
     arr = Array(store, slot("datanet.accepted", datanet_id))
-    return [arr.get(i) for i in range(v.count)]
+    ids = [arr.get(i) for i in range(v.count)]
+    if not v.excluded:
+        return ids
+    return [cid for cid in ids
+            if not 0 < Contribution.load_field(store, cid, "withdrawn_seq") <= v.withdrawn_total]
 
 
 def get_contribution_proof(state: Any, datanet_id: int, version: int,

@@ -10,7 +10,8 @@ signer) recovers to ``request.user``; the validator's signature
 over the receipt recovers to ``validator``; the validator has at least ``staking.min_stake``
 staked and is not jailed; the user's nonce is unused; the adapter exists, is an adapter and takes receipts (not
 retired, or retired less than ``registry.retire_delay`` seconds ago: a request signed and served before the
-author retired it is still paid); every
+author retired it is still paid); a request declaring commercial use names an adapter whose effective
+licence allows it (``ModelRegistry``'s ``licenseTerms``); every
 attributed contribution is distinct and in the adapter's lineage; the weights sum to 10000 bp;
 ``fee <= maxFee``; the user's deposit covers the fee. Then the nonce is spent, the deposit
 charged, the receipt stored, and the fee's split held pending by the rewards module.
@@ -20,6 +21,10 @@ their blob ids in the nodes' blob stores), the adapter with the weights hash of 
 base model (copied from the registry when the receipt is recorded), ``maxTokens`` (decoding is
 greedy), and the engine profile the validator signed (keccak-256 of its sidecar's canonical
 engine-profile blob: sidecar and torch versions, dtype, attribution method and version).
+
+The receipt records the use the request declared (``commercial``) and whether, at record time, a
+model of the adapter's lineage had trained on a contribution whose consent was withdrawn
+(``consentWithdrawn``; one read per declared version, ``registry.path_withdrawn``).
 
 Settlement: the split stays pending until ``releaseBlock = block + inference.challenge_window``;
 from that block anyone may :func:`settle` the receipt (the split becomes claimable). Before it,
@@ -41,7 +46,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import challenges, datanets, governance, registry, rewards, typed_data
+from . import challenges, datanets, governance, licenses, registry, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .datanets import Contribution
@@ -159,6 +164,10 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
             ctx.timestamp >= registry.Model.load_field(rstore, adapter_id, "receipts_until")):
         raise InvalidState(f"adapter {adapter_id} is retired")
     governance.require_deployable(ctx, adapter_id)
+    if request["commercial"] and (
+            registry.Model.load_field(rstore, adapter_id, "license_terms") & licenses.NON_COMMERCIAL):
+        raise InvalidState(f"adapter {adapter_id}'s licence allows no commercial use: the request declares "
+                           "commercial use")
     if len(set(contribution_ids)) != len(contribution_ids):
         raise InvalidArgument("a contribution is attributed twice")
     path = registry.lineage_path(rstore, adapter_id)
@@ -188,7 +197,8 @@ def submit_receipt(ctx: Ctx, request: dict[str, Any], user_signature: bytes, out
         fee=fee, validator=validator, submitter=ctx.sender, block_number=ctx.block_number,
         contribution_ids=tuple(contribution_ids), weights_bp=tuple(weights_bp), release_block=release,
         status=PENDING, split_bp=rewards.pack_shares(rewards.current_shares(gov)),
-        treasury=get_param(gov, "treasury").to_bytes(20, "big"))
+        treasury=get_param(gov, "treasury").to_bytes(20, "big"), commercial=bool(request["commercial"]),
+        consent_withdrawn=registry.path_withdrawn(dstore, path))
     receipt.encode(store, receipt_id)
     store.set(slot("receipt.request", request_hash), receipt_id)
     event(ctx, "InferenceRecorded", receipt_id, adapter_id, request["user"], validator,

@@ -41,6 +41,7 @@ _GAS = {
     "curate": (60_000, "one curator's decision"),
     "setContributionPolicy": (50_000, "set a datanet's contribution policy (bond, sketch)"),
     "contributeBonded": (300_000, "submit a contribution with a bond and its MinHash sketch (+ storage of its LSH bands)"),
+    "withdrawConsent": (60_000, "withdraw consent for a contribution (+ storage: at most 33 words of the withdrawal tree)"),
     "publishVersion": (80_000, "publish a datanet version (+ storage reads of its leaves)"),
     "registerBaseModel": (200_000, "register a base model"),
     "registerAdapter": (300_000, "register an adapter"),

@@ -52,6 +52,9 @@ class Receipt(Record):
     challenge_id: int = rfield("uint", "its challenge (0: never challenged)")
     split_bp: int = rfield("uint", "reward shares at record time (rewards.pack_shares)")
     treasury: bytes = rfield("address", "treasury at record time (credited its share when it settles)")
+    commercial: bool = rfield("bool", "the use the request declared: commercial or not")
+    consent_withdrawn: bool = rfield("bool", "at record time, a model of the adapter's lineage had trained on a "
+                                     "contribution whose contributor withdrew consent")
 
 
 def event(ctx: Ctx, name: str, *args: Any) -> None:

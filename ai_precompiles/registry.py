@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import datanets, rewards, typed_data
+from . import datanets, licenses, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
 from .dispatch import Precompile
@@ -85,6 +85,9 @@ class Model(Record):
     children: tuple[int, ...] = rfield("uint[]", "adapters registered on top of this model")
     receipts_until: int = rfield("uint", "when retired: the block time (unix s) from which it takes no "
                                  "inference receipts (retirement + registry.retire_delay); 0 while active")
+    license_terms: int = rfield("uint", "effective licence: restriction bits (licenses.py) of its whole lineage, "
+                                "the OR of its parent's and of every contribution it trained on; computed at "
+                                "registration")
 
 
 def _event(ctx: Ctx, name: str, *args: Any) -> None:
@@ -121,7 +124,8 @@ def _write_base_model(store: Store, author: bytes, weights_hash: bytes, config_h
     store.set(slot("model.count"), model_id)
     Model(id=model_id, kind=BASE, base_model_id=model_id, author=author,
           weights_hash=weights_hash, config_hash=config_hash, tokenizer_hash=tokenizer_hash,
-          license=license, created_block=block_number).encode(store, model_id)
+          license=license, created_block=block_number,
+          license_terms=licenses.terms_of(license)).encode(store, model_id)
     return model_id
 
 
@@ -139,7 +143,14 @@ def register_adapter(ctx: Ctx, spec: dict[str, Any]) -> int:
     """Register an adapter authored by the sender on ``spec['parent_id']``; returns its id.
 
     Rules: the parent exists and is not retired; the chain stays within ``registry.max_depth``;
-    each declared datanet version is published, datanets not repeated; a validator is named.
+    each declared datanet version is published, datanets not repeated; a validator is named;
+    the parent's effective licence allows derivatives; no declared version covers a contribution
+    whose consent was withdrawn, nor did any model on the parent's lineage train on one (nothing
+    new trains on withdrawn data, and a child starts from its parent's weights).
+
+    The adapter's effective licence (``license_terms``) is computed here and stored, so reading it
+    is one word: the OR of the parent's and of each declared version's restriction bits (two
+    reads per version, ``datanets.version_terms``).
     """
     return _register_adapter(ctx, spec, ctx.sender)
 
@@ -165,8 +176,18 @@ def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
         raise InvalidArgument("too many datanet versions")
     if len(set(ids)) != len(ids):
         raise InvalidArgument("a datanet is declared twice")
+    terms = Model.load_field(store, parent_id, "license_terms")
+    if terms & licenses.NO_DERIVATIVES:
+        raise InvalidState(f"parent model {parent_id}'s licence allows no derivatives")
     for d, v in zip(ids, versions, strict=True):
-        datanets.version_record(dstore, d, v)  # raises NotFound
+        count = datanets.version_record(dstore, d, v).count  # raises NotFound
+        if datanets.version_tainted(dstore, d, v):
+            raise InvalidState(f"datanet {d} version {v} covers a contribution whose consent was withdrawn "
+                               "since it was published (a newer version leaves it out)")
+        terms |= datanets.version_terms(dstore, d, count)
+    if lineage_withdrawn(store, dstore, parent_id, count_all=False):
+        raise InvalidState(f"parent model {parent_id}'s lineage trained on a contribution whose consent "
+                           "was withdrawn")
     if spec["validator"] == b"\x00" * 20:
         raise InvalidArgument("validator is the zero address")
     if len(spec["license"].encode()) > datanets.MAX_TEXT:
@@ -181,7 +202,7 @@ def _register_adapter(ctx: Ctx, spec: dict[str, Any], author: bytes) -> int:
           attribution_index_hash=spec["attribution_index_hash"], manifest_hash=spec["manifest_hash"],
           contribution_root=spec["contribution_root"], license=spec["license"],
           created_block=ctx.block_number, datanet_ids=tuple(ids),
-          datanet_versions=tuple(versions)).encode(store, model_id)
+          datanet_versions=tuple(versions), license_terms=terms).encode(store, model_id)
     Model.list_field(store, parent_id, "children").append(model_id)
     _event(ctx, "AdapterRegistered", model_id, parent_id, author, spec["validator"],
            spec["weights_hash"], spec["contribution_root"], spec["attribution_index_hash"],
@@ -373,7 +394,8 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
     DARE, a seed only for DARE); the manifest and attribution index are named; the license's
     length; the sender has ``staking.min_stake`` staked and is not jailed (the merge is its work,
     as a trained adapter is its trainer's); each parent exists, is an adapter, is not retired,
-    and all share one base model; the merge stays within ``registry.max_depth`` (one more than
+    and all share one base model; each parent's licence allows derivatives and no parent's
+    lineage trained on a contribution whose consent was withdrawn; the merge stays within ``registry.max_depth`` (one more than
     its deepest parent); its parents' datanet versions together span at most
     ``MAX_MERGE_DATANETS`` datanets; the weights hash is new.
 
@@ -400,7 +422,8 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
     if sstore.get(slot("jail.until", ctx.sender)):
         raise InvalidState("validator is jailed")
     parents = list(recipe["parent_ids"])
-    base_model_id, depth = 0, 0
+    base_model_id, depth, terms = 0, 0, 0
+    dstore = ctx.store(DATANETS)
     for p in parents:
         if not _exists(store, p):
             raise NotFound(f"parent model {p} does not exist")
@@ -408,6 +431,14 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
             raise InvalidArgument(f"model {p} is not an adapter: a merge merges adapters")
         if Model.load_field(store, p, "retired"):
             raise InvalidState(f"parent model {p} is retired")
+        # a merge derives from every parent: each one's licence must allow it, and nothing new
+        # is built on data whose consent was withdrawn; its licence is the most restrictive
+        parent_terms = Model.load_field(store, p, "license_terms")
+        if parent_terms & licenses.NO_DERIVATIVES:
+            raise InvalidState(f"parent model {p}'s licence allows no derivatives")
+        if lineage_withdrawn(store, dstore, p, count_all=False):
+            raise InvalidState(f"parent model {p}'s lineage trained on a contribution whose consent was withdrawn")
+        terms |= parent_terms
         base = Model.load_field(store, p, "base_model_id")
         if base_model_id and base != base_model_id:
             raise InvalidArgument("the parents are adapters of different base models")
@@ -415,7 +446,6 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
         depth = max(depth, Model.load_field(store, p, "depth") + 1)
     if depth > get_param(gov, "registry.max_depth"):
         raise InvalidArgument("adapter chain deeper than registry.max_depth")
-    dstore = ctx.store(DATANETS)
     best: dict[int, tuple[int, int]] = {}  # datanet -> (count, version)
     for p in parents:
         ids = Model.load_field(store, p, "datanet_ids")
@@ -434,7 +464,7 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
           author=ctx.sender, validator=ctx.sender, weights_hash=weights_hash, hyper_params_hash=recipe_hash,
           attribution_index_hash=attribution_index_hash, manifest_hash=manifest_hash, license=license,
           created_block=ctx.block_number, datanet_ids=tuple(d for d, _ in flat),
-          datanet_versions=tuple(v for _, (_, v) in flat)).encode(store, model_id)
+          datanet_versions=tuple(v for _, (_, v) in flat), license_terms=terms).encode(store, model_id)
     Merge(parent_ids=tuple(parents), weights_bp=tuple(recipe["weights_bp"]), method=recipe["method"],
           density_bp=recipe["density_bp"], seed=recipe["seed"], recipe_hash=recipe_hash).encode(store, model_id)
     for p in parents:
@@ -513,7 +543,8 @@ def lineage_authors(store: Store, model_id: int) -> list[bytes]:
 
 
 def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution_id: int) -> bool:
-    """True when some model on ``path`` trained on a datanet version covering the contribution."""
+    """True when some model on ``path`` trained on a datanet version whose training set holds
+    the contribution (covered by its count, and not withdrawn when it was published)."""
     if not 0 < contribution_id <= dstore.get(slot("contribution.count")):
         return False
     c_dn = datanets.Contribution.load_field(dstore, contribution_id, "datanet_id")
@@ -522,9 +553,42 @@ def contribution_in_lineage(dstore: Store, path: list[LineageStep], contribution
     index = datanets.Contribution.load_field(dstore, contribution_id, "accepted_index")
     for m in path:
         for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True):
-            if d == c_dn and index < datanets.Version.load_field(dstore, (d, v), "count"):
+            if d == c_dn and index < datanets.Version.load_field(dstore, (d, v), "count") and (
+                    not datanets.excluded_from(dstore, contribution_id, d, v)):
                 return True
     return False
+
+
+def path_withdrawn(dstore: Store, path: list[LineageStep]) -> bool:
+    """Whether a model on ``path`` trained on a contribution whose consent was withdrawn since:
+    two reads per declared version while its datanet had no withdrawal since it was published,
+    a Fenwick prefix sum (at most 32 reads) otherwise."""
+    return any(datanets.version_tainted(dstore, d, v)
+               for m in path for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True))
+
+
+def lineage_withdrawn(store: Store, dstore: Store, model_id: int, count_all: bool = True) -> int:
+    """Contributions trained on along ``model_id``'s lineage (itself and its ancestors) whose
+    consent was withdrawn: the per-adapter mark, read lazily, never bumped by a loop.
+
+    Each model's training set is its declared versions, which are prefixes of their datanets'
+    accepted lists less what was withdrawn when they were published, so the count is a sum over
+    (model, version) of the withdrawals below the version's count since its publication
+    (``datanets.withdrawn_since_published``): two reads per version while its datanet had no
+    withdrawal since, a Fenwick prefix sum of at most 32 reads otherwise. With
+    ``count_all=False`` it stops at the first (1 or 0). Bounded by ``registry.max_depth + 1``
+    models of ``registry.max_datanet_versions`` versions; a contribution trained on by two
+    models of the lineage counts twice.
+    """
+    total = 0
+    while model_id:
+        for d, v in zip(Model.load_field(store, model_id, "datanet_ids"),
+                        Model.load_field(store, model_id, "datanet_versions"), strict=True):
+            total += datanets.withdrawn_since_published(dstore, d, v)
+            if total and not count_all:
+                return 1
+        model_id = Model.load_field(store, model_id, "parent_id")
+    return total
 
 
 PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
@@ -544,7 +608,15 @@ PRECOMPILE = Precompile("ModelRegistry", MODEL_REGISTRY, {
     "trainingRequestOf": lambda ctx, mid: ctx.store(MODEL_REGISTRY).get_bytes32(slot("training.of", mid)),
     "getMerge": _get_merge,
     "mergeRecipeHash": lambda ctx, recipe: merge_recipe_hash(recipe),
+    "withdrawnInLineage": lambda ctx, mid: lineage_withdrawn(
+        ctx.store(MODEL_REGISTRY), ctx.store(DATANETS), _model_id(ctx.store(MODEL_REGISTRY), mid)),
 })
+
+
+def _model_id(store: Store, model_id: int) -> int:
+    if not _exists(store, model_id):
+        raise NotFound(f"model {model_id} does not exist")
+    return model_id
 
 
 #: Most base models a genesis file may register.
@@ -647,6 +719,7 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
                              "root": "0x" + ver.root.hex() if ver else None,
                              "contributionIds": ids})
         step = m.to_json()
+        step["effectiveLicense"] = licenses.flags_json(m.license_terms)
         step["datanetVersionsDetail"] = versions
         merge = get_merge(state, m.id)
         if merge is not None:
@@ -662,7 +735,29 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
         if to_checksum_address(a) not in authors:
             authors.append(to_checksum_address(a))
     return {"modelId": model_id, "path": steps, "authors": authors,
-            "contributors": {str(k): v for k, v in contributors.items()}}
+            "contributors": {str(k): v for k, v in contributors.items()},
+            "effectiveLicense": licenses.flags_json(path[0].license_terms),
+            "withdrawnContributions": lineage_withdrawn(store, Store(state, DATANETS), model_id)}
+
+
+def derivative_refusal(state: Any, parent: Model) -> str | None:
+    """Why no adapter may be registered on ``parent`` now for its licence or its consent (what
+    :func:`register_adapter` would refuse), or None: for the node and CLI to refuse early."""
+    if parent.license_terms & licenses.NO_DERIVATIVES:
+        return f"parent model {parent.id}'s licence allows no derivatives"
+    if lineage_withdrawn(Store(state, MODEL_REGISTRY), Store(state, DATANETS), parent.id, count_all=False):
+        return f"parent model {parent.id}'s lineage trained on a contribution whose consent was withdrawn"
+    return None
+
+
+def model_json(state: Any, model: Model) -> dict[str, Any]:
+    """A model as the ``ai_`` RPC shows it: its record, its effective licence as flags, and how
+    many contributions its lineage trained on have had consent withdrawn (bounded reads, see
+    :func:`lineage_withdrawn`)."""
+    out = model.to_json()
+    out["effectiveLicense"] = licenses.flags_json(model.license_terms)
+    out["withdrawnContributions"] = lineage_withdrawn(Store(state, MODEL_REGISTRY), Store(state, DATANETS), model.id)
+    return out
 
 
 def get_merge(state: Any, model_id: int) -> Merge | None:

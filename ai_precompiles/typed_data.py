@@ -6,7 +6,7 @@ with name ``"ailedger"``, version ``"1"``, the chain id, and the address of the 
 checks the signature: the inference precompile for inference requests and receipts, the model
 registry for training requests (so a signature made for one can never be taken for the other).
 
-- ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)``
+- ``InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId,bool commercial)``
   signed by ``user`` (``eth_signTypedData_v4`` in a wallet). Its digest is the request hash.
   ``promptHash`` is the keccak-256 of the prompt's UTF-8 bytes (the prompt's blob id in the
   nodes' blob store) and ``maxTokens`` the most tokens the validator may generate, decoding
@@ -17,6 +17,8 @@ registry for training requests (so a signature made for one can never be taken f
   the validator cannot charge more than its quote. On chain the request's validator is the
   receipt's ``validator`` argument (the ABI struct does not repeat it), so a receipt that
   names any other validator recovers a different signer and is refused.
+  ``commercial`` declares the use the user makes of the output: a commercial request on an
+  adapter whose effective licence (its lineage's) is non-commercial is refused on chain.
 - ``InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)``
   signed by ``validator``. ``outputHash`` is the keccak-256 of the output bytes (its blob id);
   ``engineProfile`` the keccak-256 of the canonical engine-profile blob the validator's sidecar
@@ -47,7 +49,7 @@ from .errors import BadSignature
 NAME, VERSION = "ailedger", "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 REQUEST_TYPE = ("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,"
-                "uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)")
+                "uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId,bool commercial)")
 RECEIPT_TYPE = ("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,"
                 "uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)")
 TRAINING_REQUEST_TYPE = ("TrainingRequest(address builder,address validator,uint256 parentId,"
@@ -80,9 +82,9 @@ def request_digest(req: Mapping[str, Any], chain_id: int) -> bytes:
     request hash."""
     struct_hash = keccak(encode(
         ["bytes32", "address", "address", "uint256", "bytes32", "uint256", "uint256", "uint256", "uint256",
-         "uint256"],
+         "uint256", "bool"],
         [keccak(text=REQUEST_TYPE), _addr(req["user"]), _addr(req["validator"]), req["adapter_id"], req["prompt_hash"],
-         req["max_tokens"], req["max_fee"], req["nonce"], req["deadline"], req["chain_id"]]))
+         req["max_tokens"], req["max_fee"], req["nonce"], req["deadline"], req["chain_id"], bool(req["commercial"])]))
     return _digest(chain_id, struct_hash)
 
 
@@ -154,7 +156,7 @@ def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
                     "validator": to_checksum_address(req["validator"]), "adapterId": req["adapter_id"],
                     "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
                     "maxTokens": req["max_tokens"], "maxFee": req["max_fee"], "nonce": req["nonce"],
-                    "deadline": req["deadline"], "chainId": req["chain_id"]},
+                    "deadline": req["deadline"], "chainId": req["chain_id"], "commercial": bool(req["commercial"])},
     }
 
 

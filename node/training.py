@@ -483,6 +483,9 @@ def check_request(core: ChainCore, service: TrainingService, request: dict[str, 
         raise InvalidInput(f"parent model {parent.id} is retired")
     if parent.depth + 1 > get_param(state, "registry.max_depth"):
         raise InvalidInput("the adapter would be deeper than registry.max_depth")
+    refusal = registry.derivative_refusal(state, parent)
+    if refusal:
+        raise InvalidInput(refusal)
     base = registry.get_model(state, parent.base_model_id)
     assert base is not None  # a model's base model exists
     if "0x" + base.weights_hash.hex() != base_model_hash:
@@ -494,6 +497,10 @@ def check_request(core: ChainCore, service: TrainingService, request: dict[str, 
         version = datanets.get_version(state, d, v)
         if version is None:
             raise NotFound(f"datanet {d} has no version {v}")
+        if datanets.get_withdrawn_in_version(state, d, v):
+            raise InvalidInput(f"datanet {d} version {v} covers a contribution whose contributor withdrew "
+                               "consent since it was published: nothing new trains on it (a newer version "
+                               "leaves it out)")
         if len(contributions) + version.count > service.max_contributions:
             raise LimitExceeded(f"the training set holds more than {service.max_contributions} contributions, "
                                 "this node's most")

@@ -344,6 +344,7 @@ class InferenceReceiptTransaction(NativeTransaction):
         ("request_nonce", big_endian_int),
         ("deadline", big_endian_int),
         ("request_chain_id", big_endian_int),
+        ("commercial", big_endian_int),
         ("user_signature", binary),
         ("output_hash", hash32),
         ("engine_profile", hash32),
@@ -380,7 +381,7 @@ class InferenceReceiptTransaction(NativeTransaction):
 
         ``request`` is the user's signed request in ``typed_data``'s snake_case shape
         (``user, validator, adapter_id, prompt_hash, max_tokens, max_fee, nonce, deadline,
-        chain_id``) and
+        chain_id, commercial``) and
         ``user_signature`` the user's signature of it. The one builder for the node's ai_infer
         and the CLI's ``infer --validator-*``, so both record the same receipt. Raises
         ``ValueError`` when the request names another validator: the chain would refuse it.
@@ -400,13 +401,14 @@ class InferenceReceiptTransaction(NativeTransaction):
             max_fee_per_gas=max_fee_per_gas, gas=gas,
             user=request["user"], adapter_id=request["adapter_id"], prompt_hash=request["prompt_hash"],
             max_tokens=request["max_tokens"], max_fee=request["max_fee"], request_nonce=request["nonce"],
-            deadline=request["deadline"], request_chain_id=request["chain_id"], user_signature=user_signature,
+            deadline=request["deadline"], request_chain_id=request["chain_id"],
+            commercial=int(bool(request["commercial"])), user_signature=user_signature,
             output_hash=output_hash, engine_profile=engine_profile, contribution_ids=ids, weights_bp=weights, fee=fee, validator=validator,
             validator_signature=validator_signature,
         )
 
     def abi_args(self) -> tuple[Any, ...]:
         request = (self.user, self.adapter_id, self.prompt_hash, self.max_tokens, self.max_fee,
-                   self.request_nonce, self.deadline, self.request_chain_id)
+                   self.request_nonce, self.deadline, self.request_chain_id, bool(self.commercial))
         return (request, self.user_signature, self.output_hash, self.engine_profile, list(self.contribution_ids),
                 list(self.weights_bp), self.fee, self.validator, self.validator_signature)

@@ -37,6 +37,13 @@ interface IDatanets {
         uint256 rejections;
         uint16 reasonCode;
         uint256 acceptedIndex;
+        /// restriction bits of its license: 1 non-commercial, 2 no derivatives (0: unrestricted)
+        uint256 terms;
+        /// block in which its contributor withdrew consent (0: consent stands)
+        uint256 withdrawnBlock;
+        /// accepted and withdrawn: its rank among the datanet's withdrawals (versions published
+        /// with withdrawnTotal >= it leave it out)
+        uint256 withdrawnSeq;
     }
 
     struct Version {
@@ -45,6 +52,10 @@ interface IDatanets {
         bytes32 root;
         uint256 count;
         uint256 blockNumber;
+        /// accepted contributions of the datanet withdrawn when it was published
+        uint256 withdrawnTotal;
+        /// of its first `count`, those withdrawn when it was published: its training set leaves them out
+        uint256 excluded;
     }
 
     /// What a datanet asks of each contribution (set by its owner)
@@ -76,6 +87,9 @@ interface IDatanets {
     event BondReturned(uint256 indexed contributionId, address indexed contributor, uint256 amount);
     event BondSlashed(uint256 indexed contributionId, address indexed contributor, uint256 amount);
     event ContributorPenalized(address indexed contributor, uint256 indexed contributionId, uint256 score);
+    /// The contributor withdrew consent (final): a version covering it cannot be trained on, and
+    /// adapters already trained on it count it (accepted: whether it was in the accepted list).
+    event ConsentWithdrawn(uint256 indexed datanetId, uint256 indexed contributionId, address indexed contributor, bool accepted, uint256 acceptedIndex);
     event VersionPublished(uint256 indexed datanetId, uint256 indexed version, bytes32 root, uint256 count);
 
     function createDatanet(string calldata name, string calldata domain, string calldata descriptionUri, string calldata licensePolicy, address[] calldata curators, uint256 quorum, uint256 maxContributionSize) external returns (uint256 datanetId);
@@ -85,6 +99,8 @@ interface IDatanets {
     function commitContribution(bytes32 commitment) external;
     /// @notice Record a contribution by msg.sender; it spends msg.sender's commitment to exactly
     ///         these fields and salt, made in an earlier block.
+    ///         license: an allow-listed SPDX id (any case), e.g. "CC-BY-4.0" or "CC-BY-NC-4.0"; its
+    ///         restrictions (non-commercial, no derivatives) follow from the id.
     function contribute(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt) external returns (uint256 contributionId);
     /// @notice Owner only: what each later contribution must carry (a bond of at least minBond wei,
     ///         its MinHash sketch). A datanet with a policy takes contributions only through contributeBonded.
@@ -94,6 +110,7 @@ interface IDatanets {
     function contributeBonded(uint256 datanetId, bytes32 contentHash, uint256 size, string calldata license, bytes32 metadataHash, bytes32 salt, bytes calldata sketch) external payable returns (uint256 contributionId);
     /// @notice reasonCode 1 (adversarial) on a rejection: enough of them slash the bond and raise the penalty score.
     function curate(uint256 contributionId, bool approve, uint16 reasonCode) external;
+    /// @notice Owner only, when something was accepted or withdrawn since the last version.
     function publishVersion(uint256 datanetId) external returns (uint256 version, bytes32 root);
 
     function getDatanet(uint256 datanetId) external view returns (Datanet memory);
@@ -110,4 +127,11 @@ interface IDatanets {
     function getQuality(uint256 contributionId) external view returns (Quality memory);
     function getSketch(uint256 contributionId) external view returns (bytes memory);
     function penaltyScore(address contributor) external view returns (uint256);
+    /// @notice Withdraw consent for msg.sender's contribution (final).
+    function withdrawConsent(uint256 contributionId) external;
+    /// @return terms the OR of the restriction bits of the contributions a version covers
+    function versionTerms(uint256 datanetId, uint256 version) external view returns (uint256 terms);
+    /// @return count contributions of the version's training set withdrawn after it was published
+    ///         (a version with any cannot be trained on; publish a newer one, which leaves them out)
+    function withdrawnInVersion(uint256 datanetId, uint256 version) external view returns (uint256 count);
 }

@@ -15,11 +15,12 @@ pragma solidity ^0.8.20;
 ///         EIP-712 domain: name "ailedger", version "1", chainId, verifyingContract = this address.
 ///         Hashes are keccak-256 of the bytes: prompt, output and engine profile are blob ids.
 interface IInference {
-    /// EIP-712: InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)
+    /// EIP-712: InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId,bool commercial)
     /// The signed request binds the validator that may serve it (the receipt's `validator`
     /// argument fills it in, so this struct does not repeat it), the price it quoted (`maxFee`)
     /// and the most tokens it may generate, decoding greedily (`maxTokens`, at most the
-    /// governance parameter `inference.max_tokens`).
+    /// governance parameter `inference.max_tokens`). `commercial` declares the use: a
+    /// commercial request on an adapter whose effective licence is non-commercial is refused.
     struct InferenceRequest {
         address user;
         uint256 adapterId;
@@ -29,6 +30,7 @@ interface IInference {
         uint256 nonce;
         uint256 deadline;
         uint256 chainId;
+        bool commercial;
     }
 
     /// status: 0 pending (payouts held until releaseBlock), 1 challenged, 2 settled (payouts
@@ -59,6 +61,11 @@ interface IInference {
         uint256 challengeId;
         uint256 splitBp;
         address treasury;
+        /// the use the request declared
+        bool commercial;
+        /// at record time, a model of the adapter's lineage had trained on a contribution whose
+        /// contributor withdrew consent
+        bool consentWithdrawn;
     }
 
     /// status: 1 open, 2 upheld, 3 rejected, 4 undecided (no decision by the deadline).

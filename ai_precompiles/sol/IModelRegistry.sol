@@ -34,6 +34,9 @@ interface IModelRegistry {
         uint256[] children;
         /// when retired: block time from which it takes no inference receipts (0 while active)
         uint256 receiptsUntil;
+        /// effective licence: restriction bits of its whole lineage (1 non-commercial, 2 no
+        /// derivatives), the OR of its parent's and of its training contributions'; set at registration
+        uint256 licenseTerms;
     }
 
     struct AdapterSpec {
@@ -127,4 +130,6 @@ interface IModelRegistry {
     function getMerge(uint256 adapterId) external view returns (Merge memory);
     /// keccak-256 of abi.encode(recipe): the recipe hash a merge with this recipe records.
     function mergeRecipeHash(MergeRecipe calldata recipe) external view returns (bytes32);
+    /// @return count contributions trained on along the model's lineage whose consent was withdrawn
+    function withdrawnInLineage(uint256 modelId) external view returns (uint256 count);
 }

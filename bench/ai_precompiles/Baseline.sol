@@ -79,7 +79,7 @@ contract Baseline {
     mapping(address => uint256) internal candIndex;
 
     bytes32 constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId)");
+    bytes32 constant REQUEST_TYPEHASH = keccak256("InferenceRequest(address user,address validator,uint256 adapterId,bytes32 promptHash,uint256 maxTokens,uint256 maxFee,uint256 nonce,uint256 deadline,uint256 chainId,bool commercial)");
     bytes32 constant RECEIPT_TYPEHASH = keccak256("InferenceReceipt(bytes32 requestHash,bytes32 outputHash,bytes32 engineProfile,uint256[] contributionIds,uint256[] weightsBp,uint256 fee,address validator)");
     uint256 constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
@@ -196,7 +196,7 @@ contract Baseline {
 
     struct Request {
         address user; uint256 adapterId; bytes32 promptHash; uint256 maxTokens; uint256 maxFee; uint256 nonce;
-        uint256 deadline; uint256 chainId;
+        uint256 deadline; uint256 chainId; bool commercial;
     }
     struct ReceiptIn {
         Request req; bytes userSig; bytes32 outputHash; bytes32 engineProfile; uint256[] ids; uint256[] weights;
@@ -231,7 +231,8 @@ contract Baseline {
         require(rq.maxTokens > 0 && rq.maxTokens <= 1024, "max tokens");
         require(q.engineProfile != 0, "engine profile");
         bytes32 rh = _digest(keccak256(abi.encode(REQUEST_TYPEHASH, rq.user, q.validator, rq.adapterId, rq.promptHash,
-                                                  rq.maxTokens, rq.maxFee, rq.nonce, rq.deadline, rq.chainId)));
+                                                  rq.maxTokens, rq.maxFee, rq.nonce, rq.deadline, rq.chainId,
+                                                  rq.commercial)));
         require(_recover(rh, q.userSig) == rq.user, "user sig");
         bytes32 rd = _digest(keccak256(abi.encode(RECEIPT_TYPEHASH, rh, q.outputHash, q.engineProfile,
                                                   keccak256(abi.encodePacked(q.ids)),

@@ -153,7 +153,8 @@ def run(n: int) -> list[Row]:
     for i in range(n):
         fee = 10**15 + i
         req = {"user": a(USER), "validator": a(VAL), "adapter_id": adapter, "prompt_hash": keccak(text=f"p{i}"),
-               "max_tokens": 32, "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID}
+               "max_tokens": 32, "max_fee": fee, "nonce": i, "deadline": 2**40, "chain_id": CHAIN_ID,
+               "commercial": False}
         rh = typed_data.request_digest(req, CHAIN_ID)
         out = keccak(text=f"out {i}")
         usig = typed_data.sign(rh, bytes(c.keys[USER].key))
@@ -161,7 +162,7 @@ def run(n: int) -> list[Row]:
         vsig = typed_data.sign(typed_data.receipt_digest(rh, out, engine, attributed, weights, fee, a(VAL),
                                                          CHAIN_ID), bytes(c.keys[VAL].key))
         # the baseline builds the same EIP-712 digests (same domain): the same signatures verify
-        q = ((a(USER), adapter, req["prompt_hash"], 32, fee, i, 2**40, CHAIN_ID), usig, out, engine,
+        q = ((a(USER), adapter, req["prompt_hash"], 32, fee, i, 2**40, CHAIN_ID, False), usig, out, engine,
              attributed, weights, fee, a(VAL), vsig)
         both("submitReceipt (3 attributions)", "submitReceipt", req, usig, out, engine, attributed,
              weights, fee, a(VAL), vsig, key=VAL, module="Inference", base_args=(q,))

@@ -41,11 +41,19 @@ def add_parsers(sub: Subparsers) -> None:
            "the curators accept it or reject it for an ordinary reason, slashed when they reject it as "
            "adversarial (`ailedger curate --adversarial`); its MinHash sketch flags it when it is a near "
            "copy of an earlier contribution, and an accepted near copy shares the original's rewards.")
+    action(dsub, "withdraw-consent", "withdraw consent for your contributions (final)", cmd_withdraw_consent,
+           arg("contributions", type=int, nargs="+", metavar="ID"),
+           description="Withdraw consent for each contribution ID (yours): nothing new trains on it (versions "
+           "covering it cannot be trained on), adapters already trained on it count it "
+           "(withdrawnContributions in `ailedger model show`), and their receipts from now on say so. Every ID "
+           "is checked before anything is sent.")
 
     action(sub, "contribute", "upload files and record them as contributions to a datanet", cmd_contribute,
            arg("datanet", type=int, help="datanet id"),
            arg("files", nargs="+", type=Path, metavar="FILE"),
-           arg("--license", default="CC-BY-4.0"),
+           arg("--license", default="CC-BY-4.0",
+               help="SPDX id of the files' license, from the chain's allow-list (e.g. CC-BY-4.0, MIT, CC0-1.0; "
+                    "CC-BY-NC-4.0 forbids commercial use, CC-BY-ND-4.0 derivatives, of what is trained on it)"),
            arg("--metadata", default="", help="metadata JSON (its keccak-256 goes on chain; the JSON to the blob store)"),
            arg("--abi", action="store_true", help="send an ABI call to the Datanets precompile instead of the native type"),
            arg("--bond", type=parse_amount, default=None,
@@ -173,6 +181,13 @@ def cmd_datanet_publish(args: argparse.Namespace) -> int:
 def cmd_contribute(args: argparse.Namespace) -> int:
     from eth_hash.auto import keccak
 
+    from ai_precompiles import licenses
+    from ai_precompiles.errors import AIError
+
+    try:
+        licenses.canonical(args.license)
+    except AIError as e:
+        raise CLIError(f"--license: {e.reason}; nothing was uploaded") from None
     client = client_for(args)
     client.address  # noqa: B018 - a missing key stops the command before any read
     d = get_datanet(client, args.datanet)
@@ -254,6 +269,30 @@ def cmd_contribute(args: argparse.Namespace) -> int:
                          + (f", a near duplicate of contribution {r['nearDuplicateOf']}: the curators see it"
                             if r.get("nearDuplicateOf") else "")
                          for r in results])
+    return 0
+
+
+def cmd_withdraw_consent(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    me = client.address.lower()
+    ids = list(dict.fromkeys(args.contributions))
+    for cid in ids:
+        try:
+            c = client.call("ai_getContribution", cid)
+        except CLIError as e:
+            if "not found" in str(e):
+                raise CLIError(f"contribution {cid} does not exist; nothing was sent") from None
+            raise
+        if str(c["contributor"]).lower() != me:
+            raise CLIError(f"contribution {cid} is {c['contributor']}'s, not yours; nothing was sent")
+        if c["withdrawnBlock"]:
+            raise CLIError(f"consent for contribution {cid} was already withdrawn in block {c['withdrawnBlock']}; "
+                           "nothing was sent")
+    results = []
+    for cid in ids:
+        receipt = client.transact("Datanets", "withdrawConsent", cid)
+        results.append({"id": cid, "transactionHash": receipt["transactionHash"]})
+    show(args, results, [f"contribution {r['id']}: consent withdrawn (tx {r['transactionHash']})" for r in results])
     return 0
 
 

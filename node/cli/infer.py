@@ -47,6 +47,9 @@ def add_parsers(sub: Subparsers) -> None:
     infer.add_argument("--adapter", type=int, required=True, help="on-chain adapter id")
     infer.add_argument("--prompt", required=True)
     infer.add_argument("--max-tokens", type=int, default=32)
+    infer.add_argument("--commercial", action="store_true",
+                       help="declare commercial use of the output (signed in the request); refused, before "
+                            "anything is deposited, on an adapter whose effective licence is non-commercial")
     infer.add_argument("--max-fee", type=parse_amount, default=None, metavar="AMOUNT",
                        help="refuse a quote above this (default: accept the node's price)")
     infer.add_argument("--fee", type=parse_amount, default=10**15, metavar="AMOUNT",
@@ -62,7 +65,7 @@ def add_parsers(sub: Subparsers) -> None:
     infer.set_defaults(func=cmd_infer)
 
 
-def _check_adapter(client: Client, adapter_id: int) -> dict[str, Json]:
+def _check_adapter(client: Client, adapter_id: int, commercial: bool = False) -> dict[str, Json]:
     model = get_model(client, adapter_id, "adapter")
     if int(model["kind"]) != 2:
         raise CLIError(f"model {adapter_id} is a base model; infer needs an adapter (see `ailedger model list`)")
@@ -71,6 +74,10 @@ def _check_adapter(client: Client, adapter_id: int) -> dict[str, Json]:
     if not client.call("ai_getModelStatus", hex(adapter_id))["deployable"]:
         raise CLIError(f"adapter {adapter_id} awaits approval: its policy requires an executed model proposal "
                        "(see `ailedger govern model-status`)")
+    licence = model.get("effectiveLicense")
+    if commercial and isinstance(licence, dict) and not licence.get("commercialUse", True):
+        raise CLIError(f"adapter {adapter_id}'s licence allows no commercial use (its lineage trained on "
+                       "non-commercial data): drop --commercial; nothing was deposited")
     return model
 
 
@@ -101,7 +108,7 @@ def _check_node_serves(client: Client, args: argparse.Namespace) -> dict[str, Js
     that a refused user has deposited nothing: the adapter exists and is not retired, the node
     serves inference with its sidecar ready, its price is within --max-fee, its validator is
     staked and not jailed, --max-tokens is within its limit, and the deposit covers the price."""
-    _check_adapter(client, args.adapter)
+    _check_adapter(client, args.adapter, args.commercial)
     quote = dict(client.call("ai_inferQuote"))
     price = int(quote["price"], 16)
     if args.max_fee is not None and price > args.max_fee:
@@ -172,11 +179,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     request = {"user": bytes.fromhex(user_address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
                "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()),
                "max_tokens": args.max_tokens, "max_fee": price, "nonce": int.from_bytes(os.urandom(8), "big"),
-               "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME, "chain_id": chain_id}
+               "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME, "chain_id": chain_id,
+               "commercial": args.commercial}
     signature = typed_data.sign(typed_data.request_digest(request, chain_id), user.key)
     wire = {"user": user_address, "validator": quote["validator"], "adapterId": args.adapter,
             "prompt": args.prompt, "maxTokens": args.max_tokens, "maxFee": hex(price), "nonce": hex(request["nonce"]),
-            "deadline": hex(request["deadline"]), "chainId": hex(chain_id)}
+            "deadline": hex(request["deadline"]), "chainId": hex(chain_id), "commercial": args.commercial}
     result = user.call("ai_infer", wire, "0x" + signature.hex(), {"maxTokens": args.max_tokens})
     result["fee"] = int(result["fee"], 16)
     if result["receiptId"] is None:
@@ -213,7 +221,7 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
     user = client_for(args)
     vkey = hex_key(args.validator_key, "--validator-key") if args.validator_key else dev_key(args.validator_account)
     validator = Client(args.rpc, vkey)
-    model = _check_adapter(user, args.adapter)
+    model = _check_adapter(user, args.adapter, args.commercial)
     if args.fee == 0:
         raise CLIError("--fee must be above zero")
     staked = int(user.view("Staking", "stakeOf", validator.address))
@@ -228,7 +236,7 @@ def _infer_as_validator(args: argparse.Namespace) -> int:
         "user": to_canonical_address(user.address), "validator": to_canonical_address(validator.address),
         "adapter_id": args.adapter, "prompt_hash": keccak(args.prompt.encode()), "max_tokens": args.max_tokens,
         "max_fee": args.fee, "nonce": int.from_bytes(os.urandom(8), "big"), "deadline": int(head["timestamp"], 16) + REQUEST_LIFETIME,
-        "chain_id": chain_id,
+        "chain_id": chain_id, "commercial": args.commercial,
     }
     user_signature = typed_data.sign(typed_data.request_digest(request, chain_id), user.key)
     with sidecar_client(args.sidecar) as sidecar:

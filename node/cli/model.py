@@ -116,6 +116,11 @@ def cmd_adapter_show(args: argparse.Namespace) -> int:
     m = get_model(client_for(args), args.id)
     lines = [_model_line(m), f"  weights {m['weightsHash']}, license {m['license']}, "
              f"children {', '.join(map(str, m['children'])) or '-'}"]
+    licence = m.get("effectiveLicense")
+    if isinstance(licence, dict):
+        lines.append(f"  effective licence: commercial use {'allowed' if licence['commercialUse'] else 'refused'}, "
+                     f"derivatives {'allowed' if licence['derivatives'] else 'refused'}; "
+                     f"contributions with consent withdrawn in its lineage: {m.get('withdrawnContributions', 0)}")
     m["kind"] = KIND.get(int(m["kind"]), m["kind"])
     show(args, m, lines)
     return 0

@@ -88,6 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not 0 < v <= int(dn["versionCount"]):
             raise CLIError(f"datanet {d} has no version {v} (it has {dn['versionCount']}; "
                            "`ailedger datanet publish` makes one)")
+        if int(client.view("Datanets", "withdrawnInVersion", d, v)):
+            raise CLIError(f"datanet {d} version {v} covers a contribution whose contributor withdrew consent "
+                           "since it was published: nothing new trains on it (`ailedger datanet publish` makes a "
+                           "version that leaves it out)")
     if args.epochs < 0 or args.rank < 0 or args.learning_rate < 0:
         raise CLIError("--epochs, --rank and --learning-rate must not be negative")
     if not 0 <= args.seed < 2**63:
@@ -105,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"base model {parent} registered (the sidecar's, weights {weights})", file=sys.stderr)
     else:
         parent = args.parent
-        get_model(client, parent, "parent model")
+        check_parent(client, parent)
     pairs = [[d, v] for d, v in zip(ids, versions, strict=True)]
     contribution_root, listed = training_set(client, pairs)
     if not listed:
@@ -153,6 +157,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_parent(client: Client, parent: int) -> None:
+    """Refuse early a parent the chain would refuse: one that does not exist, whose effective
+    licence allows no derivatives, or whose lineage trained on withdrawn data."""
+    model = get_model(client, parent, "parent model")
+    licence = model.get("effectiveLicense")
+    if isinstance(licence, dict) and not licence.get("derivatives", True):
+        raise CLIError(f"parent model {parent}'s licence allows no derivatives")
+    if model.get("withdrawnContributions"):
+        raise CLIError(f"parent model {parent}'s lineage trained on a contribution whose consent was withdrawn")
+
+
 def _train_on_the_node(args: argparse.Namespace, client: Client, ids: list[int], versions: list[int],
                        recipe: dict[str, object]) -> int:
     """Ask the node's validator to train: quote, sign, send, follow the job."""
@@ -175,7 +190,7 @@ def _train_on_the_node(args: argparse.Namespace, client: Client, ids: list[int],
     if parent is None:
         raise CLIError(f"the node's sidecar trains on the base model with weights {quote['baseModel']['weightsHash']}, "
                        "which is not registered on chain: register it first, or give --parent")
-    get_model(client, parent, "parent model")
+    check_parent(client, parent)
     _ensure_deposit(client, args, price)
     chain_id = int(quote["chainId"], 16)
     recipe_text = json.dumps(recipe, sort_keys=True)

@@ -14,7 +14,7 @@ import functools
 from typing import Any, TypeVar
 
 import ai_precompiles
-from ai_precompiles import challenges, datanets, inference, registry, sketch
+from ai_precompiles import challenges, datanets, inference, licenses, registry, sketch
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.errors import AIError
 from node.rpc import params as p
@@ -72,6 +72,7 @@ def ai_get_contribution(ctx: NodeContext, params: Params) -> dict[str, Any]:
     c = ai_precompiles.get_contribution(state, p.quantity(contribution_id, "0"))
     found = _found(c, "contribution")
     out = dict(found.to_json())
+    out.update(licenses.flags_json(found.terms))
     available = ctx.core.blobs.size(found.content_hash) is not None
     out["blobAvailable"] = available
     quality = datanets.get_quality(state, found.id)
@@ -127,7 +128,7 @@ def ai_list_contributions(ctx: NodeContext, params: Params) -> list[dict[str, An
         items = ai_precompiles.list_contributions(state, did, status, offset, limit, MAX_SCAN)
     except AIError as e:
         raise LimitExceeded(str(e)) from None
-    return [c.to_json() for c in items]
+    return [{**c.to_json(), **licenses.flags_json(c.terms)} for c in items]
 
 
 @rpc("ai_getLineage", max_params=2, lane=READ)
@@ -136,11 +137,11 @@ def ai_get_lineage(ctx: NodeContext, params: Params) -> dict[str, Any]:
     return dict(_found(ai_precompiles.get_lineage(p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")), "model"))
 
 
-@rpc("ai_getModel", max_params=2)
+@rpc("ai_getModel", max_params=2, lane=READ)
 def ai_get_model(ctx: NodeContext, params: Params) -> dict[str, Any]:
     model_id, ref = args(params, 1, 1)
     state, mid = p.state_at(ctx.core, ref, 1), p.quantity(model_id, "0")
-    out = dict(_found(ai_precompiles.get_model(state, mid), "model").to_json())
+    out = registry.model_json(state, _found(ai_precompiles.get_model(state, mid), "model"))
     merge = registry.get_merge(state, mid)
     if merge is not None:  # a merged adapter: its parents and recipe (docs/merges.md)
         out["merge"] = merge.to_json()

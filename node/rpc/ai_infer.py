@@ -20,7 +20,7 @@ from typing import Any
 import trio
 from eth_hash.auto import keccak
 
-from ai_precompiles import governance, inference, registry, staking, typed_data
+from ai_precompiles import governance, inference, licenses, registry, staking, typed_data
 from ai_precompiles.errors import BadSignature
 from ai_precompiles.params import get_param
 from node.chain.core import ChainCore
@@ -82,7 +82,10 @@ def _parse_request(raw: Json, service: InferenceService) -> tuple[dict[str, Any]
         "nonce": p.quantity(raw.get("nonce"), "0.nonce"),
         "deadline": p.quantity(raw.get("deadline"), "0.deadline"),
         "chain_id": p.quantity(raw.get("chainId"), "0.chainId"),
+        "commercial": raw.get("commercial", False),
     }
+    if not isinstance(request["commercial"], bool):
+        raise InvalidParams("invalid argument 0: commercial must be true or false (the use the request declares)")
     if raw.get("promptHash") is not None and p.hash32(raw["promptHash"], "0.promptHash") != request["prompt_hash"]:
         raise InvalidParams("invalid argument 0: promptHash is not the keccak-256 of prompt")
     if request["validator"] != service.address:
@@ -132,6 +135,9 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
         # the chain would refuse the receipt: the prompt is not run
         raise InvalidParams(f"adapter {request['adapter_id']} awaits approval: its policy requires an "
                             "executed model proposal (see ai_getModelStatus)")
+    if request["commercial"] and model.license_terms & licenses.NON_COMMERCIAL:
+        raise InvalidParams(f"adapter {request['adapter_id']}'s licence allows no commercial use: "
+                            "the request declares commercial use")
     info = inference.get_deposit_info(state, request["user"])
     deposit = info["balance"]
     if info["withdrawalPending"] and info["unlockTime"] < core.now() + service.timeout + MIN_DEADLINE_MARGIN:

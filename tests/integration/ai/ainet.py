@@ -109,7 +109,7 @@ def serve(net: Net, node: int, adapter: int, prompt: str, account: int, max_toke
     request = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(quote["validator"][2:]),
                "adapter_id": adapter, "prompt_hash": keccak(prompt.encode()), "max_tokens": max_tokens,
                "max_fee": int(quote["price"], 16), "nonce": int.from_bytes(os.urandom(8), "big"),
-               "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id}
+               "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id, "commercial": False}
     signature = typed_data.sign(typed_data.request_digest(request, chain_id), user.private_key)
     wire = {"user": user.address, "validator": quote["validator"], "adapterId": adapter, "prompt": prompt,
             "maxTokens": max_tokens, "maxFee": quote["price"], "nonce": hex(request["nonce"]),

@@ -209,7 +209,7 @@ def request_typed(req: dict[str, Any], chain_id: int = CHAIN_ID, validator: str 
             {"name": "promptHash", "type": "bytes32"}, {"name": "maxTokens", "type": "uint256"},
             {"name": "maxFee", "type": "uint256"},
             {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"},
-            {"name": "chainId", "type": "uint256"}]},
+            {"name": "chainId", "type": "uint256"}, {"name": "commercial", "type": "bool"}]},
         "primaryType": "InferenceRequest", "domain": domain(chain_id),
         "message": {**req, "promptHash": "0x" + bytes(req["promptHash"]).hex(),
                     "validator": validator or ADDR[VALIDATOR]},
@@ -244,16 +244,17 @@ def sign_typed(typed: dict[str, Any], key: bytes) -> bytes:
 
 
 def make_request(user: int, adapter: int, max_fee: int, nonce: int, deadline: int,
-                 prompt: str = "prompt", chain_id: int = CHAIN_ID, max_tokens: int = 32) -> dict[str, Any]:
+                 prompt: str = "prompt", chain_id: int = CHAIN_ID, max_tokens: int = 32,
+                 commercial: bool = False) -> dict[str, Any]:
     """An InferenceRequest as a dict in the ABI's field order."""
     return {"user": ADDR[user], "adapterId": adapter, "promptHash": keccak(text=prompt),
             "maxTokens": max_tokens, "maxFee": max_fee, "nonce": nonce, "deadline": deadline,
-            "chainId": chain_id}
+            "chainId": chain_id, "commercial": commercial}
 
 
 def request_tuple(req: dict[str, Any]) -> tuple[Any, ...]:
     return (req["user"], req["adapterId"], req["promptHash"], req["maxTokens"], req["maxFee"], req["nonce"],
-            req["deadline"], req["chainId"])
+            req["deadline"], req["chainId"], req["commercial"])
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ class SignedReceipt:
         return {"user": bytes.fromhex(r["user"][2:]), "adapter_id": r["adapterId"],
                 "prompt_hash": r["promptHash"], "max_tokens": r["maxTokens"], "max_fee": r["maxFee"],
                 "request_nonce": r["nonce"], "deadline": r["deadline"], "request_chain_id": r["chainId"],
-                "user_signature": self.user_signature, "output_hash": self.output_hash,
+                "commercial": int(r["commercial"]), "user_signature": self.user_signature, "output_hash": self.output_hash,
                 "engine_profile": self.engine_profile,
                 "contribution_ids": self.ids, "weights_bp": self.weights, "fee": self.fee,
                 "validator": bytes.fromhex(self.validator[2:]),

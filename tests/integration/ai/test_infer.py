@@ -79,16 +79,17 @@ def world(tmp_path_factory):
         sidecar.kill(15)
 
 
-def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell", max_tokens=8, adapter=2):
+def signed_request(w, user, validator, price, nonce, prompt="The heron of Lake Vell", max_tokens=8,
+                   commercial=False, adapter=2):
     chain_id = int(w.rpc("eth_chainId"), 16)
     head = w.rpc("eth_getBlockByNumber", "latest", False)
     req = {"user": bytes.fromhex(user.address[2:]), "validator": bytes.fromhex(validator[2:]), "adapter_id": adapter,
            "prompt_hash": keccak(prompt.encode()), "max_tokens": max_tokens, "max_fee": price, "nonce": nonce,
-           "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id}
+           "deadline": int(head["timestamp"], 16) + 3600, "chain_id": chain_id, "commercial": commercial}
     sig = typed_data.sign(typed_data.request_digest(req, chain_id), user.private_key)
     wire = {"user": user.address, "validator": validator, "adapterId": adapter, "prompt": prompt,
             "maxTokens": max_tokens, "maxFee": hex(price), "nonce": hex(nonce), "deadline": hex(req["deadline"]),
-            "chainId": hex(chain_id)}
+            "chainId": hex(chain_id), "commercial": commercial}
     return req, sig, wire
 
 
@@ -158,7 +159,7 @@ def test_a_request_signed_for_validator_a_cannot_be_redeemed_by_staked_b(world):
         b.private_key, chain_id=chain_id, nonce=int(w.rpc("eth_getTransactionCount", b.address, "pending"), 16),
         max_priority_fee_per_gas=10**9, max_fee_per_gas=2 * base + 10**9, gas=3_000_000,
         user=req["user"], adapter_id=2, prompt_hash=req["prompt_hash"], max_tokens=req["max_tokens"], max_fee=price,
-        request_nonce=77, deadline=req["deadline"], request_chain_id=chain_id, user_signature=sig,
+        request_nonce=77, deadline=req["deadline"], request_chain_id=chain_id, commercial=0, user_signature=sig,
         output_hash=output_hash, engine_profile=engine, contribution_ids=[1], weights_bp=[10_000], fee=price, validator=b_addr, validator_signature=vsig)
     tx_hash = w.rpc("eth_sendRawTransaction", "0x" + LedgerTransactionBuilder.wrap_native(tx).encode().hex())
     mined = w.rpc("eth_getTransactionReceipt", tx_hash)

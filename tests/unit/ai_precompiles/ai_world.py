@@ -46,14 +46,14 @@ class World:
     next_nonce: int = 1
 
     def request(self, adapter: int, max_fee: int, nonce: int | None = None,
-                deadline: int | None = None, user: int = USER) -> dict[str, Any]:
+                deadline: int | None = None, user: int = USER, commercial: bool = False) -> dict[str, Any]:
         if nonce is None:
             nonce = self.next_nonce
             self.next_nonce += 1
         return {"user": self.c.addr(user), "validator": self.c.addr(VALIDATOR), "adapter_id": adapter,
                 "prompt_hash": keccak(text=f"prompt {nonce}"), "max_tokens": 32, "max_fee": max_fee,
                 "nonce": nonce, "deadline": deadline if deadline is not None
-                else self.c.head.timestamp + 3600, "chain_id": CHAIN_ID}
+                else self.c.head.timestamp + 3600, "chain_id": CHAIN_ID, "commercial": commercial}
 
     def sign_request(self, req: dict[str, Any], key: int = USER) -> bytes:
         """Sign as a wallet would (eth_account's EIP-712 encoder, not ours)."""

@@ -82,7 +82,7 @@ def test_receipt_native_equals_abi() -> None:
         VALIDATOR, InferenceReceiptTransaction, user=req["user"], adapter_id=req["adapter_id"],
         prompt_hash=req["prompt_hash"], max_tokens=req["max_tokens"], max_fee=req["max_fee"],
         request_nonce=req["nonce"], deadline=req["deadline"], request_chain_id=req["chain_id"],
-        user_signature=usig, output_hash=output, engine_profile=engine, contribution_ids=ids,
+        commercial=int(req["commercial"]), user_signature=usig, output_hash=output, engine_profile=engine, contribution_ids=ids,
         weights_bp=weights, fee=fee, validator=vaddr, validator_signature=vsig)
     assert not native.computation.is_error
     assert native.computation.output == abi.computation.output  # the same receipt id

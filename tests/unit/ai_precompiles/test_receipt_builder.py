@@ -29,7 +29,7 @@ def test_the_receipt_is_the_call_a_validator_makes_by_hand(world: World) -> None
     by_hand = world.receipt_args(req, world.contributions[:2], [6000, 4000], 700, output=keccak(text="output"))
     request, user_sig, output, engine, ids, weights, fee, vaddr, vsig = by_hand
     assert tx.abi_args() == ((req["user"], req["adapter_id"], req["prompt_hash"], req["max_tokens"], req["max_fee"],
-                              req["nonce"], req["deadline"], req["chain_id"]), user_sig, output, engine, ids, weights,
+                              req["nonce"], req["deadline"], req["chain_id"], req["commercial"]), user_sig, output, engine, ids, weights,
                              fee, vaddr, vsig)
     assert tx.get_sender() == world.c.addr(VALIDATOR) and tx.gas == RECEIPT_GAS
 

@@ -60,7 +60,7 @@ def test_a_receipt_names_its_prompt_output_and_engine() -> None:
     tx = InferenceReceiptTransaction.sign(
         KEY, chain_id=DEV_CHAIN_ID, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=10**10, gas=3_000_000,
         user=b"\x03" * 20, adapter_id=2, prompt_hash=H["prompt"], max_tokens=32, max_fee=10, request_nonce=1,
-        deadline=10**10, request_chain_id=DEV_CHAIN_ID, user_signature=b"\x00" * 65, output_hash=H["output"],
+        deadline=10**10, request_chain_id=DEV_CHAIN_ID, commercial=0, user_signature=b"\x00" * 65, output_hash=H["output"],
         engine_profile=H["engine"], contribution_ids=[1], weights_bp=[10_000], fee=1, validator=b"\x04" * 20,
         validator_signature=b"\x00" * 65)
     assert blob_refs(native(tx)) == (H["prompt"], H["output"], H["engine"])
