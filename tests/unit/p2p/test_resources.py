@@ -107,7 +107,10 @@ def test_data_past_the_window_closes_the_connection_and_names_the_peer():
             assert listener.event_shutting_down.is_set()
             assert violations and violations[0][0] == str(peer_id(1).to_base58())  # the dialler
             assert "past its window" in violations[0][1]
-            assert listener.buffered() == 0 and inbound is not None
+            with trio.fail_after(5):  # the closing connection drops what it held (its own task)
+                while listener.buffered():
+                    await trio.sleep(0.01)
+            assert inbound is not None
             nursery.cancel_scope.cancel()
 
     trio.run(main)
