@@ -394,8 +394,9 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
     DARE, a seed only for DARE); the manifest and attribution index are named; the license's
     length; the sender has ``staking.min_stake`` staked and is not jailed (the merge is its work,
     as a trained adapter is its trainer's); each parent exists, is an adapter, is not retired,
-    and all share one base model; each parent's licence allows derivatives and no parent's
-    lineage trained on a contribution whose consent was withdrawn; the merge stays within ``registry.max_depth`` (one more than
+    and all share one base model; each parent's licence allows derivatives and no parent
+    trained on a contribution whose consent was withdrawn since (its own declared versions:
+    gas flat in the parents' ancestry); the merge stays within ``registry.max_depth`` (one more than
     its deepest parent); its parents' datanet versions together span at most
     ``MAX_MERGE_DATANETS`` datanets; the weights hash is new.
 
@@ -436,8 +437,10 @@ def register_merged_adapter(ctx: Ctx, recipe: dict[str, Any], weights_hash: byte
         parent_terms = Model.load_field(store, p, "license_terms")
         if parent_terms & licenses.NO_DERIVATIVES:
             raise InvalidState(f"parent model {p}'s licence allows no derivatives")
-        if lineage_withdrawn(store, dstore, p, count_all=False):
-            raise InvalidState(f"parent model {p}'s lineage trained on a contribution whose consent was withdrawn")
+        # the parent's own training data (flat: a parent's ancestry is not walked, as lineage_path
+        # stops at a merge; a parent's ancestors were checked when the parent was registered)
+        if path_withdrawn(dstore, [_step(store, p)]):
+            raise InvalidState(f"parent model {p} trained on a contribution whose consent was withdrawn")
         terms |= parent_terms
         base = Model.load_field(store, p, "base_model_id")
         if base_model_id and base != base_model_id:
