@@ -151,6 +151,27 @@ def test_no_derivative_of_a_no_derivatives_lineage(lic: Lic) -> None:
     assert reason == f"parent model {lic.a_nd}'s licence allows no derivatives"
 
 
+def _merge_args(w: World, parents: list[int], tag: str) -> tuple[Any, ...]:
+    recipe = {"parent_ids": parents, "weights_bp": [5000] * len(parents), "method": 1, "density_bp": 0, "seed": 0}
+    return (recipe, keccak(text=f"merged w {tag}"), keccak(text=f"merged i {tag}"), keccak(text=f"merged m {tag}"),
+            "apache-2.0")
+
+
+def test_a_merge_takes_its_parents_most_restrictive_licence(lic: Lic) -> None:
+    """A merge derives from every parent: a non-commercial parent makes the merge non-commercial
+    (a commercial request on it is refused), and a no-derivatives parent cannot be merged."""
+    w = lic.w
+    merged = int(w.c.send(VALIDATOR, "ModelRegistry", "registerMergedAdapter",
+                          *_merge_args(w, [w.adapter1, lic.a_nc], "nc")).result)
+    assert w.c.call("ModelRegistry", "getModel", merged)["license_terms"] == licenses.NON_COMMERCIAL
+    req = w.request(merged, max_fee=1000, commercial=True)
+    reason = _refused(w, VALIDATOR, "Inference", "submitReceipt", *w.receipt_args(req, [lic.nc_ids[1]], [10_000], 500))
+    assert "allows no commercial use" in reason, reason
+    reason = _refused(w, VALIDATOR, "ModelRegistry", "registerMergedAdapter",
+                      *_merge_args(w, [w.adapter1, lic.a_nd], "nd"))
+    assert reason == f"parent model {lic.a_nd}'s licence allows no derivatives"
+
+
 def test_a_commercial_request_on_a_non_commercial_lineage_is_refused(lic: Lic) -> None:
     w = lic.w
     for adapter in (lic.a_nc, lic.child):
