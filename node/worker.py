@@ -18,6 +18,10 @@ rules that keep one caller from stalling everyone:
   would still hold more than it; the newest job of the client holding the most in the network
   holding the most is then refused (:class:`node.errors.LimitExceeded`, "node busy") in its
   place. Otherwise the new job is refused, instead of growing memory and latency without end;
+- work the node posts for itself (:meth:`ChainWorker.post`: the block automine builds for the
+  transactions just admitted) runs once every job queued before it has run, fairly ordered
+  among themselves, and before any queued after it: so sends that arrive while a block is
+  requested share it, whatever the senders' shares;
 - a job whose awaiting task is cancelled (the client hung up) before it started is
   dropped, never run;
 - results come back to the trio loop through ``TrioToken.run_sync_soon``, with no polling.
@@ -128,6 +132,7 @@ class ChainWorker:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._produce: collections.deque[_Job] = collections.deque()
+        self._posted: collections.deque[_Job] = collections.deque()
         self._clients: dict[str, _Client] = {}
         self._networks: dict[str, _Client] = {}
         #: Clients and networks with jobs waiting: what choosing a job looks at, however many
@@ -154,11 +159,16 @@ class ChainWorker:
             return self._produce.popleft()
         best: _Client | None = None
         best_key: tuple[float, float, int] | None = None
+        oldest: int | None = None
         for c in self._ready:
             assert c.network is not None
             key = (c.network.rank, c.rank, c.jobs[0].seq)
             if best_key is None or key < best_key:
                 best, best_key = c, key
+            if oldest is None or c.jobs[0].seq < oldest:
+                oldest = c.jobs[0].seq
+        if self._posted and (oldest is None or self._posted[0].seq < oldest):
+            return self._posted.popleft()  # everything queued before it has run
         if best is None:
             return None
         self._waiting(best, -1)
@@ -308,14 +318,22 @@ class ChainWorker:
     def post(self, fn: Callable[[], object], priority: Priority = Priority.NORMAL) -> None:
         """Queue ``fn()`` with nobody awaiting it, from any thread (the chain thread included):
         work the node asks of itself, such as the block automine builds for the transactions
-        just admitted. Never refused for a full queue (the caller keeps at most one such job
-        waiting); what it raises is logged, and ``fn`` should catch what it expects."""
+        just admitted. It runs after every job queued before it and before any queued after it
+        (module docstring). Never refused for a full queue (the caller keeps at most one such
+        job waiting); what it raises is logged, and ``fn`` should catch what it expects."""
 
         def deliver(result: outcome.Outcome[Any]) -> None:
             if isinstance(result, outcome.Error):
                 log.error("%s: a posted job failed", self.name, exc_info=result.error)
 
-        self._put(_Job(fn, (), deliver, "", next(self._seq)), priority, bounded=False)
+        if priority == Priority.PRODUCE:
+            self._put(_Job(fn, (), deliver, "", next(self._seq)), priority, bounded=False)
+            return
+        with self._cond:
+            self._posted.append(_Job(fn, (), deliver, "", next(self._seq)))
+            self._queued += 1
+            metrics.WORKER_QUEUED.labels(self.name).set(self._queued)
+            self._cond.notify()
 
     def call_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker from a non-trio thread (start-up, shutdown)."""

@@ -79,25 +79,33 @@ def test_a_send_in_a_batch_may_spend_what_an_earlier_send_gave_it(node):
 
 
 def test_concurrent_senders_share_blocks(node):
-    before = head(node.url)
+    """48 sends from 8 threads, each answered with its receipt: some arrive while a block is
+    being built and share the next one. Whether two sends overlap is up to the machine's
+    scheduling (on a loaded one the HTTP requests can come in one at a time), so the round is
+    tried up to three times: automine that never groups fails all three."""
     per_sender = 6
-    errors: list[object] = []
+    blocks = []
+    for _ in range(3):
+        before = head(node.url)
+        errors: list[object] = []
 
-    def send(account) -> None:
-        nonce = int(rpc(node.url, "eth_getTransactionCount", [account.address])["result"], 16)
-        for k in range(per_sender):
-            tx, tx_hash = raw(account.private_key, nonce + k, DEV[0].address)
-            answer = rpc(node.url, "eth_sendRawTransaction", [tx], timeout=60)
-            if answer.get("result") != tx_hash:
-                errors.append(answer)
-            elif rpc(node.url, "eth_getTransactionReceipt", [tx_hash])["result"] is None:
-                errors.append(f"no receipt for {tx_hash} after its send answered")
+        def send(account) -> None:
+            nonce = int(rpc(node.url, "eth_getTransactionCount", [account.address])["result"], 16)
+            for k in range(per_sender):
+                tx, tx_hash = raw(account.private_key, nonce + k, DEV[0].address)
+                answer = rpc(node.url, "eth_sendRawTransaction", [tx], timeout=60)
+                if answer.get("result") != tx_hash:
+                    errors.append(answer)
+                elif rpc(node.url, "eth_getTransactionReceipt", [tx_hash])["result"] is None:
+                    errors.append(f"no receipt for {tx_hash} after its send answered")
 
-    threads = [threading.Thread(target=send, args=(a,)) for a in DEV[2:10]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    # 48 sends from 8 threads: at least some of them arrived while a block was being built.
-    assert head(node.url) - before < 8 * per_sender
+        threads = [threading.Thread(target=send, args=(a,)) for a in DEV[2:10]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        blocks.append(head(node.url) - before)
+        if blocks[-1] < 8 * per_sender:
+            break
+    assert min(blocks) < 8 * per_sender, blocks

@@ -185,3 +185,36 @@ def test_addresses_of_one_network_share_one_share() -> None:
     assert network_of("10.9.9.7") == network_of("10.9.9.200") == "10.9.9.0/24" != network_of("10.9.8.7")
     assert network_of("2001:db8::1") == network_of("2001:db8::ffff:1") == "2001:db8::/64"
     assert network_of("::ffff:10.9.9.7") == "10.9.9.0/24" and network_of("") == ""
+
+
+def test_a_posted_job_runs_after_everything_queued_before_it_whatever_the_shares() -> None:
+    """Automine posts the block it builds for the transactions just admitted: sends queued before
+    the post go into it (they run first, even from a client that used the worker more than the
+    node's own work), and jobs queued after it run after it."""
+    worker = ChainWorker("test-worker")
+    gate = threading.Event()
+    order: list[str] = []
+
+    def blocker() -> None:
+        gate.wait(10)
+
+    def record(name: str) -> None:
+        order.append(name)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):  # 10.0.0.1 has used the worker a lot lately
+                await worker.run(lambda: sum(range(200_000)), client="10.0.0.1")
+            nursery.start_soon(worker.run, blocker)
+            await trio.sleep(0.1)
+            for i in range(3):
+                nursery.start_soon(lambda i=i: worker.run(record, f"send{i}", client="10.0.0.1"))
+                await trio.sleep(0.02)
+            worker.post(lambda: record("block"))
+            nursery.start_soon(lambda: worker.run(record, "later", client="10.0.0.1"))
+            await trio.sleep(0.05)
+            gate.set()
+
+    trio.run(main)
+    worker.stop()
+    assert order == ["send0", "send1", "send2", "block", "later"]
