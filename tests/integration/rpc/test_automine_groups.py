@@ -89,7 +89,7 @@ def test_concurrent_senders_share_blocks(node):
         before = head(node.url)
         errors: list[object] = []
 
-        def send(account) -> None:
+        def send(account, errors: list[object] = errors) -> None:
             nonce = int(rpc(node.url, "eth_getTransactionCount", [account.address])["result"], 16)
             for k in range(per_sender):
                 tx, tx_hash = raw(account.private_key, nonce + k, DEV[0].address)
