@@ -516,6 +516,18 @@ def get_epoch(state: Any, block: int | None = None) -> int:
     return epoch_of(Store(state, STAKING), int(state.block_number if block is None else block))
 
 
+def standing_refusal(state: Any, account: bytes, work: str) -> str | None:
+    """Why ``account`` cannot do validator ``work`` now ("record receipts", "register adapters
+    for builders"): it is not staked (``staking.min_stake``) or it is jailed; None when it can.
+    For the node to refuse a request before any work the chain would then refuse."""
+    store = Store(state, STAKING)
+    if store.get(slot("stake", account)) < get_param(state, "staking.min_stake"):
+        return f"this node's validator is not staked; it cannot {work}"
+    if store.get(slot("jail.until", account)):
+        return f"this node's validator is jailed; it cannot {work} until it unjails"
+    return None
+
+
 def get_stake(state: Any, account: bytes) -> dict[str, int]:
     store = Store(state, STAKING)
     return {"stake": store.get(slot("stake", account)),

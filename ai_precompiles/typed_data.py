@@ -138,46 +138,41 @@ def sign(digest: bytes, private_key: bytes) -> bytes:
     return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
 
 
-def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
-    """The request as ``eth_signTypedData_v4`` JSON, for wallets and eth-account."""
+def _typed_data(type_string: str, contract: bytes, chain_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """``eth_signTypedData_v4`` JSON of one primary type of this domain (its fields read from
+    ``type_string``, the same string its type hash is made of)."""
+    primary, _, fields = type_string.partition("(")
     return {
         "types": {
             "EIP712Domain": [{"name": "name", "type": "string"},
                              {"name": "version", "type": "string"},
                              {"name": "chainId", "type": "uint256"},
                              {"name": "verifyingContract", "type": "address"}],
-            "InferenceRequest": [{"name": n, "type": t} for t, n in (
-                p.split(" ") for p in REQUEST_TYPE[len("InferenceRequest("):-1].split(","))],
+            primary: [{"name": n, "type": t} for t, n in (p.split(" ") for p in fields[:-1].split(","))],
         },
-        "primaryType": "InferenceRequest",
+        "primaryType": primary,
         "domain": {"name": NAME, "version": VERSION, "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(INFERENCE)},
-        "message": {"user": to_checksum_address(req["user"]),
-                    "validator": to_checksum_address(req["validator"]), "adapterId": req["adapter_id"],
-                    "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
-                    "maxTokens": req["max_tokens"], "maxFee": req["max_fee"], "nonce": req["nonce"],
-                    "deadline": req["deadline"], "chainId": req["chain_id"], "commercial": bool(req["commercial"])},
+                   "verifyingContract": to_checksum_address(contract)},
+        "message": message,
     }
+
+
+def request_typed_data(req: dict[str, Any], chain_id: int) -> dict[str, Any]:
+    """The request as ``eth_signTypedData_v4`` JSON, for wallets and eth-account."""
+    return _typed_data(REQUEST_TYPE, INFERENCE, chain_id, {
+        "user": to_checksum_address(req["user"]),
+        "validator": to_checksum_address(req["validator"]), "adapterId": req["adapter_id"],
+        "promptHash": "0x" + bytes(req["prompt_hash"]).hex(),
+        "maxTokens": req["max_tokens"], "maxFee": req["max_fee"], "nonce": req["nonce"],
+        "deadline": req["deadline"], "chainId": req["chain_id"], "commercial": bool(req["commercial"])})
 
 
 def training_request_typed_data(req: Mapping[str, Any], chain_id: int) -> dict[str, Any]:
     """The training request as ``eth_signTypedData_v4`` JSON, for wallets and eth-account."""
-    return {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"},
-                             {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"},
-                             {"name": "verifyingContract", "type": "address"}],
-            "TrainingRequest": [{"name": n, "type": t} for t, n in (
-                p.split(" ") for p in TRAINING_REQUEST_TYPE[len("TrainingRequest("):-1].split(","))],
-        },
-        "primaryType": "TrainingRequest",
-        "domain": {"name": NAME, "version": VERSION, "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(MODEL_REGISTRY)},
-        "message": {"builder": to_checksum_address(req["builder"]),
-                    "validator": to_checksum_address(req["validator"]), "parentId": req["parent_id"],
-                    "datanetIds": list(req["datanet_ids"]), "datanetVersions": list(req["datanet_versions"]),
-                    "hyperParamsHash": "0x" + bytes(req["hyper_params_hash"]).hex(), "license": req["license"],
-                    "maxFee": req["max_fee"], "nonce": req["nonce"], "deadline": req["deadline"],
-                    "chainId": req["chain_id"]},
-    }
+    return _typed_data(TRAINING_REQUEST_TYPE, MODEL_REGISTRY, chain_id, {
+        "builder": to_checksum_address(req["builder"]),
+        "validator": to_checksum_address(req["validator"]), "parentId": req["parent_id"],
+        "datanetIds": list(req["datanet_ids"]), "datanetVersions": list(req["datanet_versions"]),
+        "hyperParamsHash": "0x" + bytes(req["hyper_params_hash"]).hex(), "license": req["license"],
+        "maxFee": req["max_fee"], "nonce": req["nonce"], "deadline": req["deadline"],
+        "chainId": req["chain_id"]})

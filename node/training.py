@@ -471,11 +471,9 @@ def check_request(core: ChainCore, service: TrainingService, request: dict[str, 
     if (registry.training_nonce_used(state, request["builder"], request["nonce"])
             or registry.adapter_of_training_request(state, request_hash) is not None):
         raise InvalidInput("the request's nonce was already used")
-    stake = staking.get_stake(state, service.address)
-    if stake["stake"] < get_param(state, "staking.min_stake"):
-        raise Refused("this node's validator is not staked; it cannot register adapters for builders")
-    if stake["jailedUntil"]:
-        raise Refused("this node's validator is jailed; it cannot register adapters until it unjails")
+    refusal = staking.standing_refusal(state, service.address, "register adapters for builders")
+    if refusal is not None:
+        raise Refused(refusal)
     parent = registry.get_model(state, request["parent_id"])
     if parent is None:
         raise NotFound(f"parent model {request['parent_id']} does not exist")

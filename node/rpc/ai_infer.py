@@ -22,7 +22,6 @@ from eth_hash.auto import keccak
 
 from ai_precompiles import governance, inference, licenses, registry, staking, typed_data
 from ai_precompiles.errors import BadSignature
-from ai_precompiles.params import get_param
 from node.chain.core import ChainCore
 from node.inference import InferenceService
 from node.rpc import params as p
@@ -119,11 +118,9 @@ def _check_on_chain(core: ChainCore, service: InferenceService, request: dict[st
     if (inference.receipt_id_for_request(state, request_hash) is not None
             or inference.request_nonce_used(state, request["user"], request["nonce"])):
         raise InvalidParams("the request's nonce was already used")
-    stake = staking.get_stake(state, service.address)
-    if stake["stake"] < get_param(state, "staking.min_stake"):
-        raise ServerError("this node's validator is not staked; it cannot record receipts")
-    if stake["jailedUntil"]:
-        raise ServerError("this node's validator is jailed; it cannot record receipts until it unjails")
+    refusal = staking.standing_refusal(state, service.address, "record receipts")
+    if refusal is not None:
+        raise ServerError(refusal)
     model = registry.get_model(state, request["adapter_id"])
     if model is None:
         raise ResourceNotFound(f"adapter {request['adapter_id']} does not exist")
