@@ -37,8 +37,19 @@ from ai_precompiles import MODULES, typed_data
 from ai_precompiles.addresses import BY_NAME
 
 hash32 = Binary.fixed_length(32)
-#: Gas limit of an inference-receipt transaction, as the node's ai_infer and the CLI send it.
-RECEIPT_GAS = 3_000_000
+#: Gas limit of an inference-receipt transaction, as the node's ai_infer and the CLI send it: a
+#: base and a share per attribution pair, since each pair can hold a new pending payout (new
+#: storage). Measured: about 0.8 M gas for one pair and 6.0 M for 64 pairs of 64 distinct
+#: contributors (``inference.max_attributions``' default); a fixed 3 M failed "out of gas" after
+#: the sidecar had served a widely attributed output.
+RECEIPT_BASE_GAS = 1_500_000
+RECEIPT_GAS_PER_PAIR = 100_000
+
+
+def receipt_gas(pairs: int) -> int:
+    """The gas limit of a receipt attributing to ``pairs`` contributions."""
+    return RECEIPT_BASE_GAS + RECEIPT_GAS_PER_PAIR * pairs
+
 
 _COMMON_HEAD = [
     ("chain_id", big_endian_int),
@@ -372,7 +383,7 @@ class InferenceReceiptTransaction(NativeTransaction):
         nonce: int,
         max_priority_fee_per_gas: int,
         max_fee_per_gas: int,
-        gas: int = RECEIPT_GAS,
+        gas: int | None = None,
     ) -> Self:
         """The receipt of a served ``request``, signed twice by the validator's key: its EIP-712
         receipt signature over (request hash, output hash, engine profile, attribution, fee),
@@ -391,6 +402,7 @@ class InferenceReceiptTransaction(NativeTransaction):
             raise ValueError(f"the request is bound to validator 0x{bytes(request['validator']).hex()}, "
                              f"not to the signing key's 0x{validator.hex()}")
         ids, weights = list(contribution_ids), list(weights_bp)
+        gas = receipt_gas(len(ids)) if gas is None else gas
         request_hash = typed_data.request_digest(request, chain_id)
         validator_signature = typed_data.sign(
             typed_data.receipt_digest(request_hash, output_hash, engine_profile, ids, weights, fee, validator,
