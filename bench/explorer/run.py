@@ -93,8 +93,17 @@ def build_chain(node: AINode, contributions: int, blocks: int, receipts: int) ->
     datanet, _ = node.do(OWNER, "Datanets", "createDatanet", "bench", "general", "", "CC-BY-4.0", [ADDR[OWNER]], 1, 4096)
     texts = [f"contribution {i}: the bench fact number {i} is {i * 7919 % 10007}.".encode() for i in range(contributions)]
     batch(node.url, [("ai_putBlob", ["0x" + t.hex()]) for t in texts])
-    send_all(node, [(CONTRIBUTORS[i % len(CONTRIBUTORS)], "Datanets", "contribute",
-                     [datanet, keccak(t), len(t), "CC-BY-4.0", keccak(text=f"meta {i}")]) for i, t in enumerate(texts)])
+    # authorship: each contribution spends its contributor's commitment, made in an earlier block
+    from ai_precompiles.datanets import contribution_commitment
+
+    who = [CONTRIBUTORS[i % len(CONTRIBUTORS)] for i in range(contributions)]
+    salts = [keccak(text=f"bench salt {i}") for i in range(contributions)]
+    send_all(node, [(who[i], "Datanets", "commitContribution",
+                     [contribution_commitment(bytes.fromhex(ADDR[who[i]][2:]), datanet, keccak(t), len(t), "CC-BY-4.0",
+                                              keccak(text=f"meta {i}"), salts[i])]) for i, t in enumerate(texts)])
+    send_all(node, [(who[i], "Datanets", "contribute",
+                     [datanet, keccak(t), len(t), "CC-BY-4.0", keccak(text=f"meta {i}"), salts[i]])
+                    for i, t in enumerate(texts)])
     first = node.call(OWNER, "Datanets", "contributionCount") - contributions + 1
     ids = list(range(first, first + contributions))
     send_all(node, [(OWNER, "Datanets", "curate", [cid, True, 0]) for cid in ids])
