@@ -29,6 +29,8 @@ REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
     ("Datanets", "contributeBonded"): (("contentHash",),),
     ("ModelRegistry", "registerAdapter"): (("spec", "weights_hash"), ("spec", "attribution_index_hash"),
                                            ("spec", "manifest_hash"), ("spec", "hyper_params_hash")),
+    ("ModelRegistry", "registerTrainedAdapter"): (("spec", "weights_hash"), ("spec", "attribution_index_hash"),
+                                                  ("spec", "manifest_hash"), ("spec", "hyper_params_hash")),
     ("ModelRegistry", "registerMergedAdapter"): (("weightsHash",), ("attributionIndexHash",), ("manifestHash",)),
     ("Inference", "submitReceipt"): (("request", "prompt_hash"), ("outputHash",), ("engineProfile",)),
 }

@@ -56,6 +56,16 @@ def test_an_adapter_names_its_artifacts_by_either_way_in() -> None:
     assert set(blob_refs(native(none))) == want - {H["manifest"]}
 
 
+def test_an_adapter_trained_for_a_builder_names_its_artifacts() -> None:
+    """``registerTrainedAdapter`` (a validator registering a builder's adapter, ai_train) names the
+    same artifacts as ``registerAdapter``: they replicate to every node."""
+    spec = (1, [1], [1], b"\x01" * 32, H["hyper"], H["weights"], H["index"], H["manifest"], b"\x02" * 20, "MIT")
+    request = (b"\x03" * 20, b"\x02" * 20, 1, [1], [1], H["hyper"], "MIT", 10**16, 7, 2**40, DEV_CHAIN_ID)
+    fn = ai_precompiles.MODULES["ModelRegistry"].abi.by_name["registerTrainedAdapter"]
+    refs = blob_refs(call(MODEL_REGISTRY, fn.encode_args(spec, request, b"\x00" * 65, 10**16)))
+    assert set(refs) == {H["weights"], H["index"], H["manifest"], H["hyper"]}
+
+
 def test_a_receipt_names_its_prompt_output_and_engine() -> None:
     tx = InferenceReceiptTransaction.sign(
         KEY, chain_id=DEV_CHAIN_ID, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=10**10, gas=3_000_000,
