@@ -177,7 +177,8 @@ def test_requests_that_would_not_be_paid_are_refused_before_any_work(world):
         job = w.rpc("ai_getTrainingJob", job["id"])
         seen.add(job["status"])
     assert job["status"] == "registered", job["error"]
-    assert "training" in seen and job["loss"] is not None
+    # a short job may train between two looks: what it reports at the end is what it did
+    assert job["loss"] is not None and job["step"] == job["totalSteps"] > 0, job
     assert w.rpc("ai_getModel", job["adapterId"])["author"] == builder.address
     # the nonce is spent: the same signed request cannot be trained (and paid) twice
     with pytest.raises(RuntimeError, match="nonce was already used"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from genesis import load_genesis
 from tests.integration.p2p.netsupport import free_port_range, head, result, wait_for
-from tests.support.procs import VENV_BIN, Proc, start_ailedger, wait_rpc
+from tests.support.procs import VENV_BIN, Proc, free_port, start_ailedger, wait_rpc
 
 #: Timeouts for tests on a loaded 2-core machine: the defaults, with a shorter commit pause.
 TEST_CONSENSUS = {"timeoutCommit": 0.5}
@@ -55,12 +55,22 @@ class Net:
 
     def start(self, *which: int) -> None:
         """Start nodes (all by default) at once and wait until each answers RPC."""
-        started = [self.launch(i) for i in (which or range(self.n))]
-        for p in started:
+        nodes = list(which or range(self.n))
+        started = [self.launch(i) for i in nodes]
+        for i, p in zip(nodes, started, strict=True):
             try:
                 wait_rpc(p.url, p.proc, timeout=90)
             except Exception:
-                raise RuntimeError(f"node did not start:\n{p.output()[-3000:]}") from None
+                if "Address already in use" not in p.output() or f":{self.config(i)['rpcPort']} " not in p.output():
+                    raise RuntimeError(f"node did not start:\n{p.output()[-3000:]}") from None
+                # another process took the RPC port picked at init (nobody else names it): a new one
+                path = self.directory / f"node{i}" / "config.json"
+                path.write_text(json.dumps({**self.config(i), "rpcPort": free_port()}, indent=2))
+                p = self.launch(i)
+                try:
+                    wait_rpc(p.url, p.proc, timeout=90)
+                except Exception:
+                    raise RuntimeError(f"node did not start:\n{p.output()[-3000:]}") from None
 
     def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
         p = self.procs[i]
