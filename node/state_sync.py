@@ -420,15 +420,13 @@ class StateSync:
     def _open_bar(self, pivot: int) -> None:
         self._publish(pivot)
         if self.progress_bar:
-            from tqdm import tqdm
+            from node.progress import Progress
 
-            self._bar = tqdm(unit="node", desc=f"state of block {pivot}", file=sys.stderr, mininterval=0.5,
-                             dynamic_ncols=True)
+            self._bar = Progress(f"state of block {pivot}", "node", stream=sys.stderr)
 
     def _tick_bar(self, n: int) -> None:
         if self._bar is not None:
-            self._bar.total = max(self.known, self.pulled)
-            self._bar.update(n)
+            self._bar.move_to(self._bar.n + n, max(self.known, self.pulled))
 
     def _close_bar(self) -> None:
         if self._bar is not None:

@@ -307,15 +307,14 @@ class BlockSync:
     def _open_bar(self) -> None:
         if not self.progress_bar or self.progress is None:
             return
-        from tqdm import tqdm
+        from node.progress import Progress
 
         p = self.progress
-        self._bar = tqdm(total=p.highest - p.starting, unit="blk", desc="sync", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+        self._bar = Progress("sync", "blk", total=p.highest - p.starting, stream=sys.stderr)
 
     def _tick_bar(self, n: int) -> None:
         if self._bar is not None and self.progress is not None:
-            self._bar.total = max(self.progress.highest - self.progress.starting, self._bar.n + n)
-            self._bar.update(n)
+            self._bar.move_to(self._bar.n + n, max(self.progress.highest - self.progress.starting, self._bar.n + n))
 
     def _close_bar(self) -> None:
         if self._bar is not None:

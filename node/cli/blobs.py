@@ -3,8 +3,6 @@ against their keccak-256 names."""
 
 from __future__ import annotations
 
-import sys
-
 from node.cli.client import Client
 from node.cli.errors import CLIError
 from node.cli.options import parse_hash
@@ -21,14 +19,14 @@ def upload(client: Client, data: bytes, label: str) -> bytes:
     if len(data) <= UPLOAD_CHUNK:
         client.call("ai_putBlob", "0x" + data.hex(), "0x" + digest.hex())
         return bytes(digest)
-    from tqdm import tqdm
+    from node.progress import Progress
 
     upload_id = client.call("ai_beginBlob", hex(len(data)), "0x" + digest.hex())
-    with tqdm(total=len(data), unit="B", unit_scale=True, desc=label, file=sys.stderr) as bar:
+    with Progress(label, "B", total=len(data), unit_scale=True) as bar:
         for offset in range(0, len(data), UPLOAD_CHUNK):
             chunk = data[offset : offset + UPLOAD_CHUNK]
             client.call("ai_putBlobChunk", upload_id, hex(offset), "0x" + chunk.hex())
-            bar.update(len(chunk))
+            bar.advance(len(chunk))
     client.call("ai_finishBlob", upload_id)
     return bytes(digest)
 

@@ -232,13 +232,13 @@ def cmd_contribute(args: argparse.Namespace) -> int:
     import secrets
 
     from eth_utils import to_canonical_address
-    from tqdm import tqdm
 
     from ai_precompiles.datanets import contribution_commitment
+    from node.progress import progress_over
 
     me = to_canonical_address(client.address)
     results = []
-    for path, data, _digest in tqdm(files, desc="contributions", unit="file", file=sys.stderr, disable=len(files) < 2):
+    for path, data, _digest in progress_over(files, "contributions", "file") if len(files) > 1 else files:
         content_hash = upload(client, data, path.name)
         # Commit first: the contribution, which shows the content hash, goes in a later block.
         salt = secrets.token_bytes(32)

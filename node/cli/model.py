@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from node.cli.client import Json
 from node.cli.errors import CLIError
@@ -215,11 +214,10 @@ def _manifest_faults(manifest: dict[str, Json], model: dict[str, Json], base_wei
 def cmd_adapter_verify(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     from node.cli.blobs import fetch_blob
     from node.cli.reads import training_set
-    from node.cli.sidecar_grpc import sidecar_client
+    from node.cli.sidecar_grpc import shown_training, sidecar_client
+    from node.progress import progress_over
 
     client = client_for(args)
     model = get_model(client, args.id, "adapter")
@@ -256,19 +254,11 @@ def cmd_adapter_verify(args: argparse.Namespace) -> int:
         return 1
     assert isinstance(manifest, dict)
     contributions = []
-    for c in tqdm(manifest["contributions"], desc="fetching contributions", unit="item", file=sys.stderr):
+    for c in progress_over(manifest["contributions"], "fetching contributions", "item"):
         contributions.append((bytes.fromhex(c["id"]), fetch_blob(client, "0x" + c["hash"])))
-    result = None
-    with sidecar_client(args.sidecar) as sidecar, tqdm(desc="re-training", unit="step", file=sys.stderr) as bar:
+    with sidecar_client(args.sidecar) as sidecar:
         try:
-            for event in sidecar.retrain(manifest_bytes, contributions):
-                if hasattr(event, "total_steps"):
-                    bar.total = event.total_steps
-                    bar.n = event.step
-                    bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
-                    bar.refresh()
-                else:
-                    result = event
+            result = shown_training(sidecar.retrain(manifest_bytes, contributions), "re-training")
         except Exception as e:
             import grpc
 

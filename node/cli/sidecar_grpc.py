@@ -7,9 +7,9 @@ grpc and the sidecar's client load only when a command talks to a sidecar.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from node.cli.client import Client
 from node.cli.errors import CLIError
@@ -150,3 +150,19 @@ def register_sidecar_base(client: Client, sidecar_address: str) -> tuple[int, st
     receipt = client.transact("ModelRegistry", "registerBaseModel", parse_hash(weights),
                               parse_hash(entry["configHash"]), parse_hash(entry["tokenizerHash"]), entry["license"])
     return client.event_arg(receipt, "ModelRegistry", "BaseModelRegistered"), weights, True
+
+
+def shown_training(events: Iterable[Any], desc: str, stream: IO[str] | None = None) -> Any:
+    """Follow a sidecar's Train or Retrain stream on a :class:`node.progress.Progress` (a bar on
+    a terminal, a line per milestone elsewhere, each step drawn once) and return its result
+    (None if the stream ended without one)."""
+    from node.progress import Progress
+
+    result = None
+    with Progress(desc, "step", stream=stream) as progress:
+        for event in events:
+            if hasattr(event, "total_steps"):
+                progress.move_to(event.step, event.total_steps, loss=f"{event.loss:.3f}", phase=event.phase)
+            else:
+                result = event
+    return result

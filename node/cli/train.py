@@ -24,7 +24,8 @@ from node.cli.errors import CLIError
 from node.cli.model import datanet_versions
 from node.cli.options import Subparsers, add_common, client_for, parse_hash, show
 from node.cli.reads import check_balance, deposit_of, get_datanet, get_model, training_set
-from node.cli.sidecar_grpc import register_sidecar_base, sidecar_client
+from node.cli.sidecar_grpc import register_sidecar_base, shown_training, sidecar_client
+from node.progress import progress_over
 
 #: Gas limit of the adapter-registration transaction.
 REGISTRATION_GAS = 3_000_000
@@ -78,7 +79,6 @@ def contribution_key(contribution_id: int) -> bytes:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from eth_utils import to_canonical_address
-    from tqdm import tqdm
 
     client = client_for(args)
     sender = client.address
@@ -115,20 +115,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not listed:
         raise CLIError("the datanet versions hold no accepted contributions")
     contributions = []
-    for c in tqdm(listed, desc="fetching contributions", unit="item", file=sys.stderr):
+    for c in progress_over(listed, "fetching contributions", "item"):
         contributions.append((contribution_key(c["id"]), fetch_blob(client, c["contentHash"])))
     hyper_json = json.dumps({"seed": args.seed, **hyper}, sort_keys=True).encode()
-    result = None
-    with sidecar_client(args.sidecar) as sidecar, tqdm(desc="training", unit="step", file=sys.stderr) as bar:
-        for event in sidecar.train(contributions, seed=args.seed, datanets=list(zip(ids, versions, strict=True)),
-                                   **hyper):
-            if hasattr(event, "total_steps"):
-                bar.total = event.total_steps
-                bar.n = event.step
-                bar.set_postfix(loss=f"{event.loss:.3f}", phase=event.phase)
-                bar.refresh()
-            else:
-                result = event
+    with sidecar_client(args.sidecar) as sidecar:
+        result = shown_training(sidecar.train(contributions, seed=args.seed,
+                                              datanets=list(zip(ids, versions, strict=True)), **hyper), "training")
     if result is None:
         raise CLIError("the sidecar ended training without a result")
     hyper_hash = upload(client, hyper_json, "hyper-parameters")
@@ -249,8 +241,8 @@ def follow_job(client: Client, job: dict[str, Any]) -> dict[str, Any]:
                     bar.total = job["totalSteps"]
                     bar.n = job["step"]
                 if job["loss"] is not None:
-                    bar.set_postfix(loss=f"{job['loss']:.3f}")
-                bar.refresh()
+                    bar.set_postfix(loss=f"{job['loss']:.3f}", refresh=False)
+                bar.refresh()  # once a poll: set_postfix's own refresh would draw it twice
         return job
     said: tuple[Json, ...] = ()
     last = 0.0
