@@ -88,10 +88,31 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def quiet_libraries() -> None:
+    """Keep the sidecar's output to what it says itself.
+
+    - peft's ``PeftModel`` (0.21) reads ``model.is_gradient_checkpointing``, which
+      transformers 5 deprecated with a FutureWarning on every ``get_peft_model``: peft's call,
+      not ours, so that one warning (by its text and module) is filtered here, at the entry.
+    - transformers draws a "Loading weights" tqdm bar; off a terminal (a log, ``ailedger
+      dev``'s pipe) it would write carriage returns, so it is off there.
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                            category=FutureWarning, module=r"transformers\.modeling_utils")
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the server (port open at once, health NOT_SERVING while the model loads) and
     block until SIGINT/SIGTERM; exit 1 if the base model cannot be loaded."""
     from sidecar.service import serve
+
+    quiet_libraries()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
