@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
+from typing import NoReturn
 
 from node.cli import (
     abi,
@@ -36,7 +38,7 @@ from node.cli import (
     testnet,
     train,
 )
-from node.cli.errors import CLIError
+from node.cli.errors import FAILED, USAGE, CLIError, error_json
 
 DESCRIPTION = """\
 ailedger: a blockchain node for an AI-native chain, Ethereum-compatible.
@@ -57,22 +59,58 @@ with a sidecar of its own, so any validator serves inference):
 
     ailedger testnet init --nodes 4 --validators 4 --dir ./net ; ailedger testnet up --dir ./net
 
-Data, models and inference on chain (sign with --account N on the dev chain, or --key):
+Data, models and inference on chain (sign with --account N, a public dev key funded on the dev
+chain and testnets, or --key):
 
     ailedger datanet create med-qa --account 0        # then: contribute, curate, datanet publish
     ailedger train --datanet 1:1 --account 0          # on the sidecar's base model (`ailedger model list`)
     ailedger infer --adapter 2 --prompt "..." --account 3 --deposit 0.01eth   # served by the node's validator
     ailedger receipt show 1 ; ailedger rewards claim --account 1
     ailedger adapter verify 2                         # re-train it from its on-chain recipe
-    ailedger COMMAND --help                           # every command explains itself (reads take --json)
+    ailedger COMMAND --help                           # every command explains itself
+
+Commands that talk to a node take --json: the result as JSON on stdout, and a failure too, as
+{"error": {"code": "usage" | "unreachable" | "rpc" | "failed", "message": ...}} (exit status 1,
+or 2 for a usage error); progress goes to stderr, a bar on a terminal and plain lines elsewhere.
 
 README.md's Quickstart runs the whole loop.
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised as :class:`UsageError` (the command's subparsers
+    are of this class too), so ``main`` prints it as JSON under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self)
+
+
+class UsageError(Exception):
+    """Bad flags or arguments, found by ``parser``."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for --json (before a ``--``, where flags end)."""
+    flags = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in flags
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        if wants_json(argv):
+            print(json.dumps(error_json(str(e), USAGE)))
+        else:  # argparse's own form
+            e.parser.print_usage(sys.stderr)
+            print(f"{e.parser.prog}: error: {e}", file=sys.stderr)
+        return 2
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
@@ -88,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         message = friendly_error(e, args)
         if message is None:
             raise
-        print(f"error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            details = e.details if isinstance(e, CLIError) else {}
+            code = e.code if isinstance(e, CLIError) else FAILED
+            print(json.dumps(error_json(message, code, **details)))
+        else:
+            print(f"error: {message}", file=sys.stderr)
         return 1
 
 
@@ -119,7 +162,7 @@ def friendly_error(exc: BaseException, args: argparse.Namespace) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="ailedger", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

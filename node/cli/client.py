@@ -13,7 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from node.cli.errors import CLIError
+from node.cli.errors import RPC, UNREACHABLE, CLIError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -59,16 +59,19 @@ class Client:
             with urllib.request.urlopen(request, timeout=600) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as e:
-            raise CLIError(f"{self.url} answered HTTP {e.code} to {method}") from None
+            raise CLIError(f"{self.url} answered HTTP {e.code} to {method}", code=RPC,
+                           details={"httpStatus": e.code}) from None
         except (OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             raise CLIError(f"cannot reach the node at {self.url} ({reason}): is `ailedger dev` running? "
-                           "(or give --rpc URL / AILEDGER_RPC)") from None
+                           "(or give --rpc URL / AILEDGER_RPC)", code=UNREACHABLE) from None
         if "error" in reply:
             err = reply["error"]
+            details = {"rpcCode": err.get("code")}
             if err.get("code") == -32601:
-                raise CLIError(f"the node at {self.url} does not serve {method}: {err.get('message')}")
-            raise CLIError(f"{err.get('message')}")
+                raise CLIError(f"the node at {self.url} does not serve {method}: {err.get('message')}",
+                               code=RPC, details=details)
+            raise CLIError(f"{err.get('message')}", code=RPC, details=details)
         return reply["result"]
 
     def view(self, module: str, function: str, *args: object) -> Json:

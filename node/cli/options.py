@@ -2,7 +2,8 @@
 with, argparse helpers for a command and its actions, and one output style.
 
 The signing key comes from ``--key`` (hex), the environment (``AILEDGER_KEY``) or
-``--account N``: the Nth account of the development mnemonic, for the dev chain.
+``--account N``: the Nth account of the development mnemonic, whose keys are public: funded on
+the dev chain and testnets, it signs on any chain.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ Argument = tuple[tuple[str, ...], dict[str, Any]]
 AMOUNT: dict[str, Any] = {"type": parse_amount, "metavar": "AMOUNT", "help": "e.g. 2eth, 0.1eth, 20gwei, or wei"}
 
 
+#: The --json rule, said once for every command that has the flag.
+JSON_HELP = ("print the result as JSON on stdout; a failure too, as {\"error\": {\"code\": ..., "
+             "\"message\": ...}} on stdout (code: usage, unreachable, rpc or failed), exit status 1 "
+             "(2 for a usage error)")
+
+
 def arg(*flags: str, **options: Any) -> Argument:
     return flags, options
 
@@ -45,8 +52,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="node JSON-RPC URL (default: %(default)s; env AILEDGER_RPC)")
     p.add_argument("--key", default=None, help="hex private key that signs (or env AILEDGER_KEY)")
     p.add_argument("--account", type=int, default=None, metavar="N",
-                   help="sign with dev account N of the development mnemonic (dev chains only)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+                   help="sign with account N of the development mnemonic: funded on `ailedger dev` and "
+                        "testnets, usable on any chain, but its keys are public (never for real value)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def add_sidecar_flag(p: argparse.ArgumentParser) -> None:

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("testnet", help="create and run a local multi-node testnet",
-                       description="A local network of nodes: one validator and followers, "
-                       "each a separate process talking libp2p on loopback.")
+                       description="A local network of nodes, each a separate process talking libp2p on "
+                       "loopback: N validators running BFT consensus (init --validators N), or by default "
+                       "one validator sealing alone, and followers that sync and verify every block; each "
+                       "validator with a sidecar of its own, so any validator serves inference.")
     ts = p.add_subparsers(title="testnet commands", metavar="ACTION")
     init = ts.add_parser("init", help="write a genesis, and a key and a config per node")
     init.add_argument("--nodes", type=int, default=None, help="number of nodes; node0 is the validator unless --validators (default: 4, or --validators)")
