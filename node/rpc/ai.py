@@ -148,29 +148,59 @@ def ai_get_model(ctx: NodeContext, params: Params) -> dict[str, Any]:
     return out
 
 
+#: What names an inference receipt in ``ai_getInferenceAncestry`` and ``ai_getReceipt``.
+RECEIPT_REF = ("an inference receipt id (a quantity, e.g. 1 or \"0x1\") or the 32-byte hash "
+               "(0x + 64 hex digits) of the transaction that recorded it")
+
+
+def _receipt_ref(ctx: NodeContext, value: Json) -> tuple[int, tuple[bytes, int] | None]:
+    """The receipt id that ``value`` names, and for a transaction hash that hash and its block.
+
+    Both reads take either form, so a caller holding one never needs the other. A string of
+    exactly 0x + 64 hex digits is a transaction hash (receipt ids count up from 1 and never
+    reach 2**252); anything else must be a quantity. Bounded: one transaction lookup and the
+    logs of its one receipt."""
+    if isinstance(value, str) and len(value) == 66 and value[:2] in ("0x", "0X"):
+        tx_hash = p.hash32(value, "0")
+        where = ctx.core.ledger.transaction_location(tx_hash)
+        if where is None:
+            raise ResourceNotFound(f"transaction {hex_data(tx_hash)} not found")
+        header = ctx.core.ledger.header_by_number(where[0])
+        assert header is not None
+        receipt = ctx.core.ledger.receipts(ctx.core.ledger.block(header))[where[1]]
+        receipt_ids = [
+            _topic(log.topics[1]) for log in receipt.logs
+            if log.address == INFERENCE and log.topics and _topic(log.topics[0]) == _INFERENCE_RECORDED
+        ]
+        if not receipt_ids:
+            raise ResourceNotFound(f"transaction {hex_data(tx_hash)} recorded no inference receipt")
+        return receipt_ids[0], (tx_hash, header.block_number)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidParams(f"invalid argument 0: expected {RECEIPT_REF}")
+    try:
+        return p.quantity(value, "0"), None
+    except InvalidParams as e:
+        raise InvalidParams(f"{e}; expected {RECEIPT_REF}") from None
+
+
 @rpc("ai_getInferenceAncestry", max_params=1, lane=READ)
 def ai_get_inference_ancestry(ctx: NodeContext, params: Params) -> dict[str, Any]:
     """Which datasets, contributions, contributors, adapter path and weights produced the
-    output of inference-receipt transaction ``txHash``."""
-    (tx_hash_raw,) = args(params, 1)
-    tx_hash = p.hash32(tx_hash_raw, "0")
-    where = ctx.core.ledger.transaction_location(tx_hash)
-    if where is None:
-        raise ResourceNotFound("transaction not found")
-    header = ctx.core.ledger.header_by_number(where[0])
+    output of an inference receipt, named by its id or its transaction's hash (``RECEIPT_REF``).
+    Asked by hash, it reads the state of that transaction's block and adds ``transactionHash``
+    and ``blockNumber``; asked by id, the latest state."""
+    (ref_raw,) = args(params, 1)
+    receipt_id, found_by_tx = _receipt_ref(ctx, ref_raw)
+    if found_by_tx is None:
+        return dict(_found(ai_precompiles.get_inference(p.state_at(ctx.core, None, 1), receipt_id),
+                           f"inference receipt {receipt_id}"))
+    tx_hash, block_number = found_by_tx
+    header = ctx.core.ledger.header_by_number(block_number)
     assert header is not None
-    receipt = ctx.core.ledger.receipts(ctx.core.ledger.block(header))[where[1]]
-    receipt_ids = [
-        int(log.topics[1]) if isinstance(log.topics[1], int) else int.from_bytes(log.topics[1], "big")
-        for log in receipt.logs
-        if log.address == INFERENCE and log.topics and _topic(log.topics[0]) == _INFERENCE_RECORDED
-    ]
-    if not receipt_ids:
-        raise ResourceNotFound("the transaction recorded no inference")
     state = ctx.core.ledger.state_at(header)
-    out = dict(_found(ai_precompiles.get_inference(state, receipt_ids[0]), "inference"))
+    out = dict(_found(ai_precompiles.get_inference(state, receipt_id), "inference"))
     out["transactionHash"] = hex_data(tx_hash)
-    out["blockNumber"] = hex_quantity(header.block_number)
+    out["blockNumber"] = hex_quantity(block_number)
     return out
 
 
@@ -325,15 +355,17 @@ def ai_get_deposit(ctx: NodeContext, params: Params) -> dict[str, Any]:
 
 @rpc("ai_getReceipt", max_params=2)
 def ai_get_receipt(ctx: NodeContext, params: Params) -> dict[str, Any]:
-    """Inference receipt ``id`` with its ancestry (as ``ai_getInferenceAncestry``) and whether
+    """Inference receipt ``id`` (or its transaction's hash: ``RECEIPT_REF``) with its ancestry
+    (as ``ai_getInferenceAncestry``) and whether
     this node holds its output (``ai_getBlob`` with the receipt's ``outputHash``)."""
-    receipt_id, ref = args(params, 1, 1)
+    ref_raw, ref = args(params, 1, 1)
     state = p.state_at(ctx.core, ref, 1)
-    found = inference.get_inference(state, p.quantity(receipt_id, "0"))
+    receipt_id, _ = _receipt_ref(ctx, ref_raw)
+    found = inference.get_inference(state, receipt_id)
     if found is None:
-        raise ResourceNotFound("receipt not found")
+        raise ResourceNotFound(f"inference receipt {receipt_id} not found")
     out = dict(found)
-    out["outputAvailable"] = ctx.core.blobs.size(bytes(inference.get_receipt(state, p.quantity(receipt_id, "0")).output_hash)) is not None  # type: ignore[union-attr]
+    out["outputAvailable"] = ctx.core.blobs.size(bytes(inference.get_receipt(state, receipt_id).output_hash)) is not None  # type: ignore[union-attr]
     return out
 
 

@@ -107,6 +107,12 @@ def test_a_user_without_a_validator_key_is_served_and_contributors_are_paid(worl
     assert out["validator"].lower() == quote["validator"].lower() != ACCOUNTS[10].address.lower()
     receipt = w.rpc("ai_getReceipt", out["receiptId"])
     r = receipt["receipt"]
+    # Either read takes either name of the receipt: its id or its transaction's hash (issue 21).
+    assert w.rpc("ai_getReceipt", out["transactionHash"]) == receipt
+    by_hash = w.rpc("ai_getInferenceAncestry", out["transactionHash"])
+    by_id = w.rpc("ai_getInferenceAncestry", hex(out["receiptId"]))
+    assert by_hash["receipt"] == by_id["receipt"] == r and by_hash["lineage"] == by_id["lineage"]
+    assert by_hash["transactionHash"] == out["transactionHash"]
     assert r["user"] == ACCOUNTS[10].address and r["validator"].lower() == quote["validator"].lower()
     assert r["submitter"].lower() == quote["validator"].lower() and r["fee"] == price
     # what a re-run needs: the max tokens the user signed, the engine the validator signed

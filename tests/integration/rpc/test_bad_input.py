@@ -756,6 +756,25 @@ def test_ai_reads_refuse_bad_parameters(node: Proc, method: str, params: Any, ar
     assert argument in err["message"], err
 
 
+@pytest.mark.parametrize("method", ["ai_getInferenceAncestry", "ai_getReceipt"])
+@pytest.mark.parametrize("ref", [{"id": 1}, "receipt-1", True, "0xzz", "1", None, [1], "0x" + "ab" * 33])
+def test_receipt_reads_say_both_forms_they_take(node: Proc, method: str, ref: Any) -> None:
+    """Either read takes a receipt id or the hash of its transaction; a bad one is refused
+    with a message that names both (issue 21)."""
+    err = error_of(call(node, method, [ref]), -32602)
+    assert "argument 0" in err["message"] and "receipt id" in err["message"], err
+    assert "32-byte hash" in err["message"] and "transaction" in err["message"], err
+
+
+@pytest.mark.parametrize("method", ["ai_getInferenceAncestry", "ai_getReceipt"])
+def test_receipt_reads_say_what_they_did_not_find(node: Proc, method: str) -> None:
+    missing = "0x" + "77" * 32
+    err = error_of(call(node, method, [missing]), -32001)
+    assert err["message"] == f"transaction {missing} not found", err
+    err = error_of(call(node, method, [12345]), -32001)
+    assert "inference receipt 12345" in err["message"], err
+
+
 @pytest.mark.parametrize(
     ("method", "params"),
     [
