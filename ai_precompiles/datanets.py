@@ -46,6 +46,8 @@ it covers is *tainted* (:func:`version_tainted`): nothing new trains on it.
 
 from __future__ import annotations
 
+import collections
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +59,7 @@ from .addresses import DATANETS, GOVERNANCE
 from .context import Ctx
 from .dispatch import Precompile
 from .errors import InsufficientFunds, InvalidArgument, InvalidState, NotFound, Unauthorized
-from .merkle import leaf_hash, merkle_proof, push_leaf, root_from_peaks, verify_proof
+from .merkle import leaf_hash, merkle_proof, merkle_root, push_leaf, root_from_peaks, verify_proof
 from .params import get_param
 from .sketch import CANDIDATES, SKETCH_BYTES, band_keys, similarity_bp
 from .storage import Array, Record, Store, rfield, slot
@@ -825,6 +827,65 @@ def version_contribution_ids(state: Any, datanet_id: int, version: int) -> list[
         return ids
     return [cid for cid in ids
             if not 0 < Contribution.load_field(store, cid, "withdrawn_seq") <= v.withdrawn_total]
+
+
+@dataclass(frozen=True)
+class TrainingLeaf:
+    """One contribution of a version's training set, as a lineage shows it."""
+
+    contribution_id: int
+    contributor: bytes
+    leaf: bytes
+
+
+#: Training sets read for lineages, keyed by (datanet, version, root, count) and kept only for a
+#: version that excluded nothing: its training set is then all ``count`` leaves under ``root``,
+#: so the key fixes the answer on any chain and any fork (a dev revert that republishes another
+#: version under the same number has another root). At most ``_SET_CACHE_LEAVES`` leaves are
+#: held, least recently read dropped first.
+_SET_CACHE: collections.OrderedDict[tuple[int, int, bytes, int], tuple[TrainingLeaf, ...]] = (
+    collections.OrderedDict())
+_SET_CACHE_LEAVES = 200_000
+_set_cache_lock = threading.Lock()
+
+
+def version_training_set(state: Any, datanet_id: int, version: int) -> tuple[TrainingLeaf, ...]:
+    """A published version's training set, in leaf order (what ``ai_getLineage`` lists).
+
+    Reads three words a contribution (its accepted id, its stored leaf, its contributor), not
+    the whole record, and keeps the answer for versions that excluded nothing (see
+    ``_SET_CACHE``): a lineage read again, by the same or another adapter, reads one record.
+    Raises :class:`NotFound` for a version that does not exist.
+    """
+    store = _reader(state)
+    v = version_record(store, datanet_id, version)
+    key = (datanet_id, version, v.root, v.count)
+    if not v.excluded:
+        with _set_cache_lock:
+            hit = _SET_CACHE.get(key)
+            if hit is not None:
+                _SET_CACHE.move_to_end(key)
+                return hit
+    ids = Array(store, slot("datanet.accepted", datanet_id))
+    leaves = Array(store, slot("datanet.leaves", datanet_id))
+    out = []
+    for i in range(v.count):
+        cid = ids.get(i)
+        if v.excluded and 0 < Contribution.load_field(store, cid, "withdrawn_seq") <= v.withdrawn_total:
+            continue
+        out.append(TrainingLeaf(cid, Contribution.load_field(store, cid, "contributor"),
+                                leaves.get(i).to_bytes(32, "big")))
+    result = tuple(out)
+    # cached only when the leaves read are the ones the root commits to
+    if not v.excluded and result and merkle_root([t.leaf for t in result]) == v.root:
+        with _set_cache_lock:
+            _SET_CACHE[key] = result
+            held = sum(len(s) for s in _SET_CACHE.values())
+            while held > _SET_CACHE_LEAVES and len(_SET_CACHE) > 1:
+                held -= len(_SET_CACHE.popitem(last=False)[1])
+            if held > _SET_CACHE_LEAVES:
+                _SET_CACHE.clear()
+    return result
 
 
 def get_contribution_proof(state: Any, datanet_id: int, version: int,

@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from . import datanets, licenses, rewards, typed_data
 from .addresses import DATANETS, GOVERNANCE, INFERENCE, MODEL_REGISTRY, STAKING
 from .context import Ctx
@@ -712,15 +714,13 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
         leaves: list[bytes] = []
         for d, v in zip(m.datanet_ids, m.datanet_versions, strict=True):
             ver = datanets.get_version(state, d, v)
-            ids = datanets.version_contribution_ids(state, d, v)
-            cs = [datanets.get_contribution(state, i) for i in ids]
-            leaves += [c.leaf() for c in cs if c is not None]
-            for c in cs:
-                if c is not None:
-                    contributors[c.id] = c.to_json()["contributor"]
+            training = datanets.version_training_set(state, d, v) if ver else ()
+            leaves += [t.leaf for t in training]
+            for t in training:
+                contributors[t.contribution_id] = to_checksum_address(t.contributor)
             versions.append({"datanetId": d, "version": v,
                              "root": "0x" + ver.root.hex() if ver else None,
-                             "contributionIds": ids})
+                             "contributionIds": [t.contribution_id for t in training]})
         step = m.to_json()
         step["effectiveLicense"] = licenses.flags_json(m.license_terms)
         step["datanetVersionsDetail"] = versions
@@ -731,8 +731,6 @@ def get_lineage(state: Any, model_id: int) -> dict[str, Any] | None:
         elif m.kind == ADAPTER:
             step["contributionRootMatches"] = bool(leaves) and merkle_root(leaves) == m.contribution_root
         steps.append(step)
-    from eth_utils import to_checksum_address
-
     authors: list[str] = []
     for a in lineage_authors(store, model_id):  # a merge's parents' authors too
         if to_checksum_address(a) not in authors:

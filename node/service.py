@@ -29,6 +29,7 @@ from node.rpc.namespaces import DEFAULT_API, DEV_NAMESPACES
 from node.rpc.server import MAX_BODY, RPCServer, RPCSettings
 from node.sidecar_watch import AICounters, SidecarWatch
 from node.txpool import PoolConfig
+from node.warm import TrainingSetWarmer
 from node.worker import ChainWorker
 from p2p.host import P2PConfig
 from state import Ledger, LevelDBStore, MemoryStore
@@ -135,6 +136,8 @@ async def run_node(config: NodeConfig, on_ready: Callable[[Ledger], None] | None
         chain.producer.attach(worker)  # automine builds its blocks as jobs of their own
     # eth_call and long reads run here, on committed state, beside the chain thread.
     read_worker = ChainWorker("read-worker", max_queued=config.read_queue, threads=config.read_threads)
+    # the training sets lineages list, read when their version is published (node/warm.py)
+    core.events.subscribe(TrainingSetWarmer(core, read_worker).on_chain_event)
     settings = RPCSettings(config.api, config.cors_origins, config.rpc_read_timeout or None,
                            explorer=config.explorer)
     inference = None

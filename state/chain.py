@@ -522,6 +522,28 @@ class Ledger:
         except HeaderNotFound:
             return None
 
+    def blooms(self, start: int, end: int) -> Iterable[tuple[int, bytes, int]]:
+        """(number, hash, logs bloom) of each canonical block from ``start`` to ``end``.
+
+        The bloom is read from the stored header's RLP as a plain list, without building the
+        header object (its field 6 in every fork's header): a log query tests each block's bloom
+        before reading the block, and decoding 10,000 headers in full costs about a second.
+        """
+        for number in range(start, end + 1):
+            raw = self.db.get(SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number)))
+            if raw is None:
+                continue
+            block_hash = rlp.decode(raw, sedes=rlp.sedes.binary)
+            header_rlp = self.db.get(block_hash)
+            if header_rlp is None:
+                continue
+            yield number, block_hash, _header_bloom(header_rlp)
+
+    def stored_header(self, block_hash: bytes) -> BlockHeaderAPI:
+        """The header stored under ``block_hash``, canonical or not (for hashes that
+        :meth:`blooms` gave); raises ``HeaderNotFound`` when none is."""
+        return self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
+
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
         try:
             header = self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
@@ -667,6 +689,22 @@ class Ledger:
             else:
                 low = mid
         return high, top
+
+
+#: Bytes of a header's RLP before its bloom, past the list prefix: parent hash, ommers hash,
+#: coinbase, state, transactions and receipts roots, each a fixed-size string.
+_BLOOM_OFFSET = 33 + 33 + 21 + 33 + 33 + 33
+_BLOOM_PREFIX = b"\xb9\x01\x00"  # a 256-byte string
+
+
+def _header_bloom(header_rlp: bytes) -> int:
+    """The logs bloom of an RLP-encoded header, read in place when the layout is the usual one
+    (every field before it has a fixed size), else from the decoded list."""
+    first = header_rlp[0]
+    start = (1 + first - 0xF7 if first > 0xF7 else 1) + _BLOOM_OFFSET
+    if header_rlp[start:start + 3] == _BLOOM_PREFIX:
+        return int.from_bytes(header_rlp[start + 3:start + 259], "big")
+    return int.from_bytes(rlp.decode(header_rlp)[6], "big")
 
 
 def _halt_name(error: Exception | None) -> str:

@@ -22,10 +22,12 @@ import collections
 import functools
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth.abc import BlockAPI
+from eth_bloom import BloomFilter
 
 from node import metrics
 from node.chain.core import ChainCore
@@ -110,7 +112,10 @@ class FilterRegistry:
                 return []
             if end - start + 1 > MAX_LOG_RANGE:
                 raise Refused(f"block range greater than {MAX_LOG_RANGE} max")
-            headers = [h for n in range(start, end + 1) if (h := self.core.ledger.header_by_number(n))]
+            # only the blocks whose bloom may hold a match are read (the header's bloom first)
+            might = bloom_test(criteria)
+            headers = [self.core.ledger.stored_header(h)
+                       for _n, h, bloom in self.core.ledger.blooms(start, end) if bloom and might(bloom)]
         out: list[dict[str, Any]] = []
         for header in headers:
             if header.bloom == 0:
@@ -269,6 +274,27 @@ def _wanted(criteria: LogFilter) -> tuple[frozenset[str], tuple[frozenset[str] |
         frozenset(hex_data(a) for a in criteria.addresses),
         tuple(None if t is None else frozenset(hex_data(x) for x in t) for t in criteria.topics),
     )
+
+
+#: Past this many alternatives at one position (addresses or one topic), the bloom test skips
+#: that position: testing them would cost more than reading the block.
+MAX_BLOOM_ALTERNATIVES = 32
+
+
+def bloom_test(criteria: LogFilter) -> Callable[[int], bool]:
+    """A test of a block's logs bloom: False only when no log of the block can match
+    ``criteria`` (every wanted position must have one of its values in the bloom, as in
+    Ethereum's bloom: the address and each topic of every log are added to it)."""
+    positions = [criteria.addresses, *(t for t in criteria.topics if t is not None)]
+    masks: list[list[int]] = []
+    for values in positions:
+        if not values or len(values) > MAX_BLOOM_ALTERNATIVES:
+            continue
+        masks.append([int(BloomFilter.from_iterable([bytes(v)])) for v in values])
+
+    def might(bloom: int) -> bool:
+        return all(any(bloom & m == m for m in alternatives) for alternatives in masks)
+    return might
 
 
 def matches(log: dict[str, Any], criteria: LogFilter) -> bool:
