@@ -153,11 +153,13 @@ class AICounters:
             (INFERENCE, events["ChallengeOpened"]): ("topic", 3, metrics.AI_CHALLENGES.labels("accused")),
             (INFERENCE, events["CommitteeMember"]): ("topic", 2, metrics.AI_CHALLENGES.labels("committee")),
         }
+        self._addresses = (INFERENCE, MODEL_REGISTRY)
 
     def on_chain_event(self, event: ChainEvent) -> None:
         """A chain-events subscriber (chain thread): count the block's logs about this validator.
         Bounded by the block's logs; nothing else is done here."""
-        if not isinstance(event, BlockCommitted) or not event.block.transactions:
+        if not isinstance(event, BlockCommitted) or not event.block.transactions or (
+                event.receipts is None and not event.may_log(*self._addresses)):
             return
         receipts = event.receipts if event.receipts is not None else self.ledger.receipts(event.block)
         for receipt in receipts:

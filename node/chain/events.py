@@ -9,11 +9,13 @@ a deque) and returns. One that raises is logged and skipped; it never stops the 
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
+from eth_bloom import BloomFilter
 
 log = logging.getLogger("ailedger")
 
@@ -49,6 +51,19 @@ class BlockCommitted:
     receipts: tuple[ReceiptAPI, ...] | None = None
     """The block's receipts when the committer has them at hand (a block built here); None
     means read them from the ledger if needed."""
+
+    def may_log(self, *addresses: bytes) -> bool:
+        """Whether any log of the block may come from one of ``addresses``, from its header's
+        bloom: False is certain, so a subscriber that only wants those logs skips reading the
+        receipts (a trie walk and a decode of every receipt: the largest cost of a commit that
+        looked at them)."""
+        bloom = int(self.block.header.bloom)
+        return any(bloom & (m := _bloom_mask(a)) == m for a in addresses)
+
+
+@functools.lru_cache(maxsize=64)
+def _bloom_mask(value: bytes) -> int:
+    return int(BloomFilter.from_iterable([value]))
 
 
 @dataclass(frozen=True)

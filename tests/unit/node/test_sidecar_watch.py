@@ -79,3 +79,27 @@ def test_the_counters_count_this_validators_ai_work_only() -> None:
     counters.on_chain_event(BlockCommitted(SimpleNamespace(transactions=[]), Origin.SYNC))  # type: ignore[arg-type]
     after = {n: sample(n, **lbl) for n, lbl in names.items()} | {"committee": sample(committee[0], **committee[1])}
     assert {n: after[n] - before[n] for n in after} == {n: 1 for n in after}
+
+
+def test_the_counters_read_receipts_only_when_the_bloom_names_an_ai_module() -> None:
+    """A block committed without its receipts at hand (consensus, sync) is read from the ledger
+    only when its bloom may hold a log of Inference or ModelRegistry: a block of transfers costs
+    nothing, and one whose bloom names them is counted as before."""
+    from eth_bloom import BloomFilter
+
+    log = _log(INFERENCE, "Inference", "VerdictSubmitted", 1, ME, True, 7)
+    reads: list[object] = []
+
+    class Ledger:
+        def receipts(self, block: object) -> tuple[object, ...]:
+            reads.append(block)
+            return (SimpleNamespace(logs=[log]),)
+
+    counters = AICounters(ME, ledger=Ledger())  # type: ignore[arg-type]
+    before = sample("ailedger_ai_verifications_total")
+    transfers = SimpleNamespace(transactions=[object()], header=SimpleNamespace(bloom=int(BloomFilter.from_iterable([b"\x05" * 20]))))
+    counters.on_chain_event(BlockCommitted(transfers, Origin.CONSENSUS))  # type: ignore[arg-type]
+    assert reads == []
+    ai = SimpleNamespace(transactions=[object()], header=SimpleNamespace(bloom=int(BloomFilter.from_iterable([INFERENCE]))))
+    counters.on_chain_event(BlockCommitted(ai, Origin.CONSENSUS))  # type: ignore[arg-type]
+    assert reads == [ai] and sample("ailedger_ai_verifications_total") == before + 1
