@@ -50,7 +50,8 @@ class TrainingSetWarmer:
     def on_chain_event(self, event: ChainEvent) -> None:
         """A chain-events subscriber (chain thread): bounded by the block's logs; the reading is
         posted to the read worker (one job at a time), never done here."""
-        if not isinstance(event, BlockCommitted) or not event.block.transactions:
+        if not isinstance(event, BlockCommitted) or not event.block.transactions or (
+                event.receipts is None and not event.may_log(DATANETS)):
             return
         receipts = event.receipts if event.receipts is not None else self.core.ledger.receipts(event.block)
         for receipt in receipts:

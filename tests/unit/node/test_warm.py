@@ -33,6 +33,7 @@ class Receipt:
 @dataclass
 class Block:
     transactions: tuple[Any, ...] = ("tx",)
+    header: Any = None
 
 
 class Ledger:
@@ -106,3 +107,23 @@ def test_the_budget_a_minute_and_the_largest_version(warmed: list[tuple[int, int
     warmer.on_chain_event(published((50, 1, per)))
     reads.run_all()
     assert warmed[-1] == (50, 1)
+
+
+def test_a_block_without_its_receipts_is_read_only_when_its_bloom_names_datanets(
+        warmed: list[tuple[int, int]]) -> None:
+    from types import SimpleNamespace
+
+    from eth_bloom import BloomFilter
+
+    reads: list[Any] = []
+    ledger = Ledger()
+    ledger.receipts = lambda block: reads.append(block) or published((7, 1, 5)).receipts  # type: ignore[attr-defined]
+    reads_worker = Reads()
+    warmer = TrainingSetWarmer(Core(ledger), reads_worker)  # type: ignore[arg-type]
+    transfers = Block(header=SimpleNamespace(bloom=int(BloomFilter.from_iterable([INFERENCE]))))
+    warmer.on_chain_event(BlockCommitted(transfers, Origin.CONSENSUS))  # type: ignore[arg-type]
+    assert reads == [] and reads_worker.posted == []
+    versions = Block(header=SimpleNamespace(bloom=int(BloomFilter.from_iterable([DATANETS]))))
+    warmer.on_chain_event(BlockCommitted(versions, Origin.CONSENSUS))  # type: ignore[arg-type]
+    reads_worker.run_all()
+    assert reads == [versions] and warmed == [(7, 1)]
