@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -214,6 +215,7 @@ class Ledger:
         persist: bool = True,
         extra_data: bytes | None = None,
         max_txs: int | None = None,
+        deadline: float | None = None,
     ) -> BuiltBlock:
         """Build a block from ``transactions`` (candidates, in the order to try them) on the
         head, commit it, and return it.
@@ -232,6 +234,9 @@ class Ledger:
         ``max_txs`` caps the transactions the block *holds*, never the candidates tried: a cap on
         the candidates let the best-paying ones that do not fit (each declaring the whole block)
         fill it, one per block, while everything that fits waited (issue 19).
+        ``deadline`` (``time.monotonic()``) stops taking transactions once passed, after the
+        first: a BFT proposal's size follows what this machine executes in its budget, so every
+        validator re-executes it well inside ``timeout_propose`` whatever the machine's load.
         """
         head = self.head
         if timestamp <= head.timestamp:
@@ -241,7 +246,7 @@ class Ledger:
         self.require_upgrades(head, head.block_number + 1)
         try:
             block, receipts, computations, rejected, faulted = self._fill(
-                head, list(transactions), timestamp, coinbase, extra_data, max_txs)
+                head, list(transactions), timestamp, coinbase, extra_data, max_txs, deadline)
         except Exception as e:
             self.staged.discard()
             self.chain.header = self.chain.create_header_from_parent(self.head)
@@ -259,7 +264,7 @@ class Ledger:
 
     def _fill(
         self, head: BlockHeaderAPI, txs: list[SignedTransactionAPI], timestamp: int, coinbase: bytes,
-        extra_data: bytes | None = None, max_txs: int | None = None,
+        extra_data: bytes | None = None, max_txs: int | None = None, deadline: float | None = None,
     ) -> tuple[BlockAPI, list[ReceiptAPI], list[ComputationAPI], list[tuple[SignedTransactionAPI, str]], list[bytes]]:
         """py-evm's ``MiningChain.mine_all``, with the choice of what goes in made per
         transaction on the block's own VM (so each executes once): it packs what still fits,
@@ -281,6 +286,8 @@ class Ledger:
         for tx in txs:
             gas_left = header.gas_limit - header.gas_used
             if gas_left < _MIN_TX_GAS or (max_txs is not None and len(included) >= max_txs):
+                break
+            if deadline is not None and included and time.monotonic() >= deadline:
                 break
             sender = tx.sender
             if sender in waiting:

@@ -129,12 +129,12 @@ class BlockPipeline:
         return built
 
     def propose(self, timestamp: int, coinbase: bytes, extra_data: bytes,
-                max_txs: int | None = None) -> BuiltBlock:
+                max_txs: int | None = None, deadline: float | None = None) -> BuiltBlock:
         """Build a block from the pool on the head without committing it (a BFT proposal);
         its execution is kept, so :meth:`commit` writes it without running it again."""
         with self._upgrade_gate():
             built = self.ledger.build_block(self._candidates(), timestamp, coinbase, persist=False,
-                                            extra_data=extra_data, max_txs=max_txs)
+                                            extra_data=extra_data, max_txs=max_txs, deadline=deadline)
         self._drop_rejected(built)
         return built
 

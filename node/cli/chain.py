@@ -189,4 +189,4 @@ def consensus_config(node_file: NodeFile | None) -> ConsensusConfig:
         return config
     changes = {TIMEOUT_FIELDS[name]: value for name, value in node_file.consensus.items() if name in TIMEOUT_FIELDS}
     max_txs = int(node_file.consensus.get("maxBlockTxs", config.max_block_txs))
-    return ConsensusConfig(dataclasses.replace(config.timeouts, **changes), config.gossip_interval, max_txs)
+    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, **changes), max_block_txs=max_txs)

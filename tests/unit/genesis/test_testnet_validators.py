@@ -65,7 +65,7 @@ def test_max_block_txs_reaches_the_reactor_config(tmp_path):
     node = load_node_file(tmp_path / "net" / "node0" / "config.json")
     config = consensus_config(node)
     assert config.max_block_txs == 500 and config.timeouts.commit == 0.5
-    assert consensus_config(None).max_block_txs == 200
+    assert consensus_config(None).max_block_txs == 2000 and consensus_config(None).build_seconds == 0.75
 
 
 def test_with_sidecars_every_validator_names_its_own_and_can_serve(tmp_path):

@@ -169,3 +169,17 @@ def test_decode_errors_are_typed():
     fields[-1] = b"\xff" * 32  # s above the curve order
     with pytest.raises((InvalidSignature, MalformedTransaction)):
         decode_transaction(b"\x02" + rlp.encode(fields))
+
+
+def test_a_build_deadline_stops_taking_transactions_after_the_first():
+    """A BFT proposal's size follows the machine: past its deadline the block takes no more
+    (the first always goes in, so a slow machine still makes progress); the rest stay
+    candidates, and without a deadline the block holds them all."""
+    import time
+
+    ledger = Ledger(MemoryStore(), GENESIS)
+    txs = [transfer(0, n) for n in range(5)]
+    built = ledger.build_block(txs, GENESIS.timestamp + 1, b"\0" * 20, persist=False, deadline=time.monotonic() - 1)
+    assert [tx.nonce for tx in built.block.transactions] == [0] and not built.rejected
+    built = ledger.build_block(txs, GENESIS.timestamp + 1, b"\0" * 20, persist=False, deadline=time.monotonic() + 60)
+    assert len(built.block.transactions) == 5
