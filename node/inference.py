@@ -85,12 +85,16 @@ def read_artifacts(core: ChainCore, model: registry.Model) -> Artifacts:
               "attribution index": model.attribution_index_hash}
     if model.manifest_hash == b"\x00" * 32:
         raise NotFound(f"adapter {model.id} was registered without a training manifest: no node can import it")
-    data = {}
-    for name, digest in wanted.items():
-        if core.blobs.size(digest) is None:
-            raise NotFound(f"this node does not hold adapter {model.id}'s {name} (0x{digest.hex()}) yet; "
-                           "it is fetched from peers after the registration block")
-        data[name] = core.blobs.get(digest)
+    missing = [(name, digest) for name, digest in wanted.items() if core.blobs.size(digest) is None]
+    if missing:
+        # Replication brings them after the registration block; a node that joined later (state
+        # sync) or missed them asks its peers now.
+        asked = all([core.fetch_lazily(digest) for _, digest in missing])
+        name, digest = missing[0]
+        raise NotFound(f"this node does not hold adapter {model.id}'s {name} (0x{digest.hex()}) yet; "
+                       + ("it is being fetched from its peers now: try again in a few seconds" if asked
+                          else "it is fetched from peers after the registration block"))
+    data = {name: core.blobs.get(digest) for name, digest in wanted.items()}
     return Artifacts(data["manifest"], data["weights"], data["attribution index"])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,6 +50,14 @@ log = logging.getLogger("ailedger.sync")
 
 #: Most bytes one blocks-by-range answer carries.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: Blobs fetched on demand at once at most (``ChainCore.fetch_lazily``: someone asked for a blob
+#: this node lacks), and how long one that no peer served is not asked for again: anyone may ask
+#: for any hash, so the on-demand fetches are bounded, kept in memory only, and tried once.
+MAX_LAZY_FETCHES = 32
+LAZY_RETRY_SECONDS = 30.0
+#: New on-demand fetches a second (a burst of MAX_LAZY_FETCHES): this node's peers are not
+#: asked for hashes faster than this, however fast its callers ask.
+LAZY_PER_SECOND = 4.0
 #: Blob fetch attempts before a blob is given up (until a transaction names it again).
 BLOB_ATTEMPTS = 20
 #: Blobs still wanted from before a restart that the fetcher takes up at start (the rest when
@@ -145,6 +154,14 @@ class NetworkNode:
         self._blobs: tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]] = (
             trio.open_memory_channel(100_000)
         )
+        #: Blobs asked for on demand: being fetched, and recently not found (hash -> when).
+        self._lazy: tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]] = (
+            trio.open_memory_channel(MAX_LAZY_FETCHES)
+        )
+        self._lazy_pending: set[bytes] = set()
+        self._lazy_missed: OrderedDict[bytes, float] = OrderedDict()
+        self._lazy_lock = threading.Lock()
+        self._lazy_tokens = (float(MAX_LAZY_FETCHES), time.monotonic())
         #: Transactions sent to this node's RPC: hash -> (raw, announcements so far).
         self._own_txs: dict[bytes, tuple[bytes, int]] = {}
         self.tx_verdicts = TxVerdicts()
@@ -167,6 +184,9 @@ class NetworkNode:
             nursery.start_soon(self._publisher)
             nursery.start_soon(self._sync)
             nursery.start_soon(self._blob_fetcher)
+            for _ in range(4):
+                nursery.start_soon(self._lazy_fetcher)
+            self.core.ask_peers_for_blob = self.fetch_lazily
             nursery.start_soon(self._count_peers)
             nursery.start_soon(self._rebroadcast)
             task_status.started()
@@ -452,6 +472,58 @@ class NetworkNode:
             else:
                 log.warning("blob 0x%s not found at any peer; given up until it is named again", content_hash.hex())
                 await self.worker.run(self.core.blobs.unwant, content_hash)
+
+    def fetch_lazily(self, digest: bytes) -> bool:
+        """Any thread: fetch ``digest`` from the peers once, now (``ChainCore.fetch_lazily``).
+        True when it is being fetched; False when the on-demand fetches are full, over their
+        rate, or no peer served it in the last ``LAZY_RETRY_SECONDS``."""
+        token = self._token
+        if token is None:
+            return False
+        with self._lazy_lock:
+            if digest in self._lazy_pending:
+                return True
+            missed = self._lazy_missed.get(digest)
+            if missed is not None and time.monotonic() - missed < LAZY_RETRY_SECONDS:
+                return False
+            tokens, at = self._lazy_tokens
+            now = time.monotonic()
+            tokens = min(float(MAX_LAZY_FETCHES), tokens + (now - at) * LAZY_PER_SECOND)
+            if len(self._lazy_pending) >= MAX_LAZY_FETCHES or tokens < 1:
+                self._lazy_tokens = (tokens, now)
+                return False
+            self._lazy_tokens = (tokens - 1, now)
+            self._lazy_pending.add(digest)
+
+        def put() -> None:
+            try:
+                self._lazy[0].send_nowait(digest)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                with self._lazy_lock:
+                    self._lazy_pending.discard(digest)
+        try:
+            token.run_sync_soon(put)
+        except trio.RunFinishedError:
+            with self._lazy_lock:
+                self._lazy_pending.discard(digest)
+            return False
+        return True
+
+    async def _lazy_fetcher(self) -> None:
+        async for digest in self._lazy[1]:
+            found = False
+            try:
+                found = await self.worker.run(self.core.blobs.size, digest) is not None or await self._fetch_blob(digest)
+            finally:
+                with self._lazy_lock:
+                    self._lazy_pending.discard(digest)
+                    if not found:
+                        self._lazy_missed[digest] = time.monotonic()
+                        self._lazy_missed.move_to_end(digest)
+                        while len(self._lazy_missed) > 4096:
+                            self._lazy_missed.popitem(last=False)
+            if not found:
+                log.debug("blob 0x%s asked for on demand: no peer has it", digest.hex())
 
     async def _fetch_blob(self, content_hash: bytes) -> bool:
         peers = [p for p in self.host.peers if not self.host.is_banned(p)]

@@ -114,6 +114,9 @@ class ChainCore:
         self.halted: Exception | None = None
         #: Called once (on the chain thread) when :attr:`halted` is set: the service shuts down.
         self.on_halt: Callable[[Exception], None] | None = None
+        #: Asks the network for a blob someone wanted and this node lacks (set by the network
+        #: side; None without one): True when it is being fetched now (node.network).
+        self.ask_peers_for_blob: Callable[[bytes], bool] | None = None
         metrics.HEAD.set(ledger.head.block_number)
 
     def halt(self, reason: Exception) -> None:
@@ -125,6 +128,13 @@ class ChainCore:
         log.critical("%s", reason)
         if self.on_halt is not None:
             self.on_halt(reason)
+
+    def fetch_lazily(self, digest: bytes) -> bool:
+        """Ask the peers for blob ``digest``, which someone asked this node for and it lacks (a
+        state-synced node holds no blob of the blocks before its pivot). Any thread; True when
+        a fetch is under way, False without a network or when its lazy fetches are full."""
+        ask = self.ask_peers_for_blob
+        return ask is not None and ask(bytes(digest))
 
     @property
     def produces_blocks(self) -> bool:

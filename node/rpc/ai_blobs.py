@@ -76,6 +76,9 @@ def ai_get_blob(ctx: NodeContext, params: Params) -> dict[str, Any]:
     digest = p.hash32(digest_raw, "0")
     size = ctx.core.blobs.size(digest)
     if size is None:
+        if ctx.core.fetch_lazily(digest):  # a state-synced node lacks what came before its pivot
+            raise ResourceNotFound(f"blob {hex_data(digest)} is not on this node; it is being fetched from "
+                                   "its peers: ask again in a few seconds")
         raise ResourceNotFound(f"unknown blob {digest_raw}")
     start = p.quantity(offset, "1") if offset is not None else 0
     n = min(p.quantity(length, "2") if length is not None else size, MAX_BLOB_READ)

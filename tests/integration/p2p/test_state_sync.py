@@ -2,7 +2,7 @@
 empty datadir takes the validator's state at a recent committed block (accounts, contract code,
 contract storage), replays only the blocks after it, shows the work in eth_syncing and its log,
 holds no block from before the pivot's ancestors, agrees with the validator on every account it
-reads, and then follows the head; a node killed after adopting restarts on the synced chain."""
+reads, fetches a blob it lacks from its peers when asked for it, and then follows the head; a node killed after adopting restarts on the synced chain."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from genesis import load_genesis
+from node.network import MAX_LAZY_FETCHES
 from node.state_sync import ANCESTORS, MIN_HEAD, PIVOT_DEPTH
 from tests.integration.p2p.netsupport import (
     ACCOUNTS,
@@ -24,6 +25,7 @@ from tests.integration.p2p.netsupport import (
     transfer,
     wait_for,
 )
+from tests.support.procs import rpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 BLOCKS = MIN_HEAD + 100
@@ -99,6 +101,24 @@ def test_a_joiner_takes_the_state_and_replays_only_what_follows(tmp_path):
                 assert result(joiner.url, "eth_getStorageAt", params) == result(validator.url, "eth_getStorageAt", params)
         assert any(result(validator.url, "eth_getStorageAt", [c, hex(s), at]) != "0x" + "00" * 32
                    for c in contracts for s in range(7))
+        # Blobs are not state: one the joiner lacks is fetched from its peers when asked for
+        # (lazily), and one no peer holds is answered as unknown, not asked for again at once.
+        data = b"a blob only the validator holds " * 100
+        digest = result(validator.url, "ai_putBlob", ["0x" + data.hex()])["hash"]
+        first = rpc(joiner.url, "ai_getBlob", [digest])
+        assert first["error"]["code"] == -32001 and "being fetched from its peers" in first["error"]["message"], first
+        fetched = wait_for(lambda: rpc(joiner.url, "ai_getBlob", [digest]).get("result"), 30, "the blob fetched")
+        assert bytes.fromhex(fetched["data"][2:]) == data
+        nobody = "0x" + keccak(b"no peer holds this").hex()
+        assert "being fetched" in rpc(joiner.url, "ai_getBlob", [nobody])["error"]["message"]
+        wait_for(lambda: "unknown blob" in rpc(joiner.url, "ai_getBlob", [nobody])["error"]["message"], 30,
+                 "the missing blob given up")
+        # Anyone may ask for any hash: the fetches on demand are bounded (at once and a second),
+        # the rest answered at once.
+        asked = [rpc(joiner.url, "ai_getBlob", ["0x" + keccak(b"junk %d" % i).hex()])["error"]["message"]
+                 for i in range(2 * MAX_LAZY_FETCHES)]
+        assert 0 < sum("being fetched" in m for m in asked) <= MAX_LAZY_FETCHES
+        assert result(joiner.url, "eth_blockNumber")  # and the node answers the rest
         # It follows the head, and a restart keeps the synced chain.
         target = head(validator.url) + 2
         wait_for(lambda: head(joiner.url) >= target, 60, "the joiner following the head")
