@@ -102,9 +102,11 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
                             category=FutureWarning, module=r"transformers\.modeling_utils")
     if not sys.stderr.isatty():
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+        # transformers reads this when imported (importing it here would delay the port by
+        # seconds); one imported already is told directly
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if "transformers.utils.logging" in sys.modules:
+            sys.modules["transformers.utils.logging"].disable_progress_bar()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -146,8 +146,9 @@ class SidecarService(pb_grpc.SidecarServicer):
         self.base: Any = None
         self.engine: Any = None
 
-    def load(self) -> None:
-        """Load the base model and start the engine (the server already answers meanwhile)."""
+    def load(self, on_loaded: Callable[[], None] | None = None) -> None:
+        """Load the base model and start the engine (the server already answers meanwhile);
+        ``on_loaded`` runs once they are, before the calls waiting for them go on."""
         from sidecar.model import load_base, setup_torch
         from sidecar.serving import Engine
 
@@ -156,6 +157,8 @@ class SidecarService(pb_grpc.SidecarServicer):
             setup_torch(self.cfg.threads)
             self.base = load_base(self.cfg, self.log)
             self.engine = Engine(self.base, self.store, self.cfg.serve, self.log, threads=self.cfg.threads)
+            if on_loaded is not None:
+                on_loaded()  # before the waiting calls go on: whoever they answer sees it SERVING
         except BaseException as e:
             self.load_error = e
             raise
@@ -564,16 +567,17 @@ def serve(cfg: SidecarConfig, host: str, port: int, workers: int = 32, log: Any 
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     server.start()
 
-    def load() -> None:
-        try:
-            service.load()
-        except BaseException as e:  # noqa: BLE001 - reported; health stays NOT_SERVING
-            log(f"loading the base model failed: {e!r}")
-            return
+    def serving() -> None:
         b = service.base
         log(f"base model {b.name} ({b.weights_hash[:16]}) on {b.device}, ready in {time.monotonic() - t0:.1f}s")
         for name in ("", SERVICE_NAME):
             health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def load() -> None:
+        try:
+            service.load(serving)
+        except BaseException as e:  # noqa: BLE001 - reported; health stays NOT_SERVING
+            log(f"loading the base model failed: {e!r}")
 
     threading.Thread(target=load, name="sidecar-load", daemon=True).start()
     server.sidecar_service = service  # type: ignore[attr-defined]
