@@ -50,7 +50,8 @@ TIMEOUT_FIELDS = {
     "timeoutPrecommit": "precommit", "timeoutPrecommitDelta": "precommit_delta",
     "timeoutCommit": "commit",
 }
-#: ``consensus.maxBlockTxs`` (most transactions a proposal takes from the pool) is at most this.
+#: ``consensus.maxBlockTxs`` (most transactions a proposal takes from the pool) is at most this;
+#: ``consensus.buildSeconds`` is the wall-clock budget of building a proposal (0 < s <= 60).
 MAX_BLOCK_TXS_LIMIT = 10_000
 #: AI parameters of a testnet: a receipt's payouts stay pending for 20 blocks (about 20 s of BFT
 #: blocks on loopback), time for anyone to re-run it and challenge; a committee then has 40
@@ -158,8 +159,12 @@ def load_node_file(path: Path) -> NodeFile:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BLOCK_TXS_LIMIT:
                 raise GenesisError(f"{path}: consensus.maxBlockTxs must be a whole number in 1..{MAX_BLOCK_TXS_LIMIT}")
             continue
+        if name == "buildSeconds":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
+                raise GenesisError(f"{path}: consensus.buildSeconds must be a number of seconds in (0, 60]")
+            continue
         if name not in TIMEOUT_FIELDS:
-            known = ", ".join(sorted([*TIMEOUT_FIELDS, "maxBlockTxs"]))
+            known = ", ".join(sorted([*TIMEOUT_FIELDS, "maxBlockTxs", "buildSeconds"]))
             raise GenesisError(f"{path}: consensus.{name}: unknown (known: {known})")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
             raise GenesisError(f"{path}: consensus.{name} must be a number of seconds in 0..600")

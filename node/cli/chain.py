@@ -189,4 +189,6 @@ def consensus_config(node_file: NodeFile | None) -> ConsensusConfig:
         return config
     changes = {TIMEOUT_FIELDS[name]: value for name, value in node_file.consensus.items() if name in TIMEOUT_FIELDS}
     max_txs = int(node_file.consensus.get("maxBlockTxs", config.max_block_txs))
-    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, **changes), max_block_txs=max_txs)
+    build = float(node_file.consensus.get("buildSeconds", config.build_seconds))
+    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, **changes), max_block_txs=max_txs,
+                               build_seconds=build)

@@ -42,6 +42,8 @@ def test_single_validator_testnet_is_unchanged(tmp_path):
     ({"timeoutPropse": 1}, "unknown"), ({"timeoutCommit": -1}, "0..600"), ({"timeoutCommit": True}, "0..600"),
     ([1], "object"), ({"maxBlockTxs": 0}, "1..10000"), ({"maxBlockTxs": 2.5}, "whole number"),
     ({"maxBlockTxs": True}, "whole number"), ({"maxBlockTxs": 10**6}, "1..10000"),
+    ({"buildSeconds": 0}, "buildSeconds must"), ({"buildSeconds": "1"}, "buildSeconds must"),
+    ({"buildSeconds": 61}, "buildSeconds must"),
 ])
 def test_bad_consensus_timeouts_are_refused_by_name(tmp_path, consensus, message):
     init_testnet(tmp_path / "net", 2, _ids, validators=2)
@@ -61,10 +63,11 @@ def test_more_validators_than_nodes_is_refused(tmp_path):
 def test_max_block_txs_reaches_the_reactor_config(tmp_path):
     from node.cli.chain import consensus_config
 
-    init_testnet(tmp_path / "net", 2, _ids, validators=2, consensus={"maxBlockTxs": 500, "timeoutCommit": 0.5})
+    init_testnet(tmp_path / "net", 2, _ids, validators=2, consensus={"maxBlockTxs": 500, "timeoutCommit": 0.5,
+                                                                            "buildSeconds": 0.25})
     node = load_node_file(tmp_path / "net" / "node0" / "config.json")
     config = consensus_config(node)
-    assert config.max_block_txs == 500 and config.timeouts.commit == 0.5
+    assert config.max_block_txs == 500 and config.timeouts.commit == 0.5 and config.build_seconds == 0.25
     assert consensus_config(None).max_block_txs == 2000 and consensus_config(None).build_seconds == 0.75
 
 
