@@ -8,6 +8,9 @@
 // Edges "A->B" read "A is derived from B" (data-edge):
 //   model:ID->model:PARENT, model:ID->version:D:V, version:D:V->contribution:C,
 //   contribution:C->contributor:ADDRESS
+// A merge (a step with `merge`) stands on every one of its parents: model:MERGE->model:P for
+// each, and each parent's own path back to its base, model:X->model:NEXT (its data shows in
+// the merge's own versions, flattened from its parents').
 // Arrows are drawn the way value flows, from B to A: contributors on the left, the asked model
 // on the right.
 
@@ -70,6 +73,15 @@ export function lineageGraph(lineage) {
           const lower = who.toLowerCase();
           addEdge(contribution, addNode(`contributor:${lower}`, 'contributor', shortAddress(who), who));
         }
+      }
+    }
+  }
+  for (const step of lineage.path ?? []) {
+    for (const parent of step.merge?.parents ?? []) {
+      const ids = parent.path?.length ? parent.path : [parent.id];
+      addEdge(`model:${step.id}`, addNode(`model:${ids[0]}`, 'model', `adapter ${ids[0]}`, ids[0]));
+      for (let i = 1; i < ids.length; i += 1) {
+        addEdge(`model:${ids[i - 1]}`, addNode(`model:${ids[i]}`, 'model', `model ${ids[i]}`, ids[i]));
       }
     }
   }

@@ -26,13 +26,15 @@ function ModelView({ model, lineage }) {
   const adapter = model.kind === 2;
   const step = lineage.path[0] ?? {};
   const hash = (label, value) => value && value !== ZERO && [label, <Hash value={value} />];
+  const merge = step.merge;
   return (
     <>
       <h1>{adapter ? 'Adapter' : 'Base model'} {model.id}</h1>
       <Section>
         <Fields rows={[
           ['author', <AddressLink address={model.author} full />],
-          adapter && ['parent', <Link to={`model/${model.parentId}`}>model {model.parentId}</Link>],
+          adapter && !merge && ['parent', <Link to={`model/${model.parentId}`}>model {model.parentId}</Link>],
+          merge && ['merged from', <span data-merge={merge.methodName}>{merge.methodName}: {merge.parents.map((p, i) => <span key={p.id}>{i ? ', ' : ''}<Link to={`model/${p.id}`}>adapter {p.id}</Link> ({(p.weightBp / 100).toFixed(2)}%)</span>)}</span>],
           adapter && ['base model', <Link to={`model/${model.baseModelId}`}>model {model.baseModelId}</Link>],
           adapter && ['depth', model.depth],
           adapter && ['trained by validator', <AddressLink address={model.validator} full />],

@@ -1,7 +1,8 @@
 """Adapter merges end to end (issue 22), on a real ``ailedger dev`` and sidecar: accounts 1 and 2
 train adapters, an unstaked account's merge is refused before any work, the validator runs
 ``ailedger adapter merge`` (linear, 0.7/0.3, a native 0x63 transaction), the merge is
-registered with its recipe and shown with both parents in its lineage, ``ailedger infer`` on it
+registered with its recipe and shown with both parents in its lineage (and drawn so in the
+explorer, in a real browser), ``ailedger infer`` on it
 is served and its receipt verifies, each parent's author is paid, and ``adapter verify``
 rebuilds it. The attack: a merge registered as parents A and B whose weights were merged from A
 and C is flagged by ``adapter verify`` (whether its manifest tells the truth about its parents or
@@ -23,6 +24,8 @@ from node.cli.blobs import upload
 from node.cli.client import Client
 from sidecar.artifacts import canonical_json
 from sidecar.client import AdapterArtifacts, SidecarClient
+from tests.integration.explorer.test_browser import dom_graph, expected_lineage
+from tests.support.browser import Browser
 from tests.support.procs import VENV_BIN, rpc, start_ailedger, start_sidecar
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidecar")]
@@ -111,6 +114,15 @@ def test_a_merge_is_registered_served_paid_and_rebuilt(world):
     assert {ACCOUNTS[1].address, ACCOUNTS[2].address} <= set(lineage["authors"])
     shown = w.cli("adapter", "lineage", str(m)).stdout
     assert f"merged (linear) from adapter {a}, weight 0.7" in shown and f"from adapter {b}, weight 0.3" in shown
+    # the explorer draws the merge on both parents and each parent back to the base model
+    with Browser() as browser:
+        browser.open(f"{w.node.url}/explorer/model/{m}")
+        nodes, edges = dom_graph(browser)
+        assert (nodes, edges) == expected_lineage(lineage)
+        assert {f"model:{m}->model:{a}", f"model:{m}->model:{b}", f"model:{b}->model:1"} <= edges
+        merged_from = browser.eval("document.querySelector('[data-merge]').textContent")
+        assert merged_from == f"linear: adapter {a} (70.00%), adapter {b} (30.00%)", merged_from
+        assert [x for x in browser.messages() if x["kind"] != "warning"] == []
     # the merge's three artifacts are in the node's blob store; its manifest names the recipe
     manifest = json.loads(bytes.fromhex(w.rpc("ai_getBlob", model["manifestHash"])["data"][2:]))
     assert manifest["merge"]["method"] == "linear" and manifest["merge"]["weights_bp"] == [7000, 3000]

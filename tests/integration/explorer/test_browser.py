@@ -115,6 +115,11 @@ def expected_lineage(lineage: dict[str, Any]) -> tuple[set[str], set[str]]:
                 if who:
                     nodes.add(f"contributor:{who.lower()}")
                     edges.add(f"{contribution}->contributor:{who.lower()}")
+        for parent in (step.get("merge") or {}).get("parents", []):
+            ids = parent["path"] or [parent["id"]]
+            nodes.update(f"model:{i}" for i in ids)
+            edges.add(f"{model}->model:{ids[0]}")
+            edges.update(f"model:{x}->model:{y}" for x, y in zip(ids, ids[1:], strict=False))
     return nodes, edges
 
 
