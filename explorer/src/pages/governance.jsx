@@ -1,5 +1,6 @@
 // Governance: the latest proposals with their tallies and each vote (VoteCast events over the
-// proposal's voting period), and every protocol parameter's current value.
+// proposal's voting period), the upgrade schedule (ai_getUpgrades: each named rule change at its
+// height, and whether this node's release has it), and every protocol parameter's current value.
 
 import { batch, call } from '../rpc.js';
 import { PRECOMPILES, big, decodeLog, num, readView, topic, uintTopic, MAX_LOG_RANGE } from '../chain.js';
@@ -8,10 +9,11 @@ import { AddressLink, Amount, BlockLink, Link, Loaded, Section, TxLink, useHead,
 const PROPOSALS = 20;
 
 async function loadGovernance() {
-  const [count, params, head] = await Promise.all([
+  const [count, params, head, upgrades] = await Promise.all([
     readView('Governance', 'proposalCount').then(Number),
     call('ai_getParams', []),
     call('eth_blockNumber').then(num),
+    call('ai_getUpgrades', []),
   ]);
   const ids = [];
   for (let id = count; id >= 1 && ids.length < PROPOSALS; id--) ids.push(id);
@@ -22,7 +24,7 @@ async function loadGovernance() {
     const to = Math.min(p.endBlock, head, from + MAX_LOG_RANGE - 1);
     return ['eth_getLogs', [{ address: g.address, topics: [topic('Governance', 'VoteCast'), uintTopic(p.id)], fromBlock: `0x${from.toString(16)}`, toBlock: `0x${Math.max(from, to).toString(16)}` }]];
   }));
-  return { count, head, params, proposals: proposals.map((p, i) => ({ ...p, votes: (votes[i].result ?? []).map((log) => ({ log, e: decodeLog(log) })).filter((v) => v.e) })) };
+  return { count, head, params, upgrades, proposals: proposals.map((p, i) => ({ ...p, votes: (votes[i].result ?? []).map((log) => ({ log, e: decodeLog(log) })).filter((v) => v.e) })) };
 }
 
 export function GovernancePage() {
@@ -47,7 +49,7 @@ function Subject({ p }) {
   return <>set <span class="mono">{p.param}</span> to {String(p.value)}</>;
 }
 
-function GovernanceView({ count, head, params, proposals }) {
+function GovernanceView({ count, head, params, upgrades, proposals }) {
   return (
     <>
       <h1>Governance</h1>
@@ -78,6 +80,26 @@ function GovernanceView({ count, head, params, proposals }) {
             )}
           </div>
         ))}
+      </Section>
+      <Section title={`Upgrades (${upgrades.scheduled.length} scheduled)`} id="upgrades">
+        {upgrades.scheduled.length === 0 ? <p class="muted">No upgrade scheduled.</p> : (
+          <table class="list">
+            <thead><tr><th>upgrade</th><th class="num">at block</th><th>state</th><th>this node</th><th>proposal</th><th>info</th></tr></thead>
+            <tbody>
+              {upgrades.scheduled.map((u) => (
+                <tr key={u.name} data-upgrade={u.name} data-height={num(u.height)} data-known={String(u.known)}>
+                  <td class="mono">{u.name}</td>
+                  <td class="num">{head >= num(u.height) ? <BlockLink number={num(u.height)} /> : num(u.height).toLocaleString('en-US')}</td>
+                  <td>{head >= num(u.height) ? 'applied' : `in ${num(u.height) - head} blocks`}</td>
+                  <td>{u.known ? <span class="status good">has it{u.doc ? `: ${u.doc}` : ''}</span> : <span class="status bad">lacks it: it stops at that block</span>}</td>
+                  <td>proposal {num(u.proposalId)}</td>
+                  <td>{u.info}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <p class="muted">Upgrades this node's release knows: {Object.keys(upgrades.known).join(', ') || 'none'}.</p>
       </Section>
       <Section title="Parameters" id="params">
         <table class="list">

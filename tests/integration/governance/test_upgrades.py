@@ -1,5 +1,6 @@
 """Upgrades by vote on a real ``ailedger dev`` (default governance parameters), through the CLI
-and JSON-RPC: a passed proposal schedules ``ai-gas-v2`` a few blocks ahead and the gas of
+and JSON-RPC: a passed proposal schedules ``ai-gas-v2`` a few blocks ahead (the explorer's
+governance page lists it) and the gas of
 ``Inference.deposit`` changes at that height (eth_estimateGas and receipts); an upgrade this
 release does not know stops the node at its height with what to install, and a restart of the
 same release stops there again."""
@@ -18,6 +19,7 @@ from eth_utils import to_checksum_address
 from ai_precompiles.addresses import INFERENCE
 from ai_precompiles.upgrades import KNOWN
 from tests.integration.ai.client import ADDR, ETHER, AINode
+from tests.support.browser import Browser
 from tests.support.procs import VENV_BIN, Proc, start_ailedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gov-upgrades")]
@@ -81,6 +83,13 @@ def test_a_scheduled_gas_schedule_applies_at_its_height(tmp_path: Path) -> None:
         assert listed["scheduled"][0]["name"] == "ai-gas-v2" and listed["scheduled"][0]["known"] is True
         assert int(listed["scheduled"][0]["height"], 16) == height
         assert "ai-gas-v2 at block" in cli(proc, "govern", "upgrades").stdout
+        # the explorer's governance page shows the schedule, and that this release has it
+        with Browser() as browser:
+            browser.open(f"{proc.url}/explorer/governance")
+            rows = browser.eval("[...document.querySelectorAll('[data-upgrade]')].map((r) => "
+                                "[r.dataset.upgrade, Number(r.dataset.height), r.dataset.known])")
+            assert rows == [["ai-gas-v2", height, "true"]], rows
+            assert [m for m in browser.messages() if m["kind"] != "warning"] == []
 
         node.send(DEPOSITOR, "Inference", "deposit", value=ETHER // 10)  # opens the balance slot
         mine_to(node, height - 3)
