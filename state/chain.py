@@ -586,6 +586,16 @@ class Ledger:
             return None
         return int(number), int(index)
 
+    def receipt_of(self, tx_hash: bytes) -> tuple[BlockHeaderAPI, ReceiptAPI] | None:
+        """The header of the canonical block holding transaction ``tx_hash`` and its receipt, or
+        None when no canonical block holds it."""
+        where = self.transaction_location(tx_hash)
+        if where is None:
+            return None
+        header = self.header_by_number(where[0])
+        assert header is not None
+        return header, self.receipts(self.block(header))[where[1]]
+
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         """The state after ``header``'s block (read it; do not persist it)."""
         return self.chain.get_vm(self.state_header(header)).state

@@ -162,12 +162,10 @@ def _receipt_ref(ctx: NodeContext, value: Json) -> tuple[int, tuple[bytes, int] 
     logs of its one receipt."""
     if isinstance(value, str) and len(value) == 66 and value[:2] in ("0x", "0X"):
         tx_hash = p.hash32(value, "0")
-        where = ctx.core.ledger.transaction_location(tx_hash)
-        if where is None:
+        found = ctx.core.ledger.receipt_of(tx_hash)
+        if found is None:
             raise ResourceNotFound(f"transaction {hex_data(tx_hash)} not found")
-        header = ctx.core.ledger.header_by_number(where[0])
-        assert header is not None
-        receipt = ctx.core.ledger.receipts(ctx.core.ledger.block(header))[where[1]]
+        header, receipt = found
         receipt_ids = [
             _topic(log.topics[1]) for log in receipt.logs
             if log.address == INFERENCE and log.topics and _topic(log.topics[0]) == _INFERENCE_RECORDED

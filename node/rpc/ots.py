@@ -290,12 +290,10 @@ def ots_get_transaction_error(ctx: NodeContext, params: Params) -> str:
     re-executing it."""
     (h,) = args(params, 1)
     tx_hash = p.hash32(h, "0")
-    where = ctx.core.ledger.transaction_location(tx_hash)
-    if where is None:
+    found = ctx.core.ledger.receipt_of(tx_hash)
+    if found is None:
         raise ServerError(f"transaction {hex_data(tx_hash)} not found")
-    header = ctx.core.ledger.header_by_number(where[0])
-    assert header is not None
-    receipt = ctx.core.ledger.receipts(ctx.core.ledger.block(header))[where[1]]
+    _header, receipt = found
     if receipt.state_root == b"\x01":
         return "0x"
     c = _trace(ctx, tx_hash).run.computation
