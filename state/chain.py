@@ -529,11 +529,11 @@ class Ledger:
         except HeaderNotFound:
             return None
 
-    def blooms(self, start: int, end: int) -> Iterable[tuple[int, bytes, int]]:
-        """(number, hash, logs bloom) of each canonical block from ``start`` to ``end``.
+    def blooms(self, start: int, end: int) -> Iterable[tuple[bytes, int]]:
+        """(hash, logs bloom) of each canonical block from ``start`` to ``end``, in order.
 
-        The bloom is read from the stored header's RLP as a plain list, without building the
-        header object (its field 6 in every fork's header): a log query tests each block's bloom
+        The bloom is read from the stored header's RLP (:func:`_header_bloom`), without building
+        the header object: a log query tests each block's bloom
         before reading the block, and decoding 10,000 headers in full costs about a second.
         """
         for number in range(start, end + 1):
@@ -544,7 +544,7 @@ class Ledger:
             header_rlp = self.db.get(block_hash)
             if header_rlp is None:
                 continue
-            yield number, block_hash, _header_bloom(header_rlp)
+            yield block_hash, _header_bloom(header_rlp)
 
     def stored_header(self, block_hash: bytes) -> BlockHeaderAPI:
         """The header stored under ``block_hash``, canonical or not (for hashes that

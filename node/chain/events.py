@@ -58,11 +58,13 @@ class BlockCommitted:
         receipts (a trie walk and a decode of every receipt: the largest cost of a commit that
         looked at them)."""
         bloom = int(self.block.header.bloom)
-        return any(bloom & (m := _bloom_mask(a)) == m for a in addresses)
+        return any(bloom & (m := bloom_mask(a)) == m for a in addresses)
 
 
-@functools.lru_cache(maxsize=64)
-def _bloom_mask(value: bytes) -> int:
+@functools.lru_cache(maxsize=1024)
+def bloom_mask(value: bytes) -> int:
+    """The bits an address or topic sets in a logs bloom: a bloom may hold it when
+    ``bloom & mask == mask``."""
     return int(BloomFilter.from_iterable([value]))
 
 

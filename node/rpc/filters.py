@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth.abc import BlockAPI
-from eth_bloom import BloomFilter
 
 from node import metrics
 from node.chain.core import ChainCore
-from node.chain.events import ChainEvent, ChainReset, TransactionAdmitted
+from node.chain.events import ChainEvent, ChainReset, TransactionAdmitted, bloom_mask
 from node.chain.reader import LogFilter
 from node.errors import LimitExceeded, NotFound, Refused
 from node.rpc.format import format_log, hex_data
@@ -115,7 +114,7 @@ class FilterRegistry:
             # only the blocks whose bloom may hold a match are read (the header's bloom first)
             might = bloom_test(criteria)
             headers = [self.core.ledger.stored_header(h)
-                       for _n, h, bloom in self.core.ledger.blooms(start, end) if bloom and might(bloom)]
+                       for h, bloom in self.core.ledger.blooms(start, end) if bloom and might(bloom)]
         out: list[dict[str, Any]] = []
         for header in headers:
             if header.bloom == 0:
@@ -290,7 +289,7 @@ def bloom_test(criteria: LogFilter) -> Callable[[int], bool]:
     for values in positions:
         if not values or len(values) > MAX_BLOOM_ALTERNATIVES:
             continue
-        masks.append([int(BloomFilter.from_iterable([bytes(v)])) for v in values])
+        masks.append([bloom_mask(bytes(v)) for v in values])
 
     def might(bloom: int) -> bool:
         return all(any(bloom & m == m for m in alternatives) for alternatives in masks)
